@@ -1,0 +1,264 @@
+//! `doppel`: learn a private table and generate a synthetic twin of it.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand};
+use doppel_core::generate::{generate_to_file, GenerateOptions, Sampling};
+use doppel_core::ingest::{read_table, ReadOptions};
+use doppel_core::output::write_atomic;
+use doppel_core::{train, TrainConfig, TrainedModel};
+use indicatif::{ProgressBar, ProgressStyle};
+
+#[derive(Parser)]
+#[command(name = "doppel", version, about = "Learn a private table and generate a synthetic twin of it")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train a model on a CSV, Parquet or Arrow IPC file.
+    Train(TrainArgs),
+    /// Generate synthetic rows from a trained model.
+    Generate(GenerateArgs),
+    /// Print a model's schema, configuration and training summary.
+    Inspect {
+        /// The model file.
+        #[arg(long)]
+        model: PathBuf,
+        /// Print JSON (the only format for now).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Measure how faithful a synthetic table is to the real one.
+    Report(ReportArgs),
+    /// Train, generate and report in one go (on the bundled Adult data by default).
+    Run {
+        /// The training data.
+        #[arg(long, default_value = "data/adult.csv")]
+        input: PathBuf,
+        /// Where to write the model.
+        #[arg(long, default_value = "model.doppel")]
+        model: PathBuf,
+        /// Where to write the synthetic data.
+        #[arg(long, default_value = "synthetic.csv")]
+        output: PathBuf,
+        /// Rows to generate (default: as many as the input has).
+        #[arg(long)]
+        rows: Option<usize>,
+        /// Training configuration (TOML or JSON).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Seed for training and generation.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Where to write the fidelity report as JSON.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+}
+
+#[derive(clap::Args)]
+struct TrainArgs {
+    /// The training data (.csv, .parquet, .arrow).
+    #[arg(long)]
+    input: PathBuf,
+    /// Where to write the model.
+    #[arg(long)]
+    model: PathBuf,
+    /// Training configuration (TOML or JSON); flags below override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Seed for every random choice.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Upper bound on epochs.
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// CSV field delimiter.
+    #[arg(long)]
+    delimiter: Option<char>,
+}
+
+#[derive(clap::Args)]
+struct GenerateArgs {
+    /// The model file.
+    #[arg(long)]
+    model: PathBuf,
+    /// Rows to generate.
+    #[arg(long)]
+    rows: usize,
+    /// Output file; the format follows the extension (.csv, .parquet, .arrow).
+    #[arg(long)]
+    output: PathBuf,
+    /// Seed of the generation.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Sampling temperature (1 = the learned distribution).
+    #[arg(long, default_value_t = 1.0)]
+    temperature: f64,
+    /// Sample only among the k most likely tokens (0 = all).
+    #[arg(long, default_value_t = 0)]
+    top_k: usize,
+    /// Sample only among the most likely tokens holding this much probability (1 = all).
+    #[arg(long, default_value_t = 1.0)]
+    top_p: f64,
+}
+
+#[derive(clap::Args)]
+struct ReportArgs {
+    /// The real (training) table, CSV.
+    #[arg(long)]
+    real: PathBuf,
+    /// The synthetic table, CSV.
+    #[arg(long)]
+    synthetic: PathBuf,
+    /// Where to write the report as JSON.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+type CliResult<T> = Result<T, String>;
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> CliResult<()> {
+    match cli.command {
+        Command::Train(args) => {
+            let config = load_config(args.config.as_deref(), args.seed, args.epochs, args.delimiter)?;
+            train_command(&args.input, &args.model, &config).map(drop)
+        }
+        Command::Generate(args) => {
+            let options = GenerateOptions {
+                rows: args.rows,
+                seed: args.seed,
+                sampling: Sampling { temperature: args.temperature, top_k: args.top_k, top_p: args.top_p },
+                ..GenerateOptions::default()
+            };
+            generate_command(&args.model, &options, &args.output)
+        }
+        Command::Inspect { model, json: _ } => {
+            let model = TrainedModel::load(&model).map_err(|e| e.to_string())?;
+            let text = serde_json::to_string_pretty(model.metadata()).map_err(|e| e.to_string())?;
+            println!("{text}");
+            Ok(())
+        }
+        Command::Report(args) => report_command(&args.real, &args.synthetic, args.json.as_deref()),
+        Command::Run { input, model, output, rows, config, seed, json } => {
+            let config = load_config(config.as_deref(), seed, None, None)?;
+            let rows_in = train_command(&input, &model, &config)?;
+            let options = GenerateOptions {
+                rows: rows.unwrap_or(rows_in),
+                seed: config.training.seed,
+                ..GenerateOptions::default()
+            };
+            generate_command(&model, &options, &output)?;
+            report_command(&input, &output, json.as_deref())
+        }
+    }
+}
+
+fn load_config(path: Option<&Path>, seed: Option<u64>, epochs: Option<usize>, delimiter: Option<char>) -> CliResult<TrainConfig> {
+    let mut config = match path {
+        Some(p) => TrainConfig::from_file(p).map_err(|e| e.to_string())?,
+        None => TrainConfig::default(),
+    };
+    if let Some(seed) = seed {
+        config.training.seed = seed;
+    }
+    if let Some(epochs) = epochs {
+        config.training.max_epochs = epochs;
+    }
+    if let Some(d) = delimiter {
+        config.delimiter = d;
+    }
+    config.validate().map_err(|e| e.to_string())?;
+    Ok(config)
+}
+
+/// Trains and saves a model; returns the number of input rows.
+fn train_command(input: &Path, model_path: &Path, config: &TrainConfig) -> CliResult<usize> {
+    let started = Instant::now();
+    let options = ReadOptions { delimiter: config.delimiter as u8, ..ReadOptions::default() };
+    let table = read_table(input, &options).map_err(|e| e.to_string())?;
+    eprintln!("read {} rows x {} columns from {}", table.num_rows(), table.num_columns(), input.display());
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed})")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    let cancel = AtomicBool::new(false);
+    let mut on_progress = |p: &doppel_core::Progress| {
+        bar.set_length(p.steps_per_epoch as u64);
+        bar.set_position(p.step as u64);
+        bar.set_prefix(format!("epoch {}/{}", p.epoch, p.max_epochs));
+        let validation = p.validation_loss.map(|v| format!(", validation {v:.4}")).unwrap_or_default();
+        bar.set_message(format!("loss {:.4}{validation}", p.loss));
+        if p.validation_loss.is_some() || p.step == p.steps_per_epoch {
+            bar.println(format!("epoch {}: loss {:.4}{validation}", p.epoch, p.loss));
+        }
+    };
+    let model = train(&table, config, &mut on_progress, &cancel).map_err(|e| e.to_string())?;
+    bar.finish_and_clear();
+    model.save(model_path).map_err(|e| e.to_string())?;
+    let s = &model.metadata().summary;
+    let seconds = started.elapsed().as_secs_f64();
+    eprintln!(
+        "trained {} epochs ({}; best epoch {}) on {} rows, {} tokens/row, {} parameters in {seconds:.1} s ({:.0} tokens/s)",
+        s.epochs,
+        s.stop_reason,
+        s.best_epoch,
+        s.training_rows,
+        s.tokens_per_row,
+        s.parameters,
+        (s.epochs * s.training_rows * s.tokens_per_row) as f64 / seconds
+    );
+    eprintln!("model written to {}; next: doppel generate --model {} --rows N --output synthetic.csv", model_path.display(), model_path.display());
+    Ok(table.num_rows())
+}
+
+fn generate_command(model_path: &Path, options: &GenerateOptions, output: &Path) -> CliResult<()> {
+    let started = Instant::now();
+    let model = TrainedModel::load(model_path).map_err(|e| e.to_string())?;
+    let bar = ProgressBar::new(options.rows as u64);
+    bar.set_style(ProgressStyle::with_template("generating [{bar:30}] {pos}/{len} rows ({elapsed})").expect("valid template").progress_chars("=> "));
+    let rows = generate_to_file(&model, options, output, &mut |done| bar.set_position(done as u64)).map_err(|e| e.to_string())?;
+    bar.finish_and_clear();
+    eprintln!("wrote {rows} rows to {} in {:.1} s", output.display(), started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn report_command(real: &Path, synthetic: &Path, json: Option<&Path>) -> CliResult<()> {
+    let load = |path: &Path| -> CliResult<doppel_report::Table> {
+        let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        doppel_report::Table::from_csv_reader(std::io::BufReader::new(file), b',').map_err(|e| format!("{}: {e}", path.display()))
+    };
+    let real_table = load(real)?;
+    let synthetic_table = load(synthetic)?;
+    let report = doppel_report::fidelity(&real_table, &synthetic_table, &doppel_report::FidelityOptions::default()).map_err(|e| e.to_string())?;
+    println!("univariate accuracy  {:.4}", report.univariate);
+    if let Some(b) = report.bivariate {
+        println!("bivariate accuracy   {b:.4}");
+    }
+    println!("overall accuracy     {:.4}", report.overall);
+    println!("exact-row share      {:.5}", report.exact_row_share);
+    if let Some(path) = json {
+        let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+        write_atomic(path, text.as_bytes()).map_err(|e| e.to_string())?;
+        eprintln!("report written to {}", path.display());
+    }
+    Ok(())
+}

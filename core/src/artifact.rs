@@ -1,0 +1,170 @@
+//! [`TrainedModel`]: a trained model and everything needed to generate from it, saved as one
+//! safetensors file whose header metadata (key `doppel`) holds the format version, schema,
+//! tokenizer, configuration and training summary as JSON.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::TrainConfig;
+use crate::error::{Error, Result};
+use crate::model::LstmModel;
+use crate::output::write_atomic;
+use crate::schema::Schema;
+use crate::tokenizer::Tokenizer;
+
+/// Written into every model file; a file with another name is refused.
+pub const FORMAT_NAME: &str = "doppel-model";
+/// Bumped on any incompatible change of the model file.
+pub const FORMAT_VERSION: u32 = 1;
+const METADATA_KEY: &str = "doppel";
+
+/// What training did. Holds only deterministic figures, so the same seed gives the same file.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TrainingSummary {
+    /// Records after missing-value policies were applied.
+    pub rows: usize,
+    /// Records trained on.
+    pub training_rows: usize,
+    /// Records held out for validation.
+    pub validation_rows: usize,
+    /// Tokens per record.
+    pub tokens_per_row: usize,
+    /// Scalar parameters of the model.
+    pub parameters: usize,
+    /// Epochs run.
+    pub epochs: usize,
+    /// Optimizer steps taken.
+    pub steps: usize,
+    /// The epoch whose weights were kept (1-based).
+    pub best_epoch: usize,
+    /// Mean training loss (nats per token) of each epoch.
+    pub train_loss: Vec<f64>,
+    /// Validation loss (nats per token) after each epoch; empty without a validation split.
+    pub validation_loss: Vec<f64>,
+    /// Why training ended: `early_stopping`, `max_epochs` or `time_limit`.
+    pub stop_reason: String,
+}
+
+/// The JSON stored in the model file's header.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ModelMetadata {
+    /// Always [`FORMAT_NAME`].
+    pub format: String,
+    /// [`FORMAT_VERSION`] of the writer.
+    pub format_version: u32,
+    /// Version of doppel that wrote the file.
+    pub doppel_version: String,
+    /// The configuration training ran with.
+    pub config: TrainConfig,
+    /// The tokenizer (which includes the schema).
+    pub tokenizer: Tokenizer,
+    /// What training did.
+    pub summary: TrainingSummary,
+}
+
+/// A trained model, ready to generate.
+pub struct TrainedModel {
+    metadata: ModelMetadata,
+    model: LstmModel,
+}
+
+impl TrainedModel {
+    /// Bundles a trained network with its metadata.
+    pub fn new(
+        config: TrainConfig,
+        tokenizer: Tokenizer,
+        summary: TrainingSummary,
+        model: LstmModel,
+    ) -> Self {
+        let metadata = ModelMetadata {
+            format: FORMAT_NAME.into(),
+            format_version: FORMAT_VERSION,
+            doppel_version: env!("CARGO_PKG_VERSION").into(),
+            config,
+            tokenizer,
+            summary,
+        };
+        TrainedModel { metadata, model }
+    }
+
+    /// The metadata (configuration, tokenizer, training summary).
+    pub fn metadata(&self) -> &ModelMetadata {
+        &self.metadata
+    }
+
+    /// The schema of the training table.
+    pub fn schema(&self) -> &Schema {
+        self.metadata.tokenizer.schema()
+    }
+
+    /// The tokenizer.
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.metadata.tokenizer
+    }
+
+    /// The network.
+    pub fn network(&self) -> &LstmModel {
+        &self.model
+    }
+
+    /// The model file's bytes.
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let json = serde_json::to_string(&self.metadata)
+            .map_err(|e| Error::Data(format!("cannot serialise model metadata: {e}")))?;
+        let tensors: Vec<(String, candle_core::Tensor)> = self
+            .model
+            .params()
+            .iter()
+            .map(|(name, var)| (name.to_string(), var.as_tensor().clone()))
+            .collect();
+        let info = HashMap::from([(METADATA_KEY.to_string(), json)]);
+        safetensors::tensor::serialize(tensors, Some(info))
+            .map_err(|e| Error::Data(format!("cannot serialise model tensors: {e}")))
+    }
+
+    /// Writes the model file (through a temporary file renamed into place).
+    pub fn save(&self, path: &Path) -> Result<()> {
+        write_atomic(path, &self.to_bytes()?)
+    }
+
+    /// Reads a model file.
+    pub fn load(path: &Path) -> Result<TrainedModel> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        TrainedModel::from_bytes(&bytes, path)
+    }
+
+    /// Reads a model from its file bytes; `path` only names the source in errors.
+    pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<TrainedModel> {
+        let bad = |message: String| Error::Model { path: path.to_path_buf(), message };
+        let (_, header) = safetensors::SafeTensors::read_metadata(bytes)
+            .map_err(|e| bad(format!("not a safetensors file or truncated ({e})")))?;
+        let json = header
+            .metadata()
+            .as_ref()
+            .and_then(|m| m.get(METADATA_KEY))
+            .ok_or_else(|| bad("a safetensors file without doppel metadata".into()))?;
+        let probe: serde_json::Value =
+            serde_json::from_str(json).map_err(|e| bad(format!("corrupt metadata ({e})")))?;
+        if probe.get("format").and_then(|f| f.as_str()) != Some(FORMAT_NAME) {
+            return Err(bad("metadata does not name the doppel model format".into()));
+        }
+        let version = probe.get("format_version").and_then(|v| v.as_u64()).unwrap_or(0);
+        if version != u64::from(FORMAT_VERSION) {
+            return Err(bad(format!(
+                "format version {version}, but this doppel reads version {FORMAT_VERSION}; \
+                 retrain the model or use the doppel version that wrote it"
+            )));
+        }
+        let metadata: ModelMetadata =
+            serde_json::from_value(probe).map_err(|e| bad(format!("corrupt metadata ({e})")))?;
+        let tensors = candle_core::safetensors::load_buffer(bytes, &candle_core::Device::Cpu)
+            .map_err(|e| bad(format!("corrupt tensors ({e})")))?;
+        let t = &metadata.tokenizer;
+        let model =
+            LstmModel::from_tensors(&metadata.config.model, t.fields(), t.vocab_size(), &tensors)
+                .map_err(|e| bad(e.to_string()))?;
+        Ok(TrainedModel { metadata, model })
+    }
+}

@@ -1,0 +1,276 @@
+//! Training configuration: what the CLI's `--config` file (TOML or JSON) and the library API accept.
+//!
+//! Every field has a default, so an empty file is a valid configuration. Unknown keys are refused
+//! with a message naming them.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// How a column is interpreted. Inference picks one per column; [`ColumnConfig::kind`] overrides it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KindName {
+    /// Whole numbers.
+    Integer,
+    /// Decimal numbers (the source's number of decimals is kept).
+    Float,
+    /// Two-valued columns such as `true`/`false` or `yes`/`no`.
+    Boolean,
+    /// A value from a set of labels.
+    Categorical,
+    /// Dates or date-times (the source's format is kept).
+    Datetime,
+    /// Free text, learned as subword tokens.
+    Text,
+    /// Unique per row; not learned, regenerated as synthetic identifiers of the same shape.
+    Identifier,
+}
+
+/// What to do with a column's missing values.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MissingPolicy {
+    /// Learn a missing value like any other value, and generate it at the same rate.
+    #[default]
+    Keep,
+    /// Replace missing values by the column's mean (numbers and dates; the mode otherwise).
+    Mean,
+    /// Replace missing values by the column's most frequent value.
+    Mode,
+    /// Drop rows where this column is missing.
+    Drop,
+}
+
+/// Per-column settings.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ColumnConfig {
+    /// Overrides the inferred kind.
+    pub kind: Option<KindName>,
+    /// How missing values are handled.
+    pub missing: MissingPolicy,
+}
+
+/// Which recurrent model and how large.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelConfig {
+    /// Size of the token and field embeddings.
+    pub embedding_dim: usize,
+    /// LSTM hidden size.
+    pub hidden_size: usize,
+    /// Number of stacked LSTM layers.
+    pub layers: usize,
+    /// Dropout probability on the LSTM outputs during training.
+    pub dropout: f32,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        ModelConfig { embedding_dim: 64, hidden_size: 128, layers: 1, dropout: 0.1 }
+    }
+}
+
+/// The optimizer applied to the gradients.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OptimizerName {
+    /// Adam (Kingma and Ba 2015).
+    #[default]
+    Adam,
+    /// RMSProp (Tieleman and Hinton 2012).
+    Rmsprop,
+}
+
+/// How training runs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainingConfig {
+    /// The optimizer.
+    pub optimizer: OptimizerName,
+    /// Learning rate.
+    pub learning_rate: f64,
+    /// Records per mini-batch.
+    pub batch_size: usize,
+    /// Upper bound on passes over the training records.
+    pub max_epochs: usize,
+    /// Stop after this many epochs without a better validation loss.
+    pub patience: usize,
+    /// Share of records held out to measure validation loss (0 disables early stopping).
+    pub validation_split: f64,
+    /// Seed for every random choice (split, initialisation, shuffling, dropout).
+    pub seed: u64,
+    /// Upper bound on training wall time, in seconds (0 = no bound).
+    pub max_training_seconds: u64,
+}
+
+impl Default for TrainingConfig {
+    fn default() -> Self {
+        TrainingConfig {
+            optimizer: OptimizerName::Adam,
+            learning_rate: 3e-3,
+            batch_size: 256,
+            max_epochs: 40,
+            patience: 3,
+            validation_split: 0.1,
+            seed: 42,
+            max_training_seconds: 0,
+        }
+    }
+}
+
+/// How records become tokens.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokenizerConfig {
+    /// Categories (and exact numeric values) seen fewer times than this are never emitted verbatim:
+    /// they fall into a protected bucket (categories) or a numeric range (numbers).
+    pub rare_category_threshold: usize,
+    /// The text written for the protected bucket of rare categories.
+    pub rare_token: String,
+    /// Upper bound on quantile bins per numeric column.
+    pub numeric_bins: usize,
+    /// Positions within a numeric bin (the second token of a number).
+    pub bin_positions: usize,
+    /// A numeric value gets its own exact token when it holds at least this share of the rows.
+    pub exact_value_share: f64,
+    /// Size of each text column's learned subword vocabulary.
+    pub subword_vocab_size: usize,
+    /// Upper bound on subword tokens per text cell (longer cells are cut).
+    pub max_text_tokens: usize,
+}
+
+impl Default for TokenizerConfig {
+    fn default() -> Self {
+        TokenizerConfig {
+            rare_category_threshold: 10,
+            rare_token: "_RARE_".into(),
+            numeric_bins: 32,
+            bin_positions: 16,
+            exact_value_share: 0.005,
+            subword_vocab_size: 512,
+            max_text_tokens: 48,
+        }
+    }
+}
+
+/// Everything `doppel train` can be told.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    /// Field delimiter of CSV input.
+    pub delimiter: char,
+    /// Cell texts read as missing values (compared after trimming spaces).
+    pub missing_tokens: Vec<String>,
+    /// Per-column settings, by column name.
+    pub columns: BTreeMap<String, ColumnConfig>,
+    /// Tokenization settings.
+    pub tokenizer: TokenizerConfig,
+    /// Model size.
+    pub model: ModelConfig,
+    /// Training settings.
+    pub training: TrainingConfig,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            delimiter: ',',
+            missing_tokens: ["", "?", "NA", "N/A", "NaN", "nan", "null", "NULL", "None"]
+                .map(String::from)
+                .to_vec(),
+            columns: BTreeMap::new(),
+            tokenizer: TokenizerConfig::default(),
+            model: ModelConfig::default(),
+            training: TrainingConfig::default(),
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Reads a configuration from a `.toml` or `.json` file.
+    pub fn from_file(path: &Path) -> Result<TrainConfig> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let is_json = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
+        let config: TrainConfig = if is_json {
+            TrainConfig::from_json(&text)
+        } else {
+            toml::from_str(&text).map_err(|e| Error::Config(e.to_string()))
+        }
+        .map_err(|e| match e {
+            Error::Config(m) => Error::Config(format!("{}: {m}", path.display())),
+            other => other,
+        })?;
+        Ok(config)
+    }
+
+    /// Parses a configuration from JSON text.
+    pub fn from_json(text: &str) -> Result<TrainConfig> {
+        let config: TrainConfig =
+            serde_json::from_str(text).map_err(|e| Error::Config(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks value ranges, naming the key at fault.
+    pub fn validate(&self) -> Result<()> {
+        let t = &self.training;
+        let checks: [(bool, &str); 10] = [
+            (t.learning_rate > 0.0 && t.learning_rate.is_finite(), "training.learning_rate must be > 0"),
+            (t.batch_size > 0, "training.batch_size must be > 0"),
+            (t.max_epochs > 0, "training.max_epochs must be > 0"),
+            ((0.0..0.5).contains(&t.validation_split), "training.validation_split must be in [0, 0.5)"),
+            (self.model.hidden_size > 0, "model.hidden_size must be > 0"),
+            (self.model.embedding_dim > 0, "model.embedding_dim must be > 0"),
+            (self.model.layers > 0, "model.layers must be > 0"),
+            ((0.0..1.0).contains(&self.model.dropout), "model.dropout must be in [0, 1)"),
+            (self.tokenizer.numeric_bins > 0 && self.tokenizer.bin_positions > 0, "tokenizer.numeric_bins and tokenizer.bin_positions must be > 0"),
+            (self.delimiter.is_ascii(), "delimiter must be one ASCII character"),
+        ];
+        match checks.iter().find(|(ok, _)| !ok) {
+            Some((_, message)) => Err(Error::Config((*message).to_string())),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_toml_is_the_default() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "").map_err(|e| Error::io(&path, e))?;
+        assert_eq!(TrainConfig::from_file(&path)?, TrainConfig::default());
+        Ok(())
+    }
+
+    #[test]
+    fn column_overrides_parse_from_toml() {
+        let c: TrainConfig = toml::from_str(
+            "[columns.age]\nkind = \"categorical\"\nmissing = \"drop\"\n[training]\nseed = 7\n",
+        )
+        .unwrap();
+        assert_eq!(c.columns["age"].kind, Some(KindName::Categorical));
+        assert_eq!(c.columns["age"].missing, MissingPolicy::Drop);
+        assert_eq!(c.training.seed, 7);
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = TrainConfig::from_json(r#"{"training": {"epochs": 3}}"#).unwrap_err();
+        assert!(err.to_string().contains("epochs"), "{err}");
+    }
+
+    #[test]
+    fn bad_value_is_named() {
+        let err = TrainConfig::from_json(r#"{"training": {"batch_size": 0}}"#).unwrap_err();
+        assert!(err.to_string().contains("training.batch_size"), "{err}");
+    }
+}

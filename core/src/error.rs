@@ -1,0 +1,60 @@
+//! The one error type of `doppel-core`.
+
+use std::path::PathBuf;
+
+/// Result with [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Everything that can go wrong in the engine. Each variant carries what a user needs to act on it:
+/// the file, row, column or setting at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file could not be opened, read, created or renamed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file at fault.
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// Input data is malformed (bad CSV, invalid UTF-8, ragged rows, oversized fields, ...).
+    #[error("{path}: {message}")]
+    Input {
+        /// The file at fault.
+        path: PathBuf,
+        /// What is wrong, naming the row and column where known.
+        message: String,
+    },
+    /// The data cannot be learned from (no rows, a column with no values, ...).
+    #[error("{0}")]
+    Data(String),
+    /// A configuration value is invalid.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// A model file is corrupt, truncated or from an incompatible version.
+    #[error("{path}: not a usable doppel model: {message}")]
+    Model {
+        /// The model file at fault.
+        path: PathBuf,
+        /// Why it cannot be used.
+        message: String,
+    },
+    /// A tensor operation failed inside candle.
+    #[error("tensor backend: {0}")]
+    Candle(#[from] candle_core::Error),
+    /// Training was cancelled through its cancel flag.
+    #[error("training cancelled")]
+    Cancelled,
+}
+
+impl Error {
+    /// An [`Error::Io`] for `path`.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io { path: path.into(), source }
+    }
+
+    /// An [`Error::Input`] for `path`.
+    pub fn input(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        Error::Input { path: path.into(), message: message.into() }
+    }
+}

@@ -1,0 +1,240 @@
+//! Generation: samples records from a trained model, batch by batch, and writes them in the
+//! source's header, column order and value formats.
+//!
+//! Each batch draws from its own generator seeded by `(seed, batch index)`, so the output depends
+//! on the seed only, not on how many threads share the batches.
+
+use std::path::Path;
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::artifact::TrainedModel;
+use crate::error::{Error, Result};
+use crate::ingest::Format;
+use crate::output::{create_sink, OutputType, RowSink};
+use crate::rng::Rng;
+use crate::schema::ColumnKind;
+
+/// How tokens are drawn from the model's distribution.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Sampling {
+    /// Divides the logits; 1 samples the learned distribution, lower values are more conservative.
+    pub temperature: f64,
+    /// Keep only the `k` most likely tokens (0 = all).
+    pub top_k: usize,
+    /// Keep the smallest set of most likely tokens whose probability reaches `p` (1 = all).
+    pub top_p: f64,
+}
+
+impl Default for Sampling {
+    fn default() -> Self {
+        Sampling { temperature: 1.0, top_k: 0, top_p: 1.0 }
+    }
+}
+
+/// What to generate.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GenerateOptions {
+    /// Number of records.
+    pub rows: usize,
+    /// Seed of every random draw.
+    pub seed: u64,
+    /// Token sampling.
+    pub sampling: Sampling,
+    /// Records per batch (also the unit of parallel work).
+    pub batch_size: usize,
+}
+
+impl Default for GenerateOptions {
+    fn default() -> Self {
+        GenerateOptions { rows: 1000, seed: 42, sampling: Sampling::default(), batch_size: 1024 }
+    }
+}
+
+impl GenerateOptions {
+    fn validate(&self) -> Result<()> {
+        let s = &self.sampling;
+        if !(s.temperature > 0.0 && s.temperature.is_finite()) {
+            return Err(Error::Config("temperature must be > 0".into()));
+        }
+        if !(s.top_p > 0.0 && s.top_p <= 1.0) {
+            return Err(Error::Config("top_p must be in (0, 1]".into()));
+        }
+        if self.batch_size == 0 {
+            return Err(Error::Config("batch_size must be > 0".into()));
+        }
+        Ok(())
+    }
+}
+
+/// Generates `options.rows` records, passing each batch of rows (cells in schema column order)
+/// to `consume` in order, and the running row count to `progress`.
+pub fn generate(
+    model: &TrainedModel,
+    options: &GenerateOptions,
+    consume: &mut dyn FnMut(Vec<Vec<String>>) -> Result<()>,
+    progress: &mut dyn FnMut(usize),
+) -> Result<()> {
+    options.validate()?;
+    let batches = options.rows.div_ceil(options.batch_size);
+    let window = rayon::current_num_threads().max(1);
+    let mut done = 0;
+    for first in (0..batches).step_by(window) {
+        let group: Vec<usize> = (first..batches.min(first + window)).collect();
+        let results: Vec<Result<Vec<Vec<String>>>> =
+            group.par_iter().map(|&b| generate_batch(model, options, b)).collect();
+        for rows in results {
+            let rows = rows?;
+            done += rows.len();
+            consume(rows)?;
+            progress(done);
+        }
+    }
+    Ok(())
+}
+
+/// Generates records into a file whose format follows its extension (CSV by default). The file
+/// appears only once complete. Returns the number of rows written.
+pub fn generate_to_file(
+    model: &TrainedModel,
+    options: &GenerateOptions,
+    path: &Path,
+    progress: &mut dyn FnMut(usize),
+) -> Result<usize> {
+    let schema = model.schema();
+    let header: Vec<String> = schema.columns.iter().map(|c| c.name.clone()).collect();
+    let types: Vec<OutputType> = schema
+        .columns
+        .iter()
+        .map(|c| match c.kind {
+            ColumnKind::Integer => OutputType::Int64,
+            ColumnKind::Float { .. } => OutputType::Float64,
+            _ => OutputType::Utf8,
+        })
+        .collect();
+    let delimiter = model.metadata().config.delimiter as u8;
+    let mut sink = create_sink(path, Format::from_path(path), &header, &types, delimiter)?;
+    let mut written = 0;
+    generate(
+        model,
+        options,
+        &mut |rows| {
+            for row in rows {
+                let cells: Vec<Option<&str>> = row.iter().map(|c| Some(c.as_str())).collect();
+                sink.write_row(&cells)?;
+                written += 1;
+            }
+            Ok(())
+        },
+        progress,
+    )?;
+    sink.finish()?;
+    Ok(written)
+}
+
+fn generate_batch(model: &TrainedModel, options: &GenerateOptions, batch: usize) -> Result<Vec<Vec<String>>> {
+    let first_row = batch * options.batch_size;
+    let n = options.batch_size.min(options.rows - first_row);
+    let mut rng = Rng::new(options.seed, batch as u64);
+    let net = model.network();
+    let tokenizer = model.tokenizer();
+    let fields = tokenizer.fields();
+    let len = fields.len();
+    let mut state = net.initial_state(n)?;
+    let mut previous = vec![net.start_token(); n];
+    let mut tokens = vec![0u32; n * len];
+    let mut probs = Vec::new();
+    for (t, field) in fields.iter().enumerate() {
+        let logits = net.step(&mut state, &previous, t)?.to_vec2::<f32>()?;
+        for (r, row_logits) in logits.iter().enumerate() {
+            let row = &mut tokens[r * len..(r + 1) * len];
+            let token = match tokenizer.forced(t, &row[..t]) {
+                Some(forced) => forced,
+                None => sample(row_logits, &options.sampling, &mut rng, &mut probs),
+            };
+            row[t] = token;
+            previous[r] = field.offset + token;
+        }
+    }
+    Ok((0..n)
+        .map(|r| tokenizer.decode(&tokens[r * len..(r + 1) * len], (first_row + r) as u64, &mut rng))
+        .collect())
+}
+
+/// Draws one index from `logits` with temperature, top-k and top-p; `probs` is scratch space.
+fn sample(logits: &[f32], s: &Sampling, rng: &mut Rng, probs: &mut Vec<(f64, u32)>) -> u32 {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    probs.clear();
+    probs.extend(
+        logits.iter().enumerate().map(|(i, &l)| (((l - max) as f64 / s.temperature).exp(), i as u32)),
+    );
+    if s.top_k > 0 || s.top_p < 1.0 {
+        probs.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        if s.top_k > 0 {
+            probs.truncate(s.top_k);
+        }
+        if s.top_p < 1.0 {
+            let total: f64 = probs.iter().map(|p| p.0).sum();
+            let mut cumulative = 0.0;
+            let keep = probs
+                .iter()
+                .position(|p| {
+                    cumulative += p.0;
+                    cumulative >= s.top_p * total
+                })
+                .map_or(probs.len(), |i| i + 1);
+            probs.truncate(keep);
+        }
+    }
+    let total: f64 = probs.iter().map(|p| p.0).sum();
+    let mut target = rng.uniform() * total;
+    for &(p, i) in probs.iter() {
+        target -= p;
+        if target < 0.0 {
+            return i;
+        }
+    }
+    probs.last().map_or(0, |p| p.1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frequencies(logits: &[f32], s: &Sampling, draws: usize) -> Vec<f64> {
+        let mut rng = Rng::new(5, 0);
+        let mut scratch = Vec::new();
+        let mut counts = vec![0usize; logits.len()];
+        for _ in 0..draws {
+            counts[sample(logits, s, &mut rng, &mut scratch) as usize] += 1;
+        }
+        counts.iter().map(|&c| c as f64 / draws as f64).collect()
+    }
+
+    #[test]
+    fn sampling_follows_the_softmax() {
+        // softmax([0, ln 2, ln 5]) = [1/8, 2/8, 5/8].
+        let logits = [0.0, 2f32.ln(), 5f32.ln()];
+        let f = frequencies(&logits, &Sampling::default(), 80_000);
+        for (got, want) in f.iter().zip([0.125, 0.25, 0.625]) {
+            assert!((got - want).abs() < 0.01, "{f:?}");
+        }
+    }
+
+    #[test]
+    fn temperature_top_k_and_top_p_reshape_it() {
+        let logits = [0.0, 2f32.ln(), 5f32.ln()];
+        // Temperature 0.5 squares the odds: [1, 4, 25] / 30.
+        let s = Sampling { temperature: 0.5, ..Sampling::default() };
+        let f = frequencies(&logits, &s, 80_000);
+        assert!((f[2] - 25.0 / 30.0).abs() < 0.01, "{f:?}");
+        // Top-2 renormalises the two largest: [0, 2/7, 5/7].
+        let f = frequencies(&logits, &Sampling { top_k: 2, ..Sampling::default() }, 80_000);
+        assert_eq!(f[0], 0.0);
+        assert!((f[1] - 2.0 / 7.0).abs() < 0.01, "{f:?}");
+        // Top-p 0.6 keeps only the 5/8 token.
+        let f = frequencies(&logits, &Sampling { top_p: 0.6, ..Sampling::default() }, 1_000);
+        assert_eq!(f[2], 1.0);
+    }
+}

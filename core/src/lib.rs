@@ -1,0 +1,25 @@
+//! doppel-core: learns a private table and generates a synthetic twin of it.
+//!
+//! The pipeline: [`ingest`] reads a file into a [`Table`]; [`schema`] infers each column's kind;
+//! [`tokenizer`] turns records into field-tagged token sequences; [`model`] is an LSTM on candle;
+//! [`train()`] fits it; [`generate()`] samples new records and writes them in the source's formats.
+
+// pub mod artifact;
+pub mod config;
+pub mod error;
+// pub mod generate;
+pub mod ingest;
+// pub mod model;
+pub mod optim;
+pub mod output;
+pub mod rng;
+pub mod schema;
+pub mod subword;
+pub mod table;
+// pub mod tokenizer;
+// pub mod train;
+
+pub use config::TrainConfig;
+pub use error::{Error, Result};
+pub use schema::{ColumnKind, ColumnSchema, Schema};
+pub use table::Table;

@@ -1,0 +1,105 @@
+//! Optimizers that apply a gradient to the model's parameters: Adam and RMSProp.
+//!
+//! They take the gradients as plain tensors (one per parameter, in the parameters' order) so the
+//! same step serves ordinary training and, later, DP-SGD's noised gradients.
+
+use candle_core::{Tensor, Var};
+
+use crate::config::OptimizerName;
+use crate::error::Result;
+
+/// A first-order optimizer with per-parameter state.
+pub struct Optimizer {
+    kind: OptimizerName,
+    learning_rate: f64,
+    step: i32,
+    /// Adam: first and second moments; RMSProp: only the second (the first stays unused).
+    moments: Vec<(Tensor, Tensor)>,
+}
+
+const BETA1: f64 = 0.9;
+const BETA2: f64 = 0.999;
+const RMS_ALPHA: f64 = 0.99;
+const EPSILON: f64 = 1e-8;
+
+impl Optimizer {
+    /// An optimizer for `params` with zeroed state.
+    pub fn new<'a>(
+        kind: OptimizerName,
+        learning_rate: f64,
+        params: impl Iterator<Item = &'a Var>,
+    ) -> Result<Self> {
+        let moments = params
+            .map(|p| Ok((p.zeros_like()?, p.zeros_like()?)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Optimizer { kind, learning_rate, step: 0, moments })
+    }
+
+    /// Applies one update: `grads[i]` is the gradient of `params[i]`.
+    pub fn step<'a>(&mut self, params: impl Iterator<Item = &'a Var>, grads: &[Tensor]) -> Result<()> {
+        self.step += 1;
+        for ((param, grad), (m, v)) in params.zip(grads).zip(&mut self.moments) {
+            let update = match self.kind {
+                // Kingma and Ba 2015, Algorithm 1.
+                OptimizerName::Adam => {
+                    *m = ((&*m * BETA1)? + (grad * (1.0 - BETA1))?)?;
+                    *v = ((&*v * BETA2)? + (grad.sqr()? * (1.0 - BETA2))?)?;
+                    let m_hat = (&*m / (1.0 - BETA1.powi(self.step)))?;
+                    let v_hat = (&*v / (1.0 - BETA2.powi(self.step)))?;
+                    (m_hat / (v_hat.sqrt()? + EPSILON)?)?
+                }
+                // Tieleman and Hinton 2012 (PyTorch's RMSprop with alpha 0.99, no momentum).
+                OptimizerName::Rmsprop => {
+                    *v = ((&*v * RMS_ALPHA)? + (grad.sqr()? * (1.0 - RMS_ALPHA))?)?;
+                    (grad / (v.sqrt()? + EPSILON)?)?
+                }
+            };
+            param.set(&(param.as_tensor() - (update * self.learning_rate)?)?)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::Device;
+
+    use super::*;
+
+    /// Both optimizers against a scalar re-computation of their update rules.
+    #[test]
+    fn updates_match_the_formulas() -> Result<()> {
+        for kind in [OptimizerName::Adam, OptimizerName::Rmsprop] {
+            let p = Var::from_slice(&[1.0f32, -2.0], 2, &Device::Cpu)?;
+            let mut opt = Optimizer::new(kind, 0.1, [&p].into_iter())?;
+            let grads = [[0.5f64, -1.0], [0.25, 2.0]];
+            let mut expected = [1.0f64, -2.0];
+            let (mut m, mut v) = ([0.0f64; 2], [0.0f64; 2]);
+            for (s, g) in grads.iter().enumerate() {
+                let gt = Tensor::from_slice(&[g[0] as f32, g[1] as f32], 2, &Device::Cpu)?;
+                opt.step([&p].into_iter(), &[gt])?;
+                for i in 0..2 {
+                    let t = (s + 1) as i32;
+                    expected[i] -= 0.1
+                        * match kind {
+                            OptimizerName::Adam => {
+                                m[i] = 0.9 * m[i] + 0.1 * g[i];
+                                v[i] = 0.999 * v[i] + 0.001 * g[i] * g[i];
+                                (m[i] / (1.0 - 0.9f64.powi(t)))
+                                    / ((v[i] / (1.0 - 0.999f64.powi(t))).sqrt() + 1e-8)
+                            }
+                            OptimizerName::Rmsprop => {
+                                v[i] = 0.99 * v[i] + 0.01 * g[i] * g[i];
+                                g[i] / (v[i].sqrt() + 1e-8)
+                            }
+                        };
+                }
+            }
+            let got = p.as_tensor().to_vec1::<f32>()?;
+            for i in 0..2 {
+                assert!((f64::from(got[i]) - expected[i]).abs() < 1e-5, "{kind:?} {got:?} {expected:?}");
+            }
+        }
+        Ok(())
+    }
+}

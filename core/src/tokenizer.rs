@@ -1,0 +1,667 @@
+//! The field-aware tokenizer: a record becomes a fixed-length sequence of tokens, each belonging to
+//! one *field* of one column.
+//!
+//! Every record has the same fields in the same order, so position `t` of every sequence belongs
+//! to the same field. That keeps batches aligned, lets the model predict each position from its
+//! field's vocabulary slice only (constrained decoding: nothing generated is ever invalid), and
+//! lets later work permute or condition on fields, since the field to predict is a model input.
+//!
+//! Per column kind:
+//! - categorical and boolean: one field, one token per value seen at least
+//!   `rare_category_threshold` times, plus a protected bucket for the rarer ones and a token for
+//!   missing values;
+//! - numbers and datetimes: a *value* field (missing, frequent exact values, quantile bins) and, when
+//!   there are bins, a *position* field (where in the bin, in `bin_positions` steps). The tokens of a
+//!   binned number stand for an interval; decoding draws a value in it at the source's precision;
+//! - text: `slots` fields of learned subword tokens, ended by an end token (later slots repeat it);
+//! - identifiers: no fields; regenerated from the row index.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{TokenizerConfig, TrainConfig};
+use crate::error::{Error, Result};
+use crate::rng::Rng;
+use crate::schema::{self, ColumnKind, Schema};
+use crate::subword::SubwordModel;
+use crate::table::Table;
+
+/// How a number is read from and written to text.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum NumberFormat {
+    Integer,
+    Float { decimals: u32 },
+    Datetime { format: String, step_seconds: i64 },
+}
+
+/// One column's mapping between cell text and local token ids.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "codec", rename_all = "snake_case")]
+enum Codec {
+    /// Local ids: `0` missing, `1` rare bucket, then `values`.
+    Categorical { values: Vec<String> },
+    /// Value field: `0` missing, then `exact`, then one token per bin of `edges`.
+    /// Position field: `0` not applicable, then `positions` steps.
+    Number { format: NumberFormat, exact: Vec<f64>, edges: Vec<f64>, positions: u32 },
+    /// Each slot: `0` end, `1` missing, then the subword ids.
+    Text { model: SubwordModel, slots: usize },
+    /// Not learned.
+    Identifier,
+}
+
+const MISSING: u32 = 0;
+const RARE: u32 = 1;
+const CATEGORY_BASE: u32 = 2;
+const TEXT_END: u32 = 0;
+const TEXT_MISSING: u32 = 1;
+const TEXT_BASE: u32 = 2;
+const NOT_APPLICABLE: u32 = 0;
+
+/// What a field holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldRole {
+    /// A category (or boolean) value.
+    Category,
+    /// A number's value: missing, an exact value or a bin.
+    NumberValue,
+    /// Where in its bin a number lies; follows its value field.
+    NumberPosition,
+    /// One subword slot of a text cell.
+    TextSlot,
+}
+
+/// One position of the token sequence: which column it belongs to and its slice of the vocabulary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Field {
+    /// The source column (index into the schema).
+    pub column: usize,
+    /// What the field holds.
+    pub role: FieldRole,
+    /// First global token id of this field's vocabulary.
+    pub offset: u32,
+    /// Number of tokens in this field's vocabulary.
+    pub size: u32,
+}
+
+/// Maps records to token sequences and back. Built from the training table; saved with the model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Tokenizer {
+    schema: Schema,
+    rare_token: String,
+    codecs: Vec<Codec>,
+    fields: Vec<Field>,
+    vocab_size: u32,
+}
+
+/// A table encoded as tokens: `tokens[r * len + t]` is the local id of field `t` in record `r`.
+#[derive(Clone, Debug)]
+pub struct Encoded {
+    /// Local token ids (within each field's vocabulary), row-major.
+    pub tokens: Vec<u32>,
+    /// Loss weights, row-major like `tokens`: 0 where a token is forced by earlier ones.
+    pub weights: Vec<f32>,
+    /// Number of records.
+    pub rows: usize,
+    /// Fields per record.
+    pub len: usize,
+}
+
+impl Tokenizer {
+    /// Learns every column's vocabulary from `table` (already prepared: see [`schema::prepare`]).
+    pub fn fit(table: &Table, schema: &Schema, config: &TrainConfig) -> Result<Tokenizer> {
+        let tc = &config.tokenizer;
+        let mut codecs = Vec::with_capacity(schema.columns.len());
+        for (c, column) in schema.columns.iter().enumerate() {
+            let cells = present_cells(table, c, config);
+            let codec = match &column.kind {
+                ColumnKind::Categorical | ColumnKind::Boolean => fit_categories(&cells, tc),
+                ColumnKind::Text => fit_text(&cells, tc),
+                ColumnKind::Identifier { .. } => Codec::Identifier,
+                kind => {
+                    let format = number_format(kind);
+                    let mut values = Vec::with_capacity(cells.len());
+                    for (row, text) in &cells {
+                        values.push(parse_number(text, &format).ok_or_else(|| {
+                            Error::Data(format!(
+                                "row {}, column '{}': cannot read '{text}' as {}",
+                                row + 1,
+                                column.name,
+                                format.describe()
+                            ))
+                        })?);
+                    }
+                    fit_numbers(values, format, tc)
+                }
+            };
+            codecs.push(codec);
+        }
+        let mut fields = Vec::new();
+        let mut offset = 0u32;
+        for (column, codec) in codecs.iter().enumerate() {
+            for (role, size) in codec.field_sizes() {
+                fields.push(Field { column, role, offset, size });
+                offset += size;
+            }
+        }
+        if fields.is_empty() {
+            return Err(Error::Data(
+                "nothing to learn: every column is an identifier; set a column's kind in the config"
+                    .into(),
+            ));
+        }
+        Ok(Tokenizer {
+            schema: schema.clone(),
+            rare_token: tc.rare_token.clone(),
+            codecs,
+            fields,
+            vocab_size: offset,
+        })
+    }
+
+    /// The schema the tokenizer was built for.
+    pub fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    /// The fields of a record, in sequence order.
+    pub fn fields(&self) -> &[Field] {
+        &self.fields
+    }
+
+    /// Total number of tokens over all fields.
+    pub fn vocab_size(&self) -> u32 {
+        self.vocab_size
+    }
+
+    /// Encodes every row of `table` (which must have the schema's columns in order).
+    pub fn encode(&self, table: &Table, config: &TrainConfig) -> Result<Encoded> {
+        let rows = table.num_rows();
+        let len = self.fields.len();
+        let mut tokens = Vec::with_capacity(rows * len);
+        let mut weights = Vec::with_capacity(rows * len);
+        let mut row_tokens = Vec::with_capacity(len);
+        for row in 0..rows {
+            row_tokens.clear();
+            for (c, codec) in self.codecs.iter().enumerate() {
+                let cell = table.cell(row, c);
+                let cell = (!schema::is_missing(cell, config)).then(|| cell.unwrap_or_default());
+                codec.encode(cell, &mut row_tokens).map_err(|message| {
+                    Error::Data(format!(
+                        "row {}, column '{}': {message}",
+                        row + 1,
+                        self.schema.columns[c].name
+                    ))
+                })?;
+            }
+            for t in 0..len {
+                let forced = self.forced(t, &row_tokens[..t]).is_some();
+                weights.push(if forced { 0.0 } else { 1.0 });
+            }
+            tokens.extend_from_slice(&row_tokens);
+        }
+        Ok(Encoded { tokens, weights, rows, len })
+    }
+
+    /// The token field `field` must take given the earlier tokens of its record, if it is forced:
+    /// a position after a missing or exact number, and text slots after the end token.
+    pub fn forced(&self, field: usize, previous: &[u32]) -> Option<u32> {
+        let f = self.fields[field];
+        match f.role {
+            FieldRole::NumberPosition => {
+                let Codec::Number { exact, .. } = &self.codecs[f.column] else { return None };
+                (previous[field - 1] <= exact.len() as u32).then_some(NOT_APPLICABLE)
+            }
+            FieldRole::TextSlot if field > 0 && self.fields[field - 1].column == f.column => {
+                (previous[field - 1] <= TEXT_MISSING).then_some(TEXT_END)
+            }
+            _ => None,
+        }
+    }
+
+    /// Decodes one record's local tokens into cell texts in schema column order. `row_index`
+    /// numbers generated identifiers; `rng` draws values within numeric bins.
+    pub fn decode(&self, tokens: &[u32], row_index: u64, rng: &mut Rng) -> Vec<String> {
+        let mut cells = Vec::with_capacity(self.codecs.len());
+        let mut t = 0;
+        for (c, codec) in self.codecs.iter().enumerate() {
+            let n = codec.field_sizes().len();
+            let column = &self.schema.columns[c];
+            let marker = column.missing_marker.as_deref().unwrap_or("");
+            cells.push(codec.decode(&tokens[t..t + n], marker, &self.rare_token, column, row_index, rng));
+            t += n;
+        }
+        cells
+    }
+}
+
+/// The non-missing cells of column `c` with their row index.
+fn present_cells<'a>(table: &'a Table, c: usize, config: &TrainConfig) -> Vec<(usize, &'a str)> {
+    (0..table.num_rows())
+        .filter_map(|r| {
+            let cell = table.cell(r, c);
+            (!schema::is_missing(cell, config)).then(|| (r, cell.unwrap_or_default()))
+        })
+        .collect()
+}
+
+fn fit_categories(cells: &[(usize, &str)], tc: &TokenizerConfig) -> Codec {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for (_, text) in cells {
+        *counts.entry(text).or_default() += 1;
+    }
+    let mut frequent: Vec<(&str, usize)> =
+        counts.into_iter().filter(|&(_, n)| n >= tc.rare_category_threshold.max(1)).collect();
+    frequent.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    Codec::Categorical { values: frequent.into_iter().map(|(v, _)| v.to_string()).collect() }
+}
+
+fn fit_text(cells: &[(usize, &str)], tc: &TokenizerConfig) -> Codec {
+    let texts: Vec<&str> = cells.iter().map(|&(_, t)| t).collect();
+    let model = SubwordModel::learn(&texts, tc.subword_vocab_size, tc.rare_category_threshold.max(1));
+    let longest = texts.iter().map(|t| model.encode(t).len()).max().unwrap_or(0);
+    let slots = (longest + 1).clamp(1, tc.max_text_tokens.max(1));
+    Codec::Text { model, slots }
+}
+
+fn number_format(kind: &ColumnKind) -> NumberFormat {
+    match kind {
+        ColumnKind::Float { decimals } => NumberFormat::Float { decimals: *decimals },
+        ColumnKind::Datetime { format } => {
+            let step_seconds = if format.contains("%S") {
+                1
+            } else if format.contains("%M") {
+                60
+            } else {
+                86_400
+            };
+            NumberFormat::Datetime { format: format.clone(), step_seconds }
+        }
+        _ => NumberFormat::Integer,
+    }
+}
+
+fn parse_number(text: &str, format: &NumberFormat) -> Option<f64> {
+    let text = text.trim();
+    match format {
+        NumberFormat::Integer => schema::parse_integer(text).map(|v| v as f64),
+        NumberFormat::Float { .. } => schema::parse_float(text),
+        NumberFormat::Datetime { format, .. } => {
+            schema::datetime_to_seconds(text, format).map(|v| v as f64)
+        }
+    }
+}
+
+impl NumberFormat {
+    fn describe(&self) -> String {
+        match self {
+            NumberFormat::Integer => "an integer".into(),
+            NumberFormat::Float { .. } => "a number".into(),
+            NumberFormat::Datetime { format, .. } => format!("a date in the form {format}"),
+        }
+    }
+
+    /// The smallest difference between two values the source can write.
+    fn resolution(&self) -> f64 {
+        match self {
+            NumberFormat::Integer => 1.0,
+            NumberFormat::Float { decimals } => 10f64.powi(-(*decimals as i32)),
+            NumberFormat::Datetime { step_seconds, .. } => *step_seconds as f64,
+        }
+    }
+
+    /// Rounds `value` to what the source can write, with `round` = `f64::round`, `ceil` or `floor`.
+    fn snap(&self, value: f64, round: fn(f64) -> f64) -> f64 {
+        let r = self.resolution();
+        // Dividing by a power of ten's reciprocal loses less than multiplying by it.
+        let scaled = if r < 1.0 { value * (1.0 / r).round() } else { value / r };
+        let snapped = round(scaled);
+        if r < 1.0 {
+            snapped / (1.0 / r).round()
+        } else {
+            snapped * r
+        }
+    }
+
+    fn write(&self, value: f64) -> String {
+        match self {
+            NumberFormat::Integer => format!("{}", value.round() as i64),
+            NumberFormat::Float { decimals } => schema::format_float(value, *decimals),
+            NumberFormat::Datetime { format, .. } => {
+                schema::seconds_to_datetime(value.round() as i64, format)
+            }
+        }
+    }
+}
+
+/// Splits `values` into exact tokens for frequent values and quantile bins for the rest.
+fn fit_numbers(mut values: Vec<f64>, format: NumberFormat, tc: &TokenizerConfig) -> Codec {
+    values.sort_by(f64::total_cmp);
+    let threshold = tc.rare_category_threshold.max(1);
+    let exact_min = threshold.max((tc.exact_value_share * values.len() as f64).ceil() as usize);
+    let mut exact = Vec::new();
+    let mut rest = Vec::with_capacity(values.len());
+    for run in values.chunk_by(|a, b| a == b) {
+        if run.len() >= exact_min {
+            exact.push(run[0]);
+        } else {
+            rest.extend_from_slice(run);
+        }
+    }
+    let edges = quantile_edges(&rest, tc.numeric_bins.min((rest.len() / threshold).max(1)));
+    let positions = if edges.is_empty() { 0 } else { tc.bin_positions as u32 };
+    Codec::Number { format, exact, edges, positions }
+}
+
+/// `bins + 1` quantile edges of sorted `values` (fewer where quantiles coincide), from the minimum
+/// to the maximum; empty for no values, `[v, v]` when all values are `v`.
+fn quantile_edges(values: &[f64], bins: usize) -> Vec<f64> {
+    let Some((&first, &last)) = values.first().zip(values.last()) else { return Vec::new() };
+    let mut edges: Vec<f64> = (0..=bins)
+        .map(|i| values[(i * (values.len() - 1)) / bins])
+        .collect();
+    edges.dedup();
+    if edges.len() == 1 {
+        edges.push(last);
+    }
+    debug_assert_eq!(edges[0], first);
+    edges
+}
+
+impl Codec {
+    /// The role and vocabulary size of each field of this column.
+    fn field_sizes(&self) -> Vec<(FieldRole, u32)> {
+        match self {
+            Codec::Categorical { values } => {
+                vec![(FieldRole::Category, CATEGORY_BASE + values.len() as u32)]
+            }
+            Codec::Number { exact, edges, positions, .. } => {
+                let bins = edges.len().saturating_sub(1) as u32;
+                let mut sizes = vec![(FieldRole::NumberValue, 1 + exact.len() as u32 + bins)];
+                if bins > 0 {
+                    sizes.push((FieldRole::NumberPosition, 1 + positions));
+                }
+                sizes
+            }
+            Codec::Text { model, slots } => {
+                vec![(FieldRole::TextSlot, TEXT_BASE + model.vocab_len() as u32); *slots]
+            }
+            Codec::Identifier => Vec::new(),
+        }
+    }
+
+    /// Appends the local tokens of one cell (`None` = missing).
+    fn encode(&self, cell: Option<&str>, out: &mut Vec<u32>) -> std::result::Result<(), String> {
+        match self {
+            Codec::Categorical { values } => out.push(match cell {
+                None => MISSING,
+                Some(text) => values
+                    .iter()
+                    .position(|v| v == text)
+                    .map_or(RARE, |i| CATEGORY_BASE + i as u32),
+            }),
+            Codec::Number { format, exact, edges, positions } => {
+                let has_position = edges.len() > 1;
+                let Some(text) = cell else {
+                    out.push(MISSING);
+                    if has_position {
+                        out.push(NOT_APPLICABLE);
+                    }
+                    return Ok(());
+                };
+                let value = parse_number(text, format)
+                    .ok_or_else(|| format!("cannot read '{text}' as {}", format.describe()))?;
+                if let Ok(i) = exact.binary_search_by(|e| e.total_cmp(&value)) {
+                    out.push(1 + i as u32);
+                    if has_position {
+                        out.push(NOT_APPLICABLE);
+                    }
+                } else if has_position {
+                    let (bin, position) = locate(value, edges, *positions);
+                    out.push(1 + exact.len() as u32 + bin);
+                    out.push(1 + position);
+                } else {
+                    return Err(format!("value '{text}' was not seen in training"));
+                }
+            }
+            Codec::Text { model, slots } => {
+                let start = out.len();
+                match cell {
+                    None => out.push(TEXT_MISSING),
+                    Some(text) => out.extend(
+                        model.encode(text).into_iter().take(slots - 1).map(|id| TEXT_BASE + id),
+                    ),
+                }
+                out.resize(start + slots, TEXT_END);
+            }
+            Codec::Identifier => {}
+        }
+        Ok(())
+    }
+
+    fn decode(
+        &self,
+        tokens: &[u32],
+        marker: &str,
+        rare: &str,
+        column: &schema::ColumnSchema,
+        row_index: u64,
+        rng: &mut Rng,
+    ) -> String {
+        match self {
+            Codec::Categorical { values } => match tokens[0] {
+                MISSING => marker.to_string(),
+                RARE => rare.to_string(),
+                t => values[(t - CATEGORY_BASE) as usize].clone(),
+            },
+            Codec::Number { format, exact, edges, positions } => {
+                let value_token = tokens[0];
+                if value_token == MISSING {
+                    return marker.to_string();
+                }
+                let i = (value_token - 1) as usize;
+                if i < exact.len() {
+                    return format.write(exact[i]);
+                }
+                let bin = i - exact.len();
+                let (lo, hi) = (edges[bin], edges[bin + 1]);
+                let step = match tokens.get(1) {
+                    Some(&p) if p != NOT_APPLICABLE => f64::from(p - 1),
+                    _ => rng.below(*positions as usize) as f64,
+                };
+                let u = (step + rng.uniform()) / f64::from(*positions);
+                format.write(value_in_step(format, lo + u * (hi - lo), (exact, edges), bin, step, *positions))
+            }
+            Codec::Text { model, .. } => {
+                if tokens[0] == TEXT_MISSING {
+                    return marker.to_string();
+                }
+                let ids: Vec<u32> = tokens
+                    .iter()
+                    .take_while(|&&t| t > TEXT_MISSING)
+                    .map(|t| t - TEXT_BASE)
+                    .collect();
+                model.decode(&ids)
+            }
+            Codec::Identifier => match &column.kind {
+                ColumnKind::Identifier { shape } => {
+                    schema::generate_identifier(shape, row_index, rng.next_u64())
+                }
+                _ => String::new(),
+            },
+        }
+    }
+}
+
+/// A value the source can write near `x` that encodes back to `bin` and `step` where one exists:
+/// rounding `x` can cross into the next step or land on a value that has its own exact token, so
+/// the step's first and last representable values are tried next.
+fn value_in_step(
+    format: &NumberFormat,
+    x: f64,
+    (exact, edges): (&[f64], &[f64]),
+    bin: usize,
+    step: f64,
+    positions: u32,
+) -> f64 {
+    let (lo, hi) = (edges[bin], edges[bin + 1]);
+    let width = (hi - lo) / f64::from(positions);
+    let candidates = [
+        format.snap(x, f64::round),
+        format.snap(lo + step * width, f64::ceil),
+        format.snap(lo + (step + 1.0) * width, f64::floor),
+    ];
+    let target = (bin as u32, step as u32);
+    candidates
+        .into_iter()
+        .map(|v| v.clamp(lo, hi))
+        .find(|&v| {
+            locate(v, edges, positions) == target
+                && exact.binary_search_by(|e| e.total_cmp(&v)).is_err()
+        })
+        .unwrap_or_else(|| candidates[0].clamp(lo, hi))
+}
+
+/// The bin of `edges` holding `value` (clamped into range) and its position step within the bin.
+fn locate(value: f64, edges: &[f64], positions: u32) -> (u32, u32) {
+    let bins = edges.len() - 1;
+    let value = value.clamp(edges[0], edges[bins]);
+    // The last edge <= value, capped so the maximum falls in the last bin.
+    let bin = (edges.partition_point(|&e| e <= value).max(1) - 1).min(bins - 1);
+    let (lo, hi) = (edges[bin], edges[bin + 1]);
+    let step = if hi > lo { ((value - lo) / (hi - lo) * f64::from(positions)) as u32 } else { 0 };
+    (bin as u32, step.min(positions - 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::{ColumnSchema, IdShape};
+
+    fn column(name: &str, kind: ColumnKind, missing: Option<&str>) -> ColumnSchema {
+        ColumnSchema {
+            name: name.into(),
+            kind,
+            missing_marker: missing.map(String::from),
+            missing_count: 0,
+        }
+    }
+
+    /// 40 rows: a categorical with a rare value and a missing one, an integer column with a
+    /// frequent value and a spread, a date, a text and an identifier.
+    fn fixture() -> (Table, Schema, TrainConfig) {
+        let n = 40;
+        let cat = (0..n).map(|i| match i {
+            0 => "rare",
+            1 => "?",
+            i if i % 2 == 0 => "even",
+            _ => "odd",
+        });
+        let num = (0..n).map(|i| if i % 3 == 0 { "7".to_string() } else { (i * 13).to_string() });
+        let date = (0..n).map(|i| format!("2020-01-{:02}", 1 + i % 28));
+        let text = (0..n).map(|i| if i == 5 { String::new() } else { format!("red fox {}", i % 4) });
+        let id = (0..n).map(|i| (1000 + i).to_string());
+        let columns = vec![
+            cat.map(|s| Some(s.to_string())).collect(),
+            num.map(Some).collect(),
+            date.map(Some).collect(),
+            text.map(Some).collect(),
+            id.map(Some).collect(),
+        ];
+        let names = ["cat", "num", "date", "text", "id"].map(String::from).to_vec();
+        let table = Table::from_columns(names, columns).unwrap();
+        let schema = Schema {
+            columns: vec![
+                column("cat", ColumnKind::Categorical, Some("?")),
+                column("num", ColumnKind::Integer, None),
+                column("date", ColumnKind::Datetime { format: "%Y-%m-%d".into() }, None),
+                column("text", ColumnKind::Text, Some("")),
+                column("id", ColumnKind::Identifier { shape: IdShape::Sequence { start: 1 } }, None),
+            ],
+        };
+        let mut config = TrainConfig::default();
+        config.tokenizer.rare_category_threshold = 3;
+        (table, schema, config)
+    }
+
+    #[test]
+    fn fields_cover_a_contiguous_vocabulary() -> Result<()> {
+        let (table, schema, config) = fixture();
+        let tok = Tokenizer::fit(&table, &schema, &config)?;
+        let mut next = 0;
+        for f in tok.fields() {
+            assert_eq!(f.offset, next);
+            next += f.size;
+        }
+        assert_eq!(next, tok.vocab_size());
+        // cat: 1 field; num: value + position; date: value + position; text: slots; id: none.
+        let columns: Vec<usize> = tok.fields().iter().map(|f| f.column).collect();
+        assert_eq!(&columns[..5], &[0, 1, 1, 2, 2]);
+        assert!(columns[5..].iter().all(|&c| c == 3));
+        Ok(())
+    }
+
+    #[test]
+    fn records_round_trip_through_tokens() -> Result<()> {
+        let (table, schema, config) = fixture();
+        let tok = Tokenizer::fit(&table, &schema, &config)?;
+        let enc = tok.encode(&table, &config)?;
+        let mut rng = Rng::new(1, 0);
+        for r in 0..table.num_rows() {
+            let tokens = &enc.tokens[r * enc.len..(r + 1) * enc.len];
+            let cells = tok.decode(tokens, r as u64, &mut rng);
+            // Categories: exact, except the rare one, which becomes the protected bucket.
+            let want = if r == 0 { "_RARE_" } else { table.cell(r, 0).unwrap() };
+            assert_eq!(cells[0], want, "row {r}");
+            // Numbers: the frequent 7 is exact; binned values decode into the same bin and
+            // position step, i.e. re-encode to the same tokens.
+            let decoded = Table::from_columns(
+                schema.columns.iter().map(|c| c.name.clone()).collect(),
+                cells.iter().map(|c| vec![Some(c.clone())]).collect(),
+            )?;
+            let again = tok.encode(&decoded, &config)?;
+            assert_eq!(&again.tokens[..5], &tokens[..5], "row {r}: {cells:?}");
+            if r % 3 == 0 {
+                assert_eq!(cells[1], "7");
+            }
+            // Text: exact (missing as the source's marker).
+            assert_eq!(cells[3], table.cell(r, 3).unwrap(), "row {r}");
+            // Identifiers: regenerated from the row index.
+            assert_eq!(cells[4], (1 + r).to_string());
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn forced_positions_get_no_weight() -> Result<()> {
+        let (table, schema, config) = fixture();
+        let tok = Tokenizer::fit(&table, &schema, &config)?;
+        let enc = tok.encode(&table, &config)?;
+        // Row 0 has num = 7, an exact value: its position token is forced.
+        assert_eq!(tok.forced(2, &enc.tokens[..2]), Some(NOT_APPLICABLE));
+        assert_eq!(enc.weights[2], 0.0);
+        // Row 1 has num = 13, a binned value: its position is free.
+        let row1 = &enc.tokens[enc.len..2 * enc.len];
+        assert_eq!(tok.forced(2, &row1[..2]), None);
+        assert_eq!(enc.weights[enc.len + 2], 1.0);
+        // Text slots after the end token are forced to it.
+        let last = enc.len - 1;
+        assert_eq!(tok.forced(last, &enc.tokens[..last]), Some(TEXT_END));
+        Ok(())
+    }
+
+    #[test]
+    fn bins_follow_the_quantiles() {
+        let values: Vec<f64> = (0..=100).map(f64::from).collect();
+        assert_eq!(quantile_edges(&values, 4), vec![0.0, 25.0, 50.0, 75.0, 100.0]);
+        assert_eq!(quantile_edges(&[3.0, 3.0], 4), vec![3.0, 3.0]);
+        assert!(quantile_edges(&[], 4).is_empty());
+        let edges = [0.0, 25.0, 50.0, 75.0, 100.0];
+        assert_eq!(locate(0.0, &edges, 10), (0, 0));
+        assert_eq!(locate(30.0, &edges, 10), (1, 2));
+        assert_eq!(locate(100.0, &edges, 10), (3, 9));
+        assert_eq!(locate(250.0, &edges, 10), (3, 9));
+    }
+}
