@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::artifact::TrainedModel;
 use crate::error::{Error, Result};
 use crate::ingest::Format;
-use crate::output::{create_sink, OutputType, RowSink};
+use crate::output::{create_sink, OutputType};
 use crate::rng::Rng;
 use crate::schema::ColumnKind;
 

@@ -4,22 +4,25 @@
 //! [`tokenizer`] turns records into field-tagged token sequences; [`model`] is an LSTM on candle;
 //! [`train()`] fits it; [`generate()`] samples new records and writes them in the source's formats.
 
-// pub mod artifact;
+pub mod artifact;
 pub mod config;
 pub mod error;
-// pub mod generate;
+pub mod generate;
 pub mod ingest;
-// pub mod model;
+pub mod model;
 pub mod optim;
 pub mod output;
 pub mod rng;
 pub mod schema;
 pub mod subword;
 pub mod table;
-// pub mod tokenizer;
-// pub mod train;
+pub mod tokenizer;
+pub mod train;
 
 pub use config::TrainConfig;
 pub use error::{Error, Result};
 pub use schema::{ColumnKind, ColumnSchema, Schema};
 pub use table::Table;
+pub use artifact::{TrainedModel, TrainingSummary};
+pub use generate::{generate, generate_to_file, GenerateOptions, Sampling};
+pub use train::{train, Progress};

@@ -4,7 +4,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::config::{KindName, TrainConfig};
-use crate::error::Result;
+use chrono::{DateTime, NaiveDate, NaiveDateTime};
+
+use crate::config::MissingPolicy;
+use crate::error::{Error, Result};
 use crate::table::Table;
 
 /// The inferred kind of a column, with what is needed to write values back in the source's format.
@@ -100,11 +103,712 @@ pub fn is_missing(cell: Option<&str>, config: &TrainConfig) -> bool {
     }
 }
 
+/// Fewest rows for which a column of unique values is taken for an identifier rather than chance.
+const MIN_IDENTIFIER_ROWS: usize = 20;
+
+/// Date and date-time formats tried in order; a column takes the first that reads every value and
+/// writes it back exactly as the source wrote it.
+const DATETIME_FORMATS: &[&str] = &[
+    "%Y-%m-%d",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%dT%H:%M:%SZ",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%dT%H:%M",
+    "%m/%d/%Y",
+    "%-m/%-d/%Y",
+    "%m/%d/%Y %H:%M:%S",
+    "%m/%d/%Y %H:%M",
+    "%Y/%m/%d",
+];
+
+/// Label pairs read as booleans (compared in lower case).
+const BOOLEAN_PAIRS: &[(&str, &str)] =
+    &[("true", "false"), ("yes", "no"), ("y", "n"), ("t", "f"), ("1", "0")];
+
 /// Infers the schema of `table`, applying the kind overrides of `config.columns`.
 ///
-/// Fails when an override names a column that does not exist, when an override cannot hold the
-/// column's values (e.g. `integer` over text), or when a column has no values at all.
+/// Fails when the table has no rows, when an override names a column that does not exist, when an
+/// override cannot hold the column's values (e.g. `integer` over text, naming the row and value),
+/// or when a column has no values at all.
 pub fn infer_schema(table: &Table, config: &TrainConfig) -> Result<Schema> {
-    let _ = (table, config);
-    unimplemented!("schema inference is being written")
+    if table.num_rows() == 0 {
+        return Err(Error::Data("the table has a header but no data rows".into()));
+    }
+    let names = table.column_names();
+    if let Some(unknown) = config.columns.keys().find(|k| !names.contains(&k.as_str())) {
+        return Err(Error::Config(format!(
+            "the config sets column '{unknown}', which is not in the data (columns: {})",
+            names.join(", ")
+        )));
+    }
+    let mut columns = Vec::with_capacity(names.len());
+    for (index, name) in names.iter().enumerate() {
+        let cells = ColumnCells::collect(table, index, config);
+        if cells.present.is_empty() {
+            return Err(Error::Data(format!(
+                "column '{name}' has no values: all {} rows are missing; remove the column or fill it",
+                table.num_rows()
+            )));
+        }
+        let kind = match config.columns.get(*name).and_then(|c| c.kind) {
+            Some(wanted) => kind_as(wanted, name, &cells)?,
+            None => infer_kind(name, &cells),
+        };
+        columns.push(ColumnSchema {
+            name: name.to_string(),
+            kind,
+            missing_marker: cells.marker(),
+            missing_count: cells.missing.len(),
+        });
+    }
+    Ok(Schema { columns })
+}
+
+/// Infers the schema, then applies each column's missing-value policy: `drop` removes rows,
+/// `mean` and `mode` fill cells. Returns the table to learn from and its schema (whose missing
+/// counts describe that table).
+pub fn prepare(table: &Table, config: &TrainConfig) -> Result<(Table, Schema)> {
+    let mut schema = infer_schema(table, config)?;
+    let policy = |name: &str| config.columns.get(name).map(|c| c.missing).unwrap_or_default();
+    let drop: Vec<usize> = (0..schema.columns.len())
+        .filter(|&c| policy(&schema.columns[c].name) == MissingPolicy::Drop)
+        .collect();
+    let mut table = table.clone();
+    if !drop.is_empty() {
+        let keep: Vec<usize> = (0..table.num_rows())
+            .filter(|&r| drop.iter().all(|&c| !is_missing(table.cell(r, c), config)))
+            .collect();
+        if keep.is_empty() {
+            return Err(Error::Data(
+                "every row has a missing value in a column with missing = \"drop\"".into(),
+            ));
+        }
+        table = table.take_rows(&keep);
+    }
+    let fills: Vec<(usize, String)> = schema
+        .columns
+        .iter()
+        .enumerate()
+        .filter_map(|(c, column)| {
+            let cells = ColumnCells::collect(&table, c, config);
+            let fill = match policy(&column.name) {
+                MissingPolicy::Mean => mean_text(&column.kind, &cells.present),
+                MissingPolicy::Mode => mode_text(&cells.present),
+                MissingPolicy::Keep | MissingPolicy::Drop => None,
+            };
+            fill.filter(|_| !cells.missing.is_empty()).map(|f| (c, f))
+        })
+        .collect();
+    if !fills.is_empty() {
+        table = fill_missing(&table, &fills, config)?;
+    }
+    for (c, column) in schema.columns.iter_mut().enumerate() {
+        let cells = ColumnCells::collect(&table, c, config);
+        column.missing_marker = cells.marker();
+        column.missing_count = cells.missing.len();
+    }
+    Ok((table, schema))
+}
+
+/// A column's cells split into present values (with their row) and missing raw texts.
+struct ColumnCells<'a> {
+    present: Vec<(usize, &'a str)>,
+    missing: Vec<&'a str>,
+}
+
+impl<'a> ColumnCells<'a> {
+    fn collect(table: &'a Table, column: usize, config: &TrainConfig) -> ColumnCells<'a> {
+        let mut cells = ColumnCells { present: Vec::new(), missing: Vec::new() };
+        for row in 0..table.num_rows() {
+            let cell = table.cell(row, column);
+            if is_missing(cell, config) {
+                cells.missing.push(cell.unwrap_or(""));
+            } else {
+                cells.present.push((row, cell.unwrap_or("")));
+            }
+        }
+        cells
+    }
+
+    /// The most frequent missing text (ties: the smallest), written back for missing values.
+    fn marker(&self) -> Option<String> {
+        mode_of(self.missing.iter().copied()).map(str::to_string)
+    }
+
+    fn values(&self) -> impl Iterator<Item = &'a str> + '_ {
+        self.present.iter().map(|&(_, v)| v)
+    }
+
+    fn all_unique(&self) -> bool {
+        let distinct: std::collections::HashSet<&str> = self.values().collect();
+        distinct.len() == self.present.len()
+    }
+
+    fn may_be_identifier(&self) -> bool {
+        self.missing.is_empty() && self.present.len() >= MIN_IDENTIFIER_ROWS && self.all_unique()
+    }
+}
+
+/// The most frequent item; ties go to the smallest.
+fn mode_of<'a>(items: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let mut counts = std::collections::BTreeMap::new();
+    for item in items {
+        *counts.entry(item).or_insert(0usize) += 1;
+    }
+    counts.into_iter().max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(a.0))).map(|(v, _)| v)
+}
+
+/// The kind a column's values suggest, most specific first.
+fn infer_kind(name: &str, cells: &ColumnCells) -> ColumnKind {
+    let values: Vec<&str> = cells.values().collect();
+    if is_boolean(&values) {
+        return ColumnKind::Boolean;
+    }
+    if values.iter().all(|v| parse_integer(v).is_some()) {
+        if cells.may_be_identifier() && is_id_name(name) {
+            let start = values.iter().filter_map(|v| parse_integer(v)).min().unwrap_or(1);
+            return ColumnKind::Identifier { shape: IdShape::Sequence { start } };
+        }
+        return ColumnKind::Integer;
+    }
+    if let Some(decimals) = float_decimals(&values) {
+        return ColumnKind::Float { decimals };
+    }
+    if let Some(format) = datetime_format(&values) {
+        return ColumnKind::Datetime { format: format.to_string() };
+    }
+    if cells.may_be_identifier() && values.iter().all(|v| !v.contains(char::is_whitespace)) {
+        if let Some(template) = id_template(&values) {
+            return ColumnKind::Identifier { shape: IdShape::Template { template } };
+        }
+    }
+    if looks_like_text(&values) {
+        return ColumnKind::Text;
+    }
+    ColumnKind::Categorical
+}
+
+/// The kind `wanted` for a column, or an error naming the first value it cannot hold.
+fn kind_as(wanted: KindName, name: &str, cells: &ColumnCells) -> Result<ColumnKind> {
+    let values: Vec<&str> = cells.values().collect();
+    let reject = |what: &str, test: &dyn Fn(&str) -> bool| -> Result<()> {
+        match cells.present.iter().find(|(_, v)| !test(v)) {
+            Some((row, value)) => Err(Error::Config(format!(
+                "column '{name}' is configured as {what}, but data row {} holds '{value}'",
+                row + 1
+            ))),
+            None => Ok(()),
+        }
+    };
+    Ok(match wanted {
+        KindName::Integer => {
+            reject("an integer", &|v| parse_integer(v).is_some())?;
+            ColumnKind::Integer
+        }
+        KindName::Float => {
+            reject("a number", &|v| parse_float(v).is_some())?;
+            ColumnKind::Float { decimals: float_decimals(&values).unwrap_or(0) }
+        }
+        KindName::Boolean => {
+            let distinct: std::collections::BTreeSet<&str> = values.iter().copied().collect();
+            if distinct.len() > 2 {
+                return Err(Error::Config(format!(
+                    "column '{name}' is configured as boolean, but holds {} distinct values",
+                    distinct.len()
+                )));
+            }
+            ColumnKind::Boolean
+        }
+        KindName::Categorical => ColumnKind::Categorical,
+        KindName::Text => ColumnKind::Text,
+        KindName::Datetime => match datetime_format(&values) {
+            Some(format) => ColumnKind::Datetime { format: format.to_string() },
+            None => {
+                let formats = DATETIME_FORMATS.join("`, `");
+                reject(&format!("a date in one of `{formats}`"), &|v| {
+                    DATETIME_FORMATS.iter().any(|f| datetime_to_seconds(v, f).is_some())
+                })?;
+                return Err(Error::Config(format!(
+                    "column '{name}' is configured as datetime, but its values mix date formats"
+                )));
+            }
+        },
+        KindName::Identifier => {
+            let shape = if values.iter().all(|v| parse_integer(v).is_some()) {
+                let start = values.iter().filter_map(|v| parse_integer(v)).min().unwrap_or(1);
+                IdShape::Sequence { start }
+            } else {
+                let template = id_template(&values).unwrap_or_else(|| "*".repeat(12));
+                IdShape::Template { template }
+            };
+            ColumnKind::Identifier { shape }
+        }
+    })
+}
+
+fn is_boolean(values: &[&str]) -> bool {
+    let distinct: std::collections::BTreeSet<String> =
+        values.iter().map(|v| v.trim().to_lowercase()).collect();
+    if distinct.len() > 2 {
+        return false;
+    }
+    BOOLEAN_PAIRS.iter().any(|(a, b)| {
+        let in_pair = distinct.iter().all(|v| v == a || v == b);
+        // A lone 0 or 1 is a constant integer, not a boolean.
+        in_pair && (distinct.len() == 2 || *a != "1")
+    })
+}
+
+/// Whether a column name says it holds identifiers (`id`, `user_id`, `userId`, `Customer ID`).
+fn is_id_name(name: &str) -> bool {
+    let lower = name.to_lowercase();
+    lower == "id"
+        || ["_id", " id", "-id"].iter().any(|s| lower.ends_with(s))
+        || (name.len() > 2 && (name.ends_with("Id") || name.ends_with("ID")))
+}
+
+fn looks_like_text(values: &[&str]) -> bool {
+    let n = values.len() as f64;
+    let distinct: std::collections::HashSet<&str> = values.iter().copied().collect();
+    let words = values.iter().map(|v| v.split_whitespace().count()).sum::<usize>() as f64 / n;
+    let distinct_share = distinct.len() as f64 / n;
+    (distinct_share > 0.5 && words >= 2.0) || (words >= 5.0 && distinct.len() > 20)
+}
+
+/// Parses a whole number as the source writes integers: an optional sign and digits, without
+/// leading zeros (a code such as `007` is not a number: writing it back would lose its zeros).
+pub fn parse_integer(text: &str) -> Option<i64> {
+    let t = text.trim();
+    let digits = t.strip_prefix(['-', '+']).unwrap_or(t);
+    let plain = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
+    if !plain || (digits.len() > 1 && digits.starts_with('0')) {
+        return None;
+    }
+    t.parse().ok()
+}
+
+/// Parses a decimal number (`-1.25`, `.5`, `3`, `1.5e-3`); not `inf`, `NaN`, or leading zeros.
+pub fn parse_float(text: &str) -> Option<f64> {
+    let t = text.trim();
+    let unsigned = t.strip_prefix(['-', '+']).unwrap_or(t);
+    let mantissa = unsigned.split(['e', 'E']).next().unwrap_or("");
+    let whole = mantissa.split('.').next().unwrap_or("");
+    let starts_well = unsigned.starts_with(|c: char| c.is_ascii_digit() || c == '.');
+    if !starts_well || (whole.len() > 1 && whole.starts_with('0')) {
+        return None;
+    }
+    t.parse::<f64>().ok().filter(|v| v.is_finite())
+}
+
+/// The digits a decimal text shows after the point (`1.50` -> 2, `1.5e-3` -> 4).
+fn decimals_of(text: &str) -> u32 {
+    let t = text.trim();
+    let (mantissa, exponent) = match t.find(['e', 'E']) {
+        Some(i) => (&t[..i], t[i + 1..].parse::<i32>().unwrap_or(0)),
+        None => (t, 0),
+    };
+    let shown = mantissa.split_once('.').map_or(0, |(_, d)| d.len()) as i32;
+    (shown - exponent).clamp(0, 12) as u32
+}
+
+/// The decimals to write a float column with, when every value is a number.
+fn float_decimals(values: &[&str]) -> Option<u32> {
+    let mut decimals = 0;
+    for v in values {
+        parse_float(v)?;
+        decimals = decimals.max(decimals_of(v));
+    }
+    Some(decimals)
+}
+
+/// Writes `value` with `decimals` digits after the point, never as `-0.0`.
+pub fn format_float(value: f64, decimals: u32) -> String {
+    let text = format!("{value:.prec$}", prec = decimals as usize);
+    match text.strip_prefix('-') {
+        Some(rest) if rest.bytes().all(|b| b == b'0' || b == b'.') => rest.to_string(),
+        _ => text,
+    }
+}
+
+fn has_time(format: &str) -> bool {
+    format.contains("%H")
+}
+
+/// Seconds since 1970-01-01 00:00:00 (no time zone) of `text` in chrono `format`.
+pub fn datetime_to_seconds(text: &str, format: &str) -> Option<i64> {
+    let text = text.trim();
+    if has_time(format) {
+        NaiveDateTime::parse_from_str(text, format).ok().map(|t| t.and_utc().timestamp())
+    } else {
+        let date = NaiveDate::parse_from_str(text, format).ok()?;
+        Some(date.and_hms_opt(0, 0, 0)?.and_utc().timestamp())
+    }
+}
+
+/// Writes `seconds` since 1970-01-01 in chrono `format` (the inverse of [`datetime_to_seconds`]).
+pub fn seconds_to_datetime(seconds: i64, format: &str) -> String {
+    match DateTime::from_timestamp(seconds, 0) {
+        Some(t) => t.naive_utc().format(format).to_string(),
+        None => String::new(),
+    }
+}
+
+/// The first format that reads every value and writes each back unchanged.
+fn datetime_format(values: &[&str]) -> Option<&'static str> {
+    DATETIME_FORMATS.iter().copied().find(|format| {
+        values.iter().all(|v| {
+            let t = v.trim();
+            datetime_to_seconds(t, format).is_some_and(|s| seconds_to_datetime(s, format) == t)
+        })
+    })
+}
+
+/// Characters a template symbol stands for.
+fn template_alphabet(symbol: char) -> Option<&'static str> {
+    const DIGITS: &str = "0123456789";
+    const UPPER: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    const LOWER: &str = "abcdefghijklmnopqrstuvwxyz";
+    match symbol {
+        '9' => Some(DIGITS),
+        'A' => Some(UPPER),
+        'a' => Some(LOWER),
+        'x' => Some("0123456789abcdef"),
+        'X' => Some("0123456789ABCDEF"),
+        '*' => Some("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"),
+        _ => None,
+    }
+}
+
+/// The template shared by the most common length of identifier: a position where every value has
+/// the same character keeps it; a varying position becomes the narrowest class covering it.
+/// `None` when a varying position holds punctuation.
+fn id_template(values: &[&str]) -> Option<String> {
+    let mut by_length = std::collections::BTreeMap::<usize, Vec<Vec<char>>>::new();
+    for v in values {
+        let chars: Vec<char> = v.chars().collect();
+        by_length.entry(chars.len()).or_default().push(chars);
+    }
+    let group = by_length.into_values().max_by_key(|g| g.len())?;
+    let mut template = String::new();
+    for position in 0..group[0].len() {
+        let column: Vec<char> = group.iter().map(|v| v[position]).collect();
+        if column.iter().all(|&c| c == column[0]) && group.len() > 1 {
+            if template_alphabet(column[0]).is_some() || column[0] == '\\' {
+                template.push('\\');
+            }
+            template.push(column[0]);
+            continue;
+        }
+        let symbol = if column.iter().any(|c| !c.is_ascii_alphanumeric()) {
+            return None;
+        } else if column.iter().all(char::is_ascii_digit) {
+            '9'
+        } else if column.iter().all(char::is_ascii_uppercase) {
+            'A'
+        } else if column.iter().all(char::is_ascii_lowercase) {
+            'a'
+        } else if column.iter().all(|c| c.is_ascii_digit() || ('a'..='f').contains(c)) {
+            'x'
+        } else if column.iter().all(|c| c.is_ascii_digit() || ('A'..='F').contains(c)) {
+            'X'
+        } else {
+            '*'
+        };
+        template.push(symbol);
+    }
+    Some(template)
+}
+
+/// The synthetic identifier of row `index`: a sequence counts up from its start; a template is
+/// filled so that distinct rows get distinct identifiers (an affine bijection over the rightmost
+/// positions, up to 2^64 of them) while looking random.
+pub fn generate_identifier(shape: &IdShape, index: u64) -> String {
+    let template = match shape {
+        IdShape::Sequence { start } => return start.saturating_add(index as i64).to_string(),
+        IdShape::Template { template } => template,
+    };
+    enum Item {
+        Literal(char),
+        Class(&'static [u8]),
+    }
+    let mut items = Vec::new();
+    let mut chars = template.chars();
+    while let Some(c) = chars.next() {
+        let item = match (c, template_alphabet(c)) {
+            ('\\', _) => Item::Literal(chars.next().unwrap_or('\\')),
+            (_, Some(alphabet)) => Item::Class(alphabet.as_bytes()),
+            (c, None) => Item::Literal(c),
+        };
+        items.push(item);
+    }
+    // The bijection's modulus: the product of the rightmost radices while it stays below 2^64.
+    let mut capacity: u128 = 1;
+    let mut counted = 0;
+    for item in items.iter().rev() {
+        if let Item::Class(a) = item {
+            if capacity * a.len() as u128 > u64::MAX as u128 {
+                break;
+            }
+            capacity *= a.len() as u128;
+            counted += 1;
+        }
+    }
+    // A prime multiplier is coprime with any product of alphabet sizes (2, 3, 5, 13, 31).
+    let mut n = (index as u128 * 1_000_000_007 + 0x2545_F491_4F6C_DD1D) % capacity;
+    let mut spare = index ^ 0x9E37_79B9_7F4A_7C15;
+    let mut out = Vec::with_capacity(items.len());
+    for item in items.iter().rev() {
+        match item {
+            Item::Literal(c) => out.push(*c),
+            Item::Class(a) if counted > 0 => {
+                out.push(a[(n % a.len() as u128) as usize] as char);
+                n /= a.len() as u128;
+                counted -= 1;
+            }
+            Item::Class(a) => {
+                let bits = crate::rng::splitmix64(&mut spare);
+                out.push(a[(bits % a.len() as u64) as usize] as char);
+            }
+        }
+    }
+    out.iter().rev().collect()
+}
+
+/// A replacement for missing values: the mean of a numeric or date column, written in its format;
+/// the mode of any other column.
+fn mean_text(kind: &ColumnKind, present: &[(usize, &str)]) -> Option<String> {
+    let mean = |parse: &dyn Fn(&str) -> Option<f64>| {
+        let values: Vec<f64> = present.iter().filter_map(|(_, v)| parse(v)).collect();
+        (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
+    };
+    match kind {
+        ColumnKind::Integer => {
+            mean(&|v| parse_integer(v).map(|i| i as f64)).map(|m| format!("{}", m.round() as i64))
+        }
+        ColumnKind::Float { decimals } => mean(&parse_float).map(|m| format_float(m, *decimals)),
+        ColumnKind::Datetime { format } => {
+            mean(&|v| datetime_to_seconds(v, format).map(|s| s as f64))
+                .map(|m| seconds_to_datetime(m.round() as i64, format))
+        }
+        _ => mode_text(present),
+    }
+}
+
+fn mode_text(present: &[(usize, &str)]) -> Option<String> {
+    mode_of(present.iter().map(|&(_, v)| v)).map(str::to_string)
+}
+
+/// A copy of `table` with the missing cells of each `(column, fill)` replaced by `fill`.
+fn fill_missing(table: &Table, fills: &[(usize, String)], config: &TrainConfig) -> Result<Table> {
+    let names: Vec<String> = table.column_names().iter().map(|n| n.to_string()).collect();
+    let columns = (0..table.num_columns())
+        .map(|c| {
+            let fill = fills.iter().find(|(fc, _)| *fc == c).map(|(_, f)| f.as_str());
+            (0..table.num_rows())
+                .map(|r| {
+                    let cell = table.cell(r, c);
+                    match fill {
+                        Some(f) if is_missing(cell, config) => Some(f.to_string()),
+                        _ => cell.map(str::to_string),
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    Table::from_columns(names, columns)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ColumnConfig;
+    use crate::ingest::{read_csv, ReadOptions};
+    use std::path::Path;
+
+    fn table(csv: &str) -> Table {
+        read_csv(csv.as_bytes(), Path::new("test.csv"), &ReadOptions::default()).unwrap()
+    }
+
+    fn kinds(csv: &str) -> Vec<ColumnKind> {
+        let schema = infer_schema(&table(csv), &TrainConfig::default()).unwrap();
+        schema.columns.into_iter().map(|c| c.kind).collect()
+    }
+
+    fn with_rows(header: &str, rows: impl Iterator<Item = String>) -> String {
+        let mut csv = format!("{header}\n");
+        for row in rows {
+            csv.push_str(&row);
+            csv.push('\n');
+        }
+        csv
+    }
+
+    #[test]
+    fn infers_numbers_booleans_and_categories() {
+        let csv = "age,score,ok,colour,zip\n30,1.5,yes,red,02134\n41,2,no,blue,10001\n\
+                   52,-0.25,yes,red,00501\n";
+        assert_eq!(
+            kinds(csv),
+            vec![
+                ColumnKind::Integer,
+                ColumnKind::Float { decimals: 2 },
+                ColumnKind::Boolean,
+                ColumnKind::Categorical,
+                ColumnKind::Categorical, // leading zeros: a code, not a number
+            ]
+        );
+    }
+
+    #[test]
+    fn infers_each_date_form_and_keeps_its_format() {
+        let csv = "a,b,c,d,e\n\
+                   2024-01-31,01/31/2024,2024-01-31 13:45:00,2024-01-31T13:45:00,1/5/2024\n\
+                   2023-12-01,12/01/2023,2023-12-01 00:00:59,2023-12-01T00:00:59,12/25/2023\n";
+        let formats: Vec<String> = kinds(csv)
+            .into_iter()
+            .map(|k| match k {
+                ColumnKind::Datetime { format } => format,
+                other => panic!("expected a date, got {other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            formats,
+            ["%Y-%m-%d", "%m/%d/%Y", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%-m/%-d/%Y"]
+        );
+    }
+
+    #[test]
+    fn an_impossible_date_is_not_a_date() {
+        assert_eq!(kinds("d\n2024-02-30\n2024-01-01\n"), vec![ColumnKind::Categorical]);
+    }
+
+    #[test]
+    fn infers_identifiers_and_text() {
+        let csv = with_rows(
+            "id,code,note",
+            (0..30).map(|i| {
+                format!("{},C-{:04},word{i} another{} and more", 100 + i, 337 * i + 5, i % 7)
+            }),
+        );
+        let kinds = kinds(&csv);
+        assert_eq!(kinds[0], ColumnKind::Identifier { shape: IdShape::Sequence { start: 100 } });
+        assert_eq!(
+            kinds[1],
+            ColumnKind::Identifier { shape: IdShape::Template { template: "C-9999".into() } }
+        );
+        assert_eq!(kinds[2], ColumnKind::Text);
+    }
+
+    #[test]
+    fn unique_integers_without_an_id_name_stay_numbers() {
+        let csv = with_rows("weight", (0..30).map(|i| format!("{}", 1000 + i * 17)));
+        assert_eq!(kinds(&csv), vec![ColumnKind::Integer]);
+    }
+
+    #[test]
+    fn records_the_most_frequent_missing_marker() {
+        let t = table("a,b\n1,x\n?,y\n?,\nNA,x\n5,x\n");
+        let schema = infer_schema(&t, &TrainConfig::default()).unwrap();
+        assert_eq!(schema.columns[0].missing_marker.as_deref(), Some("?"));
+        assert_eq!(schema.columns[0].missing_count, 3);
+        assert_eq!(schema.columns[0].kind, ColumnKind::Integer);
+        assert_eq!(schema.columns[1].missing_marker.as_deref(), Some(""));
+    }
+
+    #[test]
+    fn an_entirely_missing_column_is_an_error_naming_it() {
+        let err = infer_schema(&table("a,empty\n1,\n2,NA\n"), &TrainConfig::default()).unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("'empty'") && message.contains("no values"), "{message}");
+    }
+
+    #[test]
+    fn overrides_apply_and_bad_ones_name_the_problem() {
+        let mut config = TrainConfig::default();
+        config
+            .columns
+            .insert("a".into(), ColumnConfig { kind: Some(KindName::Categorical), ..Default::default() });
+        let schema = infer_schema(&table("a,b\n1,x\n2,y\n"), &config).unwrap();
+        assert_eq!(schema.columns[0].kind, ColumnKind::Categorical);
+
+        config
+            .columns
+            .insert("b".into(), ColumnConfig { kind: Some(KindName::Integer), ..Default::default() });
+        let message = infer_schema(&table("a,b\n1,3\n2,y\n"), &config).unwrap_err().to_string();
+        assert!(message.contains("'b'") && message.contains("row 2") && message.contains("'y'"));
+
+        config.columns.insert("nope".into(), ColumnConfig::default());
+        let message = infer_schema(&table("a,b\n1,3\n"), &config).unwrap_err().to_string();
+        assert!(message.contains("'nope'"), "{message}");
+    }
+
+    #[test]
+    fn prepare_drops_and_fills_missing_values() {
+        let csv = "n,f,c\n1,1.0,x\n?,2.5,y\n3,,x\n5,?,\n";
+        let mut config = TrainConfig::default();
+        config.columns.insert("n".into(), ColumnConfig { missing: MissingPolicy::Drop, kind: None });
+        config.columns.insert("f".into(), ColumnConfig { missing: MissingPolicy::Mean, kind: None });
+        config.columns.insert("c".into(), ColumnConfig { missing: MissingPolicy::Mode, kind: None });
+        let (t, schema) = prepare(&table(csv), &config).unwrap();
+        assert_eq!(t.num_rows(), 3);
+        // Mean of 1.0 and the kept rows' floats (1.0 only: 2.5 was in a dropped row) is 1.0.
+        let f: Vec<_> = (0..3).map(|r| t.cell(r, 1).unwrap().to_string()).collect();
+        assert_eq!(f, ["1.0", "1.0", "1.0"]);
+        assert_eq!(t.cell(2, 2), Some("x"));
+        assert!(schema.columns.iter().all(|c| c.missing_count == 0 && c.missing_marker.is_none()));
+    }
+
+    #[test]
+    fn number_parsing_and_writing() {
+        assert_eq!(parse_integer(" -42 "), Some(-42));
+        assert_eq!(parse_integer("007"), None);
+        assert_eq!(parse_integer("1.0"), None);
+        assert_eq!(parse_float("1.5e-3"), Some(0.0015));
+        assert_eq!(parse_float("inf"), None);
+        assert_eq!(parse_float("NaN"), None);
+        assert_eq!(decimals_of("1.5e-3"), 4);
+        assert_eq!(decimals_of("2.50"), 2);
+        assert_eq!(format_float(-0.001, 2), "0.00");
+        assert_eq!(format_float(2.345, 1), "2.3");
+        assert_eq!(format_float(-1.25, 3), "-1.250");
+    }
+
+    #[test]
+    fn datetimes_round_trip_through_seconds() {
+        for (text, format) in [
+            ("1969-07-20", "%Y-%m-%d"),
+            ("2024-02-29 23:59:59", "%Y-%m-%d %H:%M:%S"),
+            ("3/7/2001", "%-m/%-d/%Y"),
+        ] {
+            let seconds = datetime_to_seconds(text, format).unwrap();
+            assert_eq!(seconds_to_datetime(seconds, format), text);
+        }
+        assert_eq!(datetime_to_seconds("1970-01-02", "%Y-%m-%d"), Some(86_400));
+    }
+
+    #[test]
+    fn template_identifiers_are_unique_and_shaped() {
+        let shape = IdShape::Template { template: "C-99\\9a".into() };
+        let ids: std::collections::HashSet<String> =
+            (0..2600).map(|i| generate_identifier(&shape, i)).collect();
+        assert_eq!(ids.len(), 2600); // 10 * 10 * 26 = 2600 possible: all used once
+        for id in &ids {
+            let b = id.as_bytes();
+            assert!(id.starts_with("C-") && b[2].is_ascii_digit() && b[3].is_ascii_digit());
+            assert_eq!(b[4], b'9');
+            assert!(b[5].is_ascii_lowercase());
+        }
+        let seq = IdShape::Sequence { start: 7 };
+        assert_eq!(generate_identifier(&seq, 3), "10");
+    }
+
+    #[test]
+    fn hex_templates_are_recognised() {
+        let values: Vec<String> = (0..40u64)
+            .map(|i| format!("{:08x}", i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32))
+            .collect();
+        let refs: Vec<&str> = values.iter().map(String::as_str).collect();
+        assert_eq!(id_template(&refs).as_deref(), Some("xxxxxxxx"));
+    }
 }

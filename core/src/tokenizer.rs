@@ -214,8 +214,12 @@ impl Tokenizer {
                 let Codec::Number { exact, .. } = &self.codecs[f.column] else { return None };
                 (previous[field - 1] <= exact.len() as u32).then_some(NOT_APPLICABLE)
             }
-            FieldRole::TextSlot if field > 0 && self.fields[field - 1].column == f.column => {
-                (previous[field - 1] <= TEXT_MISSING).then_some(TEXT_END)
+            FieldRole::TextSlot => {
+                let same = |i: usize| self.fields.get(i).is_some_and(|g| g.column == f.column);
+                // The last slot always ends the text (encoding keeps at most slots - 1 tokens),
+                // and once a text has ended or is missing, every later slot is the end token.
+                let ended = field > 0 && same(field - 1) && previous[field - 1] <= TEXT_MISSING;
+                (ended || !same(field + 1)).then_some(TEXT_END)
             }
             _ => None,
         }
@@ -487,7 +491,7 @@ impl Codec {
             }
             Codec::Identifier => match &column.kind {
                 ColumnKind::Identifier { shape } => {
-                    schema::generate_identifier(shape, row_index, rng.next_u64())
+                    schema::generate_identifier(shape, row_index)
                 }
                 _ => String::new(),
             },
