@@ -125,6 +125,12 @@ struct ReportArgs {
 type CliResult<T> = Result<T, String>;
 
 fn main() -> ExitCode {
+    // candle's element-wise thread pool serialises concurrent callers, and doppel already runs
+    // batch shards and generation batches in parallel: one candle thread per caller is fastest
+    // (7 s vs 16 s per Adult epoch on 2 cores; see BENCHMARKS.md).
+    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
+        std::env::set_var("CANDLE_NUM_THREADS", "1");
+    }
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {

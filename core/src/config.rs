@@ -114,7 +114,7 @@ impl Default for TrainingConfig {
             optimizer: OptimizerName::Adam,
             learning_rate: 3e-3,
             batch_size: 256,
-            max_epochs: 40,
+            max_epochs: 20,
             patience: 3,
             validation_split: 0.1,
             seed: 42,

@@ -9,6 +9,7 @@ pub mod config;
 pub mod error;
 pub mod generate;
 pub mod ingest;
+pub mod lstm_cell;
 pub mod model;
 pub mod optim;
 pub mod output;

@@ -14,6 +14,7 @@ use candle_core::{DType, Device, Tensor, Var, D};
 
 use crate::config::ModelConfig;
 use crate::error::{Error, Result};
+use crate::lstm_cell::cell;
 use crate::rng::Rng;
 use crate::tokenizer::Field;
 
@@ -139,72 +140,101 @@ impl LstmModel {
         self.params.get(name).as_tensor()
     }
 
-    /// Mean negative log-likelihood per weighted token of a batch.
+    /// Mean negative log-likelihood per weighted target token. `inputs`, `targets` and `weights`
+    /// are `[batch, positions]`: the global id of each position's previous token, the local id
+    /// of its target within its field, and the target's weight (0 for forced tokens). With a
+    /// `dropout` generator, dropout is applied to every layer's output.
     ///
-    /// `inputs` and `targets` are `[batch, fields]` u32 tensors: inputs hold global ids of the
-    /// previous tokens, targets the local ids to predict; `weights` (`[batch, fields]` f32) masks
-    /// forced positions. With `dropout`, masks are drawn from `rng`.
+    /// The sequence is unrolled step by step so that backpropagation touches each step's tensors
+    /// only (slicing one large tensor per step would make the backward pass quadratic in length).
     pub fn loss(
         &self,
         inputs: &Tensor,
         targets: &Tensor,
         weights: &Tensor,
-        dropout: Option<&mut Rng>,
+        mut dropout: Option<&mut Rng>,
     ) -> Result<Tensor> {
-        let (b, t) = inputs.dims2()?;
-        let emb = self.p("token_embedding.weight").embedding(&inputs.flatten_all()?)?;
-        let emb = emb.reshape((b, t, self.config.embedding_dim))?;
-        let mut x = emb.broadcast_add(self.p("field_embedding.weight"))?;
-        let mut rng = dropout;
-        for l in 0..self.config.layers {
-            x = self.layer_sequence(l, &x)?;
-            if let Some(rng) = rng.as_deref_mut() {
-                x = self.dropout(&x, rng)?;
-            }
-        }
-        let w_out = self.p("output.weight");
-        let b_out = self.p("output.bias");
+        let (batch, positions) = inputs.dims2()?;
+        let ids = inputs.t()?.contiguous()?;
+        let targets = targets.t()?.contiguous()?;
+        let weights = weights.t()?.contiguous()?;
+        let (tokens_in, fields_in) = self.input_tables()?;
+        let mut state = self.initial_state(batch)?;
         let mut total: Option<Tensor> = None;
-        for (i, f) in self.fields.iter().enumerate() {
-            let (off, size) = (f.offset as usize, f.size as usize);
-            let h = x.narrow(1, i, 1)?.squeeze(1)?;
-            let logits = h
-                .matmul(&w_out.narrow(0, off, size)?.t()?)?
-                .broadcast_add(&b_out.narrow(0, off, size)?)?;
-            let logp = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
-            let target = targets.narrow(1, i, 1)?.contiguous()?;
+        for t in 0..positions {
+            let gates_in = tokens_in.embedding(&ids.get(t)?)?.broadcast_add(&fields_in.get(t)?)?;
+            let mut x = self.layer_step(0, &gates_in, &mut state.layers[0])?;
+            for l in 0..self.config.layers {
+                if l > 0 {
+                    let gates_in = self.input_projection(l, &x)?;
+                    x = self.layer_step(l, &gates_in, &mut state.layers[l])?;
+                }
+                if let Some(rng) = dropout.as_deref_mut() {
+                    x = self.dropout(&x, rng)?;
+                }
+            }
+            let logp = candle_nn::ops::log_softmax(&self.field_logits(&x, t)?, D::Minus1)?;
+            let target = targets.get(t)?.unsqueeze(1)?;
             let picked = logp.gather(&target, 1)?.squeeze(1)?;
-            let w = weights.narrow(1, i, 1)?.squeeze(1)?;
-            let term = (picked * w)?.sum_all()?;
+            let term = (picked * weights.get(t)?)?.sum_all()?;
             total = Some(match total {
                 None => term,
                 Some(acc) => (acc + term)?,
             });
         }
         let count = weights.sum_all()?.to_scalar::<f32>()?.max(1.0);
-        Ok((total.expect("at least one field").neg()? / f64::from(count))?)
+        let total = total.ok_or_else(|| Error::Data("records have no tokens".into()))?;
+        Ok((total.neg()? / f64::from(count))?)
     }
 
-    /// Runs layer `l` over a whole `[batch, time, in]` sequence, returning `[batch, time, hidden]`.
-    fn layer_sequence(&self, l: usize, x: &Tensor) -> Result<Tensor> {
-        let (b, t, input) = x.dims3()?;
-        let hs = self.config.hidden_size;
-        let w_ih = self.p(&format!("lstm.weight_ih_l{l}"));
+    /// Layer 0's input projection folded into lookup tables: since the input is
+    /// `E_tok[id] + E_field[t]`, its projection `x W_ih^T + b` equals `P_tok[id] + P_field[t]`
+    /// with `P_tok = E_tok W_ih^T` and `P_field = E_field W_ih^T + b`. Computing the tables once
+    /// per batch replaces a `[batch, in] x [in, 4h]` product at every step with a row lookup.
+    fn input_tables(&self) -> Result<(Tensor, Tensor)> {
+        let w_t = self.p("lstm.weight_ih_l0").t()?;
+        let tokens = self.p("token_embedding.weight").matmul(&w_t)?;
+        let fields = self.p("field_embedding.weight").matmul(&w_t)?.broadcast_add(&self.bias(0)?)?;
+        Ok((tokens, fields))
+    }
+
+    fn bias(&self, l: usize) -> Result<Tensor> {
+        Ok((self.p(&format!("lstm.bias_ih_l{l}")) + self.p(&format!("lstm.bias_hh_l{l}")))?)
+    }
+
+    /// `x W_ih^T + b_ih + b_hh` for layer `l`.
+    fn input_projection(&self, l: usize, x: &Tensor) -> Result<Tensor> {
+        let w_t = self.p(&format!("lstm.weight_ih_l{l}")).t()?;
+        Ok(x.matmul(&w_t)?.broadcast_add(&self.bias(l)?)?)
+    }
+
+    /// One step of layer `l` given its input projection; updates `(h, c)` and returns `h`.
+    fn layer_step(&self, l: usize, gates_in: &Tensor, state: &mut (Tensor, Tensor)) -> Result<Tensor> {
         let w_hh_t = self.p(&format!("lstm.weight_hh_l{l}")).t()?;
-        let bias = (self.p(&format!("lstm.bias_ih_l{l}")) + self.p(&format!("lstm.bias_hh_l{l}")))?;
-        // All input projections at once: one [b*t, in] x [in, 4h] matmul.
-        let xw = x
-            .reshape((b * t, input))?
-            .matmul(&w_ih.t()?)?
-            .broadcast_add(&bias)?
-            .reshape((b, t, 4 * hs))?;
-        let mut h = Tensor::zeros((b, hs), DType::F32, &self.device)?;
-        let mut c = h.clone();
+        let gates = (gates_in + state.0.matmul(&w_hh_t)?)?;
+        let (h, c) = cell(&gates, &state.1, self.config.hidden_size)?;
+        *state = (h.clone(), c);
+        Ok(h)
+    }
+
+    /// Logits over field `field`'s vocabulary slice from the top layer's output `x`.
+    fn field_logits(&self, x: &Tensor, field: usize) -> Result<Tensor> {
+        let f = self.fields[field];
+        let (off, size) = (f.offset as usize, f.size as usize);
+        Ok(x.matmul(&self.p("output.weight").narrow(0, off, size)?.t()?)?
+            .broadcast_add(&self.p("output.bias").narrow(0, off, size)?)?)
+    }
+
+    /// Runs layer `l` over a whole `[batch, positions, in]` input (used to test the cell).
+    #[cfg(test)]
+    fn layer_sequence(&self, l: usize, x: &Tensor) -> Result<Tensor> {
+        let (b, t, _) = x.dims3()?;
+        let hs = self.config.hidden_size;
+        let mut state = (Tensor::zeros((b, hs), DType::F32, &self.device)?, Tensor::zeros((b, hs), DType::F32, &self.device)?);
         let mut outputs = Vec::with_capacity(t);
         for step in 0..t {
-            let gates = (xw.narrow(1, step, 1)?.squeeze(1)? + h.matmul(&w_hh_t)?)?;
-            (h, c) = cell(&gates, &c, hs)?;
-            outputs.push(h.clone());
+            let gates_in = self.input_projection(l, &x.narrow(1, step, 1)?.squeeze(1)?)?;
+            outputs.push(self.layer_step(l, &gates_in, &mut state)?);
         }
         Ok(Tensor::stack(&outputs, 1)?)
     }
@@ -233,35 +263,15 @@ impl LstmModel {
         let ids = Tensor::from_slice(previous, previous.len(), &self.device)?;
         let emb = self.p("token_embedding.weight").embedding(&ids)?;
         let mut x = emb.broadcast_add(&self.p("field_embedding.weight").get(field)?)?;
-        let hs = self.config.hidden_size;
-        for (l, (h, c)) in state.layers.iter_mut().enumerate() {
-            let gates = (x.matmul(&self.p(&format!("lstm.weight_ih_l{l}")).t()?)?
-                + h.matmul(&self.p(&format!("lstm.weight_hh_l{l}")).t()?)?)?
-            .broadcast_add(self.p(&format!("lstm.bias_ih_l{l}")))?
-            .broadcast_add(self.p(&format!("lstm.bias_hh_l{l}")))?;
-            (*h, *c) = cell(&gates, c, hs)?;
-            x = h.clone();
+        for (l, layer) in state.layers.iter_mut().enumerate() {
+            let gates_in = self.input_projection(l, &x)?;
+            x = self.layer_step(l, &gates_in, layer)?;
         }
-        let f = self.fields[field];
-        let (off, size) = (f.offset as usize, f.size as usize);
-        let logits = x
-            .matmul(&self.p("output.weight").narrow(0, off, size)?.t()?)?
-            .broadcast_add(&self.p("output.bias").narrow(0, off, size)?)?;
-        Ok(logits)
+        self.field_logits(&x, field)
     }
 }
 
 /// The LSTM cell update from gate pre-activations `[batch, 4h]` in PyTorch's order (i, f, g, o).
-fn cell(gates: &Tensor, c: &Tensor, hs: usize) -> Result<(Tensor, Tensor)> {
-    let i = candle_nn::ops::sigmoid(&gates.narrow(1, 0, hs)?)?;
-    let f = candle_nn::ops::sigmoid(&gates.narrow(1, hs, hs)?)?;
-    let g = gates.narrow(1, 2 * hs, hs)?.tanh()?;
-    let o = candle_nn::ops::sigmoid(&gates.narrow(1, 3 * hs, hs)?)?;
-    let c = ((f * c)? + (i * g)?)?;
-    let h = (o * c.tanh()?)?;
-    Ok((h, c))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

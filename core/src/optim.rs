@@ -35,6 +35,11 @@ impl Optimizer {
         Ok(Optimizer { kind, learning_rate, step: 0, moments })
     }
 
+    /// Sets the learning rate for the following steps (for a schedule).
+    pub fn set_learning_rate(&mut self, learning_rate: f64) {
+        self.learning_rate = learning_rate;
+    }
+
     /// Applies one update: `grads[i]` is the gradient of `params[i]`.
     pub fn step<'a>(&mut self, params: impl Iterator<Item = &'a Var>, grads: &[Tensor]) -> Result<()> {
         self.step += 1;

@@ -1,0 +1,127 @@
+//! Bad input through the `doppel` binary: each case must fail with a clear message naming the
+//! problem, a non-zero exit code, no panic, and no output file (or temporary file) left behind.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn doppel(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_doppel"))
+        .args(args)
+        .current_dir(dir)
+        .env("CANDLE_NUM_THREADS", "1")
+        .output()
+        .expect("the doppel binary runs")
+}
+
+/// Asserts a failure whose message contains every one of `needles`, and that `dir` holds
+/// nothing but `keep`.
+fn assert_clean_failure(out: &Output, needles: &[&str], dir: &Path, keep: &[&str]) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "expected failure, got success; stderr: {stderr}");
+    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+    assert!(!stderr.contains("panicked"), "panic: {stderr}");
+    for needle in needles {
+        assert!(stderr.contains(needle), "message lacks {needle:?}: {stderr}");
+    }
+    let mut left: Vec<String> = std::fs::read_dir(dir)
+        .expect("dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|name| !keep.contains(&name.as_str()))
+        .collect();
+    left.sort();
+    assert!(left.is_empty(), "files left behind: {left:?}");
+}
+
+fn train_on(contents: &[u8], needles: &[&str]) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("in.csv"), contents).expect("write input");
+    let out = doppel(&["train", "--input", "in.csv", "--model", "m.doppel"], dir.path());
+    assert_clean_failure(&out, needles, dir.path(), &["in.csv"]);
+}
+
+fn adult_rows(n: usize) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../data/adult.csv");
+    let text = std::fs::read_to_string(path).expect("data/adult.csv");
+    text.lines().take(n + 1).map(|l| format!("{l}\n")).collect()
+}
+
+#[test]
+fn missing_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = doppel(&["train", "--input", "nope.csv", "--model", "m.doppel"], dir.path());
+    assert_clean_failure(&out, &["nope.csv"], dir.path(), &[]);
+}
+
+#[test]
+fn empty_file() {
+    train_on(b"", &["in.csv", "empty"]);
+}
+
+#[test]
+fn header_only() {
+    train_on(b"a,b,c\n", &["in.csv", "no data rows"]);
+}
+
+#[test]
+fn ragged_rows() {
+    train_on(b"a,b\n1,2\n3,4\n5\n", &["in.csv", "row 3"]);
+}
+
+#[test]
+fn invalid_utf8() {
+    train_on(b"a,b\n1,2\n3,\xff\xfe\n", &["in.csv", "UTF-8"]);
+}
+
+#[test]
+fn entirely_missing_column() {
+    let mut csv = String::from("a,empty\n");
+    for i in 0..30 {
+        csv.push_str(&format!("{i},\n"));
+    }
+    train_on(csv.as_bytes(), &["'empty'", "no values"]);
+}
+
+#[test]
+fn single_row() {
+    train_on(b"a,b\n1,x\n", &["1 data row", "at least"]);
+}
+
+#[test]
+fn ten_megabyte_field() {
+    let mut csv = b"a,b\n1,".to_vec();
+    csv.extend(std::iter::repeat_n(b'x', 10 << 20));
+    csv.extend(b"\n2,y\n");
+    train_on(&csv, &["in.csv", "row 1"]);
+}
+
+#[test]
+fn unwritable_output_and_corrupt_model() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("in.csv"), adult_rows(200)).expect("write input");
+    let train = doppel(
+        &["train", "--input", "in.csv", "--model", "m.doppel", "--epochs", "1"],
+        dir.path(),
+    );
+    assert!(train.status.success(), "{}", String::from_utf8_lossy(&train.stderr));
+
+    // A path under a regular file cannot be created, even by root.
+    let out = doppel(
+        &["generate", "--model", "m.doppel", "--rows", "10", "--output", "in.csv/out.csv"],
+        dir.path(),
+    );
+    assert_clean_failure(&out, &["in.csv/out.csv"], dir.path(), &["in.csv", "m.doppel"]);
+
+    let model = std::fs::read(dir.path().join("m.doppel")).expect("model");
+    for (name, bytes) in [
+        ("garbage.doppel", b"definitely not a model".to_vec()),
+        ("truncated.doppel", model[..model.len() / 2].to_vec()),
+    ] {
+        std::fs::write(dir.path().join(name), bytes).expect("write model");
+        let out = doppel(
+            &["generate", "--model", name, "--rows", "10", "--output", "out.csv"],
+            dir.path(),
+        );
+        assert_clean_failure(&out, &[name], dir.path(), &["in.csv", "m.doppel", name]);
+        std::fs::remove_file(dir.path().join(name)).expect("remove");
+    }
+}
