@@ -13,7 +13,11 @@ use doppel_core::{train, TrainConfig, TrainedModel};
 use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Parser)]
-#[command(name = "doppel", version, about = "Learn a private table and generate a synthetic twin of it")]
+#[command(
+    name = "doppel",
+    version,
+    about = "Learn a private table and generate a synthetic twin of it"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -143,14 +147,19 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> CliResult<()> {
     match cli.command {
         Command::Train(args) => {
-            let config = load_config(args.config.as_deref(), args.seed, args.epochs, args.delimiter)?;
+            let config =
+                load_config(args.config.as_deref(), args.seed, args.epochs, args.delimiter)?;
             train_command(&args.input, &args.model, &config).map(drop)
         }
         Command::Generate(args) => {
             let options = GenerateOptions {
                 rows: args.rows,
                 seed: args.seed,
-                sampling: Sampling { temperature: args.temperature, top_k: args.top_k, top_p: args.top_p },
+                sampling: Sampling {
+                    temperature: args.temperature,
+                    top_k: args.top_k,
+                    top_p: args.top_p,
+                },
                 ..GenerateOptions::default()
             };
             generate_command(&args.model, &options, &args.output)
@@ -176,7 +185,12 @@ fn run(cli: Cli) -> CliResult<()> {
     }
 }
 
-fn load_config(path: Option<&Path>, seed: Option<u64>, epochs: Option<usize>, delimiter: Option<char>) -> CliResult<TrainConfig> {
+fn load_config(
+    path: Option<&Path>,
+    seed: Option<u64>,
+    epochs: Option<usize>,
+    delimiter: Option<char>,
+) -> CliResult<TrainConfig> {
     let mut config = match path {
         Some(p) => TrainConfig::from_file(p).map_err(|e| e.to_string())?,
         None => TrainConfig::default(),
@@ -199,7 +213,12 @@ fn train_command(input: &Path, model_path: &Path, config: &TrainConfig) -> CliRe
     let started = Instant::now();
     let options = ReadOptions { delimiter: config.delimiter as u8, ..ReadOptions::default() };
     let table = read_table(input, &options).map_err(|e| e.to_string())?;
-    eprintln!("read {} rows x {} columns from {}", table.num_rows(), table.num_columns(), input.display());
+    eprintln!(
+        "read {} rows x {} columns from {}",
+        table.num_rows(),
+        table.num_columns(),
+        input.display()
+    );
     let bar = ProgressBar::new(0);
     bar.set_style(
         ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed})")
@@ -211,7 +230,8 @@ fn train_command(input: &Path, model_path: &Path, config: &TrainConfig) -> CliRe
         bar.set_length(p.steps_per_epoch as u64);
         bar.set_position(p.step as u64);
         bar.set_prefix(format!("epoch {}/{}", p.epoch, p.max_epochs));
-        let validation = p.validation_loss.map(|v| format!(", validation {v:.4}")).unwrap_or_default();
+        let validation =
+            p.validation_loss.map(|v| format!(", validation {v:.4}")).unwrap_or_default();
         bar.set_message(format!("loss {:.4}{validation}", p.loss));
         if p.validation_loss.is_some() || p.step == p.steps_per_epoch {
             bar.println(format!("epoch {}: loss {:.4}{validation}", p.epoch, p.loss));
@@ -232,7 +252,11 @@ fn train_command(input: &Path, model_path: &Path, config: &TrainConfig) -> CliRe
         s.parameters,
         (s.epochs * s.training_rows * s.tokens_per_row) as f64 / seconds
     );
-    eprintln!("model written to {}; next: doppel generate --model {} --rows N --output synthetic.csv", model_path.display(), model_path.display());
+    eprintln!(
+        "model written to {}; next: doppel generate --model {} --rows N --output synthetic.csv",
+        model_path.display(),
+        model_path.display()
+    );
     Ok(table.num_rows())
 }
 
@@ -240,21 +264,36 @@ fn generate_command(model_path: &Path, options: &GenerateOptions, output: &Path)
     let started = Instant::now();
     let model = TrainedModel::load(model_path).map_err(|e| e.to_string())?;
     let bar = ProgressBar::new(options.rows as u64);
-    bar.set_style(ProgressStyle::with_template("generating [{bar:30}] {pos}/{len} rows ({elapsed})").expect("valid template").progress_chars("=> "));
-    let rows = generate_to_file(&model, options, output, &mut |done| bar.set_position(done as u64)).map_err(|e| e.to_string())?;
+    bar.set_style(
+        ProgressStyle::with_template("generating [{bar:30}] {pos}/{len} rows ({elapsed})")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    let rows = generate_to_file(&model, options, output, &mut |done| bar.set_position(done as u64))
+        .map_err(|e| e.to_string())?;
     bar.finish_and_clear();
-    eprintln!("wrote {rows} rows to {} in {:.1} s", output.display(), started.elapsed().as_secs_f64());
+    eprintln!(
+        "wrote {rows} rows to {} in {:.1} s",
+        output.display(),
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
 fn report_command(real: &Path, synthetic: &Path, json: Option<&Path>) -> CliResult<()> {
     let load = |path: &Path| -> CliResult<doppel_report::Table> {
         let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        doppel_report::Table::from_csv_reader(std::io::BufReader::new(file), b',').map_err(|e| format!("{}: {e}", path.display()))
+        doppel_report::Table::from_csv_reader(std::io::BufReader::new(file), b',')
+            .map_err(|e| format!("{}: {e}", path.display()))
     };
     let real_table = load(real)?;
     let synthetic_table = load(synthetic)?;
-    let report = doppel_report::fidelity(&real_table, &synthetic_table, &doppel_report::FidelityOptions::default()).map_err(|e| e.to_string())?;
+    let report = doppel_report::fidelity(
+        &real_table,
+        &synthetic_table,
+        &doppel_report::FidelityOptions::default(),
+    )
+    .map_err(|e| e.to_string())?;
     println!("univariate accuracy  {:.4}", report.univariate);
     if let Some(b) = report.bivariate {
         println!("bivariate accuracy   {b:.4}");

@@ -98,10 +98,8 @@ fn ten_megabyte_field() {
 fn unwritable_output_and_corrupt_model() {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("in.csv"), adult_rows(200)).expect("write input");
-    let train = doppel(
-        &["train", "--input", "in.csv", "--model", "m.doppel", "--epochs", "1"],
-        dir.path(),
-    );
+    let train =
+        doppel(&["train", "--input", "in.csv", "--model", "m.doppel", "--epochs", "1"], dir.path());
     assert!(train.status.success(), "{}", String::from_utf8_lossy(&train.stderr));
 
     // A path under a regular file cannot be created, even by root.

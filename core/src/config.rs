@@ -220,15 +220,24 @@ impl TrainConfig {
     pub fn validate(&self) -> Result<()> {
         let t = &self.training;
         let checks: [(bool, &str); 10] = [
-            (t.learning_rate > 0.0 && t.learning_rate.is_finite(), "training.learning_rate must be > 0"),
+            (
+                t.learning_rate > 0.0 && t.learning_rate.is_finite(),
+                "training.learning_rate must be > 0",
+            ),
             (t.batch_size > 0, "training.batch_size must be > 0"),
             (t.max_epochs > 0, "training.max_epochs must be > 0"),
-            ((0.0..0.5).contains(&t.validation_split), "training.validation_split must be in [0, 0.5)"),
+            (
+                (0.0..0.5).contains(&t.validation_split),
+                "training.validation_split must be in [0, 0.5)",
+            ),
             (self.model.hidden_size > 0, "model.hidden_size must be > 0"),
             (self.model.embedding_dim > 0, "model.embedding_dim must be > 0"),
             (self.model.layers > 0, "model.layers must be > 0"),
             ((0.0..1.0).contains(&self.model.dropout), "model.dropout must be in [0, 1)"),
-            (self.tokenizer.numeric_bins > 0 && self.tokenizer.bin_positions > 0, "tokenizer.numeric_bins and tokenizer.bin_positions must be > 0"),
+            (
+                self.tokenizer.numeric_bins > 0 && self.tokenizer.bin_positions > 0,
+                "tokenizer.numeric_bins and tokenizer.bin_positions must be > 0",
+            ),
             (self.delimiter.is_ascii(), "delimiter must be one ASCII character"),
         ];
         match checks.iter().find(|(ok, _)| !ok) {

@@ -133,7 +133,11 @@ pub fn generate_to_file(
     Ok(written)
 }
 
-fn generate_batch(model: &TrainedModel, options: &GenerateOptions, batch: usize) -> Result<Vec<Vec<String>>> {
+fn generate_batch(
+    model: &TrainedModel,
+    options: &GenerateOptions,
+    batch: usize,
+) -> Result<Vec<Vec<String>>> {
     let first_row = batch * options.batch_size;
     let n = options.batch_size.min(options.rows - first_row);
     let mut rng = Rng::new(options.seed, batch as u64);
@@ -158,7 +162,9 @@ fn generate_batch(model: &TrainedModel, options: &GenerateOptions, batch: usize)
         }
     }
     Ok((0..n)
-        .map(|r| tokenizer.decode(&tokens[r * len..(r + 1) * len], (first_row + r) as u64, &mut rng))
+        .map(|r| {
+            tokenizer.decode(&tokens[r * len..(r + 1) * len], (first_row + r) as u64, &mut rng)
+        })
         .collect())
 }
 
@@ -167,7 +173,10 @@ fn sample(logits: &[f32], s: &Sampling, rng: &mut Rng, probs: &mut Vec<(f64, u32
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     probs.clear();
     probs.extend(
-        logits.iter().enumerate().map(|(i, &l)| (((l - max) as f64 / s.temperature).exp(), i as u32)),
+        logits
+            .iter()
+            .enumerate()
+            .map(|(i, &l)| (((l - max) as f64 / s.temperature).exp(), i as u32)),
     );
     if s.top_k > 0 || s.top_p < 1.0 {
         probs.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));

@@ -68,10 +68,7 @@ pub struct ReadOptions {
 
 impl Default for ReadOptions {
     fn default() -> Self {
-        ReadOptions {
-            delimiter: b',',
-            max_field_bytes: 1 << 20,
-        }
+        ReadOptions { delimiter: b',', max_field_bytes: 1 << 20 }
     }
 }
 
@@ -155,11 +152,7 @@ pub fn read_csv(reader: impl Read, path: &Path, options: &ReadOptions) -> Result
         match rdr.read_byte_record(record) {
             Ok(more) => Ok(more),
             Err(_) if rdr.get_ref().tripped.get() => {
-                let what = if row == 0 {
-                    "the header".to_owned()
-                } else {
-                    format!("row {row}")
-                };
+                let what = if row == 0 { "the header".to_owned() } else { format!("row {row}") };
                 Err(Error::input(
                     path,
                     format!(
@@ -185,11 +178,7 @@ pub fn read_csv(reader: impl Read, path: &Path, options: &ReadOptions) -> Result
     // The data rows.
     let mut row = 0usize;
     loop {
-        let limit = rdr
-            .position()
-            .byte()
-            .saturating_add(budget)
-            .saturating_add(READ_AHEAD_SLACK);
+        let limit = rdr.position().byte().saturating_add(budget).saturating_add(READ_AHEAD_SLACK);
         rdr.get_ref().limit.set(limit);
         if !read_next(&mut rdr, &mut record, row + 1, budget)? {
             break;
@@ -233,10 +222,7 @@ pub fn read_csv(reader: impl Read, path: &Path, options: &ReadOptions) -> Result
     if row == 0 {
         return Err(Error::input(path, "has a header but no data rows"));
     }
-    let arrays = builders
-        .iter_mut()
-        .map(|b| Arc::new(b.finish()) as ArrayRef)
-        .collect();
+    let arrays = builders.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef).collect();
     Table::from_arrays(names, arrays).map_err(|e| in_file(path, e))
 }
 
@@ -265,16 +251,8 @@ fn header_names(record: &csv::ByteRecord, path: &Path, max: usize) -> Result<Vec
                 ),
             )
         })?;
-        let text = if i == 0 {
-            text.strip_prefix('\u{feff}').unwrap_or(text)
-        } else {
-            text
-        };
-        names.push(if text.is_empty() {
-            format!("column_{column}")
-        } else {
-            text.to_owned()
-        });
+        let text = if i == 0 { text.strip_prefix('\u{feff}').unwrap_or(text) } else { text };
+        names.push(if text.is_empty() { format!("column_{column}") } else { text.to_owned() });
     }
     check_unique(&names, path)?;
     Ok(names)
@@ -329,8 +307,7 @@ fn read_arrow_ipc(path: &Path) -> Result<Table> {
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => false,
         Err(e) => return Err(Error::io(path, e)),
     };
-    file.seek(SeekFrom::Start(0))
-        .map_err(|e| Error::io(path, e))?;
+    file.seek(SeekFrom::Start(0)).map_err(|e| Error::io(path, e))?;
     let bad = |e: arrow_schema::ArrowError| {
         Error::input(path, format!("not a readable Arrow IPC file: {e}"))
     };
@@ -338,17 +315,13 @@ fn read_arrow_ipc(path: &Path) -> Result<Table> {
         let reader =
             arrow_ipc::reader::FileReader::try_new(BufReader::new(file), None).map_err(bad)?;
         let schema = reader.schema();
-        let batches = reader
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(bad)?;
+        let batches = reader.collect::<std::result::Result<Vec<_>, _>>().map_err(bad)?;
         batches_to_table(path, &schema, &batches)
     } else {
         let reader =
             arrow_ipc::reader::StreamReader::try_new(BufReader::new(file), None).map_err(bad)?;
         let schema = reader.schema();
-        let batches = reader
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(bad)?;
+        let batches = reader.collect::<std::result::Result<Vec<_>, _>>().map_err(bad)?;
         batches_to_table(path, &schema, &batches)
     }
 }
@@ -382,13 +355,15 @@ fn batches_to_table(path: &Path, schema: &SchemaRef, batches: &[RecordBatch]) ->
         .fields()
         .iter()
         .enumerate()
-        .map(|(i, f)| {
-            if f.name().is_empty() {
-                format!("column_{}", i + 1)
-            } else {
-                f.name().clone()
-            }
-        })
+        .map(
+            |(i, f)| {
+                if f.name().is_empty() {
+                    format!("column_{}", i + 1)
+                } else {
+                    f.name().clone()
+                }
+            },
+        )
         .collect();
     check_unique(&names, path)?;
     let options = FormatOptions::default();
@@ -458,11 +433,7 @@ mod tests {
         assert_eq!(Format::from_path(Path::new("a/b.PARQUET")), Format::Parquet);
         assert_eq!(Format::from_path(Path::new("b.pq")), Format::Parquet);
         for name in ["b.arrow", "b.ipc", "b.feather", "b.arrows"] {
-            assert_eq!(
-                Format::from_path(Path::new(name)),
-                Format::ArrowIpc,
-                "{name}"
-            );
+            assert_eq!(Format::from_path(Path::new(name)), Format::ArrowIpc, "{name}");
         }
         assert_eq!(Format::from_path(Path::new("b.tsv")), Format::Csv);
         assert_eq!(Format::from_path(Path::new("b")), Format::Csv);
@@ -513,10 +484,7 @@ mod tests {
 
     #[test]
     fn semicolon_delimiter() -> Result<()> {
-        let options = ReadOptions {
-            delimiter: b';',
-            ..ReadOptions::default()
-        };
+        let options = ReadOptions { delimiter: b';', ..ReadOptions::default() };
         let t = read_csv(&b"a;b\n1,5;2\n"[..], Path::new("in.csv"), &options)?;
         assert_eq!(column(&t, 0), [Some("1,5")]);
         assert_eq!(column(&t, 1), [Some("2")]);
@@ -526,10 +494,7 @@ mod tests {
     #[test]
     fn empty_file_is_refused() {
         let err = csv_err(b"");
-        assert!(
-            err.contains("in.csv") && err.contains("is empty: expected a header row"),
-            "{err}"
-        );
+        assert!(err.contains("in.csv") && err.contains("is empty: expected a header row"), "{err}");
     }
 
     #[test]
@@ -541,38 +506,23 @@ mod tests {
     #[test]
     fn ragged_row_names_row_and_line() {
         let err = csv_err(b"a,b\n1,2\n\"x\ny\",2\n3,4,5\n");
-        assert!(
-            err.contains("row 3 (line 5) has 3 fields but the header has 2"),
-            "{err}"
-        );
+        assert!(err.contains("row 3 (line 5) has 3 fields but the header has 2"), "{err}");
         let err = csv_err(b"a,b\n1\n");
-        assert!(
-            err.contains("row 1 (line 2) has 1 fields but the header has 2"),
-            "{err}"
-        );
+        assert!(err.contains("row 1 (line 2) has 1 fields but the header has 2"), "{err}");
     }
 
     #[test]
     fn invalid_utf8_names_row_and_column() {
         let err = csv_err(b"a,b\n1,2\n3,x\xff\n");
-        assert!(
-            err.contains("row 2 (line 3), column 'b': invalid UTF-8"),
-            "{err}"
-        );
+        assert!(err.contains("row 2 (line 3), column 'b': invalid UTF-8"), "{err}");
         let err = csv_err(b"a,\xc3(\n1,2\n");
-        assert!(
-            err.contains("header (line 1), column 2: invalid UTF-8"),
-            "{err}"
-        );
+        assert!(err.contains("header (line 1), column 2: invalid UTF-8"), "{err}");
     }
 
     #[test]
     fn duplicate_header_name_is_named() {
         let err = csv_err(b"a,b,a\n1,2,3\n");
-        assert!(
-            err.contains("'a' appears more than once (columns 1 and 3)"),
-            "{err}"
-        );
+        assert!(err.contains("'a' appears more than once (columns 1 and 3)"), "{err}");
     }
 
     #[test]
@@ -591,14 +541,9 @@ mod tests {
     fn unbalanced_quote_stops_early() {
         // An unbalanced quote turns the rest of the input into one field; reading stops once
         // the record cannot be valid instead of buffering all of it.
-        let options = ReadOptions {
-            max_field_bytes: 10,
-            ..ReadOptions::default()
-        };
+        let options = ReadOptions { max_field_bytes: 10, ..ReadOptions::default() };
         let endless = (&b"a,b\n1,\"oops\n"[..]).chain(std::io::repeat(b'y').take(1 << 40));
-        let err = read_csv(endless, Path::new("in.csv"), &options)
-            .unwrap_err()
-            .to_string();
+        let err = read_csv(endless, Path::new("in.csv"), &options).unwrap_err().to_string();
         assert!(err.contains("row 1 (from line 2) runs past"), "{err}");
         assert!(err.contains("unbalanced quote"), "{err}");
     }
@@ -650,9 +595,7 @@ mod tests {
         let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
         let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None)
             .map_err(|e| Error::Data(e.to_string()))?;
-        writer
-            .write(&batch)
-            .map_err(|e| Error::Data(e.to_string()))?;
+        writer.write(&batch).map_err(|e| Error::Data(e.to_string()))?;
         writer.close().map_err(|e| Error::Data(e.to_string()))?;
         check_typed(&read_table(&path, &ReadOptions::default())?);
         Ok(())
@@ -693,9 +636,7 @@ mod tests {
         let mut writer =
             arrow_ipc::writer::FileWriter::try_new(file, &batch.schema()).map_err(data)?;
         writer.finish().map_err(data)?;
-        let err = read_table(&path, &ReadOptions::default())
-            .unwrap_err()
-            .to_string();
+        let err = read_table(&path, &ReadOptions::default()).unwrap_err().to_string();
         assert!(err.contains("empty.arrow: has no data rows"), "{err}");
         Ok(())
     }
@@ -707,20 +648,12 @@ mod tests {
         std::fs::write(&path, b"PAR1 this is not parquet PAR1").map_err(|e| Error::io(&path, e))?;
         let err = read_table(&path, &ReadOptions::default()).unwrap_err();
         assert!(matches!(err, Error::Input { .. }), "{err:?}");
-        assert!(
-            err.to_string()
-                .contains("bad.parquet: not a readable Parquet file"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("bad.parquet: not a readable Parquet file"), "{err}");
 
         let path = dir.path().join("bad.arrow");
         std::fs::write(&path, b"ARROW1\0\0garbage").map_err(|e| Error::io(&path, e))?;
         let err = read_table(&path, &ReadOptions::default()).unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("bad.arrow: not a readable Arrow IPC file"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("bad.arrow: not a readable Arrow IPC file"), "{err}");
         Ok(())
     }
 }

@@ -20,10 +20,10 @@ pub mod table;
 pub mod tokenizer;
 pub mod train;
 
+pub use artifact::{TrainedModel, TrainingSummary};
 pub use config::TrainConfig;
 pub use error::{Error, Result};
+pub use generate::{generate, generate_to_file, GenerateOptions, Sampling};
 pub use schema::{ColumnKind, ColumnSchema, Schema};
 pub use table::Table;
-pub use artifact::{TrainedModel, TrainingSummary};
-pub use generate::{generate, generate_to_file, GenerateOptions, Sampling};
 pub use train::{train, Progress};

@@ -194,7 +194,8 @@ impl LstmModel {
     fn input_tables(&self) -> Result<(Tensor, Tensor)> {
         let w_t = self.p("lstm.weight_ih_l0").t()?;
         let tokens = self.p("token_embedding.weight").matmul(&w_t)?;
-        let fields = self.p("field_embedding.weight").matmul(&w_t)?.broadcast_add(&self.bias(0)?)?;
+        let fields =
+            self.p("field_embedding.weight").matmul(&w_t)?.broadcast_add(&self.bias(0)?)?;
         Ok((tokens, fields))
     }
 
@@ -209,7 +210,12 @@ impl LstmModel {
     }
 
     /// One step of layer `l` given its input projection; updates `(h, c)` and returns `h`.
-    fn layer_step(&self, l: usize, gates_in: &Tensor, state: &mut (Tensor, Tensor)) -> Result<Tensor> {
+    fn layer_step(
+        &self,
+        l: usize,
+        gates_in: &Tensor,
+        state: &mut (Tensor, Tensor),
+    ) -> Result<Tensor> {
         let w_hh_t = self.p(&format!("lstm.weight_hh_l{l}")).t()?;
         let gates = (gates_in + state.0.matmul(&w_hh_t)?)?;
         let (h, c) = cell(&gates, &state.1, self.config.hidden_size)?;
@@ -230,7 +236,10 @@ impl LstmModel {
     fn layer_sequence(&self, l: usize, x: &Tensor) -> Result<Tensor> {
         let (b, t, _) = x.dims3()?;
         let hs = self.config.hidden_size;
-        let mut state = (Tensor::zeros((b, hs), DType::F32, &self.device)?, Tensor::zeros((b, hs), DType::F32, &self.device)?);
+        let mut state = (
+            Tensor::zeros((b, hs), DType::F32, &self.device)?,
+            Tensor::zeros((b, hs), DType::F32, &self.device)?,
+        );
         let mut outputs = Vec::with_capacity(t);
         for step in 0..t {
             let gates_in = self.input_projection(l, &x.narrow(1, step, 1)?.squeeze(1)?)?;

@@ -29,9 +29,8 @@ impl Optimizer {
         learning_rate: f64,
         params: impl Iterator<Item = &'a Var>,
     ) -> Result<Self> {
-        let moments = params
-            .map(|p| Ok((p.zeros_like()?, p.zeros_like()?)))
-            .collect::<Result<Vec<_>>>()?;
+        let moments =
+            params.map(|p| Ok((p.zeros_like()?, p.zeros_like()?))).collect::<Result<Vec<_>>>()?;
         Ok(Optimizer { kind, learning_rate, step: 0, moments })
     }
 
@@ -41,7 +40,11 @@ impl Optimizer {
     }
 
     /// Applies one update: `grads[i]` is the gradient of `params[i]`.
-    pub fn step<'a>(&mut self, params: impl Iterator<Item = &'a Var>, grads: &[Tensor]) -> Result<()> {
+    pub fn step<'a>(
+        &mut self,
+        params: impl Iterator<Item = &'a Var>,
+        grads: &[Tensor],
+    ) -> Result<()> {
         self.step += 1;
         for ((param, grad), (m, v)) in params.zip(grads).zip(&mut self.moments) {
             let update = match self.kind {
@@ -102,7 +105,10 @@ mod tests {
             }
             let got = p.as_tensor().to_vec1::<f32>()?;
             for i in 0..2 {
-                assert!((f64::from(got[i]) - expected[i]).abs() < 1e-5, "{kind:?} {got:?} {expected:?}");
+                assert!(
+                    (f64::from(got[i]) - expected[i]).abs() < 1e-5,
+                    "{kind:?} {got:?} {expected:?}"
+                );
             }
         }
         Ok(())

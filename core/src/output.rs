@@ -55,14 +55,10 @@ impl AtomicFile {
         temp_name.push(name);
         temp_name.push(format!(".tmp-{}-{n}", std::process::id()));
         let temp = directory.join(temp_name);
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&temp)
-            .map_err(|e| {
-                let message = format!("cannot create a file in {}: {e}", directory.display());
-                Error::io(path, std::io::Error::new(e.kind(), message))
-            })?;
+        let file = OpenOptions::new().write(true).create_new(true).open(&temp).map_err(|e| {
+            let message = format!("cannot create a file in {}: {e}", directory.display());
+            Error::io(path, std::io::Error::new(e.kind(), message))
+        })?;
         // Keep the permissions of a file being replaced.
         if let Ok(meta) = std::fs::metadata(path) {
             // Best effort: the output is still correct with the default permissions.
@@ -94,9 +90,7 @@ impl AtomicFile {
     }
 
     fn writer(&mut self) -> std::io::Result<&mut BufWriter<File>> {
-        self.writer
-            .as_mut()
-            .ok_or_else(|| std::io::Error::other("write after commit"))
+        self.writer.as_mut().ok_or_else(|| std::io::Error::other("write after commit"))
     }
 }
 
@@ -109,11 +103,7 @@ fn finish_file(writer: BufWriter<File>, temp: &Path, destination: &Path) -> std:
     // Make the rename itself durable (Unix only; elsewhere a directory cannot be opened).
     #[cfg(unix)]
     if let Some(directory) = destination.parent() {
-        let directory = if directory.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            directory
-        };
+        let directory = if directory.as_os_str().is_empty() { Path::new(".") } else { directory };
         if let Ok(dir) = File::open(directory) {
             // Best effort: some file systems refuse fsync on directories.
             let _ = dir.sync_all();
@@ -217,9 +207,7 @@ pub fn create_sink(
                 .terminator(csv::Terminator::Any(b'\n'))
                 .quote_style(csv::QuoteStyle::Necessary)
                 .from_writer(file);
-            writer
-                .write_record(header)
-                .map_err(|e| csv_error(path, e))?;
+            writer.write_record(header).map_err(|e| csv_error(path, e))?;
             Ok(Box::new(CsvSink {
                 path: path.to_path_buf(),
                 columns: header.len(),
@@ -282,10 +270,7 @@ fn parquet_error(path: &Path, error: ParquetError) -> Error {
         },
         other => other.to_string(),
     };
-    Error::Data(format!(
-        "{}: cannot write Parquet: {message}",
-        path.display()
-    ))
+    Error::Data(format!("{}: cannot write Parquet: {message}", path.display()))
 }
 
 /// Fails when a row has the wrong number of cells.
@@ -318,10 +303,7 @@ impl RowSink for CsvSink {
     }
 
     fn finish(self: Box<Self>) -> Result<()> {
-        let file = self
-            .writer
-            .into_inner()
-            .map_err(|e| Error::io(&self.path, e.into_error()))?;
+        let file = self.writer.into_inner().map_err(|e| Error::io(&self.path, e.into_error()))?;
         file.commit()
     }
 }
@@ -384,11 +366,7 @@ impl BatchSink {
         if self.pending == 0 {
             return Ok(());
         }
-        let arrays = self
-            .builders
-            .iter_mut()
-            .map(ColumnBuilder::finish)
-            .collect();
+        let arrays = self.builders.iter_mut().map(ColumnBuilder::finish).collect();
         self.pending = 0;
         let batch = RecordBatch::try_new(self.schema.clone(), arrays)
             .map_err(|e| write_error(&self.path, e))?;
@@ -487,10 +465,7 @@ mod tests {
         }
         sink.finish()?;
         let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
-        let options = ReadOptions {
-            delimiter: b'\t',
-            ..ReadOptions::default()
-        };
+        let options = ReadOptions { delimiter: b'\t', ..ReadOptions::default() };
         let t = read_csv(&bytes[..], &path, &options)?;
         assert_eq!(t.column_names(), ["id", "price", "note"]);
         for (r, row) in ROWS.iter().enumerate() {
@@ -511,10 +486,7 @@ mod tests {
         let column = |c| (0..t.num_rows()).map(|r| t.cell(r, c)).collect::<Vec<_>>();
         assert_eq!(column(0), [Some("1"), Some("2"), None]);
         assert_eq!(column(1), [Some("2.5"), None, None]);
-        assert_eq!(
-            column(2),
-            [Some("plain"), Some("a, \"quoted\"\nnote"), None]
-        );
+        assert_eq!(column(2), [Some("plain"), Some("a, \"quoted\"\nnote"), None]);
         assert_eq!(names(dir.path())?, [name]);
         Ok(())
     }
@@ -550,9 +522,8 @@ mod tests {
     fn unwritable_path_is_named() -> Result<()> {
         let dir = tempdir()?;
         let path = dir.path().join("missing").join("out.csv");
-        let err = create_sink(&path, Format::Csv, &header(), &TYPES, b',')
-            .err()
-            .map(|e| e.to_string());
+        let err =
+            create_sink(&path, Format::Csv, &header(), &TYPES, b',').err().map(|e| e.to_string());
         let err = err.unwrap_or_default();
         assert!(err.contains(&*path.to_string_lossy()), "{err}");
         assert!(err.contains("cannot create a file in"), "{err}");
@@ -564,19 +535,13 @@ mod tests {
     #[test]
     fn dropped_sink_leaves_nothing() -> Result<()> {
         let dir = tempdir()?;
-        for (name, format) in [
-            ("a.csv", Format::Csv),
-            ("a.parquet", Format::Parquet),
-            ("a.arrow", Format::ArrowIpc),
-        ] {
+        for (name, format) in
+            [("a.csv", Format::Csv), ("a.parquet", Format::Parquet), ("a.arrow", Format::ArrowIpc)]
+        {
             let path = dir.path().join(name);
             let mut sink = create_sink(&path, format, &header(), &TYPES, b',')?;
             sink.write_row(&ROWS[0])?;
-            assert_eq!(
-                names(dir.path())?.len(),
-                1,
-                "the temporary file exists while writing"
-            );
+            assert_eq!(names(dir.path())?.len(), 1, "the temporary file exists while writing");
             drop(sink);
             assert!(!path.exists());
         }
@@ -591,15 +556,9 @@ mod tests {
         write_atomic(&path, b"old\n")?;
         let mut sink = create_sink(&path, Format::Csv, &header(), &TYPES, b',')?;
         let err = sink.write_row(&[Some("1")]).unwrap_err().to_string();
-        assert!(
-            err.contains("row 1 has 1 cells but the header has 3 columns"),
-            "{err}"
-        );
+        assert!(err.contains("row 1 has 1 cells but the header has 3 columns"), "{err}");
         drop(sink);
-        assert_eq!(
-            std::fs::read(&path).map_err(|e| Error::io(&path, e))?,
-            b"old\n"
-        );
+        assert_eq!(std::fs::read(&path).map_err(|e| Error::io(&path, e))?, b"old\n");
         assert_eq!(names(dir.path())?, ["out.csv"]);
         Ok(())
     }
@@ -611,15 +570,9 @@ mod tests {
         write_atomic(&path, b"first")?;
         let mut file = AtomicFile::create(&path)?;
         file.write_all(b"second").map_err(|e| Error::io(&path, e))?;
-        assert_eq!(
-            std::fs::read(&path).map_err(|e| Error::io(&path, e))?,
-            b"first"
-        );
+        assert_eq!(std::fs::read(&path).map_err(|e| Error::io(&path, e))?, b"first");
         file.commit()?;
-        assert_eq!(
-            std::fs::read(&path).map_err(|e| Error::io(&path, e))?,
-            b"second"
-        );
+        assert_eq!(std::fs::read(&path).map_err(|e| Error::io(&path, e))?, b"second");
         assert_eq!(names(dir.path())?, ["model.bin"]);
         Ok(())
     }

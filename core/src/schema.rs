@@ -726,15 +726,17 @@ mod tests {
     #[test]
     fn overrides_apply_and_bad_ones_name_the_problem() {
         let mut config = TrainConfig::default();
-        config
-            .columns
-            .insert("a".into(), ColumnConfig { kind: Some(KindName::Categorical), ..Default::default() });
+        config.columns.insert(
+            "a".into(),
+            ColumnConfig { kind: Some(KindName::Categorical), ..Default::default() },
+        );
         let schema = infer_schema(&table("a,b\n1,x\n2,y\n"), &config).unwrap();
         assert_eq!(schema.columns[0].kind, ColumnKind::Categorical);
 
-        config
-            .columns
-            .insert("b".into(), ColumnConfig { kind: Some(KindName::Integer), ..Default::default() });
+        config.columns.insert(
+            "b".into(),
+            ColumnConfig { kind: Some(KindName::Integer), ..Default::default() },
+        );
         let message = infer_schema(&table("a,b\n1,3\n2,y\n"), &config).unwrap_err().to_string();
         assert!(message.contains("'b'") && message.contains("row 2") && message.contains("'y'"));
 
@@ -747,9 +749,15 @@ mod tests {
     fn prepare_drops_and_fills_missing_values() {
         let csv = "n,f,c\n1,1.0,x\n?,2.5,y\n3,,x\n5,?,\n";
         let mut config = TrainConfig::default();
-        config.columns.insert("n".into(), ColumnConfig { missing: MissingPolicy::Drop, kind: None });
-        config.columns.insert("f".into(), ColumnConfig { missing: MissingPolicy::Mean, kind: None });
-        config.columns.insert("c".into(), ColumnConfig { missing: MissingPolicy::Mode, kind: None });
+        config
+            .columns
+            .insert("n".into(), ColumnConfig { missing: MissingPolicy::Drop, kind: None });
+        config
+            .columns
+            .insert("f".into(), ColumnConfig { missing: MissingPolicy::Mean, kind: None });
+        config
+            .columns
+            .insert("c".into(), ColumnConfig { missing: MissingPolicy::Mode, kind: None });
         let (t, schema) = prepare(&table(csv), &config).unwrap();
         assert_eq!(t.num_rows(), 3);
         // Mean of 1.0 and the kept rows' floats (1.0 only: 2.5 was in a dropped row) is 1.0.

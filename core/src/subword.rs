@@ -112,10 +112,8 @@ impl SubwordModel {
             }
         }
         let min_count = min_char_count.max(1) as u64;
-        let mut alphabet: Vec<(char, u64)> = char_counts
-            .into_iter()
-            .filter(|&(_, n)| n >= min_count)
-            .collect();
+        let mut alphabet: Vec<(char, u64)> =
+            char_counts.into_iter().filter(|&(_, n)| n >= min_count).collect();
         alphabet.sort_unstable_by_key(|&(c, n)| (Reverse(n), c));
         alphabet.truncate(vocab_size.saturating_sub(1));
         let mut alphabet: Vec<char> = alphabet.into_iter().map(|(c, _)| c).collect();
@@ -173,23 +171,14 @@ impl SubwordModel {
         tokens.push(UNKNOWN_TEXT.to_string());
         tokens.extend(alphabet.iter().map(|c| c.to_string()));
         let char_ids = alphabet.iter().zip(1..).map(|(&c, id)| (c, id)).collect();
-        SubwordModel {
-            alphabet,
-            merges: Vec::new(),
-            tokens,
-            char_ids,
-            ranks: HashMap::new(),
-        }
+        SubwordModel { alphabet, merges: Vec::new(), tokens, char_ids, ranks: HashMap::new() }
     }
 
     /// Appends a merge of two existing tokens, returning the id of the new token.
     fn push_merge(&mut self, pair: (u32, u32)) -> u32 {
         let id = self.tokens.len() as u32;
         let rank = self.merges.len() as u32;
-        let text = format!(
-            "{}{}",
-            self.tokens[pair.0 as usize], self.tokens[pair.1 as usize]
-        );
+        let text = format!("{}{}", self.tokens[pair.0 as usize], self.tokens[pair.1 as usize]);
         self.tokens.push(text);
         self.merges.push(pair);
         // A duplicate pair (only possible in a hand-edited file) keeps its first, lowest rank.
@@ -224,11 +213,7 @@ impl SubwordModel {
         let mut prev: Vec<usize> = [NONE].into_iter().chain(0..n - 1).collect();
         let mut alive = vec![true; n];
         let mut heap: BinaryHeap<Reverse<(u32, usize)>> = (0..n - 1)
-            .filter_map(|i| {
-                self.ranks
-                    .get(&(ids[i], ids[i + 1]))
-                    .map(|&r| Reverse((r, i)))
-            })
+            .filter_map(|i| self.ranks.get(&(ids[i], ids[i + 1])).map(|&r| Reverse((r, i))))
             .collect();
         while let Some(Reverse((rank, i))) = heap.pop() {
             let j = next[i];
@@ -310,18 +295,9 @@ impl MergeLearner {
                 }
             }
         }
-        let heap = counts
-            .iter()
-            .filter(|&(_, &n)| n >= 2)
-            .map(|(&p, &n)| (n, Reverse(p)))
-            .collect();
-        MergeLearner {
-            words,
-            weights,
-            counts,
-            holders,
-            heap,
-        }
+        let heap =
+            counts.iter().filter(|&(_, &n)| n >= 2).map(|(&p, &n)| (n, Reverse(p))).collect();
+        MergeLearner { words, weights, counts, holders, heap }
     }
 
     /// Learns merges into `model` until it holds `vocab_size` tokens or no pair occurs twice.
@@ -463,10 +439,7 @@ mod tests {
         for text in ROUND_TRIP {
             let ids = model.encode(text);
             assert!(ids.iter().all(|&id| (id as usize) < model.vocab_len()));
-            assert!(
-                !ids.contains(&SubwordModel::UNKNOWN),
-                "{text:?} is all in the alphabet"
-            );
+            assert!(!ids.contains(&SubwordModel::UNKNOWN), "{text:?} is all in the alphabet");
             assert_eq!(model.decode(&ids), *text);
         }
         // Text never seen in training but made of known characters also round trips.
@@ -479,12 +452,7 @@ mod tests {
         // 'z' occurs once, below min_char_count = 2, so it is outside the alphabet like 'Q'.
         let model = SubwordModel::learn(&["abab", "baba", "z"], 10, 2);
         let ids = model.encode("aQbz");
-        assert_eq!(
-            ids.iter()
-                .filter(|&&id| id == SubwordModel::UNKNOWN)
-                .count(),
-            2
-        );
+        assert_eq!(ids.iter().filter(|&&id| id == SubwordModel::UNKNOWN).count(), 2);
         assert_eq!(model.decode(&ids), "a\u{FFFD}b\u{FFFD}");
         assert_eq!(model.token_text(SubwordModel::UNKNOWN), "\u{FFFD}");
         // Ids outside the vocabulary are skipped.
@@ -513,11 +481,7 @@ mod tests {
         texts.extend_from_slice(ROUND_TRIP);
         for vocab_size in [1, 2, 5, 20, 50, 51, 100, 1000, 100_000] {
             let model = SubwordModel::learn(&texts, vocab_size, 1);
-            assert!(
-                model.vocab_len() <= vocab_size,
-                "{} > {vocab_size}",
-                model.vocab_len()
-            );
+            assert!(model.vocab_len() <= vocab_size, "{} > {vocab_size}", model.vocab_len());
             for text in &texts {
                 let ids = model.encode(text);
                 assert!(ids.iter().all(|&id| (id as usize) < model.vocab_len()));
@@ -536,9 +500,8 @@ mod tests {
     fn every_token_text_is_unique() {
         let titles = titles();
         let model = SubwordModel::learn(&refs(&titles), 1000, 1);
-        let mut texts: Vec<&str> = (0..model.vocab_len() as u32)
-            .map(|id| model.token_text(id))
-            .collect();
+        let mut texts: Vec<&str> =
+            (0..model.vocab_len() as u32).map(|id| model.token_text(id)).collect();
         texts.sort_unstable();
         let len = texts.len();
         texts.dedup();
@@ -564,20 +527,13 @@ mod tests {
         let json = serde_json::to_string(&model)?;
         let back: SubwordModel = serde_json::from_str(&json)?;
         assert_eq!(back, model);
-        assert_eq!(
-            serde_json::to_string(&back)?,
-            json,
-            "serialisation is deterministic"
-        );
+        assert_eq!(serde_json::to_string(&back)?, json, "serialisation is deterministic");
         for text in &texts {
             assert_eq!(back.encode(text), model.encode(text));
         }
         // The form is the alphabet and the merge list only.
         let value: serde_json::Value = serde_json::from_str(&json)?;
-        let keys: Vec<&String> = value
-            .as_object()
-            .map(|o| o.keys().collect())
-            .unwrap_or_default();
+        let keys: Vec<&String> = value.as_object().map(|o| o.keys().collect()).unwrap_or_default();
         assert_eq!(keys, ["alphabet", "merges"]);
         Ok(())
     }
@@ -591,10 +547,7 @@ mod tests {
             r#"{"alphabet":"ab","merges":[[1,2],[4,1]]}"#,
         ];
         for json in bad {
-            assert!(
-                serde_json::from_str::<SubwordModel>(json).is_err(),
-                "{json} accepted"
-            );
+            assert!(serde_json::from_str::<SubwordModel>(json).is_err(), "{json} accepted");
         }
         let ok: Result<SubwordModel, _> =
             serde_json::from_str(r#"{"alphabet":"ab","merges":[[1,2],[3,1]]}"#);
@@ -604,11 +557,7 @@ mod tests {
     #[test]
     fn tiny_example_learns_aa() {
         let model = SubwordModel::learn(&["aaab", "aab"], 0, 1);
-        assert_eq!(
-            model.vocab_len(),
-            1,
-            "vocab_size 0 still holds the unknown token"
-        );
+        assert_eq!(model.vocab_len(), 1, "vocab_size 0 still holds the unknown token");
         // Alphabet {a, b} plus the unknown token: 3 base tokens, room for exactly one merge.
         let base = 1 + 2;
         let model = SubwordModel::learn(&["aaab", "aab"], base + 1, 1);
@@ -629,11 +578,7 @@ mod tests {
         // Applying the merges to the training pieces during learning and encoding them afterwards
         // must give the same split; check it through compression of a text with overlaps.
         let model = SubwordModel::learn(&["aaaaaaa", "aaaaaaa", "abababab", "abababab"], 100, 1);
-        for text in [
-            "aaaaaaa",
-            "abababab",
-            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
-        ] {
+        for text in ["aaaaaaa", "abababab", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"] {
             assert_eq!(model.decode(&model.encode(text)), text);
         }
         assert_eq!(model.encode("aaaaaaa").len(), 1);
@@ -642,9 +587,7 @@ mod tests {
 
     #[test]
     fn learns_five_thousand_titles() {
-        let words = [
-            "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota",
-        ];
+        let words = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota"];
         let titles: Vec<String> = (0..5000)
             .map(|i| {
                 let w = |k: usize| words[(i * k + i / 7) % words.len()];
@@ -655,10 +598,7 @@ mod tests {
         let start = std::time::Instant::now();
         let model = SubwordModel::learn(&texts, 2000, 1);
         let elapsed = start.elapsed();
-        eprintln!(
-            "learned {} tokens from 5000 titles in {elapsed:?}",
-            model.vocab_len()
-        );
+        eprintln!("learned {} tokens from 5000 titles in {elapsed:?}", model.vocab_len());
         for text in &texts {
             assert_eq!(model.decode(&model.encode(text)), *text);
         }

@@ -234,7 +234,14 @@ impl Tokenizer {
             let n = codec.field_sizes().len();
             let column = &self.schema.columns[c];
             let marker = column.missing_marker.as_deref().unwrap_or("");
-            cells.push(codec.decode(&tokens[t..t + n], marker, &self.rare_token, column, row_index, rng));
+            cells.push(codec.decode(
+                &tokens[t..t + n],
+                marker,
+                &self.rare_token,
+                column,
+                row_index,
+                rng,
+            ));
             t += n;
         }
         cells
@@ -264,7 +271,8 @@ fn fit_categories(cells: &[(usize, &str)], tc: &TokenizerConfig) -> Codec {
 
 fn fit_text(cells: &[(usize, &str)], tc: &TokenizerConfig) -> Codec {
     let texts: Vec<&str> = cells.iter().map(|&(_, t)| t).collect();
-    let model = SubwordModel::learn(&texts, tc.subword_vocab_size, tc.rare_category_threshold.max(1));
+    let model =
+        SubwordModel::learn(&texts, tc.subword_vocab_size, tc.rare_category_threshold.max(1));
     let longest = texts.iter().map(|t| model.encode(t).len()).max().unwrap_or(0);
     let slots = (longest + 1).clamp(1, tc.max_text_tokens.max(1));
     Codec::Text { model, slots }
@@ -363,9 +371,7 @@ fn fit_numbers(mut values: Vec<f64>, format: NumberFormat, tc: &TokenizerConfig)
 /// to the maximum; empty for no values, `[v, v]` when all values are `v`.
 fn quantile_edges(values: &[f64], bins: usize) -> Vec<f64> {
     let Some((&first, &last)) = values.first().zip(values.last()) else { return Vec::new() };
-    let mut edges: Vec<f64> = (0..=bins)
-        .map(|i| values[(i * (values.len() - 1)) / bins])
-        .collect();
+    let mut edges: Vec<f64> = (0..=bins).map(|i| values[(i * (values.len() - 1)) / bins]).collect();
     edges.dedup();
     if edges.len() == 1 {
         edges.push(last);
@@ -401,10 +407,9 @@ impl Codec {
         match self {
             Codec::Categorical { values } => out.push(match cell {
                 None => MISSING,
-                Some(text) => values
-                    .iter()
-                    .position(|v| v == text)
-                    .map_or(RARE, |i| CATEGORY_BASE + i as u32),
+                Some(text) => {
+                    values.iter().position(|v| v == text).map_or(RARE, |i| CATEGORY_BASE + i as u32)
+                }
             }),
             Codec::Number { format, exact, edges, positions } => {
                 let has_position = edges.len() > 1;
@@ -476,7 +481,14 @@ impl Codec {
                     _ => rng.below(*positions as usize) as f64,
                 };
                 let u = (step + rng.uniform()) / f64::from(*positions);
-                format.write(value_in_step(format, lo + u * (hi - lo), (exact, edges), bin, step, *positions))
+                format.write(value_in_step(
+                    format,
+                    lo + u * (hi - lo),
+                    (exact, edges),
+                    bin,
+                    step,
+                    *positions,
+                ))
             }
             Codec::Text { model, .. } => {
                 if tokens[0] == TEXT_MISSING {
@@ -490,9 +502,7 @@ impl Codec {
                 model.decode(&ids)
             }
             Codec::Identifier => match &column.kind {
-                ColumnKind::Identifier { shape } => {
-                    schema::generate_identifier(shape, row_index)
-                }
+                ColumnKind::Identifier { shape } => schema::generate_identifier(shape, row_index),
                 _ => String::new(),
             },
         }
@@ -565,7 +575,8 @@ mod tests {
         });
         let num = (0..n).map(|i| if i % 3 == 0 { "7".to_string() } else { (i * 13).to_string() });
         let date = (0..n).map(|i| format!("2020-01-{:02}", 1 + i % 28));
-        let text = (0..n).map(|i| if i == 5 { String::new() } else { format!("red fox {}", i % 4) });
+        let text =
+            (0..n).map(|i| if i == 5 { String::new() } else { format!("red fox {}", i % 4) });
         let id = (0..n).map(|i| (1000 + i).to_string());
         let columns = vec![
             cat.map(|s| Some(s.to_string())).collect(),
@@ -582,7 +593,11 @@ mod tests {
                 column("num", ColumnKind::Integer, None),
                 column("date", ColumnKind::Datetime { format: "%Y-%m-%d".into() }, None),
                 column("text", ColumnKind::Text, Some("")),
-                column("id", ColumnKind::Identifier { shape: IdShape::Sequence { start: 1 } }, None),
+                column(
+                    "id",
+                    ColumnKind::Identifier { shape: IdShape::Sequence { start: 1 } },
+                    None,
+                ),
             ],
         };
         let mut config = TrainConfig::default();

@@ -97,8 +97,11 @@ pub fn train(
             epoch_loss += loss * rows.len() as f64;
             summary.steps += 1;
             let last = s + 1 == steps_per_epoch;
-            let validation_loss =
-                if last && !validation.is_empty() { Some(batcher.mean_loss(&model, validation, tc.batch_size)?) } else { None };
+            let validation_loss = if last && !validation.is_empty() {
+                Some(batcher.mean_loss(&model, validation, tc.batch_size)?)
+            } else {
+                None
+            };
             progress(&Progress {
                 epoch,
                 max_epochs: tc.max_epochs,
@@ -116,7 +119,11 @@ pub fn train(
         // Keep the weights of the best epoch: by validation loss, or the last one without a split.
         let score = summary.validation_loss.last().copied().unwrap_or(f64::NEG_INFINITY);
         if best.as_ref().is_none_or(|(b, _)| score < *b) {
-            let snapshot = model.params().iter().map(|(_, v)| v.as_tensor().copy()).collect::<candle_core::Result<Vec<_>>>()?;
+            let snapshot = model
+                .params()
+                .iter()
+                .map(|(_, v)| v.as_tensor().copy())
+                .collect::<candle_core::Result<Vec<_>>>()?;
             best = Some((score, snapshot));
             summary.best_epoch = epoch;
         } else if epoch - summary.best_epoch >= tc.patience {
@@ -201,9 +208,9 @@ impl Batcher<'_> {
                 .params()
                 .iter()
                 .map(|(name, var)| {
-                    grads.remove(var.as_tensor()).ok_or_else(|| {
-                        Error::Data(format!("no gradient for parameter {name}"))
-                    })
+                    grads
+                        .remove(var.as_tensor())
+                        .ok_or_else(|| Error::Data(format!("no gradient for parameter {name}")))
                 })
                 .collect::<Result<Vec<_>>>()?;
             Ok((f64::from(loss.to_scalar::<f32>()?), count, grads))
@@ -217,10 +224,17 @@ impl Batcher<'_> {
         for (shard_loss, count, grads) in results {
             let share = count / total;
             loss += shard_loss * share;
-            let scaled = grads.iter().map(|g| g.affine(share, 0.0)).collect::<candle_core::Result<Vec<_>>>()?;
+            let scaled = grads
+                .iter()
+                .map(|g| g.affine(share, 0.0))
+                .collect::<candle_core::Result<Vec<_>>>()?;
             sum = Some(match sum {
                 None => scaled,
-                Some(acc) => acc.iter().zip(&scaled).map(|(a, b)| a + b).collect::<candle_core::Result<Vec<_>>>()?,
+                Some(acc) => acc
+                    .iter()
+                    .zip(&scaled)
+                    .map(|(a, b)| a + b)
+                    .collect::<candle_core::Result<Vec<_>>>()?,
             });
         }
         Ok((loss, sum.unwrap_or_default()))

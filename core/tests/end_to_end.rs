@@ -6,7 +6,9 @@ use std::sync::atomic::AtomicBool;
 
 use doppel_core::ingest::{read_csv, read_table, ReadOptions};
 use doppel_core::schema::infer_schema;
-use doppel_core::{generate, generate_to_file, train, GenerateOptions, Result, TrainConfig, TrainedModel};
+use doppel_core::{
+    generate, generate_to_file, train, GenerateOptions, Result, TrainConfig, TrainedModel,
+};
 
 fn slice(rows: usize) -> Result<doppel_core::Table> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../data/adult.csv");
@@ -30,7 +32,15 @@ fn fit(table: &doppel_core::Table, config: &TrainConfig) -> Result<TrainedModel>
 
 fn rows_of(model: &TrainedModel, options: &GenerateOptions) -> Result<Vec<Vec<String>>> {
     let mut rows = Vec::new();
-    generate(model, options, &mut |batch| Ok(rows.extend(batch)), &mut |_| {})?;
+    generate(
+        model,
+        options,
+        &mut |batch| {
+            rows.extend(batch);
+            Ok(())
+        },
+        &mut |_| {},
+    )?;
     Ok(rows)
 }
 

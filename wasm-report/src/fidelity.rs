@@ -107,15 +107,18 @@ fn parse_number(cell: &str) -> Option<f64> {
 fn quantile_cuts(mut values: Vec<f64>, bins: usize) -> Vec<f64> {
     values.sort_by(f64::total_cmp);
     let n = values.len();
-    let mut cuts: Vec<f64> = (1..bins)
-        .map(|k| values[((k * n).div_ceil(bins)).saturating_sub(1).min(n - 1)])
-        .collect();
+    let mut cuts: Vec<f64> =
+        (1..bins).map(|k| values[((k * n).div_ceil(bins)).saturating_sub(1).min(n - 1)]).collect();
     cuts.dedup();
     cuts
 }
 
 /// Chooses a binner for a real column, or says why the column is skipped.
-fn binner(cells: &[&str], options: &FidelityOptions, missing: &dyn Fn(&str) -> bool) -> std::result::Result<(Binner, &'static str), String> {
+fn binner(
+    cells: &[&str],
+    options: &FidelityOptions,
+    missing: &dyn Fn(&str) -> bool,
+) -> std::result::Result<(Binner, &'static str), String> {
     let present: Vec<&str> = cells.iter().copied().filter(|c| !missing(c)).collect();
     if present.is_empty() {
         return Err("no real values".into());
@@ -193,7 +196,11 @@ pub fn exact_match_share(real: &Table, synthetic: &Table) -> Result<f64> {
 }
 
 /// Compares `synthetic` with `real` (see the module documentation).
-pub fn fidelity(real: &Table, synthetic: &Table, options: &FidelityOptions) -> Result<FidelityReport> {
+pub fn fidelity(
+    real: &Table,
+    synthetic: &Table,
+    options: &FidelityOptions,
+) -> Result<FidelityReport> {
     let order = align(real, synthetic)?;
     let missing = |c: &str| options.missing_tokens.iter().any(|m| m == c.trim());
     let mut columns = Vec::new();
@@ -215,7 +222,8 @@ pub fn fidelity(real: &Table, synthetic: &Table, options: &FidelityOptions) -> R
             }),
             Ok((b, kind)) => {
                 let r: Vec<usize> = cells.iter().map(|c| b.bin(c, &missing)).collect();
-                let s: Vec<usize> = synthetic.column(order[c]).map(|c| b.bin(c, &missing)).collect();
+                let s: Vec<usize> =
+                    synthetic.column(order[c]).map(|c| b.bin(c, &missing)).collect();
                 let acc = accuracy(&r, &s, b.bins());
                 columns.push(ColumnFidelity {
                     name: name.clone(),
@@ -290,7 +298,11 @@ mod tests {
     #[test]
     fn categorical_tvd_by_hand() -> Result<()> {
         // Real a:1/2 b:1/2, synthetic a:3/4 b:1/4 -> TVD = (1/4 + 1/4) / 2 = 1/4.
-        let r = fidelity(&single(&["a", "a", "b", "b"]), &single(&["a", "a", "a", "b"]), &FidelityOptions::default())?;
+        let r = fidelity(
+            &single(&["a", "a", "b", "b"]),
+            &single(&["a", "a", "a", "b"]),
+            &FidelityOptions::default(),
+        )?;
         assert!((r.univariate - 0.75).abs() < CLOSE, "{}", r.univariate);
         assert_eq!(r.bivariate, None);
         assert!((r.overall - 0.75).abs() < CLOSE);
@@ -304,8 +316,9 @@ mod tests {
         // gets 4 of 20. Per bin |p - q|: 0.1, 0 (x8), 0.1 -> TVD 0.1, accuracy 0.9.
         let real: Vec<String> = (1..=20).map(|i| i.to_string()).collect();
         let synth: Vec<String> = (3..=22).map(|i| i.to_string()).collect();
-        let as_refs = |v: &Vec<String>| v.iter().map(String::as_str).collect::<Vec<_>>();
-        let r = fidelity(&single(&as_refs(&real)), &single(&as_refs(&synth)), &FidelityOptions::default())?;
+        let (real, synth): (Vec<&str>, Vec<&str>) =
+            (real.iter().map(String::as_str).collect(), synth.iter().map(String::as_str).collect());
+        let r = fidelity(&single(&real), &single(&synth), &FidelityOptions::default())?;
         assert_eq!(r.columns[0].kind, "numeric");
         assert!((r.univariate - 0.9).abs() < CLOSE, "{}", r.univariate);
         Ok(())
