@@ -150,8 +150,12 @@ fn generate_batch(
     let mut tokens = vec![0u32; n * len];
     let mut probs = Vec::new();
     for (t, field) in fields.iter().enumerate() {
-        let logits = net.step(&mut state, &previous, t)?.to_vec2::<f32>()?;
-        for (r, row_logits) in logits.iter().enumerate() {
+        let mut logits = net.step(&mut state, &previous, t)?.to_vec2::<f32>()?;
+        let never = tokenizer.never(t);
+        for (r, row_logits) in logits.iter_mut().enumerate() {
+            if let Some(token) = never {
+                row_logits[token as usize] = f32::NEG_INFINITY;
+            }
             let row = &mut tokens[r * len..(r + 1) * len];
             let token = match tokenizer.forced(t, &row[..t]) {
                 Some(forced) => forced,
@@ -204,7 +208,8 @@ fn sample(logits: &[f32], s: &Sampling, rng: &mut Rng, probs: &mut Vec<(f64, u32
             return i;
         }
     }
-    probs.last().map_or(0, |p| p.1)
+    // Rounding left `target` above zero: take the last token that had any probability.
+    probs.iter().rev().find(|p| p.0 > 0.0).map_or(0, |p| p.1)
 }
 
 #[cfg(test)]

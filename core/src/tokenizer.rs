@@ -225,6 +225,22 @@ impl Tokenizer {
         }
     }
 
+    /// The local token of `field` that generation must never draw: the "missing" token of a
+    /// column's first field when the source has no missing values in that column. (The model
+    /// gives it a tiny probability, and drawing it would write a value the source never has.)
+    pub fn never(&self, field: usize) -> Option<u32> {
+        let f = self.fields[field];
+        let first = field == 0 || self.fields[field - 1].column != f.column;
+        if !first || self.schema.columns[f.column].missing_count > 0 {
+            return None;
+        }
+        match f.role {
+            FieldRole::Category | FieldRole::NumberValue => Some(MISSING),
+            FieldRole::TextSlot => Some(TEXT_MISSING),
+            FieldRole::NumberPosition => None,
+        }
+    }
+
     /// Decodes one record's local tokens into cell texts in schema column order. `row_index`
     /// numbers generated identifiers; `rng` draws values within numeric bins.
     pub fn decode(&self, tokens: &[u32], row_index: u64, rng: &mut Rng) -> Vec<String> {
@@ -668,6 +684,17 @@ mod tests {
         // Text slots after the end token are forced to it.
         let last = enc.len - 1;
         assert_eq!(tok.forced(last, &enc.tokens[..last]), Some(TEXT_END));
+        Ok(())
+    }
+
+    #[test]
+    fn missing_tokens_are_barred_only_where_the_source_has_none() -> Result<()> {
+        let (table, mut schema, config) = fixture();
+        schema.columns[0].missing_count = 1;
+        let tok = Tokenizer::fit(&table, &schema, &config)?;
+        assert_eq!(tok.never(0), None); // cat has a missing value
+        assert_eq!(tok.never(1), Some(MISSING)); // num has none
+        assert_eq!(tok.never(2), None); // num's position field
         Ok(())
     }
 

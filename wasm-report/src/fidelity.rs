@@ -314,8 +314,9 @@ mod tests {
         // Real 1..=20: cuts at 2, 4, ..., 18, so each of the 10 bins holds 2 real values (1/10).
         // Synthetic 3..=22: bin 0 ((-inf, 2]) gets none, bins 1..8 get 2 each, bin 9 ((18, inf))
         // gets 4 of 20. Per bin |p - q|: 0.1, 0 (x8), 0.1 -> TVD 0.1, accuracy 0.9.
-        let real: Vec<String> = (1..=20).map(|i| i.to_string()).collect();
-        let synth: Vec<String> = (3..=22).map(|i| i.to_string()).collect();
+        // Each value twice, so the column is not taken for an identifier; proportions as above.
+        let real: Vec<String> = (1..=20).flat_map(|i| [i.to_string(), i.to_string()]).collect();
+        let synth: Vec<String> = (3..=22).flat_map(|i| [i.to_string(), i.to_string()]).collect();
         let (real, synth): (Vec<&str>, Vec<&str>) =
             (real.iter().map(String::as_str).collect(), synth.iter().map(String::as_str).collect());
         let r = fidelity(&single(&real), &single(&synth), &FidelityOptions::default())?;
