@@ -7,31 +7,60 @@ pub enum Error {
     #[error("the table is empty: expected a header row")]
     Empty,
     /// A row has a different number of fields than the header.
-    #[error("row {row} has {found} fields, but the header has {expected}")]
+    #[error("row {row} (line {line}) has {found} fields, but the header has {expected}")]
     Ragged {
-        /// 1-based data row number.
+        /// 1-based data row number (the header is row 0).
         row: usize,
+        /// 1-based line the row starts on (a quoted field may span lines); for a table built
+        /// in memory, `row + 1`.
+        line: u64,
         /// Fields in the header.
         expected: usize,
         /// Fields in the row.
         found: usize,
     },
     /// A row is not valid UTF-8.
-    #[error("row {row} is not valid UTF-8")]
+    #[error("row {row} (line {line}) is not valid UTF-8")]
     InvalidUtf8 {
         /// 1-based data row number (0 for the header).
         row: usize,
+        /// 1-based line the row starts on.
+        line: u64,
     },
-    /// The CSV could not be read.
+    /// The CSV could not be read (an I/O error from the reader).
     #[error("cannot read CSV: {0}")]
     Csv(String),
-    /// The synthetic table's columns differ from the real table's.
+    /// The synthetic table's columns differ from the real table's, or a name is ambiguous.
     #[error("column '{column}' is {problem}")]
     Columns {
         /// The column concerned.
         column: String,
         /// What is wrong with it.
         problem: String,
+    },
+    /// A table to compare has a header but no rows.
+    #[error("the {table} table has no rows")]
+    NoRows {
+        /// `real` or `synthetic`.
+        table: &'static str,
+    },
+    /// Every column was skipped, so there is nothing to measure.
+    #[error("no column can be compared: {reasons}")]
+    NothingToCompare {
+        /// Why each column was skipped, as `'name': reason; ...`.
+        reasons: String,
+    },
+    /// A [`FidelityOptions`](crate::FidelityOptions) value is out of range.
+    #[error("option {option} = {value} is outside {min}..={max}")]
+    InvalidOption {
+        /// The option's field name.
+        option: &'static str,
+        /// The value given.
+        value: usize,
+        /// Smallest allowed value.
+        min: usize,
+        /// Largest allowed value.
+        max: usize,
     },
 }
 

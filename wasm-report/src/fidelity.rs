@@ -1,10 +1,18 @@
 //! Fidelity: how closely a synthetic table's distributions follow the real table's.
 //!
-//! Univariate accuracy is the mean over columns of `1 - TVD` between the real and synthetic
-//! distributions of the column's bins; bivariate accuracy is the same over all column pairs with
-//! 2-D bins; overall accuracy is their mean (the accuracy of mostlyai-qa, computed here from its
-//! published definition). Numbers fall into 10 quantile bins of the real data, categories into
-//! the 10 most frequent real values plus "other", and missing values into a bin of their own.
+//! The accuracy of mostlyai-qa, computed here from its published definition:
+//!
+//! - Every compared column maps each cell to a bin, with bins chosen from the **real** column.
+//!   A numeric column gets quantile bins of the real values (see [`FidelityOptions::bins`]), a
+//!   categorical column one bin per frequent real value plus "other"; missing values have a bin
+//!   of their own, and so do synthetic cells that are not numbers in a numeric column.
+//! - The total variation distance between two distributions over the same bins is
+//!   `TVD = 1/2 * sum_b |p_real(b) - p_synthetic(b)|`, and accuracy is `1 - TVD`.
+//! - Univariate accuracy is the mean accuracy over compared columns; bivariate accuracy is the
+//!   mean over all pairs of compared columns, of the accuracy of their joint (2-D) bins; overall
+//!   accuracy is the mean of the two (univariate alone with fewer than two columns).
+//!
+//! Alongside, [`exact_match_share`]: the share of synthetic rows that copy a real row.
 
 use std::collections::{HashMap, HashSet};
 
@@ -13,17 +21,27 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::table::Table;
 
-/// How columns are binned.
+/// The largest [`FidelityOptions::bins`] and [`FidelityOptions::top_categories`] accepted; it
+/// bounds the joint bins of a column pair to about a million.
+pub const MAX_BINS: usize = 1000;
+
+/// How columns are binned and which are compared.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct FidelityOptions {
-    /// Quantile bins for numeric columns.
+    /// Quantile bins for numeric columns (1..=[`MAX_BINS`], default 10). The cut points are the
+    /// real values' inverse-CDF quantiles `sorted[ceil(k n / bins) - 1]` for `k = 1..bins`,
+    /// without repeats; bin `i` holds `(cut[i-1], cut[i]]`, the first bin everything up to
+    /// `cut[0]` and the last everything above the last cut. A column is numeric when every
+    /// non-missing real cell is a finite number and it has more than `bins` distinct values.
     pub bins: usize,
-    /// Most frequent real categories that get a bin of their own; the rest share "other".
+    /// Most frequent real categories that get a bin of their own (0..=[`MAX_BINS`], default
+    /// 10); ties are broken by the value's text, ascending. All other values, including
+    /// synthetic values never seen in the real column, share one "other" bin.
     pub top_categories: usize,
-    /// Cell texts (compared after trimming) that mean "missing".
+    /// Cell texts that mean "missing", compared after trimming whitespace.
     pub missing_tokens: Vec<String>,
-    /// Columns left out of the metric.
+    /// Columns left out of the metric (identifiers, free text).
     pub skip_columns: Vec<String>,
 }
 
@@ -39,16 +57,48 @@ impl Default for FidelityOptions {
     }
 }
 
+impl FidelityOptions {
+    fn check(&self) -> Result<()> {
+        let range = |option, value, min| {
+            if (min..=MAX_BINS).contains(&value) {
+                Ok(())
+            } else {
+                Err(Error::InvalidOption { option, value, min, max: MAX_BINS })
+            }
+        };
+        range("bins", self.bins, 1)?;
+        range("top_categories", self.top_categories, 0)
+    }
+
+    fn is_missing(&self, cell: &str) -> bool {
+        let cell = cell.trim();
+        self.missing_tokens.iter().any(|m| m == cell)
+    }
+}
+
+/// How a column was treated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ColumnKind {
+    /// Quantile bins of the real values.
+    Numeric,
+    /// The most frequent real values plus "other".
+    Categorical,
+    /// Left out of the metric; the note says why.
+    Skipped,
+}
+
 /// One column's result.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ColumnFidelity {
     /// Column name.
     pub name: String,
-    /// `numeric`, `categorical` or `skipped`.
-    pub kind: String,
+    /// How the column was binned, or that it was skipped.
+    pub kind: ColumnKind,
     /// `1 - TVD` of the column's bins; `None` when skipped.
     pub accuracy: Option<f64>,
     /// Why a column was skipped.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
 }
 
@@ -61,7 +111,7 @@ pub struct FidelityReport {
     pub bivariate: Option<f64>,
     /// Mean of univariate and bivariate accuracy (univariate alone without pairs).
     pub overall: f64,
-    /// Share of synthetic rows identical to some real row.
+    /// Share of synthetic rows identical to some real row (see [`exact_match_share`]).
     pub exact_row_share: f64,
     /// Number of column pairs compared.
     pub pairs: usize,
@@ -71,13 +121,21 @@ pub struct FidelityReport {
 
 /// How one column's cells map to bin indices.
 enum Binner {
-    /// Bin `i` holds `(cuts[i-1], cuts[i]]`; then a missing bin and an unparseable-value bin.
+    /// Bins `0..=cuts.len()` by value (see [`FidelityOptions::bins`]), then a missing bin, then
+    /// a bin for cells that are not numbers.
     Numeric { cuts: Vec<f64> },
     /// One bin per top category, then "other", then missing.
-    Categorical { top: HashMap<String, usize> },
+    Categorical { top: HashMap<String, u16> },
 }
 
 impl Binner {
+    fn kind(&self) -> ColumnKind {
+        match self {
+            Binner::Numeric { .. } => ColumnKind::Numeric,
+            Binner::Categorical { .. } => ColumnKind::Categorical,
+        }
+    }
+
     fn bins(&self) -> usize {
         match self {
             Binner::Numeric { cuts } => cuts.len() + 3,
@@ -85,16 +143,20 @@ impl Binner {
         }
     }
 
-    fn bin(&self, cell: &str, missing: &dyn Fn(&str) -> bool) -> usize {
-        match self {
-            Binner::Numeric { cuts } if missing(cell) => cuts.len() + 1,
+    /// The cell's bin; below `bins()` <= `MAX_BINS + 2`, so it fits a `u16`.
+    fn bin(&self, cell: &str, options: &FidelityOptions) -> u16 {
+        let index = match self {
+            Binner::Numeric { cuts } if options.is_missing(cell) => cuts.len() + 1,
             Binner::Numeric { cuts } => match parse_number(cell) {
                 Some(x) => cuts.partition_point(|&c| c < x),
                 None => cuts.len() + 2,
             },
-            Binner::Categorical { top } if missing(cell) => top.len() + 1,
-            Binner::Categorical { top } => top.get(cell).copied().unwrap_or(top.len()),
-        }
+            Binner::Categorical { top } if options.is_missing(cell) => top.len() + 1,
+            Binner::Categorical { top } => {
+                return top.get(cell).copied().unwrap_or(top.len() as u16)
+            }
+        };
+        index as u16
     }
 }
 
@@ -102,67 +164,86 @@ fn parse_number(cell: &str) -> Option<f64> {
     cell.trim().parse::<f64>().ok().filter(|x| x.is_finite())
 }
 
-/// The cut points of `bins` quantile bins: the inverse-CDF quantile `sorted[ceil(p n) - 1]` at
-/// `p = k / bins` for `k = 1..bins`, without repeats.
-fn quantile_cuts(mut values: Vec<f64>, bins: usize) -> Vec<f64> {
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    let mut cuts: Vec<f64> =
-        (1..bins).map(|k| values[((k * n).div_ceil(bins)).saturating_sub(1).min(n - 1)]).collect();
+/// The cut points of `bins` quantile bins of sorted, non-empty `values`: the inverse-CDF
+/// quantile `sorted[ceil(k n / bins) - 1]` for `k = 1..bins`, without repeats.
+fn quantile_cuts(sorted: &[f64], bins: usize) -> Vec<f64> {
+    let n = sorted.len();
+    let mut cuts: Vec<f64> = (1..bins).map(|k| sorted[(k * n).div_ceil(bins) - 1]).collect();
     cuts.dedup();
     cuts
 }
 
 /// Chooses a binner for a real column, or says why the column is skipped.
-fn binner(
-    cells: &[&str],
-    options: &FidelityOptions,
-    missing: &dyn Fn(&str) -> bool,
-) -> std::result::Result<(Binner, &'static str), String> {
-    let present: Vec<&str> = cells.iter().copied().filter(|c| !missing(c)).collect();
+fn binner(cells: &[&str], options: &FidelityOptions) -> std::result::Result<Binner, String> {
+    let present: Vec<&str> = cells.iter().copied().filter(|c| !options.is_missing(c)).collect();
     if present.is_empty() {
         return Err("no real values".into());
     }
-    let distinct: HashSet<&str> = present.iter().copied().collect();
-    if present.len() == cells.len() && distinct.len() == cells.len() && cells.len() > 1 {
+    let numbers: Option<Vec<f64>> = present.iter().map(|c| parse_number(c)).collect();
+    let all_distinct = || present.iter().collect::<HashSet<_>>().len() == present.len();
+    // Every row different: an identifier, whose bins would say nothing. A numeric column with
+    // fractions is a measurement, not an identifier, and keeps its quantile bins.
+    let fractional = numbers.as_ref().is_some_and(|v| v.iter().any(|x| x.fract() != 0.0));
+    if present.len() == cells.len() && cells.len() > 1 && !fractional && all_distinct() {
         return Err("unique per row (an identifier)".into());
     }
-    let numbers: Option<Vec<f64>> = present.iter().map(|c| parse_number(c)).collect();
-    match numbers {
-        Some(values) if distinct.len() > options.bins => {
-            Ok((Binner::Numeric { cuts: quantile_cuts(values, options.bins) }, "numeric"))
+    if let Some(mut values) = numbers {
+        values.sort_by(f64::total_cmp);
+        let distinct = 1 + values.windows(2).filter(|w| w[0] != w[1]).count();
+        if distinct > options.bins {
+            return Ok(Binner::Numeric { cuts: quantile_cuts(&values, options.bins) });
         }
-        _ => {
-            let mut counts: HashMap<&str, usize> = HashMap::new();
-            for c in &present {
-                *counts.entry(c).or_default() += 1;
-            }
-            let mut ranked: Vec<(&str, usize)> = counts.into_iter().collect();
-            ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-            let top = ranked
-                .iter()
-                .take(options.top_categories)
-                .enumerate()
-                .map(|(i, (v, _))| (v.to_string(), i))
-                .collect();
-            Ok((Binner::Categorical { top }, "categorical"))
-        }
+    }
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for c in &present {
+        *counts.entry(c).or_default() += 1;
+    }
+    let mut ranked: Vec<(&str, usize)> = counts.into_iter().collect();
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let top = ranked
+        .iter()
+        .take(options.top_categories)
+        .enumerate()
+        .map(|(i, (v, _))| (v.to_string(), i as u16))
+        .collect();
+    Ok(Binner::Categorical { top })
+}
+
+/// `1 - TVD` between two histograms over the same bins, with `n` and `m` samples.
+fn accuracy(real: &[u32], synthetic: &[u32], n: usize, m: usize) -> f64 {
+    let (n, m) = (n as f64, m as f64);
+    let sum: f64 =
+        real.iter().zip(synthetic).map(|(&a, &b)| (a as f64 / n - b as f64 / m).abs()).sum();
+    1.0 - sum / 2.0
+}
+
+/// Counts bin indices into `counts` (cleared first).
+fn histogram(bins: &[u16], counts: &mut Vec<u32>, len: usize) {
+    counts.clear();
+    counts.resize(len, 0);
+    for &b in bins {
+        counts[b as usize] += 1;
     }
 }
 
-/// `1 - TVD` between two samples of bin indices (`bins` possible values, flattened pairs ok).
-fn accuracy(real: &[usize], synthetic: &[usize], bins: usize) -> f64 {
-    let mut p = vec![0f64; bins];
-    let mut q = vec![0f64; bins];
-    real.iter().for_each(|&b| p[b] += 1.0);
-    synthetic.iter().for_each(|&b| q[b] += 1.0);
-    let (n, m) = (real.len().max(1) as f64, synthetic.len().max(1) as f64);
-    let tvd: f64 = p.iter().zip(&q).map(|(a, b)| (a / n - b / m).abs()).sum::<f64>() / 2.0;
-    1.0 - tvd
+/// Counts joint bins `a * width + b` into `counts` (cleared first).
+fn joint_histogram(a: &[u16], b: &[u16], width: usize, counts: &mut Vec<u32>, len: usize) {
+    counts.clear();
+    counts.resize(len, 0);
+    for (&x, &y) in a.iter().zip(b) {
+        counts[x as usize * width + y as usize] += 1;
+    }
 }
 
 /// For each real column, the index of the synthetic column of the same name.
 fn align(real: &Table, synthetic: &Table) -> Result<Vec<usize>> {
+    for (table, which) in [(real, "real"), (synthetic, "synthetic")] {
+        let mut seen = HashSet::new();
+        if let Some(twice) = table.names().iter().find(|n| !seen.insert(n.as_str())) {
+            let problem = format!("named twice in the {which} table");
+            return Err(Error::Columns { column: twice.clone(), problem });
+        }
+    }
     let position: HashMap<&str, usize> =
         synthetic.names().iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
     if let Some(extra) = synthetic.names().iter().find(|n| !real.names().contains(n)) {
@@ -180,71 +261,99 @@ fn align(real: &Table, synthetic: &Table) -> Result<Vec<usize>> {
         .collect()
 }
 
-/// Share of `synthetic` rows identical to some `real` row (columns matched by name).
-pub fn exact_match_share(real: &Table, synthetic: &Table) -> Result<f64> {
-    let order = align(real, synthetic)?;
-    let known: HashSet<&[String]> = real.rows().iter().map(Vec::as_slice).collect();
+/// Share of `synthetic` rows identical to some `real` row: every cell equal, text for text,
+/// with columns matched by name (so column order does not matter). Synthetic columns the real
+/// table lacks are ignored; if the synthetic table lacks a real column, no row can match and
+/// the share is 0. Also 0 without synthetic rows.
+pub fn exact_match_share(real: &Table, synthetic: &Table) -> f64 {
+    let position: HashMap<&str, usize> =
+        synthetic.names().iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
+    let Some(order) =
+        real.names().iter().map(|n| position.get(n.as_str()).copied()).collect::<Option<Vec<_>>>()
+    else {
+        return 0.0;
+    };
+    if synthetic.num_rows() == 0 {
+        return 0.0;
+    }
+    let known: HashSet<Vec<&str>> =
+        real.rows().iter().map(|r| r.iter().map(String::as_str).collect()).collect();
+    let mut aligned: Vec<&str> = Vec::with_capacity(order.len());
     let copies = synthetic
         .rows()
         .iter()
         .filter(|row| {
-            let aligned: Vec<String> = order.iter().map(|&i| row[i].clone()).collect();
-            known.contains(aligned.as_slice())
+            aligned.clear();
+            aligned.extend(order.iter().map(|&i| row[i].as_str()));
+            known.contains(&aligned)
         })
         .count();
-    Ok(copies as f64 / synthetic.num_rows().max(1) as f64)
+    copies as f64 / synthetic.num_rows() as f64
 }
 
 /// Compares `synthetic` with `real` (see the module documentation).
+///
+/// Errors when the two tables' column names differ (or repeat), when either has no rows, when
+/// an option is out of range, or when every column is skipped.
 pub fn fidelity(
     real: &Table,
     synthetic: &Table,
     options: &FidelityOptions,
 ) -> Result<FidelityReport> {
+    options.check()?;
     let order = align(real, synthetic)?;
-    let missing = |c: &str| options.missing_tokens.iter().any(|m| m == c.trim());
+    for (table, name) in [(real, "real"), (synthetic, "synthetic")] {
+        if table.num_rows() == 0 {
+            return Err(Error::NoRows { table: name });
+        }
+    }
+    let (n, m) = (real.num_rows(), synthetic.num_rows());
     let mut columns = Vec::new();
     // Bin indices of each compared column: (real, synthetic, number of bins).
-    let mut binned: Vec<(Vec<usize>, Vec<usize>, usize)> = Vec::new();
+    let mut binned: Vec<(Vec<u16>, Vec<u16>, usize)> = Vec::new();
+    let (mut p, mut q) = (Vec::new(), Vec::new());
     for (c, name) in real.names().iter().enumerate() {
         let cells: Vec<&str> = real.column(c).collect();
         let chosen = if options.skip_columns.contains(name) {
             Err("skipped by the options".to_string())
         } else {
-            binner(&cells, options, &missing)
+            binner(&cells, options)
         };
-        match chosen {
-            Err(note) => columns.push(ColumnFidelity {
-                name: name.clone(),
-                kind: "skipped".into(),
-                accuracy: None,
-                note: Some(note),
-            }),
-            Ok((b, kind)) => {
-                let r: Vec<usize> = cells.iter().map(|c| b.bin(c, &missing)).collect();
-                let s: Vec<usize> =
-                    synthetic.column(order[c]).map(|c| b.bin(c, &missing)).collect();
-                let acc = accuracy(&r, &s, b.bins());
+        let b = match chosen {
+            Ok(b) => b,
+            Err(note) => {
+                let (kind, accuracy) = (ColumnKind::Skipped, None);
                 columns.push(ColumnFidelity {
                     name: name.clone(),
-                    kind: kind.into(),
-                    accuracy: Some(acc),
-                    note: None,
+                    kind,
+                    accuracy,
+                    note: Some(note),
                 });
-                binned.push((r, s, b.bins()));
+                continue;
             }
-        }
+        };
+        let r: Vec<u16> = cells.iter().map(|c| b.bin(c, options)).collect();
+        let s: Vec<u16> = synthetic.column(order[c]).map(|c| b.bin(c, options)).collect();
+        histogram(&r, &mut p, b.bins());
+        histogram(&s, &mut q, b.bins());
+        let accuracy = Some(accuracy(&p, &q, n, m));
+        columns.push(ColumnFidelity { name: name.clone(), kind: b.kind(), accuracy, note: None });
+        binned.push((r, s, b.bins()));
+    }
+    if binned.is_empty() {
+        let reasons: Vec<String> = columns
+            .iter()
+            .map(|c| format!("'{}': {}", c.name, c.note.as_deref().unwrap_or_default()))
+            .collect();
+        return Err(Error::NothingToCompare { reasons: reasons.join("; ") });
     }
     let univariate = mean(columns.iter().filter_map(|c| c.accuracy));
     let mut pair_accuracies = Vec::new();
-    for i in 0..binned.len() {
-        for j in i + 1..binned.len() {
-            let (ri, si, bi) = &binned[i];
-            let (rj, sj, bj) = &binned[j];
-            let joint = |a: &[usize], b: &[usize]| -> Vec<usize> {
-                a.iter().zip(b).map(|(x, y)| x * bj + y).collect()
-            };
-            pair_accuracies.push(accuracy(&joint(ri, rj), &joint(si, sj), bi * bj));
+    for (i, (ri, si, bi)) in binned.iter().enumerate() {
+        for (rj, sj, bj) in &binned[i + 1..] {
+            joint_histogram(ri, rj, *bj, &mut p, bi * bj);
+            joint_histogram(si, sj, *bj, &mut q, bi * bj);
+            pair_accuracies.push(accuracy(&p, &q, n, m));
         }
     }
     let bivariate = (!pair_accuracies.is_empty()).then(|| mean(pair_accuracies.iter().copied()));
@@ -253,19 +362,16 @@ pub fn fidelity(
         univariate,
         bivariate,
         overall,
-        exact_row_share: exact_match_share(real, synthetic)?,
+        exact_row_share: exact_match_share(real, synthetic),
         pairs: pair_accuracies.len(),
         columns,
     })
 }
 
+/// The mean of a non-empty sequence.
 fn mean(values: impl Iterator<Item = f64>) -> f64 {
     let (sum, n) = values.fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
-    if n == 0 {
-        0.0
-    } else {
-        sum / n as f64
-    }
+    sum / n.max(1) as f64
 }
 
 #[cfg(test)]
@@ -278,9 +384,13 @@ mod tests {
         Table::new(names, rows).expect("table")
     }
 
-    fn single(values: &[&str]) -> Table {
-        let rows: Vec<&[&str]> = values.iter().map(std::slice::from_ref).collect();
-        table(&["x"], &rows)
+    fn single<S: AsRef<str>>(values: &[S]) -> Table {
+        let rows: Vec<Vec<String>> = values.iter().map(|v| vec![v.as_ref().to_string()]).collect();
+        Table::new(vec!["x".into()], rows).expect("table")
+    }
+
+    fn univariate<S: AsRef<str>>(real: &[S], synthetic: &[S]) -> Result<f64> {
+        Ok(fidelity(&single(real), &single(synthetic), &FidelityOptions::default())?.univariate)
     }
 
     const CLOSE: f64 = 1e-12;
@@ -303,6 +413,7 @@ mod tests {
             &single(&["a", "a", "a", "b"]),
             &FidelityOptions::default(),
         )?;
+        assert_eq!(r.columns[0].kind, ColumnKind::Categorical);
         assert!((r.univariate - 0.75).abs() < CLOSE, "{}", r.univariate);
         assert_eq!(r.bivariate, None);
         assert!((r.overall - 0.75).abs() < CLOSE);
@@ -311,53 +422,83 @@ mod tests {
 
     #[test]
     fn numbers_fall_into_real_quantile_bins() -> Result<()> {
-        // Real 1..=20: cuts at 2, 4, ..., 18, so each of the 10 bins holds 2 real values (1/10).
-        // Synthetic 3..=22: bin 0 ((-inf, 2]) gets none, bins 1..8 get 2 each, bin 9 ((18, inf))
-        // gets 4 of 20. Per bin |p - q|: 0.1, 0 (x8), 0.1 -> TVD 0.1, accuracy 0.9.
-        // Each value twice, so the column is not taken for an identifier; proportions as above.
+        // Real 1..=20, each twice (n = 40, so not an identifier): cut k is sorted[4k - 1] = 2k,
+        // so the cuts are 2, 4, ..., 18 and each of the 10 bins holds 4 real values (1/10).
+        // Synthetic 3..=22, each twice: bin 0 ((-inf, 2]) gets none, bins 1..=8 get 4 each,
+        // bin 9 ((18, inf)) gets 8 of 40. Per bin |p - q|: 0.1, 0 (x8), 0.1 -> TVD 0.1.
         let real: Vec<String> = (1..=20).flat_map(|i| [i.to_string(), i.to_string()]).collect();
         let synth: Vec<String> = (3..=22).flat_map(|i| [i.to_string(), i.to_string()]).collect();
-        let (real, synth): (Vec<&str>, Vec<&str>) =
-            (real.iter().map(String::as_str).collect(), synth.iter().map(String::as_str).collect());
         let r = fidelity(&single(&real), &single(&synth), &FidelityOptions::default())?;
-        assert_eq!(r.columns[0].kind, "numeric");
+        assert_eq!(r.columns[0].kind, ColumnKind::Numeric);
         assert!((r.univariate - 0.9).abs() < CLOSE, "{}", r.univariate);
         Ok(())
     }
 
     #[test]
-    fn missing_and_invalid_values_have_their_own_bins() -> Result<()> {
-        // 11 distinct numbers make the column numeric; one real value is missing.
+    fn ten_distinct_numbers_are_categories() -> Result<()> {
+        // Exactly `bins` = 10 distinct numbers: categorical, so "1" and "1.0" differ as text.
+        let real: Vec<String> = (1..=10).flat_map(|i| [i.to_string(), i.to_string()]).collect();
+        let r = fidelity(&single(&real), &single(&real), &FidelityOptions::default())?;
+        assert_eq!(r.columns[0].kind, ColumnKind::Categorical);
+        // Both "1" become "1.0": "1.0" is not a top-10 value, so both land in "other":
+        // |2/20 - 0| for bin "1" and |0 - 2/20| for "other" -> TVD 0.1.
+        let synth: Vec<String> =
+            real.iter().map(|v| if v == "1" { "1.0".into() } else { v.clone() }).collect();
+        assert!((univariate(&real, &synth)? - 0.9).abs() < CLOSE);
+        Ok(())
+    }
+
+    #[test]
+    fn missing_values_have_their_own_bin() -> Result<()> {
+        // 11 distinct numbers (numeric) plus 4 missing cells written three ways: n = 15.
+        let mut real: Vec<String> = (1..=11).map(|i| i.to_string()).collect();
+        real.extend(["", "NA", " ? ", "NA"].map(String::from));
+        // The same numbers, but only 1 missing and 3 more 11s (the last numeric bin).
+        // Missing bin: |4/15 - 1/15| = 3/15; bin of 11: |1/15 - 4/15| = 3/15 -> TVD = 3/15.
+        let mut synth: Vec<String> = (1..=11).map(|i| i.to_string()).collect();
+        synth.extend(["null", "11", "11", "11"].map(String::from));
+        assert!((univariate(&real, &synth)? - 0.8).abs() < CLOSE);
+        // Categorical too: real a a b ?, synthetic a a b b -> TVD = (1/4 + 1/4) / 2.
+        assert!((univariate(&["a", "a", "b", "?"], &["a", "a", "b", "b"])? - 0.75).abs() < CLOSE);
+        Ok(())
+    }
+
+    #[test]
+    fn an_unparseable_synthetic_number_counts_against_accuracy() -> Result<()> {
+        // 11 distinct numbers make the column numeric; one real value is missing (n = 12).
         let real = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "?"];
-        // Synthetic: the same, but the missing one is replaced by an unparseable text (its own
-        // bin, 1/12) -> TVD = (1/12 + 1/12) / 2 = 1/12.
+        // The missing one replaced by text: it leaves the missing bin (1/12) for the invalid
+        // bin (1/12), where the real table has nothing -> TVD = (1/12 + 1/12) / 2 = 1/12.
         let mut synth = real;
         synth[11] = "oops";
-        let r = fidelity(&single(&real), &single(&synth), &FidelityOptions::default())?;
-        assert!((r.univariate - (1.0 - 1.0 / 12.0)).abs() < CLOSE, "{}", r.univariate);
-        // Writing the missing value as another marker ("NA") is still missing: accuracy 1.
+        assert!((univariate(&real, &synth)? - (1.0 - 1.0 / 12.0)).abs() < CLOSE);
+        // Another missing marker ("NA") is still missing: accuracy 1.
         synth[11] = "NA";
-        let r = fidelity(&single(&real), &single(&synth), &FidelityOptions::default())?;
-        assert!((r.univariate - 1.0).abs() < CLOSE);
+        assert!((univariate(&real, &synth)? - 1.0).abs() < CLOSE);
         Ok(())
     }
 
     #[test]
     fn categories_beyond_the_top_ten_share_other() -> Result<()> {
         // 12 categories: c0 x3, c1..c11 x1 (ties broken by text: c1, c10, c11, c2, ...).
-        // The top 10 are c0, c1, c10, c11, c2..c7; c8 and c9 fall into "other".
+        // The top 10 are c0, c1, c10, c11, c2..c7; c8 and c9 fall into "other" (n = 14).
         let mut real = vec!["c0", "c0", "c0"];
         let names: Vec<String> = (1..12).map(|i| format!("c{i}")).collect();
         real.extend(names.iter().map(String::as_str));
-        // Swapping c8 for c9 (both "other") costs nothing; c8 for c7 costs 1/14.
+        // Swapping c8 for c9 (both "other") or an unseen value costs nothing.
         let mut synth = real.clone();
         let c8 = synth.iter().position(|v| *v == "c8").expect("c8");
         synth[c8] = "c9";
-        let r = fidelity(&single(&real), &single(&synth), &FidelityOptions::default())?;
-        assert!((r.univariate - 1.0).abs() < CLOSE);
+        assert!((univariate(&real, &synth)? - 1.0).abs() < CLOSE);
+        synth[c8] = "never seen";
+        assert!((univariate(&real, &synth)? - 1.0).abs() < CLOSE);
+        // c8 -> c7 moves 1/14 from "other" to c7: TVD = (1/14 + 1/14) / 2.
         synth[c8] = "c7";
-        let r = fidelity(&single(&real), &single(&synth), &FidelityOptions::default())?;
-        assert!((r.univariate - (1.0 - 1.0 / 14.0)).abs() < CLOSE, "{}", r.univariate);
+        assert!((univariate(&real, &synth)? - (1.0 - 1.0 / 14.0)).abs() < CLOSE);
+        // c1 -> c8 moves 1/14 from a top bin to "other", with the same TVD.
+        let mut synth = real.clone();
+        synth[3] = "c8";
+        assert!((univariate(&real, &synth)? - (1.0 - 1.0 / 14.0)).abs() < CLOSE);
         Ok(())
     }
 
@@ -379,29 +520,122 @@ mod tests {
     }
 
     #[test]
-    fn exact_share_counts_copied_rows() -> Result<()> {
-        let real = table(&["a", "b"], &[&["1", "x"], &["2", "y"]]);
-        let synth = table(&["a", "b"], &[&["1", "x"], &["1", "y"], &["2", "y"], &["3", "z"]]);
-        assert!((exact_match_share(&real, &synth)? - 0.5).abs() < CLOSE);
+    fn bivariate_is_the_mean_over_three_pairs() -> Result<()> {
+        // Columns p, q, r. Real rows: (a,x,u) (a,y,u) (b,x,v) (b,y,v).
+        // Synthetic rows: (a,x,u) (a,x,u) (b,y,v) (b,y,v). Marginals all equal.
+        // Pair p-q: real uniform over 4 cells, synthetic 1/2 on (a,x), (b,y) -> accuracy 1/2.
+        // Pair p-r: both 1/2 on (a,u), (b,v) -> accuracy 1.
+        // Pair q-r: real 1/4 on (x,u) (y,u) (x,v) (y,v), synthetic 1/2 on (x,u) (y,v) -> 1/2.
+        // Bivariate = (1/2 + 1 + 1/2) / 3 = 2/3; overall = (1 + 2/3) / 2 = 5/6.
+        let names = ["p", "q", "r"];
+        let real = table(
+            &names,
+            &[&["a", "x", "u"], &["a", "y", "u"], &["b", "x", "v"], &["b", "y", "v"]],
+        );
+        let synth = table(
+            &names,
+            &[&["a", "x", "u"], &["a", "x", "u"], &["b", "y", "v"], &["b", "y", "v"]],
+        );
+        let r = fidelity(&real, &synth, &FidelityOptions::default())?;
+        assert_eq!(r.pairs, 3);
+        assert!((r.bivariate.expect("pairs") - 2.0 / 3.0).abs() < CLOSE);
+        assert!((r.overall - 5.0 / 6.0).abs() < CLOSE);
         Ok(())
     }
 
     #[test]
-    fn identifier_columns_are_skipped_and_columns_must_match() -> Result<()> {
+    fn exact_share_counts_copied_rows() {
+        let real = table(&["a", "b"], &[&["1", "x"], &["2", "y"]]);
+        let synth = table(&["a", "b"], &[&["1", "x"], &["1", "y"], &["2", "y"], &["3", "z"]]);
+        assert!((exact_match_share(&real, &synth) - 0.5).abs() < CLOSE);
+        // Columns are matched by name; a missing real column means nothing can match.
+        let swapped = table(&["b", "a"], &[&["x", "1"], &["y", "1"], &["z", "3"]]);
+        assert!((exact_match_share(&real, &swapped) - 1.0 / 3.0).abs() < CLOSE);
+        let narrow = table(&["a"], &[&["1"]]);
+        assert_eq!(exact_match_share(&real, &narrow), 0.0);
+    }
+
+    #[test]
+    fn identifier_columns_are_skipped() -> Result<()> {
         let real = table(&["id", "v"], &[&["1", "a"], &["2", "a"], &["3", "b"]]);
         let r = fidelity(&real, &real, &FidelityOptions::default())?;
-        assert_eq!(r.columns[0].kind, "skipped");
+        assert_eq!(r.columns[0].kind, ColumnKind::Skipped);
+        assert!(r.columns[0].note.as_deref().is_some_and(|n| n.contains("identifier")));
+        assert_eq!(r.columns[0].accuracy, None);
         assert_eq!(r.pairs, 0);
-        let other = table(&["id", "w"], &[&["1", "a"]]);
-        let err = fidelity(&real, &other, &FidelityOptions::default()).unwrap_err();
-        assert!(err.to_string().contains("'w'"), "{err}");
+        // Unique fractional numbers are a measurement, not an identifier.
+        let floats: Vec<String> = (0..12).map(|i| format!("{i}.5")).collect();
+        let r = fidelity(&single(&floats), &single(&floats), &FidelityOptions::default())?;
+        assert_eq!(r.columns[0].kind, ColumnKind::Numeric);
+        // Named in the options.
+        let options = FidelityOptions { skip_columns: vec!["v".into()], ..Default::default() };
+        let err = fidelity(&real, &real, &options).unwrap_err();
+        assert!(matches!(err, Error::NothingToCompare { .. }), "{err}");
+        assert!(err.to_string().contains("'v': skipped by the options"), "{err}");
         Ok(())
+    }
+
+    #[test]
+    fn mismatched_columns_are_named() {
+        let real = table(&["id", "v"], &[&["1", "a"]]);
+        let extra = table(&["id", "v", "w"], &[&["1", "a", "b"]]);
+        let err = fidelity(&real, &extra, &FidelityOptions::default()).unwrap_err();
+        assert!(matches!(&err, Error::Columns { column, .. } if column == "w"), "{err}");
+        let missing = table(&["id"], &[&["1"]]);
+        let err = fidelity(&real, &missing, &FidelityOptions::default()).unwrap_err();
+        assert!(matches!(&err, Error::Columns { column, .. } if column == "v"), "{err}");
+        assert_eq!(err.to_string(), "column 'v' is in the real table but not in the synthetic one");
+        let twice = table(&["v", "v"], &[&["1", "a"]]);
+        let err = fidelity(&twice, &twice, &FidelityOptions::default()).unwrap_err();
+        assert!(matches!(&err, Error::Columns { column, .. } if column == "v"), "{err}");
+    }
+
+    #[test]
+    fn empty_tables_and_bad_options_are_errors() {
+        let real = table(&["v"], &[&["a"]]);
+        let empty = table(&["v"], &[]);
+        let options = FidelityOptions::default();
+        let err = fidelity(&real, &empty, &options).unwrap_err();
+        assert!(matches!(err, Error::NoRows { table: "synthetic" }), "{err}");
+        let err = fidelity(&empty, &real, &options).unwrap_err();
+        assert!(matches!(err, Error::NoRows { table: "real" }), "{err}");
+        let options = FidelityOptions { bins: 0, ..Default::default() };
+        let err = fidelity(&real, &real, &options).unwrap_err();
+        assert!(matches!(err, Error::InvalidOption { option: "bins", value: 0, .. }), "{err}");
+    }
+
+    #[test]
+    fn numeric_bins_are_open_below_and_closed_above() {
+        // Cuts 2 and 4: bins (-inf, 2], (2, 4], (4, inf), then missing, then not a number.
+        let b = Binner::Numeric { cuts: vec![2.0, 4.0] };
+        let options = FidelityOptions::default();
+        let bins: Vec<u16> = ["-7", "2", "2.5", "4", "4.1", " 9 ", "NA", "x", "inf"]
+            .map(|c| b.bin(c, &options))
+            .into();
+        assert_eq!(bins, [0, 0, 1, 1, 2, 2, 3, 4, 4]);
+        assert_eq!(b.bins(), 5);
     }
 
     #[test]
     fn quantile_cuts_follow_the_inverse_cdf() {
         let values: Vec<f64> = (1..=20).map(f64::from).collect();
-        assert_eq!(quantile_cuts(values, 4), vec![5.0, 10.0, 15.0]);
-        assert_eq!(quantile_cuts(vec![1.0, 1.0, 1.0, 2.0], 4), vec![1.0]);
+        // ceil(5k) - 1 for k = 1, 2, 3 -> sorted[4], sorted[9], sorted[14].
+        assert_eq!(quantile_cuts(&values, 4), vec![5.0, 10.0, 15.0]);
+        // Repeated cuts collapse: sorted[0], sorted[1], sorted[2] are all 1.
+        assert_eq!(quantile_cuts(&[1.0, 1.0, 1.0, 2.0], 4), vec![1.0]);
+        // n = 3, bins = 2: ceil(3/2) - 1 = 1.
+        assert_eq!(quantile_cuts(&[1.0, 2.0, 3.0], 2), vec![2.0]);
+    }
+
+    #[test]
+    fn the_report_serializes_with_lowercase_kinds() -> Result<()> {
+        let real = table(&["id", "v"], &[&["1", "a"], &["2", "a"], &["3", "b"]]);
+        let r = fidelity(&real, &real, &FidelityOptions::default())?;
+        let json = serde_json::to_value(&r).map_err(|e| Error::Csv(e.to_string()))?;
+        assert_eq!(json["columns"][0]["kind"], "skipped");
+        assert_eq!(json["columns"][1]["kind"], "categorical");
+        assert_eq!(json["univariate"], 1.0);
+        assert!(json["bivariate"].is_null());
+        Ok(())
     }
 }

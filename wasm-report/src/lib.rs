@@ -9,5 +9,8 @@ pub mod fidelity;
 pub mod table;
 
 pub use error::{Error, Result};
-pub use fidelity::{exact_match_share, fidelity, ColumnFidelity, FidelityOptions, FidelityReport};
+pub use fidelity::{
+    exact_match_share, fidelity, ColumnFidelity, ColumnKind, FidelityOptions, FidelityReport,
+    MAX_BINS,
+};
 pub use table::Table;
