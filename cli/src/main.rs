@@ -6,10 +6,11 @@ use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand};
+use doppel_core::config::{Delta, PrivacyConfig};
 use doppel_core::generate::{generate_to_file, GenerateOptions, Sampling};
 use doppel_core::ingest::{read_table, ReadOptions};
 use doppel_core::output::write_atomic;
-use doppel_core::{train, TrainConfig, TrainedModel};
+use doppel_core::{train, AccountantKind, TrainConfig, TrainedModel};
 use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Parser)]
@@ -63,6 +64,8 @@ enum Command {
         /// Where to write the fidelity report as JSON.
         #[arg(long)]
         json: Option<PathBuf>,
+        #[command(flatten)]
+        privacy: PrivacyArgs,
     },
 }
 
@@ -86,6 +89,71 @@ struct TrainArgs {
     /// CSV field delimiter.
     #[arg(long)]
     delimiter: Option<char>,
+    #[command(flatten)]
+    privacy: PrivacyArgs,
+}
+
+/// Differential-privacy flags of `train` and `run` (they override the config file's [privacy]).
+#[derive(clap::Args, Default)]
+struct PrivacyArgs {
+    /// Train with differential privacy (DP-SGD); needs --epsilon or --noise-multiplier.
+    #[arg(long)]
+    dp: bool,
+    /// Target epsilon; the noise is calibrated to meet it.
+    #[arg(long)]
+    epsilon: Option<f64>,
+    /// Delta of the guarantee: a number, or "auto" (1/n^1.2 for n privacy units).
+    #[arg(long)]
+    delta: Option<String>,
+    /// Noise multiplier (instead of --epsilon); epsilon is then reported.
+    #[arg(long)]
+    noise_multiplier: Option<f64>,
+    /// Clip norm of each privacy unit's gradient.
+    #[arg(long)]
+    max_grad_norm: Option<f64>,
+    /// Privacy accountant: prv (tight, numerical) or rdp (Rényi DP).
+    #[arg(long, value_parser = ["prv", "rdp"])]
+    accountant: Option<String>,
+    /// Stop training before epsilon would exceed this.
+    #[arg(long)]
+    max_epsilon: Option<f64>,
+    /// Column identifying a subject: all its rows form one privacy unit (default: each row).
+    #[arg(long)]
+    privacy_unit: Option<String>,
+}
+
+impl PrivacyArgs {
+    /// Applies the flags that were given on top of `config`.
+    fn apply(&self, config: &mut PrivacyConfig) -> CliResult<()> {
+        config.dp |= self.dp;
+        if let Some(d) = &self.delta {
+            config.delta = match d.as_str() {
+                "auto" => Delta::Auto,
+                text => Delta::Value(
+                    text.parse()
+                        .map_err(|_| format!("--delta must be a number or auto, got {text}"))?,
+                ),
+            };
+        }
+        if let Some(a) = &self.accountant {
+            config.accountant = if a == "rdp" { AccountantKind::Rdp } else { AccountantKind::Prv };
+        }
+        let set = |slot: &mut Option<f64>, v: Option<f64>| {
+            if v.is_some() {
+                *slot = v;
+            }
+        };
+        set(&mut config.epsilon, self.epsilon);
+        set(&mut config.noise_multiplier, self.noise_multiplier);
+        set(&mut config.max_epsilon, self.max_epsilon);
+        if let Some(c) = self.max_grad_norm {
+            config.max_grad_norm = c;
+        }
+        if let Some(u) = &self.privacy_unit {
+            config.privacy_unit = Some(u.clone());
+        }
+        Ok(())
+    }
 }
 
 #[derive(clap::Args)]
@@ -147,8 +215,13 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> CliResult<()> {
     match cli.command {
         Command::Train(args) => {
-            let config =
-                load_config(args.config.as_deref(), args.seed, args.epochs, args.delimiter)?;
+            let config = load_config(
+                args.config.as_deref(),
+                args.seed,
+                args.epochs,
+                args.delimiter,
+                &args.privacy,
+            )?;
             train_command(&args.input, &args.model, &config).map(drop)
         }
         Command::Generate(args) => {
@@ -166,13 +239,20 @@ fn run(cli: Cli) -> CliResult<()> {
         }
         Command::Inspect { model, json: _ } => {
             let model = TrainedModel::load(&model).map_err(|e| e.to_string())?;
-            let text = serde_json::to_string_pretty(model.metadata()).map_err(|e| e.to_string())?;
+            let mut value = serde_json::to_value(model.metadata()).map_err(|e| e.to_string())?;
+            // The guarantee up front: `epsilon` is null for a model trained without DP.
+            let privacy = model.metadata().summary.privacy.as_ref();
+            if let Some(object) = value.as_object_mut() {
+                object.insert("epsilon".into(), privacy.map(|p| p.epsilon).into());
+                object.insert("delta".into(), privacy.map(|p| p.delta).into());
+            }
+            let text = serde_json::to_string_pretty(&value).map_err(|e| e.to_string())?;
             println!("{text}");
             Ok(())
         }
         Command::Report(args) => report_command(&args.real, &args.synthetic, args.json.as_deref()),
-        Command::Run { input, model, output, rows, config, seed, json } => {
-            let config = load_config(config.as_deref(), seed, None, None)?;
+        Command::Run { input, model, output, rows, config, seed, json, privacy } => {
+            let config = load_config(config.as_deref(), seed, None, None, &privacy)?;
             let rows_in = train_command(&input, &model, &config)?;
             let options = GenerateOptions {
                 rows: rows.unwrap_or(rows_in),
@@ -190,6 +270,7 @@ fn load_config(
     seed: Option<u64>,
     epochs: Option<usize>,
     delimiter: Option<char>,
+    privacy: &PrivacyArgs,
 ) -> CliResult<TrainConfig> {
     let mut config = match path {
         Some(p) => TrainConfig::from_file(p).map_err(|e| e.to_string())?,
@@ -204,6 +285,7 @@ fn load_config(
     if let Some(d) = delimiter {
         config.delimiter = d;
     }
+    privacy.apply(&mut config.privacy)?;
     config.validate().map_err(|e| e.to_string())?;
     Ok(config)
 }
@@ -233,8 +315,9 @@ fn train_command(input: &Path, model_path: &Path, config: &TrainConfig) -> CliRe
         let validation =
             p.validation_loss.map(|v| format!(", validation {v:.4}")).unwrap_or_default();
         bar.set_message(format!("loss {:.4}{validation}", p.loss));
-        if p.validation_loss.is_some() || p.step == p.steps_per_epoch {
-            bar.println(format!("epoch {}: loss {:.4}{validation}", p.epoch, p.loss));
+        let epsilon = p.epsilon.map(|e| format!(", epsilon {e:.3}")).unwrap_or_default();
+        if p.validation_loss.is_some() || p.epsilon.is_some() || p.step == p.steps_per_epoch {
+            bar.println(format!("epoch {}: loss {:.4}{validation}{epsilon}", p.epoch, p.loss));
         }
     };
     let model = train(&table, config, &mut on_progress, &cancel).map_err(|e| e.to_string())?;
@@ -252,12 +335,36 @@ fn train_command(input: &Path, model_path: &Path, config: &TrainConfig) -> CliRe
         s.parameters,
         (s.epochs * s.training_rows * s.tokens_per_row) as f64 / seconds
     );
+    if let Some(p) = &s.privacy {
+        print_guarantee(p);
+    }
     eprintln!(
         "model written to {}; next: doppel generate --model {} --rows N --output synthetic.csv",
         model_path.display(),
         model_path.display()
     );
     Ok(table.num_rows())
+}
+
+/// The DP guarantee in the CLI's last lines of `train`.
+fn print_guarantee(p: &doppel_core::dp::PrivacyReport) {
+    let bound =
+        p.error_bound.map(|e| format!(" (accountant error bound {e:.2e})")).unwrap_or_default();
+    eprintln!(
+        "differential privacy: epsilon {:.4} at delta {:.3e} by {}{bound}; RDP epsilon {:.4} (order {})",
+        p.epsilon,
+        p.delta,
+        p.accountant,
+        p.rdp_epsilon,
+        p.order.map(|o| o.to_string()).unwrap_or_else(|| "-".into())
+    );
+    eprintln!(
+        "  noise multiplier {:.4}, clip norm {}, sampling rate {:.5}, {} steps, unit: {} ({} units)",
+        p.noise_multiplier, p.max_grad_norm, p.sampling_rate, p.steps, p.unit, p.units
+    );
+    if p.deterministic_noise {
+        eprintln!("  WARNING: deterministic_noise is on: the noise is replayable from the seed, so this guarantee does not hold");
+    }
 }
 
 fn generate_command(model_path: &Path, options: &GenerateOptions, output: &Path) -> CliResult<()> {

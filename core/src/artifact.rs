@@ -8,6 +8,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::config::TrainConfig;
+use crate::dp::PrivacyReport;
 use crate::error::{Error, Result};
 use crate::model::LstmModel;
 use crate::output::write_atomic;
@@ -43,8 +44,11 @@ pub struct TrainingSummary {
     pub train_loss: Vec<f64>,
     /// Validation loss (nats per token) after each epoch; empty without a validation split.
     pub validation_loss: Vec<f64>,
-    /// Why training ended: `early_stopping`, `max_epochs` or `time_limit`.
+    /// Why training ended: `early_stopping`, `max_epochs`, `max_epsilon` or `time_limit`.
     pub stop_reason: String,
+    /// The differential-privacy guarantee, when trained with DP.
+    #[serde(default)]
+    pub privacy: Option<PrivacyReport>,
 }
 
 /// The JSON stored in the model file's header.

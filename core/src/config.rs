@@ -8,6 +8,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::accountant::AccountantKind;
 use crate::error::{Error, Result};
 
 /// How a column is interpreted. Inference picks one per column; [`ColumnConfig::kind`] overrides it.
@@ -158,6 +159,154 @@ impl Default for TokenizerConfig {
     }
 }
 
+/// The `delta` of (epsilon, delta)-DP: a number, or `auto`.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub enum Delta {
+    /// `1 / n^1.2` for `n` privacy units (rows, or subjects with a privacy unit): below `1/n`,
+    /// as (epsilon, delta)-DP is only meaningful when delta is much smaller than one unit's
+    /// share of the data.
+    #[default]
+    Auto,
+    /// A fixed delta in (0, 1).
+    Value(f64),
+}
+
+impl Delta {
+    /// The delta for `units` privacy units.
+    pub fn resolve(self, units: usize) -> f64 {
+        match self {
+            Delta::Auto => (units.max(2) as f64).powf(-1.2),
+            Delta::Value(d) => d,
+        }
+    }
+}
+
+impl Serialize for Delta {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            Delta::Auto => s.serialize_str("auto"),
+            Delta::Value(d) => s.serialize_f64(*d),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Delta {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Repr {
+            Number(f64),
+            Text(String),
+        }
+        match Repr::deserialize(d)? {
+            Repr::Number(v) => Ok(Delta::Value(v)),
+            Repr::Text(t) if t == "auto" => Ok(Delta::Auto),
+            Repr::Text(t) => t.parse().map(Delta::Value).map_err(|_| {
+                serde::de::Error::custom(format!("delta must be a number or \"auto\", got \"{t}\""))
+            }),
+        }
+    }
+}
+
+/// Differential privacy: DP-SGD training with an accountant (see the README's privacy section).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrivacyConfig {
+    /// Train with DP-SGD. Off by default.
+    pub dp: bool,
+    /// Target epsilon: the noise multiplier is calibrated to meet it over the planned steps.
+    /// Set this or `noise_multiplier`, not both.
+    pub epsilon: Option<f64>,
+    /// Noise standard deviation as a multiple of `max_grad_norm`; epsilon is then reported.
+    pub noise_multiplier: Option<f64>,
+    /// The delta of (epsilon, delta)-DP (`auto` = 1/n^1.2 for n privacy units).
+    pub delta: Delta,
+    /// Each unit's gradient is clipped to this L2 norm (over all parameters together).
+    pub max_grad_norm: f64,
+    /// `prv` (tight numerical accountant) or `rdp` (Rényi DP).
+    pub accountant: AccountantKind,
+    /// Training stops before the step that would take epsilon past this.
+    pub max_epsilon: Option<f64>,
+    /// A column whose value identifies a subject (e.g. a customer id): all rows sharing it form
+    /// one privacy unit. Without it, each row is a unit: a person with several rows is then
+    /// protected only as far as each row is.
+    pub privacy_unit: Option<String>,
+    /// Draw sampling and noise from `training.seed` instead of the operating system's secure
+    /// random source. For tests and benchmarks only: anyone who knows the seed (it is stored
+    /// in the model) can replay the noise, which voids the guarantee.
+    pub deterministic_noise: bool,
+    /// Noise multiplier of the one Gaussian release of the tokenizer's statistics (category
+    /// counts, numeric histograms, missing counts), composed into epsilon.
+    pub statistics_noise: f64,
+}
+
+impl Default for PrivacyConfig {
+    fn default() -> Self {
+        PrivacyConfig {
+            dp: false,
+            epsilon: None,
+            noise_multiplier: None,
+            delta: Delta::Auto,
+            max_grad_norm: 1.0,
+            accountant: AccountantKind::Prv,
+            max_epsilon: None,
+            privacy_unit: None,
+            deterministic_noise: false,
+            statistics_noise: 10.0,
+        }
+    }
+}
+
+impl PrivacyConfig {
+    /// Checks the settings, naming the key at fault.
+    pub fn validate(&self) -> Result<()> {
+        let positive = |v: Option<f64>| v.is_none_or(|v| v > 0.0 && v.is_finite());
+        let set = [
+            ("privacy.epsilon", self.epsilon.is_some()),
+            ("privacy.noise_multiplier", self.noise_multiplier.is_some()),
+            ("privacy.max_epsilon", self.max_epsilon.is_some()),
+            ("privacy.privacy_unit", self.privacy_unit.is_some()),
+        ];
+        if !self.dp {
+            if let Some((key, _)) = set.iter().find(|(_, on)| *on) {
+                return Err(Error::Config(format!(
+                    "{key} is set but DP is off: add `dp = true` to [privacy] (CLI: --dp)"
+                )));
+            }
+            return Ok(());
+        }
+        let checks: [(bool, &str); 7] = [
+            (
+                self.statistics_noise > 0.0 && self.statistics_noise.is_finite(),
+                "privacy.statistics_noise must be > 0",
+            ),
+            (
+                self.epsilon.is_some() != self.noise_multiplier.is_some(),
+                "with privacy.dp, set exactly one of privacy.epsilon (a target) or \
+                 privacy.noise_multiplier (CLI: --epsilon or --noise-multiplier)",
+            ),
+            (positive(self.epsilon), "privacy.epsilon must be > 0"),
+            (positive(self.noise_multiplier), "privacy.noise_multiplier must be > 0"),
+            (positive(self.max_epsilon), "privacy.max_epsilon must be > 0"),
+            (
+                self.max_grad_norm > 0.0 && self.max_grad_norm.is_finite(),
+                "privacy.max_grad_norm must be > 0",
+            ),
+            (
+                match self.delta {
+                    Delta::Auto => true,
+                    Delta::Value(d) => d > 0.0 && d < 1.0,
+                },
+                "privacy.delta must be in (0, 1) or \"auto\"",
+            ),
+        ];
+        match checks.iter().find(|(ok, _)| !ok) {
+            Some((_, message)) => Err(Error::Config((*message).to_string())),
+            None => Ok(()),
+        }
+    }
+}
+
 /// Everything `doppel train` can be told.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -174,6 +323,8 @@ pub struct TrainConfig {
     pub model: ModelConfig,
     /// Training settings.
     pub training: TrainingConfig,
+    /// Differential privacy.
+    pub privacy: PrivacyConfig,
 }
 
 impl Default for TrainConfig {
@@ -187,6 +338,7 @@ impl Default for TrainConfig {
             tokenizer: TokenizerConfig::default(),
             model: ModelConfig::default(),
             training: TrainingConfig::default(),
+            privacy: PrivacyConfig::default(),
         }
     }
 }
@@ -242,7 +394,7 @@ impl TrainConfig {
         ];
         match checks.iter().find(|(ok, _)| !ok) {
             Some((_, message)) => Err(Error::Config((*message).to_string())),
-            None => Ok(()),
+            None => self.privacy.validate(),
         }
     }
 }
@@ -281,5 +433,33 @@ mod tests {
     fn bad_value_is_named() {
         let err = TrainConfig::from_json(r#"{"training": {"batch_size": 0}}"#).unwrap_err();
         assert!(err.to_string().contains("training.batch_size"), "{err}");
+    }
+
+    #[test]
+    fn privacy_settings_parse_and_validate() -> Result<()> {
+        let c: TrainConfig = toml::from_str(
+            "[privacy]\ndp = true\nepsilon = 2.5\ndelta = 1e-5\naccountant = \"rdp\"\n",
+        )
+        .map_err(|e| Error::Config(e.to_string()))?;
+        c.validate()?;
+        assert_eq!(c.privacy.delta, Delta::Value(1e-5));
+        assert_eq!(c.privacy.accountant, AccountantKind::Rdp);
+        let auto = TrainConfig::from_json(
+            r#"{"privacy": {"dp": true, "noise_multiplier": 1.0, "delta": "auto"}}"#,
+        )?;
+        // 1 / 1000^1.2 = 10^-3.6.
+        assert!((auto.privacy.delta.resolve(1000) - 10f64.powf(-3.6)).abs() < 1e-15);
+        for (json, key) in [
+            (r#"{"privacy": {"dp": true}}"#, "exactly one of privacy.epsilon"),
+            (r#"{"privacy": {"dp": true, "epsilon": 1, "noise_multiplier": 1}}"#, "exactly one"),
+            (r#"{"privacy": {"epsilon": 1}}"#, "privacy.epsilon is set but DP is off"),
+            (r#"{"privacy": {"dp": true, "epsilon": 1, "delta": 1.5}}"#, "privacy.delta"),
+            (r#"{"privacy": {"dp": true, "epsilon": -1}}"#, "privacy.epsilon must be > 0"),
+            (r#"{"privacy": {"dp": true, "epsilon": 1, "delta": "often"}}"#, "auto"),
+        ] {
+            let err = TrainConfig::from_json(json).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(err.contains(key), "{json}: {err}");
+        }
+        Ok(())
     }
 }

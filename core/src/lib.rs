@@ -4,8 +4,11 @@
 //! [`tokenizer`] turns records into field-tagged token sequences; [`model`] is an LSTM on candle;
 //! [`train()`] fits it; [`generate()`] samples new records and writes them in the source's formats.
 
+pub mod accountant;
 pub mod artifact;
+pub mod backprop;
 pub mod config;
+pub mod dp;
 pub mod error;
 pub mod generate;
 pub mod ingest;
@@ -13,6 +16,7 @@ pub mod lstm_cell;
 pub mod model;
 pub mod optim;
 pub mod output;
+pub mod private_stats;
 pub mod rng;
 pub mod schema;
 pub mod subword;
@@ -20,6 +24,7 @@ pub mod table;
 pub mod tokenizer;
 pub mod train;
 
+pub use accountant::{AccountantKind, GaussianEvent, PrivacySpent};
 pub use artifact::{TrainedModel, TrainingSummary};
 pub use config::TrainConfig;
 pub use error::{Error, Result};

@@ -21,6 +21,19 @@ pub fn cell(gates: &Tensor, c: &Tensor, hidden: usize) -> Result<(Tensor, Tensor
     Ok((both.narrow(1, 0, hidden)?, both.narrow(1, hidden, hidden)?))
 }
 
+/// The backward pass of [`cell`]: from the gate pre-activations `[b, 4h]`, the previous cell
+/// state `[b, h]` and the gradient `[b, 2h]` of `[h' | c']`, the gradients of the gates and of
+/// the previous cell state. CPU only (the hand-written training pass runs on the CPU).
+pub fn cell_backward(gates: &Tensor, c: &Tensor, grad: &Tensor) -> Result<(Tensor, Tensor)> {
+    let hs = c.dim(1)?;
+    let both = gates.contiguous()?.apply_op3_no_bwd(
+        &c.contiguous()?,
+        &grad.contiguous()?,
+        &FusedCellBackward,
+    )?;
+    Ok((both.narrow(1, 0, 4 * hs)?.contiguous()?, both.narrow(1, 4 * hs, hs)?.contiguous()?))
+}
+
 /// The same step written with candle's element-wise ops (any device; the reference in tests).
 pub fn cell_composite(gates: &Tensor, c: &Tensor, hs: usize) -> Result<(Tensor, Tensor)> {
     let i = candle_nn::ops::sigmoid(&gates.narrow(1, 0, hs)?)?;

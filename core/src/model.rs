@@ -140,6 +140,26 @@ impl LstmModel {
         self.params.get(name).as_tensor()
     }
 
+    /// Parameter `name` detached from autograd, for the hand-written passes in `backprop`.
+    pub(crate) fn tensor(&self, name: &str) -> Tensor {
+        self.p(name).detach()
+    }
+
+    /// The output layer's weight `[size, h]` and bias `[size]` rows for field `field`.
+    pub(crate) fn output_slice(&self, field: usize) -> Result<(Tensor, Tensor)> {
+        let f = self.fields[field];
+        let (off, size) = (f.offset as usize, f.size as usize);
+        Ok((
+            self.tensor("output.weight").narrow(0, off, size)?,
+            self.tensor("output.bias").narrow(0, off, size)?,
+        ))
+    }
+
+    /// The fields, one per position.
+    pub fn fields(&self) -> &[Field] {
+        &self.fields
+    }
+
     /// Mean negative log-likelihood per weighted target token. `inputs`, `targets` and `weights`
     /// are `[batch, positions]`: the global id of each position's previous token, the local id
     /// of its target within its field, and the target's weight (0 for forced tokens). With a

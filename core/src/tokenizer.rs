@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{TokenizerConfig, TrainConfig};
 use crate::error::{Error, Result};
+use crate::private_stats::Release;
 use crate::rng::Rng;
 use crate::schema::{self, ColumnKind, Schema};
 use crate::subword::SubwordModel;
@@ -138,6 +139,11 @@ impl Tokenizer {
             };
             codecs.push(codec);
         }
+        Tokenizer::from_codecs(schema.clone(), tc, codecs)
+    }
+
+    /// Lays the columns' fields out over one vocabulary.
+    fn from_codecs(schema: Schema, tc: &TokenizerConfig, codecs: Vec<Codec>) -> Result<Tokenizer> {
         let mut fields = Vec::new();
         let mut offset = 0u32;
         for (column, codec) in codecs.iter().enumerate() {
@@ -153,12 +159,90 @@ impl Tokenizer {
             ));
         }
         Ok(Tokenizer {
-            schema: schema.clone(),
+            schema,
             rare_token: tc.rare_token.clone(),
             codecs,
             fields,
             vocab_size: offset,
         })
+    }
+
+    /// Like [`Tokenizer::fit`], with every statistic released through `release` (DP; see
+    /// [`crate::private_stats`]). Only `rows` count, one per privacy unit. Returns the tokenizer
+    /// and the number of columns whose counts were released (the sensitivity is its root).
+    pub fn fit_private(
+        table: &Table,
+        schema: &Schema,
+        config: &TrainConfig,
+        rows: &[usize],
+        release: &mut Release,
+    ) -> Result<Tokenizer> {
+        let tc = &config.tokenizer;
+        let mut schema = schema.clone();
+        let mut codecs = Vec::with_capacity(schema.columns.len());
+        for (c, column) in schema.columns.iter_mut().enumerate() {
+            let cells: Vec<&str> = rows
+                .iter()
+                .filter_map(|&r| {
+                    let cell = table.cell(r, c);
+                    (!schema::is_missing(cell, config)).then(|| cell.unwrap_or_default())
+                })
+                .collect();
+            let missing = rows.len() - cells.len();
+            let codec = match &mut column.kind {
+                ColumnKind::Identifier { shape } => {
+                    // The smallest source id is a data value: start synthetic ids at 1.
+                    if let schema::IdShape::Sequence { start } = shape {
+                        *start = 1;
+                    }
+                    codecs.push(Codec::Identifier);
+                    continue;
+                }
+                ColumnKind::Text => {
+                    return Err(Error::Config(format!(
+                        "column '{}' is free text, which DP training does not cover yet: set its \
+                         kind to categorical or identifier in [columns.\"{}\"], or drop it",
+                        column.name, column.name
+                    )))
+                }
+                ColumnKind::Categorical | ColumnKind::Boolean => {
+                    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+                    for text in &cells {
+                        *counts.entry(text).or_default() += 1;
+                    }
+                    let counts = counts.into_iter().map(|(v, n)| (v.to_string(), n)).collect();
+                    Codec::Categorical { values: release.categories(counts) }
+                }
+                kind => {
+                    let format = number_format(kind);
+                    let values = cells
+                        .iter()
+                        .map(|text| {
+                            parse_number(text, &format).ok_or_else(|| {
+                                Error::Data(format!(
+                                    "column '{}': cannot read '{text}' as {}",
+                                    column.name,
+                                    format.describe()
+                                ))
+                            })
+                        })
+                        .collect::<Result<Vec<f64>>>()?;
+                    let r = format.resolution();
+                    let (exact, mut edges) =
+                        release.numbers(&values, r, tc.exact_value_share, tc.numeric_bins);
+                    let exact = exact.into_iter().map(|v| format.snap(v, f64::round)).collect();
+                    if edges.is_empty() {
+                        // Nothing cleared the noise: one data-independent bin keeps encoding total.
+                        edges = vec![0.0, r];
+                    }
+                    let positions = tc.bin_positions as u32;
+                    Codec::Number { format, exact, edges, positions }
+                }
+            };
+            column.missing_count = release.noisy_missing(missing);
+            codecs.push(codec);
+        }
+        Tokenizer::from_codecs(schema, tc, codecs)
     }
 
     /// The schema the tokenizer was built for.

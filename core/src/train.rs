@@ -7,13 +7,18 @@ use std::time::Instant;
 use candle_core::{Device, Tensor};
 use rayon::prelude::*;
 
+use crate::accountant::GaussianEvent;
 use crate::artifact::{TrainedModel, TrainingSummary};
-use crate::config::TrainConfig;
+use crate::backprop::{self, Batch, Clip, Gradients};
+use crate::config::{KindName, MissingPolicy, TrainConfig};
+use crate::dp::{Plan, Randomness};
 use crate::error::{Error, Result};
 use crate::model::LstmModel;
 use crate::optim::Optimizer;
+use crate::private_stats::Release;
 use crate::rng::Rng;
 use crate::schema::prepare;
+use crate::schema::ColumnKind;
 use crate::table::Table;
 use crate::tokenizer::{Encoded, Tokenizer};
 
@@ -39,6 +44,8 @@ pub struct Progress {
     pub loss: f64,
     /// Validation loss, set on the last step of an epoch when there is a validation split.
     pub validation_loss: Option<f64>,
+    /// Under DP: epsilon spent so far, set on the last step of an epoch.
+    pub epsilon: Option<f64>,
 }
 
 /// Trains a model on `table` with `config`. `progress` is called after every step; setting
@@ -55,6 +62,9 @@ pub fn train(
             "only {} data row(s); doppel needs at least {MIN_ROWS} rows to learn from",
             table.num_rows()
         )));
+    }
+    if config.privacy.dp {
+        return train_private(table, config, progress, cancel);
     }
     let (table, schema) = prepare(table, config)?;
     let tokenizer = Tokenizer::fit(&table, &schema, config)?;
@@ -92,7 +102,15 @@ pub fn train(
             }
             let progress_share = summary.steps as f64 / (steps_per_epoch * tc.max_epochs) as f64;
             optimizer.set_learning_rate(cosine_learning_rate(tc.learning_rate, progress_share));
-            let (loss, grads) = batcher.gradients(&model, rows, tc.seed, summary.steps)?;
+            let shards = Shard::split(rows);
+            let (loss_sum, tokens, grads) =
+                batcher.gradients(&model, &shards, tc.seed, summary.steps, None)?;
+            let mean = 1.0 / tokens.max(1.0);
+            let grads = grads
+                .iter()
+                .map(|g| g.affine(mean, 0.0))
+                .collect::<candle_core::Result<Vec<_>>>()?;
+            let loss = loss_sum * mean;
             optimizer.step(model.params().iter().map(|(_, v)| v), &grads)?;
             epoch_loss += loss * rows.len() as f64;
             summary.steps += 1;
@@ -109,6 +127,7 @@ pub fn train(
                 steps_per_epoch,
                 loss,
                 validation_loss,
+                epsilon: None,
             });
             if let Some(v) = validation_loss {
                 summary.validation_loss.push(v);
@@ -143,12 +162,188 @@ pub fn train(
     Ok(TrainedModel::new(config.clone(), tokenizer, summary, model))
 }
 
+/// DP-SGD training (see [`crate::dp`]): Poisson-sampled privacy units, per-unit clipping, noise,
+/// the accountant told about every step. No validation split and no checkpoint selection: both
+/// would look at private rows outside the accountant, so every unit trains and the last weights
+/// are kept.
+fn train_private(
+    table: &Table,
+    config: &TrainConfig,
+    progress: &mut dyn FnMut(&Progress),
+    cancel: &AtomicBool,
+) -> Result<TrainedModel> {
+    let config = &private_config(config)?;
+    let tc = &config.training;
+    let pc = &config.privacy;
+    let (table, schema) = prepare(table, config)?;
+    let (members, unit_name) = privacy_units(&table, pc.privacy_unit.as_deref())?;
+    let mut random = Randomness::new(pc.deterministic_noise, tc.seed);
+    // The tokenizer's statistics: one noisy release, one row per unit, composed in below.
+    let released =
+        schema.columns.iter().filter(|c| !matches!(c.kind, ColumnKind::Identifier { .. })).count();
+    let delta = pc.delta.resolve(members.len());
+    let selection_delta = delta * SELECTION_DELTA_SHARE;
+    let first_rows: Vec<usize> = members.iter().map(|m| m[0]).collect();
+    let mut release = Release::new(&mut random, pc.statistics_noise, released, selection_delta);
+    let tokenizer = Tokenizer::fit_private(&table, &schema, config, &first_rows, &mut release)?;
+    let data = &tokenizer.encode(&table, config)?;
+    let prior =
+        vec![GaussianEvent { sampling_rate: 1.0, noise_multiplier: pc.statistics_noise, steps: 1 }];
+    let plan = Plan::new(config, members.len(), prior, selection_delta)?;
+    let model = LstmModel::new(&config.model, tokenizer.fields(), tokenizer.vocab_size(), tc.seed)?;
+    let batcher = Batcher { data, tokenizer: &tokenizer, start: model.start_token() };
+    let mut optimizer =
+        Optimizer::new(tc.optimizer, tc.learning_rate, model.params().iter().map(|(_, v)| v))?;
+    let mut random = Randomness::new(pc.deterministic_noise, tc.seed);
+    let mut summary = TrainingSummary {
+        rows: data.rows,
+        training_rows: data.rows,
+        tokens_per_row: data.len,
+        parameters: model.params().count(),
+        stop_reason: if plan.capped { "max_epsilon" } else { "max_epochs" }.into(),
+        ..TrainingSummary::default()
+    };
+    let started = Instant::now();
+    let max_epochs = plan.steps.div_ceil(plan.steps_per_epoch);
+    let (mut epoch_loss, mut epoch_tokens) = (0.0, 0.0);
+    for step in 0..plan.steps {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(Error::Cancelled);
+        }
+        optimizer.set_learning_rate(cosine_learning_rate(
+            tc.learning_rate,
+            step as f64 / plan.steps as f64,
+        ));
+        let sampled = random.sample(members.len(), plan.sampling_rate);
+        let shards = Shard::of_units(&sampled, &members);
+        let c = plan.max_grad_norm;
+        let (loss_sum, tokens, clipped) =
+            batcher.gradients(&model, &shards, tc.seed, step, Some(c))?;
+        let noisy = random.add_noise(&clipped, plan.noise_multiplier * c)?;
+        let scale = 1.0 / plan.expected_batch;
+        let grads =
+            noisy.iter().map(|g| g.affine(scale, 0.0)).collect::<candle_core::Result<Vec<_>>>()?;
+        optimizer.step(model.params().iter().map(|(_, v)| v), &grads)?;
+        summary.steps = step + 1;
+        (epoch_loss, epoch_tokens) = (epoch_loss + loss_sum, epoch_tokens + tokens);
+        let in_epoch = step % plan.steps_per_epoch + 1;
+        let last = in_epoch == plan.steps_per_epoch || step + 1 == plan.steps;
+        let out_of_time =
+            tc.max_training_seconds > 0 && started.elapsed().as_secs() >= tc.max_training_seconds;
+        let epsilon = if last || out_of_time {
+            Some(plan.report(step + 1, &unit_name, pc.deterministic_noise)?.epsilon)
+        } else {
+            None
+        };
+        progress(&Progress {
+            epoch: step / plan.steps_per_epoch + 1,
+            max_epochs,
+            step: in_epoch,
+            steps_per_epoch: plan.steps_per_epoch,
+            loss: loss_sum / tokens.max(1.0),
+            validation_loss: None,
+            epsilon,
+        });
+        if last {
+            summary.epochs += 1;
+            summary.train_loss.push(epoch_loss / epoch_tokens.max(1.0));
+            (epoch_loss, epoch_tokens) = (0.0, 0.0);
+        }
+        if out_of_time {
+            summary.stop_reason = "time_limit".into();
+            break;
+        }
+    }
+    summary.best_epoch = summary.epochs;
+    summary.privacy = Some(plan.report(summary.steps, &unit_name, pc.deterministic_noise)?);
+    Ok(TrainedModel::new(config.clone(), tokenizer, summary, model))
+}
+
+/// Share of delta spent on partition selection of category vocabularies (the rest goes to the
+/// accountant).
+const SELECTION_DELTA_SHARE: f64 = 0.1;
+
+/// The configuration DP training runs with: the privacy-unit column becomes an identifier (its
+/// values are never learned); settings that would compute unaccounted statistics are refused.
+fn private_config(config: &TrainConfig) -> Result<TrainConfig> {
+    let mut config = config.clone();
+    for (name, column) in &config.columns {
+        if matches!(column.missing, MissingPolicy::Mean | MissingPolicy::Mode) {
+            return Err(Error::Config(format!(
+                "columns.{name}.missing = mean/mode computes a statistic outside the privacy \
+                 accountant; under DP use \"keep\" or \"drop\""
+            )));
+        }
+    }
+    if let Some(unit) = &config.privacy.privacy_unit {
+        let column = config.columns.entry(unit.clone()).or_default();
+        column.kind.get_or_insert(KindName::Identifier);
+    }
+    Ok(config)
+}
+
+/// The privacy units: each unit's rows, and the unit's name for the report. Without a unit
+/// column every row is a unit; with one, all rows sharing its value (missing included) are.
+fn privacy_units(table: &Table, column: Option<&str>) -> Result<(Vec<Vec<usize>>, String)> {
+    let Some(name) = column else {
+        return Ok(((0..table.num_rows()).map(|r| vec![r]).collect(), "row".into()));
+    };
+    let c = table.column_index(name).ok_or_else(|| {
+        Error::Config(format!(
+            "privacy.privacy_unit names column '{name}', which the data does not have (columns: {})",
+            table.column_names().join(", ")
+        ))
+    })?;
+    let mut index = std::collections::HashMap::new();
+    let mut members: Vec<Vec<usize>> = Vec::new();
+    for r in 0..table.num_rows() {
+        let u = *index.entry(table.cell(r, c)).or_insert_with(|| {
+            members.push(Vec::new());
+            members.len() - 1
+        });
+        members[u].push(r);
+    }
+    Ok((members, name.to_string()))
+}
+
 /// The learning rate after `share` of all planned steps: a cosine decay from `base` to a tenth
 /// of it (Loshchilov & Hutter 2017, SGDR, without restarts). Small late steps let the model
 /// settle instead of oscillating around the optimum, which sharpens the learned marginals.
 fn cosine_learning_rate(base: f64, share: f64) -> f64 {
     let floor = 0.1 * base;
     floor + 0.5 * (base - floor) * (1.0 + (std::f64::consts::PI * share.clamp(0.0, 1.0)).cos())
+}
+
+/// The records one thread handles in a step, with their privacy units under DP.
+struct Shard {
+    rows: Vec<usize>,
+    units: Option<Vec<usize>>,
+}
+
+impl Shard {
+    /// Cuts the sampled privacy units into [`SHARDS`] shards, each with its units' rows.
+    fn of_units(sampled: &[usize], members: &[Vec<usize>]) -> Vec<Shard> {
+        let len = sampled.len().div_ceil(SHARDS).max(1);
+        sampled
+            .chunks(len)
+            .map(|units| {
+                let mut shard = Shard { rows: Vec::new(), units: Some(Vec::new()) };
+                for (local, &u) in units.iter().enumerate() {
+                    shard.rows.extend(&members[u]);
+                    if let Some(ids) = shard.units.as_mut() {
+                        ids.extend(std::iter::repeat_n(local, members[u].len()));
+                    }
+                }
+                shard
+            })
+            .collect()
+    }
+
+    /// Cuts a batch into [`SHARDS`] fixed shards of consecutive records.
+    fn split(rows: &[usize]) -> Vec<Shard> {
+        let len = rows.len().div_ceil(SHARDS).max(1);
+        rows.chunks(len).map(|c| Shard { rows: c.to_vec(), units: None }).collect()
+    }
 }
 
 /// Builds model inputs from encoded records.
@@ -159,9 +354,9 @@ struct Batcher<'a> {
 }
 
 impl Batcher<'_> {
-    /// `(inputs, targets, weights)` tensors for the records `rows`: inputs are the global ids of
-    /// each position's previous token (the start token first), targets the local ids.
-    fn batch(&self, rows: &[usize]) -> Result<(Tensor, Tensor, Tensor)> {
+    /// `(inputs, targets, weights)` of the records `rows`, row-major: inputs are the global ids
+    /// of each position's previous token (the start token first), targets the local ids.
+    fn columns(&self, rows: &[usize]) -> (Vec<u32>, Vec<u32>, Vec<f32>) {
         let len = self.data.len;
         let fields = self.tokenizer.fields();
         let mut inputs = Vec::with_capacity(rows.len() * len);
@@ -176,7 +371,13 @@ impl Batcher<'_> {
             targets.extend_from_slice(tokens);
             weights.extend_from_slice(&self.data.weights[r * len..(r + 1) * len]);
         }
-        let shape = (rows.len(), len);
+        (inputs, targets, weights)
+    }
+
+    /// The same as tensors `[rows, positions]`.
+    fn batch(&self, rows: &[usize]) -> Result<(Tensor, Tensor, Tensor)> {
+        let (inputs, targets, weights) = self.columns(rows);
+        let shape = (rows.len(), self.data.len);
         Ok((
             Tensor::from_vec(inputs, shape, &Device::Cpu)?,
             Tensor::from_vec(targets, shape, &Device::Cpu)?,
@@ -184,64 +385,61 @@ impl Batcher<'_> {
         ))
     }
 
-    /// Loss and gradients of the batch `rows`, computed on [`SHARDS`] shards at once.
+    /// Summed loss, weighted token count and gradients of the records `shards` (each a list of
+    /// records, optionally with each record's privacy unit), computed on the shards at once.
     ///
-    /// The batch is always cut into the same shards, each with its own dropout stream, and their
-    /// gradients are summed in shard order, so the result does not depend on how many threads
-    /// ran them. Each shard's mean loss is weighted by its share of the batch's weighted tokens.
+    /// The shards are fixed by the caller and each has its own dropout stream; their gradients
+    /// are summed in shard order, so the result does not depend on how many threads ran them.
+    /// With `clip`, each unit's gradient is clipped before summing (units never span shards).
     fn gradients(
         &self,
         model: &LstmModel,
-        rows: &[usize],
+        shards: &[Shard],
         seed: u64,
         step: usize,
-    ) -> Result<(f64, Vec<Tensor>)> {
-        let shard_len = rows.len().div_ceil(SHARDS).max(1);
-        let shards: Vec<&[usize]> = rows.chunks(shard_len).collect();
-        let run = |(k, shard): (usize, &&[usize])| -> Result<(f64, f64, Vec<Tensor>)> {
-            let (inputs, targets, weights) = self.batch(shard)?;
-            let count = f64::from(weights.sum_all()?.to_scalar::<f32>()?).max(1.0);
+        max_norm: Option<f64>,
+    ) -> Result<(f64, f64, Vec<Tensor>)> {
+        let run = |(k, shard): (usize, &Shard)| -> Result<Option<Gradients>> {
+            if shard.rows.is_empty() {
+                return Ok(None);
+            }
+            let (inputs, targets, weights) = self.columns(&shard.rows);
+            let batch = Batch {
+                inputs: &inputs,
+                targets: &targets,
+                weights: &weights,
+                positions: self.data.len,
+            };
             let mut dropout = Rng::new(seed, 3 + (step * SHARDS + k) as u64);
-            let loss = model.loss(&inputs, &targets, &weights, Some(&mut dropout))?;
-            let mut grads = loss.backward()?;
-            let grads = model
-                .params()
-                .iter()
-                .map(|(name, var)| {
-                    // A variable's gradient is built from forward activations and keeps their
-                    // graph alive; detached, the optimizer's moments cannot chain every step's
-                    // graph together (this leaked 3.5 MB per step).
-                    grads
-                        .remove(var.as_tensor())
-                        .map(|g| g.detach())
-                        .ok_or_else(|| Error::Data(format!("no gradient for parameter {name}")))
-                })
-                .collect::<Result<Vec<_>>>()?;
-            Ok((f64::from(loss.to_scalar::<f32>()?), count, grads))
+            let clip = max_norm.map(|max_norm| Clip { max_norm, units: shard.units.as_deref() });
+            Ok(Some(backprop::gradients(model, &batch, Some(&mut dropout), clip.as_ref())?))
         };
-        let results: Vec<Result<(f64, f64, Vec<Tensor>)>> =
+        let results: Vec<Result<Option<Gradients>>> =
             shards.par_iter().enumerate().map(run).collect();
-        let results = results.into_iter().collect::<Result<Vec<_>>>()?;
-        let total: f64 = results.iter().map(|r| r.1).sum();
-        let mut loss = 0.0;
+        let (mut loss, mut tokens) = (0.0, 0.0);
         let mut sum: Option<Vec<Tensor>> = None;
-        for (shard_loss, count, grads) in results {
-            let share = count / total;
-            loss += shard_loss * share;
-            let scaled = grads
-                .iter()
-                .map(|g| g.affine(share, 0.0))
-                .collect::<candle_core::Result<Vec<_>>>()?;
+        for result in results {
+            let Some(g) = result? else { continue };
+            loss += g.loss;
+            tokens += g.tokens;
             sum = Some(match sum {
-                None => scaled,
+                None => g.grads,
                 Some(acc) => acc
                     .iter()
-                    .zip(&scaled)
+                    .zip(&g.grads)
                     .map(|(a, b)| a + b)
                     .collect::<candle_core::Result<Vec<_>>>()?,
             });
         }
-        Ok((loss, sum.unwrap_or_default()))
+        let sum = match sum {
+            Some(sum) => sum,
+            None => model
+                .params()
+                .iter()
+                .map(|(_, v)| v.zeros_like())
+                .collect::<candle_core::Result<_>>()?,
+        };
+        Ok((loss, tokens, sum))
     }
 
     /// Mean loss per weighted token over `rows`, without dropout.

@@ -1,0 +1,330 @@
+//! Searches over an accountant: the noise for a budget ([`calibrate_noise`]) and the steps a
+//! budget allows ([`max_steps`]).
+//!
+//! Both are bracketing root searches on a monotone function (ε decreases with the noise and
+//! increases with the steps): regula falsi with the Illinois modification (Dowell & Jarratt
+//! 1971), which keeps a bracket and converges superlinearly, on `ln ε` against `ln σ`
+//! (respectively `ln T`), where the curve is nearly straight. The PRV searches start from the
+//! RDP answer, which costs microseconds and is close (the PRV bound is tighter).
+
+use super::{
+    check_delta, check_epsilon, check_events, check_noise_multiplier, check_sampling_rate, epsilon,
+    rdp, AccountantKind, GaussianEvent,
+};
+use crate::error::{Error, Result};
+
+/// The smallest noise multiplier [`calibrate_noise`] considers.
+pub const MIN_NOISE_MULTIPLIER: f64 = 0.01;
+/// The largest noise multiplier [`calibrate_noise`] considers.
+pub const MAX_NOISE_MULTIPLIER: f64 = 1e4;
+/// The relative precision of [`calibrate_noise`]: the returned σ meets the target and
+/// `σ / (1 + CALIBRATION_TOLERANCE)` does not.
+pub const CALIBRATION_TOLERANCE: f64 = 2e-4;
+/// The largest step count [`max_steps`] reports (it saturates there).
+pub const MAX_STEPS: u64 = 1 << 53;
+
+/// Smallest noise multiplier σ (to a relative [`CALIBRATION_TOLERANCE`]) such that `fixed`
+/// composed with `steps` steps of the Gaussian mechanism at `sampling_rate` and σ spends at
+/// most `target_epsilon` at `delta`. σ is searched in
+/// `[MIN_NOISE_MULTIPLIER, MAX_NOISE_MULTIPLIER]`; if σ = `MIN_NOISE_MULTIPLIER` already meets
+/// the target it is returned.
+///
+/// Errors: [`Error::Config`] for arguments out of range, or when even σ =
+/// `MAX_NOISE_MULTIPLIER` cannot reach the target (e.g. `fixed` alone spends more).
+pub fn calibrate_noise(
+    kind: AccountantKind,
+    target_epsilon: f64,
+    delta: f64,
+    sampling_rate: f64,
+    steps: u64,
+    fixed: &[GaussianEvent],
+) -> Result<f64> {
+    check_epsilon("target_epsilon", target_epsilon)?;
+    check_delta(delta)?;
+    check_sampling_rate(sampling_rate)?;
+    if steps == 0 {
+        return Err(Error::Config("steps must be >= 1, got 0".into()));
+    }
+    check_events(fixed)?;
+    let eps_at = |kind: AccountantKind, sigma: f64| -> Result<f64> {
+        let mut events = fixed.to_vec();
+        events.push(GaussianEvent { sampling_rate, noise_multiplier: sigma, steps });
+        Ok(epsilon(kind, &events, delta)?.epsilon)
+    };
+    let at_max = eps_at(kind, MAX_NOISE_MULTIPLIER)?;
+    if at_max > target_epsilon {
+        return Err(Error::Config(format!(
+            "target_epsilon {target_epsilon} cannot be reached: even noise_multiplier = \
+             {MAX_NOISE_MULTIPLIER} spends epsilon {at_max} at delta {delta}"
+        )));
+    }
+    // RDP: bracket the whole range. PRV: start from the RDP answer.
+    let (mut lo, mut hi, mut e_lo, mut e_hi) = match kind {
+        AccountantKind::Rdp => {
+            let e_min = eps_at(kind, MIN_NOISE_MULTIPLIER)?;
+            if e_min <= target_epsilon {
+                return Ok(MIN_NOISE_MULTIPLIER);
+            }
+            (MIN_NOISE_MULTIPLIER, MAX_NOISE_MULTIPLIER, e_min, at_max)
+        }
+        AccountantKind::Prv => {
+            let guess = calibrate_noise(
+                AccountantKind::Rdp,
+                target_epsilon,
+                delta,
+                sampling_rate,
+                steps,
+                fixed,
+            )
+            .unwrap_or(MAX_NOISE_MULTIPLIER);
+            // Walk out until the bracket holds: ε(lo) > target >= ε(hi).
+            let mut hi = guess;
+            let mut e_hi = eps_at(kind, hi)?;
+            while e_hi > target_epsilon {
+                hi = (hi * 1.1).min(MAX_NOISE_MULTIPLIER);
+                e_hi = eps_at(kind, hi)?;
+            }
+            let mut lo = hi / 1.25;
+            loop {
+                if lo <= MIN_NOISE_MULTIPLIER {
+                    lo = MIN_NOISE_MULTIPLIER;
+                }
+                let e = eps_at(kind, lo)?;
+                if e > target_epsilon {
+                    break (lo, hi, e, e_hi);
+                }
+                if lo == MIN_NOISE_MULTIPLIER {
+                    return Ok(lo);
+                }
+                (hi, e_hi) = (lo, e);
+                lo /= 1.5;
+            }
+        }
+    };
+    // Illinois on x = ln σ, g = ln ε - ln target (g(lo) > 0 >= g(hi)).
+    let g = |e: f64| e.max(target_epsilon * 1e-9).ln() - target_epsilon.ln();
+    let (mut g_lo, mut g_hi) = (g(e_lo), g(e_hi));
+    let tol = CALIBRATION_TOLERANCE.ln_1p();
+    let mut side = 0i8;
+    for _ in 0..200 {
+        let (x_lo, x_hi) = (lo.ln(), hi.ln());
+        if x_hi - x_lo <= tol {
+            break;
+        }
+        let mut x = (x_lo * g_hi - x_hi * g_lo) / (g_hi - g_lo);
+        let guard = 0.25 * tol;
+        if !x.is_finite() {
+            x = 0.5 * (x_lo + x_hi);
+        }
+        x = x.clamp(x_lo + guard, x_hi - guard);
+        let sigma = x.exp();
+        let e = eps_at(kind, sigma)?;
+        if e > target_epsilon {
+            (lo, e_lo, g_lo) = (sigma, e, g(e));
+            if side == -1 {
+                g_hi /= 2.0;
+            }
+            side = -1;
+        } else {
+            (hi, e_hi, g_hi) = (sigma, e, g(e));
+            if side == 1 {
+                g_lo /= 2.0;
+            }
+            side = 1;
+        }
+    }
+    let _ = (e_lo, e_hi);
+    Ok(hi)
+}
+
+/// Largest number of steps `T` (0 allowed) of the Gaussian mechanism at (`sampling_rate`,
+/// `noise_multiplier`) such that, composed with `fixed`, ε at `delta` is at most
+/// `max_epsilon`. Saturates at [`MAX_STEPS`].
+///
+/// Errors: [`Error::Config`] for arguments out of range, or when `fixed` alone already spends
+/// more than `max_epsilon`.
+pub fn max_steps(
+    kind: AccountantKind,
+    max_epsilon: f64,
+    delta: f64,
+    sampling_rate: f64,
+    noise_multiplier: f64,
+    fixed: &[GaussianEvent],
+) -> Result<u64> {
+    check_epsilon("max_epsilon", max_epsilon)?;
+    check_delta(delta)?;
+    check_sampling_rate(sampling_rate)?;
+    check_noise_multiplier(noise_multiplier)?;
+    check_events(fixed)?;
+    let spent_fixed = epsilon(kind, fixed, delta)?.epsilon;
+    if spent_fixed > max_epsilon {
+        return Err(Error::Config(format!(
+            "max_epsilon {max_epsilon} is already exceeded by the fixed events, which spend \
+             epsilon {spent_fixed} at delta {delta}"
+        )));
+    }
+    let rdp_steps = max_steps_rdp(max_epsilon, delta, sampling_rate, noise_multiplier, fixed);
+    if kind == AccountantKind::Rdp {
+        return Ok(rdp_steps);
+    }
+    let eps_at = |t: u64| -> Result<f64> {
+        if t == 0 {
+            return Ok(spent_fixed);
+        }
+        let mut events = fixed.to_vec();
+        events.push(GaussianEvent { sampling_rate, noise_multiplier, steps: t });
+        Ok(epsilon(kind, &events, delta)?.epsilon)
+    };
+    // Bracket: ε(lo) <= max < ε(hi), from the RDP answer (PRV is usually tighter, so lo).
+    let (mut lo, mut e_lo, mut hi, mut e_hi);
+    let e_r = eps_at(rdp_steps)?;
+    if e_r <= max_epsilon {
+        (lo, e_lo) = (rdp_steps, e_r);
+        hi = rdp_steps.max(1).saturating_mul(2);
+        loop {
+            e_hi = eps_at(hi)?;
+            if e_hi > max_epsilon {
+                break;
+            }
+            if hi >= MAX_STEPS {
+                return Ok(MAX_STEPS);
+            }
+            (lo, e_lo) = (hi, e_hi);
+            hi = hi.saturating_mul(2).min(MAX_STEPS);
+        }
+    } else {
+        (hi, e_hi) = (rdp_steps, e_r);
+        (lo, e_lo) = (0, spent_fixed);
+    }
+    // Illinois on x = ln(T + 1), g = ε - max (g(lo) <= 0 < g(hi)), on integers.
+    let (mut g_lo, mut g_hi) = (e_lo - max_epsilon, e_hi - max_epsilon);
+    let mut side = 0i8;
+    while hi - lo > 1 {
+        let (x_lo, x_hi) = ((lo as f64 + 1.0).ln(), (hi as f64 + 1.0).ln());
+        let x = (x_lo * g_hi - x_hi * g_lo) / (g_hi - g_lo);
+        let mut t = if x.is_finite() { (x.exp() - 1.0).round() as u64 } else { lo + (hi - lo) / 2 };
+        t = t.clamp(lo + 1, hi - 1);
+        let e = eps_at(t)?;
+        if e <= max_epsilon {
+            (lo, g_lo) = (t, e - max_epsilon);
+            if side == -1 {
+                g_hi /= 2.0;
+            }
+            side = -1;
+        } else {
+            (hi, g_hi) = (t, e - max_epsilon);
+            if side == 1 {
+                g_lo /= 2.0;
+            }
+            side = 1;
+        }
+    }
+    Ok(lo)
+}
+
+/// [`max_steps`] for RDP: the per-step RDP curve is computed once and ε(T) is
+/// `min_α conversion(fixed(α) + T r(α))`, so the binary search costs microseconds per probe.
+fn max_steps_rdp(
+    max_epsilon: f64,
+    delta: f64,
+    sampling_rate: f64,
+    noise_multiplier: f64,
+    fixed: &[GaussianEvent],
+) -> u64 {
+    let orders = rdp::default_orders();
+    let base = rdp::rdp_curve(fixed, &orders);
+    let per_step: Vec<f64> =
+        orders.iter().map(|&a| rdp::rdp_step(sampling_rate, noise_multiplier, a)).collect();
+    let eps_at = |t: u64| -> f64 {
+        if t == 0 && fixed.is_empty() {
+            return 0.0;
+        }
+        let curve: Vec<f64> = base.iter().zip(&per_step).map(|(b, r)| b + t as f64 * r).collect();
+        rdp::epsilon_from_curve(&orders, &curve, delta).0
+    };
+    if eps_at(1) > max_epsilon {
+        return 0;
+    }
+    let (mut lo, mut hi) = (1u64, 2u64);
+    while eps_at(hi) <= max_epsilon {
+        if hi >= MAX_STEPS {
+            return MAX_STEPS;
+        }
+        lo = hi;
+        hi = (hi * 2).min(MAX_STEPS);
+    }
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if eps_at(mid) <= max_epsilon {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config_message(r: Result<impl std::fmt::Debug>) -> String {
+        match r {
+            Err(Error::Config(m)) => m,
+            other => panic!("expected Error::Config, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn rdp_calibration_round_trips() -> Result<()> {
+        let kind = AccountantKind::Rdp;
+        for &(target, q, t) in &[(1.0, 0.01, 1000u64), (8.0, 0.05, 100), (0.5, 1.0, 1)] {
+            let sigma = calibrate_noise(kind, target, 1e-5, q, t, &[])?;
+            let ev = |s| [GaussianEvent { sampling_rate: q, noise_multiplier: s, steps: t }];
+            assert!(epsilon(kind, &ev(sigma), 1e-5)?.epsilon <= target);
+            assert!(epsilon(kind, &ev(sigma * (1.0 - 1e-3)), 1e-5)?.epsilon > target);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn gaussian_calibration_matches_closed_form() -> Result<()> {
+        // One Gaussian release: the PRV path is the exact analytic Gaussian mechanism, so the
+        // calibrated σ must satisfy δ(ε) = δ to the tolerance.
+        let sigma = calibrate_noise(AccountantKind::Prv, 1.0, 1e-5, 1.0, 1, &[])?;
+        let (eps, _) = super::super::prv::gaussian_epsilon(1.0 / sigma, 1e-5);
+        assert!(eps <= 1.0 && eps > 0.999, "{sigma} {eps}");
+        Ok(())
+    }
+
+    #[test]
+    fn max_steps_rdp_is_exact() -> Result<()> {
+        let kind = AccountantKind::Rdp;
+        let t = max_steps(kind, 2.0, 1e-5, 0.01, 1.0, &[])?;
+        let ev = |k| [GaussianEvent { sampling_rate: 0.01, noise_multiplier: 1.0, steps: k }];
+        assert!(epsilon(kind, &ev(t), 1e-5)?.epsilon <= 2.0);
+        assert!(epsilon(kind, &ev(t + 1), 1e-5)?.epsilon > 2.0);
+        // One step already too many.
+        assert_eq!(max_steps(kind, 0.01, 1e-5, 1.0, 0.5, &[])?, 0);
+        Ok(())
+    }
+
+    #[test]
+    fn unreachable_targets_are_errors() {
+        let fixed = [GaussianEvent { sampling_rate: 1.0, noise_multiplier: 0.5, steps: 1 }];
+        for kind in [AccountantKind::Rdp, AccountantKind::Prv] {
+            let m = config_message(calibrate_noise(kind, 1.0, 1e-5, 0.01, 100, &fixed));
+            assert!(m.contains("target_epsilon 1 cannot be reached"), "{m}");
+            let m = config_message(max_steps(kind, 1.0, 1e-5, 0.01, 1.0, &fixed));
+            assert!(m.contains("max_epsilon 1 is already exceeded"), "{m}");
+            let m = config_message(calibrate_noise(kind, -1.0, 1e-5, 0.01, 100, &[]));
+            assert!(m.starts_with("target_epsilon must be positive"), "{m}");
+            let m = config_message(calibrate_noise(kind, 1.0, 1e-5, 0.01, 0, &[]));
+            assert!(m.starts_with("steps must be >= 1"), "{m}");
+            let m = config_message(max_steps(kind, 1.0, 1e-5, 2.0, 1.0, &[]));
+            assert!(m.starts_with("sampling_rate"), "{m}");
+            let m = config_message(max_steps(kind, 1.0, 1e-5, 0.1, f64::NAN, &[]));
+            assert!(m.starts_with("noise_multiplier"), "{m}");
+        }
+    }
+}

@@ -1,0 +1,642 @@
+//! The LSTM's forward and backward passes written out by hand, with per-unit gradient clipping.
+//!
+//! DP-SGD needs each privacy unit's gradient norm before it may sum gradients. Materialising one
+//! gradient per unit costs memory of batch size times parameter count; instead every parameter's
+//! per-unit norm is computed from quantities the backward pass already holds (the "ghost norm"
+//! of Li et al. 2021, "Large language models can be strong differentially private learners",
+//! Section 4, and Goodfellow 2015), and the clipped sum reuses them (the book-keeping of Bu et
+//! al. 2023, "Differentially private optimization on large model at small cost", Algorithm 1):
+//!
+//! - every weight's gradient is a sum of outer products `Σ b ⊗ a` over the unit's (record,
+//!   position) pairs, of an output gradient `b` and the input `a` the forward pass saw; so its
+//!   squared norm is `Σ_{i,j} (a_i·a_j)(b_i·b_j)`, two Gram matrices (dense weights);
+//! - the output layer, the token and the field embeddings are used one vocabulary slice per
+//!   position (fields own disjoint slices), so only pairs at the same position interact;
+//! - backpropagation is linear in the loss gradient, so scaling a unit's output gradients by its
+//!   clip factor scales all of its signals, and one set of weight-gradient products over the
+//!   scaled signals yields the clipped sum without a second backward pass.
+//!
+//! Without clipping the same code gives the plain gradient of the summed loss; training uses it
+//! either way, so private and non-private training share one engine.
+//!
+//! Cost per record of `T` positions, hidden size `h`: the backward pass is about
+//! `2·T·(4h·(in + h))` multiply-adds per layer for the weight gradients; the Gram matrices add
+//! `T²·(4h + in + h)`, a fifth of that at `T = 20, h = 128`.
+
+use candle_core::{DType, Device, Tensor};
+
+use crate::error::{Error, Result};
+use crate::lstm_cell::{cell, cell_backward};
+use crate::model::LstmModel;
+use crate::rng::Rng;
+
+/// A batch of encoded records, row-major `[records, positions]`.
+pub struct Batch<'a> {
+    /// Global id of each position's previous token (the start token at position 0).
+    pub inputs: &'a [u32],
+    /// Local id of each position's target within its field.
+    pub targets: &'a [u32],
+    /// Loss weight of each target (0 for forced tokens).
+    pub weights: &'a [f32],
+    /// Positions per record.
+    pub positions: usize,
+}
+
+impl Batch<'_> {
+    fn records(&self) -> usize {
+        self.inputs.len() / self.positions.max(1)
+    }
+}
+
+/// Per-unit clipping of the gradient (DP-SGD's first stage).
+pub struct Clip<'a> {
+    /// Largest L2 norm a unit's gradient keeps (over all parameters together).
+    pub max_norm: f64,
+    /// The privacy unit of each record (`0..units`); `None` makes each record its own unit.
+    pub units: Option<&'a [usize]>,
+}
+
+/// The result of one forward and backward pass.
+pub struct Gradients {
+    /// Sum over records of the weighted negative log-likelihood (nats).
+    pub loss: f64,
+    /// Sum of the target weights (the number of learned tokens).
+    pub tokens: f64,
+    /// One gradient per parameter, in the model's parameter order: the gradient of the summed
+    /// loss, or with clipping the sum of the units' clipped gradients.
+    pub grads: Vec<Tensor>,
+    /// With clipping: each unit's gradient norm before clipping.
+    pub norms: Vec<f64>,
+}
+
+/// What the forward pass keeps for the backward pass, time-major (`[T, B, ·]`).
+struct Forward {
+    /// Time-major previous-token ids `[T·B]`: row `s·B + r` is record r at position s.
+    ids: Tensor,
+    /// Per layer above the first: its input `[T·B, h]`.
+    inputs: Vec<Tensor>,
+    /// Per layer and step: the gate pre-activations `[B, 4h]`.
+    gates: Vec<Vec<Tensor>>,
+    /// Per layer: previous hidden states `[T·B, h]` (zeros at the first step).
+    h_prev: Vec<Tensor>,
+    /// Per layer and step: the previous cell state `[B, h]`.
+    c_prev: Vec<Vec<Tensor>>,
+    /// Per layer and step: the dropout mask applied to its output (`None` without dropout).
+    masks: Vec<Vec<Option<Tensor>>>,
+    /// Per step: the top layer's output after dropout `[B, h]`.
+    top: Vec<Tensor>,
+}
+
+/// Loss and gradients of `batch`, optionally clipped per unit. With a `dropout` generator,
+/// dropout masks are drawn position by position, layer by layer (the order [`LstmModel::loss`]
+/// uses, so both give the same result for the same generator).
+pub fn gradients(
+    model: &LstmModel,
+    batch: &Batch,
+    dropout: Option<&mut Rng>,
+    clip: Option<&Clip>,
+) -> Result<Gradients> {
+    let (b, t) = (batch.records(), batch.positions);
+    if b == 0 || t == 0 || batch.inputs.len() != b * t {
+        return Err(Error::Data("a training batch has no records or ragged records".into()));
+    }
+    // The sparse norms and the output gradient's layout rely on fields owning consecutive,
+    // disjoint vocabulary slices in position order (as the tokenizer builds them).
+    let mut next = 0;
+    for f in model.fields() {
+        if f.offset != next {
+            return Err(Error::Data(
+                "tokenizer fields are not consecutive vocabulary slices".into(),
+            ));
+        }
+        next += f.size;
+    }
+    let fwd = forward(model, batch, dropout)?;
+    let (loss, tokens, dlogits) = output_gradients(model, batch, &fwd)?;
+    let dh_top = top_gradients(model, &fwd, &dlogits)?;
+    let dgates = recurrent_gradients(model, &fwd, dh_top)?;
+    let (factors, norms) = match clip {
+        None => (None, Vec::new()),
+        Some(clip) => {
+            let units = match clip.units {
+                Some(u) => u.to_vec(),
+                None => (0..b).collect(),
+            };
+            let sq = squared_norms(model, batch, &fwd, &dlogits, &dgates, &units)?;
+            let norms: Vec<f64> = sq.iter().map(|s| s.max(0.0).sqrt()).collect();
+            // Opacus's clip factor: min(1, C / (norm + 1e-6)).
+            let per_unit: Vec<f32> =
+                norms.iter().map(|n| (clip.max_norm / (n + 1e-6)).min(1.0) as f32).collect();
+            let per_record: Vec<f32> = units.iter().map(|&u| per_unit[u]).collect();
+            (Some(per_record), norms)
+        }
+    };
+    let grads = weight_gradients(model, &fwd, &dlogits, &dgates, factors.as_deref())?;
+    Ok(Gradients { loss, tokens, grads, norms })
+}
+
+fn device() -> Device {
+    Device::Cpu
+}
+
+/// Runs the LSTM over the batch, keeping what the backward pass needs.
+fn forward(model: &LstmModel, batch: &Batch, mut dropout: Option<&mut Rng>) -> Result<Forward> {
+    let (b, t) = (batch.records(), batch.positions);
+    let cfg = model.config();
+    let (hs, layers) = (cfg.hidden_size, cfg.layers);
+    let ids = time_major_ids(batch)?;
+    // Dropout masks in LstmModel::loss's order: position-major, then layer.
+    let mut masks = vec![Vec::with_capacity(t); layers];
+    for _ in 0..t {
+        for layer_masks in masks.iter_mut() {
+            layer_masks.push(match dropout.as_deref_mut() {
+                Some(rng) => dropout_mask(cfg.dropout, b * hs, rng)?
+                    .map(|m| m.reshape((b, hs)))
+                    .transpose()?,
+                None => None,
+            });
+        }
+    }
+
+    let mut fwd = Forward {
+        ids,
+        inputs: Vec::new(),
+        gates: Vec::new(),
+        h_prev: Vec::new(),
+        c_prev: Vec::new(),
+        masks,
+        top: Vec::new(),
+    };
+    let mut input: Option<Tensor> = None;
+    for l in 0..layers {
+        let w_ih_t = model.tensor(&format!("lstm.weight_ih_l{l}")).t()?;
+        let w_hh_t = model.tensor(&format!("lstm.weight_hh_l{l}")).t()?;
+        let bias = (model.tensor(&format!("lstm.bias_ih_l{l}"))
+            + model.tensor(&format!("lstm.bias_hh_l{l}")))?;
+        let gates_in = match &input {
+            Some(x) => x.matmul(&w_ih_t)?.broadcast_add(&bias)?,
+            // Layer 0's input is `E_tok[id] + E_field[s]`, so its projection is a lookup in the
+            // tables `E_tok W_ih^T` and `E_field W_ih^T + b` (V + T rows instead of T·B).
+            None => {
+                let tokens = model.tensor("token_embedding.weight").matmul(&w_ih_t)?;
+                let fields = model
+                    .tensor("field_embedding.weight")
+                    .narrow(0, 0, t)?
+                    .matmul(&w_ih_t)?
+                    .broadcast_add(&bias)?;
+                tokens
+                    .embedding(&fwd.ids)?
+                    .reshape((t, b, ()))?
+                    .broadcast_add(&fields.unsqueeze(1)?)?
+                    .reshape((t * b, ()))?
+            }
+        };
+        let zeros = Tensor::zeros((b, hs), DType::F32, &device())?;
+        let (mut h, mut c) = (zeros.clone(), zeros);
+        let (mut gates, mut h_prev, mut c_prev, mut outputs) =
+            (Vec::with_capacity(t), Vec::with_capacity(t), Vec::with_capacity(t), Vec::new());
+        for s in 0..t {
+            let g = (gates_in.narrow(0, s * b, b)? + h.matmul(&w_hh_t)?)?;
+            let (h_next, c_next) = cell(&g, &c, hs)?;
+            gates.push(g);
+            h_prev.push(h);
+            c_prev.push(c);
+            let out = match &fwd.masks[l][s] {
+                Some(m) => (&h_next * m)?,
+                None => h_next.clone(),
+            };
+            outputs.push(out);
+            (h, c) = (h_next, c_next);
+        }
+        if let Some(x) = input.take() {
+            fwd.inputs.push(x);
+        }
+        fwd.gates.push(gates);
+        fwd.h_prev.push(Tensor::cat(&h_prev, 0)?);
+        fwd.c_prev.push(c_prev);
+        input = Some(Tensor::cat(&outputs, 0)?);
+        if l + 1 == layers {
+            fwd.top = outputs;
+        }
+    }
+    Ok(fwd)
+}
+
+/// The batch's previous-token ids, time-major.
+fn time_major_ids(batch: &Batch) -> Result<Tensor> {
+    let (b, t) = (batch.records(), batch.positions);
+    let ids: Vec<u32> = (0..t).flat_map(|s| (0..b).map(move |r| batch.inputs[r * t + s])).collect();
+    Ok(Tensor::from_vec(ids, t * b, &device())?)
+}
+
+/// Layer 0's input `E_tok[id] + E_field[s]`, time-major `[T·B, e]`.
+fn embedded_input(model: &LstmModel, fwd: &Forward, t: usize) -> Result<Tensor> {
+    let b = fwd.ids.dim(0)? / t;
+    let tokens = model.tensor("token_embedding.weight").embedding(&fwd.ids)?.reshape((t, b, ()))?;
+    let fields = model.tensor("field_embedding.weight").narrow(0, 0, t)?.unsqueeze(1)?;
+    Ok(tokens.broadcast_add(&fields)?.reshape((t * b, ()))?)
+}
+
+/// Sums of the rows of a `[n, k]` matrix, as a matrix product (candle's reduction along the
+/// first dimension walks memory with a stride and was a tenth of training time).
+fn row_sum(x: &Tensor) -> Result<Tensor> {
+    let ones = Tensor::ones((1, x.dim(0)?), DType::F32, &device())?;
+    Ok(ones.matmul(x)?.squeeze(0)?)
+}
+
+/// Per-position sums over the batch of a time-major `[T·B, k]` matrix: `[T, k]`.
+fn position_sums(x: &Tensor, t: usize) -> Result<Tensor> {
+    let b = x.dim(0)? / t;
+    let ones = Tensor::ones((t, 1, b), DType::F32, &device())?;
+    Ok(ones.matmul(&x.reshape((t, b, ()))?)?.squeeze(1)?)
+}
+
+/// An inverted-dropout mask of `n` values (`None` when `p` is 0).
+fn dropout_mask(p: f32, n: usize, rng: &mut Rng) -> Result<Option<Tensor>> {
+    let p = f64::from(p);
+    if p <= 0.0 {
+        return Ok(None);
+    }
+    let scale = (1.0 / (1.0 - p)) as f32;
+    let mask: Vec<f32> = (0..n).map(|_| if rng.uniform() < p { 0.0 } else { scale }).collect();
+    Ok(Some(Tensor::from_vec(mask, n, &device())?))
+}
+
+/// The loss, the weighted token count, and per position the gradient of the summed loss with
+/// respect to that position's logits (`[B, size]`, `w·(softmax − one-hot)`).
+fn output_gradients(
+    model: &LstmModel,
+    batch: &Batch,
+    fwd: &Forward,
+) -> Result<(f64, f64, Vec<Tensor>)> {
+    let (b, t) = (batch.records(), batch.positions);
+    let (mut loss, mut tokens) = (0.0f64, 0.0f64);
+    let mut dlogits = Vec::with_capacity(t);
+    for (s, y) in fwd.top.iter().enumerate() {
+        let (w, bias) = model.output_slice(s)?;
+        let logits = y.matmul(&w.t()?)?.broadcast_add(&bias)?;
+        let size = logits.dim(1)?;
+        let mut grad = logits.flatten_all()?.to_vec1::<f32>()?;
+        for (r, row) in grad.chunks_mut(size).enumerate() {
+            let weight = batch.weights[r * t + s];
+            let target = batch.targets[r * t + s] as usize;
+            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let mut sum = 0f32;
+            for v in row.iter_mut() {
+                *v = (*v - max).exp();
+                sum += *v;
+            }
+            let p_target = row[target] / sum;
+            loss -= f64::from(weight) * f64::from(p_target.max(f32::MIN_POSITIVE)).ln();
+            tokens += f64::from(weight);
+            for v in row.iter_mut() {
+                *v *= weight / sum;
+            }
+            row[target] -= weight;
+        }
+        dlogits.push(Tensor::from_vec(grad, (b, size), &device())?);
+    }
+    Ok((loss, tokens, dlogits))
+}
+
+/// The gradient with respect to the top layer's hidden state at every step (before dropout).
+fn top_gradients(model: &LstmModel, fwd: &Forward, dlogits: &[Tensor]) -> Result<Vec<Tensor>> {
+    let top = fwd.masks.len() - 1;
+    dlogits
+        .iter()
+        .enumerate()
+        .map(|(s, dl)| {
+            let dy = dl.matmul(&model.output_slice(s)?.0)?;
+            Ok(match &fwd.masks[top][s] {
+                Some(m) => (dy * m)?,
+                None => dy,
+            })
+        })
+        .collect()
+}
+
+/// Backpropagation through time, layer by layer from the top: per layer the gate gradients
+/// `[T·B, 4h]` (time-major).
+fn recurrent_gradients(
+    model: &LstmModel,
+    fwd: &Forward,
+    mut dh_in: Vec<Tensor>,
+) -> Result<Vec<Tensor>> {
+    let layers = fwd.gates.len();
+    let t = dh_in.len();
+    let mut dgates = vec![None; layers];
+    for l in (0..layers).rev() {
+        let w_hh = model.tensor(&format!("lstm.weight_hh_l{l}"));
+        let mut dh_rec = dh_in[0].zeros_like()?;
+        let mut dc = dh_rec.clone();
+        let mut steps = vec![None; t];
+        for s in (0..t).rev() {
+            let d = Tensor::cat(&[&(&dh_in[s] + &dh_rec)?, &dc], 1)?;
+            let (dg, dc_prev) = cell_backward(&fwd.gates[l][s], &fwd.c_prev[l][s], &d)?;
+            dh_rec = dg.matmul(&w_hh)?;
+            dc = dc_prev;
+            steps[s] = Some(dg);
+        }
+        let steps: Vec<Tensor> = steps.into_iter().flatten().collect();
+        let dg = Tensor::cat(&steps, 0)?;
+        if l > 0 {
+            let d_input = dg.matmul(&model.tensor(&format!("lstm.weight_ih_l{l}")))?;
+            let b = d_input.dim(0)? / t;
+            dh_in = (0..t)
+                .map(|s| {
+                    let d = d_input.narrow(0, s * b, b)?;
+                    Ok(match &fwd.masks[l - 1][s] {
+                        Some(m) => (d * m)?,
+                        None => d,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+        }
+        dgates[l] = Some(dg);
+    }
+    Ok(dgates.into_iter().flatten().collect())
+}
+
+/// Each unit's squared gradient norm over all parameters, without materialising any unit's
+/// gradient. `units[r]` is record r's unit.
+fn squared_norms(
+    model: &LstmModel,
+    batch: &Batch,
+    fwd: &Forward,
+    dlogits: &[Tensor],
+    dgates: &[Tensor],
+    units: &[usize],
+) -> Result<Vec<f64>> {
+    let (b, t) = (batch.records(), batch.positions);
+    let count = units.iter().max().map_or(0, |m| m + 1);
+    let mut members = vec![Vec::new(); count];
+    for (r, &u) in units.iter().enumerate() {
+        members[u].push(r);
+    }
+    let mut total = vec![0f64; count];
+
+    // Dense weights: Gram matrices over each unit's (record, position) pairs, padded to the
+    // largest unit. Slot k of unit u holds row `s·B + r` of the time-major signals.
+    let longest = members.iter().map(Vec::len).max().unwrap_or(0) * t;
+    let mut slots = vec![(t * b) as u32; count * longest];
+    for (u, rows) in members.iter().enumerate() {
+        let pairs = rows.iter().flat_map(|&r| (0..t).map(move |s| (s * b + r) as u32));
+        for (k, row) in pairs.enumerate() {
+            slots[u * longest + k] = row;
+        }
+    }
+    let slots = Tensor::from_vec(slots, count * longest, &device())?;
+    let gram = |x: &Tensor| -> Result<Tensor> {
+        let padded = Tensor::cat(&[x, &x.narrow(0, 0, 1)?.zeros_like()?], 0)?;
+        let per_unit = padded.index_select(&slots, 0)?.reshape((count, longest, ()))?;
+        Ok(per_unit.matmul(&per_unit.t()?)?)
+    };
+    for (l, dg) in dgates.iter().enumerate() {
+        let g_gates = gram(dg)?;
+        let x = match l {
+            0 => embedded_input(model, fwd, t)?,
+            _ => fwd.inputs[l - 1].clone(),
+        };
+        let input = (&gram(&x)? * &g_gates)?.sum((1, 2))?;
+        let hidden = (&gram(&fwd.h_prev[l])? * &g_gates)?.sum((1, 2))?;
+        // b_ih and b_hh both receive Σ dg, whose squared norm is the sum of the gate Gram.
+        let biases = (g_gates.sum((1, 2))? * 2.0)?;
+        for part in [input, hidden, biases] {
+            for (acc, v) in total.iter_mut().zip(part.to_vec1::<f32>()?) {
+                *acc += f64::from(v);
+            }
+        }
+    }
+
+    // Sparse parameters: position s touches only its own rows, so only pairs of a unit's
+    // records at the same position interact.
+    // The gradient of layer 0's input, shared by both embeddings.
+    let dx = dgates[0].matmul(&model.tensor("lstm.weight_ih_l0"))?.to_vec2::<f32>()?;
+    let dot =
+        |a: &[f32], c: &[f32]| -> f64 { a.iter().zip(c).map(|(x, y)| f64::from(x * y)).sum() };
+    for s in 0..t {
+        let dl = dlogits[s].to_vec2::<f32>()?;
+        let y = fwd.top[s].to_vec2::<f32>()?;
+        for (u, rows) in members.iter().enumerate() {
+            let mut sum = 0.0;
+            for &r in rows {
+                for &q in rows {
+                    let logit_dot = dot(&dl[r], &dl[q]);
+                    let dx_dot = dot(&dx[s * b + r], &dx[s * b + q]);
+                    // output.weight, output.bias, field_embedding (one row per position),
+                    // token_embedding (shared only by equal previous tokens).
+                    sum += logit_dot * dot(&y[r], &y[q]) + logit_dot + dx_dot;
+                    if batch.inputs[r * t + s] == batch.inputs[q * t + s] {
+                        sum += dx_dot;
+                    }
+                }
+            }
+            total[u] += sum;
+        }
+    }
+    Ok(total)
+}
+
+/// Every parameter's gradient from the signals, each record's signals scaled by its factor.
+fn weight_gradients(
+    model: &LstmModel,
+    fwd: &Forward,
+    dlogits: &[Tensor],
+    dgates: &[Tensor],
+    factors: Option<&[f32]>,
+) -> Result<Vec<Tensor>> {
+    let t = dlogits.len();
+    let b = fwd.ids.dim(0)? / t;
+    let factors = match factors {
+        Some(f) => Some(Tensor::from_slice(f, (b, 1), &device())?),
+        None => None,
+    };
+    // Time-major signals `[T·B, ·]` scaled row by row.
+    let scale = |x: &Tensor| -> Result<Tensor> {
+        Ok(match &factors {
+            Some(f) => {
+                x.reshape((t, b, ()))?.broadcast_mul(&f.unsqueeze(0)?)?.reshape((t * b, ()))?
+            }
+            None => x.clone(),
+        })
+    };
+    let mut layers = Vec::with_capacity(dgates.len());
+    let mut embeddings = None;
+    for (l, dg) in dgates.iter().enumerate() {
+        let dg = scale(dg)?;
+        let dg_t = dg.t()?;
+        let w_hh = dg_t.matmul(&fwd.h_prev[l])?;
+        let w_ih = if l == 0 {
+            // Through the folded tables: with S = Σ dg per previous token and F = Σ dg per
+            // position, dW_ih = S^T E_tok + F^T E_field, dE_tok = S W_ih, dE_field = F W_ih.
+            let e_tok = model.tensor("token_embedding.weight");
+            let e_field = model.tensor("field_embedding.weight");
+            let w_ih = model.tensor("lstm.weight_ih_l0");
+            let per_token = Tensor::zeros((e_tok.dim(0)?, dg.dim(1)?), DType::F32, &device())?
+                .index_add(&fwd.ids, &dg, 0)?;
+            let per_position = position_sums(&dg, t)?;
+            embeddings = Some((per_token.matmul(&w_ih)?, per_position.matmul(&w_ih)?));
+            (per_token.t()?.matmul(&e_tok)?
+                + per_position.t()?.matmul(&e_field.narrow(0, 0, t)?)?)?
+        } else {
+            dg_t.matmul(&fwd.inputs[l - 1])?
+        };
+        let bias = row_sum(&dg)?;
+        layers.extend([w_ih, w_hh, bias.clone(), bias]);
+    }
+    let (token, field) = embeddings.ok_or_else(|| Error::Data("model has no layers".into()))?;
+    let mut grads = vec![token, field];
+    grads.extend(layers);
+    let mut out_w = Vec::with_capacity(t);
+    let mut out_b = Vec::with_capacity(t);
+    for (s, dl) in dlogits.iter().enumerate() {
+        let dl = match &factors {
+            Some(f) => dl.broadcast_mul(f)?,
+            None => dl.clone(),
+        };
+        out_w.push(dl.t()?.matmul(&fwd.top[s])?);
+        out_b.push(row_sum(&dl)?);
+    }
+    grads.push(Tensor::cat(&out_w, 0)?);
+    grads.push(Tensor::cat(&out_b, 0)?);
+    Ok(grads)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ModelConfig;
+    use crate::tokenizer::{Field, FieldRole};
+
+    const SIZES: [u32; 4] = [3, 4, 2, 5];
+
+    fn model(dropout: f32) -> Result<LstmModel> {
+        let mut offset = 0;
+        let fields: Vec<Field> = SIZES
+            .iter()
+            .map(|&size| {
+                let f = Field { column: 0, role: FieldRole::Category, offset, size };
+                offset += size;
+                f
+            })
+            .collect();
+        let config = ModelConfig { embedding_dim: 3, hidden_size: 5, layers: 2, dropout };
+        LstmModel::new(&config, &fields, offset, 7)
+    }
+
+    /// Random records: inputs (previous global ids), targets, weights (some zero).
+    fn records(m: &LstmModel, n: usize, seed: u64) -> (Vec<u32>, Vec<u32>, Vec<f32>) {
+        let mut rng = Rng::new(seed, 0);
+        let (mut inputs, mut targets, mut weights) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..n {
+            let mut previous = m.start_token();
+            for f in m.fields() {
+                let target = (rng.uniform() * f64::from(f.size)) as u32 % f.size;
+                inputs.push(previous);
+                targets.push(target);
+                weights.push(if rng.uniform() < 0.2 { 0.0 } else { 1.0 });
+                previous = f.offset + target;
+            }
+        }
+        (inputs, targets, weights)
+    }
+
+    /// The gradient of the summed loss of `rows` records by candle's autograd.
+    fn autograd(
+        m: &LstmModel,
+        data: &(Vec<u32>, Vec<u32>, Vec<f32>),
+        rows: &[usize],
+        dropout: Option<&mut Rng>,
+    ) -> Result<Vec<Tensor>> {
+        let t = SIZES.len();
+        let pick = |v: &[u32]| {
+            rows.iter().flat_map(|&r| v[r * t..(r + 1) * t].to_vec()).collect::<Vec<_>>()
+        };
+        let w: Vec<f32> = rows.iter().flat_map(|&r| data.2[r * t..(r + 1) * t].to_vec()).collect();
+        let count = w.iter().sum::<f32>().max(1.0);
+        let shape = (rows.len(), t);
+        let inputs = Tensor::from_vec(pick(&data.0), shape, &device())?;
+        let targets = Tensor::from_vec(pick(&data.1), shape, &device())?;
+        let weights = Tensor::from_vec(w, shape, &device())?;
+        let loss = (m.loss(&inputs, &targets, &weights, dropout)? * f64::from(count))?;
+        let grads = loss.backward()?;
+        m.params()
+            .iter()
+            .map(|(name, v)| {
+                grads
+                    .get(v.as_tensor())
+                    .cloned()
+                    .ok_or_else(|| Error::Data(format!("no grad {name}")))
+            })
+            .collect()
+    }
+
+    fn flat(ts: &[Tensor]) -> Result<Vec<f64>> {
+        let mut out = Vec::new();
+        for t in ts {
+            out.extend(t.flatten_all()?.to_vec1::<f32>()?.into_iter().map(f64::from));
+        }
+        Ok(out)
+    }
+
+    fn assert_close(got: &[f64], want: &[f64], what: &str) {
+        assert_eq!(got.len(), want.len(), "{what}");
+        let scale = want.iter().map(|v| v * v).sum::<f64>().sqrt();
+        let diff = got.iter().zip(want).map(|(a, b)| (a - b) * (a - b)).sum::<f64>().sqrt();
+        assert!(scale > 0.0 && diff <= 1e-4 * scale, "{what}: |diff| {diff} vs |want| {scale}");
+    }
+
+    #[test]
+    fn unclipped_gradients_equal_autograd_with_and_without_dropout() -> Result<()> {
+        for dropout in [0.0, 0.3] {
+            let m = model(dropout)?;
+            let data = records(&m, 6, 1);
+            let batch = Batch { inputs: &data.0, targets: &data.1, weights: &data.2, positions: 4 };
+            let got = gradients(&m, &batch, Some(&mut Rng::new(5, 5)), None)?;
+            let want = autograd(&m, &data, &(0..6).collect::<Vec<_>>(), Some(&mut Rng::new(5, 5)))?;
+            for (((name, _), g), w) in m.params().iter().zip(&got.grads).zip(&want) {
+                assert_eq!(g.dims(), w.dims(), "{name}");
+                assert_close(&flat(std::slice::from_ref(g))?, &flat(std::slice::from_ref(w))?, name);
+            }
+            assert!(got.norms.is_empty());
+        }
+        Ok(())
+    }
+
+    /// Per-unit norms and the clipped sum against one-unit-at-a-time autograd gradients.
+    #[test]
+    fn ghost_norms_and_clipped_sum_equal_the_naive_computation() -> Result<()> {
+        let m = model(0.0)?;
+        let n = 7;
+        let data = records(&m, n, 2);
+        let batch = Batch { inputs: &data.0, targets: &data.1, weights: &data.2, positions: 4 };
+        // Row-level units, then subjects of 3, 1, 2 and 1 records (not contiguous).
+        let row_units: Vec<usize> = (0..n).collect();
+        let subjects = vec![0, 1, 0, 2, 3, 2, 0];
+        for units in [row_units, subjects] {
+            let count = units.iter().max().unwrap() + 1;
+            let per_unit: Vec<Vec<f64>> = (0..count)
+                .map(|u| {
+                    let rows: Vec<usize> = (0..n).filter(|&r| units[r] == u).collect();
+                    flat(&autograd(&m, &data, &rows, None)?)
+                })
+                .collect::<Result<_>>()?;
+            let naive_norms: Vec<f64> =
+                per_unit.iter().map(|g| g.iter().map(|v| v * v).sum::<f64>().sqrt()).collect();
+            // A clip norm between the smallest and largest norm clips some units only.
+            let mut sorted = naive_norms.clone();
+            sorted.sort_by(f64::total_cmp);
+            let max_norm = sorted[count / 2];
+            let clip = Clip { max_norm, units: Some(&units) };
+            let got = gradients(&m, &batch, None, Some(&clip))?;
+            assert_close(&got.norms, &naive_norms, "per-unit norms");
+            let mut want = vec![0.0; per_unit[0].len()];
+            for (g, norm) in per_unit.iter().zip(&naive_norms) {
+                let factor = (max_norm / (norm + 1e-6)).min(1.0);
+                want.iter_mut().zip(g).for_each(|(w, v)| *w += factor * v);
+            }
+            assert_close(&flat(&got.grads)?, &want, "clipped sum");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,129 @@
+//! DP training end to end on small tables: the reported guarantee, what the tokenizer may keep,
+//! subject-level units, and the settings DP refuses.
+
+use std::sync::atomic::AtomicBool;
+
+use doppel_core::config::{Delta, KindName};
+use doppel_core::{
+    accountant, generate, train, AccountantKind, ColumnKind, GaussianEvent, GenerateOptions,
+    Result, Table, TrainConfig,
+};
+
+/// `n` rows: a common category with a few values, one unique category value ("singular") in
+/// row 0, a number, and a subject id shared by 4 consecutive rows.
+fn table(n: usize) -> Result<Table> {
+    let names = ["kind", "rare", "amount", "customer"].map(String::from).to_vec();
+    let kind = (0..n).map(|i| Some(["red", "green", "blue"][i % 3].to_string())).collect();
+    let rare =
+        (0..n).map(|i| Some(if i == 0 { "singular" } else { "plain" }.to_string())).collect();
+    let amount = (0..n).map(|i| Some(((i * 37) % 90 + 10).to_string())).collect();
+    let customer = (0..n).map(|i| Some(format!("c{}", i / 4))).collect();
+    Table::from_columns(names, vec![kind, rare, amount, customer])
+}
+
+fn dp_config(epsilon: f64) -> TrainConfig {
+    let mut c = TrainConfig::default();
+    c.model.hidden_size = 16;
+    c.model.embedding_dim = 8;
+    c.training.max_epochs = 2;
+    c.training.batch_size = 100;
+    c.privacy.dp = true;
+    c.privacy.epsilon = Some(epsilon);
+    c.privacy.delta = Delta::Value(1e-5);
+    c.privacy.deterministic_noise = true;
+    c
+}
+
+fn generated(model: &doppel_core::TrainedModel, rows: usize) -> Result<Vec<Vec<String>>> {
+    let mut out = Vec::new();
+    let options = GenerateOptions { rows, ..GenerateOptions::default() };
+    generate(model, &options, &mut |b| Ok(out.extend(b)), &mut |_| {})?;
+    Ok(out)
+}
+
+#[test]
+fn dp_training_reports_a_guarantee_within_the_target() -> Result<()> {
+    let data = table(2000)?;
+    let mut config = dp_config(3.0);
+    config.columns.entry("customer".into()).or_default().kind = Some(KindName::Identifier);
+    let model = train(&data, &config, &mut |_| {}, &AtomicBool::new(false))?;
+    let p = model.metadata().summary.privacy.clone().expect("a DP model has a privacy report");
+    assert!(p.epsilon <= 3.0 && p.epsilon > 2.5, "epsilon {}", p.epsilon);
+    assert!(p.epsilon <= p.rdp_epsilon, "PRV {} above RDP {}", p.epsilon, p.rdp_epsilon);
+    assert_eq!((p.unit.as_str(), p.units, p.steps), ("row", 2000, 40));
+    assert!((p.sampling_rate - 0.05).abs() < 1e-12);
+    assert_eq!(p.accountant, AccountantKind::Prv);
+    // The statistics release is composed in, before the 40 DP-SGD steps.
+    assert_eq!(p.events.len(), 2);
+    assert_eq!((p.events[0].sampling_rate, p.events[0].steps), (1.0, 1));
+    assert_eq!(p.events[1].steps, 40);
+    // A value held by one row never enters the vocabulary, so it is never generated.
+    let rows = generated(&model, 2000)?;
+    assert!(rows.iter().all(|r| r[1] != "singular"));
+    assert!(rows.iter().any(|r| r[0] == "red"));
+    Ok(())
+}
+
+#[test]
+fn subjects_are_the_unit_when_a_privacy_unit_is_set() -> Result<()> {
+    let data = table(2000)?;
+    let mut config = dp_config(3.0);
+    config.privacy.privacy_unit = Some("customer".into());
+    let model = train(&data, &config, &mut |_| {}, &AtomicBool::new(false))?;
+    let p = model.metadata().summary.privacy.clone().expect("privacy report");
+    assert_eq!((p.unit.as_str(), p.units), ("customer", 500));
+    // 500 subjects, expected batch 100: q = 0.2, 5 steps per epoch.
+    assert!((p.sampling_rate - 0.2).abs() < 1e-12);
+    assert_eq!(p.steps, 10);
+    // The subject column is never learned: it became an identifier, regenerated per row.
+    let kind = &model.metadata().tokenizer.schema().columns[3].kind;
+    assert!(matches!(kind, ColumnKind::Identifier { .. }), "{kind:?}");
+    assert!(model.metadata().tokenizer.fields().iter().all(|f| f.column != 3));
+    Ok(())
+}
+
+#[test]
+fn max_epsilon_stops_training_early() -> Result<()> {
+    let data = table(2000)?;
+    let mut config = dp_config(3.0);
+    config.privacy.epsilon = None;
+    config.privacy.noise_multiplier = Some(1.5);
+    config.privacy.accountant = AccountantKind::Rdp;
+    // A cap halfway between the epsilon of 1 and of all 40 planned steps (q = 0.05), with the
+    // statistics release composed in; 10 % of delta goes to partition selection.
+    let spent = |steps: u64| -> Result<f64> {
+        let stats = GaussianEvent { sampling_rate: 1.0, noise_multiplier: 10.0, steps: 1 };
+        let sgd = GaussianEvent { sampling_rate: 0.05, noise_multiplier: 1.5, steps };
+        Ok(accountant::epsilon(AccountantKind::Rdp, &[stats, sgd], 0.9e-5)?.epsilon)
+    };
+    let cap = 0.5 * (spent(1)? + spent(40)?);
+    config.privacy.max_epsilon = Some(cap);
+    let model = train(&data, &config, &mut |_| {}, &AtomicBool::new(false))?;
+    let s = &model.metadata().summary;
+    let p = s.privacy.as_ref().expect("privacy report");
+    assert_eq!(s.stop_reason, "max_epsilon");
+    assert!(p.steps > 1 && p.steps < 40, "{} steps", p.steps);
+    assert!(p.epsilon <= cap && spent(p.steps as u64 + 1)? > cap, "{} vs cap {cap}", p.epsilon);
+    Ok(())
+}
+
+#[test]
+fn dp_refuses_unaccounted_statistics() -> Result<()> {
+    let data = table(200)?;
+    let mut text = dp_config(2.0);
+    text.columns.entry("rare".into()).or_default().kind = Some(KindName::Text);
+    let mut mean = dp_config(2.0);
+    mean.columns.entry("amount".into()).or_default().missing =
+        doppel_core::config::MissingPolicy::Mean;
+    let mut unit = dp_config(2.0);
+    unit.privacy.privacy_unit = Some("nope".into());
+    for (config, expected) in [(text, "free text"), (mean, "missing = mean/mode"), (unit, "'nope'")]
+    {
+        let err = train(&data, &config, &mut |_| {}, &AtomicBool::new(false))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains(expected), "{expected}: {err}");
+    }
+    Ok(())
+}
