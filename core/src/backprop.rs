@@ -596,7 +596,11 @@ mod tests {
             let want = autograd(&m, &data, &(0..6).collect::<Vec<_>>(), Some(&mut Rng::new(5, 5)))?;
             for (((name, _), g), w) in m.params().iter().zip(&got.grads).zip(&want) {
                 assert_eq!(g.dims(), w.dims(), "{name}");
-                assert_close(&flat(std::slice::from_ref(g))?, &flat(std::slice::from_ref(w))?, name);
+                assert_close(
+                    &flat(std::slice::from_ref(g))?,
+                    &flat(std::slice::from_ref(w))?,
+                    name,
+                );
             }
             assert!(got.norms.is_empty());
         }

@@ -136,8 +136,13 @@ pub fn train(
         summary.epochs = epoch;
         summary.train_loss.push(epoch_loss / training.len() as f64);
         // Keep the weights of the best epoch: by validation loss, or the last one without a split.
-        let score = summary.validation_loss.last().copied().unwrap_or(f64::NEG_INFINITY);
-        if best.as_ref().is_none_or(|(b, _)| score < *b) {
+        // Without a validation split every epoch counts as the best so far (no early stopping).
+        let score = if validation.is_empty() {
+            f64::NEG_INFINITY
+        } else {
+            summary.validation_loss.last().copied().unwrap_or(f64::INFINITY)
+        };
+        if validation.is_empty() || best.as_ref().is_none_or(|(b, _)| score < *b) {
             let snapshot = model
                 .params()
                 .iter()
@@ -487,5 +492,22 @@ mod tests {
         let table = Table::from_columns(names, columns).unwrap();
         let err = train(&table, &TrainConfig::default(), &mut |_| {}, &AtomicBool::new(true));
         assert!(matches!(err, Err(Error::Cancelled)));
+    }
+
+    #[test]
+    fn without_a_validation_split_every_epoch_runs_and_the_last_is_kept() -> Result<()> {
+        let names = vec!["a".to_string(), "b".to_string()];
+        let column = |f: fn(usize) -> String| (0..40).map(|i| Some(f(i))).collect();
+        let columns = vec![column(|i| (i % 7).to_string()), column(|i| format!("v{}", i % 3))];
+        let table = Table::from_columns(names, columns)?;
+        let mut config = TrainConfig::default();
+        config.model.hidden_size = 8;
+        config.training.validation_split = 0.0;
+        config.training.max_epochs = 4;
+        config.training.patience = 1;
+        let model = train(&table, &config, &mut |_| {}, &AtomicBool::new(false))?;
+        let s = &model.metadata().summary;
+        assert_eq!((s.epochs, s.best_epoch, s.stop_reason.as_str()), (4, 4, "max_epochs"));
+        Ok(())
     }
 }

@@ -1,0 +1,88 @@
+//! `doppel train --dp` through the binary: the guarantee in the last lines and in
+//! `doppel inspect --json`, and clear errors for inconsistent privacy flags.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn doppel(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_doppel"))
+        .args(args)
+        .current_dir(dir)
+        .env("CANDLE_NUM_THREADS", "1")
+        .output()
+        .expect("the doppel binary runs")
+}
+
+/// 600 rows of three columns with a repeating pattern.
+fn write_input(dir: &Path) {
+    let mut csv = String::from("colour,size,count\n");
+    for i in 0..600 {
+        csv += &format!("{},{},{}\n", ["red", "green", "blue"][i % 3], ["S", "M"][i % 2], i % 40);
+    }
+    std::fs::write(dir.join("in.csv"), csv).expect("write input");
+}
+
+#[test]
+fn dp_training_prints_and_stores_the_guarantee() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_input(dir.path());
+    let args = [
+        "train",
+        "--input",
+        "in.csv",
+        "--model",
+        "m.doppel",
+        "--epochs",
+        "2",
+        "--dp",
+        "--epsilon",
+        "4",
+        "--delta",
+        "1e-5",
+        "--accountant",
+        "rdp",
+        "--max-grad-norm",
+        "0.5",
+    ];
+    let out = doppel(&args, dir.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("differential privacy: epsilon"), "{stderr}");
+    assert!(
+        stderr.contains("clip norm 0.5") && stderr.contains("unit: row (600 units)"),
+        "{stderr}"
+    );
+
+    let out = doppel(&["inspect", "--model", "m.doppel", "--json"], dir.path());
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("inspect prints JSON");
+    let epsilon = json["epsilon"].as_f64().expect("epsilon is a number");
+    assert!(epsilon > 0.0 && epsilon <= 4.0, "{epsilon}");
+    assert_eq!(json["delta"].as_f64(), Some(1e-5));
+    let privacy = &json["summary"]["privacy"];
+    assert_eq!(privacy["accountant"], "rdp");
+    assert_eq!(privacy["max_grad_norm"].as_f64(), Some(0.5));
+    assert!(
+        privacy["order"].as_f64().is_some() && privacy["noise_multiplier"].as_f64() > Some(0.0)
+    );
+    // 600 rows, batch 256: q = 256/600, 3 steps per epoch.
+    assert_eq!(privacy["steps"].as_u64(), Some(6));
+}
+
+#[test]
+fn inconsistent_privacy_flags_are_refused_with_the_fix() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_input(dir.path());
+    for (extra, needle) in [
+        (vec!["--epsilon", "2"], "add `dp = true`"),
+        (vec!["--dp"], "exactly one of privacy.epsilon"),
+        (vec!["--dp", "--epsilon", "2", "--delta", "often"], "--delta must be a number or auto"),
+        (vec!["--dp", "--epsilon", "2", "--privacy-unit", "nope"], "'nope'"),
+    ] {
+        let mut args = vec!["train", "--input", "in.csv", "--model", "m.doppel"];
+        args.extend(extra);
+        let out = doppel(&args, dir.path());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && stderr.contains(needle), "{args:?}: {stderr}");
+        assert!(!dir.path().join("m.doppel").exists());
+    }
+}
