@@ -1,5 +1,7 @@
 //! `doppel`: learn a private table and generate a synthetic twin of it.
 
+mod privacy;
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
@@ -67,6 +69,8 @@ enum Command {
         #[command(flatten)]
         privacy: PrivacyArgs,
     },
+    /// Differential-privacy accounting: epsilon spent, or the noise a budget needs.
+    Privacy(privacy::PrivacyArgs),
 }
 
 #[derive(clap::Args)]
@@ -262,6 +266,7 @@ fn run(cli: Cli) -> CliResult<()> {
             generate_command(&model, &options, &output)?;
             report_command(&input, &output, json.as_deref())
         }
+        Command::Privacy(args) => privacy::run(args),
     }
 }
 

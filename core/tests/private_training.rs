@@ -37,7 +37,15 @@ fn dp_config(epsilon: f64) -> TrainConfig {
 fn generated(model: &doppel_core::TrainedModel, rows: usize) -> Result<Vec<Vec<String>>> {
     let mut out = Vec::new();
     let options = GenerateOptions { rows, ..GenerateOptions::default() };
-    generate(model, &options, &mut |b| Ok(out.extend(b)), &mut |_| {})?;
+    generate(
+        model,
+        &options,
+        &mut |b| {
+            out.extend(b);
+            Ok(())
+        },
+        &mut |_| {},
+    )?;
     Ok(out)
 }
 

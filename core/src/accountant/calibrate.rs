@@ -59,7 +59,7 @@ pub fn calibrate_noise(
         )));
     }
     // RDP: bracket the whole range. PRV: start from the RDP answer.
-    let (mut lo, mut hi, mut e_lo, mut e_hi) = match kind {
+    let (mut lo, mut hi, e_lo, e_hi) = match kind {
         AccountantKind::Rdp => {
             let e_min = eps_at(kind, MIN_NOISE_MULTIPLIER)?;
             if e_min <= target_epsilon {
@@ -120,20 +120,19 @@ pub fn calibrate_noise(
         let sigma = x.exp();
         let e = eps_at(kind, sigma)?;
         if e > target_epsilon {
-            (lo, e_lo, g_lo) = (sigma, e, g(e));
+            (lo, g_lo) = (sigma, g(e));
             if side == -1 {
                 g_hi /= 2.0;
             }
             side = -1;
         } else {
-            (hi, e_hi, g_hi) = (sigma, e, g(e));
+            (hi, g_hi) = (sigma, g(e));
             if side == 1 {
                 g_lo /= 2.0;
             }
             side = 1;
         }
     }
-    let _ = (e_lo, e_hi);
     Ok(hi)
 }
 

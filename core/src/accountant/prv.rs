@@ -1,22 +1,24 @@
 //! Numerical composition of privacy loss random variables (PRVs).
 //!
 //! References:
-//! - [GLW21] S. Gopi, Y. T. Lee, L. Wutschitz, "Numerical Composition of Differential Privacy",
+//! - \[GLW21\] S. Gopi, Y. T. Lee, L. Wutschitz, "Numerical Composition of Differential Privacy",
 //!   NeurIPS 2021, arXiv:2106.02848.
-//! - [BW18] B. Balle, Y.-X. Wang, "Improving the Gaussian Mechanism for Differential Privacy:
+//! - \[BW18\] B. Balle, Y.-X. Wang, "Improving the Gaussian Mechanism for Differential Privacy:
 //!   Analytical Calibration and Optimal Denoising", ICML 2018.
-//! - [DRS22] J. Dong, A. Roth, W. Su, "Gaussian Differential Privacy", JRSS-B 2022.
-//! - [Hoe63] W. Hoeffding, "Probability Inequalities for Sums of Bounded Random Variables", 1963.
-//! - [ZDW22] Y. Zhu, J. Dong, Y.-X. Wang, "Optimal Accounting of Differential Privacy via
+//! - \[DRS22\] J. Dong, A. Roth, W. Su, "Gaussian Differential Privacy", JRSS-B 2022.
+//! - \[Hoe63\] W. Hoeffding, "Probability Inequalities for Sums of Bounded Random Variables", 1963.
+//! - \[ZDW22\] Y. Zhu, J. Dong, Y.-X. Wang, "Optimal Accounting of Differential Privacy via
 //!   Characteristic Function", AISTATS 2022 (dominating pairs of Poisson subsampling).
+//! - \[PDK83\] R. Piessens, E. de Doncker-Kapenga, C. Überhuber, D. Kahaner, "QUADPACK",
+//!   Springer 1983 (the Gauss–Kronrod rule).
 //!
 //! # The method
 //! A mechanism with neighbouring output distributions `P` (with the record) and `Q` (without)
 //! has privacy loss random variable `Y = ln(P(ω)/Q(ω))`, `ω ∼ P`, and its privacy curve is
-//! `δ(ε) = E[(1 - e^{ε - Y})₊]` ([GLW21], Section 2). Composition adds independent PRVs.
+//! `δ(ε) = E[(1 - e^{ε - Y})₊]` (\[GLW21\], Section 2). Composition adds independent PRVs.
 //! For the Poisson-subsampled Gaussian with rate `q` and noise `σ`, `Q = N(0, σ²)` and
 //! `P = (1 - q) N(0, σ²) + q N(1, σ²)`. Under add/remove adjacency both orders of the pair occur
-//! ([ZDW22], Section 5): "remove" `(P, Q)` and "add" `(Q, P)`. A fixed pair of neighbouring
+//! (\[ZDW22\]): "remove" `(P, Q)` and "add" `(Q, P)`. A fixed pair of neighbouring
 //! data sets is the same at every step, so the composed curve is
 //! `max(δ_remove^⊗(ε), δ_add^⊗(ε))`: we compose both directions and keep the larger epsilon
 //! (Google's `dp_accounting` PLD accountant does the same; Opacus's PRV accountant composes
@@ -27,27 +29,35 @@
 //! - remove: `Y = L(X)`, `X ∼ P`: `F(t) = (1 - q) Φ(x(t)/σ) + q Φ((x(t) - 1)/σ)`;
 //! - add: `Y = -L(X)`, `X ∼ Q`: `F(t) = Φ̄(x(-t)/σ)` for `t < -ln(1 - q)`;
 //! - `q = 1` (plain Gaussian, in either direction): `Y ∼ N(μ²/2, μ²)` with `μ = 1/σ`
-//!   ([BW18], Lemma 3), and Gaussian PRVs compose in closed form, `μ² = Σ kᵢ/σᵢ²`
-//!   ([DRS22], Corollary 3.3); their exact curve is [BW18], Theorem 8.
+//!   (\[BW18\], Lemma 3), and Gaussian PRVs compose in closed form, `μ² = Σ kᵢ/σᵢ²`
+//!   (\[DRS22\], Corollary 3.3); their exact curve is \[BW18\], Theorem 8.
 //!
-//! Following [GLW21], Algorithm 1, each PRV is truncated to `[ℓ, u]`, rounded to the lattice
+//! Following \[GLW21\], Algorithm 1, each PRV is truncated to `[ℓ, u]`, rounded to the lattice
 //! `hℤ` (mass of the cell `[gh - h/2, gh + h/2]` to `gh`), and shifted by the constant `μ_j`
-//! that restores the mean of the truncated variable, so the rounding errors `D = Y - Z` are
+//! that restores the mean of the truncated variable (computed by adaptive Gauss–Kronrod
+//! quadrature in the mechanism's output space), so the rounding errors `D = Y - Z` are
 //! independent, zero-mean and confined to an interval of width `h`. The lattice PMFs are
 //! composed by FFT (circular convolution of length `N`; self-composition by raising the
-//! transform to the power `k`), and `δ̃(ε)` is evaluated exactly on the result.
+//! transform to the power `k`), and `δ̃(ε)` is evaluated exactly on the result. The mesh is
+//! chosen so that `t` below is `eps_error` ([`PrvOptions`]); all `q = 1` events are merged
+//! into one Gaussian PRV first, and a composition of Gaussians alone is computed in closed
+//! form.
 //!
 //! # Error bound
-//! Coupling the true sum `S` with the discrete sum `Z` (see [GLW21], Section 5):
+//! Coupling the true sum `S` with the discrete sum `Z` (the argument of \[GLW21\], Section 5,
+//! with the truncation and wrap-around terms made explicit):
 //! - truncation: `P(some Yᵢ ∉ [ℓ, u]) ≤ τ_trunc` (computed from the exact CDFs);
-//! - rounding: by Hoeffding's inequality ([Hoe63], Theorem 2), `P(S - Z ≥ t) ≤ δ_H` and
+//! - rounding: by Hoeffding's inequality (\[Hoe63\], Theorem 2), `P(S - Z ≥ t) ≤ δ_H` and
 //!   `P(Z - S ≥ t) ≤ δ_H` for `t = h √(K ln(1/δ_H)/2)`, `K` the number of composed PRVs;
 //! - wrap-around of the circular convolution: `P(Z ∉ window) ≤ τ_alias`, bounded by Chernoff's
-//!   inequality on the exact moment generating function of the discrete PMFs.
+//!   inequality on the exact moment generating function of the discrete PMFs;
+//! - floating point: the FFT's round-off, estimated from the output (an estimate, not a
+//!   proof), `δ_fft`.
 //!
-//! With `δ_e = τ_trunc + δ_H + τ_alias`: `ε̃(δ + δ_e) - t ≤ ε(δ) ≤ ε̃(δ - δ_e) + t` (the
-//! argument of [GLW21], Theorem 5.5, with the truncation and wrap-around terms made explicit).
+//! With `δ_e = τ_trunc + δ_H + τ_alias + δ_fft`: `ε̃(δ + δ_e) - t ≤ ε(δ) ≤ ε̃(δ - δ_e) + t`.
 //! We report the upper end as epsilon and the width of the interval as its error bound.
+//! A `δ` so small that `δ_e` reaches `δ/2` (round-off dominates), or more than `10^9` steps,
+//! is refused with [`Error::Config`]: use the RDP accountant there.
 
 use rustfft::num_complex::Complex64;
 use rustfft::FftPlanner;
@@ -95,6 +105,8 @@ pub struct PrvBounds {
 const LN_2: f64 = std::f64::consts::LN_2;
 /// Smallest FFT length: small compositions get a finer mesh for free.
 const MIN_GRID_LOG2: u32 = 14;
+/// The most steps the PRV accountant composes (its rounding error grows like √steps).
+const MAX_STEPS: f64 = 1e9;
 /// Buckets per PRV in the coarse pass that sizes the window.
 const COARSE_BUCKETS: f64 = 4096.0;
 
@@ -189,17 +201,6 @@ impl Prv {
         self.tail(d, t, true)
     }
 
-    /// A central point where both `F` and `1 - F` are far from 0: the split between
-    /// evaluating the CDF and the survival function.
-    fn centre(&self) -> f64 {
-        match *self {
-            Prv::Gaussian { mu } => mu * mu / 2.0,
-            // P(Y > 0) = P(X > 1/2) ≥ (1 - q) Φ̄(1/(2σ)) and P(Y' > 0) = Φ(1/(2σ)): both are
-            // bounded away from 0 and 1 for any σ that matters.
-            Prv::Subsampled { .. } => 0.0,
-        }
-    }
-
     /// `E[clamp(Y, l, u)]`, exactly for the Gaussian and by quadrature in the mechanism's
     /// output space otherwise: `Y = ±L(X)` with `L(x) = ln(1 - q + q e^{(2x-1)/(2σ²)})` and
     /// `X ∼ P = (1-q)N(0,σ²) + qN(1,σ²)` (remove) or `X ∼ Q = N(0,σ²)` (add). The integrand
@@ -258,54 +259,69 @@ impl Prv {
                     }
                 }
                 breaks.push(hi);
-                let scale = l.abs().max(u.abs()).max(1e-300);
-                integrate(&f, &breaks, 1e-15 * scale.max(1.0).min(1e3))
+                // Absolute tolerance: 1e-15 times the clamp range (capped), far below what the
+                // shift needs (its error is multiplied by the step count, ≤ 1e9).
+                let range = l.abs().max(u.abs());
+                let tol = 1e-15 * if range > 1e3 { 1e3 } else { range.max(1.0) };
+                integrate(&f, &breaks, tol)
             }
         }
     }
 
-    /// The smallest `u` (to round-off) with `1 - F(u) ≤ tail`.
-    fn upper_cut(&self, d: Dir, tail: f64) -> f64 {
-        let mut lo = self.centre();
-        if self.sf(d, lo) <= tail {
-            return lo;
-        }
-        let mut step = match *self {
+    /// A scale for the search steps.
+    fn scale(&self) -> f64 {
+        match *self {
             Prv::Gaussian { mu } => mu,
             Prv::Subsampled { q, .. } => q.max(1e-3),
-        };
-        let mut hi = lo + step;
-        while self.sf(d, hi) > tail {
-            lo = hi;
-            step *= 2.0;
-            hi += step;
-            if !hi.is_finite() {
-                return f64::INFINITY;
-            }
         }
-        bisect(lo, hi, |t| self.sf(d, t) > tail)
     }
 
-    /// The largest `l` (to round-off) with `F(l) ≤ tail`.
-    fn lower_cut(&self, d: Dir, tail: f64) -> f64 {
-        let mut hi = self.centre();
-        if self.cdf(d, hi) <= tail {
-            return hi;
-        }
-        let mut step = match *self {
-            Prv::Gaussian { mu } => mu,
-            Prv::Subsampled { q, .. } => q.max(1e-3),
-        };
-        let mut lo = hi - step;
-        while self.cdf(d, lo) > tail {
-            hi = lo;
-            step *= 2.0;
-            lo -= step;
-            if !lo.is_finite() {
-                return f64::NEG_INFINITY;
+    /// Where the monotone predicate switches from true (left) to false (right), searched from
+    /// `start` by doubling steps and bisection; `±∞` if it never switches.
+    fn crossing(&self, start: f64, pred: impl Fn(f64) -> bool) -> f64 {
+        let mut step = self.scale();
+        if pred(start) {
+            let (mut lo, mut hi) = (start, start + step);
+            while pred(hi) {
+                lo = hi;
+                step *= 2.0;
+                hi += step;
+                if !hi.is_finite() {
+                    return f64::INFINITY;
+                }
             }
+            bisect(lo, hi, pred)
+        } else {
+            let (mut lo, mut hi) = (start - step, start);
+            while !pred(lo) {
+                hi = lo;
+                step *= 2.0;
+                lo -= step;
+                if !lo.is_finite() {
+                    return f64::NEG_INFINITY;
+                }
+            }
+            bisect(lo, hi, pred)
         }
-        bisect(lo, hi, |t| self.cdf(d, t) <= tail)
+    }
+
+    /// The median of the PRV in direction `d`.
+    fn median(&self, d: Dir) -> f64 {
+        let start = match *self {
+            Prv::Gaussian { mu } => mu * mu / 2.0,
+            Prv::Subsampled { .. } => 0.0,
+        };
+        self.crossing(start, |t| self.cdf(d, t) < 0.5)
+    }
+
+    /// The smallest `u` (to round-off) with `1 - F(u) ≤ tail`, searched from `median`.
+    fn upper_cut(&self, d: Dir, tail: f64, median: f64) -> f64 {
+        self.crossing(median, |t| self.sf(d, t) > tail)
+    }
+
+    /// The largest `l` (to round-off) with `F(l) ≤ tail`, searched from `median`.
+    fn lower_cut(&self, d: Dir, tail: f64, median: f64) -> f64 {
+        self.crossing(median, |t| self.cdf(d, t) <= tail)
     }
 }
 
@@ -340,16 +356,16 @@ struct Lattice {
 }
 
 /// Discretises `prv` (direction `d`) on `hℤ` over the truncation interval `[l, u]`
-/// ([GLW21], Algorithm 1): cell `[gh - h/2, gh + h/2]` goes to `gh`, and the mass beyond the
+/// (\[GLW21\], Algorithm 1): cell `[gh - h/2, gh + h/2]` goes to `gh`, and the mass beyond the
 /// end cells is clamped onto them. The shift is `μ = E[C] - E[round(C)]` for the clamped
 /// variable `C`: `E[C]` by quadrature ([`Prv::clamped_mean`]), `E[round(C)] = Σ g h m_g`.
-fn discretise(prv: &Prv, d: Dir, h: f64, l: f64, u: f64) -> Lattice {
+fn discretise(prv: &Prv, d: Dir, h: f64, l: f64, u: f64, split: f64) -> Lattice {
     let g_lo = (l / h).round() as i64;
     let g_hi = ((u / h).round() as i64).max(g_lo);
     let n = (g_hi - g_lo + 1) as usize;
-    let split = prv.centre();
-    // G at the n + 1 cell edges: the CDF below `split`, the survival function above, so that
-    // every tail mass is a difference of small numbers (no cancellation against 1).
+    // G at the n + 1 cell edges: the CDF below `split` (the median), the survival function
+    // above, so that every tail mass is a difference of small numbers (no cancellation
+    // against 1).
     let edge = |i: usize| (g_lo as f64 - 0.5 + i as f64) * h;
     let g: Vec<f64> = {
         use rayon::prelude::*;
@@ -386,7 +402,7 @@ fn discretise(prv: &Prv, d: Dir, h: f64, l: f64, u: f64) -> Lattice {
 }
 
 /// Nodes (non-negative half) of the 15-point Kronrod rule; the odd entries are the 7-point
-/// Gauss nodes (QUADPACK's QK15: R. Piessens et al., QUADPACK, Springer 1983).
+/// Gauss nodes (\[PDK83\], routine QK15).
 const GK15_X: [f64; 8] = [
     0.991_455_371_120_812_6,
     0.949_107_912_342_758_5,
@@ -416,33 +432,38 @@ const G7_W: [f64; 4] = [
     0.417_959_183_673_469_4,
 ];
 
-/// `(K15, |K15 - G7|)` on `[a, b]`.
-fn gk15(f: &impl Fn(f64) -> f64, a: f64, b: f64) -> (f64, f64) {
+/// `(K15, |K15 - G7|, K15 of |f|)` on `[a, b]`.
+fn gk15(f: &impl Fn(f64) -> f64, a: f64, b: f64) -> (f64, f64, f64) {
     let (c, r) = (0.5 * (a + b), 0.5 * (b - a));
     let mid = f(c);
-    let (mut k, mut g) = (GK15_W[7] * mid, G7_W[3] * mid);
+    let (mut k, mut g, mut abs) = (GK15_W[7] * mid, G7_W[3] * mid, GK15_W[7] * mid.abs());
     for i in 0..7 {
-        let pair = f(c - r * GK15_X[i]) + f(c + r * GK15_X[i]);
-        k += GK15_W[i] * pair;
+        let (lo, hi) = (f(c - r * GK15_X[i]), f(c + r * GK15_X[i]));
+        k += GK15_W[i] * (lo + hi);
+        abs += GK15_W[i] * (lo.abs() + hi.abs());
         if i % 2 == 1 {
-            g += G7_W[i / 2] * pair;
+            g += G7_W[i / 2] * (lo + hi);
         }
     }
-    (k * r, ((k - g) * r).abs())
+    (k * r, ((k - g) * r).abs(), abs * r)
 }
 
-/// `∫ f` over `[breaks[0], breaks[last]]` by adaptive Gauss–Kronrod bisection, each piece
-/// accepted when its error estimate is below its share of `abs_tol` (or after 60 halvings).
+/// `∫ f` over `[breaks[0], breaks[last]]` by adaptive Gauss–Kronrod bisection. A piece is
+/// accepted when its error estimate is below its share of `abs_tol`, or at the round-off
+/// floor (1e-14 of `∫|f|` over it), or after 50 halvings; at most 20,000 pieces are refined.
 fn integrate(f: &impl Fn(f64) -> f64, breaks: &[f64], abs_tol: f64) -> f64 {
     let total = breaks[breaks.len() - 1] - breaks[0];
     let mut sum = 0.0;
+    let mut refined = 0usize;
     let mut stack: Vec<(f64, f64, u32)> =
         breaks.windows(2).filter(|w| w[1] > w[0]).map(|w| (w[0], w[1], 0)).collect();
     while let Some((a, b, depth)) = stack.pop() {
-        let (value, err) = gk15(f, a, b);
-        if err <= abs_tol * (b - a) / total || depth >= 60 || !err.is_finite() {
+        let (value, err, abs) = gk15(f, a, b);
+        let settled = err <= abs_tol * (b - a) / total || err <= 1e-14 * abs || !err.is_finite();
+        if settled || depth >= 50 || refined >= 20_000 {
             sum += value;
         } else {
+            refined += 1;
             let m = 0.5 * (a + b);
             stack.push((a, m, depth + 1));
             stack.push((m, b, depth + 1));
@@ -511,7 +532,7 @@ fn chernoff_window(parts: &[(&Lattice, f64, f64)], tau: f64) -> ((f64, f64), (f6
 }
 
 /// `ε` with `δ̃(ε) = delta` for the PMF `w` on the points `z0 + m h`, where
-/// `δ̃(ε) = Σ w_m (1 - e^{ε - z_m})₊` ([GLW21], Section 2), clamped at 0. Exact for the PMF:
+/// `δ̃(ε) = Σ w_m (1 - e^{ε - z_m})₊` (\[GLW21\], Section 2), clamped at 0. Exact for the PMF:
 /// between lattice points `δ̃` is `A - e^{ε} B` with suffix sums `A`, `B`.
 fn epsilon_for_delta(w: &[f64], z0: f64, h: f64, delta: f64) -> f64 {
     let n = w.len();
@@ -577,7 +598,7 @@ fn fft_len(min: usize) -> usize {
     best
 }
 
-/// The exact privacy curve of the `μ`-Gaussian mechanism ([BW18], Theorem 8; [DRS22],
+/// The exact privacy curve of the `μ`-Gaussian mechanism (\[BW18\], Theorem 8; \[DRS22\],
 /// Corollary 2.13): `δ(ε) = Φ(μ/2 - ε/μ) - e^ε Φ(-μ/2 - ε/μ)`.
 fn gaussian_delta(mu: f64, eps: f64) -> f64 {
     let t1 = phi(mu / 2.0 - eps / mu);
@@ -615,7 +636,7 @@ pub(crate) fn gaussian_epsilon(mu: f64, delta: f64) -> (f64, f64) {
 }
 
 /// Groups events into PRVs with counts: every `q = 1` event merges into one Gaussian
-/// (`μ² = Σ steps/σ²`, [DRS22], Corollary 3.3) counted once; equal subsampled events merge.
+/// (`μ² = Σ steps/σ²`, \[DRS22\], Corollary 3.3) counted once; equal subsampled events merge.
 fn components(events: &[GaussianEvent]) -> Vec<(Prv, f64)> {
     let mut out: Vec<(Prv, f64)> = Vec::new();
     let mut mu2 = 0.0;
@@ -636,12 +657,18 @@ fn components(events: &[GaussianEvent]) -> Vec<(Prv, f64)> {
     out
 }
 
-/// The PRV accountant's epsilon bounds for `events` (validated by the caller) at `delta`.
+/// The PRV accountant's epsilon bounds for composing all `events` at `delta`, with the
+/// discretisation details ([`super::epsilon_prv`] reports `upper` and `upper - lower`).
+///
+/// Errors: [`Error::Config`] for invalid events, `delta` or options, or a composition the
+/// method cannot resolve (see the module documentation).
 pub fn epsilon_bounds(
     events: &[GaussianEvent],
     delta: f64,
     options: &PrvOptions,
 ) -> Result<PrvBounds> {
+    super::check_delta(delta)?;
+    super::check_events(events)?;
     let parts = components(events);
     if parts.is_empty() {
         return Ok(PrvBounds { upper: 0.0, lower: 0.0, estimate: 0.0, mesh: 0.0, grid: 0 });
@@ -653,7 +680,7 @@ pub fn epsilon_bounds(
     compose_numeric(&parts, delta, options)
 }
 
-/// The numerical composition ([GLW21], Algorithm 1, with both directions); see the module
+/// The numerical composition (\[GLW21\], Algorithm 1, with both directions); see the module
 /// documentation for the error analysis.
 fn compose_numeric(parts: &[(Prv, f64)], delta: f64, options: &PrvOptions) -> Result<PrvBounds> {
     if !(options.eps_error > 0.0 && options.eps_error.is_finite()) {
@@ -675,29 +702,36 @@ fn compose_numeric(parts: &[(Prv, f64)], delta: f64, options: &PrvOptions) -> Re
             options.max_grid_log2
         )));
     }
+    let k_total: f64 = parts.iter().map(|(_, c)| c).sum();
+    if k_total > MAX_STEPS {
+        return Err(Error::Config(format!(
+            "the PRV accountant composes at most {MAX_STEPS:e} steps, got {k_total:e}; use the \
+             RDP accountant"
+        )));
+    }
     let n_max = 1usize << options.max_grid_log2;
     let n_min = 1usize << MIN_GRID_LOG2;
     // Budget: δ_H = δ_e/4, truncation ≤ δ_e/8 (both tails of every PRV), wrap-around
     // ≤ δ_e/8 per side of the window.
-    let k_total: f64 = parts.iter().map(|(_, c)| c).sum();
     let delta_h = delta_error / 4.0;
     let tail_each = delta_error / (16.0 * k_total);
     let tau_side = delta_error / 8.0;
     let hoeffding = (k_total * (1.0 / delta_h).ln() / 2.0).sqrt();
 
     let dirs = [Dir::Remove, Dir::Add];
-    // Truncation intervals per part and direction.
+    // Median and truncation interval per part and direction.
     let mut cuts = Vec::with_capacity(parts.len());
     for (prv, _) in parts {
-        let mut per_dir = [(0.0, 0.0); 2];
+        let mut per_dir = [(0.0, 0.0, 0.0); 2];
         for (slot, &d) in per_dir.iter_mut().zip(&dirs) {
-            let (l, u) = (prv.lower_cut(d, tail_each), prv.upper_cut(d, tail_each));
-            if !(l.is_finite() && u.is_finite()) {
+            let m = prv.median(d);
+            let (l, u) = (prv.lower_cut(d, tail_each, m), prv.upper_cut(d, tail_each, m));
+            if !(l.is_finite() && u.is_finite() && m.is_finite()) {
                 return Err(Error::Config(format!(
                     "the PRV accountant cannot truncate {prv:?}; use the RDP accountant"
                 )));
             }
-            *slot = (l, u);
+            *slot = (l, u, m);
         }
         cuts.push(per_dir);
     }
@@ -710,9 +744,9 @@ fn compose_numeric(parts: &[(Prv, f64)], delta: f64, options: &PrvOptions) -> Re
             .iter()
             .zip(&cuts)
             .map(|((prv, count), cut)| {
-                let (l, u) = cut[di];
+                let (l, u, m) = cut[di];
                 let hc = ((u - l) / COARSE_BUCKETS).max(f64::MIN_POSITIVE);
-                (discretise(prv, d, hc, l, u), hc, *count)
+                (discretise(prv, d, hc, l, u, m), hc, *count)
             })
             .collect();
         let refs: Vec<(&Lattice, f64, f64)> = coarse.iter().map(|(l, h, c)| (l, *h, *c)).collect();
@@ -742,17 +776,18 @@ fn compose_numeric(parts: &[(Prv, f64)], delta: f64, options: &PrvOptions) -> Re
         } else {
             (span / (n_max as f64 - 1.0), n_max)
         };
-        // Fine pass. Per-step truncation stays within the window widened by its own width
-        // (beyond it a single step would wrap around anyway), which bounds the lattices.
+        // Fine pass. A single step's lattice spans at most one period `n h` on either side of
+        // its median (beyond that it would wrap around by itself; the mass cut there is
+        // counted as truncated), which bounds the memory.
+        let period = n as f64 * h;
         let lattices: Vec<[Lattice; 2]> = parts
             .iter()
             .zip(&cuts)
             .map(|((prv, _), cut)| {
                 let lattice = |di: usize, d: Dir| {
-                    let (lo, hi) = spans[di];
-                    let w = hi - lo;
-                    let (l, u) = (cut[di].0.max(lo - w), cut[di].1.min(hi + w));
-                    discretise(prv, d, h, l, u.max(l))
+                    let (l, u, m) = cut[di];
+                    let (l, u) = (l.max(m - period), u.min(m + period));
+                    discretise(prv, d, h, l, u, m)
                 };
                 [lattice(0, Dir::Remove), lattice(1, Dir::Add)]
             })
@@ -845,26 +880,54 @@ fn compose_numeric(parts: &[(Prv, f64)], delta: f64, options: &PrvOptions) -> Re
         inverse.process_with_scratch(&mut buf, &mut scratch);
         let scale = 1.0 / n as f64;
 
+        // Floating-point noise of the FFT composition: the K-th power multiplies the relative
+        // round-off of the transform (~ε log2 N ‖p‖₂) by K, so each output entry carries an
+        // absolute error of about K ε log2(N) ‖p‖₂ max(c); entries that come out negative (the
+        // true PMF is not) measure it directly. The larger of the two, over every entry that
+        // can contribute to δ(ε ≥ 0), is added to the δ slack (an estimate, not a proof).
+        let l2 = lattices
+            .iter()
+            .flat_map(|l| l.iter())
+            .map(|lat| lat.mass.iter().map(|m| m * m).sum::<f64>().sqrt())
+            .fold(0.0, f64::max);
         let t = h * hoeffding;
         let mut upper = 0.0f64;
         let mut lower = 0.0f64;
         let mut estimate = 0.0f64;
         let mut w = vec![0.0; n];
         for di in 0..2 {
+            let z0 = offsets[di] + bases[di] as f64 * h;
+            let (mut max_w, mut max_neg, mut positive) = (0.0f64, 0.0f64, 0usize);
             for (m, slot) in w.iter_mut().enumerate() {
                 let c = buf[modn(bases[di] + m as i64)];
-                let v = if di == 0 { c.re } else { c.im };
-                *slot = (v * scale).max(0.0);
+                let v = (if di == 0 { c.re } else { c.im }) * scale;
+                max_w = max_w.max(v);
+                max_neg = max_neg.max(-v);
+                if z0 + m as f64 * h > 0.0 {
+                    positive += 1;
+                }
+                *slot = v.max(0.0);
             }
-            let z0 = offsets[di] + bases[di] as f64 * h;
-            upper = upper.max(epsilon_for_delta(&w, z0, h, delta - delta_used) + t);
-            lower = lower.max(epsilon_for_delta(&w, z0, h, delta + delta_used) - t);
+            let per_entry =
+                max_neg.max(4.0 * f64::EPSILON * k_total * (n as f64).log2() * l2 * max_w);
+            let slack = delta_used + positive as f64 * per_entry;
+            if slack >= delta / 2.0 {
+                return Err(Error::Config(format!(
+                    "delta {delta:e} is too small for the PRV accountant on this composition \
+                     (its numerical error is about {slack:.1e}); use a larger delta or the RDP \
+                     accountant"
+                )));
+            }
+            upper = upper.max(epsilon_for_delta(&w, z0, h, delta - slack) + t);
+            lower = lower.max(epsilon_for_delta(&w, z0, h, delta + slack) - t);
             estimate = estimate.max(epsilon_for_delta(&w, z0, h, delta));
         }
         return Ok(PrvBounds { upper, lower: lower.max(0.0), estimate, mesh: h, grid: n });
     }
     Err(Error::Config(
-        "the PRV accountant could not bound the wrap-around error; use the RDP accountant".into(),
+        "the PRV accountant could not bound the wrap-around error of this composition; use the \
+         RDP accountant"
+            .into(),
     ))
 }
 
@@ -911,9 +974,10 @@ mod tests {
         let kl = [(Dir::Remove, 0.026299345791972177), (Dir::Add, 0.021965484103774732)];
         let p = Prv::Subsampled { q: 0.2, sigma: 1.0 };
         for (d, reference) in kl {
-            let (l, u) = (p.lower_cut(d, 1e-16), p.upper_cut(d, 1e-16));
+            let m = p.median(d);
+            let (l, u) = (p.lower_cut(d, 1e-16, m), p.upper_cut(d, 1e-16, m));
             let mean = |h: f64| -> f64 {
-                let lat = discretise(&p, d, h, l, u);
+                let lat = discretise(&p, d, h, l, u, m);
                 let total: f64 = lat.mass.iter().sum();
                 assert!((total - 1.0).abs() < 1e-12, "{d:?} {h}: total {total}");
                 lat.mass
@@ -976,6 +1040,49 @@ mod tests {
         let eps = epsilon_for_delta(&w, 0.0, 1.0, 0.05);
         assert!((eps - (1.0 + 0.5f64.ln())).abs() < 1e-12, "{eps}");
         assert_eq!(epsilon_for_delta(&w, 0.0, 1.0, 0.2), 0.0);
+    }
+
+    #[test]
+    fn fft_lengths_are_small_smooth_numbers() {
+        for (min, expect) in [(17, 32), (40, 48), (590_000, 600_000), (1 << 20, 1 << 20)] {
+            assert_eq!(fft_len(min), expect, "{min}");
+        }
+        for min in [100, 1000, 12_345, 999_999] {
+            let n = fft_len(min);
+            assert!(n >= min && (n as f64) < 1.25 * min as f64 + 16.0, "{min} -> {n}");
+        }
+    }
+
+    #[test]
+    fn gauss_kronrod_is_exact_for_polynomials() {
+        // K15 integrates degree ≤ 22 exactly and G7 degree ≤ 13, so for x^13 both agree.
+        for k in [0, 5, 13, 22] {
+            let (value, _, _) = gk15(&|x: f64| x.powi(k), 0.0, 1.0);
+            assert!((value - 1.0 / f64::from(k + 1)).abs() < 1e-15, "x^{k}: {value}");
+        }
+        let (_, err, _) = gk15(&|x: f64| x.powi(13), 0.0, 1.0);
+        assert!(err < 1e-15, "{err}");
+        // A narrow Gaussian bump at a break point (as `clamped_mean` places them), resolved by
+        // the adaptive refinement.
+        let s = 1e-3;
+        let pdf =
+            |x: f64| (-0.5 * (x / s).powi(2)).exp() / (s * (2.0 * std::f64::consts::PI).sqrt());
+        let total = integrate(&pdf, &[-1.0, 0.0, 1.0], 1e-14);
+        assert!((total - 1.0).abs() < 1e-12, "{total}");
+    }
+
+    #[test]
+    fn tiny_delta_and_huge_step_counts_are_refused() {
+        let err = epsilon_bounds(&[ev(0.01, 1.0, 100)], 1e-300, &PrvOptions::default());
+        match err {
+            Err(Error::Config(m)) => assert!(m.contains("too small"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        let err = epsilon_bounds(&[ev(0.01, 1.0, 2_000_000_000)], 1e-5, &PrvOptions::default());
+        match err {
+            Err(Error::Config(m)) => assert!(m.contains("at most"), "{m}"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -1,15 +1,15 @@
 //! Rényi differential privacy (RDP) of the Poisson-subsampled Gaussian mechanism.
 //!
 //! References:
-//! - [MTZ19] I. Mironov, K. Talwar, L. Zhang, "Rényi Differential Privacy of the Sampled Gaussian
+//! - \[MTZ19\] I. Mironov, K. Talwar, L. Zhang, "Rényi Differential Privacy of the Sampled Gaussian
 //!   Mechanism", arXiv:1908.10530, 2019.
-//! - [Mir17] I. Mironov, "Rényi Differential Privacy", CSF 2017 (composition: RDP curves add up).
-//! - [BBG+20] B. Balle, G. Barthe, M. Gaboardi, J. Hsu, T. Sato, "Hypothesis Testing
+//! - \[Mir17\] I. Mironov, "Rényi Differential Privacy", CSF 2017 (composition: RDP curves add up).
+//! - \[BBG+20\] B. Balle, G. Barthe, M. Gaboardi, J. Hsu, T. Sato, "Hypothesis Testing
 //!   Interpretations and Renyi Differential Privacy", AISTATS 2020 (conversion to (ε, δ)).
 //!
 //! The sampled Gaussian mechanism with sampling rate `q` and noise multiplier `σ` compares
 //! `μ0 = N(0, σ²)` with the mixture `μ = (1 - q) μ0 + q N(1, σ²)`. Its RDP at order `α` is
-//! `ε(α) = ln(A_α) / (α - 1)` with `A_α = E_{z∼μ0}[(μ(z)/μ0(z))^α]` ([MTZ19], Section 3).
+//! `ε(α) = ln(A_α) / (α - 1)` with `A_α = E_{z∼μ0}[(μ(z)/μ0(z))^α]` (\[MTZ19\], Section 3).
 //! The order list, the conversion rule and hence the numbers agree with Opacus's
 //! `RDPAccountant`; the code is written from the papers.
 
@@ -42,7 +42,7 @@ pub(crate) fn log_erfc(x: f64) -> f64 {
     }
 }
 
-/// `ln A_α` for an integer order, by the exact binomial expansion ([MTZ19], Section 3.3):
+/// `ln A_α` for an integer order, by the exact binomial expansion (\[MTZ19\], Section 3.3):
 /// `A_α = Σ_{k=0}^{α} C(α, k) (1 - q)^{α-k} q^k exp((k² - k) / (2σ²))`, summed in log space.
 fn log_a_integer(q: f64, sigma: f64, alpha: u32) -> f64 {
     let (ln_q, ln_1mq) = (q.ln(), (-q).ln_1p());
@@ -61,7 +61,7 @@ fn log_a_integer(q: f64, sigma: f64, alpha: u32) -> f64 {
     acc
 }
 
-/// `ln A_α` for a fractional order by the convergent two-sided series of [MTZ19], Section 3.3:
+/// `ln A_α` for a fractional order by the convergent two-sided series of \[MTZ19\], Section 3.3:
 /// with `z0 = σ² ln(1/q - 1) + 1/2`,
 /// `A_α = Σ_{i≥0} C(α, i) [ q^i (1-q)^{α-i} e^{(i²-i)/(2σ²)} · erfc((i - z0)/(√2 σ)) / 2
 ///                       + q^{α-i} (1-q)^i e^{(j²-j)/(2σ²)} · erfc((z0 - j)/(√2 σ)) / 2 ]`,
@@ -112,7 +112,7 @@ fn log_a_fractional(q: f64, sigma: f64, alpha: f64) -> f64 {
 
 /// RDP of one step of the sampled Gaussian mechanism at order `alpha > 1`.
 ///
-/// `q = 1` is the plain Gaussian mechanism: `α / (2σ²)` ([Mir17], Proposition 7).
+/// `q = 1` is the plain Gaussian mechanism: `α / (2σ²)` (\[Mir17\], Proposition 7).
 pub fn rdp_step(q: f64, sigma: f64, alpha: f64) -> f64 {
     if q >= 1.0 {
         return alpha / (2.0 * sigma * sigma);
@@ -127,7 +127,7 @@ pub fn rdp_step(q: f64, sigma: f64, alpha: f64) -> f64 {
 }
 
 /// The total RDP curve of a list of events at `orders`: per-step RDP times the number of steps,
-/// added across events ([Mir17], Proposition 1: RDP composes additively at each order).
+/// added across events (\[Mir17\], Proposition 1: RDP composes additively at each order).
 pub fn rdp_curve(events: &[GaussianEvent], orders: &[f64]) -> Vec<f64> {
     let mut total = vec![0.0; orders.len()];
     for e in events {
@@ -138,7 +138,7 @@ pub fn rdp_curve(events: &[GaussianEvent], orders: &[f64]) -> Vec<f64> {
     total
 }
 
-/// Converts an RDP curve into `(ε, optimal order)` at `delta` with [BBG+20], Theorem 21:
+/// Converts an RDP curve into `(ε, optimal order)` at `delta` with \[BBG+20\], Theorem 21:
 /// `ε = ε_RDP(α) + ln((α - 1)/α) - (ln δ + ln α)/(α - 1)`, minimised over the orders (the first
 /// minimum wins ties, as numpy's `nanargmin`). NaN orders are skipped; if no order gives a
 /// finite value the result is `(+∞, None)`. A negative bound is clamped to 0 (a valid, if

@@ -1,0 +1,114 @@
+//! `doppel privacy`: differential-privacy accounting for DP training and noisy releases.
+//!
+//! Each subcommand prints one JSON line on stdout. Arguments the accountant rejects (out of
+//! range, or a budget no noise level can meet) are usage errors: a message on stderr and exit
+//! code 2, as clap does for malformed flags.
+
+use clap::builder::PossibleValuesParser;
+use clap::error::ErrorKind;
+use clap::{Args, Subcommand};
+use doppel_core::accountant::{self, AccountantKind, GaussianEvent};
+use doppel_core::Error;
+use serde_json::json;
+
+use crate::CliResult;
+
+/// Arguments of `doppel privacy`.
+#[derive(Args)]
+pub struct PrivacyArgs {
+    #[command(subcommand)]
+    command: PrivacyCommand,
+}
+
+#[derive(Subcommand)]
+enum PrivacyCommand {
+    /// Epsilon spent by `steps` steps of the Poisson-subsampled Gaussian mechanism.
+    Epsilon {
+        /// Probability that each record takes part in a step, in (0, 1] (1: no subsampling).
+        #[arg(long)]
+        sampling_rate: f64,
+        /// Noise standard deviation divided by the L2 sensitivity (clipping norm).
+        #[arg(long)]
+        noise_multiplier: f64,
+        /// Number of steps.
+        #[arg(long)]
+        steps: u64,
+        /// Target delta, in (0, 1).
+        #[arg(long)]
+        delta: f64,
+        /// Accountant: prv (tight, numerical, with an error bound) or rdp (Rényi DP).
+        #[arg(long, default_value = "prv", value_parser = accountants())]
+        accountant: String,
+    },
+    /// Smallest noise multiplier for which `steps` steps spend at most `epsilon`.
+    Noise {
+        /// The epsilon budget.
+        #[arg(long)]
+        epsilon: f64,
+        /// Target delta, in (0, 1).
+        #[arg(long)]
+        delta: f64,
+        /// Probability that each record takes part in a step, in (0, 1] (1: no subsampling).
+        #[arg(long)]
+        sampling_rate: f64,
+        /// Number of steps.
+        #[arg(long)]
+        steps: u64,
+        /// Accountant: prv (tight, numerical, with an error bound) or rdp (Rényi DP).
+        #[arg(long, default_value = "prv", value_parser = accountants())]
+        accountant: String,
+    },
+}
+
+/// Runs `doppel privacy`. Invalid arguments exit with code 2; other failures are returned.
+pub fn run(args: PrivacyArgs) -> CliResult<()> {
+    let line = match args.command {
+        PrivacyCommand::Epsilon { sampling_rate, noise_multiplier, steps, delta, accountant } => {
+            let kind = parse_kind(&accountant)?;
+            let event = GaussianEvent { sampling_rate, noise_multiplier, steps };
+            let spent = accountant::epsilon(kind, &[event], delta).map_err(usage)?;
+            json!({
+                "epsilon": spent.epsilon,
+                "order": spent.order,
+                "accountant": spent.accountant,
+                "delta": spent.delta,
+                "error_bound": spent.error_bound,
+            })
+        }
+        PrivacyCommand::Noise { epsilon, delta, sampling_rate, steps, accountant } => {
+            let kind = parse_kind(&accountant)?;
+            let sigma =
+                accountant::calibrate_noise(kind, epsilon, delta, sampling_rate, steps, &[])
+                    .map_err(usage)?;
+            let event = GaussianEvent { sampling_rate, noise_multiplier: sigma, steps };
+            let achieved = accountant::epsilon(kind, &[event], delta).map_err(usage)?;
+            json!({
+                "noise_multiplier": sigma,
+                "epsilon": achieved.epsilon,
+                "accountant": kind,
+            })
+        }
+    };
+    println!("{line}");
+    Ok(())
+}
+
+/// The accountant names clap accepts.
+fn accountants() -> PossibleValuesParser {
+    PossibleValuesParser::new(["prv", "rdp"])
+}
+
+fn parse_kind(name: &str) -> CliResult<AccountantKind> {
+    name.parse::<AccountantKind>().map_err(|e| e.to_string())
+}
+
+/// A rejected argument is a usage error: clap prints it and exits with code 2. Any other
+/// error goes back to `main` (exit code 1).
+fn usage(err: Error) -> String {
+    match err {
+        Error::Config(message) => {
+            clap::Error::raw(ErrorKind::ValueValidation, format!("{message}\n")).exit()
+        }
+        other => other.to_string(),
+    }
+}
