@@ -7,7 +7,7 @@
 //! to every coordinate once; the sum is divided by the expected batch size `q·n`; then the
 //! optimizer steps. The accountant composes `steps` such Poisson-subsampled Gaussian mechanisms.
 
-use candle_core::Tensor;
+use candle_core::{Device, Shape, Tensor};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -237,14 +237,15 @@ impl Randomness {
         }
     }
 
-    /// `grad + N(0, std²)` for every coordinate of every gradient.
-    pub fn add_noise(&mut self, grads: &[Tensor], std: f64) -> Result<Vec<Tensor>> {
-        grads
+    /// One tensor of independent `N(0, std²)` draws per shape (the noise of one step, drawn
+    /// while the step's gradients are computed).
+    pub fn noise(&mut self, shapes: &[Shape], std: f64) -> Result<Vec<Tensor>> {
+        shapes
             .iter()
-            .map(|g| {
-                let mut noise = vec![0f32; g.elem_count()];
+            .map(|shape| {
+                let mut noise = vec![0f32; shape.elem_count()];
                 self.fill_normal(&mut noise, std);
-                Ok((g + Tensor::from_vec(noise, g.shape(), g.device())?)?)
+                Ok(Tensor::from_vec(noise, shape, &Device::Cpu)?)
             })
             .collect()
     }

@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use candle_core::{Device, Tensor};
+use candle_core::{Device, Shape, Tensor};
 use rayon::prelude::*;
 
 use crate::accountant::GaussianEvent;
@@ -209,6 +209,7 @@ fn train_private(
         ..TrainingSummary::default()
     };
     let started = Instant::now();
+    let shapes: Vec<Shape> = model.params().iter().map(|(_, v)| v.shape().clone()).collect();
     let max_epochs = plan.steps.div_ceil(plan.steps_per_epoch);
     let (mut epoch_loss, mut epoch_tokens) = (0.0, 0.0);
     for step in 0..plan.steps {
@@ -222,12 +223,18 @@ fn train_private(
         let sampled = random.sample(members.len(), plan.sampling_rate);
         let shards = Shard::of_units(&sampled, &members);
         let c = plan.max_grad_norm;
-        let (loss_sum, tokens, clipped) =
-            batcher.gradients(&model, &shards, tc.seed, step, Some(c))?;
-        let noisy = random.add_noise(&clipped, plan.noise_multiplier * c)?;
+        // The noise does not depend on the gradients: draw it alongside the shards.
+        let (clipped, noise) = rayon::join(
+            || batcher.gradients(&model, &shards, tc.seed, step, Some(c)),
+            || random.noise(&shapes, plan.noise_multiplier * c),
+        );
+        let ((loss_sum, tokens, clipped), noise) = (clipped?, noise?);
         let scale = 1.0 / plan.expected_batch;
-        let grads =
-            noisy.iter().map(|g| g.affine(scale, 0.0)).collect::<candle_core::Result<Vec<_>>>()?;
+        let grads = clipped
+            .iter()
+            .zip(&noise)
+            .map(|(g, n)| (g + n)?.affine(scale, 0.0))
+            .collect::<candle_core::Result<Vec<_>>>()?;
         optimizer.step(model.params().iter().map(|(_, v)| v), &grads)?;
         summary.steps = step + 1;
         (epoch_loss, epoch_tokens) = (epoch_loss + loss_sum, epoch_tokens + tokens);
