@@ -92,7 +92,7 @@ impl<'a> Release<'a> {
         exact_share: f64,
         bins: usize,
     ) -> (Vec<f64>, Vec<f64>) {
-        let buckets = 2 * (grid_size() + 1);
+        let buckets = ordered_buckets().len();
         let mut counts = vec![0usize; buckets];
         for &v in values {
             counts[bucket_of(v / resolution)] += 1;
@@ -149,8 +149,12 @@ fn noisy_quantile_edges(buckets: &[(f64, f64, f64)], bins: usize) -> Vec<f64> {
 const GEOMETRIC_BASE: f64 = LINEAR_UNITS - 0.5;
 
 /// Buckets per sign: the linear part, then geometric buckets up to [`MAX_UNITS`].
+/// Computed once: `bucket_of` runs for every row of every numeric column.
 fn grid_size() -> usize {
-    LINEAR_UNITS as usize + ((MAX_UNITS / GEOMETRIC_BASE).ln() / GROWTH.ln()).ceil() as usize
+    static SIZE: std::sync::LazyLock<usize> = std::sync::LazyLock::new(|| {
+        LINEAR_UNITS as usize + ((MAX_UNITS / GEOMETRIC_BASE).ln() / GROWTH.ln()).ceil() as usize
+    });
+    *SIZE
 }
 
 /// The bucket of a value `t` in units of resolution. Index `grid_size() + 1 + j` holds
