@@ -6,6 +6,8 @@
 
 pub mod error;
 pub mod fidelity;
+pub mod frame;
+pub mod sample;
 pub mod table;
 
 pub use error::{Error, Result};
