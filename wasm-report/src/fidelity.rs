@@ -491,7 +491,7 @@ fn trivariate(
     let mut rng = crate::sample::Rng::new(options.seed);
     let chosen = crate::sample::sample_indices(triples.len(), options.triples, &mut rng);
     let (mut p, mut q) = (Vec::new(), Vec::new());
-    let mut counts = |cols: [usize; 3], real: bool, out: &mut Vec<u32>| {
+    let counts = |cols: [usize; 3], real: bool, out: &mut Vec<u32>| {
         let [(x, wx), (y, wy), (z, wz)] = cols.map(|c| {
             let (r, s, w) = &binned[c];
             (if real { r } else { s }, *w)
