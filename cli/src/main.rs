@@ -1,6 +1,7 @@
 //! `doppel`: learn a private table and generate a synthetic twin of it.
 
 mod privacy;
+mod report;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -11,7 +12,6 @@ use clap::{Parser, Subcommand};
 use doppel_core::config::{Delta, PrivacyConfig};
 use doppel_core::generate::{generate_to_file, GenerateOptions, Sampling};
 use doppel_core::ingest::{read_table, ReadOptions};
-use doppel_core::output::write_atomic;
 use doppel_core::{train, AccountantKind, TrainConfig, TrainedModel};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -41,8 +41,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Measure how faithful a synthetic table is to the real one.
-    Report(ReportArgs),
+    /// The quality and privacy report of a synthetic table (terminal, JSON, HTML).
+    Report(report::ReportArgs),
     /// Train, generate and report in one go (on the bundled Adult data by default).
     Run {
         /// The training data.
@@ -54,18 +54,25 @@ enum Command {
         /// Where to write the synthetic data.
         #[arg(long, default_value = "synthetic.csv")]
         output: PathBuf,
-        /// Rows to generate (default: as many as the input has).
+        /// Rows to generate (default: as many as the model was trained on).
         #[arg(long)]
         rows: Option<usize>,
+        /// Share of the input's rows kept out of training (drawn with the seed), so that the
+        /// report can measure privacy against real rows the model never saw; 0 trains on all.
+        #[arg(long, default_value_t = 0.2)]
+        holdout_share: f64,
         /// Training configuration (TOML or JSON).
         #[arg(long)]
         config: Option<PathBuf>,
         /// Seed for training and generation.
         #[arg(long)]
         seed: Option<u64>,
-        /// Where to write the fidelity report as JSON.
+        /// Where to write the report as JSON.
         #[arg(long)]
         json: Option<PathBuf>,
+        /// Where to write the report as a self-contained HTML page.
+        #[arg(long, default_value = "report.html")]
+        html: PathBuf,
         #[command(flatten)]
         privacy: PrivacyArgs,
     },
@@ -185,19 +192,6 @@ struct GenerateArgs {
     top_p: f64,
 }
 
-#[derive(clap::Args)]
-struct ReportArgs {
-    /// The real (training) table, CSV.
-    #[arg(long)]
-    real: PathBuf,
-    /// The synthetic table, CSV.
-    #[arg(long)]
-    synthetic: PathBuf,
-    /// Where to write the report as JSON.
-    #[arg(long)]
-    json: Option<PathBuf>,
-}
-
 type CliResult<T> = Result<T, String>;
 
 fn main() -> ExitCode {
@@ -226,7 +220,7 @@ fn run(cli: Cli) -> CliResult<()> {
                 args.delimiter,
                 &args.privacy,
             )?;
-            train_command(&args.input, &args.model, &config).map(drop)
+            train_command(&args.input, &args.model, &config, 0.0).map(drop)
         }
         Command::Generate(args) => {
             let options = GenerateOptions {
@@ -254,17 +248,42 @@ fn run(cli: Cli) -> CliResult<()> {
             println!("{text}");
             Ok(())
         }
-        Command::Report(args) => report_command(&args.real, &args.synthetic, args.json.as_deref()),
-        Command::Run { input, model, output, rows, config, seed, json, privacy } => {
+        Command::Report(args) => report::run(&args),
+        Command::Run {
+            input,
+            model,
+            output,
+            rows,
+            holdout_share,
+            config,
+            seed,
+            json,
+            html,
+            privacy,
+        } => {
             let config = load_config(config.as_deref(), seed, None, None, &privacy)?;
-            let rows_in = train_command(&input, &model, &config)?;
+            let split = train_command(&input, &model, &config, holdout_share)?;
             let options = GenerateOptions {
-                rows: rows.unwrap_or(rows_in),
+                rows: rows.unwrap_or(split.training.num_rows()),
                 seed: config.training.seed,
                 ..GenerateOptions::default()
             };
             generate_command(&model, &options, &output)?;
-            report_command(&input, &output, json.as_deref())
+            let outputs = report::Outputs { json: json.as_deref(), html: Some(&html) };
+            let mut report_options = doppel_report::report::ReportOptions::default();
+            report_options.model = report::model_privacy(&model)?;
+            let real = report::from_core(&split.training)?;
+            let holdout = split.holdout.as_ref().map(report::from_core).transpose()?;
+            let synthetic = report::load(&output)?;
+            let label = format!("{} and {}", input.display(), output.display());
+            report::report_tables(
+                &real,
+                &synthetic,
+                holdout.as_ref(),
+                &label,
+                &report_options,
+                &outputs,
+            )
         }
         Command::Privacy(args) => privacy::run(args),
     }
@@ -296,7 +315,36 @@ fn load_config(
 }
 
 /// Trains and saves a model; returns the number of input rows.
-fn train_command(input: &Path, model_path: &Path, config: &TrainConfig) -> CliResult<usize> {
+/// The rows a model was trained on, and those kept out of training.
+struct Split {
+    training: doppel_core::Table,
+    holdout: Option<doppel_core::Table>,
+}
+
+/// Splits off a seeded random `share` of the rows as a holdout (none when `share` is 0).
+fn split_holdout(table: doppel_core::Table, share: f64, seed: u64) -> CliResult<Split> {
+    if !(0.0..1.0).contains(&share) {
+        return Err(format!("--holdout-share must be in [0, 1), got {share}"));
+    }
+    let n = table.num_rows();
+    let held = (share * n as f64).round() as usize;
+    if held == 0 {
+        return Ok(Split { training: table, holdout: None });
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    doppel_report::sample::Rng::new(seed).shuffle(&mut order);
+    let (mut holdout, mut training) = (order[..held].to_vec(), order[held..].to_vec());
+    holdout.sort_unstable();
+    training.sort_unstable();
+    Ok(Split { training: table.take_rows(&training), holdout: Some(table.take_rows(&holdout)) })
+}
+
+fn train_command(
+    input: &Path,
+    model_path: &Path,
+    config: &TrainConfig,
+    holdout_share: f64,
+) -> CliResult<Split> {
     let started = Instant::now();
     let options = ReadOptions { delimiter: config.delimiter as u8, ..ReadOptions::default() };
     let table = read_table(input, &options).map_err(|e| e.to_string())?;
@@ -306,6 +354,14 @@ fn train_command(input: &Path, model_path: &Path, config: &TrainConfig) -> CliRe
         table.num_columns(),
         input.display()
     );
+    let split = split_holdout(table, holdout_share, config.training.seed)?;
+    if let Some(holdout) = &split.holdout {
+        eprintln!(
+            "kept {} rows out of training as a holdout for the report (--holdout-share 0 to train on all)",
+            holdout.num_rows()
+        );
+    }
+    let table = &split.training;
     let bar = ProgressBar::new(0);
     bar.set_style(
         ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed})")
@@ -325,7 +381,7 @@ fn train_command(input: &Path, model_path: &Path, config: &TrainConfig) -> CliRe
             bar.println(format!("epoch {}: loss {:.4}{validation}{epsilon}", p.epoch, p.loss));
         }
     };
-    let model = train(&table, config, &mut on_progress, &cancel).map_err(|e| e.to_string())?;
+    let model = train(table, config, &mut on_progress, &cancel).map_err(|e| e.to_string())?;
     bar.finish_and_clear();
     model.save(model_path).map_err(|e| e.to_string())?;
     let s = &model.metadata().summary;
@@ -348,7 +404,7 @@ fn train_command(input: &Path, model_path: &Path, config: &TrainConfig) -> CliRe
         model_path.display(),
         model_path.display()
     );
-    Ok(table.num_rows())
+    Ok(split)
 }
 
 /// The DP guarantee in the CLI's last lines of `train`.
@@ -389,33 +445,5 @@ fn generate_command(model_path: &Path, options: &GenerateOptions, output: &Path)
         output.display(),
         started.elapsed().as_secs_f64()
     );
-    Ok(())
-}
-
-fn report_command(real: &Path, synthetic: &Path, json: Option<&Path>) -> CliResult<()> {
-    let load = |path: &Path| -> CliResult<doppel_report::Table> {
-        let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        doppel_report::Table::from_csv_reader(std::io::BufReader::new(file), b',')
-            .map_err(|e| format!("{}: {e}", path.display()))
-    };
-    let real_table = load(real)?;
-    let synthetic_table = load(synthetic)?;
-    let report = doppel_report::fidelity(
-        &real_table,
-        &synthetic_table,
-        &doppel_report::FidelityOptions::default(),
-    )
-    .map_err(|e| e.to_string())?;
-    println!("univariate accuracy  {:.4}", report.univariate);
-    if let Some(b) = report.bivariate {
-        println!("bivariate accuracy   {b:.4}");
-    }
-    println!("overall accuracy     {:.4}", report.overall);
-    println!("exact-row share      {:.5}", report.exact_row_share);
-    if let Some(path) = json {
-        let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
-        write_atomic(path, text.as_bytes()).map_err(|e| e.to_string())?;
-        eprintln!("report written to {}", path.display());
-    }
     Ok(())
 }

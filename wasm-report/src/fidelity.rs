@@ -13,8 +13,13 @@
 //!   accuracy is the mean of the two (univariate alone with fewer than two columns).
 //! - Trivariate accuracy is the mean accuracy of the joint (3-D) bins of column triples: all
 //!   triples when there are at most [`FidelityOptions::triples`] of them, otherwise that many
-//!   drawn at random (seeded). It is reported beside, not inside, the overall accuracy, so that
-//!   overall figures stay comparable with mostlyai-qa's two-term mean.
+//!   drawn at random (seeded). mostlyai-qa 1.10 folds trivariate accuracy into its overall
+//!   figure; doppel keeps `overall` as the two-term mean of its earlier reports, so that
+//!   overall figures stay comparable across doppel versions, and reports trivariate beside it.
+//!
+//! The binning follows mostlyai-qa 1.10.11 rule by rule (see [`FidelityOptions`]);
+//! `tests/reference.rs` checks every column, pair and mean against figures computed by
+//! mostlyai-qa itself (`reference/make_reference.py`) to within 0.005.
 //!
 //! Alongside, [`exact_match_share`]: the share of synthetic rows that copy a real row.
 
@@ -33,16 +38,26 @@ pub const MAX_BINS: usize = 1000;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct FidelityOptions {
-    /// Quantile bins for numeric columns (1..=[`MAX_BINS`], default 10). The cut points are the
-    /// real values' inverse-CDF quantiles `sorted[ceil(k n / bins) - 1]` for `k = 1..bins`,
-    /// without repeats; bin `i` holds `(cut[i-1], cut[i]]`, the first bin everything up to
-    /// `cut[0]` and the last everything above the last cut. A column is numeric when every
-    /// non-missing real cell is a finite number and it has more than `bins` distinct values.
+    /// Bins for numeric columns (1..=[`MAX_BINS`], default 10), chosen as mostlyai-qa's
+    /// `bin_numeric` does: with at most `bins` distinct real values, one bin per value;
+    /// otherwise the break points are the sorted real values at indices
+    /// `floor(k (n - 1) / (i - 1))`, `k = 0..i`, for the smallest `i >= bins` that gives
+    /// `bins + 1` distinct ones (up to `i = min(999, n)`). Each break but the last is then
+    /// rounded down to the fewest decimals (0..20) that keep them distinct. Bins are closed
+    /// below: `[break[i], break[i+1])`, the first open to the left, the last to the right.
+    /// A column is numeric when every non-missing real cell is a finite number.
     pub bins: usize,
     /// Most frequent real categories that get a bin of their own (0..=[`MAX_BINS`], default
-    /// 10); ties are broken by the value's text, ascending. All other values, including
-    /// synthetic values never seen in the real column, share one "other" bin.
+    /// 10), as in mostlyai-qa's `bin_categorical`: "missing" competes for these places like a
+    /// category (and always keeps its own bin), and categories with fewer than
+    /// [`FidelityOptions::min_category_rows`] real rows get none. Ties are broken by the
+    /// value's text, ascending (missing last). All other values, including synthetic values
+    /// never seen in the real column, share one "other" bin.
     pub top_categories: usize,
+    /// Fewest real rows a category needs for a bin of its own (default 5, mostlyai-qa's
+    /// `MIN_RARE_CAT_PROTECTION`, so that rare values are not singled out); rarer categories
+    /// join "other".
+    pub min_category_rows: usize,
     /// Cell texts that mean "missing", compared after trimming whitespace.
     pub missing_tokens: Vec<String>,
     /// Columns left out of the metric (identifiers, free text).
@@ -59,6 +74,7 @@ impl Default for FidelityOptions {
         FidelityOptions {
             bins: 10,
             top_categories: 10,
+            min_category_rows: 5,
             missing_tokens: missing.map(String::from).to_vec(),
             skip_columns: Vec::new(),
             triples: 200,
@@ -150,13 +166,26 @@ pub struct FidelityReport {
     pub pairs: usize,
     /// Per-column results in real column order.
     pub columns: Vec<ColumnFidelity>,
+    /// Each compared pair's accuracy, pairs in real column order (`(0, 1), (0, 2), ...`).
+    #[serde(default)]
+    pub pair_accuracies: Vec<PairAccuracy>,
+}
+
+/// The bivariate accuracy of one column pair.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PairAccuracy {
+    /// The two columns, in real column order.
+    pub columns: [String; 2],
+    /// `1 - TVD` of their joint bins.
+    pub accuracy: f64,
 }
 
 /// How one column's cells map to bin indices.
 enum Binner {
-    /// Bins `0..=cuts.len()` by value (see [`FidelityOptions::bins`]), then a missing bin, then
-    /// a bin for cells that are not numbers.
-    Numeric { cuts: Vec<f64> },
+    /// Bins `0..=edges.len()` by value, bin `i` holding `[edges[i-1], edges[i])` (see
+    /// [`FidelityOptions::bins`]), then a missing bin, then a bin for cells that are not
+    /// numbers.
+    Numeric { edges: Vec<f64> },
     /// One bin per top category, then "other", then missing.
     Categorical { top: HashMap<String, u16> },
 }
@@ -171,7 +200,7 @@ impl Binner {
 
     fn bins(&self) -> usize {
         match self {
-            Binner::Numeric { cuts } => cuts.len() + 3,
+            Binner::Numeric { edges } => edges.len() + 3,
             Binner::Categorical { top } => top.len() + 2,
         }
     }
@@ -179,10 +208,10 @@ impl Binner {
     /// The cell's bin; below `bins()` <= `MAX_BINS + 2`, so it fits a `u16`.
     fn bin(&self, cell: &str, options: &FidelityOptions) -> u16 {
         let index = match self {
-            Binner::Numeric { cuts } if options.is_missing(cell) => cuts.len() + 1,
-            Binner::Numeric { cuts } => match parse_number(cell) {
-                Some(x) => cuts.partition_point(|&c| c < x),
-                None => cuts.len() + 2,
+            Binner::Numeric { edges } if options.is_missing(cell) => edges.len() + 1,
+            Binner::Numeric { edges } => match parse_number(cell) {
+                Some(x) => edges.partition_point(|&e| e <= x),
+                None => edges.len() + 2,
             },
             Binner::Categorical { top } if options.is_missing(cell) => top.len() + 1,
             Binner::Categorical { top } => {
@@ -197,14 +226,14 @@ impl Binner {
     /// Each bin's label, in bin order.
     fn labels(&self) -> Vec<String> {
         match self {
-            Binner::Numeric { cuts } => {
-                let mut labels = Vec::with_capacity(cuts.len() + 3);
-                labels.push(format!("<= {}", short(cuts.first().copied().unwrap_or(f64::NAN))));
-                for w in cuts.windows(2) {
-                    labels.push(format!("({}, {}]", short(w[0]), short(w[1])));
+            Binner::Numeric { edges } => {
+                let mut labels = Vec::with_capacity(edges.len() + 3);
+                labels.push(format!("< {}", short(edges.first().copied().unwrap_or(f64::NAN))));
+                for w in edges.windows(2) {
+                    labels.push(format!("[{}, {})", short(w[0]), short(w[1])));
                 }
-                if let Some(last) = cuts.last() {
-                    labels.push(format!("> {}", short(*last)));
+                if let Some(last) = edges.last() {
+                    labels.push(format!(">= {}", short(*last)));
                 }
                 labels.extend(["missing".to_string(), "not a number".to_string()]);
                 labels
@@ -239,7 +268,7 @@ fn short(x: f64) -> String {
 /// not-a-number bins are left out (they say nothing).
 fn bin_shares(b: &Binner, p: &[u32], q: &[u32], n: usize, m: usize) -> Vec<BinShare> {
     let last_value_bin = match b {
-        Binner::Numeric { cuts } => cuts.len(),
+        Binner::Numeric { edges } => edges.len(),
         Binner::Categorical { top } => top.len(),
     };
     b.labels()
@@ -258,13 +287,64 @@ fn parse_number(cell: &str) -> Option<f64> {
     cell.trim().parse::<f64>().ok().filter(|x| x.is_finite())
 }
 
-/// The cut points of `bins` quantile bins of sorted, non-empty `values`: the inverse-CDF
-/// quantile `sorted[ceil(k n / bins) - 1]` for `k = 1..bins`, without repeats.
-fn quantile_cuts(sorted: &[f64], bins: usize) -> Vec<f64> {
+/// The inner bin edges of sorted, non-empty `values` (see [`FidelityOptions::bins`]):
+/// mostlyai-qa 1.10's `bin_numeric` and `search_bin_boundaries`, whose outer breaks (the
+/// minimum and the maximum, or maximum + 1) only clip values into the first and last bins.
+fn numeric_edges(sorted: &[f64], bins: usize) -> Vec<f64> {
+    let mut distinct = sorted.to_vec();
+    distinct.dedup();
+    let mut breaks = if distinct.len() <= bins {
+        let top = distinct[distinct.len() - 1] + 1.0;
+        distinct.push(top);
+        distinct.dedup(); // max + 1 == max for |max| >= 2^53
+        distinct
+    } else {
+        search_breaks(sorted, bins)
+    };
+    floor_breaks(&mut breaks);
+    breaks.get(1..breaks.len().saturating_sub(1)).unwrap_or_default().to_vec()
+}
+
+/// `bins + 1` distinct values at evenly spaced positions of `sorted` (first and last
+/// included): positions `floor(k * ((n - 1) / (i - 1)))` as numpy's `linspace(0, n - 1, i)`
+/// computes them, for the smallest `i` from `bins` that gives enough distinct values, up to
+/// `min(999, n)`; the last try's values if none does.
+fn search_breaks(sorted: &[f64], bins: usize) -> Vec<f64> {
     let n = sorted.len();
-    let mut cuts: Vec<f64> = (1..bins).map(|k| sorted[(k * n).div_ceil(bins) - 1]).collect();
-    cuts.dedup();
-    cuts
+    let mut breaks = Vec::new();
+    for i in bins..(bins + 1).max(1000.min(n + 1)) {
+        breaks.clear();
+        if i == 1 {
+            breaks.push(sorted[0]); // linspace with one point is the start
+        } else {
+            let step = (n - 1) as f64 / (i - 1) as f64;
+            // `as usize` truncates like numpy's astype(int); the last position is n - 1.
+            breaks.extend((0..i - 1).map(|k| sorted[(k as f64 * step) as usize]));
+            breaks.push(sorted[n - 1]);
+        }
+        breaks.dedup();
+        if breaks.len() > bins {
+            break;
+        }
+    }
+    breaks
+}
+
+/// Rounds every break but the last down to the fewest decimals, 0 to 19, that keep all breaks
+/// distinct (mostlyai-qa's `_floor(number, precision)`, computed the same way:
+/// `floor(b * 10^p) / 10^p`); leaves them as they are if no such precision exists.
+fn floor_breaks(breaks: &mut [f64]) {
+    let mut scale = 1.0_f64; // 10^p, exact for p <= 22
+    for _ in 0..20 {
+        let floor = |b: f64| (b * scale).floor() / scale;
+        // Flooring keeps the order, so distinct means strictly increasing.
+        if breaks.windows(2).all(|w| floor(w[0]) < floor(w[1])) {
+            let last = breaks.len().saturating_sub(1);
+            breaks[..last].iter_mut().for_each(|b| *b = floor(*b));
+            return;
+        }
+        scale *= 10.0;
+    }
 }
 
 /// Chooses a binner for a real column, or says why the column is skipped.
@@ -274,31 +354,31 @@ fn binner(cells: &[&str], options: &FidelityOptions) -> std::result::Result<Binn
         return Err("no real values".into());
     }
     let numbers: Option<Vec<f64>> = present.iter().map(|c| parse_number(c)).collect();
-    let all_distinct = || present.iter().collect::<HashSet<_>>().len() == present.len();
-    // Every row different: an identifier, whose bins would say nothing. A numeric column with
-    // fractions is a measurement, not an identifier, and keeps its quantile bins.
-    let fractional = numbers.as_ref().is_some_and(|v| v.iter().any(|x| x.fract() != 0.0));
-    if present.len() == cells.len() && cells.len() > 1 && !fractional && all_distinct() {
-        return Err("unique per row (an identifier)".into());
+    // The same rule as the other metrics: identifiers, free text and row numbers say nothing.
+    if let Some(reason) = crate::frame::skip_reason(cells, |c| options.is_missing(c)) {
+        return Err(reason);
     }
     if let Some(mut values) = numbers {
         values.sort_by(f64::total_cmp);
-        let distinct = 1 + values.windows(2).filter(|w| w[0] != w[1]).count();
-        if distinct > options.bins {
-            return Ok(Binner::Numeric { cuts: quantile_cuts(&values, options.bins) });
-        }
+        return Ok(Binner::Numeric { edges: numeric_edges(&values, options.bins) });
     }
     let mut counts: HashMap<&str, usize> = HashMap::new();
     for c in &present {
         *counts.entry(c).or_default() += 1;
     }
-    let mut ranked: Vec<(&str, usize)> = counts.into_iter().collect();
-    ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    // Missing (None) is ranked with the categories: it takes one of the top places when it
+    // is frequent enough, as in mostlyai-qa, though it has a bin of its own anyway.
+    let mut ranked: Vec<(Option<&str>, usize)> =
+        counts.into_iter().map(|(v, k)| (Some(v), k)).collect();
+    ranked.push((None, cells.len() - present.len()));
+    ranked
+        .sort_by(|a, b| b.1.cmp(&a.1).then(a.0.is_none().cmp(&b.0.is_none())).then(a.0.cmp(&b.0)));
     let top = ranked
         .iter()
         .take(options.top_categories)
+        .filter_map(|&(v, k)| v.filter(|_| k >= options.min_category_rows))
         .enumerate()
-        .map(|(i, (v, _))| (v.to_string(), i as u16))
+        .map(|(i, v)| (v.to_string(), i as u16))
         .collect();
     Ok(Binner::Categorical { top })
 }
@@ -445,15 +525,21 @@ pub fn fidelity(
         return Err(Error::NothingToCompare { reasons: reasons.join("; ") });
     }
     let univariate = mean(columns.iter().filter_map(|c| c.accuracy));
+    let compared: Vec<&String> =
+        columns.iter().filter(|c| c.accuracy.is_some()).map(|c| &c.name).collect();
     let mut pair_accuracies = Vec::new();
     for (i, (ri, si, bi)) in binned.iter().enumerate() {
-        for (rj, sj, bj) in &binned[i + 1..] {
+        for (j, (rj, sj, bj)) in binned.iter().enumerate().skip(i + 1) {
             joint_histogram(ri, rj, *bj, &mut p, bi * bj);
             joint_histogram(si, sj, *bj, &mut q, bi * bj);
-            pair_accuracies.push(accuracy(&p, &q, n, m));
+            pair_accuracies.push(PairAccuracy {
+                columns: [compared[i].clone(), compared[j].clone()],
+                accuracy: accuracy(&p, &q, n, m),
+            });
         }
     }
-    let bivariate = (!pair_accuracies.is_empty()).then(|| mean(pair_accuracies.iter().copied()));
+    let bivariate =
+        (!pair_accuracies.is_empty()).then(|| mean(pair_accuracies.iter().map(|p| p.accuracy)));
     let overall = bivariate.map_or(univariate, |b| (univariate + b) / 2.0);
     let triple_accuracies = trivariate(&binned, options, n, m);
     let trivariate =
@@ -467,6 +553,7 @@ pub fn fidelity(
         exact_row_share: exact_match_share(real, synthetic),
         pairs: pair_accuracies.len(),
         columns,
+        pair_accuracies,
     })
 }
 
@@ -534,15 +621,21 @@ mod tests {
     }
 
     fn univariate<S: AsRef<str>>(real: &[S], synthetic: &[S]) -> Result<f64> {
-        Ok(fidelity(&single(real), &single(synthetic), &FidelityOptions::default())?.univariate)
+        Ok(fidelity(&single(real), &single(synthetic), &options())?.univariate)
     }
 
     const CLOSE: f64 = 1e-12;
 
+    /// The default options, but every category gets a bin (the tiny tables here have none
+    /// with 5 rows).
+    fn options() -> FidelityOptions {
+        FidelityOptions { min_category_rows: 1, ..Default::default() }
+    }
+
     #[test]
     fn identical_tables_score_one() -> Result<()> {
         let t = table(&["a", "b"], &[&["1", "x"], &["2", "y"], &["2", "x"]]);
-        let r = fidelity(&t, &t, &FidelityOptions::default())?;
+        let r = fidelity(&t, &t, &options())?;
         assert!((r.univariate - 1.0).abs() < CLOSE && (r.overall - 1.0).abs() < CLOSE);
         assert_eq!(r.bivariate, Some(1.0));
         assert_eq!(r.exact_row_share, 1.0);
@@ -552,11 +645,8 @@ mod tests {
     #[test]
     fn categorical_tvd_by_hand() -> Result<()> {
         // Real a:1/2 b:1/2, synthetic a:3/4 b:1/4 -> TVD = (1/4 + 1/4) / 2 = 1/4.
-        let r = fidelity(
-            &single(&["a", "a", "b", "b"]),
-            &single(&["a", "a", "a", "b"]),
-            &FidelityOptions::default(),
-        )?;
+        let r =
+            fidelity(&single(&["a", "a", "b", "b"]), &single(&["a", "a", "a", "b"]), &options())?;
         assert_eq!(r.columns[0].kind, ColumnKind::Categorical);
         assert!((r.univariate - 0.75).abs() < CLOSE, "{}", r.univariate);
         assert_eq!(r.bivariate, None);
@@ -566,29 +656,58 @@ mod tests {
 
     #[test]
     fn numbers_fall_into_real_quantile_bins() -> Result<()> {
-        // Real 1..=20, each twice (n = 40, so not an identifier): cut k is sorted[4k - 1] = 2k,
-        // so the cuts are 2, 4, ..., 18 and each of the 10 bins holds 4 real values (1/10).
-        // Synthetic 3..=22, each twice: bin 0 ((-inf, 2]) gets none, bins 1..=8 get 4 each,
-        // bin 9 ((18, inf)) gets 8 of 40. Per bin |p - q|: 0.1, 0 (x8), 0.1 -> TVD 0.1.
+        // Real 1..=20, each twice (n = 40, so not an identifier): edges 2, 4, ..., 18 (see
+        // columns_carry_their_bin_shares_for_charts), so the real shares are 2/40 in
+        // (-inf, 2), 4/40 in each of [2, 4) .. [16, 18) and 6/40 in [18, inf).
+        // Synthetic 3..=22, each twice: 0, 2/40, 4/40 (x7), 10/40.
+        // Per bin |p - q|: 2/40, 2/40, 0 (x7), 4/40 -> TVD 4/40 = 0.1.
         let real: Vec<String> = (1..=20).flat_map(|i| [i.to_string(), i.to_string()]).collect();
         let synth: Vec<String> = (3..=22).flat_map(|i| [i.to_string(), i.to_string()]).collect();
-        let r = fidelity(&single(&real), &single(&synth), &FidelityOptions::default())?;
+        let r = fidelity(&single(&real), &single(&synth), &options())?;
         assert_eq!(r.columns[0].kind, ColumnKind::Numeric);
         assert!((r.univariate - 0.9).abs() < CLOSE, "{}", r.univariate);
         Ok(())
     }
 
     #[test]
-    fn ten_distinct_numbers_are_categories() -> Result<()> {
-        // Exactly `bins` = 10 distinct numbers: categorical, so "1" and "1.0" differ as text.
+    fn few_distinct_numbers_get_a_bin_each() -> Result<()> {
+        // Exactly `bins` = 10 distinct numbers: one bin per value, compared as numbers.
         let real: Vec<String> = (1..=10).flat_map(|i| [i.to_string(), i.to_string()]).collect();
-        let r = fidelity(&single(&real), &single(&real), &FidelityOptions::default())?;
-        assert_eq!(r.columns[0].kind, ColumnKind::Categorical);
-        // Both "1" become "1.0": "1.0" is not a top-10 value, so both land in "other":
-        // |2/20 - 0| for bin "1" and |0 - 2/20| for "other" -> TVD 0.1.
+        let r = fidelity(&single(&real), &single(&real), &options())?;
+        assert_eq!(r.columns[0].kind, ColumnKind::Numeric);
+        // "1.0" is the number 1: nothing changes.
         let synth: Vec<String> =
             real.iter().map(|v| if v == "1" { "1.0".into() } else { v.clone() }).collect();
+        assert!((univariate(&real, &synth)? - 1.0).abs() < CLOSE);
+        // Both 1s become 11, beyond the largest real value: they join the last bin, [10, inf).
+        // |2/20 - 0| for the bin of 1 and |2/20 - 4/20| for the last -> TVD 0.1.
+        let synth: Vec<String> =
+            real.iter().map(|v| if v == "1" { "11".into() } else { v.clone() }).collect();
         assert!((univariate(&real, &synth)? - 0.9).abs() < CLOSE);
+        Ok(())
+    }
+
+    #[test]
+    fn rare_categories_and_missing_take_top_places_as_in_mostlyai_qa() -> Result<()> {
+        // Default options: a, b 5 rows each, c 4 rows (too rare for a bin), missing 6.
+        let mut real = vec!["a"; 5];
+        real.extend(["b"; 5]);
+        real.extend(["c"; 4]);
+        real.extend(["?"; 6]);
+        // c -> d is a move within "other": accuracy 1.
+        let synth: Vec<&str> = real.iter().map(|&v| if v == "c" { "d" } else { v }).collect();
+        let r = fidelity(&single(&real), &single(&synth), &FidelityOptions::default())?;
+        assert!((r.univariate - 1.0).abs() < CLOSE);
+        // One top place only: missing (6 rows) takes it, so a and b share "other" too, and
+        // a -> b costs nothing; with two places, a keeps one: moving its 5 of 20 rows to b
+        // gives TVD 5/20.
+        let synth: Vec<&str> = real.iter().map(|&v| if v == "a" { "b" } else { v }).collect();
+        let one = FidelityOptions { top_categories: 1, ..Default::default() };
+        let r = fidelity(&single(&real), &single(&synth), &one)?;
+        assert!((r.univariate - 1.0).abs() < CLOSE);
+        let two = FidelityOptions { top_categories: 2, ..Default::default() };
+        let r = fidelity(&single(&real), &single(&synth), &two)?;
+        assert!((r.univariate - 0.75).abs() < CLOSE, "{}", r.univariate);
         Ok(())
     }
 
@@ -653,7 +772,7 @@ mod tests {
         // synthetic 1/2 on two cells -> TVD = (1/4 * 2 + 1/4 * 2) / 2 = 1/2.
         let real = table(&["p", "q"], &[&["a", "x"], &["a", "y"], &["b", "x"], &["b", "y"]]);
         let synth = table(&["q", "p"], &[&["x", "a"], &["x", "a"], &["y", "b"], &["y", "b"]]);
-        let r = fidelity(&real, &synth, &FidelityOptions::default())?;
+        let r = fidelity(&real, &synth, &options())?;
         assert!((r.univariate - 1.0).abs() < CLOSE);
         assert_eq!(r.pairs, 1);
         assert!((r.bivariate.expect("pairs") - 0.5).abs() < CLOSE);
@@ -680,7 +799,7 @@ mod tests {
             &names,
             &[&["a", "x", "u"], &["a", "x", "u"], &["b", "y", "v"], &["b", "y", "v"]],
         );
-        let r = fidelity(&real, &synth, &FidelityOptions::default())?;
+        let r = fidelity(&real, &synth, &options())?;
         assert_eq!(r.pairs, 3);
         assert!((r.bivariate.expect("pairs") - 2.0 / 3.0).abs() < CLOSE);
         assert!((r.overall - 5.0 / 6.0).abs() < CLOSE);
@@ -700,7 +819,7 @@ mod tests {
             &["x", "y", "z"],
             &[&["a", "a", "a"], &["a", "a", "a"], &["b", "b", "b"], &["b", "b", "b"]],
         );
-        let report = fidelity(&real, &synthetic, &FidelityOptions::default())?;
+        let report = fidelity(&real, &synthetic, &options())?;
         assert_eq!(report.univariate, 1.0);
         assert_eq!(report.triples, 1);
         assert!((report.trivariate.unwrap() - 0.5).abs() < 1e-12, "{report:?}");
@@ -727,17 +846,18 @@ mod tests {
         let numbers: Vec<String> = (2..=41).map(|i| (i / 2).to_string()).collect();
         let report = univariate_report(&numbers, &numbers)?;
         let labels: Vec<&str> = report.columns[0].bins.iter().map(|b| b.label.as_str()).collect();
-        // Cuts at sorted[ceil(k * 40 / 10) - 1] = 2, 4, ..., 18.
-        assert_eq!(labels.first(), Some(&"<= 2"));
-        assert_eq!(labels[1], "(2, 4]");
-        assert_eq!(labels.last(), Some(&"> 18"));
+        // 11 points (step 3.9) at positions 0, 3, 7, ..., 35, 39 -> breaks 1, 2, 4, ..., 18,
+        // 20; the inner ones, 2, 4, ..., 18, are the edges.
+        assert_eq!(labels.first(), Some(&"< 2"));
+        assert_eq!(labels[1], "[2, 4)");
+        assert_eq!(labels.last(), Some(&">= 18"));
         assert_eq!(short(1234.5678), "1235");
         assert_eq!(short(0.0123456), "0.01235");
         Ok(())
     }
 
     fn univariate_report<S: AsRef<str>>(real: &[S], synthetic: &[S]) -> Result<FidelityReport> {
-        fidelity(&single(real), &single(synthetic), &FidelityOptions::default())
+        fidelity(&single(real), &single(synthetic), &options())
     }
 
     #[test]
@@ -755,14 +875,14 @@ mod tests {
     #[test]
     fn identifier_columns_are_skipped() -> Result<()> {
         let real = table(&["id", "v"], &[&["1", "a"], &["2", "a"], &["3", "b"]]);
-        let r = fidelity(&real, &real, &FidelityOptions::default())?;
+        let r = fidelity(&real, &real, &options())?;
         assert_eq!(r.columns[0].kind, ColumnKind::Skipped);
-        assert!(r.columns[0].note.as_deref().is_some_and(|n| n.contains("identifier")));
+        assert!(r.columns[0].note.as_deref().is_some_and(|n| n.contains("row number")));
         assert_eq!(r.columns[0].accuracy, None);
         assert_eq!(r.pairs, 0);
         // Unique fractional numbers are a measurement, not an identifier.
         let floats: Vec<String> = (0..12).map(|i| format!("{i}.5")).collect();
-        let r = fidelity(&single(&floats), &single(&floats), &FidelityOptions::default())?;
+        let r = fidelity(&single(&floats), &single(&floats), &options())?;
         assert_eq!(r.columns[0].kind, ColumnKind::Numeric);
         // Named in the options.
         let options = FidelityOptions { skip_columns: vec!["v".into()], ..Default::default() };
@@ -776,14 +896,14 @@ mod tests {
     fn mismatched_columns_are_named() {
         let real = table(&["id", "v"], &[&["1", "a"]]);
         let extra = table(&["id", "v", "w"], &[&["1", "a", "b"]]);
-        let err = fidelity(&real, &extra, &FidelityOptions::default()).unwrap_err();
+        let err = fidelity(&real, &extra, &options()).unwrap_err();
         assert!(matches!(&err, Error::Columns { column, .. } if column == "w"), "{err}");
         let missing = table(&["id"], &[&["1"]]);
-        let err = fidelity(&real, &missing, &FidelityOptions::default()).unwrap_err();
+        let err = fidelity(&real, &missing, &options()).unwrap_err();
         assert!(matches!(&err, Error::Columns { column, .. } if column == "v"), "{err}");
         assert_eq!(err.to_string(), "column 'v' is in the real table but not in the synthetic one");
         let twice = table(&["v", "v"], &[&["1", "a"]]);
-        let err = fidelity(&twice, &twice, &FidelityOptions::default()).unwrap_err();
+        let err = fidelity(&twice, &twice, &options()).unwrap_err();
         assert!(matches!(&err, Error::Columns { column, .. } if column == "v"), "{err}");
     }
 
@@ -802,32 +922,42 @@ mod tests {
     }
 
     #[test]
-    fn numeric_bins_are_open_below_and_closed_above() {
-        // Cuts 2 and 4: bins (-inf, 2], (2, 4], (4, inf), then missing, then not a number.
-        let b = Binner::Numeric { cuts: vec![2.0, 4.0] };
+    fn numeric_bins_are_closed_below_and_open_above() {
+        // Edges 2 and 4: bins (-inf, 2), [2, 4), [4, inf), then missing, then not a number.
+        let b = Binner::Numeric { edges: vec![2.0, 4.0] };
         let options = FidelityOptions::default();
         let bins: Vec<u16> = ["-7", "2", "2.5", "4", "4.1", " 9 ", "NA", "x", "inf"]
             .map(|c| b.bin(c, &options))
             .into();
-        assert_eq!(bins, [0, 0, 1, 1, 2, 2, 3, 4, 4]);
+        assert_eq!(bins, [0, 1, 1, 2, 2, 2, 3, 4, 4]);
         assert_eq!(b.bins(), 5);
     }
 
     #[test]
-    fn quantile_cuts_follow_the_inverse_cdf() {
+    fn numeric_edges_follow_mostlyai_qa() {
+        // Values 1..=20, 4 bins. i = 4 points: step 19/3, positions 0, 6, 12, 19 -> values
+        // 1, 7, 13, 20: only 4 breaks. i = 5: step 4.75, positions 0, 4, 9, 14, 19 -> 1, 5,
+        // 10, 15, 20: 5 breaks; the inner ones are the edges.
         let values: Vec<f64> = (1..=20).map(f64::from).collect();
-        // ceil(5k) - 1 for k = 1, 2, 3 -> sorted[4], sorted[9], sorted[14].
-        assert_eq!(quantile_cuts(&values, 4), vec![5.0, 10.0, 15.0]);
-        // Repeated cuts collapse: sorted[0], sorted[1], sorted[2] are all 1.
-        assert_eq!(quantile_cuts(&[1.0, 1.0, 1.0, 2.0], 4), vec![1.0]);
-        // n = 3, bins = 2: ceil(3/2) - 1 = 1.
-        assert_eq!(quantile_cuts(&[1.0, 2.0, 3.0], 2), vec![2.0]);
+        assert_eq!(numeric_edges(&values, 4), vec![5.0, 10.0, 15.0]);
+        // Eight 0s then 1, 2, 3 (n = 11), 2 bins: i = 2..=5 points all land on 0s and the
+        // last value; i = 6 (step 2, positions 0, 2, 4, 6, 8, 10) reaches the 1 at position
+        // 8: breaks 0, 1, 3.
+        let tied = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 2.0, 3.0];
+        assert_eq!(numeric_edges(&tied, 2), vec![1.0]);
+        // Breaks 0.5, 1.25, 2.5 (i = 3: positions 0, 2, 4) are rounded down to whole numbers,
+        // which keep them distinct: 0, 1, 2.5. So 1.1 falls in [1, 2.5), not below 1.25.
+        assert_eq!(numeric_edges(&[0.5, 1.1, 1.25, 1.75, 2.5], 2), vec![1.0]);
+        // 0.15, 0.25, 0.35 collide at 0 decimals; at 1 decimal: 0.1, 0.2, (last kept) 0.35.
+        assert_eq!(numeric_edges(&[0.15, 0.25, 0.35], 2), vec![0.2]);
+        // At most `bins` distinct values: one bin each; breaks 1, 2, 3, 3 + 1.
+        assert_eq!(numeric_edges(&[1.0, 2.0, 2.0, 3.0], 10), vec![2.0, 3.0]);
     }
 
     #[test]
     fn the_report_serializes_with_lowercase_kinds() -> Result<()> {
         let real = table(&["id", "v"], &[&["1", "a"], &["2", "a"], &["3", "b"]]);
-        let r = fidelity(&real, &real, &FidelityOptions::default())?;
+        let r = fidelity(&real, &real, &options())?;
         let json = serde_json::to_value(&r).map_err(|e| Error::Csv(e.to_string()))?;
         assert_eq!(json["columns"][0]["kind"], "skipped");
         assert_eq!(json["columns"][1]["kind"], "categorical");

@@ -100,22 +100,33 @@ fn parse_number(cell: &str) -> Option<f64> {
     cell.trim().parse::<f64>().ok().filter(|x| x.is_finite())
 }
 
-/// Why a real column cannot be measured, if it cannot: every value missing, or a different
-/// value in every row that is not a measurement (an identifier or free text, whose
-/// distribution says nothing and whose distances would only match rows by their key).
+/// Why a real column cannot be measured, if it cannot: every value missing; a different text
+/// in every row (an identifier or free text, whose distribution says nothing and whose
+/// distances would only match rows by their key); or integers that are exactly a run of
+/// consecutive numbers, one per row (a row number). Other all-distinct numbers are
+/// measurements and are kept.
 pub fn skip_reason(cells: &[&str], is_missing: impl Fn(&str) -> bool) -> Option<String> {
     let present: Vec<&str> = cells.iter().copied().filter(|c| !is_missing(c)).collect();
     if present.is_empty() {
         return Some("every real value is missing".into());
     }
-    let fractional = present.iter().any(|c| parse_number(c).is_some_and(|x| x.fract() != 0.0));
-    if present.len() == cells.len() && cells.len() > 1 && !fractional {
-        let mut seen = std::collections::HashSet::with_capacity(present.len());
-        if present.iter().all(|c| seen.insert(*c)) {
-            return Some("a different value in every row (an identifier or free text)".into());
+    if present.len() < cells.len() || cells.len() < 2 {
+        return None;
+    }
+    let mut seen = std::collections::HashSet::with_capacity(present.len());
+    if !present.iter().all(|c| seen.insert(*c)) {
+        return None;
+    }
+    let numbers: Option<Vec<f64>> = present.iter().map(|c| parse_number(c)).collect();
+    match numbers {
+        None => Some("a different value in every row (an identifier or free text)".into()),
+        Some(v) => {
+            let (lo, hi) = v.iter().fold((f64::MAX, f64::MIN), |(l, h), &x| (l.min(x), h.max(x)));
+            let integers = v.iter().all(|x| x.fract() == 0.0);
+            let run = integers && hi - lo + 1.0 == v.len() as f64;
+            run.then(|| "consecutive integers, one per row (a row number)".into())
         }
     }
-    None
 }
 
 impl Schema {
@@ -317,13 +328,22 @@ mod tests {
 
     #[test]
     fn empty_and_identifier_columns_are_skipped_with_reasons() {
-        let real =
-            table(&["id", "none", "x"], &[&["1", "?", "u"], &["2", "", "u"], &["3", "?", "v"]]);
+        let real = table(
+            &["id", "none", "x", "key", "size"],
+            &[
+                &["1", "?", "u", "k7", "10"],
+                &["2", "", "u", "k2", "12"],
+                &["3", "?", "v", "k9", "17"],
+            ],
+        );
         let schema = Schema::infer(&real, &missing(), &[]).unwrap();
-        assert_eq!(schema.columns.len(), 1);
+        let kept: Vec<&str> = schema.columns.iter().map(|c| c.name.as_str()).collect();
+        // All-distinct integers that are not a consecutive run are a measurement.
+        assert_eq!(kept, ["x", "size"]);
         assert_eq!(schema.skipped[0].name, "id");
-        assert!(schema.skipped[0].reason.contains("identifier"), "{:?}", schema.skipped);
+        assert!(schema.skipped[0].reason.contains("row number"), "{:?}", schema.skipped);
         assert!(schema.skipped[1].reason.contains("missing"), "{:?}", schema.skipped);
+        assert!(schema.skipped[2].reason.contains("identifier"), "{:?}", schema.skipped);
     }
 
     #[test]

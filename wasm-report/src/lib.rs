@@ -2,17 +2,42 @@
 //! code runs natively and in the browser (WebAssembly), where private data never leaves the
 //! user's machine.
 //!
-//! Today: [`fidelity`] (univariate, bivariate and overall accuracy) and [`exact_match_share`].
+//! [`build_report`] computes everything from a real (training) table, a synthetic table and an
+//! optional holdout of real rows the model never saw; [`render_html`] turns the [`Report`] into
+//! a self-contained page, and the report serialises to versioned JSON (`docs/report.md`).
+//!
+//! - fidelity: univariate, bivariate and trivariate accuracy ([`fidelity`]), per-column
+//!   summaries ([`summary`]), correlation matrices ([`correlation`]), principal-component
+//!   structure ([`structure`]) and a real-vs-synthetic classifier ([`discriminator`]);
+//! - utility: train on synthetic, test on real ([`utility`]), with the boosted trees of
+//!   [`learn`];
+//! - privacy: exact copies, distance to closest record, membership and attribute inference
+//!   ([`privacy`]);
+//! - scores: the 0-100 quality and privacy scores ([`score`]).
 
+pub mod correlation;
+pub mod discriminator;
 pub mod error;
 pub mod fidelity;
 pub mod frame;
+pub mod html;
+pub mod learn;
+pub mod privacy;
+pub mod report;
 pub mod sample;
+pub mod score;
+pub mod structure;
+pub mod summary;
 pub mod table;
+pub mod utility;
+#[cfg(target_arch = "wasm32")]
+pub mod wasm;
 
 pub use error::{Error, Result};
 pub use fidelity::{
     exact_match_share, fidelity, ColumnFidelity, ColumnKind, FidelityOptions, FidelityReport,
     MAX_BINS,
 };
+pub use html::render_html;
+pub use report::{build_report, ModelPrivacy, Report, ReportOptions};
 pub use table::Table;

@@ -1,0 +1,218 @@
+//! `doppel report`: the quality and privacy report of a synthetic table, as text on the
+//! terminal, JSON and a self-contained HTML page.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use doppel_core::ingest::{read_table, Format, ReadOptions};
+use doppel_core::output::write_atomic;
+use doppel_core::TrainedModel;
+use doppel_report::report::{build_report, ModelPrivacy, Report, ReportOptions};
+use doppel_report::Table;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::CliResult;
+
+/// Flags of `doppel report`.
+#[derive(clap::Args)]
+pub struct ReportArgs {
+    /// The real table the model was trained on (.csv, .parquet, .arrow).
+    #[arg(long)]
+    pub real: PathBuf,
+    /// The synthetic table.
+    #[arg(long)]
+    pub synthetic: PathBuf,
+    /// Real rows NOT used in training: needed for utility and the privacy score.
+    #[arg(long)]
+    pub holdout: Option<PathBuf>,
+    /// Column to predict for the utility metrics (train on synthetic, test on holdout).
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Columns an attacker may know, comma-separated (for attribute inference).
+    #[arg(long, value_delimiter = ',')]
+    pub quasi_identifiers: Vec<String>,
+    /// Columns an attacker tries to infer, comma-separated (default: all the others).
+    #[arg(long, value_delimiter = ',')]
+    pub sensitive: Vec<String>,
+    /// The model that generated the synthetic table: its privacy guarantee is shown.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Report options as JSON (the `ReportOptions` fields); flags override them.
+    #[arg(long)]
+    pub options: Option<PathBuf>,
+    /// Seed for the report's samples (rows, folds, triples).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Where to write the report as JSON.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Where to write the report as a self-contained HTML page.
+    #[arg(long)]
+    pub html: Option<PathBuf>,
+}
+
+/// Runs `doppel report`.
+pub fn run(args: &ReportArgs) -> CliResult<()> {
+    let mut options = match &args.options {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| at(path, e))?;
+            serde_json::from_str(&text).map_err(|e| at(path, e))?
+        }
+        None => ReportOptions::default(),
+    };
+    if let Some(target) = &args.target {
+        options.target = Some(target.clone());
+    }
+    if !args.quasi_identifiers.is_empty() {
+        options.quasi_identifiers = args.quasi_identifiers.clone();
+    }
+    if !args.sensitive.is_empty() {
+        options.sensitive = args.sensitive.clone();
+    }
+    if let Some(seed) = args.seed {
+        options.seed = seed;
+    }
+    if let Some(path) = &args.model {
+        options.model = model_privacy(path)?;
+        if options.model.is_none() {
+            eprintln!("note: {} was trained without differential privacy", path.display());
+        }
+    }
+    let outputs = Outputs { json: args.json.as_deref(), html: args.html.as_deref() };
+    report(&args.real, &args.synthetic, args.holdout.as_deref(), &options, &outputs)
+}
+
+/// Where the report goes besides the terminal.
+pub struct Outputs<'a> {
+    /// JSON file.
+    pub json: Option<&'a Path>,
+    /// HTML file.
+    pub html: Option<&'a Path>,
+}
+
+/// Builds the report, prints its summary and writes the requested files.
+pub fn report(
+    real: &Path,
+    synthetic: &Path,
+    holdout: Option<&Path>,
+    options: &ReportOptions,
+    outputs: &Outputs,
+) -> CliResult<()> {
+    let real_table = load(real)?;
+    let synthetic_table = load(synthetic)?;
+    let holdout_table = holdout.map(load).transpose()?;
+    let files = [Some(real), Some(synthetic), holdout].into_iter().flatten();
+    let names: Vec<String> = files.map(|p| p.display().to_string()).collect();
+    let label = names.join(", ");
+    report_tables(&real_table, &synthetic_table, holdout_table.as_ref(), &label, options, outputs)
+}
+
+/// Builds the report from tables in memory; `label` names them in error messages.
+pub fn report_tables(
+    real_table: &Table,
+    synthetic_table: &Table,
+    holdout_table: Option<&Table>,
+    label: &str,
+    options: &ReportOptions,
+    outputs: &Outputs,
+) -> CliResult<()> {
+    let started = Instant::now();
+    let bar = ProgressBar::new(100).with_style(
+        ProgressStyle::with_template("report {bar:30} {percent:>3}% {msg}")
+            .map_err(|e| e.to_string())?,
+    );
+    let mut progress = |stage: &str, fraction: f64| {
+        bar.set_position((fraction * 100.0) as u64);
+        bar.set_message(stage.to_string());
+    };
+    let built = build_report(real_table, synthetic_table, holdout_table, options, &mut progress);
+    bar.finish_and_clear();
+    let report = built.map_err(|e| format!("{e} (comparing {label})"))?;
+    print_summary(&report);
+    if let Some(path) = outputs.json {
+        let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+        write_atomic(path, text.as_bytes()).map_err(|e| e.to_string())?;
+        eprintln!("report written to {}", path.display());
+    }
+    if let Some(path) = outputs.html {
+        let page = doppel_report::html::render_html(&report);
+        write_atomic(path, page.as_bytes()).map_err(|e| e.to_string())?;
+        eprintln!("report written to {} (open it in a browser)", path.display());
+    }
+    eprintln!("report took {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn at(path: &Path, error: impl std::fmt::Display) -> String {
+    format!("{}: {error}", path.display())
+}
+
+/// Reads a table for the report: CSV as text; Parquet and Arrow IPC through doppel-core's
+/// reader, with nulls as empty cells (a missing-value token).
+pub fn load(path: &Path) -> CliResult<Table> {
+    if Format::from_path(path) == Format::Csv {
+        let file = std::fs::File::open(path).map_err(|e| at(path, e))?;
+        return Table::from_csv_reader(std::io::BufReader::new(file), b',')
+            .map_err(|e| at(path, e));
+    }
+    let table = read_table(path, &ReadOptions::default()).map_err(|e| e.to_string())?;
+    from_core(&table).map_err(|e| at(path, e))
+}
+
+/// A doppel-core table as the report's text table, nulls as empty cells.
+pub fn from_core(table: &doppel_core::Table) -> CliResult<Table> {
+    let names = table.column_names().iter().map(|s| s.to_string()).collect();
+    let rows = (0..table.num_rows())
+        .map(|r| {
+            let cell = |c| table.cell(r, c).unwrap_or_default().to_string();
+            (0..table.num_columns()).map(cell).collect()
+        })
+        .collect();
+    Table::new(names, rows).map_err(|e| e.to_string())
+}
+
+/// The privacy guarantee a model file states, if it was trained with DP.
+pub fn model_privacy(path: &Path) -> CliResult<Option<ModelPrivacy>> {
+    let model = TrainedModel::load(path).map_err(|e| e.to_string())?;
+    let Some(privacy) = model.metadata().summary.privacy.as_ref() else {
+        return Ok(None);
+    };
+    let value = serde_json::to_value(privacy).map_err(|e| e.to_string())?;
+    serde_json::from_value(value).map(Some).map_err(|e| at(path, e))
+}
+
+fn print_summary(report: &Report) {
+    let quality = &report.scores.quality;
+    println!(
+        "quality score        {:.1} / 100 ({}: {})",
+        quality.value, quality.grade, quality.meaning
+    );
+    match &report.scores.privacy {
+        Some(p) => {
+            println!("privacy score        {:.1} / 100 ({}: {})", p.value, p.grade, p.meaning)
+        }
+        None => println!("privacy score        needs --holdout (real rows not used in training)"),
+    }
+    let f = &report.fidelity;
+    println!("univariate accuracy  {:.4}", f.univariate);
+    if let Some(b) = f.bivariate {
+        println!("bivariate accuracy   {b:.4}");
+    }
+    if let Some(t) = f.trivariate {
+        println!("trivariate accuracy  {t:.4}");
+    }
+    println!("overall accuracy     {:.4}", f.overall);
+    println!("correlation diff.    {:.4}", report.correlations.mean_abs_difference);
+    for part in
+        quality.components.iter().chain(report.scores.privacy.iter().flat_map(|p| &p.components))
+    {
+        println!("  {:<22} {:.3}  {}", part.name, part.value, part.explanation);
+    }
+    println!("exact-row share      {:.5}", f.exact_row_share);
+    if let Some(model) = &report.model {
+        println!("{}", model.statement());
+    }
+    for warning in &report.warnings {
+        eprintln!("warning: {warning}");
+    }
+}

@@ -1,0 +1,148 @@
+//! `doppel report` end to end: the files it writes, and a clear message (no panic, no output
+//! file) for every kind of bad input the report can meet.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn doppel(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_doppel"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the doppel binary runs")
+}
+
+/// Rows of a small mixed table: an age, a job and an income class that depends on both.
+fn rows(n: usize, offset: usize) -> String {
+    let mut text = String::from("age,job,hours,income\n");
+    for i in offset..offset + n {
+        let age = 20 + (i * 7) % 45;
+        let job = ["clerk", "nurse", "farmer", "driver"][(i * 3) % 4];
+        let hours = 20 + (i * 13) % 40;
+        let income = if age > 40 && job != "farmer" { ">50K" } else { "<=50K" };
+        text.push_str(&format!("{age},{job},{hours},{income}\n"));
+    }
+    text
+}
+
+fn write(dir: &Path, name: &str, contents: &str) {
+    std::fs::write(dir.join(name), contents).expect("write");
+}
+
+#[test]
+fn writes_json_and_html_with_both_scores() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "real.csv", &rows(400, 0));
+    write(dir.path(), "synthetic.csv", &rows(400, 1000));
+    write(dir.path(), "holdout.csv", &rows(100, 5000));
+    let args = [
+        "report",
+        "--real",
+        "real.csv",
+        "--synthetic",
+        "synthetic.csv",
+        "--holdout",
+        "holdout.csv",
+        "--target",
+        "income",
+        "--quasi-identifiers",
+        "age,job",
+        "--json",
+        "r.json",
+        "--html",
+        "r.html",
+    ];
+    let out = doppel(&args, dir.path());
+    let (stdout, stderr) =
+        (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "stdout: {stdout}\nstderr: {stderr}");
+    assert!(stdout.contains("quality score") && stdout.contains("privacy score"), "{stdout}");
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("r.json")).expect("json"))
+            .expect("valid JSON");
+    assert_eq!(json["format"], "doppel-report");
+    assert_eq!(json["version"], 1);
+    assert_eq!(json["tables"]["holdout_rows"], 100);
+    let quality = json["scores"]["quality"]["value"].as_f64().expect("quality score");
+    let privacy = json["scores"]["privacy"]["value"].as_f64().expect("privacy score");
+    assert!((0.0..=100.0).contains(&quality) && (0.0..=100.0).contains(&privacy), "{json}");
+    assert!(json["utility"].is_object(), "utility computed with target and holdout");
+    let html = std::fs::read_to_string(dir.path().join("r.html")).expect("html");
+    assert!(html.starts_with("<!DOCTYPE html>") || html.starts_with("<!doctype html>"));
+    assert!(html.contains("<svg"), "charts are inline SVG");
+}
+
+/// Runs a report expected to fail and checks the message and that nothing was written.
+fn fails_with(real: &str, synthetic: &str, extra: &[&str], needles: &[&str]) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "real.csv", real);
+    write(dir.path(), "synthetic.csv", synthetic);
+    let mut args =
+        vec!["report", "--real", "real.csv", "--synthetic", "synthetic.csv", "--json", "r.json"];
+    args.extend_from_slice(extra);
+    let out = doppel(&args, dir.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    for needle in needles {
+        assert!(stderr.contains(needle), "message lacks {needle:?}: {stderr}");
+    }
+    assert!(!dir.path().join("r.json").exists(), "no report on failure");
+}
+
+#[test]
+fn mismatched_columns_name_the_column() {
+    let synthetic = rows(50, 0).replace("hours", "weekly_hours");
+    let needles = ["'weekly_hours'", "in the synthetic table but not in the real one"];
+    fails_with(&rows(50, 0), &synthetic, &[], &needles);
+    let fewer: String =
+        rows(50, 0).lines().map(|l| l.rsplit_once(',').unwrap().0.to_string() + "\n").collect();
+    fails_with(&rows(50, 0), &fewer, &[], &["'income'", "not in the synthetic"]);
+}
+
+#[test]
+fn empty_files_are_named() {
+    fails_with(&rows(50, 0), "", &[], &["synthetic.csv", "empty"]);
+    fails_with("age,job,hours,income\n", &rows(50, 0), &[], &["real", "row"]);
+}
+
+#[test]
+fn a_non_numeric_value_names_row_and_column() {
+    let mut synthetic = rows(50, 0);
+    synthetic = synthetic.replacen("\n20,", "\ntwenty,", 1);
+    let needles = ["synthetic", "column 'age'", "'twenty' is not a number"];
+    fails_with(&rows(50, 0), &synthetic, &[], &needles);
+}
+
+#[test]
+fn a_one_row_table_is_refused() {
+    let one = rows(1, 0);
+    fails_with(&rows(50, 0), &one, &[], &["synthetic table has 1 row", "at least 2"]);
+}
+
+#[test]
+fn an_unknown_target_lists_the_columns() {
+    let needles = ["target", "no column 'salary'", "age, job, hours, income"];
+    fails_with(&rows(50, 0), &rows(50, 9), &["--target", "salary"], &needles);
+}
+
+#[test]
+fn an_all_missing_column_is_left_out_with_a_warning() {
+    let blank = |text: String| {
+        text.lines()
+            .enumerate()
+            .map(|(i, l)| if i == 0 { format!("{l},note\n") } else { format!("{l},\n") })
+            .collect::<String>()
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "real.csv", &blank(rows(60, 0)));
+    write(dir.path(), "synthetic.csv", &blank(rows(60, 100)));
+    let args = ["report", "--real", "real.csv", "--synthetic", "synthetic.csv"];
+    let out = doppel(&args, dir.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("'note'") && stderr.contains("every real value is missing"),
+        "{stderr}"
+    );
+}

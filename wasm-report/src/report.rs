@@ -1,0 +1,319 @@
+//! The whole report: every metric of the crate on one (real, synthetic, holdout) triple, the
+//! quality and privacy scores, and the model's own privacy statement.
+//!
+//! [`build_report`] is the one entry point shared by the CLI, the C ABI and the browser. Its
+//! output, [`Report`], serialises to the JSON format `doppel-report` version [`VERSION`]; the
+//! fields and the score definitions are documented in `docs/report.md`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::correlation::{correlations, Correlations};
+use crate::discriminator::{discriminator, Discriminator};
+use crate::error::{Error, Result};
+use crate::fidelity::{fidelity, FidelityOptions, FidelityReport};
+use crate::frame::{Schema, SkippedColumn};
+use crate::privacy::{privacy, Privacy, PrivacyOptions};
+use crate::sample::Rng;
+use crate::score::{scores, ScoreInputs, Scores};
+use crate::structure::{structure, Structure};
+use crate::summary::{summaries, ColumnSummary};
+use crate::table::Table;
+use crate::utility::{utility, Utility};
+
+/// The report format's name, the `format` field of the JSON.
+pub const FORMAT: &str = "doppel-report";
+
+/// The report format's version; it changes whenever a field is renamed or removed, or its
+/// meaning changes (new fields may appear within a version).
+pub const VERSION: u32 = 1;
+
+/// Fewest rows a table must have for the report.
+pub const MIN_ROWS: usize = 2;
+
+/// What to compute and how.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReportOptions {
+    /// Binning of the accuracy metrics, missing-value tokens and columns to leave out.
+    pub fidelity: FidelityOptions,
+    /// Column to predict for the utility metrics (needs a holdout table).
+    pub target: Option<String>,
+    /// Columns an attacker is assumed to know (for attribute inference).
+    pub quasi_identifiers: Vec<String>,
+    /// Columns an attacker tries to infer; empty means every other kept column.
+    pub sensitive: Vec<String>,
+    /// Seed of every sample the metrics draw (rows, folds, triples): same seed, same report.
+    pub seed: u64,
+    /// Most rows per table used by the distance-based privacy metrics.
+    pub max_distance_rows: usize,
+    /// The model's privacy statement, shown as stated (e.g. from `doppel inspect --json`).
+    pub model: Option<ModelPrivacy>,
+}
+
+impl Default for ReportOptions {
+    fn default() -> Self {
+        ReportOptions {
+            fidelity: FidelityOptions::default(),
+            target: None,
+            quasi_identifiers: Vec::new(),
+            sensitive: Vec::new(),
+            seed: 0,
+            max_distance_rows: 5000,
+            model: None,
+        }
+    }
+}
+
+/// The differential-privacy guarantee a model states about itself. Field names follow the
+/// `summary.privacy` object of `doppel inspect --json`, so that object can be passed as is.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelPrivacy {
+    /// Epsilon of the (epsilon, delta)-DP guarantee.
+    pub epsilon: f64,
+    /// Delta of the guarantee.
+    pub delta: f64,
+    /// The accountant that computed epsilon (`prv` or `rdp`).
+    #[serde(default)]
+    pub accountant: Option<String>,
+    /// What one protected unit is: `row`, or the column identifying a subject.
+    #[serde(default)]
+    pub unit: Option<String>,
+    /// True when the noise came from a fixed seed: then there is no guarantee.
+    #[serde(default)]
+    pub deterministic_noise: bool,
+}
+
+impl ModelPrivacy {
+    /// The guarantee in one sentence.
+    pub fn statement(&self) -> String {
+        if self.deterministic_noise {
+            return "The model was trained with seeded (test) noise: it states no guarantee."
+                .into();
+        }
+        let unit = match self.unit.as_deref() {
+            None | Some("row") => "one training row".to_string(),
+            Some(column) => format!("all rows of one subject (column '{column}')"),
+        };
+        let accountant = self.accountant.as_deref().unwrap_or("its").to_uppercase();
+        format!(
+            "The model is ({:.3}, {:.1e})-differentially private for {unit}, as computed by \
+             the {accountant} accountant during training: adding or removing {unit} changes \
+             the probability of any output by a factor of at most e^{:.3} (plus {:.1e}).",
+            self.epsilon, self.delta, self.epsilon, self.delta
+        )
+    }
+}
+
+/// The sizes of the compared tables.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Sizes {
+    /// Rows of the real (training) table.
+    pub real_rows: usize,
+    /// Rows of the synthetic table.
+    pub synthetic_rows: usize,
+    /// Rows of the holdout table, if one was given.
+    pub holdout_rows: Option<usize>,
+    /// Columns of the real table.
+    pub columns: usize,
+    /// Columns kept for the metrics (the others are listed in [`Report::skipped`]).
+    pub compared_columns: usize,
+}
+
+/// Every metric of a synthetic table, with its scores.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// [`VERSION`] of the format.
+    pub version: u32,
+    /// The options the report was computed with.
+    pub options: ReportOptions,
+    /// Table sizes.
+    pub tables: Sizes,
+    /// Columns left out, and why.
+    pub skipped: Vec<SkippedColumn>,
+    /// The quality and privacy scores.
+    pub scores: Scores,
+    /// Univariate, bivariate and trivariate accuracy, with per-column bins.
+    pub fidelity: FidelityReport,
+    /// Per-column summaries of the real and synthetic tables.
+    pub columns: Vec<ColumnSummary>,
+    /// Correlation matrices and their difference.
+    pub correlations: Correlations,
+    /// Principal-component structure; `None` with too few features.
+    pub structure: Option<Structure>,
+    /// How well a classifier tells real from synthetic rows; `None` with too few rows.
+    pub discriminator: Option<Discriminator>,
+    /// Train-synthetic-test-real utility; `None` without a target and a holdout.
+    pub utility: Option<Utility>,
+    /// Copies, distances, membership and attribute inference.
+    pub privacy: Privacy,
+    /// The model's differential-privacy guarantee, as stated by the model.
+    pub model: Option<ModelPrivacy>,
+    /// Things the reader should know: skipped columns, metrics left out and why.
+    pub warnings: Vec<String>,
+}
+
+/// Computes the report. `progress(stage, fraction)` is called before each stage with a label
+/// and the share of the work done so far (0 to 1), and once more with `("done", 1.0)`.
+///
+/// Errors: a table with fewer than [`MIN_ROWS`] rows, columns that differ between the tables,
+/// a non-number in a numeric column, an option naming a column that is not there, or no
+/// column left to compare.
+pub fn build_report(
+    real: &Table,
+    synthetic: &Table,
+    holdout: Option<&Table>,
+    options: &ReportOptions,
+    progress: &mut dyn FnMut(&str, f64),
+) -> Result<Report> {
+    let tables = [("real", Some(real)), ("synthetic", Some(synthetic)), ("holdout", holdout)];
+    for (role, table) in tables {
+        if let Some(t) = table.filter(|t| t.num_rows() < MIN_ROWS) {
+            let rows = t.num_rows();
+            return Err(Error::TooFewRows { table: role.into(), rows, needed: MIN_ROWS });
+        }
+    }
+    progress("reading the tables", 0.0);
+    let fid = &options.fidelity;
+    let mut schema = Schema::infer(real, &fid.missing_tokens, &fid.skip_columns)?;
+    let real_frame = schema.encode(real, "real")?;
+    let synthetic_frame = schema.encode(synthetic, "synthetic")?;
+    let holdout_frame = holdout.map(|h| schema.encode(h, "holdout")).transpose()?;
+    if schema.columns.is_empty() {
+        let reasons: Vec<String> =
+            schema.skipped.iter().map(|s| format!("'{}': {}", s.name, s.reason)).collect();
+        return Err(Error::NothingToCompare { reasons: reasons.join("; ") });
+    }
+    let target = options.target.as_deref().map(|t| column(&schema, "target", t)).transpose()?;
+    let quasi = columns(&schema, "quasi_identifiers", &options.quasi_identifiers)?;
+    let mut sensitive = columns(&schema, "sensitive", &options.sensitive)?;
+    if sensitive.is_empty() && !quasi.is_empty() {
+        sensitive = (0..schema.columns.len()).filter(|c| !quasi.contains(c)).collect();
+    }
+    let mut warnings: Vec<String> = schema
+        .skipped
+        .iter()
+        .map(|s| format!("column '{}' is left out of the report: {}", s.name, s.reason))
+        .collect();
+    let mut rng = Rng::new(options.seed);
+
+    progress("accuracy", 0.05);
+    let fidelity = fidelity(real, synthetic, fid)?;
+    let columns = summaries(&schema, &real_frame, &synthetic_frame);
+    progress("correlations", 0.15);
+    let correlations = correlations(&schema, &real_frame, &synthetic_frame);
+    progress("principal components", 0.2);
+    let structure = structure(&schema, &real_frame, &synthetic_frame, &mut rng);
+    progress("discriminator", 0.25);
+    let discriminator = discriminator(&schema, &real_frame, &synthetic_frame, &mut rng);
+    progress("utility", 0.45);
+    let utility = match (target, &holdout_frame) {
+        (Some(t), Some(h)) => {
+            Some(utility(&schema, &real_frame, &synthetic_frame, h, t, &mut rng)?)
+        }
+        (Some(_), None) => {
+            warnings.push("utility needs a holdout table (real rows not used in training)".into());
+            None
+        }
+        _ => None,
+    };
+    progress("privacy", 0.6);
+    let privacy_options = PrivacyOptions {
+        max_rows: options.max_distance_rows.max(1),
+        quasi_identifiers: quasi,
+        sensitive,
+    };
+    let privacy = privacy(
+        &schema,
+        &real_frame,
+        &synthetic_frame,
+        holdout_frame.as_ref(),
+        &privacy_options,
+        &mut rng,
+    );
+    if holdout.is_none() {
+        warnings.push(
+            "no holdout table: the privacy score, the distance-to-closest-record share and \
+             the membership-inference test need real rows that were not used in training"
+                .into(),
+        );
+    }
+    let scores = scores(&score_inputs(
+        &fidelity,
+        &correlations,
+        structure.as_ref(),
+        discriminator.as_ref(),
+        utility.as_ref(),
+        &privacy,
+    ));
+    progress("done", 1.0);
+    Ok(Report {
+        format: FORMAT.into(),
+        version: VERSION,
+        options: options.clone(),
+        tables: Sizes {
+            real_rows: real.num_rows(),
+            synthetic_rows: synthetic.num_rows(),
+            holdout_rows: holdout.map(Table::num_rows),
+            columns: real.names().len(),
+            compared_columns: schema.columns.len(),
+        },
+        skipped: schema.skipped.clone(),
+        scores,
+        fidelity,
+        columns,
+        correlations,
+        structure,
+        discriminator,
+        utility,
+        privacy,
+        model: options.model.clone(),
+        warnings,
+    })
+}
+
+/// The schema index of a named column, or an error naming the option and the choices.
+fn column(schema: &Schema, option: &str, name: &str) -> Result<usize> {
+    schema.position(name).ok_or_else(|| {
+        let skipped = schema.skipped.iter().find(|s| s.name == name);
+        let problem = match skipped {
+            Some(s) => format!("column '{name}' is left out of the report: {}", s.reason),
+            None => {
+                let names: Vec<&str> = schema.columns.iter().map(|c| c.name.as_str()).collect();
+                format!("no column '{name}'; the columns are {}", names.join(", "))
+            }
+        };
+        Error::BadOption { option: option.into(), problem }
+    })
+}
+
+fn columns(schema: &Schema, option: &str, names: &[String]) -> Result<Vec<usize>> {
+    names.iter().map(|n| column(schema, option, n)).collect()
+}
+
+/// Collects the figures the scores are computed from.
+fn score_inputs(
+    fidelity: &FidelityReport,
+    correlations: &Correlations,
+    structure: Option<&Structure>,
+    discriminator: Option<&Discriminator>,
+    utility: Option<&Utility>,
+    privacy: &Privacy,
+) -> ScoreInputs {
+    let accuracies = [Some(fidelity.univariate), fidelity.bivariate, fidelity.trivariate];
+    ScoreInputs {
+        accuracies: accuracies.into_iter().flatten().collect(),
+        correlation_difference: correlations.mean_abs_difference,
+        structure_similarity: structure.map(|s| s.similarity),
+        discriminator_auc: discriminator.map(|d| d.auc),
+        utility_ratio: utility.and_then(|u| u.ratio.auc.or(u.ratio.r2).or(u.ratio.accuracy)),
+        synthetic_copies: privacy.exact_copies.synthetic_share.unwrap_or(0.0),
+        holdout_copies: privacy.exact_copies.holdout_share,
+        dcr_share: privacy.dcr.as_ref().and_then(|d| d.share_closer_to_training),
+        membership_auc: privacy.membership.as_ref().map(|m| m.auc),
+        attribute_risk: privacy.attribute_inference.as_ref().and_then(|a| {
+            a.columns.iter().map(|c| c.risk).max_by(f64::total_cmp)
+        }),
+    }
+}
