@@ -270,8 +270,10 @@ fn run(cli: Cli) -> CliResult<()> {
             };
             generate_command(&model, &options, &output)?;
             let outputs = report::Outputs { json: json.as_deref(), html: Some(&html) };
-            let mut report_options = doppel_report::report::ReportOptions::default();
-            report_options.model = report::model_privacy(&model)?;
+            let report_options = doppel_report::ReportOptions {
+                model: report::model_privacy(&model)?,
+                ..Default::default()
+            };
             let real = report::from_core(&split.training)?;
             let holdout = split.holdout.as_ref().map(report::from_core).transpose()?;
             let synthetic = report::load(&output)?;

@@ -259,7 +259,7 @@ fn short(x: f64) -> String {
         return format!("{x}");
     }
     // Decimals that leave 4 significant digits: 3 - floor(log10 |x|), within 0..=12.
-    let digits = (3.0 - x.abs().log10().floor()).clamp(0.0, 12.0) as usize;
+    let digits = (3.0 - libm::log10(x.abs()).floor()).clamp(0.0, 12.0) as usize;
     let text = format!("{x:.digits$}");
     text.parse::<f64>().map_or(text, |v| format!("{v}"))
 }

@@ -133,7 +133,7 @@ fn num(x: f64) -> String {
         return format!("{x:.3e}");
     }
     // Decimals that leave 4 significant digits: 3 - floor(log10 |x|).
-    let decimals = (3.0 - a.log10().floor()).clamp(0.0, 6.0) as usize;
+    let decimals = (3.0 - libm::log10(a).floor()).clamp(0.0, 6.0) as usize;
     let text = format!("{x:.decimals$}");
     let text = if text.contains('.') {
         text.trim_end_matches('0').trim_end_matches('.').to_string()
@@ -412,7 +412,7 @@ fn nice_ceiling(x: f64) -> f64 {
     if !(x > 0.0 && x.is_finite()) {
         return 1.0;
     }
-    let power = 10f64.powf(x.log10().floor());
+    let power = libm::pow(10.0, libm::log10(x).floor());
     let step = [1.0, 2.0, 2.5, 5.0, 10.0].into_iter().find(|s| s * power >= x * (1.0 - 1e-12));
     step.unwrap_or(10.0) * power
 }

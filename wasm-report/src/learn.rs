@@ -353,16 +353,19 @@ fn initial_scores(target: Target<'_>, classes: usize) -> Vec<f64> {
             let share =
                 |c: usize| (counts[c] as f64 / labels.len().max(1) as f64).clamp(EPS, 1.0 - EPS);
             if classes == 2 {
-                vec![(share(1) / (1.0 - share(1))).ln()]
+                vec![libm::log(share(1) / (1.0 - share(1)))]
             } else {
-                (0..classes).map(|c| share(c).ln()).collect()
+                (0..classes).map(|c| libm::log(share(c))).collect()
             }
         }
     }
 }
 
+// exp and log come from the pure-Rust `libm` rather than the platform's: glibc and the wasm32
+// port differ in the last bit, which flips near-tied splits, and the browser report must equal
+// the native one exactly.
 fn sigmoid(z: f64) -> f64 {
-    1.0 / (1.0 + (-z).exp())
+    1.0 / (1.0 + libm::exp(-z))
 }
 
 /// Softmax of each row of `raw` (`width` scores per row), shifted by the row's maximum.
@@ -370,7 +373,7 @@ fn softmax_rows(raw: &[f64], width: usize) -> Vec<f64> {
     let mut p = raw.to_vec();
     for row in p.chunks_mut(width) {
         let top = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        row.iter_mut().for_each(|z| *z = (*z - top).exp());
+        row.iter_mut().for_each(|z| *z = libm::exp(*z - top));
         let sum: f64 = row.iter().sum();
         row.iter_mut().for_each(|z| *z /= sum);
     }

@@ -312,8 +312,9 @@ fn score_inputs(
         holdout_copies: privacy.exact_copies.holdout_share,
         dcr_share: privacy.dcr.as_ref().and_then(|d| d.share_closer_to_training),
         membership_auc: privacy.membership.as_ref().map(|m| m.auc),
-        attribute_risk: privacy.attribute_inference.as_ref().and_then(|a| {
-            a.columns.iter().map(|c| c.risk).max_by(f64::total_cmp)
-        }),
+        attribute_risk: privacy
+            .attribute_inference
+            .as_ref()
+            .and_then(|a| a.columns.iter().map(|c| c.risk).max_by(f64::total_cmp)),
     }
 }

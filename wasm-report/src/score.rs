@@ -149,7 +149,9 @@ fn privacy(x: &ScoreInputs) -> Option<Score> {
     let value = 100.0 * parts.iter().map(|p| p.value).fold(1.0, f64::min);
     let (grade, meaning) = match value {
         v if v >= 90.0 => ("strong", "no sign that synthetic rows reveal the training rows"),
-        v if v >= 75.0 => ("moderate", "some synthetic rows sit closer to training rows than fresh data would"),
+        v if v >= 75.0 => {
+            ("moderate", "some synthetic rows sit closer to training rows than fresh data would")
+        }
         v if v >= 50.0 => ("weak", "the synthetic data shows clear traces of the training rows"),
         _ => ("poor", "the synthetic data reproduces training rows; do not share it"),
     };
