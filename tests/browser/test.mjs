@@ -207,6 +207,32 @@ async function fixtureTests(browser, url) {
     nanText,
   );
 
+  // Each input error shows a message naming the problem (the error box, not a hang or a panic).
+  const errorCases = [
+    ["synthetic-empty.csv", /the synthetic CSV: the table is empty: expected a header row/, "an empty synthetic file"],
+    ["synthetic-one-row.csv", /the synthetic table has 1 row\(s\); the report needs at least 2/, "a one-row synthetic table"],
+  ];
+  for (const [file, pattern, what] of errorCases) {
+    const state = await run(page, { synthetic: join(fixtures, file) }, 30000);
+    const text = await page.$eval("#error", (box) => (box.hidden ? "" : box.textContent));
+    check(state === "error" && pattern.test(text), `${what} shows the error`, text);
+  }
+
+  // A column missing in every real row is left out, with a warning in the report.
+  await page.setInputFiles("#holdout", []);
+  const blank = { real: join(fixtures, "real-blank-column.csv"), synthetic: join(fixtures, "synthetic-blank-column.csv") };
+  const blankState = await run(page, blank, 60000);
+  const warnings = blankState === "done" ? JSON.parse(await page.$eval("#report-json", (s) => s.textContent)).warnings : [];
+  const frame = blankState === "done" ? await page.frameLocator("#report-frame").locator("body").innerText() : "";
+  check(
+    warnings.some((w) => w.includes("column 'note'") && w.includes("every real value is missing")) &&
+      frame.includes("every real value is missing"),
+    "a column with every value missing is left out with a warning on the page",
+    `${blankState}: ${warnings.join(" | ")}`,
+  );
+  await page.setInputFiles("#real", files.real);
+  await page.setInputFiles("#holdout", files.holdout);
+
   const again = await run(page, { synthetic: files.synthetic }, 60000);
   check(again === "done" && !(await page.isVisible("#error")), "the page recovers after an error");
 

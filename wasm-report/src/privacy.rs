@@ -27,12 +27,14 @@
 //! # Samples ([`SampledRows`])
 //!
 //! Distances use samples drawn without replacement from `rng`, in this order: `m` training rows,
-//! `m` holdout rows, then `s = min(max_rows, |synthetic|)` synthetic rows, where
+//! `m` holdout rows, then `a = min(ATTACKER_ROWS_FACTOR * max_rows, |synthetic|)` synthetic
+//! rows (the attacker's synthetic data, searched by the membership and attribute attacks), and
+//! among those `s = min(max_rows, a)` (the DCR's queries), where
 //! `m = min(max_rows, |training|, |holdout|)` (equal sizes, so that a synthetic row that is
 //! equally close to both sets is closer to training half the time) or, without a holdout,
 //! `m = min(max_rows, |training|)`. Note the consequence: when `|training| > m`, even a synthetic
 //! table that copies the training table scores a DCR share of only about `0.5 + 0.5 m/|training|`
-//! and a membership AUC of about `0.5 + 0.5 s/|synthetic|`: exact copies catch that case.
+//! and a membership AUC of about `0.5 + 0.5 a/|synthetic|`: exact copies catch that case.
 //!
 //! # Distance to closest record ([`Dcr`])
 //!
@@ -52,7 +54,7 @@
 //!
 //! # Membership inference ([`MembershipInference`])
 //!
-//! The attacker holds the sampled synthetic rows and scores a real row by minus its distance to
+//! The attacker holds the `a` sampled synthetic rows and scores a real row by minus its distance to
 //! the nearest of them (closer means "member"; Hilprecht, Härterich & Bernau 2019). Members are
 //! the `m` sampled training rows, non-members the `m` sampled holdout rows; `auc` is the
 //! area under the ROC curve of that score ([`roc_auc`]): 0.5 means no leak, 1 a perfect attack.
@@ -60,7 +62,7 @@
 //! # Attribute inference ([`AttributeInference`])
 //!
 //! With declared quasi-identifiers (QIs), the attacker knows a real row's QIs and looks up the
-//! sampled synthetic row nearest to it by the distance restricted to the QI columns (ties: the
+//! synthetic row (of the `a` sampled) nearest to it by the distance restricted to the QI columns (ties: the
 //! first in table order), and guesses that row's value of a sensitive column. A guess succeeds
 //! when it equals the true value (missing equals missing); for a numeric column, when both
 //! fall in the same real-decile bin: cut points `sorted[ceil(k n / 10) - 1]` of the present
@@ -87,9 +89,10 @@
 //! below 2^24 levels.
 //!
 //! Work: a pair of rows costs 4 FLOPs per column compared (subtract, absolute value, minimum,
-//! add). With `m = s = 5000` the searches meet 50M pairs for the DCR (synthetic against
-//! training and holdout), 50M for membership (real against synthetic) and 50M for attribute
-//! inference (real against synthetic, QI columns only): on Adult's 15 columns at most 9 GFLOP,
+//! add). With `m = s = 5000` and `a = 20000` the searches meet 50M pairs for the DCR (synthetic
+//! against training and holdout), 200M for membership (real against synthetic) and 200M for
+//! attribute inference (real against synthetic, QI columns only): on Adult's 15 columns at most
+//! 27 GFLOP,
 //! but most groups are abandoned after 2 to 4 columns (about 8 instructions per pair, counted
 //! with callgrind on x86-64).
 //!
@@ -218,9 +221,16 @@ pub struct SampledRows {
     pub training: usize,
     /// Holdout rows (`m`, or 0 without a holdout).
     pub holdout: usize,
-    /// Synthetic rows (`s`).
+    /// Synthetic rows whose closest records are measured (`s`).
     pub synthetic: usize,
+    /// Synthetic rows the membership and attribute attacks search (`a`).
+    #[serde(default)]
+    pub synthetic_searched: usize,
 }
+
+/// The attacks search this many times `max_rows` synthetic rows: an attacker holds all the
+/// synthetic data, and a small sample would hide a memorised row from them.
+pub const ATTACKER_ROWS_FACTOR: usize = 4;
 
 /// Mean and quantiles of a list of values; quantiles interpolate linearly between order
 /// statistics (Hyndman & Fan 1996, type 7, numpy's default).
@@ -350,11 +360,17 @@ pub fn privacy(
     let m = holdout.map_or(training.rows, |h| h.rows.min(training.rows)).min(max_rows);
     let train_rows = sample_indices(training.rows, m, rng);
     let hold_rows = holdout.map(|h| sample_indices(h.rows, m, rng));
-    let synth_rows = sample_indices(synthetic.rows, max_rows.min(synthetic.rows), rng);
+    let searched = (ATTACKER_ROWS_FACTOR * max_rows).min(synthetic.rows);
+    let attacker_rows = sample_indices(synthetic.rows, searched, rng);
+    let synth_rows: Vec<usize> = sample_indices(attacker_rows.len(), max_rows, rng)
+        .into_iter()
+        .map(|i| attacker_rows[i])
+        .collect();
     let sampled = SampledRows {
         training: train_rows.len(),
         holdout: hold_rows.as_ref().map_or(0, Vec::len),
         synthetic: synth_rows.len(),
+        synthetic_searched: attacker_rows.len(),
     };
     let mut result = Privacy {
         exact_copies,
@@ -369,14 +385,15 @@ pub fn privacy(
     }
     let coder = Coder::new(training);
     let training = Sample::new(&coder, training, train_rows);
-    let synthetic = Sample::new(&coder, synthetic, synth_rows);
+    let queries = Sample::new(&coder, synthetic, synth_rows);
+    let attacker = Sample::new(&coder, synthetic, attacker_rows);
     let holdout = holdout.zip(hold_rows).map(|(h, rows)| Sample::new(&coder, h, rows));
     let order = mismatch_order(&training.coords);
-    distance_metrics(&mut result, &training, holdout.as_ref(), &synthetic, &order);
+    distance_metrics(&mut result, &training, holdout.as_ref(), &queries, &attacker, &order);
     let qis: Vec<usize> =
         order.iter().copied().filter(|c| options.quasi_identifiers.contains(c)).collect();
     if !qis.is_empty() {
-        let (t, s) = (training.rows(&qis), synthetic.rows(&qis));
+        let (t, s) = (training.rows(&qis), attacker.rows(&qis));
         let h = holdout.as_ref().map(|h| h.rows(&qis));
         result.attribute_inference = Some(attribute_inference(schema, &t, h.as_ref(), &s, options));
     }
@@ -402,21 +419,24 @@ impl<'a> Sample<'a> {
     }
 }
 
-/// Fills in the DCR, NNDR and membership results, with columns compared in `order`.
+/// Fills in the DCR and NNDR results (for the `queries` rows) and the membership result (the
+/// attacker searching `attacker`), with columns compared in `order`.
 fn distance_metrics(
     result: &mut Privacy,
     training: &Sample,
     holdout: Option<&Sample>,
-    synthetic: &Sample,
+    queries: &Sample,
+    attacker: &Sample,
     order: &[usize],
 ) {
     let training = Points::gather(&training.coords, order);
-    let synthetic = Points::gather(&synthetic.coords, order);
+    let queries = Points::gather(&queries.coords, order);
+    let attacker = Points::gather(&attacker.coords, order);
     let holdout = holdout.map(|h| Points::gather(&h.coords, order));
-    let (dcr, nndr) = closest_records(&synthetic, &training, holdout.as_ref(), order.len());
+    let (dcr, nndr) = closest_records(&queries, &training, holdout.as_ref(), order.len());
     result.dcr = Some(dcr);
     result.nndr = nndr;
-    result.membership = holdout.as_ref().and_then(|h| membership(&synthetic, &training, h));
+    result.membership = holdout.as_ref().and_then(|h| membership(&attacker, &training, h));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -997,7 +1017,10 @@ mod tests {
     fn dcr_share_and_nndr_by_hand() {
         let (schema, f) = example();
         let p = run(&schema, &f, true, &PrivacyOptions::default());
-        assert_eq!(p.sampled, SampledRows { training: 4, holdout: 4, synthetic: 3 });
+        assert_eq!(
+            p.sampled,
+            SampledRows { training: 4, holdout: 4, synthetic: 3, synthetic_searched: 3 }
+        );
         let dcr = p.dcr.expect("dcr");
         // Nearest training: S0 -> T1 at 0, S1 -> T3 at 0, S2 -> T1 at .125.
         // Sorted [0, 0, .125]: mean .125/3; q75 at h = 1.5 -> .0625; q95 at h = 1.9 -> .1125.
@@ -1042,7 +1065,10 @@ mod tests {
         assert!((mia.auc - 0.625).abs() < CLOSE, "{mia:?}");
         // Without a holdout: training distances and NNDR only.
         let p = run(&schema, &f, false, &PrivacyOptions::default());
-        assert_eq!(p.sampled, SampledRows { training: 4, holdout: 0, synthetic: 3 });
+        assert_eq!(
+            p.sampled,
+            SampledRows { training: 4, holdout: 0, synthetic: 3, synthetic_searched: 3 }
+        );
         assert!(p.membership.is_none() && p.exact_copies.holdout_share.is_none());
         let dcr = p.dcr.expect("dcr");
         assert!(dcr.holdout.is_none() && dcr.share_closer_to_training.is_none());
@@ -1279,7 +1305,10 @@ mod tests {
         let (schema, f) = split(&names, &rows, 300, &rows[600..]);
         let options = PrivacyOptions { max_rows: 50, ..Default::default() };
         let p = run(&schema, &f, true, &options);
-        assert_eq!(p.sampled, SampledRows { training: 50, holdout: 50, synthetic: 50 });
+        // The attacker searches all 100 synthetic rows (at most 4 x 50); 50 are DCR queries.
+        let expected =
+            SampledRows { training: 50, holdout: 50, synthetic: 50, synthetic_searched: 100 };
+        assert_eq!(p.sampled, expected);
         assert_eq!(p.membership.expect("mia").members, 50);
         let hist = p.dcr.expect("dcr").histogram;
         assert_eq!(hist.training.iter().sum::<usize>(), 50);
@@ -1288,7 +1317,10 @@ mod tests {
         let t = Table::new(names.clone(), rows[..300].to_vec()).expect("table");
         let (schema, f) = frames(&t, &h, &h);
         let p = run(&schema, &f, true, &PrivacyOptions::default());
-        assert_eq!(p.sampled, SampledRows { training: 40, holdout: 40, synthetic: 40 });
+        assert_eq!(
+            p.sampled,
+            SampledRows { training: 40, holdout: 40, synthetic: 40, synthetic_searched: 40 }
+        );
     }
 
     /// Times every metric on UCI Adult: `cargo test --release -p doppel-report --lib
