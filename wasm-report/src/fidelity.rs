@@ -610,9 +610,7 @@ mod tests {
     use super::*;
 
     fn table(names: &[&str], rows: &[&[&str]]) -> Table {
-        let names = names.iter().map(|s| s.to_string()).collect();
-        let rows = rows.iter().map(|r| r.iter().map(|s| s.to_string()).collect()).collect();
-        Table::new(names, rows).expect("table")
+        Table::literal(names, rows)
     }
 
     fn single<S: AsRef<str>>(values: &[S]) -> Table {

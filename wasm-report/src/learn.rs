@@ -688,11 +688,10 @@ impl<'a> Grower<'a> {
 /// The area under the ROC curve of `scores` for telling `labels == true` from `false`: the
 /// Mann-Whitney statistic `U / (n_pos n_neg)`, where `U = R_pos - n_pos (n_pos + 1) / 2` and
 /// `R_pos` is the positives' rank sum with tied scores sharing their mean rank (so a tie
-/// between a positive and a negative counts one half). `None` when a class is empty or a score
-/// is NaN; panics when the lengths differ.
+/// between a positive and a negative counts one half; Mann & Whitney 1947, Hanley & McNeil
+/// 1982). `None` when a class is empty, a score is NaN or the lengths differ.
 pub fn roc_auc(scores: &[f64], labels: &[bool]) -> Option<f64> {
-    assert_eq!(scores.len(), labels.len(), "one label per score");
-    if scores.iter().any(|s| s.is_nan()) {
+    if scores.len() != labels.len() || scores.iter().any(|s| s.is_nan()) {
         return None;
     }
     let positives = labels.iter().filter(|&&l| l).count();

@@ -118,6 +118,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::frame::{Frame, Kind, Schema, Values, MISSING};
+use crate::learn::roc_auc;
 use crate::sample::{sample_indices, Rng};
 
 /// The default [`PrivacyOptions::max_rows`].
@@ -312,35 +313,6 @@ pub struct AttributeRisk {
     pub baseline: f64,
     /// `max(0, training_success - max(holdout_success, baseline))`.
     pub risk: f64,
-}
-
-/// ROC AUC of `scores` (higher means positive) against `labels`, by the Mann-Whitney statistic
-/// with ties counted as one half: `(R+ - n+(n+ + 1)/2) / (n+ n-)`, `R+` the sum of positives'
-/// mid-ranks (Mann & Whitney 1947; Hanley & McNeil 1982). `None` without both classes, with a
-/// NaN score, or when the lengths differ.
-pub fn roc_auc(scores: &[f64], labels: &[bool]) -> Option<f64> {
-    if scores.len() != labels.len() || scores.iter().any(|s| s.is_nan()) {
-        return None;
-    }
-    let positives = labels.iter().filter(|&&l| l).count();
-    let negatives = labels.len() - positives;
-    if positives == 0 || negatives == 0 {
-        return None;
-    }
-    let mut order: Vec<usize> = (0..scores.len()).collect();
-    order.sort_unstable_by(|&a, &b| scores[a].total_cmp(&scores[b]));
-    let mut rank_sum = 0.0;
-    let mut start = 0;
-    while start < order.len() {
-        let score = scores[order[start]];
-        let end = start + order[start..].iter().take_while(|&&i| scores[i] == score).count();
-        // Ranks start+1..=end share their mean.
-        let mid_rank = (start + 1 + end) as f64 / 2.0;
-        rank_sum += mid_rank * order[start..end].iter().filter(|&&i| labels[i]).count() as f64;
-        start = end;
-    }
-    let (p, n) = (positives as f64, negatives as f64);
-    Some((rank_sum - p * (p + 1.0) / 2.0) / (p * n))
 }
 
 /// Computes every privacy metric (see the module documentation). `holdout` with no rows counts
@@ -949,9 +921,7 @@ mod tests {
     const CLOSE: f64 = 1e-6;
 
     fn table(names: &[&str], rows: &[&[&str]]) -> Table {
-        let names = names.iter().map(|s| s.to_string()).collect();
-        let rows = rows.iter().map(|r| r.iter().map(|s| s.to_string()).collect()).collect();
-        Table::new(names, rows).expect("table")
+        Table::literal(names, rows)
     }
 
     /// Encodes `training`, `synthetic` and `holdout` against the training table's schema.

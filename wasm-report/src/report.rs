@@ -224,6 +224,7 @@ pub fn build_report(
         quasi_identifiers: quasi,
         sensitive,
     };
+    privacy_options.check(&schema)?;
     let privacy = privacy(
         &schema,
         &real_frame,
@@ -316,5 +317,69 @@ fn score_inputs(
             .attribute_inference
             .as_ref()
             .and_then(|a| a.columns.iter().map(|c| c.risk).max_by(f64::total_cmp)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `n` rows of a small mixed table, shifted by `offset` so that tables differ.
+    fn rows(n: usize, offset: usize) -> Table {
+        let rows = (offset..offset + n)
+            .map(|i| {
+                let age = 20 + (i * 7) % 45;
+                let job = ["clerk", "nurse", "farmer"][i % 3];
+                let paid = if age > 40 { "high" } else { "low" };
+                vec![age.to_string(), job.to_string(), paid.to_string()]
+            })
+            .collect();
+        Table::new(vec!["age".into(), "job".into(), "paid".into()], rows).expect("table")
+    }
+
+    #[test]
+    fn progress_rises_to_done_and_defaults_fill_in() -> Result<()> {
+        let (real, synthetic, holdout) = (rows(200, 0), rows(200, 500), rows(80, 900));
+        let options = ReportOptions {
+            target: Some("paid".into()),
+            quasi_identifiers: vec!["age".into()],
+            ..Default::default()
+        };
+        let mut seen: Vec<(String, f64)> = Vec::new();
+        let report = build_report(&real, &synthetic, Some(&holdout), &options, &mut |s, f| {
+            seen.push((s.to_string(), f))
+        })?;
+        assert!(seen.windows(2).all(|w| w[0].1 <= w[1].1), "{seen:?}");
+        assert_eq!(seen.last().map(|s| (s.0.as_str(), s.1)), Some(("done", 1.0)));
+        // Sensitive columns default to every column that is not a quasi-identifier.
+        let attributes = report.privacy.attribute_inference.as_ref().expect("attributes");
+        let columns: Vec<&str> = attributes.columns.iter().map(|c| c.column.as_str()).collect();
+        assert_eq!(columns, ["job", "paid"]);
+        assert!(report.utility.is_some() && report.scores.privacy.is_some());
+        assert_eq!((report.format.as_str(), report.version), (FORMAT, VERSION));
+        Ok(())
+    }
+
+    #[test]
+    fn options_naming_bad_columns_are_errors() {
+        let (real, synthetic) = (rows(50, 0), rows(50, 100));
+        let both = ReportOptions {
+            quasi_identifiers: vec!["age".into()],
+            sensitive: vec!["age".into()],
+            ..Default::default()
+        };
+        let message =
+            build_report(&real, &synthetic, None, &both, &mut |_, _| {}).unwrap_err().to_string();
+        assert!(message.contains("'age' is also a quasi-identifier"), "{message}");
+        let unknown = ReportOptions { target: Some("wage".into()), ..Default::default() };
+        let message = build_report(&real, &synthetic, None, &unknown, &mut |_, _| {})
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("no column 'wage'; the columns are age, job, paid"), "{message}");
+        // Without a holdout: no privacy score, utility is left out with a warning.
+        let target = ReportOptions { target: Some("paid".into()), ..Default::default() };
+        let report = build_report(&real, &synthetic, None, &target, &mut |_, _| {}).unwrap();
+        assert!(report.scores.privacy.is_none() && report.utility.is_none());
+        assert!(report.warnings.iter().any(|w| w.contains("utility needs a holdout")));
     }
 }

@@ -399,9 +399,7 @@ mod tests {
     use crate::table::Table;
 
     fn table(names: &[&str], rows: &[&[&str]]) -> Table {
-        let names = names.iter().map(|s| s.to_string()).collect();
-        let rows = rows.iter().map(|r| r.iter().map(|s| s.to_string()).collect()).collect();
-        Table::new(names, rows).unwrap()
+        Table::literal(names, rows)
     }
 
     fn encode(real: &Table, synthetic: &Table) -> (Schema, Frame, Frame) {

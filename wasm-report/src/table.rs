@@ -73,6 +73,14 @@ impl Table {
         self.rows.len()
     }
 
+    /// A table from string literals, for tests; panics on ragged rows.
+    #[cfg(test)]
+    pub(crate) fn literal(names: &[&str], rows: &[&[&str]]) -> Table {
+        let names = names.iter().map(|s| s.to_string()).collect();
+        let rows = rows.iter().map(|r| r.iter().map(|s| s.to_string()).collect()).collect();
+        Table::new(names, rows).expect("a rectangular table")
+    }
+
     /// The cells of column `index`, top to bottom.
     pub fn column(&self, index: usize) -> impl Iterator<Item = &str> + '_ {
         self.rows.iter().map(move |r| r[index].as_str())
