@@ -66,6 +66,41 @@ fn dp_training_prints_and_stores_the_guarantee() {
     );
     // 600 rows, batch 256: q = 256/600, 3 steps per epoch.
     assert_eq!(privacy["steps"].as_u64(), Some(6));
+
+    // The report shows the guarantee as the model states it.
+    let generate = ["generate", "--model", "m.doppel", "--rows", "300", "--output", "s.csv"];
+    assert!(doppel(&generate, dir.path()).status.success());
+    let report = [
+        "report",
+        "--real",
+        "in.csv",
+        "--synthetic",
+        "s.csv",
+        "--model",
+        "m.doppel",
+        "--json",
+        "r.json",
+    ];
+    let out = doppel(&report, dir.path());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("-differentially private for one training row"), "{stdout}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("r.json")).expect("report"))
+            .expect("report JSON");
+    assert_eq!(report["model"]["epsilon"].as_f64(), Some(epsilon));
+    assert_eq!(report["model"]["accountant"], "rdp");
+
+    // Parquet input reads through doppel-core's reader (nulls become missing cells).
+    let generate = ["generate", "--model", "m.doppel", "--rows", "300", "--output", "s.parquet"];
+    assert!(doppel(&generate, dir.path()).status.success());
+    let report = ["report", "--real", "in.csv", "--synthetic", "s.parquet", "--json", "p.json"];
+    let out = doppel(&report, dir.path());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("p.json")).expect("report"))
+            .expect("report JSON");
+    assert_eq!(report["tables"]["synthetic_rows"].as_u64(), Some(300));
 }
 
 #[test]

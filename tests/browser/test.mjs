@@ -233,6 +233,18 @@ async function fixtureTests(browser, url) {
   await page.setInputFiles("#real", files.real);
   await page.setInputFiles("#holdout", files.holdout);
 
+  // A model summary (doppel inspect --json) puts the model's own guarantee in the report.
+  await page.setInputFiles("#model", join(fixtures, "model-summary.json"));
+  const modelState = await run(page, { synthetic: files.synthetic }, 60000);
+  const model = modelState === "done" ? JSON.parse(await page.$eval("#report-json", (s) => s.textContent)).model : null;
+  const modelText = modelState === "done" ? await page.frameLocator("#report-frame").locator("body").innerText() : "";
+  check(
+    model?.epsilon === 2.5 && model?.accountant === "prv" && modelText.includes("differentially private"),
+    "a model summary shows the model's privacy guarantee",
+    JSON.stringify(model),
+  );
+  await page.setInputFiles("#model", []);
+
   const again = await run(page, { synthetic: files.synthetic }, 60000);
   check(again === "done" && !(await page.isVisible("#error")), "the page recovers after an error");
 

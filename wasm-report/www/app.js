@@ -104,9 +104,30 @@ function checked(role) {
   return [...document.querySelectorAll(`#column-roles input[data-role="${role}"]:checked`)].map((box) => box.dataset.column);
 }
 
-function options() {
+// The privacy guarantee in a model summary (`doppel inspect --json`), as the report's `model`
+// option; null for a model trained without differential privacy.
+async function modelPrivacy(file) {
+  let summary;
+  try {
+    summary = JSON.parse(await file.text());
+  } catch (error) {
+    throw new Error(`the model summary ${file.name} is not JSON: ${error.message}`);
+  }
+  if (summary !== null && typeof summary === "object" && "summary" in summary) {
+    return summary.summary?.privacy ?? null;
+  }
+  if (typeof summary?.epsilon === "number") return summary; // the privacy object on its own
+  throw new Error(`the model summary ${file.name} is not the output of doppel inspect --json`);
+}
+
+async function options() {
   // Only what the user chose, so that an untouched form means the defaults, as on the CLI.
   const chosen = {};
+  const model = $("model").files[0];
+  if (model) {
+    const privacy = await modelPrivacy(model);
+    if (privacy !== null) chosen.model = privacy;
+  }
   const target = $("target").value;
   if (target) chosen.target = target;
   const qi = checked("qi");
@@ -141,9 +162,16 @@ function download(text, type, name) {
   setTimeout(() => URL.revokeObjectURL(url), 0);
 }
 
-form.addEventListener("submit", (event) => {
+form.addEventListener("submit", async (event) => {
   event.preventDefault();
   if (runButton.disabled) return;
+  let chosen;
+  try {
+    chosen = await options();
+  } catch (error) {
+    showError(error.message);
+    return;
+  }
   $("error").hidden = true;
   $("result").hidden = true;
   $("timing").hidden = true;
@@ -156,7 +184,7 @@ form.addEventListener("submit", (event) => {
     real: $("real").files[0],
     synthetic: $("synthetic").files[0],
     holdout: $("holdout").files[0] ?? null,
-    options: options(),
+    options: chosen,
   });
 });
 
