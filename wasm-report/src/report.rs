@@ -43,6 +43,7 @@ pub struct ReportOptions {
     /// Columns an attacker tries to infer; empty means every other kept column.
     pub sensitive: Vec<String>,
     /// Seed of every sample the metrics draw (rows, folds, triples): same seed, same report.
+    /// It replaces `fidelity.seed`.
     pub seed: u64,
     /// Most rows per table used by the distance-based privacy metrics.
     pub max_distance_rows: usize,
@@ -175,7 +176,8 @@ pub fn build_report(
         }
     }
     progress("reading the tables", 0.0);
-    let fid = &options.fidelity;
+    // One seed for the whole report: it also draws the fidelity's column triples.
+    let fid = &FidelityOptions { seed: options.seed, ..options.fidelity.clone() };
     let mut schema = Schema::infer(real, &fid.missing_tokens, &fid.skip_columns)?;
     let real_frame = schema.encode(real, "real")?;
     let synthetic_frame = schema.encode(synthetic, "synthetic")?;
@@ -209,8 +211,16 @@ pub fn build_report(
     let discriminator = discriminator(&schema, &real_frame, &synthetic_frame, &mut rng);
     progress("utility", 0.45);
     let utility = match (target, &holdout_frame) {
+        // A target the tables cannot support (too few labelled rows, one real class) costs
+        // the utility section, not the report: poor synthetic data is when it is needed most.
         (Some(t), Some(h)) => {
-            Some(utility(&schema, &real_frame, &synthetic_frame, h, t, &mut rng)?)
+            match utility(&schema, &real_frame, &synthetic_frame, h, t, &mut rng) {
+                Ok(u) => Some(u),
+                Err(e) => {
+                    warnings.push(format!("utility is left out: {e}"));
+                    None
+                }
+            }
         }
         (Some(_), None) => {
             warnings.push("utility needs a holdout table (real rows not used in training)".into());
@@ -381,5 +391,28 @@ mod tests {
         let report = build_report(&real, &synthetic, None, &target, &mut |_, _| {}).unwrap();
         assert!(report.scores.privacy.is_none() && report.utility.is_none());
         assert!(report.warnings.iter().any(|w| w.contains("utility needs a holdout")));
+    }
+
+    #[test]
+    fn a_target_the_synthetic_table_cannot_support_costs_only_utility() -> Result<()> {
+        let (real, holdout) = (rows(200, 0), rows(80, 900));
+        // Every synthetic 'paid' value is one the real table never has.
+        let names = real.names().to_vec();
+        let odd: Vec<Vec<String>> = rows(200, 500)
+            .rows()
+            .iter()
+            .map(|r| vec![r[0].clone(), r[1].clone(), "unknown".into()])
+            .collect();
+        let synthetic = Table::new(names, odd)?;
+        let options = ReportOptions { target: Some("paid".into()), ..Default::default() };
+        let report = build_report(&real, &synthetic, Some(&holdout), &options, &mut |_, _| {})?;
+        assert!(report.utility.is_none());
+        assert!(
+            report.warnings.iter().any(|w| w.starts_with("utility is left out")),
+            "{:?}",
+            report.warnings
+        );
+        assert!(report.scores.privacy.is_some());
+        Ok(())
     }
 }

@@ -4,8 +4,9 @@
 //! - *accuracy*: the mean of univariate, bivariate and (when computed) trivariate accuracy;
 //! - *correlations*: `1 - mean |real - synthetic|` over the correlation matrices' pairs;
 //! - *structure*: the principal-component similarity;
-//! - *indistinguishability*: `1 - 2 |AUC - 0.5|` of the real-vs-synthetic discriminator,
-//!   clamped to `[0, 1]` (an AUC of 0.5 means a classifier cannot tell the tables apart);
+//! - *indistinguishability*: `1 - 2 max(0, AUC - 0.5)` of the real-vs-synthetic
+//!   discriminator (SDMetrics' detection score; an AUC of 0.5 means a classifier cannot tell
+//!   the tables apart, and one below 0.5 is chance too);
 //! - *utility* (with a target and a holdout): `min(1, TSTR / TRTR)`, the synthetic-trained
 //!   model's holdout score over the real-trained model's.
 //!
@@ -107,8 +108,9 @@ fn quality(x: &ScoreInputs) -> Score {
         parts.push(component("structure", s, why.into()));
     }
     if let Some(auc) = x.discriminator_auc {
-        let why = format!("1 - 2 |AUC - 0.5| for a real-vs-synthetic classifier (AUC {auc:.3})");
-        parts.push(component("indistinguishability", 1.0 - 2.0 * (auc - 0.5).abs(), why));
+        let why =
+            format!("1 - 2 max(0, AUC - 0.5) for a real-vs-synthetic classifier (AUC {auc:.3})");
+        parts.push(component("indistinguishability", 1.0 - 2.0 * (auc - 0.5).max(0.0), why));
     }
     if let Some(r) = x.utility_ratio {
         let why = format!("TSTR / TRTR, capped at 1 ({r:.3})");

@@ -15,7 +15,8 @@
 //! synthetic table: its levels by frequency, and with more than [`MAX_CLASSES`] levels, the
 //! `MAX_CLASSES - 1` most frequent plus [`OTHER_CLASS`] for the rest. Synthetic rows whose
 //! target is none of the classes are left out of TSTR's training; holdout rows whose target
-//! is none of them stay in, and count as errors. Rows with a missing target are left out.
+//! is none of them stay in and count as errors in accuracy, but are left out of the AUC (they
+//! have no probability to rank). Rows with a missing target are left out.
 //!
 //! Each training set is capped at [`MAX_TRAINING_ROWS`] rows (see [`training_cap`] for more
 //! than two classes), drawn uniformly; both draws use the same seed, so equal tables give equal
@@ -323,12 +324,20 @@ fn constant(class: u32, k: usize, n: usize) -> Prediction {
 fn score(prediction: &Prediction, test: &Labelled) -> Scores {
     match prediction {
         Prediction::Values(v) => Scores { r2: learn::r2(v, &test.values), ..Scores::default() },
-        Prediction::Probabilities { classes, .. } => {
-            let auc = if *classes == 2 {
-                let positive: Vec<bool> = test.classes.iter().map(|&c| c == 1).collect();
-                learn::roc_auc(&prediction.class_scores(1), &positive)
+        Prediction::Probabilities { classes, p } => {
+            // The AUC ranks rows of known classes only: a holdout row whose class the real
+            // table lacks has no probability to rank (accuracy still counts it as an error).
+            let k = *classes;
+            let known: Vec<usize> =
+                (0..test.classes.len()).filter(|&i| (test.classes[i] as usize) < k).collect();
+            let labels: Vec<u32> = known.iter().map(|&i| test.classes[i]).collect();
+            let p = known.iter().flat_map(|&i| p[i * k..(i + 1) * k].iter().copied()).collect();
+            let ranked = Prediction::Probabilities { classes: k, p };
+            let auc = if k == 2 {
+                let positive: Vec<bool> = labels.iter().map(|&c| c == 1).collect();
+                learn::roc_auc(&ranked.class_scores(1), &positive)
             } else {
-                learn::macro_auc(prediction, &test.classes)
+                learn::macro_auc(&ranked, &labels)
             };
             let accuracy = learn::accuracy(&prediction.labels(), &test.classes);
             Scores { accuracy, auc, r2: None }
@@ -443,6 +452,32 @@ mod tests {
                 assert!(u.training_rows < 1500 && u.holdout_rows < 600, "{u:?}");
             }
         }
+    }
+
+    #[test]
+    fn holdout_rows_of_an_unseen_class_cost_accuracy_but_not_the_auc() {
+        let mut rng = Rng::new(8);
+        let (training, holdout) = (table(1500, &mut rng), table(600, &mut rng));
+        // The same holdout with 60 more rows whose label the real table never has.
+        let mut rows = holdout.rows().to_vec();
+        rows.extend(holdout.rows()[..60].iter().map(|r| {
+            let mut r = r.clone();
+            r[2] = "maybe".into();
+            r
+        }));
+        let odd = Table::new(holdout.names().to_vec(), rows).unwrap();
+        let (schema, [training, synthetic, holdout, odd]) = {
+            let mut schema = Schema::infer(&training, &["?".into()], &[]).unwrap();
+            let frames =
+                [&training, &training, &holdout, &odd].map(|t| schema.encode(t, "t").unwrap());
+            (schema, frames)
+        };
+        let plain = utility(&schema, &training, &synthetic, &holdout, 2, &mut Rng::new(1)).unwrap();
+        let with = utility(&schema, &training, &synthetic, &odd, 2, &mut Rng::new(1)).unwrap();
+        // Same model, same ranked rows: the AUC is unchanged; the 60 rows are all errors.
+        assert_eq!(with.trtr.auc, plain.trtr.auc);
+        let (a, b) = (plain.trtr.accuracy.unwrap(), with.trtr.accuracy.unwrap());
+        assert!((b - a * 600.0 / 660.0).abs() < 1e-12, "{a} {b}");
     }
 
     #[test]
