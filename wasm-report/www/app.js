@@ -165,13 +165,8 @@ function download(text, type, name) {
 form.addEventListener("submit", async (event) => {
   event.preventDefault();
   if (runButton.disabled) return;
-  let chosen;
-  try {
-    chosen = await options();
-  } catch (error) {
-    showError(error.message);
-    return;
-  }
+  // "running" before anything is awaited, so that nobody sees the previous run's state as
+  // this run's outcome.
   $("error").hidden = true;
   $("result").hidden = true;
   $("timing").hidden = true;
@@ -179,6 +174,13 @@ form.addEventListener("submit", async (event) => {
   $("stage").textContent = "reading the files";
   $("progress-box").hidden = false;
   setState("running");
+  let chosen;
+  try {
+    chosen = await options();
+  } catch (error) {
+    showError(error.message);
+    return;
+  }
   worker.postMessage({
     type: "run",
     real: $("real").files[0],
