@@ -1,9 +1,80 @@
 //! libdoppel: the C ABI of doppel.
 //!
-//! This crate grows into the full C ABI (handles, status codes, Arrow C Data Interface) in its own
-//! issue. For now it exports the library's version, so hosts can check what they linked.
+//! Conventions (the header `include/doppel.h` repeats them):
+//! - every function returns a [`DoppelStatus`]; results go to out-parameters, written only on
+//!   success; after a failure `doppel_last_error()` gives this thread's message;
+//! - every pointer argument is checked for NULL (NULL_PARAMETER, naming the argument) and every
+//!   body runs inside a panic boundary (PANIC): no panic crosses into the host;
+//! - handles (`DoppelConfig`, `DoppelModel`) are opaque, created by the library and released
+//!   with their `_free` function (`_free(NULL)` does nothing); strings and byte buffers the
+//!   library returns are released with `doppel_string_free` / `doppel_bytes_free`.
+//!
+//! This first step covers version and build information, configuration, training from a file
+//! with a progress callback that can cancel, model save and load (file and buffer), generation
+//! to a file, the privacy calculator and the report. The Arrow C Data Interface follows.
 
-use std::ffi::c_char;
+mod status;
+
+use std::ffi::{c_char, c_void, CString};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use doppel_core::accountant::{self, AccountantKind, GaussianEvent};
+use doppel_core::generate::{generate_to_file, GenerateOptions};
+use doppel_core::ingest::{read_table, ReadOptions};
+use doppel_core::{train, TrainConfig, TrainedModel};
+
+pub use status::{doppel_last_error, DoppelStatus};
+use status::{guard, non_null, out, text, Failure};
+
+/// A training configuration. Create with `doppel_config_default` or `doppel_config_from_json`,
+/// release with `doppel_config_free`. Immutable once created: safe to share between threads.
+pub struct DoppelConfig(TrainConfig);
+
+/// A trained model. Create with `doppel_train_file`, `doppel_model_load` or
+/// `doppel_model_from_bytes`, release with `doppel_model_free`. Generation only reads it: one
+/// model may serve `doppel_generate_file` from many threads at once.
+pub struct DoppelModel(TrainedModel);
+
+/// The differential-privacy accountant of the privacy calculator.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DoppelAccountant {
+    /// Privacy random variables (Gopi, Lee, Wutschitz 2021): tight, with an error bound.
+    Prv = 0,
+    /// Rényi DP of the subsampled Gaussian (Mironov, Talwar, Zhang 2019).
+    Rdp = 1,
+}
+
+impl From<DoppelAccountant> for AccountantKind {
+    fn from(kind: DoppelAccountant) -> AccountantKind {
+        match kind {
+            DoppelAccountant::Prv => AccountantKind::Prv,
+            DoppelAccountant::Rdp => AccountantKind::Rdp,
+        }
+    }
+}
+
+/// Training progress, passed to the callback after each step.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct DoppelProgress {
+    /// Epoch, from 1.
+    pub epoch: usize,
+    /// Step within the epoch, from 1.
+    pub step: usize,
+    /// Steps per epoch.
+    pub steps_per_epoch: usize,
+    /// Mean training loss of the epoch so far.
+    pub loss: f64,
+    /// Epsilon spent so far under DP; negative without DP.
+    pub epsilon: f64,
+}
+
+/// The progress callback: return 0 to go on, anything else to cancel training (which then
+/// returns CANCELLED). Called on the thread that called `doppel_train_file`.
+pub type DoppelProgressFn =
+    Option<unsafe extern "C" fn(progress: *const DoppelProgress, user_data: *mut c_void) -> i32>;
 
 /// The library version as a NUL-terminated UTF-8 string with static lifetime; never free it.
 /// Thread-safe.
@@ -12,14 +83,317 @@ pub extern "C" fn doppel_version() -> *const c_char {
     concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// Build information as JSON, e.g. `{"version":"0.1.0","cuda":false}`, into `*out` (release
+/// with `doppel_string_free`).
+///
+/// # Safety
+/// `out` is NULL or points to writable storage for a pointer.
+#[no_mangle]
+pub unsafe extern "C" fn doppel_build_info(out_json: *mut *mut c_char) -> DoppelStatus {
+    guard(|| {
+        let slot = out(out_json, "out_json")?;
+        let info = format!(
+            "{{\"version\":\"{}\",\"cuda\":{}}}",
+            env!("CARGO_PKG_VERSION"),
+            cfg!(feature = "cuda")
+        );
+        *slot = into_c_string(info)?;
+        Ok(())
+    })
+}
 
-    #[test]
-    fn version_is_the_crate_version() {
-        // SAFETY: doppel_version returns a pointer to a static NUL-terminated string.
-        let v = unsafe { std::ffi::CStr::from_ptr(doppel_version()) };
-        assert_eq!(v.to_str().unwrap(), env!("CARGO_PKG_VERSION"));
+/// The default training configuration, into `*out`.
+///
+/// # Safety
+/// `out` is NULL or points to writable storage for a pointer.
+#[no_mangle]
+pub unsafe extern "C" fn doppel_config_default(out_config: *mut *mut DoppelConfig) -> DoppelStatus {
+    guard(|| {
+        let slot = out(out_config, "out_config")?;
+        *slot = Box::into_raw(Box::new(DoppelConfig(TrainConfig::default())));
+        Ok(())
+    })
+}
+
+/// A training configuration from JSON with the keys of the CLI's configuration file (every key
+/// optional), validated; INVALID_CONFIG with a message naming the bad key otherwise.
+///
+/// # Safety
+/// `json` is NULL or a NUL-terminated string; `out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn doppel_config_from_json(
+    json: *const c_char,
+    out_config: *mut *mut DoppelConfig,
+) -> DoppelStatus {
+    guard(|| {
+        // SAFETY: the caller's contract for `json`.
+        let json = unsafe { text(json, "json") }?;
+        let slot = out(out_config, "out_config")?;
+        let config = TrainConfig::from_json(json)?;
+        *slot = Box::into_raw(Box::new(DoppelConfig(config)));
+        Ok(())
+    })
+}
+
+/// Releases a configuration; NULL does nothing.
+///
+/// # Safety
+/// `config` is NULL or came from this library and is not used afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn doppel_config_free(config: *mut DoppelConfig) {
+    if !config.is_null() {
+        // SAFETY: created by Box::into_raw in this library, freed once by contract.
+        let _ = catch(|| drop(unsafe { Box::from_raw(config) }));
     }
 }
+
+/// Trains a model on a CSV, Parquet or Arrow IPC file (by extension) into `*out`.
+/// `progress` may be NULL; `user_data` is passed to it unchanged.
+///
+/// # Safety
+/// `config` is NULL or a live configuration; `path` NULL or NUL-terminated; `out` NULL or
+/// writable; `progress`, if given, is safe to call with `user_data` during this call.
+#[no_mangle]
+pub unsafe extern "C" fn doppel_train_file(
+    config: *const DoppelConfig,
+    path: *const c_char,
+    progress: DoppelProgressFn,
+    user_data: *mut c_void,
+    out_model: *mut *mut DoppelModel,
+) -> DoppelStatus {
+    guard(|| {
+        // SAFETY: the caller's contract for each pointer.
+        let config = &unsafe { non_null(config, "config") }?.0;
+        let path = Path::new(unsafe { text(path, "path") }?);
+        let slot = out(out_model, "out_model")?;
+        let options = ReadOptions { delimiter: config.delimiter as u8, ..ReadOptions::default() };
+        let table = read_table(path, &options)?;
+        let cancel = AtomicBool::new(false);
+        let mut on_progress = |p: &doppel_core::Progress| {
+            let Some(callback) = progress else { return };
+            let report = DoppelProgress {
+                epoch: p.epoch,
+                step: p.step,
+                steps_per_epoch: p.steps_per_epoch,
+                loss: p.loss,
+                epsilon: p.epsilon.unwrap_or(-1.0),
+            };
+            // SAFETY: the caller promises the callback is safe to call with `user_data`.
+            if unsafe { callback(&report, user_data) } != 0 {
+                cancel.store(true, Ordering::Relaxed);
+            }
+        };
+        let model = train(&table, config, &mut on_progress, &cancel)?;
+        *slot = Box::into_raw(Box::new(DoppelModel(model)));
+        Ok(())
+    })
+}
+
+/// Saves a model to a file (written to a temporary file, then renamed).
+///
+/// # Safety
+/// `model` is NULL or live; `path` NULL or NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn doppel_model_save(
+    model: *const DoppelModel,
+    path: *const c_char,
+) -> DoppelStatus {
+    guard(|| {
+        // SAFETY: the caller's contract for each pointer.
+        let model = &unsafe { non_null(model, "model") }?.0;
+        let path = unsafe { text(path, "path") }?;
+        model.save(Path::new(path))?;
+        Ok(())
+    })
+}
+
+/// Loads a model from a file into `*out`; INVALID_MODEL for a file that is not one.
+///
+/// # Safety
+/// `path` is NULL or NUL-terminated; `out` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn doppel_model_load(
+    path: *const c_char,
+    out_model: *mut *mut DoppelModel,
+) -> DoppelStatus {
+    guard(|| {
+        // SAFETY: the caller's contract for `path`.
+        let path = unsafe { text(path, "path") }?;
+        let slot = out(out_model, "out_model")?;
+        *slot = Box::into_raw(Box::new(DoppelModel(TrainedModel::load(Path::new(path))?)));
+        Ok(())
+    })
+}
+
+/// Serialises a model into a new buffer: `*out_bytes` and `*out_len` (release with
+/// `doppel_bytes_free(bytes, len)`).
+///
+/// # Safety
+/// `model` is NULL or live; the out-pointers NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn doppel_model_to_bytes(
+    model: *const DoppelModel,
+    out_bytes: *mut *mut u8,
+    out_len: *mut usize,
+) -> DoppelStatus {
+    guard(|| {
+        // SAFETY: the caller's contract for `model`.
+        let model = &unsafe { non_null(model, "model") }?.0;
+        let (bytes_slot, len_slot) = (out(out_bytes, "out_bytes")?, out(out_len, "out_len")?);
+        let bytes = model.to_bytes()?.into_boxed_slice();
+        *len_slot = bytes.len();
+        *bytes_slot = Box::into_raw(bytes).cast();
+        Ok(())
+    })
+}
+
+/// A model from a buffer made by `doppel_model_to_bytes` (copied; the buffer may be freed
+/// afterwards) into `*out`.
+///
+/// # Safety
+/// `bytes` is NULL or points to `len` readable bytes; `out` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn doppel_model_from_bytes(
+    bytes: *const u8,
+    len: usize,
+    out_model: *mut *mut DoppelModel,
+) -> DoppelStatus {
+    guard(|| {
+        let start = unsafe { non_null(bytes, "bytes") }?;
+        let slot = out(out_model, "out_model")?;
+        // SAFETY: the caller promises `len` readable bytes at `bytes`.
+        let buffer = unsafe { std::slice::from_raw_parts(start, len) };
+        let model = TrainedModel::from_bytes(buffer, Path::new("<buffer>"))?;
+        *slot = Box::into_raw(Box::new(DoppelModel(model)));
+        Ok(())
+    })
+}
+
+/// Releases a model; NULL does nothing.
+///
+/// # Safety
+/// `model` is NULL or came from this library, is not used afterwards and no other thread is
+/// using it.
+#[no_mangle]
+pub unsafe extern "C" fn doppel_model_free(model: *mut DoppelModel) {
+    if !model.is_null() {
+        // SAFETY: created by Box::into_raw in this library, freed once by contract.
+        let _ = catch(|| drop(unsafe { Box::from_raw(model) }));
+    }
+}
+
+/// Generates `rows` records with `seed` into a file whose format follows its extension (CSV,
+/// Parquet, Arrow IPC); the file appears only once complete. Safe to call from many threads
+/// on one model; the same seed gives the same rows.
+///
+/// # Safety
+/// `model` is NULL or live; `path` NULL or NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn doppel_generate_file(
+    model: *const DoppelModel,
+    rows: usize,
+    seed: u64,
+    path: *const c_char,
+) -> DoppelStatus {
+    guard(|| {
+        // SAFETY: the caller's contract for each pointer.
+        let model = &unsafe { non_null(model, "model") }?.0;
+        let path = unsafe { text(path, "path") }?;
+        let options = GenerateOptions { rows, seed, ..GenerateOptions::default() };
+        generate_to_file(model, &options, Path::new(path), &mut |_| {})?;
+        Ok(())
+    })
+}
+
+/// The epsilon spent by `steps` Poisson-subsampled Gaussian steps (sampling rate, noise
+/// multiplier) at `delta`, into `*out_epsilon`.
+///
+/// # Safety
+/// `out_epsilon` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn doppel_privacy_epsilon(
+    accountant: DoppelAccountant,
+    sampling_rate: f64,
+    noise_multiplier: f64,
+    steps: u64,
+    delta: f64,
+    out_epsilon: *mut f64,
+) -> DoppelStatus {
+    guard(|| {
+        let slot = out(out_epsilon, "out_epsilon")?;
+        let event = GaussianEvent { sampling_rate, noise_multiplier, steps };
+        let spent = accountant::epsilon(accountant.into(), &[event], delta).map_err(argument)?;
+        *slot = spent.epsilon;
+        Ok(())
+    })
+}
+
+/// The smallest noise multiplier that keeps `steps` steps at `sampling_rate` within
+/// (`epsilon`, `delta`), into `*out_noise_multiplier`.
+///
+/// # Safety
+/// `out_noise_multiplier` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn doppel_privacy_noise(
+    accountant: DoppelAccountant,
+    epsilon: f64,
+    delta: f64,
+    sampling_rate: f64,
+    steps: u64,
+    out_noise_multiplier: *mut f64,
+) -> DoppelStatus {
+    guard(|| {
+        let slot = out(out_noise_multiplier, "out_noise_multiplier")?;
+        let kind = accountant.into();
+        let sigma = accountant::calibrate_noise(kind, epsilon, delta, sampling_rate, steps, &[])
+            .map_err(argument)?;
+        *slot = sigma;
+        Ok(())
+    })
+}
+
+/// Releases a string returned by the library; NULL does nothing.
+///
+/// # Safety
+/// `text` is NULL or came from this library and is not used afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn doppel_string_free(text: *mut c_char) {
+    if !text.is_null() {
+        // SAFETY: created by CString::into_raw in this library, freed once by contract.
+        let _ = catch(|| drop(unsafe { CString::from_raw(text) }));
+    }
+}
+
+/// Releases a byte buffer returned by the library (with the length it came with); NULL does
+/// nothing.
+///
+/// # Safety
+/// `bytes` is NULL or came from this library with this `len`, and is not used afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn doppel_bytes_free(bytes: *mut u8, len: usize) {
+    if !bytes.is_null() {
+        // SAFETY: created from a boxed slice of `len` bytes in this library, freed once.
+        let _ = catch(|| {
+            drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(bytes, len)) })
+        });
+    }
+}
+
+/// Runs a `_free` body inside the panic boundary (a destructor must not unwind into C).
+fn catch(body: impl FnOnce()) -> std::thread::Result<()> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(body))
+}
+
+/// Errors of the privacy calculator are bad arguments (a rate outside (0, 1], ...).
+fn argument(error: doppel_core::Error) -> Failure {
+    Failure::new(DoppelStatus::InvalidArgument, error.to_string())
+}
+
+fn into_c_string(text: String) -> Result<*mut c_char, Failure> {
+    CString::new(text)
+        .map(CString::into_raw)
+        .map_err(|_| Failure::new(DoppelStatus::Internal, "a string held a NUL byte"))
+}
+
+#[cfg(test)]
+mod tests;
