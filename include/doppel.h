@@ -199,6 +199,19 @@ enum DoppelStatus doppel_privacy_noise(enum DoppelAccountant accountant,
                                        uint64_t steps,
                                        double *out_noise_multiplier);
 
+// The quality and privacy report of a synthetic table as JSON (the format of `doppel report
+// --json`, documented in docs/report.md) into `*out_json` (release with `doppel_string_free`).
+// `real_path` and `synthetic_path` are CSV, Parquet or Arrow IPC files; `holdout_path` (real
+// rows not used in training) and `options_json` (`ReportOptions` fields) may be NULL.
+//
+// # Safety
+// Each string is NULL or NUL-terminated; `out_json` is NULL or writable.
+enum DoppelStatus doppel_report_json(const char *real_path,
+                                     const char *synthetic_path,
+                                     const char *holdout_path,
+                                     const char *options_json,
+                                     char **out_json);
+
 // Releases a string returned by the library; NULL does nothing.
 //
 // # Safety

@@ -71,6 +71,10 @@ static void null_parameters(void) {
   check(doppel_generate_file(NULL, 10, 1, "s.csv") == DOPPEL_STATUS_NULL_PARAMETER, "generate_file(NULL)");
   check(doppel_privacy_epsilon(DOPPEL_ACCOUNTANT_RDP, 0.01, 1.0, 10, 1e-5, NULL) == DOPPEL_STATUS_NULL_PARAMETER, "privacy_epsilon(NULL)");
   check(doppel_privacy_noise(DOPPEL_ACCOUNTANT_RDP, 1.0, 1e-5, 0.01, 10, NULL) == DOPPEL_STATUS_NULL_PARAMETER, "privacy_noise(NULL)");
+  char *json = NULL;
+  check(doppel_report_json(NULL, "s.csv", NULL, NULL, &json) == DOPPEL_STATUS_NULL_PARAMETER && last_error_contains("real_path is NULL"), "report_json(NULL real)");
+  check(doppel_report_json("r.csv", "s.csv", NULL, NULL, NULL) == DOPPEL_STATUS_NULL_PARAMETER, "report_json(NULL out)");
+  check(json == NULL, "report out-parameter untouched");
   check(config == NULL && model == NULL && bytes == NULL && len == 0, "out-parameters untouched on failure");
   doppel_config_free(NULL);
   doppel_model_free(NULL);
@@ -118,6 +122,10 @@ int main(int argc, char **argv) {
   int lines = count_lines(generated, first, sizeof first);
   check(lines == 1001, "1,000 rows and a header");
   check(strcmp(first, "colour,size,count\n") == 0, "the columns of the training data");
+
+  char *report = NULL;
+  check(doppel_report_json(input, generated, NULL, NULL, &report) == DOPPEL_STATUS_OK && strstr(report, "\"format\":\"doppel-report\"") != NULL, "report_json");
+  doppel_string_free(report);
 
   double epsilon = 0.0, sigma = 0.0;
   check(doppel_privacy_epsilon(DOPPEL_ACCOUNTANT_RDP, 0.01, 1.0, 1000, 1e-5, &epsilon) == DOPPEL_STATUS_OK && epsilon > 0.0, "privacy_epsilon");

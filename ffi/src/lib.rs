@@ -11,7 +11,7 @@
 //!
 //! This first step covers version and build information, configuration, training from a file
 //! with a progress callback that can cancel, model save and load (file and buffer), generation
-//! to a file, the privacy calculator and the report. The Arrow C Data Interface follows.
+//! to a file, the privacy calculator and the report (JSON). The Arrow C Data Interface follows.
 
 mod status;
 
@@ -350,6 +350,69 @@ pub unsafe extern "C" fn doppel_privacy_noise(
         *slot = sigma;
         Ok(())
     })
+}
+
+/// The quality and privacy report of a synthetic table as JSON (the format of `doppel report
+/// --json`, documented in docs/report.md) into `*out_json` (release with `doppel_string_free`).
+/// `real_path` and `synthetic_path` are CSV, Parquet or Arrow IPC files; `holdout_path` (real
+/// rows not used in training) and `options_json` (`ReportOptions` fields) may be NULL.
+///
+/// # Safety
+/// Each string is NULL or NUL-terminated; `out_json` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn doppel_report_json(
+    real_path: *const c_char,
+    synthetic_path: *const c_char,
+    holdout_path: *const c_char,
+    options_json: *const c_char,
+    out_json: *mut *mut c_char,
+) -> DoppelStatus {
+    guard(|| {
+        // SAFETY: the caller's contract for each string.
+        let real = unsafe { text(real_path, "real_path") }?;
+        let synthetic = unsafe { text(synthetic_path, "synthetic_path") }?;
+        let holdout = (!holdout_path.is_null())
+            .then(|| unsafe { text(holdout_path, "holdout_path") })
+            .transpose()?;
+        let options = match (!options_json.is_null())
+            .then(|| unsafe { text(options_json, "options_json") })
+            .transpose()?
+        {
+            Some(json) => serde_json::from_str(json).map_err(|e| {
+                Failure::new(DoppelStatus::InvalidArgument, format!("options_json: {e}"))
+            })?,
+            None => doppel_report::ReportOptions::default(),
+        };
+        let slot = out(out_json, "out_json")?;
+        let load = |path: &str| report_table(Path::new(path));
+        let holdout = holdout.map(load).transpose()?;
+        let report = doppel_report::build_report(
+            &load(real)?,
+            &load(synthetic)?,
+            holdout.as_ref(),
+            &options,
+            &mut |_, _| {},
+        )
+        .map_err(|e| Failure::new(DoppelStatus::InvalidData, e.to_string()))?;
+        let json = serde_json::to_string(&report)
+            .map_err(|e| Failure::new(DoppelStatus::Internal, e.to_string()))?;
+        *slot = into_c_string(json)?;
+        Ok(())
+    })
+}
+
+/// A file as the report's text table, through doppel-core's reader (nulls as empty cells).
+fn report_table(path: &Path) -> Result<doppel_report::Table, Failure> {
+    let table = read_table(path, &ReadOptions::default())?;
+    let names = table.column_names().iter().map(|s| s.to_string()).collect();
+    let rows = (0..table.num_rows())
+        .map(|r| {
+            let cell = |c| table.cell(r, c).unwrap_or_default().to_string();
+            (0..table.num_columns()).map(cell).collect()
+        })
+        .collect();
+    doppel_report::Table::new(names, rows)
+        .map_err(|e| Failure::new(DoppelStatus::InvalidData, format!("{}: {e}", path.display())))
 }
 
 /// Releases a string returned by the library; NULL does nothing.

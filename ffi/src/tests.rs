@@ -60,6 +60,11 @@ fn every_pointer_argument_is_checked_for_null() {
         refused(doppel_model_to_bytes(null(), &mut bytes, &mut len), "model");
         refused(doppel_model_from_bytes(null(), 0, &mut model), "bytes");
         refused(doppel_generate_file(null(), 10, 1, path.as_ptr()), "model");
+        let mut json: *mut c_char = null_mut();
+        refused(doppel_report_json(null(), path.as_ptr(), null(), null(), &mut json), "real_path");
+        let p = path.as_ptr();
+        refused(doppel_report_json(p, null(), null(), null(), &mut json), "synthetic_path");
+        refused(doppel_report_json(p, p, null(), null(), null_mut()), "out_json");
         let rdp = DoppelAccountant::Rdp;
         refused(doppel_privacy_epsilon(rdp, 0.01, 1.0, 10, 1e-5, null_mut()), "out_epsilon");
         refused(doppel_privacy_noise(rdp, 1.0, 1e-5, 0.01, 10, null_mut()), "out_noise_multiplier");
@@ -156,6 +161,40 @@ fn train_save_load_generate_round_trip() {
         assert_eq!(outputs[0].lines().count(), 1001);
         assert!(outputs[0].starts_with("colour,size,count\n"));
         assert!(outputs.iter().all(|o| *o == outputs[0]));
+
+        // The report of the generated rows against the training data, through the ABI.
+        let mut json = null_mut();
+        let first = c(dir.path().join("s0.csv").to_str().unwrap());
+        let status = doppel_report_json(input.as_ptr(), first.as_ptr(), null(), null(), &mut json);
+        assert_eq!(status, DoppelStatus::Ok, "{}", last_error());
+        let report = CStr::from_ptr(json).to_str().unwrap().to_string();
+        doppel_string_free(json);
+        assert!(report.starts_with(r#"{"format":"doppel-report","version":1"#), "{report:.80}");
+        let options = c(r#"{"target": "nope"}"#);
+        let status =
+            doppel_report_json(input.as_ptr(), first.as_ptr(), null(), options.as_ptr(), &mut json);
+        assert_eq!(status, DoppelStatus::InvalidData);
+        assert!(last_error().contains("no column 'nope'"), "{}", last_error());
+
+        // Eight threads generating from one model at once get what one thread gets.
+        let shared = model as usize;
+        let generate = |seed: u64, name: String| {
+            let path = dir.path().join(name);
+            let cpath = c(path.to_str().unwrap());
+            let model = shared as *const DoppelModel;
+            assert_eq!(doppel_generate_file(model, 300, seed, cpath.as_ptr()), DoppelStatus::Ok);
+            std::fs::read_to_string(path).unwrap()
+        };
+        let alone: Vec<String> =
+            (0..8).map(|seed| generate(seed, format!("a{seed}.csv"))).collect();
+        let together: Vec<String> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..8)
+                .map(|seed| scope.spawn(move || generate(seed, format!("t{seed}.csv"))))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(alone, together);
+        assert_ne!(alone[0], alone[1], "different seeds give different rows");
 
         // A file that is not a model, and a missing input, are errors with messages.
         let not_model = c(dir.path().join("s0.csv").to_str().unwrap());
