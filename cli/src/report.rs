@@ -162,13 +162,7 @@ pub fn load(path: &Path) -> CliResult<Table> {
 /// A doppel-core table as the report's text table, nulls as empty cells.
 pub fn from_core(table: &doppel_core::Table) -> CliResult<Table> {
     let names = table.column_names().iter().map(|s| s.to_string()).collect();
-    let rows = (0..table.num_rows())
-        .map(|r| {
-            let cell = |c| table.cell(r, c).unwrap_or_default().to_string();
-            (0..table.num_columns()).map(cell).collect()
-        })
-        .collect();
-    Table::new(names, rows).map_err(|e| e.to_string())
+    Table::new(names, table.text_rows()).map_err(|e| e.to_string())
 }
 
 /// The privacy guarantee a model file states, if it was trained with DP.

@@ -405,13 +405,7 @@ pub unsafe extern "C" fn doppel_report_json(
 fn report_table(path: &Path) -> Result<doppel_report::Table, Failure> {
     let table = read_table(path, &ReadOptions::default())?;
     let names = table.column_names().iter().map(|s| s.to_string()).collect();
-    let rows = (0..table.num_rows())
-        .map(|r| {
-            let cell = |c| table.cell(r, c).unwrap_or_default().to_string();
-            (0..table.num_columns()).map(cell).collect()
-        })
-        .collect();
-    doppel_report::Table::new(names, rows)
+    doppel_report::Table::new(names, table.text_rows())
         .map_err(|e| Failure::new(DoppelStatus::InvalidData, format!("{}: {e}", path.display())))
 }
 
