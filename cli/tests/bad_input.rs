@@ -2,16 +2,10 @@
 //! problem, a non-zero exit code, no panic, and no output file (or temporary file) left behind.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn doppel(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_doppel"))
-        .args(args)
-        .current_dir(dir)
-        .env("CANDLE_NUM_THREADS", "1")
-        .output()
-        .expect("the doppel binary runs")
-}
+mod common;
+use common::doppel;
 
 /// Asserts a failure whose message contains every one of `needles`, and that `dir` holds
 /// nothing but `keep`.

@@ -2,16 +2,9 @@
 //! `doppel inspect --json`, and clear errors for inconsistent privacy flags.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn doppel(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_doppel"))
-        .args(args)
-        .current_dir(dir)
-        .env("CANDLE_NUM_THREADS", "1")
-        .output()
-        .expect("the doppel binary runs")
-}
+mod common;
+use common::doppel;
 
 /// 600 rows of three columns with a repeating pattern.
 fn write_input(dir: &Path) {

@@ -1,18 +1,18 @@
 //! `doppel privacy`: one JSON line that matches the library, and usage errors (exit code 2)
 //! with a message naming the bad argument.
 
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
+
+mod common;
 
 use doppel_core::accountant::{calibrate_noise, epsilon, AccountantKind, GaussianEvent};
 use serde_json::Value;
 
+/// Runs `doppel privacy args...`.
 fn doppel(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_doppel"))
-        .arg("privacy")
-        .args(args)
-        .env("CANDLE_NUM_THREADS", "1")
-        .output()
-        .expect("the doppel binary runs")
+    let args: Vec<&str> = std::iter::once("privacy").chain(args.iter().copied()).collect();
+    common::doppel(&args, Path::new("."))
 }
 
 fn json_line(out: &Output) -> Value {

@@ -2,15 +2,9 @@
 //! file) for every kind of bad input the report can meet.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn doppel(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_doppel"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("the doppel binary runs")
-}
+mod common;
+use common::doppel;
 
 /// Rows of a small mixed table: an age, a job and an income class that depends on both.
 fn rows(n: usize, offset: usize) -> String {

@@ -110,7 +110,7 @@ pub unsafe extern "C" fn doppel_build_info(out_json: *mut *mut c_char) -> Doppel
 pub unsafe extern "C" fn doppel_config_default(out_config: *mut *mut DoppelConfig) -> DoppelStatus {
     guard(|| {
         let slot = out(out_config, "out_config")?;
-        *slot = Box::into_raw(Box::new(DoppelConfig(TrainConfig::default())));
+        *slot = handle(DoppelConfig(TrainConfig::default()));
         Ok(())
     })
 }
@@ -130,7 +130,7 @@ pub unsafe extern "C" fn doppel_config_from_json(
         let json = unsafe { text(json, "json") }?;
         let slot = out(out_config, "out_config")?;
         let config = TrainConfig::from_json(json)?;
-        *slot = Box::into_raw(Box::new(DoppelConfig(config)));
+        *slot = handle(DoppelConfig(config));
         Ok(())
     })
 }
@@ -184,7 +184,7 @@ pub unsafe extern "C" fn doppel_train_file(
             }
         };
         let model = train(&table, config, &mut on_progress, &cancel)?;
-        *slot = Box::into_raw(Box::new(DoppelModel(model)));
+        *slot = handle(DoppelModel(model));
         Ok(())
     })
 }
@@ -220,7 +220,7 @@ pub unsafe extern "C" fn doppel_model_load(
         // SAFETY: the caller's contract for `path`.
         let path = unsafe { text(path, "path") }?;
         let slot = out(out_model, "out_model")?;
-        *slot = Box::into_raw(Box::new(DoppelModel(TrainedModel::load(Path::new(path))?)));
+        *slot = handle(DoppelModel(TrainedModel::load(Path::new(path))?));
         Ok(())
     })
 }
@@ -264,7 +264,7 @@ pub unsafe extern "C" fn doppel_model_from_bytes(
         // SAFETY: the caller promises `len` readable bytes at `bytes`.
         let buffer = unsafe { std::slice::from_raw_parts(start, len) };
         let model = TrainedModel::from_bytes(buffer, Path::new("<buffer>"))?;
-        *slot = Box::into_raw(Box::new(DoppelModel(model)));
+        *slot = handle(DoppelModel(model));
         Ok(())
     })
 }
@@ -434,6 +434,11 @@ pub unsafe extern "C" fn doppel_bytes_free(bytes: *mut u8, len: usize) {
             drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(bytes, len)) })
         });
     }
+}
+
+/// A new handle owned by the caller (released by the matching `_free`).
+fn handle<T>(value: T) -> *mut T {
+    Box::into_raw(Box::new(value))
 }
 
 /// Runs a `_free` body inside the panic boundary (a destructor must not unwind into C).

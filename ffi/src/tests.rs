@@ -140,11 +140,25 @@ fn train_save_load_generate_round_trip() {
         assert_eq!(status, DoppelStatus::Ok, "{}", last_error());
         assert!(calls >= 2, "progress called per step: {calls}");
 
+        // The pointer arguments that follow a live model are checked too.
+        let (mut bytes, mut len) = (null_mut::<u8>(), 0usize);
+        let refused = |status: DoppelStatus, name: &str| {
+            assert_eq!(status, DoppelStatus::NullParameter, "{name}");
+            assert_eq!(last_error(), format!("{name} is NULL"));
+        };
+        refused(doppel_model_save(model, null()), "path");
+        refused(doppel_model_to_bytes(model, null_mut(), &mut len), "out_bytes");
+        refused(doppel_model_to_bytes(model, &mut bytes, null_mut()), "out_len");
+        refused(doppel_generate_file(model, 10, 1, null()), "path");
+        refused(doppel_model_from_bytes([0u8].as_ptr(), 1, null_mut()), "out_model");
+        let p = input.as_ptr();
+        refused(doppel_report_json(p, p, null(), null(), null_mut()), "out_json");
+        assert!(bytes.is_null() && len == 0, "out-parameters untouched on failure");
+
         let saved = c(dir.path().join("m.doppel").to_str().unwrap());
         assert_eq!(doppel_model_save(model, saved.as_ptr()), DoppelStatus::Ok);
         let mut loaded = null_mut();
         assert_eq!(doppel_model_load(saved.as_ptr(), &mut loaded), DoppelStatus::Ok);
-        let (mut bytes, mut len) = (null_mut(), 0);
         assert_eq!(doppel_model_to_bytes(loaded, &mut bytes, &mut len), DoppelStatus::Ok);
         let mut copy = null_mut();
         assert_eq!(doppel_model_from_bytes(bytes, len, &mut copy), DoppelStatus::Ok);

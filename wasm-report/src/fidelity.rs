@@ -28,6 +28,7 @@ use std::collections::{HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::frame::{is_missing_token, parse_number, skip_reason};
 use crate::table::Table;
 
 /// The largest [`FidelityOptions::bins`] and [`FidelityOptions::top_categories`] accepted; it
@@ -97,8 +98,7 @@ impl FidelityOptions {
     }
 
     fn is_missing(&self, cell: &str) -> bool {
-        let cell = cell.trim();
-        self.missing_tokens.iter().any(|m| m == cell)
+        is_missing_token(&self.missing_tokens, cell)
     }
 }
 
@@ -283,10 +283,6 @@ fn bin_shares(b: &Binner, p: &[u32], q: &[u32], n: usize, m: usize) -> Vec<BinSh
         .collect()
 }
 
-fn parse_number(cell: &str) -> Option<f64> {
-    cell.trim().parse::<f64>().ok().filter(|x| x.is_finite())
-}
-
 /// The inner bin edges of sorted, non-empty `values` (see [`FidelityOptions::bins`]):
 /// mostlyai-qa 1.10's `bin_numeric` and `search_bin_boundaries`, whose outer breaks (the
 /// minimum and the maximum, or maximum + 1) only clip values into the first and last bins.
@@ -349,15 +345,13 @@ fn floor_breaks(breaks: &mut [f64]) {
 
 /// Chooses a binner for a real column, or says why the column is skipped.
 fn binner(cells: &[&str], options: &FidelityOptions) -> std::result::Result<Binner, String> {
-    let present: Vec<&str> = cells.iter().copied().filter(|c| !options.is_missing(c)).collect();
-    if present.is_empty() {
-        return Err("no real values".into());
-    }
-    let numbers: Option<Vec<f64>> = present.iter().map(|c| parse_number(c)).collect();
-    // The same rule as the other metrics: identifiers, free text and row numbers say nothing.
-    if let Some(reason) = crate::frame::skip_reason(cells, |c| options.is_missing(c)) {
+    // The same rule as the other metrics: empty columns, identifiers, free text and row
+    // numbers say nothing.
+    if let Some(reason) = skip_reason(cells, |c| options.is_missing(c)) {
         return Err(reason);
     }
+    let present: Vec<&str> = cells.iter().copied().filter(|c| !options.is_missing(c)).collect();
+    let numbers: Option<Vec<f64>> = present.iter().map(|c| parse_number(c)).collect();
     if let Some(mut values) = numbers {
         values.sort_by(f64::total_cmp);
         return Ok(Binner::Numeric { edges: numeric_edges(&values, options.bins) });

@@ -96,8 +96,15 @@ pub struct Frame {
     pub rows: usize,
 }
 
-fn parse_number(cell: &str) -> Option<f64> {
+/// A cell as a finite number (surrounding whitespace ignored), if it is one.
+pub(crate) fn parse_number(cell: &str) -> Option<f64> {
     cell.trim().parse::<f64>().ok().filter(|x| x.is_finite())
+}
+
+/// Whether `cell`, trimmed, is one of the missing-value `tokens`.
+pub(crate) fn is_missing_token(tokens: &[String], cell: &str) -> bool {
+    let cell = cell.trim();
+    tokens.iter().any(|m| m == cell)
 }
 
 /// Why a real column cannot be measured, if it cannot: every value missing; a different text
@@ -191,8 +198,7 @@ impl Schema {
 
     /// Whether `cell` means "missing" (compared after trimming whitespace).
     pub fn is_missing(&self, cell: &str) -> bool {
-        let cell = cell.trim();
-        self.missing_tokens.iter().any(|m| m == cell)
+        is_missing_token(&self.missing_tokens, cell)
     }
 
     /// The position of a kept column by name.

@@ -189,10 +189,8 @@ pub fn build_report(
     }
     let target = options.target.as_deref().map(|t| column(&schema, "target", t)).transpose()?;
     let quasi = columns(&schema, "quasi_identifiers", &options.quasi_identifiers)?;
-    let mut sensitive = columns(&schema, "sensitive", &options.sensitive)?;
-    if sensitive.is_empty() && !quasi.is_empty() {
-        sensitive = (0..schema.columns.len()).filter(|c| !quasi.contains(c)).collect();
-    }
+    // Empty means every column but the quasi-identifiers; privacy() applies that default.
+    let sensitive = columns(&schema, "sensitive", &options.sensitive)?;
     let mut warnings: Vec<String> = schema
         .skipped
         .iter()
