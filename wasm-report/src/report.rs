@@ -191,6 +191,14 @@ pub fn build_report(
     let quasi = columns(&schema, "quasi_identifiers", &options.quasi_identifiers)?;
     // Empty means every column but the quasi-identifiers; privacy() applies that default.
     let sensitive = columns(&schema, "sensitive", &options.sensitive)?;
+    let privacy_options =
+        PrivacyOptions { max_rows: options.max_distance_rows, quasi_identifiers: quasi, sensitive };
+    // PrivacyOptions::check names its own field; the user set `max_distance_rows`.
+    if options.max_distance_rows == 0 {
+        let problem = "must be at least 1 (default 5000)".to_string();
+        return Err(Error::BadOption { option: "max_distance_rows".into(), problem });
+    }
+    privacy_options.check(&schema)?;
     let mut warnings: Vec<String> = schema
         .skipped
         .iter()
@@ -227,12 +235,6 @@ pub fn build_report(
         _ => None,
     };
     progress("privacy", 0.6);
-    let privacy_options = PrivacyOptions {
-        max_rows: options.max_distance_rows.max(1),
-        quasi_identifiers: quasi,
-        sensitive,
-    };
-    privacy_options.check(&schema)?;
     let privacy = privacy(
         &schema,
         &real_frame,
@@ -379,6 +381,10 @@ mod tests {
         let message =
             build_report(&real, &synthetic, None, &both, &mut |_, _| {}).unwrap_err().to_string();
         assert!(message.contains("'age' is also a quasi-identifier"), "{message}");
+        let none = ReportOptions { max_distance_rows: 0, ..Default::default() };
+        let message =
+            build_report(&real, &synthetic, None, &none, &mut |_, _| {}).unwrap_err().to_string();
+        assert!(message.contains("max_distance_rows: must be at least 1"), "{message}");
         let unknown = ReportOptions { target: Some("wage".into()), ..Default::default() };
         let message = build_report(&real, &synthetic, None, &unknown, &mut |_, _| {})
             .unwrap_err()
