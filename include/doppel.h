@@ -14,6 +14,9 @@
  * - Thread safety: a DoppelConfig and a DoppelModel are immutable after creation; many threads
  *   may use one at once (e.g. doppel_generate_file), but none may use it while another frees it.
  * - Paths and JSON are NUL-terminated UTF-8.
+ * - In-memory tables cross as Arrow C streams (struct ArrowArrayStream, defined below unless
+ *   an Arrow header came first): doppel_train_arrow takes one over, doppel_generate_arrow
+ *   fills one that the caller releases with stream->release(stream).
  */
 
 #ifndef DOPPEL_H
@@ -21,6 +24,53 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#ifndef ARROW_C_DATA_INTERFACE
+#define ARROW_C_DATA_INTERFACE
+
+#define ARROW_FLAG_DICTIONARY_ORDERED 1
+#define ARROW_FLAG_NULLABLE 2
+#define ARROW_FLAG_MAP_KEYS_SORTED 4
+
+struct ArrowSchema {
+  const char* format;
+  const char* name;
+  const char* metadata;
+  int64_t flags;
+  int64_t n_children;
+  struct ArrowSchema** children;
+  struct ArrowSchema* dictionary;
+  void (*release)(struct ArrowSchema*);
+  void* private_data;
+};
+
+struct ArrowArray {
+  int64_t length;
+  int64_t null_count;
+  int64_t offset;
+  int64_t n_buffers;
+  int64_t n_children;
+  const void** buffers;
+  struct ArrowArray** children;
+  struct ArrowArray* dictionary;
+  void (*release)(struct ArrowArray*);
+  void* private_data;
+};
+
+#endif  /* ARROW_C_DATA_INTERFACE */
+
+#ifndef ARROW_C_STREAM_INTERFACE
+#define ARROW_C_STREAM_INTERFACE
+
+struct ArrowArrayStream {
+  int (*get_schema)(struct ArrowArrayStream*, struct ArrowSchema* out);
+  int (*get_next)(struct ArrowArrayStream*, struct ArrowArray* out);
+  const char* (*get_last_error)(struct ArrowArrayStream*);
+  void (*release)(struct ArrowArrayStream*);
+  void* private_data;
+};
+
+#endif  /* ARROW_C_STREAM_INTERFACE */
 
 // What a call did. The values are part of the ABI: never renumbered, only appended.
 typedef enum DoppelStatus {
@@ -58,9 +108,10 @@ typedef enum DoppelAccountant {
 // release with `doppel_config_free`. Immutable once created: safe to share between threads.
 typedef struct DoppelConfig DoppelConfig;
 
-// A trained model. Create with `doppel_train_file`, `doppel_model_load` or
-// `doppel_model_from_bytes`, release with `doppel_model_free`. Generation only reads it: one
-// model may serve `doppel_generate_file` from many threads at once.
+// A trained model. Create with `doppel_train_file`, `doppel_train_arrow`, `doppel_model_load`
+// or `doppel_model_from_bytes`, release with `doppel_model_free`. Generation only reads it: one
+// model may serve `doppel_generate_file` and `doppel_generate_arrow` from many threads at once.
+// Shared with the streams generated from it, which keep it alive after `doppel_model_free`.
 typedef struct DoppelModel DoppelModel;
 
 // Training progress, passed to the callback after each step.
@@ -127,6 +178,24 @@ enum DoppelStatus doppel_train_file(const struct DoppelConfig *config,
                                     void *user_data,
                                     struct DoppelModel **out_model);
 
+// Trains a model on the record batches of an Arrow C stream (`struct ArrowArrayStream`, as
+// Arrow C++, Java, Go and Python export a table without copying it) into `*out`. Columns of
+// any type that Arrow can render as text are read; nulls are missing values. `progress` may be
+// NULL; `user_data` is passed to it unchanged.
+//
+// Ownership: when `stream` is not NULL the library takes the stream over (moves it, leaving
+// `stream->release` NULL) and releases it, whatever the status, so the caller never releases
+// it after this call.
+//
+// # Safety
+// `config` is NULL or live; `stream` NULL or an initialised Arrow C stream; `out` NULL or
+// writable; `progress`, if given, is safe to call with `user_data` during this call.
+enum DoppelStatus doppel_train_arrow(const struct DoppelConfig *config,
+                                     struct ArrowArrayStream *stream,
+                                     DoppelProgressFn progress,
+                                     void *user_data,
+                                     struct DoppelModel **out_model);
+
 // Saves a model to a file (written to a temporary file, then renamed).
 //
 // # Safety
@@ -174,6 +243,22 @@ enum DoppelStatus doppel_generate_file(const struct DoppelModel *model,
                                        size_t rows,
                                        uint64_t seed,
                                        const char *path);
+
+// Generates `rows` records with `seed` into the caller-allocated Arrow C stream `*out_stream`
+// (written on success only): batches of up to 1,024 rows, made as the consumer asks for them,
+// with the training columns in order: Int64 for integer columns, Float64 for floats, Utf8
+// otherwise (the types of the Parquet output), holding the rows `doppel_generate_file` writes
+// for the same seed. The stream keeps its own reference to the model, which may be freed
+// first. Release it with `out_stream->release(out_stream)`; like every Arrow stream it is used
+// from one thread at a time, while one model may feed streams on many threads.
+//
+// # Safety
+// `model` is NULL or live; `out_stream` NULL or writable storage for a stream (its old
+// content is overwritten, not released).
+enum DoppelStatus doppel_generate_arrow(const struct DoppelModel *model,
+                                        size_t rows,
+                                        uint64_t seed,
+                                        struct ArrowArrayStream *out_stream);
 
 // The epsilon spent by `steps` Poisson-subsampled Gaussian steps (sampling rate, noise
 // multiplier) at `delta`, into `*out_epsilon`.

@@ -4,15 +4,19 @@
 //! Each batch draws from its own generator seeded by `(seed, batch index)`, so the output depends
 //! on the seed only, not on how many threads share the batches.
 
+use std::collections::VecDeque;
 use std::path::Path;
+use std::sync::Arc;
 
+use arrow_array::{RecordBatch, RecordBatchReader};
+use arrow_schema::{ArrowError, Field, Schema as ArrowSchema, SchemaRef};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::artifact::TrainedModel;
 use crate::error::{Error, Result};
 use crate::ingest::Format;
-use crate::output::{create_sink, OutputType};
+use crate::output::{create_sink, rows_to_batch, OutputType};
 use crate::rng::Rng;
 use crate::schema::ColumnKind;
 
@@ -81,10 +85,7 @@ pub fn generate(
     let window = rayon::current_num_threads().max(1);
     let mut done = 0;
     for first in (0..batches).step_by(window) {
-        let group: Vec<usize> = (first..batches.min(first + window)).collect();
-        let results: Vec<Result<Vec<Vec<String>>>> =
-            group.par_iter().map(|&b| generate_batch(model, options, b)).collect();
-        for rows in results {
+        for rows in generate_group(model, options, first..batches.min(first + window)) {
             let rows = rows?;
             done += rows.len();
             consume(rows)?;
@@ -102,17 +103,8 @@ pub fn generate_to_file(
     path: &Path,
     progress: &mut dyn FnMut(usize),
 ) -> Result<usize> {
-    let schema = model.schema();
-    let header: Vec<String> = schema.columns.iter().map(|c| c.name.clone()).collect();
-    let types: Vec<OutputType> = schema
-        .columns
-        .iter()
-        .map(|c| match c.kind {
-            ColumnKind::Integer => OutputType::Int64,
-            ColumnKind::Float { .. } => OutputType::Float64,
-            _ => OutputType::Utf8,
-        })
-        .collect();
+    let header: Vec<String> = model.schema().columns.iter().map(|c| c.name.clone()).collect();
+    let types = output_types(model);
     let delimiter = model.metadata().config.delimiter as u8;
     let mut sink = create_sink(path, Format::from_path(path), &header, &types, delimiter)?;
     let mut written = 0;
@@ -131,6 +123,110 @@ pub fn generate_to_file(
     )?;
     sink.finish()?;
     Ok(written)
+}
+
+/// The typed output column of each schema column: Int64 for integer columns, Float64 for
+/// floats, text otherwise.
+fn output_types(model: &TrainedModel) -> Vec<OutputType> {
+    let kind = |c: &crate::schema::ColumnSchema| match c.kind {
+        ColumnKind::Integer => OutputType::Int64,
+        ColumnKind::Float { .. } => OutputType::Float64,
+        _ => OutputType::Utf8,
+    };
+    model.schema().columns.iter().map(kind).collect()
+}
+
+/// The Arrow schema of generated records: the training columns in order, typed as in the
+/// Parquet and Arrow IPC outputs, every field nullable.
+pub fn output_schema(model: &TrainedModel) -> SchemaRef {
+    let fields: Vec<Field> = model
+        .schema()
+        .columns
+        .iter()
+        .zip(output_types(model))
+        .map(|(c, t)| Field::new(c.name.clone(), t.data_type(), true))
+        .collect();
+    Arc::new(ArrowSchema::new(fields))
+}
+
+/// Generates the batches `range` in parallel, in order.
+fn generate_group(
+    model: &TrainedModel,
+    options: &GenerateOptions,
+    range: std::ops::Range<usize>,
+) -> Vec<Result<Vec<Vec<String>>>> {
+    let group: Vec<usize> = range.collect();
+    group.par_iter().map(|&b| generate_batch(model, options, b)).collect()
+}
+
+/// Generated records as a lazy stream of Arrow record batches (one per `batch_size` rows, with
+/// the schema of [`output_schema`]): the rows of [`generate`] with the same options, typed as in
+/// the Parquet output. Batches are made a thread-pool's worth at a time as the stream is read,
+/// so memory stays bounded however many rows are asked for. The stream holds its own reference
+/// to the model. After an error it ends.
+pub struct BatchStream {
+    model: Arc<TrainedModel>,
+    options: GenerateOptions,
+    schema: SchemaRef,
+    types: Vec<OutputType>,
+    next_batch: usize,
+    batches: usize,
+    ready: VecDeque<Result<RecordBatch>>,
+}
+
+/// Opens a [`BatchStream`] of `options.rows` generated records.
+pub fn generate_batches(
+    model: Arc<TrainedModel>,
+    options: &GenerateOptions,
+) -> Result<BatchStream> {
+    options.validate()?;
+    Ok(BatchStream {
+        schema: output_schema(&model),
+        types: output_types(&model),
+        options: options.clone(),
+        next_batch: 0,
+        batches: options.rows.div_ceil(options.batch_size),
+        ready: VecDeque::new(),
+        model,
+    })
+}
+
+impl BatchStream {
+    /// Generates the next thread-pool's worth of batches into `ready`.
+    fn refill(&mut self) {
+        let window = rayon::current_num_threads().max(1);
+        let end = self.batches.min(self.next_batch + window);
+        let group = generate_group(&self.model, &self.options, self.next_batch..end);
+        self.next_batch = end;
+        for rows in group {
+            let batch = rows.and_then(|rows| rows_to_batch(&self.schema, &self.types, &rows));
+            let failed = batch.is_err();
+            self.ready.push_back(batch);
+            if failed {
+                // Nothing after an error: the stream ends with it.
+                self.next_batch = self.batches;
+                break;
+            }
+        }
+    }
+}
+
+impl Iterator for BatchStream {
+    type Item = std::result::Result<RecordBatch, ArrowError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.ready.is_empty() && self.next_batch < self.batches {
+            self.refill();
+        }
+        let batch = self.ready.pop_front()?;
+        Some(batch.map_err(|e| ArrowError::ExternalError(Box::new(e))))
+    }
+}
+
+impl RecordBatchReader for BatchStream {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
 }
 
 fn generate_batch(

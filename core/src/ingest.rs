@@ -316,13 +316,13 @@ fn read_arrow_ipc(path: &Path) -> Result<Table> {
             arrow_ipc::reader::FileReader::try_new(BufReader::new(file), None).map_err(bad)?;
         let schema = reader.schema();
         let batches = reader.collect::<std::result::Result<Vec<_>, _>>().map_err(bad)?;
-        batches_to_table(path, &schema, &batches)
+        table_from_batches(path, &schema, &batches)
     } else {
         let reader =
             arrow_ipc::reader::StreamReader::try_new(BufReader::new(file), None).map_err(bad)?;
         let schema = reader.schema();
         let batches = reader.collect::<std::result::Result<Vec<_>, _>>().map_err(bad)?;
-        batches_to_table(path, &schema, &batches)
+        table_from_batches(path, &schema, &batches)
     }
 }
 
@@ -339,11 +339,17 @@ fn read_parquet(path: &Path) -> Result<Table> {
     let batches = reader
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(|e| Error::input(path, format!("not a readable Parquet file: {e}")))?;
-    batches_to_table(path, &schema, &batches)
+    table_from_batches(path, &schema, &batches)
 }
 
-/// Renders every column of `batches` as text (nulls stay nulls) and builds a [`Table`].
-fn batches_to_table(path: &Path, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Table> {
+/// Renders every column of Arrow record `batches` as text (nulls stay nulls) and builds a
+/// [`Table`]; errors name `path` (a file, or a label such as `<arrow stream>`), the row and
+/// the column.
+pub fn table_from_batches(
+    path: &Path,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+) -> Result<Table> {
     if schema.fields().is_empty() {
         return Err(Error::input(path, "has no columns"));
     }

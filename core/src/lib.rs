@@ -28,7 +28,9 @@ pub use accountant::{AccountantKind, GaussianEvent, PrivacySpent};
 pub use artifact::{TrainedModel, TrainingSummary};
 pub use config::TrainConfig;
 pub use error::{Error, Result};
-pub use generate::{generate, generate_to_file, GenerateOptions, Sampling};
+pub use generate::{
+    generate, generate_batches, generate_to_file, BatchStream, GenerateOptions, Sampling,
+};
 pub use schema::{ColumnKind, ColumnSchema, Schema};
 pub use table::Table;
 pub use train::{train, Progress};

@@ -157,7 +157,8 @@ pub enum OutputType {
 }
 
 impl OutputType {
-    fn data_type(self) -> DataType {
+    /// The Arrow type written for this column.
+    pub fn data_type(self) -> DataType {
         match self {
             OutputType::Utf8 => DataType::Utf8,
             OutputType::Int64 => DataType::Int64,
@@ -271,6 +272,26 @@ fn parquet_error(path: &Path, error: ParquetError) -> Error {
         other => other.to_string(),
     };
     Error::Data(format!("{}: cannot write Parquet: {message}", path.display()))
+}
+
+/// One record batch of generated `rows` (cells as text, in column order) typed by `schema`,
+/// whose fields have the Arrow types of `types`; a number that does not parse becomes a null,
+/// as in the typed file formats.
+pub fn rows_to_batch(
+    schema: &SchemaRef,
+    types: &[OutputType],
+    rows: &[Vec<String>],
+) -> Result<RecordBatch> {
+    let mut builders: Vec<ColumnBuilder> = types.iter().map(|&t| ColumnBuilder::new(t)).collect();
+    for (r, row) in rows.iter().enumerate() {
+        check_width(Path::new("<generated>"), r + 1, row.len(), builders.len())?;
+        for (builder, cell) in builders.iter_mut().zip(row) {
+            builder.append(Some(cell));
+        }
+    }
+    let arrays = builders.iter_mut().map(ColumnBuilder::finish).collect();
+    RecordBatch::try_new(schema.clone(), arrays)
+        .map_err(|e| Error::Data(format!("cannot build a record batch: {e}")))
 }
 
 /// Fails when a row has the wrong number of cells.

@@ -101,3 +101,42 @@ fn a_saved_and_reloaded_model_generates_the_same_rows() -> Result<()> {
     assert_eq!(rows_of(&model, &options)?, rows_of(&loaded, &options)?);
     Ok(())
 }
+
+#[test]
+fn the_batch_stream_holds_the_rows_of_the_typed_file_output() -> Result<()> {
+    use arrow_array::RecordBatchReader;
+    use arrow_schema::DataType;
+
+    let table = slice(300)?;
+    let model = std::sync::Arc::new(fit(&table, &small_config())?);
+    let options = GenerateOptions { rows: 200, batch_size: 64, ..GenerateOptions::default() };
+    let stream = doppel_core::generate_batches(model.clone(), &options)?;
+    let schema = stream.schema();
+    let batches = stream
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| doppel_core::Error::Data(e.to_string()))?;
+    // One batch per 64 rows, the last one short.
+    let sizes: Vec<usize> = batches.iter().map(|b| b.num_rows()).collect();
+    assert_eq!(sizes, [64, 64, 64, 8]);
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    assert_eq!(names, table.column_names());
+    let type_of = |name: &str| schema.field_with_name(name).map(|f| f.data_type().clone()).ok();
+    assert_eq!(type_of("age"), Some(DataType::Int64));
+    assert_eq!(type_of("workclass"), Some(DataType::Utf8));
+
+    // The same rows as the Arrow IPC file generated with the same options.
+    let dir = tempfile::tempdir().map_err(|e| doppel_core::Error::io("tempdir", e))?;
+    let out = dir.path().join("synthetic.arrow");
+    generate_to_file(&model, &options, &out, &mut |_| {})?;
+    let from_file = read_table(&out, &ReadOptions::default())?;
+    let from_stream =
+        doppel_core::ingest::table_from_batches(Path::new("<stream>"), &schema, &batches)?;
+    assert_eq!(from_stream.text_rows(), from_file.text_rows());
+
+    // No rows: the schema and no batch.
+    let empty = GenerateOptions { rows: 0, ..options };
+    let mut stream = doppel_core::generate_batches(model, &empty)?;
+    assert_eq!(stream.schema(), schema);
+    assert!(stream.next().is_none());
+    Ok(())
+}

@@ -9,20 +9,23 @@
 //!   with their `_free` function (`_free(NULL)` does nothing); strings and byte buffers the
 //!   library returns are released with `doppel_string_free` / `doppel_bytes_free`.
 //!
-//! This first step covers version and build information, configuration, training from a file
-//! with a progress callback that can cancel, model save and load (file and buffer), generation
-//! to a file, the privacy calculator and the report (JSON). The Arrow C Data Interface follows.
+//! In-memory tables cross as Arrow C streams (`struct ArrowArrayStream`, the Arrow C stream
+//! interface): `doppel_train_arrow` consumes one, `doppel_generate_arrow` produces one.
 
 mod status;
 
 use std::ffi::{c_char, c_void, CString};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use arrow_array::ffi_stream::{FFI_ArrowArrayStream, RecordBatchStreamReader};
+use arrow_array::RecordBatchReader;
 
 use doppel_core::accountant::{self, AccountantKind, GaussianEvent};
-use doppel_core::generate::{generate_to_file, GenerateOptions};
-use doppel_core::ingest::{read_table, ReadOptions};
-use doppel_core::{train, TrainConfig, TrainedModel};
+use doppel_core::generate::{generate_batches, generate_to_file, GenerateOptions};
+use doppel_core::ingest::{read_table, table_from_batches, ReadOptions};
+use doppel_core::{train, Table, TrainConfig, TrainedModel};
 
 pub use status::{doppel_last_error, DoppelStatus};
 use status::{guard, non_null, out, text, Failure};
@@ -31,10 +34,11 @@ use status::{guard, non_null, out, text, Failure};
 /// release with `doppel_config_free`. Immutable once created: safe to share between threads.
 pub struct DoppelConfig(TrainConfig);
 
-/// A trained model. Create with `doppel_train_file`, `doppel_model_load` or
-/// `doppel_model_from_bytes`, release with `doppel_model_free`. Generation only reads it: one
-/// model may serve `doppel_generate_file` from many threads at once.
-pub struct DoppelModel(TrainedModel);
+/// A trained model. Create with `doppel_train_file`, `doppel_train_arrow`, `doppel_model_load`
+/// or `doppel_model_from_bytes`, release with `doppel_model_free`. Generation only reads it: one
+/// model may serve `doppel_generate_file` and `doppel_generate_arrow` from many threads at once.
+/// Shared with the streams generated from it, which keep it alive after `doppel_model_free`.
+pub struct DoppelModel(Arc<TrainedModel>);
 
 /// The differential-privacy accountant of the privacy calculator.
 #[repr(C)]
@@ -168,25 +172,88 @@ pub unsafe extern "C" fn doppel_train_file(
         let slot = out(out_model, "out_model")?;
         let options = ReadOptions { delimiter: config.delimiter as u8, ..ReadOptions::default() };
         let table = read_table(path, &options)?;
-        let cancel = AtomicBool::new(false);
-        let mut on_progress = |p: &doppel_core::Progress| {
-            let Some(callback) = progress else { return };
-            let report = DoppelProgress {
-                epoch: p.epoch,
-                step: p.step,
-                steps_per_epoch: p.steps_per_epoch,
-                loss: p.loss,
-                epsilon: p.epsilon.unwrap_or(-1.0),
-            };
-            // SAFETY: the caller promises the callback is safe to call with `user_data`.
-            if unsafe { callback(&report, user_data) } != 0 {
-                cancel.store(true, Ordering::Relaxed);
-            }
-        };
-        let model = train(&table, config, &mut on_progress, &cancel)?;
-        *slot = handle(DoppelModel(model));
+        *slot =
+            handle(DoppelModel(Arc::new(train_reporting(&table, config, progress, user_data)?)));
         Ok(())
     })
+}
+
+/// Trains a model on the record batches of an Arrow C stream (`struct ArrowArrayStream`, as
+/// Arrow C++, Java, Go and Python export a table without copying it) into `*out`. Columns of
+/// any type that Arrow can render as text are read; nulls are missing values. `progress` may be
+/// NULL; `user_data` is passed to it unchanged.
+///
+/// Ownership: when `stream` is not NULL the library takes the stream over (moves it, leaving
+/// `stream->release` NULL) and releases it, whatever the status, so the caller never releases
+/// it after this call.
+///
+/// # Safety
+/// `config` is NULL or live; `stream` NULL or an initialised Arrow C stream; `out` NULL or
+/// writable; `progress`, if given, is safe to call with `user_data` during this call.
+#[no_mangle]
+pub unsafe extern "C" fn doppel_train_arrow(
+    config: *const DoppelConfig,
+    stream: *mut FFI_ArrowArrayStream,
+    progress: DoppelProgressFn,
+    user_data: *mut c_void,
+    out_model: *mut *mut DoppelModel,
+) -> DoppelStatus {
+    guard(|| {
+        if stream.is_null() {
+            return Err(Failure::new(DoppelStatus::NullParameter, "stream is NULL"));
+        }
+        // Taken over first, so that it is released on every path below.
+        // SAFETY: the caller's contract: an initialised stream, which this moves out of.
+        let stream = unsafe { FFI_ArrowArrayStream::from_raw(stream) };
+        // SAFETY: the caller's contract for `config`.
+        let config = &unsafe { non_null(config, "config") }?.0;
+        let slot = out(out_model, "out_model")?;
+        let table = stream_table(stream)?;
+        *slot =
+            handle(DoppelModel(Arc::new(train_reporting(&table, config, progress, user_data)?)));
+        Ok(())
+    })
+}
+
+/// Reads every batch of an Arrow C stream into a table.
+fn stream_table(stream: FFI_ArrowArrayStream) -> Result<Table, Failure> {
+    const SOURCE: &str = "<arrow stream>";
+    if stream.release().is_none() {
+        return Err(Failure::new(DoppelStatus::InvalidArgument, "stream is already released"));
+    }
+    let bad = |e: arrow_schema::ArrowError| {
+        Failure::new(DoppelStatus::InvalidData, format!("{SOURCE}: {e}"))
+    };
+    let reader = RecordBatchStreamReader::try_new(stream).map_err(bad)?;
+    let schema = reader.schema();
+    let batches = reader.collect::<Result<Vec<_>, _>>().map_err(bad)?;
+    Ok(table_from_batches(Path::new(SOURCE), &schema, &batches)?)
+}
+
+/// Trains on `table`, forwarding progress to the host's callback and cancelling when it
+/// returns non-zero.
+fn train_reporting(
+    table: &Table,
+    config: &TrainConfig,
+    progress: DoppelProgressFn,
+    user_data: *mut c_void,
+) -> Result<TrainedModel, Failure> {
+    let cancel = AtomicBool::new(false);
+    let mut on_progress = |p: &doppel_core::Progress| {
+        let Some(callback) = progress else { return };
+        let report = DoppelProgress {
+            epoch: p.epoch,
+            step: p.step,
+            steps_per_epoch: p.steps_per_epoch,
+            loss: p.loss,
+            epsilon: p.epsilon.unwrap_or(-1.0),
+        };
+        // SAFETY: the caller promises the callback is safe to call with `user_data`.
+        if unsafe { callback(&report, user_data) } != 0 {
+            cancel.store(true, Ordering::Relaxed);
+        }
+    };
+    Ok(train(table, config, &mut on_progress, &cancel)?)
 }
 
 /// Saves a model to a file (written to a temporary file, then renamed).
@@ -220,7 +287,7 @@ pub unsafe extern "C" fn doppel_model_load(
         // SAFETY: the caller's contract for `path`.
         let path = unsafe { text(path, "path") }?;
         let slot = out(out_model, "out_model")?;
-        *slot = handle(DoppelModel(TrainedModel::load(Path::new(path))?));
+        *slot = handle(DoppelModel(Arc::new(TrainedModel::load(Path::new(path))?)));
         Ok(())
     })
 }
@@ -264,7 +331,7 @@ pub unsafe extern "C" fn doppel_model_from_bytes(
         // SAFETY: the caller promises `len` readable bytes at `bytes`.
         let buffer = unsafe { std::slice::from_raw_parts(start, len) };
         let model = TrainedModel::from_bytes(buffer, Path::new("<buffer>"))?;
-        *slot = handle(DoppelModel(model));
+        *slot = handle(DoppelModel(Arc::new(model)));
         Ok(())
     })
 }
@@ -301,6 +368,40 @@ pub unsafe extern "C" fn doppel_generate_file(
         let path = unsafe { text(path, "path") }?;
         let options = GenerateOptions { rows, seed, ..GenerateOptions::default() };
         generate_to_file(model, &options, Path::new(path), &mut |_| {})?;
+        Ok(())
+    })
+}
+
+/// Generates `rows` records with `seed` into the caller-allocated Arrow C stream `*out_stream`
+/// (written on success only): batches of up to 1,024 rows, made as the consumer asks for them,
+/// with the training columns in order: Int64 for integer columns, Float64 for floats, Utf8
+/// otherwise (the types of the Parquet output), holding the rows `doppel_generate_file` writes
+/// for the same seed. The stream keeps its own reference to the model, which may be freed
+/// first. Release it with `out_stream->release(out_stream)`; like every Arrow stream it is used
+/// from one thread at a time, while one model may feed streams on many threads.
+///
+/// # Safety
+/// `model` is NULL or live; `out_stream` NULL or writable storage for a stream (its old
+/// content is overwritten, not released).
+#[no_mangle]
+pub unsafe extern "C" fn doppel_generate_arrow(
+    model: *const DoppelModel,
+    rows: usize,
+    seed: u64,
+    out_stream: *mut FFI_ArrowArrayStream,
+) -> DoppelStatus {
+    guard(|| {
+        // SAFETY: the caller's contract for `model`.
+        let model = &unsafe { non_null(model, "model") }?.0;
+        if out_stream.is_null() {
+            return Err(Failure::new(DoppelStatus::NullParameter, "out_stream is NULL"));
+        }
+        let options = GenerateOptions { rows, seed, ..GenerateOptions::default() };
+        let stream =
+            FFI_ArrowArrayStream::new(Box::new(generate_batches(model.clone(), &options)?));
+        // SAFETY: checked non-NULL, writable by contract; `write` so that whatever the caller's
+        // storage held is not dropped (it may be uninitialised).
+        unsafe { out_stream.write(stream) };
         Ok(())
     })
 }
@@ -459,3 +560,6 @@ fn into_c_string(text: String) -> Result<*mut c_char, Failure> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod arrow_tests;

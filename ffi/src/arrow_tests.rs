@@ -1,0 +1,179 @@
+//! The Arrow C stream functions called as a host would call them: a stream produced on the host
+//! side trains a model, a generated stream is read back, and ownership holds on every path.
+
+use std::ffi::{CStr, CString};
+use std::ptr::{null, null_mut};
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, Int64Array, RecordBatch, RecordBatchIterator, StringArray};
+use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef};
+
+use super::*;
+
+fn last_error() -> String {
+    // SAFETY: doppel_last_error returns NULL or a live NUL-terminated string.
+    let message = doppel_last_error();
+    assert!(!message.is_null(), "a failed call leaves a message");
+    unsafe { CStr::from_ptr(message) }.to_string_lossy().into_owned()
+}
+
+fn small_config() -> *mut DoppelConfig {
+    let mut config = null_mut();
+    let json = CString::new(r#"{"training": {"max_epochs": 2, "batch_size": 64}}"#).unwrap();
+    // SAFETY: valid string and out-pointer.
+    assert_eq!(unsafe { doppel_config_from_json(json.as_ptr(), &mut config) }, DoppelStatus::Ok);
+    config
+}
+
+/// Counts how many readers behind host streams have been dropped, i.e. released.
+static RELEASED: AtomicUsize = AtomicUsize::new(0);
+
+/// A host-side reader that counts its release.
+struct Counted(RecordBatchIterator<Vec<Result<RecordBatch, ArrowError>>>);
+
+impl Iterator for Counted {
+    type Item = Result<RecordBatch, ArrowError>;
+    fn next(&mut self) -> Option<Self::Item> {
+        self.0.next()
+    }
+}
+
+impl RecordBatchReader for Counted {
+    fn schema(&self) -> SchemaRef {
+        self.0.schema()
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        RELEASED.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// 300 rows in two batches (a string and an int64 column, with nulls), exported as a C stream.
+fn host_stream() -> FFI_ArrowArrayStream {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("colour", DataType::Utf8, true),
+        Field::new("count", DataType::Int64, true),
+    ]));
+    let batch = |rows: std::ops::Range<usize>| {
+        let colours: StringArray =
+            rows.clone().map(|i| (i % 50 != 0).then(|| ["red", "green", "blue"][i % 3])).collect();
+        let counts: Int64Array = rows.map(|i| Some((i % 17) as i64)).collect();
+        let columns: Vec<ArrayRef> = vec![Arc::new(colours), Arc::new(counts)];
+        RecordBatch::try_new(schema.clone(), columns)
+    };
+    let reader = RecordBatchIterator::new(vec![batch(0..200), batch(200..300)], schema.clone());
+    FFI_ArrowArrayStream::new(Box::new(Counted(reader)))
+}
+
+/// Reads a stream the library produced, as a host would.
+fn read_stream(stream: &mut FFI_ArrowArrayStream) -> (SchemaRef, Vec<RecordBatch>) {
+    // SAFETY: an initialised stream, moved out of (its release is left NULL).
+    let reader = unsafe { RecordBatchStreamReader::from_raw(stream) }.expect("a stream");
+    let schema = reader.schema();
+    let batches = reader.collect::<Result<Vec<_>, _>>().expect("batches");
+    (schema, batches)
+}
+
+#[test]
+fn train_from_a_host_stream_and_generate_into_one() {
+    let config = small_config();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let released = RELEASED.load(Ordering::SeqCst);
+    let mut stream = host_stream();
+    let mut model = null_mut();
+    // SAFETY: valid arguments throughout; handles freed once at the end.
+    unsafe {
+        let status = doppel_train_arrow(config, &mut stream, None, null_mut(), &mut model);
+        assert_eq!(status, DoppelStatus::Ok, "{}", last_error());
+        // Taken over and released by the library.
+        assert!(stream.release().is_none());
+        assert!(RELEASED.load(Ordering::SeqCst) > released);
+
+        let mut out = FFI_ArrowArrayStream::empty();
+        assert_eq!(doppel_generate_arrow(model, 2500, 7, &mut out), DoppelStatus::Ok);
+        // The stream keeps the model alive: free it before reading.
+        let path = CString::new(dir.path().join("s.arrow").to_str().unwrap()).unwrap();
+        assert_eq!(doppel_generate_file(model, 2500, 7, path.as_ptr()), DoppelStatus::Ok);
+        doppel_model_free(model);
+
+        let (schema, batches) = read_stream(&mut out);
+        let fields: Vec<(&str, &DataType)> =
+            schema.fields().iter().map(|f| (f.name().as_str(), f.data_type())).collect();
+        assert_eq!(fields, [("colour", &DataType::Utf8), ("count", &DataType::Int64)]);
+        let sizes: Vec<usize> = batches.iter().map(RecordBatch::num_rows).collect();
+        assert_eq!(sizes, [1024, 1024, 452]);
+        // The rows of the file generated with the same seed.
+        let from_stream = table_from_batches(Path::new("s"), &schema, &batches).unwrap();
+        let from_file = read_table(&dir.path().join("s.arrow"), &ReadOptions::default()).unwrap();
+        assert_eq!(from_stream.text_rows(), from_file.text_rows());
+        doppel_config_free(config);
+    }
+}
+
+#[test]
+fn the_stream_is_released_on_every_failure() {
+    let config = small_config();
+    let released = RELEASED.load(Ordering::SeqCst);
+    let mut model = null_mut();
+    // SAFETY: the NULL arguments are the point; everything else is valid.
+    unsafe {
+        let mut stream = host_stream();
+        let status = doppel_train_arrow(null(), &mut stream, None, null_mut(), &mut model);
+        assert_eq!(
+            (status, last_error().as_str()),
+            (DoppelStatus::NullParameter, "config is NULL")
+        );
+        assert!(stream.release().is_none(), "taken over despite the failure");
+
+        let mut stream = host_stream();
+        let status = doppel_train_arrow(config, &mut stream, None, null_mut(), null_mut());
+        assert_eq!(
+            (status, last_error().as_str()),
+            (DoppelStatus::NullParameter, "out_model is NULL")
+        );
+        assert!(stream.release().is_none());
+        assert!(RELEASED.load(Ordering::SeqCst) >= released + 2);
+
+        let status = doppel_train_arrow(config, null_mut(), None, null_mut(), &mut model);
+        assert_eq!(
+            (status, last_error().as_str()),
+            (DoppelStatus::NullParameter, "stream is NULL")
+        );
+
+        // A stream already released is refused by name.
+        let mut empty = FFI_ArrowArrayStream::empty();
+        let status = doppel_train_arrow(config, &mut empty, None, null_mut(), &mut model);
+        assert_eq!(status, DoppelStatus::InvalidArgument);
+        assert_eq!(last_error(), "stream is already released");
+
+        // A table without rows is invalid data naming the stream.
+        let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, true)]));
+        let reader = RecordBatchIterator::new(Vec::new(), schema);
+        let mut stream = FFI_ArrowArrayStream::new(Box::new(reader));
+        let status = doppel_train_arrow(config, &mut stream, None, null_mut(), &mut model);
+        assert_eq!(status, DoppelStatus::InvalidData);
+        assert!(last_error().contains("<arrow stream>") && last_error().contains("no data rows"));
+        assert!(model.is_null(), "out-parameter untouched on failure");
+
+        // generate_arrow checks its pointers and leaves the out-stream untouched.
+        let mut out = FFI_ArrowArrayStream::empty();
+        let status = doppel_generate_arrow(null(), 10, 1, &mut out);
+        assert_eq!((status, last_error().as_str()), (DoppelStatus::NullParameter, "model is NULL"));
+        assert!(out.release().is_none());
+        let mut stream = host_stream();
+        assert_eq!(
+            doppel_train_arrow(config, &mut stream, None, null_mut(), &mut model),
+            DoppelStatus::Ok
+        );
+        let status = doppel_generate_arrow(model, 10, 1, null_mut());
+        assert_eq!(
+            (status, last_error().as_str()),
+            (DoppelStatus::NullParameter, "out_stream is NULL")
+        );
+        doppel_model_free(model);
+        doppel_config_free(config);
+    }
+}
