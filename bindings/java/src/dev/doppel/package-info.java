@@ -1,0 +1,12 @@
+/**
+ * Java bindings for doppel, a synthetic-data engine: train a model on a table, generate
+ * synthetic rows, save and load models, compute differential-privacy budgets and build the
+ * quality report. A thin layer over libdoppel's C ABI ({@code include/doppel.h}) through a
+ * small JNI shim; {@link dev.doppel.Doppel} holds the entry points.
+ *
+ * <p>Every failure of the library surfaces as a {@link dev.doppel.DoppelException} carrying
+ * the library's {@link dev.doppel.Status} and message. Handles ({@link dev.doppel.Config},
+ * {@link dev.doppel.Model}) are {@link java.lang.AutoCloseable}; using one after
+ * {@code close()} throws {@link java.lang.IllegalStateException}.
+ */
+package dev.doppel;
