@@ -4,7 +4,9 @@
  * Conventions
  * - Every function returns a DoppelStatus. Results go to out-parameters, written only on
  *   success. After a failure, doppel_last_error() returns this thread's message (owned by the
- *   library, valid until the next failing call on the same thread).
+ *   library, valid until the next failing call on the same thread). It is per OS thread: a
+ *   host whose tasks move between threads (goroutines, async runtimes) reads it before the
+ *   task can move (Go: runtime.LockOSThread around the call and the read).
  * - Every pointer argument is checked: NULL gives DOPPEL_STATUS_NULL_PARAMETER and a message
  *   naming the argument. No panic crosses this boundary: a bug gives DOPPEL_STATUS_PANIC.
  * - Handles are opaque and owned by the caller once returned: release DoppelConfig with
@@ -122,14 +124,16 @@ typedef struct DoppelProgress {
   size_t step;
   // Steps per epoch.
   size_t steps_per_epoch;
-  // Mean training loss of the epoch so far.
+  // Training loss of this step, in nats per token.
   double loss;
-  // Epsilon spent so far under DP; negative without DP.
+  // Under DP: epsilon spent as of the last completed epoch (accounting is not free, so it
+  // is updated once per epoch; 0 during the first). Negative without DP.
   double epsilon;
 } DoppelProgress;
 
 // The progress callback: return 0 to go on, anything else to cancel training (which then
-// returns CANCELLED). Called on the thread that called `doppel_train_file`.
+// returns CANCELLED, even when asked on the last step). Called on the thread that called
+// `doppel_train_file` or `doppel_train_arrow`.
 typedef int32_t (*DoppelProgressFn)(const struct DoppelProgress *progress, void *user_data);
 
 #ifdef __cplusplus
@@ -218,7 +222,8 @@ enum DoppelStatus doppel_model_to_bytes(const struct DoppelModel *model,
                                         size_t *out_len);
 
 // A model from a buffer made by `doppel_model_to_bytes` (copied; the buffer may be freed
-// afterwards) into `*out`.
+// afterwards) into `*out`. `bytes` may be NULL when `len` is 0 (an empty buffer, which is
+// INVALID_MODEL like any buffer that is not a model).
 //
 // # Safety
 // `bytes` is NULL or points to `len` readable bytes; `out` NULL or writable.
@@ -261,11 +266,12 @@ enum DoppelStatus doppel_generate_arrow(const struct DoppelModel *model,
                                         struct ArrowArrayStream *out_stream);
 
 // The epsilon spent by `steps` Poisson-subsampled Gaussian steps (sampling rate, noise
-// multiplier) at `delta`, into `*out_epsilon`.
+// multiplier) at `delta`, into `*out_epsilon`. `accountant` is a `DoppelAccountant` value;
+// another number is INVALID_ARGUMENT.
 //
 // # Safety
 // `out_epsilon` is NULL or writable.
-enum DoppelStatus doppel_privacy_epsilon(enum DoppelAccountant accountant,
+enum DoppelStatus doppel_privacy_epsilon(int32_t accountant,
                                          double sampling_rate,
                                          double noise_multiplier,
                                          uint64_t steps,
@@ -273,11 +279,12 @@ enum DoppelStatus doppel_privacy_epsilon(enum DoppelAccountant accountant,
                                          double *out_epsilon);
 
 // The smallest noise multiplier that keeps `steps` steps at `sampling_rate` within
-// (`epsilon`, `delta`), into `*out_noise_multiplier`.
+// (`epsilon`, `delta`), into `*out_noise_multiplier`. `accountant` is a `DoppelAccountant`
+// value; another number is INVALID_ARGUMENT.
 //
 // # Safety
 // `out_noise_multiplier` is NULL or writable.
-enum DoppelStatus doppel_privacy_noise(enum DoppelAccountant accountant,
+enum DoppelStatus doppel_privacy_noise(int32_t accountant,
                                        double epsilon,
                                        double delta,
                                        double sampling_rate,

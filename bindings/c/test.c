@@ -67,7 +67,8 @@ static void null_parameters(void) {
   check(doppel_model_save(NULL, "m.doppel") == DOPPEL_STATUS_NULL_PARAMETER, "model_save(NULL)");
   check(doppel_model_load(NULL, &model) == DOPPEL_STATUS_NULL_PARAMETER, "model_load(NULL path)");
   check(doppel_model_to_bytes(NULL, &bytes, &len) == DOPPEL_STATUS_NULL_PARAMETER, "model_to_bytes(NULL)");
-  check(doppel_model_from_bytes(NULL, 0, &model) == DOPPEL_STATUS_NULL_PARAMETER, "model_from_bytes(NULL)");
+  check(doppel_model_from_bytes(NULL, 1, &model) == DOPPEL_STATUS_NULL_PARAMETER && last_error_contains("bytes is NULL"), "model_from_bytes(NULL)");
+  check(doppel_model_from_bytes(NULL, 0, &model) == DOPPEL_STATUS_INVALID_MODEL && model == NULL, "model_from_bytes(NULL, 0) is an empty buffer");
   check(doppel_generate_file(NULL, 10, 1, "s.csv") == DOPPEL_STATUS_NULL_PARAMETER, "generate_file(NULL)");
   check(doppel_privacy_epsilon(DOPPEL_ACCOUNTANT_RDP, 0.01, 1.0, 10, 1e-5, NULL) == DOPPEL_STATUS_NULL_PARAMETER, "privacy_epsilon(NULL)");
   check(doppel_privacy_noise(DOPPEL_ACCOUNTANT_RDP, 1.0, 1e-5, 0.01, 10, NULL) == DOPPEL_STATUS_NULL_PARAMETER, "privacy_noise(NULL)");

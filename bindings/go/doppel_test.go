@@ -360,8 +360,7 @@ func TestProgressReportsEpsilonUnderDP(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cfg.Close()
-	// The library accounts once per epoch: epsilon is set on an epoch's last step and
-	// negative ("not reported") on the others.
+	// The library accounts once per epoch: epsilon is updated on an epoch's last step.
 	var spent []float64
 	model, err := doppel.Train(cfg, trainingCSV, func(p doppel.Progress) bool {
 		if p.Step == p.StepsPerEpoch {

@@ -32,10 +32,8 @@ func LoadModel(path string) (*Model, error) {
 
 // ModelFromBytes rebuilds a model from the output of Bytes; the library copies the data.
 func ModelFromBytes(data []byte) (*Model, error) {
-	// An empty slice still needs a non-NULL pointer, so that the library reports an invalid
-	// model rather than a NULL argument.
-	var empty byte
-	start := &empty
+	// The library takes (NULL, 0) as an empty buffer.
+	var start *byte
 	if len(data) > 0 {
 		start = &data[0]
 	}

@@ -21,7 +21,7 @@ const (
 func PrivacyEpsilon(acct Accountant, samplingRate, noiseMultiplier float64, steps uint64, delta float64) (float64, error) {
 	var out C.double
 	err := call(func() C.enum_DoppelStatus {
-		return C.doppel_privacy_epsilon(C.enum_DoppelAccountant(acct), C.double(samplingRate),
+		return C.doppel_privacy_epsilon(C.int32_t(acct), C.double(samplingRate),
 			C.double(noiseMultiplier), C.uint64_t(steps), C.double(delta), &out)
 	})
 	return float64(out), err
@@ -32,7 +32,7 @@ func PrivacyEpsilon(acct Accountant, samplingRate, noiseMultiplier float64, step
 func PrivacyNoise(acct Accountant, epsilon, delta, samplingRate float64, steps uint64) (float64, error) {
 	var out C.double
 	err := call(func() C.enum_DoppelStatus {
-		return C.doppel_privacy_noise(C.enum_DoppelAccountant(acct), C.double(epsilon), C.double(delta),
+		return C.doppel_privacy_noise(C.int32_t(acct), C.double(epsilon), C.double(delta),
 			C.double(samplingRate), C.uint64_t(steps), &out)
 	})
 	return float64(out), err

@@ -15,9 +15,9 @@ type Progress struct {
 	Step          int     // step within the epoch, from 1
 	StepsPerEpoch int     // steps per epoch
 	Loss          float64 // the loss of this step, in nats per token
-	// Epsilon is the privacy budget spent so far under differential privacy. The library
-	// accounts once per epoch, on its last step; it is negative on the other steps and
-	// without differential privacy.
+	// Epsilon is, under differential privacy, the epsilon spent as of the last completed
+	// epoch (the library accounts once per epoch; 0 during the first). Negative without
+	// differential privacy.
 	Epsilon float64
 }
 

@@ -22,8 +22,8 @@ import "runtime/cgo"
 // Train trains a model on a CSV, Parquet or Arrow IPC file (chosen by extension).
 //
 // progress, if not nil, is called after every training step on the calling goroutine;
-// returning false cancels training, which then fails with ErrCancelled (the library checks
-// before each step, so false on the very last step still returns the model). A panic in
+// returning false cancels training, which then fails with ErrCancelled (even on the very
+// last step). A panic in
 // progress cancels training and is raised again from Train. progress must not call
 // runtime.Goexit (t.FailNow, t.Fatal): that cannot unwind through the library's C frames.
 //

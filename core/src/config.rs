@@ -360,10 +360,18 @@ impl TrainConfig {
         Ok(config)
     }
 
-    /// Parses a configuration from JSON text.
+    /// Parses a configuration from JSON text; an error names the key at fault (a value of the
+    /// wrong type as well as an unknown key).
     pub fn from_json(text: &str) -> Result<TrainConfig> {
-        let config: TrainConfig =
-            serde_json::from_str(text).map_err(|e| Error::Config(e.to_string()))?;
+        let mut reader = serde_json::Deserializer::from_str(text);
+        let config: TrainConfig = serde_path_to_error::deserialize(&mut reader).map_err(|e| {
+            let key = e.path().to_string();
+            match key.as_str() {
+                "." => Error::Config(e.inner().to_string()),
+                _ => Error::Config(format!("{key}: {}", e.inner())),
+            }
+        })?;
+        reader.end().map_err(|e| Error::Config(e.to_string()))?;
         config.validate()?;
         Ok(config)
     }
@@ -427,6 +435,14 @@ mod tests {
     fn unknown_key_is_named() {
         let err = TrainConfig::from_json(r#"{"training": {"epochs": 3}}"#).unwrap_err();
         assert!(err.to_string().contains("epochs"), "{err}");
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_type_is_named_by_its_key() {
+        let err = TrainConfig::from_json(r#"{"training": {"max_epochs": "two"}}"#).unwrap_err();
+        assert!(err.to_string().contains(": training.max_epochs: invalid type"), "{err}");
+        let err = TrainConfig::from_json(r#"{"model": {"layers": 2}} trailing"#).unwrap_err();
+        assert!(err.to_string().contains("trailing characters"), "{err}");
     }
 
     #[test]

@@ -50,12 +50,18 @@ pub enum DoppelAccountant {
     Rdp = 1,
 }
 
-impl From<DoppelAccountant> for AccountantKind {
-    fn from(kind: DoppelAccountant) -> AccountantKind {
-        match kind {
-            DoppelAccountant::Prv => AccountantKind::Prv,
-            DoppelAccountant::Rdp => AccountantKind::Rdp,
-        }
+/// The accountant named by a `DoppelAccountant` value. Taken as an integer at the boundary: a
+/// host may pass any number, and an unknown one must be an error, not undefined behaviour.
+fn accountant_kind(value: i32) -> Result<AccountantKind, Failure> {
+    match value {
+        v if v == DoppelAccountant::Prv as i32 => Ok(AccountantKind::Prv),
+        v if v == DoppelAccountant::Rdp as i32 => Ok(AccountantKind::Rdp),
+        other => Err(Failure::new(
+            DoppelStatus::InvalidArgument,
+            format!(
+                "accountant is {other}; use DOPPEL_ACCOUNTANT_PRV (0) or DOPPEL_ACCOUNTANT_RDP (1)"
+            ),
+        )),
     }
 }
 
@@ -69,14 +75,16 @@ pub struct DoppelProgress {
     pub step: usize,
     /// Steps per epoch.
     pub steps_per_epoch: usize,
-    /// Mean training loss of the epoch so far.
+    /// Training loss of this step, in nats per token.
     pub loss: f64,
-    /// Epsilon spent so far under DP; negative without DP.
+    /// Under DP: epsilon spent as of the last completed epoch (accounting is not free, so it
+    /// is updated once per epoch; 0 during the first). Negative without DP.
     pub epsilon: f64,
 }
 
 /// The progress callback: return 0 to go on, anything else to cancel training (which then
-/// returns CANCELLED). Called on the thread that called `doppel_train_file`.
+/// returns CANCELLED, even when asked on the last step). Called on the thread that called
+/// `doppel_train_file` or `doppel_train_arrow`.
 pub type DoppelProgressFn =
     Option<unsafe extern "C" fn(progress: *const DoppelProgress, user_data: *mut c_void) -> i32>;
 
@@ -239,21 +247,28 @@ fn train_reporting(
     user_data: *mut c_void,
 ) -> Result<TrainedModel, Failure> {
     let cancel = AtomicBool::new(false);
+    let mut epsilon = if config.privacy.dp { 0.0 } else { -1.0 };
     let mut on_progress = |p: &doppel_core::Progress| {
         let Some(callback) = progress else { return };
+        epsilon = p.epsilon.unwrap_or(epsilon);
         let report = DoppelProgress {
             epoch: p.epoch,
             step: p.step,
             steps_per_epoch: p.steps_per_epoch,
             loss: p.loss,
-            epsilon: p.epsilon.unwrap_or(-1.0),
+            epsilon,
         };
         // SAFETY: the caller promises the callback is safe to call with `user_data`.
         if unsafe { callback(&report, user_data) } != 0 {
             cancel.store(true, Ordering::Relaxed);
         }
     };
-    Ok(train(table, config, &mut on_progress, &cancel)?)
+    let model = train(table, config, &mut on_progress, &cancel)?;
+    // Training checks the flag before each step: a request on the last one lands here.
+    if cancel.load(Ordering::Relaxed) {
+        return Err(doppel_core::Error::Cancelled.into());
+    }
+    Ok(model)
 }
 
 /// Saves a model to a file (written to a temporary file, then renamed).
@@ -315,7 +330,8 @@ pub unsafe extern "C" fn doppel_model_to_bytes(
 }
 
 /// A model from a buffer made by `doppel_model_to_bytes` (copied; the buffer may be freed
-/// afterwards) into `*out`.
+/// afterwards) into `*out`. `bytes` may be NULL when `len` is 0 (an empty buffer, which is
+/// INVALID_MODEL like any buffer that is not a model).
 ///
 /// # Safety
 /// `bytes` is NULL or points to `len` readable bytes; `out` NULL or writable.
@@ -326,10 +342,15 @@ pub unsafe extern "C" fn doppel_model_from_bytes(
     out_model: *mut *mut DoppelModel,
 ) -> DoppelStatus {
     guard(|| {
-        let start = unsafe { non_null(bytes, "bytes") }?;
+        // An empty buffer may come as (NULL, 0), as many hosts pass an empty array.
+        let buffer: &[u8] = if len == 0 {
+            &[]
+        } else {
+            let start = unsafe { non_null(bytes, "bytes") }?;
+            // SAFETY: the caller promises `len` readable bytes at `bytes`.
+            unsafe { std::slice::from_raw_parts(start, len) }
+        };
         let slot = out(out_model, "out_model")?;
-        // SAFETY: the caller promises `len` readable bytes at `bytes`.
-        let buffer = unsafe { std::slice::from_raw_parts(start, len) };
         let model = TrainedModel::from_bytes(buffer, Path::new("<buffer>"))?;
         *slot = handle(DoppelModel(Arc::new(model)));
         Ok(())
@@ -407,13 +428,14 @@ pub unsafe extern "C" fn doppel_generate_arrow(
 }
 
 /// The epsilon spent by `steps` Poisson-subsampled Gaussian steps (sampling rate, noise
-/// multiplier) at `delta`, into `*out_epsilon`.
+/// multiplier) at `delta`, into `*out_epsilon`. `accountant` is a `DoppelAccountant` value;
+/// another number is INVALID_ARGUMENT.
 ///
 /// # Safety
 /// `out_epsilon` is NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn doppel_privacy_epsilon(
-    accountant: DoppelAccountant,
+    accountant: i32,
     sampling_rate: f64,
     noise_multiplier: f64,
     steps: u64,
@@ -422,21 +444,23 @@ pub unsafe extern "C" fn doppel_privacy_epsilon(
 ) -> DoppelStatus {
     guard(|| {
         let slot = out(out_epsilon, "out_epsilon")?;
+        let kind = accountant_kind(accountant)?;
         let event = GaussianEvent { sampling_rate, noise_multiplier, steps };
-        let spent = accountant::epsilon(accountant.into(), &[event], delta).map_err(argument)?;
+        let spent = accountant::epsilon(kind, &[event], delta).map_err(argument)?;
         *slot = spent.epsilon;
         Ok(())
     })
 }
 
 /// The smallest noise multiplier that keeps `steps` steps at `sampling_rate` within
-/// (`epsilon`, `delta`), into `*out_noise_multiplier`.
+/// (`epsilon`, `delta`), into `*out_noise_multiplier`. `accountant` is a `DoppelAccountant`
+/// value; another number is INVALID_ARGUMENT.
 ///
 /// # Safety
 /// `out_noise_multiplier` is NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn doppel_privacy_noise(
-    accountant: DoppelAccountant,
+    accountant: i32,
     epsilon: f64,
     delta: f64,
     sampling_rate: f64,
@@ -445,7 +469,7 @@ pub unsafe extern "C" fn doppel_privacy_noise(
 ) -> DoppelStatus {
     guard(|| {
         let slot = out(out_noise_multiplier, "out_noise_multiplier")?;
-        let kind = accountant.into();
+        let kind = accountant_kind(accountant)?;
         let sigma = accountant::calibrate_noise(kind, epsilon, delta, sampling_rate, steps, &[])
             .map_err(argument)?;
         *slot = sigma;

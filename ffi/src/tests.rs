@@ -58,14 +58,14 @@ fn every_pointer_argument_is_checked_for_null() {
         refused(doppel_model_load(null(), &mut model), "path");
         refused(doppel_model_load(path.as_ptr(), null_mut()), "out_model");
         refused(doppel_model_to_bytes(null(), &mut bytes, &mut len), "model");
-        refused(doppel_model_from_bytes(null(), 0, &mut model), "bytes");
+        refused(doppel_model_from_bytes(null(), 1, &mut model), "bytes");
         refused(doppel_generate_file(null(), 10, 1, path.as_ptr()), "model");
         let mut json: *mut c_char = null_mut();
         refused(doppel_report_json(null(), path.as_ptr(), null(), null(), &mut json), "real_path");
         let p = path.as_ptr();
         refused(doppel_report_json(p, null(), null(), null(), &mut json), "synthetic_path");
         refused(doppel_report_json(p, p, null(), null(), null_mut()), "out_json");
-        let rdp = DoppelAccountant::Rdp;
+        let rdp = DoppelAccountant::Rdp as i32;
         refused(doppel_privacy_epsilon(rdp, 0.01, 1.0, 10, 1e-5, null_mut()), "out_epsilon");
         refused(doppel_privacy_noise(rdp, 1.0, 1e-5, 0.01, 10, null_mut()), "out_noise_multiplier");
     }
@@ -90,10 +90,7 @@ fn every_pointer_argument_is_checked_for_null() {
             "{info}"
         );
         doppel_string_free(text);
-        assert_eq!(
-            doppel_privacy_epsilon(DoppelAccountant::Rdp, 0.01, 1.0, 10, 1e-5, &mut value),
-            DoppelStatus::Ok
-        );
+        assert_eq!(doppel_privacy_epsilon(RDP, 0.01, 1.0, 10, 1e-5, &mut value), DoppelStatus::Ok);
         doppel_config_free(config);
         // Freeing NULL does nothing.
         doppel_config_free(null_mut());
@@ -214,6 +211,8 @@ fn train_save_load_generate_round_trip() {
         let not_model = c(dir.path().join("s0.csv").to_str().unwrap());
         let mut bad = null_mut();
         assert_eq!(doppel_model_load(not_model.as_ptr(), &mut bad), DoppelStatus::InvalidModel);
+        // An empty buffer may come as (NULL, 0): not a model either.
+        assert_eq!(doppel_model_from_bytes(null(), 0, &mut bad), DoppelStatus::InvalidModel);
         assert!(bad.is_null());
         let missing = c(dir.path().join("nope.csv").to_str().unwrap());
         let status = doppel_train_file(config, missing.as_ptr(), None, null_mut(), &mut bad);
@@ -241,25 +240,74 @@ fn the_callback_cancels_training() {
         let status = doppel_train_file(config, input.as_ptr(), Some(stop), null_mut(), &mut model);
         assert_eq!(status, DoppelStatus::Cancelled, "{}", last_error());
         assert!(model.is_null());
+        // Cancelling on the very last step still cancels (training has checked the flag for
+        // the last time by then).
+        unsafe extern "C" fn stop_last(p: *const DoppelProgress, _: *mut c_void) -> i32 {
+            // SAFETY: the library passes a live progress record.
+            let p = unsafe { &*p };
+            i32::from(p.epoch == 2 && p.step == p.steps_per_epoch)
+        }
+        let status =
+            doppel_train_file(config, input.as_ptr(), Some(stop_last), null_mut(), &mut model);
+        assert_eq!(status, DoppelStatus::Cancelled, "{}", last_error());
+        assert!(model.is_null());
         doppel_config_free(config);
     }
 }
+
+#[test]
+fn progress_reports_the_epsilon_of_the_last_completed_epoch() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = write_csv(dir.path());
+    let json = c(r#"{"training": {"max_epochs": 2, "batch_size": 64},
+        "privacy": {"dp": true, "noise_multiplier": 1.0, "deterministic_noise": true}}"#);
+    let mut config = null_mut();
+    unsafe extern "C" fn record(p: *const DoppelProgress, seen: *mut c_void) -> i32 {
+        // SAFETY: the test passes a live Vec and the library a live progress record.
+        unsafe { (*seen.cast::<Vec<DoppelProgress>>()).push(*p) };
+        0
+    }
+    let mut seen: Vec<DoppelProgress> = Vec::new();
+    let user = (&mut seen as *mut Vec<DoppelProgress>).cast();
+    let mut model = null_mut();
+    // SAFETY: valid arguments; handles freed once.
+    unsafe {
+        assert_eq!(doppel_config_from_json(json.as_ptr(), &mut config), DoppelStatus::Ok);
+        let status = doppel_train_file(config, input.as_ptr(), Some(record), user, &mut model);
+        assert_eq!(status, DoppelStatus::Ok, "{}", last_error());
+        doppel_model_free(model);
+        doppel_config_free(config);
+    }
+    let per_epoch = seen[0].steps_per_epoch;
+    assert!(per_epoch >= 2 && seen.len() == 2 * per_epoch, "{} steps", seen.len());
+    let (first, second) = seen.split_at(per_epoch);
+    // 0 during the first epoch, set at its last step, carried through the second, which
+    // ends higher.
+    assert!(first[..per_epoch - 1].iter().all(|p| p.epsilon == 0.0));
+    let after_one = first[per_epoch - 1].epsilon;
+    assert!(after_one > 0.0);
+    assert!(second[..per_epoch - 1].iter().all(|p| p.epsilon == after_one));
+    assert!(second[per_epoch - 1].epsilon > after_one);
+}
+
+const RDP: i32 = DoppelAccountant::Rdp as i32;
 
 #[test]
 fn the_privacy_calculator_agrees_with_the_accountants() {
     let (mut epsilon, mut sigma) = (0.0, 0.0);
     // SAFETY: valid out-pointers.
     unsafe {
-        let status =
-            doppel_privacy_epsilon(DoppelAccountant::Rdp, 0.01, 1.0, 1000, 1e-5, &mut epsilon);
+        let status = doppel_privacy_epsilon(RDP, 0.01, 1.0, 1000, 1e-5, &mut epsilon);
         assert_eq!(status, DoppelStatus::Ok);
-        let status =
-            doppel_privacy_noise(DoppelAccountant::Rdp, epsilon, 1e-5, 0.01, 1000, &mut sigma);
+        let status = doppel_privacy_noise(RDP, epsilon, 1e-5, 0.01, 1000, &mut sigma);
         assert_eq!(status, DoppelStatus::Ok);
-        let status =
-            doppel_privacy_epsilon(DoppelAccountant::Rdp, 1.5, 1.0, 10, 1e-5, &mut epsilon);
+        let status = doppel_privacy_epsilon(RDP, 1.5, 1.0, 10, 1e-5, &mut epsilon);
         assert_eq!(status, DoppelStatus::InvalidArgument);
         assert!(last_error().contains("sampling_rate"), "{}", last_error());
+        // An accountant number outside the enum is refused, not undefined behaviour.
+        let status = doppel_privacy_noise(7, 1.0, 1e-5, 0.01, 10, &mut epsilon);
+        assert_eq!(status, DoppelStatus::InvalidArgument);
+        assert!(last_error().starts_with("accountant is 7;"), "{}", last_error());
     }
     let event = GaussianEvent { sampling_rate: 0.01, noise_multiplier: 1.0, steps: 1000 };
     let direct = accountant::epsilon(AccountantKind::Rdp, &[event], 1e-5).unwrap().epsilon;

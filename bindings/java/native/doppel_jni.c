@@ -230,7 +230,7 @@ JNIEXPORT jdouble JNICALL Java_dev_doppel_Native_privacyEpsilon(JNIEnv *env, jcl
   (void)cls;
   double epsilon = 0.0;
   /* accountant comes from the Accountant enum, so it is always a valid DoppelAccountant. */
-  ok(env, doppel_privacy_epsilon((DoppelAccountant)accountant, sampling_rate, noise_multiplier,
+  ok(env, doppel_privacy_epsilon((int32_t)accountant, sampling_rate, noise_multiplier,
                                  (uint64_t)steps, delta, &epsilon));
   return epsilon;
 }
@@ -242,7 +242,7 @@ JNIEXPORT jdouble JNICALL Java_dev_doppel_Native_privacyNoise(JNIEnv *env, jclas
                                                               jlong steps) {
   (void)cls;
   double sigma = 0.0;
-  ok(env, doppel_privacy_noise((DoppelAccountant)accountant, epsilon, delta, sampling_rate,
+  ok(env, doppel_privacy_noise((int32_t)accountant, epsilon, delta, sampling_rate,
                                (uint64_t)steps, &sigma));
   return sigma;
 }

@@ -57,13 +57,9 @@ public final class Doppel {
             rethrowListenerFailure(bridge);
             throw cancelled;
         }
-        Model model = new Model(address);
-        if (bridge != null && bridge.failure() != null) {
-            // The listener threw at the last step, too late to stop training: still report it.
-            model.close();
-            rethrowListenerFailure(bridge);
-        }
-        return model;
+        // A listener that threw cancelled training (the library cancels even on the last
+        // step), so reaching here means it did not.
+        return new Model(address);
     }
 
     /** Rethrows what the listener threw, unchanged: it is what the caller wants to see. */

@@ -9,9 +9,8 @@ import java.util.OptionalDouble;
  * @param step the step within the epoch, from 1
  * @param stepsPerEpoch steps per epoch
  * @param loss the training loss reported at this step (nats per token)
- * @param epsilon the privacy budget spent so far under differential privacy; empty without
- *     it, and on the steps where the library does not compute it (it does at the end of
- *     each epoch)
+ * @param epsilon under differential privacy, the epsilon spent as of the last completed
+ *     epoch (the library accounts once per epoch; 0 during the first); empty without it
  */
 public record Progress(long epoch, long step, long stepsPerEpoch, double loss,
         OptionalDouble epsilon) {}
