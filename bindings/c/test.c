@@ -1,4 +1,5 @@
-/* The C ABI from C: train, save, reload, generate, the privacy calculator, error paths and
+/* The C ABI from C: train (from a file and from a hand-written Arrow C stream), save, reload,
+ * generate (to a file and into an Arrow C stream), the privacy calculator, error paths and
  * NULL checks for every function. Compiled with -Wall -Werror and run under valgrind by
  * bindings/c/run. Prints "N passed, M failed" and exits non-zero on any failure. */
 #include <stdio.h>
@@ -83,6 +84,184 @@ static void null_parameters(void) {
   doppel_bytes_free(NULL, 0);
 }
 
+/* ---- Arrow C stream interface: a hand-written producer, as a host without Arrow would write. */
+
+enum { BATCH_ROWS = 150, BATCHES = 2, COLUMNS = 3 };
+static const char *NAMES[COLUMNS] = {"colour", "size", "count"};
+
+typedef struct {
+  int batches_left;
+  int stream_releases;
+} Producer;
+
+typedef struct {
+  struct ArrowSchema children[COLUMNS];
+  struct ArrowSchema *pointers[COLUMNS];
+} SchemaBlock;
+
+typedef struct {
+  struct ArrowArray children[COLUMNS];
+  struct ArrowArray *pointers[COLUMNS];
+  const void *buffers[COLUMNS][3];
+  const void *no_validity[1];
+  int32_t offsets[2][BATCH_ROWS + 1];
+  char text[2][BATCH_ROWS * 8];
+  int64_t counts[BATCH_ROWS];
+} BatchBlock;
+
+static void release_schema_child(struct ArrowSchema *schema) { schema->release = NULL; }
+
+static void release_schema(struct ArrowSchema *schema) {
+  SchemaBlock *block = schema->private_data;
+  for (int c = 0; c < COLUMNS; c++)
+    if (block->children[c].release != NULL) block->children[c].release(&block->children[c]);
+  free(block);
+  schema->release = NULL;
+}
+
+static int producer_schema(struct ArrowArrayStream *stream, struct ArrowSchema *out) {
+  (void)stream;
+  static const char *formats[COLUMNS] = {"u", "u", "l"};
+  SchemaBlock *block = calloc(1, sizeof *block);
+  if (block == NULL) return 12; /* ENOMEM */
+  for (int c = 0; c < COLUMNS; c++) {
+    block->children[c] = (struct ArrowSchema){.format = formats[c], .name = NAMES[c],
+                                              .flags = ARROW_FLAG_NULLABLE,
+                                              .release = release_schema_child};
+    block->pointers[c] = &block->children[c];
+  }
+  *out = (struct ArrowSchema){.format = "+s", .name = "", .n_children = COLUMNS,
+                              .children = block->pointers, .release = release_schema,
+                              .private_data = block};
+  return 0;
+}
+
+static void release_array_child(struct ArrowArray *array) { array->release = NULL; }
+
+static void release_array(struct ArrowArray *array) {
+  BatchBlock *block = array->private_data;
+  for (int c = 0; c < COLUMNS; c++)
+    if (block->children[c].release != NULL) block->children[c].release(&block->children[c]);
+  free(block);
+  array->release = NULL;
+}
+
+/* One batch of the pattern write_input writes: colour = i % 3, size = i % 2, count = i % 17. */
+static int producer_next(struct ArrowArrayStream *stream, struct ArrowArray *out) {
+  static const char *colours[] = {"red", "green", "blue"};
+  static const char *sizes[] = {"S", "M"};
+  Producer *producer = stream->private_data;
+  if (producer->batches_left == 0) {
+    out->release = NULL; /* the end of the stream */
+    return 0;
+  }
+  int first = (BATCHES - producer->batches_left) * BATCH_ROWS;
+  producer->batches_left--;
+  BatchBlock *block = calloc(1, sizeof *block);
+  if (block == NULL) return 12;
+  for (int t = 0; t < 2; t++) {
+    int32_t at = 0;
+    for (int r = 0; r < BATCH_ROWS; r++) {
+      const char *word = t == 0 ? colours[(first + r) % 3] : sizes[(first + r) % 2];
+      block->offsets[t][r] = at;
+      memcpy(block->text[t] + at, word, strlen(word));
+      at += (int32_t)strlen(word);
+    }
+    block->offsets[t][BATCH_ROWS] = at;
+    block->buffers[t][0] = NULL;
+    block->buffers[t][1] = block->offsets[t];
+    block->buffers[t][2] = block->text[t];
+  }
+  for (int r = 0; r < BATCH_ROWS; r++) block->counts[r] = (first + r) % 17;
+  block->buffers[2][0] = NULL;
+  block->buffers[2][1] = block->counts;
+  for (int c = 0; c < COLUMNS; c++) {
+    block->children[c] = (struct ArrowArray){.length = BATCH_ROWS, .n_buffers = c < 2 ? 3 : 2,
+                                             .buffers = block->buffers[c],
+                                             .release = release_array_child};
+    block->pointers[c] = &block->children[c];
+  }
+  *out = (struct ArrowArray){.length = BATCH_ROWS, .n_buffers = 1, .n_children = COLUMNS,
+                             .buffers = block->no_validity, .children = block->pointers,
+                             .release = release_array, .private_data = block};
+  return 0;
+}
+
+static const char *producer_error(struct ArrowArrayStream *stream) {
+  (void)stream;
+  return NULL;
+}
+
+static void producer_release(struct ArrowArrayStream *stream) {
+  ((Producer *)stream->private_data)->stream_releases++;
+  stream->release = NULL;
+}
+
+static struct ArrowArrayStream producer_stream(Producer *producer) {
+  *producer = (Producer){.batches_left = BATCHES};
+  return (struct ArrowArrayStream){.get_schema = producer_schema, .get_next = producer_next,
+                                   .get_last_error = producer_error,
+                                   .release = producer_release, .private_data = producer};
+}
+
+/* Reads a stream from the library as a consumer would: the schema, then every batch. */
+static void read_generated(struct ArrowArrayStream *stream, int64_t expected_rows) {
+  struct ArrowSchema schema;
+  check(stream->get_schema(stream, &schema) == 0, "arrow: get_schema");
+  check(strcmp(schema.format, "+s") == 0 && schema.n_children == COLUMNS, "arrow: a struct of three columns");
+  for (int c = 0; c < COLUMNS && c < schema.n_children; c++)
+    check(strcmp(schema.children[c]->name, NAMES[c]) == 0, "arrow: the training columns, in order");
+  check(schema.n_children == COLUMNS && strcmp(schema.children[0]->format, "u") == 0 &&
+            strcmp(schema.children[2]->format, "l") == 0,
+        "arrow: utf8 for text, int64 for the integer column");
+  schema.release(&schema);
+  int64_t rows = 0;
+  int counts_in_range = 1;
+  for (;;) {
+    struct ArrowArray batch;
+    if (stream->get_next(stream, &batch) != 0) {
+      check(0, "arrow: get_next");
+      break;
+    }
+    if (batch.release == NULL) break;
+    const struct ArrowArray *count = batch.children[2];
+    const int64_t *values = (const int64_t *)count->buffers[1] + count->offset;
+    const uint8_t *valid = count->buffers[0];
+    for (int64_t r = 0; r < count->length; r++) {
+      int64_t i = r + count->offset;
+      int present = valid == NULL || (valid[i / 8] >> (i % 8) & 1);
+      if (present && (values[r] < 0 || values[r] > 16)) counts_in_range = 0;
+    }
+    rows += batch.length;
+    batch.release(&batch);
+  }
+  check(rows == expected_rows, "arrow: the rows asked for");
+  check(counts_in_range, "arrow: every count within the training range 0..16");
+  stream->release(stream);
+}
+
+static void arrow_round_trip(const DoppelConfig *config) {
+  Producer producer;
+  struct ArrowArrayStream input = producer_stream(&producer);
+  DoppelModel *model = NULL;
+  check(doppel_train_arrow(config, &input, NULL, NULL, &model) == DOPPEL_STATUS_OK && model != NULL, "train_arrow");
+  check(input.release == NULL && producer.stream_releases == 1, "train_arrow takes the stream over and releases it once");
+
+  struct ArrowArrayStream output;
+  check(doppel_generate_arrow(model, 10, 1, NULL) == DOPPEL_STATUS_NULL_PARAMETER && last_error_contains("out_stream is NULL"), "generate_arrow(NULL out_stream)");
+  check(doppel_generate_arrow(model, 1000, 7, &output) == DOPPEL_STATUS_OK, "generate_arrow");
+  doppel_model_free(model); /* the stream keeps its own reference */
+  read_generated(&output, 1000);
+
+  /* Failures release the stream too. */
+  input = producer_stream(&producer);
+  check(doppel_train_arrow(NULL, &input, NULL, NULL, &model) == DOPPEL_STATUS_NULL_PARAMETER && producer.stream_releases == 1, "train_arrow(NULL config) still releases the stream");
+  check(doppel_train_arrow(config, NULL, NULL, NULL, &model) == DOPPEL_STATUS_NULL_PARAMETER && last_error_contains("stream is NULL"), "train_arrow(NULL stream)");
+  input = producer_stream(&producer);
+  check(doppel_train_arrow(config, &input, NULL, NULL, NULL) == DOPPEL_STATUS_NULL_PARAMETER && producer.stream_releases == 1, "train_arrow(NULL out) still releases the stream");
+  check(doppel_generate_arrow(NULL, 10, 1, &output) == DOPPEL_STATUS_NULL_PARAMETER && last_error_contains("model is NULL"), "generate_arrow(NULL model)");
+}
+
 int main(int argc, char **argv) {
   const char *dir = argc > 1 ? argv[1] : ".";
   char input[512], saved[512], generated[512], missing[512], first[4096];
@@ -132,6 +311,8 @@ int main(int argc, char **argv) {
   check(doppel_privacy_epsilon(DOPPEL_ACCOUNTANT_RDP, 0.01, 1.0, 1000, 1e-5, &epsilon) == DOPPEL_STATUS_OK && epsilon > 0.0, "privacy_epsilon");
   check(doppel_privacy_noise(DOPPEL_ACCOUNTANT_RDP, epsilon, 1e-5, 0.01, 1000, &sigma) == DOPPEL_STATUS_OK && sigma > 0.999 && sigma < 1.001, "privacy_noise inverts privacy_epsilon");
   check(doppel_privacy_epsilon(DOPPEL_ACCOUNTANT_PRV, 1.5, 1.0, 10, 1e-5, &epsilon) == DOPPEL_STATUS_INVALID_ARGUMENT && last_error_contains("sampling_rate"), "a bad sampling rate is named");
+
+  arrow_round_trip(config);
 
   doppel_model_free(copy);
   doppel_model_free(loaded);

@@ -96,7 +96,9 @@ pub fn generate(
 }
 
 /// Generates records into a file whose format follows its extension (CSV by default). The file
-/// appears only once complete. Returns the number of rows written.
+/// appears only once complete. A missing value is a null in Parquet and Arrow IPC; CSV writes
+/// it as the source did (its marker, such as `?`, or an empty field). Returns the number of
+/// rows written.
 pub fn generate_to_file(
     model: &TrainedModel,
     options: &GenerateOptions,
@@ -106,14 +108,22 @@ pub fn generate_to_file(
     let header: Vec<String> = model.schema().columns.iter().map(|c| c.name.clone()).collect();
     let types = output_types(model);
     let delimiter = model.metadata().config.delimiter as u8;
-    let mut sink = create_sink(path, Format::from_path(path), &header, &types, delimiter)?;
+    let format = Format::from_path(path);
+    let mut sink = create_sink(path, format, &header, &types, delimiter)?;
+    // CSV writes a missing value as the source wrote it; the typed formats have nulls.
+    let missing = missing_texts(model);
+    let is_missing = |c: &String, m: &String| format != Format::Csv && c == m;
     let mut written = 0;
     generate(
         model,
         options,
         &mut |rows| {
             for row in rows {
-                let cells: Vec<Option<&str>> = row.iter().map(|c| Some(c.as_str())).collect();
+                let cells: Vec<Option<&str>> = row
+                    .iter()
+                    .zip(&missing)
+                    .map(|(c, m)| (!is_missing(c, m)).then_some(c.as_str()))
+                    .collect();
                 sink.write_row(&cells)?;
                 written += 1;
             }
@@ -134,6 +144,13 @@ fn output_types(model: &TrainedModel) -> Vec<OutputType> {
         _ => OutputType::Utf8,
     };
     model.schema().columns.iter().map(kind).collect()
+}
+
+/// The text each column's missing values decode to: the source's marker (such as `?`), or
+/// empty.
+fn missing_texts(model: &TrainedModel) -> Vec<String> {
+    let marker = |c: &crate::schema::ColumnSchema| c.missing_marker.clone().unwrap_or_default();
+    model.schema().columns.iter().map(marker).collect()
 }
 
 /// The Arrow schema of generated records: the training columns in order, typed as in the
@@ -161,7 +178,7 @@ fn generate_group(
 
 /// Generated records as a lazy stream of Arrow record batches (one per `batch_size` rows, with
 /// the schema of [`output_schema`]): the rows of [`generate`] with the same options, typed as in
-/// the Parquet output. Batches are made a thread-pool's worth at a time as the stream is read,
+/// the Parquet output (missing values are nulls). Batches are made a thread-pool's worth at a time as the stream is read,
 /// so memory stays bounded however many rows are asked for. The stream holds its own reference
 /// to the model. After an error it ends.
 pub struct BatchStream {
@@ -169,6 +186,7 @@ pub struct BatchStream {
     options: GenerateOptions,
     schema: SchemaRef,
     types: Vec<OutputType>,
+    missing: Vec<String>,
     next_batch: usize,
     batches: usize,
     ready: VecDeque<Result<RecordBatch>>,
@@ -183,6 +201,7 @@ pub fn generate_batches(
     Ok(BatchStream {
         schema: output_schema(&model),
         types: output_types(&model),
+        missing: missing_texts(&model),
         options: options.clone(),
         next_batch: 0,
         batches: options.rows.div_ceil(options.batch_size),
@@ -199,7 +218,8 @@ impl BatchStream {
         let group = generate_group(&self.model, &self.options, self.next_batch..end);
         self.next_batch = end;
         for rows in group {
-            let batch = rows.and_then(|rows| rows_to_batch(&self.schema, &self.types, &rows));
+            let batch = rows
+                .and_then(|rows| rows_to_batch(&self.schema, &self.types, &self.missing, &rows));
             let failed = batch.is_err();
             self.ready.push_back(batch);
             if failed {

@@ -275,18 +275,19 @@ fn parquet_error(path: &Path, error: ParquetError) -> Error {
 }
 
 /// One record batch of generated `rows` (cells as text, in column order) typed by `schema`,
-/// whose fields have the Arrow types of `types`; a number that does not parse becomes a null,
-/// as in the typed file formats.
+/// whose fields have the Arrow types of `types`. A cell equal to its column's `missing` text
+/// becomes a null, and so does a number that does not parse, as in the typed file formats.
 pub fn rows_to_batch(
     schema: &SchemaRef,
     types: &[OutputType],
+    missing: &[String],
     rows: &[Vec<String>],
 ) -> Result<RecordBatch> {
     let mut builders: Vec<ColumnBuilder> = types.iter().map(|&t| ColumnBuilder::new(t)).collect();
     for (r, row) in rows.iter().enumerate() {
         check_width(Path::new("<generated>"), r + 1, row.len(), builders.len())?;
-        for (builder, cell) in builders.iter_mut().zip(row) {
-            builder.append(Some(cell));
+        for ((builder, cell), missing) in builders.iter_mut().zip(row).zip(missing) {
+            builder.append((cell != missing).then_some(cell.as_str()));
         }
     }
     let arrays = builders.iter_mut().map(ColumnBuilder::finish).collect();
@@ -461,6 +462,36 @@ mod tests {
             sink.write_row(row)?;
         }
         sink.finish()
+    }
+
+    #[test]
+    fn generated_rows_become_typed_batches_with_nulls_for_missing_values() -> Result<()> {
+        use arrow_array::{Array, Float64Array, Int64Array, StringArray};
+        let fields: Vec<Field> = header()
+            .iter()
+            .zip(TYPES)
+            .map(|(name, t)| Field::new(name.clone(), t.data_type(), true))
+            .collect();
+        let schema: SchemaRef = Arc::new(Schema::new(fields));
+        // Column markers: none for id, empty for price, "?" for note.
+        let missing = ["".to_string(), "".to_string(), "?".to_string()];
+        let rows: Vec<Vec<String>> = [["1", "2.5", "plain"], ["x", "", "?"], ["3", "n/a", ""]]
+            .iter()
+            .map(|r| r.iter().map(|c| c.to_string()).collect())
+            .collect();
+        let batch = rows_to_batch(&schema, &TYPES, &missing, &rows)?;
+        let id = batch.column(0).as_any().downcast_ref::<Int64Array>().expect("int64");
+        assert_eq!(id.iter().collect::<Vec<_>>(), [Some(1), None, Some(3)]);
+        let price = batch.column(1).as_any().downcast_ref::<Float64Array>().expect("float64");
+        assert_eq!(price.iter().collect::<Vec<_>>(), [Some(2.5), None, None]);
+        let note = batch.column(2).as_any().downcast_ref::<StringArray>().expect("utf8");
+        // "?" is this column's missing value; an empty text is not.
+        assert_eq!(note.iter().collect::<Vec<_>>(), [Some("plain"), None, Some("")]);
+        assert_eq!(note.null_count(), 1);
+        let short = vec![vec!["1".to_string()]];
+        let err = rows_to_batch(&schema, &TYPES, &missing, &short).unwrap_err().to_string();
+        assert!(err.contains("row 1 has 1 cells but the header has 3 columns"), "{err}");
+        Ok(())
     }
 
     #[test]

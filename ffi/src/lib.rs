@@ -396,8 +396,8 @@ pub unsafe extern "C" fn doppel_generate_file(
 /// Generates `rows` records with `seed` into the caller-allocated Arrow C stream `*out_stream`
 /// (written on success only): batches of up to 1,024 rows, made as the consumer asks for them,
 /// with the training columns in order: Int64 for integer columns, Float64 for floats, Utf8
-/// otherwise (the types of the Parquet output), holding the rows `doppel_generate_file` writes
-/// for the same seed. The stream keeps its own reference to the model, which may be freed
+/// otherwise (the types of the Parquet output), missing values as nulls, holding the rows
+/// `doppel_generate_file` writes for the same seed. The stream keeps its own reference to the model, which may be freed
 /// first. Release it with `out_stream->release(out_stream)`; like every Arrow stream it is used
 /// from one thread at a time, while one model may feed streams on many threads.
 ///
