@@ -187,26 +187,6 @@ fn train_save_load_generate_round_trip() {
         assert_eq!(status, DoppelStatus::InvalidData);
         assert!(last_error().contains("no column 'nope'"), "{}", last_error());
 
-        // Eight threads generating from one model at once get what one thread gets.
-        let shared = model as usize;
-        let generate = |seed: u64, name: String| {
-            let path = dir.path().join(name);
-            let cpath = c(path.to_str().unwrap());
-            let model = shared as *const DoppelModel;
-            assert_eq!(doppel_generate_file(model, 300, seed, cpath.as_ptr()), DoppelStatus::Ok);
-            std::fs::read_to_string(path).unwrap()
-        };
-        let alone: Vec<String> =
-            (0..8).map(|seed| generate(seed, format!("a{seed}.csv"))).collect();
-        let together: Vec<String> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..8)
-                .map(|seed| scope.spawn(move || generate(seed, format!("t{seed}.csv"))))
-                .collect();
-            handles.into_iter().map(|h| h.join().unwrap()).collect()
-        });
-        assert_eq!(alone, together);
-        assert_ne!(alone[0], alone[1], "different seeds give different rows");
-
         // A file that is not a model, and a missing input, are errors with messages.
         let not_model = c(dir.path().join("s0.csv").to_str().unwrap());
         let mut bad = null_mut();
@@ -222,6 +202,53 @@ fn train_save_load_generate_round_trip() {
         doppel_model_free(model);
         doppel_model_free(loaded);
         doppel_model_free(copy);
+        doppel_config_free(config);
+    }
+}
+
+/// Eight threads generating from one model at once (to files and into Arrow streams) get what
+/// one thread gets with the same seeds. `.ci/tsan` runs this test under ThreadSanitizer.
+#[test]
+fn eight_threads_generate_from_one_model_as_one_thread_does() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = write_csv(dir.path());
+    let config = small_config();
+    let mut model = null_mut();
+    // SAFETY: valid arguments; the model outlives the threads (scoped) and is freed once.
+    unsafe {
+        let status = doppel_train_file(config, input.as_ptr(), None, null_mut(), &mut model);
+        assert_eq!(status, DoppelStatus::Ok, "{}", last_error());
+    }
+    let shared = model as usize;
+    let generate = |seed: u64, name: String| {
+        let model = shared as *const DoppelModel;
+        let path = dir.path().join(name);
+        let cpath = c(path.to_str().unwrap());
+        // SAFETY: a live model, a valid path and stream storage.
+        let (status, mut stream) = unsafe {
+            assert_eq!(doppel_generate_file(model, 300, seed, cpath.as_ptr()), DoppelStatus::Ok);
+            let mut stream = FFI_ArrowArrayStream::empty();
+            (doppel_generate_arrow(model, 300, seed, &mut stream), stream)
+        };
+        assert_eq!(status, DoppelStatus::Ok);
+        // SAFETY: filled by the library; the reader moves it out and releases it.
+        let reader = unsafe { RecordBatchStreamReader::from_raw(&mut stream) }.unwrap();
+        let batches: Vec<_> = reader.map(|b| b.unwrap()).collect();
+        (std::fs::read_to_string(path).unwrap(), batches)
+    };
+    let alone: Vec<_> = (0..8).map(|seed| generate(seed, format!("a{seed}.csv"))).collect();
+    let together: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|seed| scope.spawn(move || generate(seed, format!("t{seed}.csv"))))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(alone, together);
+    assert_eq!(alone[0].0.lines().count(), 301);
+    assert_ne!(alone[0].0, alone[1].0, "different seeds give different rows");
+    // SAFETY: freed once, after every thread ended.
+    unsafe {
+        doppel_model_free(model);
         doppel_config_free(config);
     }
 }
