@@ -269,7 +269,7 @@ fn generate_batch(
         let mut logits = net.step(&mut state, &previous, t)?.to_vec2::<f32>()?;
         let never = tokenizer.never(t);
         for (r, row_logits) in logits.iter_mut().enumerate() {
-            if let Some(token) = never {
+            for &token in &never {
                 row_logits[token as usize] = f32::NEG_INFINITY;
             }
             let row = &mut tokens[r * len..(r + 1) * len];

@@ -41,8 +41,13 @@ enum NumberFormat {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "codec", rename_all = "snake_case")]
 enum Codec {
-    /// Local ids: `0` missing, `1` rare bucket, then `values`.
-    Categorical { values: Vec<String> },
+    /// Local ids: `0` missing, `1` rare bucket, then `values`. `rare` says whether the source
+    /// had values in the bucket (models saved before it was recorded read as `true`).
+    Categorical {
+        values: Vec<String>,
+        #[serde(default = "rare_unknown")]
+        rare: bool,
+    },
     /// Value field: `0` missing, then `exact`, then one token per bin of `edges`.
     /// Position field: `0` not applicable, then `positions` steps.
     Number { format: NumberFormat, exact: Vec<f64>, edges: Vec<f64>, positions: u32 },
@@ -50,6 +55,11 @@ enum Codec {
     Text { model: SubwordModel, slots: usize },
     /// Not learned.
     Identifier,
+}
+
+/// Whether a categorical column had rare values, where that was not recorded: assume it did.
+fn rare_unknown() -> bool {
+    true
 }
 
 const MISSING: u32 = 0;
@@ -211,7 +221,9 @@ impl Tokenizer {
                         *counts.entry(text).or_default() += 1;
                     }
                     let counts = counts.into_iter().map(|(v, n)| (v.to_string(), n)).collect();
-                    Codec::Categorical { values: release.categories(counts) }
+                    // Whether any value fell below the threshold is itself a count: the
+                    // private release does not tell, so the bucket stays available.
+                    Codec::Categorical { values: release.categories(counts), rare: true }
                 }
                 kind => {
                     let format = number_format(kind);
@@ -309,20 +321,28 @@ impl Tokenizer {
         }
     }
 
-    /// The local token of `field` that generation must never draw: the "missing" token of a
-    /// column's first field when the source has no missing values in that column. (The model
-    /// gives it a tiny probability, and drawing it would write a value the source never has.)
-    pub fn never(&self, field: usize) -> Option<u32> {
+    /// The local tokens of `field` that generation must never draw: the "missing" token of a
+    /// column's first field when the source has no missing values in that column, and the
+    /// rare bucket of a categorical column that had no rare values. (The model gives them a
+    /// small probability, and drawing one would write a value the source never has.)
+    pub fn never(&self, field: usize) -> Vec<u32> {
         let f = self.fields[field];
         let first = field == 0 || self.fields[field - 1].column != f.column;
-        if !first || self.schema.columns[f.column].missing_count > 0 {
-            return None;
+        if !first {
+            return Vec::new();
         }
-        match f.role {
-            FieldRole::Category | FieldRole::NumberValue => Some(MISSING),
-            FieldRole::TextSlot => Some(TEXT_MISSING),
-            FieldRole::NumberPosition => None,
+        let mut never = Vec::new();
+        if self.schema.columns[f.column].missing_count == 0 {
+            match f.role {
+                FieldRole::Category | FieldRole::NumberValue => never.push(MISSING),
+                FieldRole::TextSlot => never.push(TEXT_MISSING),
+                FieldRole::NumberPosition => {}
+            }
         }
+        if let Codec::Categorical { rare: false, .. } = self.codecs[f.column] {
+            never.push(RARE);
+        }
+        never
     }
 
     /// Decodes one record's local tokens into cell texts in schema column order. `row_index`
@@ -363,10 +383,12 @@ fn fit_categories(cells: &[(usize, &str)], tc: &TokenizerConfig) -> Codec {
     for (_, text) in cells {
         *counts.entry(text).or_default() += 1;
     }
+    let distinct = counts.len();
     let mut frequent: Vec<(&str, usize)> =
         counts.into_iter().filter(|&(_, n)| n >= tc.rare_category_threshold.max(1)).collect();
     frequent.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-    Codec::Categorical { values: frequent.into_iter().map(|(v, _)| v.to_string()).collect() }
+    let rare = frequent.len() < distinct;
+    Codec::Categorical { values: frequent.into_iter().map(|(v, _)| v.to_string()).collect(), rare }
 }
 
 fn fit_text(cells: &[(usize, &str)], tc: &TokenizerConfig) -> Codec {
@@ -484,7 +506,7 @@ impl Codec {
     /// The role and vocabulary size of each field of this column.
     fn field_sizes(&self) -> Vec<(FieldRole, u32)> {
         match self {
-            Codec::Categorical { values } => {
+            Codec::Categorical { values, .. } => {
                 vec![(FieldRole::Category, CATEGORY_BASE + values.len() as u32)]
             }
             Codec::Number { exact, edges, positions, .. } => {
@@ -505,7 +527,7 @@ impl Codec {
     /// Appends the local tokens of one cell (`None` = missing).
     fn encode(&self, cell: Option<&str>, out: &mut Vec<u32>) -> std::result::Result<(), String> {
         match self {
-            Codec::Categorical { values } => out.push(match cell {
+            Codec::Categorical { values, .. } => out.push(match cell {
                 None => MISSING,
                 Some(text) => {
                     values.iter().position(|v| v == text).map_or(RARE, |i| CATEGORY_BASE + i as u32)
@@ -560,7 +582,7 @@ impl Codec {
         rng: &mut Rng,
     ) -> String {
         match self {
-            Codec::Categorical { values } => match tokens[0] {
+            Codec::Categorical { values, .. } => match tokens[0] {
                 MISSING => marker.to_string(),
                 RARE => rare.to_string(),
                 t => values[(t - CATEGORY_BASE) as usize].clone(),
@@ -776,9 +798,23 @@ mod tests {
         let (table, mut schema, config) = fixture();
         schema.columns[0].missing_count = 1;
         let tok = Tokenizer::fit(&table, &schema, &config)?;
-        assert_eq!(tok.never(0), None); // cat has a missing value
-        assert_eq!(tok.never(1), Some(MISSING)); // num has none
-        assert_eq!(tok.never(2), None); // num's position field
+        assert_eq!(tok.never(0), [] as [u32; 0]); // cat has a missing value and a rare one
+        assert_eq!(tok.never(1), [MISSING]); // num has no missing value
+        assert_eq!(tok.never(2), [] as [u32; 0]); // num's position field
+        Ok(())
+    }
+
+    #[test]
+    fn the_rare_bucket_is_barred_where_no_value_was_rare() -> Result<()> {
+        let (table, schema, mut config) = fixture();
+        // Every category of `cat` reaches a threshold of 1: nothing is rare.
+        config.tokenizer.rare_category_threshold = 1;
+        let tok = Tokenizer::fit(&table, &schema, &config)?;
+        assert!(tok.never(0).contains(&RARE), "{:?}", tok.never(0));
+        // A model saved before `rare` was recorded keeps the bucket.
+        let old: Codec = serde_json::from_str(r#"{"codec": "categorical", "values": ["a"]}"#)
+            .map_err(|e| Error::Data(e.to_string()))?;
+        assert_eq!(old, Codec::Categorical { values: vec!["a".into()], rare: true });
         Ok(())
     }
 
