@@ -10,6 +10,24 @@
 // Link by setting CGO_LDFLAGS to the library, e.g.
 //
 //	CGO_LDFLAGS="/path/to/libdoppel.a -lm -ldl -lpthread" go build
+//
+// # Arrow C streams
+//
+// TrainArrow and Model.GenerateArrow exchange tables as Arrow C streams without copying
+// them. The stream crosses as an unsafe.Pointer to a struct ArrowArrayStream, so that this
+// package does not depend on Arrow Go: every cgo package has its own C types, and Arrow Go's
+// *cdata.CArrowArrayStream (github.com/apache/arrow-go/v18/arrow/cdata) converts to
+// unsafe.Pointer and back. Fill it with cdata.ExportRecordReader to train; read a generated
+// one with cdata.ImportCRecordReader.
+//
+// Where the struct lives: C memory (C.calloc in your own cgo code) is the expected place for
+// data handed between languages, and always safe. A zeroed Go value, such as
+// new(cdata.CArrowArrayStream), is safe too: the struct holds only C pointers (the
+// callbacks and the producer's private data) and the library keeps no pointer to it after
+// the call returns. A struct holding a Go pointer (a hand-made stream whose private_data is
+// Go memory) breaks cgo's pointer rules: cgo's check panics ("cgo argument has Go pointer
+// to Go pointer"). Free C memory only once the stream in it has been released or moved out
+// (its release is NULL).
 package doppel
 
 // #cgo CFLAGS: -I${SRCDIR}/../../include

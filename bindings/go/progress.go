@@ -9,7 +9,7 @@ import "C"
 
 import "runtime/cgo"
 
-// Progress is one training step, reported to Train's progress function.
+// Progress is one training step, reported to the progress function of Train or TrainArrow.
 type Progress struct {
 	Epoch         int     // epoch, from 1
 	Step          int     // step within the epoch, from 1

@@ -193,7 +193,9 @@ pub unsafe extern "C" fn doppel_train_file(
 ///
 /// Ownership: when `stream` is not NULL the library takes the stream over (moves it, leaving
 /// `stream->release` NULL) and releases it, whatever the status, so the caller never releases
-/// it after this call.
+/// it after this call. A stream already released (`release` NULL, e.g. zeroed storage) is
+/// INVALID_ARGUMENT. Every callback of the stream (get_schema, get_next, release) runs on the
+/// calling thread, before this function returns.
 ///
 /// # Safety
 /// `config` is NULL or live; `stream` NULL or an initialised Arrow C stream; `out` NULL or
@@ -396,10 +398,11 @@ pub unsafe extern "C" fn doppel_generate_file(
 /// Generates `rows` records with `seed` into the caller-allocated Arrow C stream `*out_stream`
 /// (written on success only): batches of up to 1,024 rows, made as the consumer asks for them,
 /// with the training columns in order: Int64 for integer columns, Float64 for floats, Utf8
-/// otherwise (the types of the Parquet output), missing values as nulls, holding the rows
-/// `doppel_generate_file` writes for the same seed. The stream keeps its own reference to the model, which may be freed
-/// first. Release it with `out_stream->release(out_stream)`; like every Arrow stream it is used
-/// from one thread at a time, while one model may feed streams on many threads.
+/// otherwise (the types of the Parquet output). The rows are those `doppel_generate_file`
+/// writes for the same seed, with missing values as nulls (a CSV writes the source's marker,
+/// such as `?`). The stream keeps its own reference to the model, which may be freed first.
+/// Release it with `out_stream->release(out_stream)`; like every Arrow stream it is used from
+/// one thread at a time, while one model may feed streams on many threads.
 ///
 /// # Safety
 /// `model` is NULL or live; `out_stream` NULL or writable storage for a stream (its old

@@ -7,9 +7,15 @@
  * encoded on the Java side, because JNI's own "modified UTF-8" differs from it (characters
  * outside the BMP, NUL) and the library rejects anything that is not valid UTF-8. Strings
  * passed in are already NUL-terminated by Java. Handles travel as jlong; their lifetime is
- * guarded on the Java side (dev.doppel.Handle), so the shim never sees a freed one. */
+ * guarded on the Java side (dev.doppel.Handle), so the shim never sees a freed one. Arrow C
+ * streams travel as the jlong address of a struct ArrowArrayStream owned by the caller (e.g.
+ * Arrow Java's ArrowArrayStream.memoryAddress()), so that no Arrow library is needed here. */
+#define _POSIX_C_SOURCE 200809L /* open_memstream, for the test-only stream reader */
+
 #include <jni.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "doppel.h"
@@ -92,6 +98,32 @@ static int32_t on_progress(const DoppelProgress *progress, void *user_data) {
   return go_on ? 0 : 1;
 }
 
+/* Sets up what on_progress needs for `bridge` (NULL: no callback). Returns 0 with an exception
+ * pending when the bridge lacks its report method. */
+static int progress_init(JNIEnv *env, jobject bridge, struct progress_target *target) {
+  *target = (struct progress_target){env, bridge, NULL};
+  if (bridge == NULL) return 1;
+  jclass type = (*env)->GetObjectClass(env, bridge);
+  target->report = (*env)->GetMethodID(env, type, "report", "(JJJDD)Z");
+  return target->report != NULL;
+}
+
+/* The model a training call made, as a jlong; 0 with an exception pending when it failed. A Java
+ * exception left pending by the callback wins over the status (CANCELLED, or OK when it came at
+ * the last step): it goes to the caller, and the model, if any, is dropped. */
+static jlong trained(JNIEnv *env, DoppelStatus status, DoppelModel *model) {
+  if ((*env)->ExceptionCheck(env)) {
+    doppel_model_free(model);
+    return 0;
+  }
+  return ok(env, status) ? (jlong)(intptr_t)model : 0;
+}
+
+/* Releases an Arrow stream unless it is NULL or already released (or moved: release NULL). */
+static void release_stream(struct ArrowArrayStream *stream) {
+  if (stream != NULL && stream->release != NULL) stream->release(stream);
+}
+
 JNIEXPORT jbyteArray JNICALL Java_dev_doppel_Native_version(JNIEnv *env, jclass cls) {
   (void)cls;
   const char *version = doppel_version();
@@ -134,28 +166,40 @@ JNIEXPORT void JNICALL Java_dev_doppel_Native_configFree(JNIEnv *env, jclass cls
 JNIEXPORT jlong JNICALL Java_dev_doppel_Native_trainFile(JNIEnv *env, jclass cls, jlong config,
                                                          jbyteArray path, jobject bridge) {
   (void)cls;
-  struct progress_target target = {env, bridge, NULL};
-  if (bridge != NULL) {
-    jclass type = (*env)->GetObjectClass(env, bridge);
-    target.report = (*env)->GetMethodID(env, type, "report", "(JJJDD)Z");
-    if (target.report == NULL) return 0;
-  }
+  struct progress_target target;
+  if (!progress_init(env, bridge, &target)) return 0;
   const char *file = pin(env, path);
   if (file == NULL) return 0;
   DoppelModel *model = NULL;
   DoppelStatus status =
       doppel_train_file((const DoppelConfig *)(intptr_t)config, file,
                         bridge != NULL ? on_progress : NULL, &target, &model);
-  /* A Java exception left pending by the callback wins over the status (CANCELLED, or OK when
-   * it came at the last step): it goes to the caller, and the model, if any, is dropped. */
-  if ((*env)->ExceptionCheck(env)) {
-    doppel_model_free(model);
-    unpin(env, path, file);
+  unpin(env, path, file);
+  return trained(env, status, model);
+}
+
+JNIEXPORT jlong JNICALL Java_dev_doppel_Native_trainArrow(JNIEnv *env, jclass cls, jlong config,
+                                                          jlong stream, jobject bridge) {
+  (void)cls;
+  struct ArrowArrayStream *input = (struct ArrowArrayStream *)(intptr_t)stream;
+  struct progress_target target;
+  if (!progress_init(env, bridge, &target)) {
+    /* The library never saw the stream, yet the caller was promised it is taken over. */
+    release_stream(input);
     return 0;
   }
-  int succeeded = ok(env, status);
-  unpin(env, path, file);
-  return succeeded ? (jlong)(intptr_t)model : 0;
+  DoppelModel *model = NULL;
+  DoppelStatus status =
+      doppel_train_arrow((const DoppelConfig *)(intptr_t)config, input,
+                         bridge != NULL ? on_progress : NULL, &target, &model);
+  return trained(env, status, model);
+}
+
+JNIEXPORT void JNICALL Java_dev_doppel_Native_releaseArrowStream(JNIEnv *env, jclass cls,
+                                                                 jlong stream) {
+  (void)env;
+  (void)cls;
+  release_stream((struct ArrowArrayStream *)(intptr_t)stream);
 }
 
 JNIEXPORT void JNICALL Java_dev_doppel_Native_modelSave(JNIEnv *env, jclass cls, jlong model,
@@ -222,6 +266,15 @@ JNIEXPORT void JNICALL Java_dev_doppel_Native_generateFile(JNIEnv *env, jclass c
   unpin(env, path, file);
 }
 
+JNIEXPORT void JNICALL Java_dev_doppel_Native_generateArrow(JNIEnv *env, jclass cls,
+                                                            jlong model, jlong rows, jlong seed,
+                                                            jlong stream) {
+  (void)cls;
+  /* As in generateFile: rows is non-negative, seed taken as its unsigned bit pattern. */
+  ok(env, doppel_generate_arrow((const DoppelModel *)(intptr_t)model, (size_t)rows,
+                                (uint64_t)seed, (struct ArrowArrayStream *)(intptr_t)stream));
+}
+
 JNIEXPORT jdouble JNICALL Java_dev_doppel_Native_privacyEpsilon(JNIEnv *env, jclass cls,
                                                                 jint accountant,
                                                                 jdouble sampling_rate,
@@ -268,5 +321,182 @@ JNIEXPORT jbyteArray JNICALL Java_dev_doppel_Native_reportJson(JNIEnv *env, jcla
   unpin(env, holdout_path, holdout);
   unpin(env, synthetic_path, synthetic);
   unpin(env, real_path, real);
+  return result;
+}
+
+/* ---- Test-only helpers (DoppelTest): an Arrow C stream consumer, as Arrow Java would be, so
+ * that the Arrow functions can be tested without Arrow Java. Not part of the public API. */
+
+/* Throws IllegalStateException(message); the Arrow checks below fail with it. */
+static void throw_illegal_state(JNIEnv *env, const char *message) {
+  jclass type = (*env)->FindClass(env, "java/lang/IllegalStateException");
+  if (type != NULL) (*env)->ThrowNew(env, type, message);
+}
+
+JNIEXPORT jlong JNICALL Java_dev_doppel_Native_allocateArrowStream(JNIEnv *env, jclass cls) {
+  (void)cls;
+  /* Zeroed: release NULL marks it empty, as Arrow Java's ArrowArrayStream.allocateNew does. */
+  struct ArrowArrayStream *stream = calloc(1, sizeof *stream);
+  if (stream == NULL) {
+    jclass oom = (*env)->FindClass(env, "java/lang/OutOfMemoryError");
+    if (oom != NULL) (*env)->ThrowNew(env, oom, "no memory for an ArrowArrayStream");
+  }
+  return (jlong)(intptr_t)stream;
+}
+
+JNIEXPORT void JNICALL Java_dev_doppel_Native_freeArrowStream(JNIEnv *env, jclass cls,
+                                                              jlong stream) {
+  (void)env;
+  (void)cls;
+  struct ArrowArrayStream *storage = (struct ArrowArrayStream *)(intptr_t)stream;
+  release_stream(storage);
+  free(storage);
+}
+
+JNIEXPORT jboolean JNICALL Java_dev_doppel_Native_arrowStreamReleased(JNIEnv *env, jclass cls,
+                                                                      jlong stream) {
+  (void)env;
+  (void)cls;
+  return ((struct ArrowArrayStream *)(intptr_t)stream)->release == NULL;
+}
+
+/* FNV-1a over `length` bytes, chained through `hash`: a digest of every value read, so that
+ * two streams can be compared for the same rows without keeping them. */
+static uint64_t fnv1a(uint64_t hash, const void *data, size_t length) {
+  const uint8_t *bytes = data;
+  for (size_t i = 0; i < length; i++) hash = (hash ^ bytes[i]) * 1099511628211u;
+  return hash;
+}
+
+/* What the reader learns about one column across all batches. */
+struct column_summary {
+  int64_t nulls;
+  int64_t values; /* non-null Int64 values seen, for min and max */
+  int64_t min;
+  int64_t max;
+};
+
+/* Whether row `i` of `array` holds a value (no validity buffer: every row does). */
+static int is_valid(const struct ArrowArray *array, int64_t i) {
+  const uint8_t *bits = array->n_buffers > 0 ? array->buffers[0] : NULL;
+  if (bits == NULL) return 1;
+  int64_t at = array->offset + i;
+  return (bits[at / 8] >> (at % 8)) & 1;
+}
+
+/* Folds one column of a batch into its summary and the digest. Int64 ("l"), Float64 ("g") and
+ * Utf8 ("u") values are hashed, which is what doppel_generate_arrow produces. */
+static uint64_t summarise(const struct ArrowArray *array, const char *format,
+                          struct column_summary *summary, uint64_t digest) {
+  for (int64_t i = 0; i < array->length; i++) {
+    int64_t at = array->offset + i;
+    if (!is_valid(array, i)) {
+      summary->nulls++;
+      digest = fnv1a(digest, "\xff", 1);
+    } else if (strcmp(format, "l") == 0) {
+      int64_t value = ((const int64_t *)array->buffers[1])[at];
+      summary->min = summary->values == 0 || value < summary->min ? value : summary->min;
+      summary->max = summary->values == 0 || value > summary->max ? value : summary->max;
+      summary->values++;
+      digest = fnv1a(digest, &value, sizeof value);
+    } else if (strcmp(format, "g") == 0) {
+      digest = fnv1a(digest, &((const double *)array->buffers[1])[at], sizeof(double));
+    } else if (strcmp(format, "u") == 0) {
+      const int32_t *offsets = array->buffers[1];
+      size_t bytes = (size_t)(offsets[at + 1] - offsets[at]);
+      /* Only empty strings may leave the data buffer NULL: do not offset a NULL pointer. */
+      if (bytes > 0) digest = fnv1a(digest, (const char *)array->buffers[2] + offsets[at], bytes);
+      digest = fnv1a(digest, "", 1); /* a separator, so that "ab","c" differs from "a","bc" */
+    }
+  }
+  return digest;
+}
+
+/* The stream's message for its last failed call, or "" when it has none. */
+static const char *stream_error(struct ArrowArrayStream *stream) {
+  const char *message = stream->get_last_error != NULL ? stream->get_last_error(stream) : NULL;
+  return message != NULL ? message : "";
+}
+
+/* Reads every batch of the stream at `stream` (get_schema, then get_next until the end) and
+ * releases the schema, the batches and the stream. Returns UTF-8 text: "ROWS\tDIGEST", then one
+ * line per column "NAME\tFORMAT\tNULLS\tMIN\tMAX" (MIN and MAX of Int64 columns, else "-").
+ * Throws IllegalStateException when the stream is released already or misbehaves. */
+JNIEXPORT jbyteArray JNICALL Java_dev_doppel_Native_readArrowStream(JNIEnv *env, jclass cls,
+                                                                    jlong stream) {
+  (void)cls;
+  struct ArrowArrayStream *input = (struct ArrowArrayStream *)(intptr_t)stream;
+  if (input->release == NULL) {
+    throw_illegal_state(env, "arrow: the stream is released");
+    return NULL;
+  }
+  jbyteArray result = NULL;
+  struct column_summary *columns = NULL;
+  char *text = NULL;
+  size_t length = 0;
+  FILE *out = NULL;
+  const char *failure = NULL;
+  const char *why = ""; /* the stream's own message, valid until the stream is released */
+  int64_t rows = 0;
+  uint64_t digest = 14695981039346656037u;
+  struct ArrowSchema schema = {0};
+  if (input->get_schema(input, &schema) != 0) {
+    failure = "arrow: get_schema failed";
+    why = stream_error(input);
+    goto done;
+  }
+  if (strcmp(schema.format, "+s") != 0 || schema.n_children < 1) {
+    failure = "arrow: the schema is not a struct of columns";
+    goto done;
+  }
+  columns = calloc((size_t)schema.n_children, sizeof *columns);
+  out = open_memstream(&text, &length);
+  if (columns == NULL || out == NULL) {
+    failure = "arrow: no memory";
+    goto done;
+  }
+  for (;;) {
+    struct ArrowArray batch = {0};
+    if (input->get_next(input, &batch) != 0) {
+      failure = "arrow: get_next failed";
+      why = stream_error(input);
+      goto done;
+    }
+    if (batch.release == NULL) break; /* the end of the stream */
+    int consistent = batch.n_children == schema.n_children;
+    for (int64_t c = 0; consistent && c < batch.n_children; c++) {
+      consistent = batch.children[c]->length == batch.length;
+      if (consistent)
+        digest = summarise(batch.children[c], schema.children[c]->format, &columns[c], digest);
+    }
+    rows += batch.length;
+    batch.release(&batch);
+    if (!consistent) {
+      failure = "arrow: a batch does not match the schema";
+      goto done;
+    }
+  }
+  fprintf(out, "%lld\t%016llx\n", (long long)rows, (unsigned long long)digest);
+  for (int64_t c = 0; c < schema.n_children; c++) {
+    const struct ArrowSchema *field = schema.children[c];
+    fprintf(out, "%s\t%s\t%lld\t", field->name, field->format, (long long)columns[c].nulls);
+    if (columns[c].values > 0)
+      fprintf(out, "%lld\t%lld\n", (long long)columns[c].min, (long long)columns[c].max);
+    else
+      fputs("-\t-\n", out);
+  }
+done:
+  if (out != NULL) fclose(out); /* sets text and length */
+  if (failure == NULL) {
+    result = new_bytes(env, text, length);
+  } else {
+    char message[512];
+    snprintf(message, sizeof message, "%s%s%s", failure, *why ? ": " : "", why);
+    throw_illegal_state(env, message);
+  }
+  free(text);
+  free(columns);
+  if (schema.release != NULL) schema.release(&schema);
+  release_stream(input);
   return result;
 }

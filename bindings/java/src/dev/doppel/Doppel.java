@@ -2,8 +2,12 @@ package dev.doppel;
 
 import java.nio.file.Path;
 import java.util.Objects;
+import java.util.function.LongSupplier;
 
-/** The entry points of doppel: training, loading models, the privacy calculator, reports. */
+/**
+ * The entry points of doppel: training (from a file or an Arrow C stream), loading models,
+ * the privacy calculator, reports.
+ */
 public final class Doppel {
     private Doppel() {}
 
@@ -50,9 +54,82 @@ public final class Doppel {
         Objects.requireNonNull(config, "config");
         byte[] file = Native.cPath(data, "data");
         ProgressBridge bridge = listener == null ? null : new ProgressBridge(listener);
+        return trained(bridge, () -> config.handle().apply(c -> Native.trainFile(c, file, bridge)));
+    }
+
+    /**
+     * Trains a model on the record batches of an Arrow C stream; see
+     * {@link #trainArrow(long, Config, ProgressListener)}.
+     *
+     * @param streamAddress the address of a {@code struct ArrowArrayStream}; taken over
+     * @param config the training configuration
+     * @return the trained model; close it when done
+     * @throws DoppelException {@link Status#NULL_PARAMETER} for address 0
+     */
+    public static Model trainArrow(long streamAddress, Config config) {
+        return trainArrow(streamAddress, config, null);
+    }
+
+    /**
+     * Trains a model on the record batches of an Arrow C stream ({@code struct
+     * ArrowArrayStream}), the way Arrow Java, C++, Go and Python hand a table over without
+     * copying it. Columns of any type that Arrow can render as text are read; nulls are
+     * missing values. These bindings do not depend on Arrow Java: the stream travels as its
+     * native address. With Arrow Java ({@code org.apache.arrow.c}), given an
+     * {@code ArrowReader reader} over the table:
+     *
+     * <pre>{@code
+     * try (BufferAllocator allocator = new RootAllocator();
+     *         ArrowArrayStream stream = ArrowArrayStream.allocateNew(allocator)) {
+     *     Data.exportArrayStream(allocator, reader, stream); // the stream now owns the reader
+     *     try (Model model = Doppel.trainArrow(stream.memoryAddress(), config)) {
+     *         model.generate(1000, 42, Path.of("synthetic.csv"));
+     *     }
+     * } // closing the struct after trainArrow releases nothing twice
+     * }</pre>
+     *
+     * <p>Ownership: a non-zero stream is always taken over, whatever the outcome (an error, a
+     * closed config, a cancelled training): on return it is released and its {@code release}
+     * callback is NULL, so the caller only frees the struct's own memory, never releases it.
+     *
+     * @param streamAddress the address of an initialised {@code struct ArrowArrayStream}, e.g.
+     *     Arrow Java's {@code ArrowArrayStream.memoryAddress()}; taken over
+     * @param config the training configuration
+     * @param listener receives progress on this thread and may cancel; may be null
+     * @return the trained model; close it when done
+     * @throws DoppelException {@link Status#NULL_PARAMETER} for address 0 (the library's own
+     *     check), {@link Status#INVALID_DATA} for a table it cannot read, or
+     *     {@link Status#CANCELLED} when the listener returned false
+     */
+    public static Model trainArrow(long streamAddress, Config config, ProgressListener listener) {
+        ProgressBridge bridge = listener == null ? null : new ProgressBridge(listener);
+        return trained(bridge, () -> trainOnStream(streamAddress, config, bridge));
+    }
+
+    /**
+     * Hands the stream to the library with the live config. A call that never reaches the
+     * library (no config, or a closed one) releases the stream here instead, so that callers
+     * can rely on it being taken over in every case, as the library does.
+     */
+    private static long trainOnStream(long stream, Config config, ProgressBridge bridge) {
+        boolean[] reached = {false};
+        try {
+            return Objects.requireNonNull(config, "config").handle().apply(c -> {
+                reached[0] = true;
+                return Native.trainArrow(c, stream, bridge);
+            });
+        } finally {
+            if (!reached[0]) {
+                Native.releaseArrowStream(stream);
+            }
+        }
+    }
+
+    /** Runs a training call and wraps its model; what the listener threw wins over CANCELLED. */
+    private static Model trained(ProgressBridge bridge, LongSupplier call) {
         long address;
         try {
-            address = config.handle().apply(c -> Native.trainFile(c, file, bridge));
+            address = call.getAsLong();
         } catch (DoppelException cancelled) {
             rethrowListenerFailure(bridge);
             throw cancelled;

@@ -65,6 +65,15 @@ final class Native {
 
     static native long trainFile(long config, byte[] path, ProgressBridge bridge);
 
+    /** The library takes the stream at {@code stream} over (0 means NULL). */
+    static native long trainArrow(long config, long stream, ProgressBridge bridge);
+
+    /**
+     * Releases the Arrow C stream at {@code stream} unless it is 0 or released already: what
+     * the library would have done with a stream handed to a call that never reached it.
+     */
+    static native void releaseArrowStream(long stream);
+
     static native void modelSave(long model, byte[] path);
 
     static native long modelLoad(byte[] path);
@@ -77,6 +86,8 @@ final class Native {
 
     static native void generateFile(long model, long rows, long seed, byte[] path);
 
+    static native void generateArrow(long model, long rows, long seed, long stream);
+
     static native double privacyEpsilon(int accountant, double samplingRate,
             double noiseMultiplier, long steps, double delta);
 
@@ -85,4 +96,23 @@ final class Native {
 
     static native byte[] reportJson(byte[] realPath, byte[] syntheticPath, byte[] holdoutPath,
             byte[] optionsJson);
+
+    // Test-only: an Arrow C stream consumer in the shim, so that DoppelTest needs no Arrow Java.
+
+    /** A zeroed {@code struct ArrowArrayStream} (release NULL) in native memory, for tests. */
+    static native long allocateArrowStream();
+
+    /** Releases the stream at {@code stream} if it is not released, then frees its memory. */
+    static native void freeArrowStream(long stream);
+
+    /** Whether the stream's release callback is NULL: released, moved out or never filled. */
+    static native boolean arrowStreamReleased(long stream);
+
+    /**
+     * Reads the whole stream in C and releases it. Returns UTF-8 lines: {@code ROWS\tDIGEST}
+     * (a hash of every value), then per column {@code NAME\tFORMAT\tNULLS\tMIN\tMAX} (MIN
+     * and MAX for Int64 columns, else "-"). Throws IllegalStateException for a released or
+     * failing stream.
+     */
+    static native byte[] readArrowStream(long stream);
 }

@@ -7,6 +7,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.LongSummaryStatistics;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.CyclicBarrier;
 import java.util.concurrent.ExecutorService;
@@ -15,9 +16,11 @@ import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.LongConsumer;
 
 /**
- * The Java bindings end to end: train, generate, save and reload, the privacy calculator, the
+ * The Java bindings end to end: train, generate, save and reload, Arrow C streams (read and
+ * written by a C consumer in the shim, standing in for Arrow Java), the privacy calculator, the
  * report, progress and cancellation, threads, closed handles and error paths. Run as
  * {@code java dev.doppel.DoppelTest DATA.csv}; prints "java: N passed, M failed" and exits 1
  * on any failure.
@@ -67,6 +70,12 @@ public final class DoppelTest {
         check("train with progress", this::trainWithProgress);
         check("generate 1,000 rows with the training columns", this::generateRows);
         check("same seed, same rows", this::sameSeed);
+        check("generate 1,000 rows into an Arrow stream", this::arrowGenerate);
+        check("same seed, same Arrow stream", this::arrowSameSeed);
+        check("an Arrow stream outlives its model", this::arrowOutlivesModel);
+        check("train from an Arrow stream", this::arrowRoundTrip);
+        check("Arrow error paths take the stream over", this::arrowErrors);
+        check("4 threads fill Arrow streams", this::arrowThreads);
         check("save and load a model file", this::saveAndLoad);
         check("model to bytes and back", this::bytesRoundTrip);
         check("a file that is not a model", this::invalidModel);
@@ -126,6 +135,59 @@ public final class DoppelTest {
         expect(error.getMessage().contains(inMessage),
                 "message '" + error.getMessage() + "' lacks '" + inMessage + "'");
         return error;
+    }
+
+    /** A column as the shim's C reader summarised it; min and max are "-" unless Int64. */
+    private record Column(String name, String format, long nulls, String min, String max) {}
+
+    /** A whole Arrow stream as the shim's C reader saw it; the digest hashes every value. */
+    private record StreamContent(long rows, String digest, List<Column> columns) {
+        List<String> names() {
+            return columns.stream().map(Column::name).toList();
+        }
+
+        List<String> formats() {
+            return columns.stream().map(Column::format).toList();
+        }
+    }
+
+    /**
+     * A {@code struct ArrowArrayStream} in native memory, as Arrow Java's
+     * {@code ArrowArrayStream.allocateNew} makes one: zeroed, so empty until filled. Closing
+     * releases it if it is still live and frees it, so that checks stay leak-free on failure.
+     */
+    private static final class ArrowStream implements AutoCloseable {
+        final long address = Native.allocateArrowStream();
+
+        /** Whether its release callback is NULL: empty, released or taken over. */
+        boolean released() {
+            return Native.arrowStreamReleased(address);
+        }
+
+        /** Reads every batch through the shim's C consumer, which then releases the stream. */
+        StreamContent read() {
+            String[] lines = Native.text(Native.readArrowStream(address)).split("\n");
+            String[] head = lines[0].split("\t");
+            List<Column> columns = new ArrayList<>();
+            for (int i = 1; i < lines.length; i++) {
+                String[] f = lines[i].split("\t", -1);
+                columns.add(new Column(f[0], f[1], Long.parseLong(f[2]), f[3], f[4]));
+            }
+            return new StreamContent(Long.parseLong(head[0]), head[1], columns);
+        }
+
+        @Override
+        public void close() {
+            Native.freeArrowStream(address);
+        }
+    }
+
+    /** The content of {@code rows} rows generated with {@code seed} by {@code from}. */
+    private static StreamContent generated(Model from, long rows, long seed) {
+        try (ArrowStream stream = new ArrowStream()) {
+            from.generateArrow(rows, seed, stream.address);
+            return stream.read();
+        }
     }
 
     private static List<String> lines(Path file) throws IOException {
@@ -218,6 +280,173 @@ public final class DoppelTest {
         expectThrows(IllegalArgumentException.class, () -> model().generate(-1, 7, first));
         model().generate(10, -1L, dir.resolve("seed-max.csv"));
         expect(lines(dir.resolve("seed-max.csv")).size() == 11, "seed 2^64-1 is a seed");
+    }
+
+    private void arrowGenerate() throws IOException {
+        StreamContent content;
+        try (ArrowStream stream = new ArrowStream()) {
+            expect(stream.released(), "a new stream is empty");
+            model().generateArrow(1000, 7, stream.address);
+            expect(!stream.released(), "generateArrow fills the stream");
+            content = stream.read();
+            expect(stream.released(), "the reader released it");
+        }
+        expect(content.rows() == 1000, content.rows() + " rows");
+        List<String> header = Arrays.asList(lines(data).get(0).split(","));
+        expect(content.names().equals(header), "columns " + content.names());
+        // Int64 for the integer columns (age, hours-per-week), Utf8 for the others.
+        expect(content.formats().equals(List.of("l", "u", "u", "u", "l", "u")),
+                "formats " + content.formats());
+        // The same rows as the CSV that generateRows wrote with seed 7.
+        List<String[]> csv = lines(dir.resolve("rows.csv")).stream().skip(1)
+                .map(line -> line.split(",", -1)).toList();
+        for (int c = 0; c < header.size(); c++) {
+            Column column = content.columns().get(c);
+            int at = c;
+            long missing = csv.stream().filter(row -> isMissing(row[at])).count();
+            expect(column.nulls() == missing, column + ": " + missing + " missing in the CSV");
+            if (column.format().equals("l")) {
+                LongSummaryStatistics values = csv.stream().filter(row -> !isMissing(row[at]))
+                        .mapToLong(row -> Long.parseLong(row[at])).summaryStatistics();
+                expect(column.min().equals(Long.toString(values.getMin()))
+                        && column.max().equals(Long.toString(values.getMax())),
+                        column + " vs the CSV's " + values);
+            }
+        }
+        Column age = content.columns().get(0);
+        expect(Long.parseLong(age.min()) >= 17 && Long.parseLong(age.max()) <= 90,
+                "ages within the training range 17..90: " + age);
+    }
+
+    /**
+     * Whether a CSV cell is a missing value: empty, or "?" as this data set spells it (the
+     * library reads both as missing, and Arrow streams carry them as nulls).
+     */
+    private static boolean isMissing(String cell) {
+        return cell.isEmpty() || cell.equals("?");
+    }
+
+    private void arrowSameSeed() {
+        String first = generated(model(), 300, 7).digest();
+        expect(first.equals(generated(model(), 300, 7).digest()), "seed 7 twice");
+        expect(!first.equals(generated(model(), 300, 8).digest()), "seeds 7 and 8");
+        StreamContent none = generated(model(), 0, 7);
+        expect(none.rows() == 0 && none.columns().size() == 6, "0 rows, 6 columns: " + none);
+        try (ArrowStream stream = new ArrowStream()) {
+            expectThrows(IllegalArgumentException.class,
+                    () -> model().generateArrow(-1, 7, stream.address));
+            expect(stream.released(), "a refused call leaves the stream empty");
+        }
+    }
+
+    private void arrowOutlivesModel() {
+        String expected = generated(model(), 300, 7).digest();
+        Model copy = Doppel.modelFromBytes(model().toBytes());
+        try (ArrowStream stream = new ArrowStream()) {
+            copy.generateArrow(300, 7, stream.address);
+            copy.close();
+            // The stream holds its own reference: the rows are made now, after the close.
+            StreamContent content = stream.read();
+            expect(content.rows() == 300, content.rows() + " rows after the model closed");
+            expect(content.digest().equals(expected), "the same rows as a live model makes");
+        }
+        try (ArrowStream stream = new ArrowStream()) {
+            IllegalStateException closed = expectThrows(IllegalStateException.class,
+                    () -> copy.generateArrow(10, 1, stream.address));
+            expect(closed.getMessage().contains("model is closed"), closed.getMessage());
+            expect(stream.released(), "a closed model leaves the stream empty");
+        }
+    }
+
+    private void arrowRoundTrip() throws IOException {
+        List<Progress> reports = new ArrayList<>();
+        try (ArrowStream stream = new ArrowStream()) {
+            model().generateArrow(500, 11, stream.address);
+            try (Model second = Doppel.trainArrow(stream.address, config, reports::add)) {
+                // Taken over: release is NULL, so closing the storage releases nothing twice.
+                expect(stream.released(), "trainArrow took the stream over");
+                Path out = dir.resolve("from-arrow.csv");
+                second.generate(100, 1, out);
+                List<String> rows = lines(out);
+                expect(rows.size() == 101, rows.size() + " lines");
+                expect(rows.get(0).equals(lines(data).get(0)), "header " + rows.get(0));
+                StreamContent again = generated(second, 100, 1);
+                expect(again.rows() == 100 && again.names().equals(
+                        Arrays.asList(rows.get(0).split(","))), "columns " + again.names());
+            }
+        }
+        expect(!reports.isEmpty(), "progress while training from a stream");
+        Progress last = reports.get(reports.size() - 1);
+        expect(last.epoch() == 2 && last.step() == last.stepsPerEpoch(), "last report " + last);
+    }
+
+    private void arrowErrors() {
+        expectStatus(Status.NULL_PARAMETER, "stream is NULL", () -> Doppel.trainArrow(0, config));
+        expectStatus(Status.NULL_PARAMETER, "out_stream is NULL",
+                () -> model().generateArrow(10, 1, 0));
+        Config closed = Config.fromJson(FAST);
+        closed.close();
+        IllegalStateException error = expectThrows(IllegalStateException.class,
+                () -> takenOver(stream -> Doppel.trainArrow(stream, closed)));
+        expect(error.getMessage().contains("config is closed"), error.getMessage());
+        expectThrows(NullPointerException.class,
+                () -> takenOver(stream -> Doppel.trainArrow(stream, null)));
+        AtomicInteger calls = new AtomicInteger();
+        expectStatus(Status.CANCELLED, "", () -> takenOver(stream ->
+                Doppel.trainArrow(stream, config, p -> {
+                    calls.incrementAndGet();
+                    return false;
+                })));
+        expect(calls.get() == 1, calls.get() + " calls after cancelling");
+        IllegalStateException boom = new IllegalStateException("boom from the listener");
+        IllegalStateException caught = expectThrows(IllegalStateException.class,
+                () -> takenOver(stream -> Doppel.trainArrow(stream, config, p -> {
+                    throw boom;
+                })));
+        expect(caught == boom, "the listener's own exception: " + caught);
+        expectStatus(Status.INVALID_DATA, "no data rows",
+                () -> takenOver(0, stream -> Doppel.trainArrow(stream, config)));
+    }
+
+    /** Fills a stream with 300 rows, hands it to {@code call}, and checks it was taken over. */
+    private void takenOver(LongConsumer call) {
+        takenOver(300, call);
+    }
+
+    /** {@link #takenOver(LongConsumer)} with {@code rows} rows. */
+    private void takenOver(long rows, LongConsumer call) {
+        try (ArrowStream stream = new ArrowStream()) {
+            model().generateArrow(rows, 5, stream.address);
+            try {
+                call.accept(stream.address);
+            } finally {
+                expect(stream.released(), "the stream was taken over (release is NULL)");
+            }
+        }
+    }
+
+    private void arrowThreads() throws Exception {
+        int count = 4;
+        CyclicBarrier start = new CyclicBarrier(count);
+        ExecutorService pool = Executors.newFixedThreadPool(count);
+        try {
+            List<Future<StreamContent>> done = new ArrayList<>();
+            for (int i = 0; i < count; i++) {
+                long seed = i;
+                done.add(pool.submit(() -> {
+                    start.await();
+                    return generated(model(), 2_000, seed);
+                }));
+            }
+            for (int i = 0; i < count; i++) {
+                StreamContent threaded = done.get(i).get(120, TimeUnit.SECONDS);
+                StreamContent alone = generated(model(), 2_000, i);
+                expect(threaded.rows() == 2_000, threaded.rows() + " rows on thread " + i);
+                expect(threaded.digest().equals(alone.digest()), "thread " + i + " = one thread");
+            }
+        } finally {
+            pool.shutdownNow();
+        }
     }
 
     private void saveAndLoad() throws IOException {

@@ -1,0 +1,254 @@
+package doppel_test
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"unsafe"
+
+	doppel "github.com/doppel-synth/doppel/bindings/go"
+)
+
+// cStream is a zeroed struct ArrowArrayStream in C memory, freed (and released if still
+// live) when the test ends.
+func cStream(t *testing.T) unsafe.Pointer {
+	t.Helper()
+	p := doppel.NewCStream()
+	if p == nil {
+		t.Fatal("calloc failed")
+	}
+	t.Cleanup(func() { doppel.FreeCStream(p) })
+	return p
+}
+
+// generateTable generates rows with seed into a fresh C stream and reads it back.
+func generateTable(t *testing.T, model *doppel.Model, rows int, seed uint64) *doppel.StreamTable {
+	t.Helper()
+	stream := cStream(t)
+	if err := model.GenerateArrow(rows, seed, stream); err != nil {
+		t.Fatal(err)
+	}
+	table, err := doppel.ReadCStream(stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !doppel.StreamReleased(stream) {
+		t.Error("the stream is live after reading it to the end and releasing it")
+	}
+	return table
+}
+
+// expectTrainingColumns checks a table's columns and row count against the training CSV.
+func expectTrainingColumns(t *testing.T, table *doppel.StreamTable, rows int64) {
+	t.Helper()
+	header, _ := readCSV(t, trainingCSV)
+	if !reflect.DeepEqual(table.Columns, header) {
+		t.Errorf("columns %v, want those of the training data %v", table.Columns, header)
+	}
+	if table.Rows != rows || int64(len(table.Values)) != rows {
+		t.Errorf("%d rows (%d read), want %d", table.Rows, len(table.Values), rows)
+	}
+}
+
+func TestGenerateArrow1000RowsAsInTheFile(t *testing.T) {
+	model := sharedModel(t)
+	table := generateTable(t, model, 1000, 7)
+	expectTrainingColumns(t, table, 1000)
+	// Integer columns are Int64 and text columns Utf8, as in the Parquet output.
+	if got := strings.Join(table.Formats, ","); got != "l,u,u,u,l,u" {
+		t.Errorf("column formats %s, want l,u,u,u,l,u (age and hours-per-week Int64, the rest Utf8)", got)
+	}
+	// The stream holds the rows Generate writes for the same seed.
+	path := filepath.Join(t.TempDir(), "same-seed.csv")
+	if err := model.Generate(1000, 7, path); err != nil {
+		t.Fatal(err)
+	}
+	_, rows := readCSV(t, path)
+	if len(rows) != 1000 {
+		t.Fatalf("the file has %d rows, want 1000", len(rows))
+	}
+	for i, row := range rows {
+		if i >= len(table.Values) {
+			break
+		}
+		for c, v := range row {
+			if !sameCell(table.Values[i][c], v) {
+				t.Fatalf("row %d column %s: stream %#v, file %q", i, table.Columns[c], table.Values[i][c], v)
+			}
+		}
+	}
+}
+
+// sameCell compares a stream value with the CSV's text of it. The CSV writes a missing value
+// as the column's missing marker (that of the training data, e.g. "?"), the stream as a null.
+func sameCell(stream any, file string) bool {
+	switch v := stream.(type) {
+	case nil:
+		return file == "" || file == "?"
+	case int64:
+		return strconv.FormatInt(v, 10) == file
+	case float64:
+		f, err := strconv.ParseFloat(file, 64)
+		return err == nil && f == v
+	case string:
+		return v == file
+	}
+	return false
+}
+
+func TestTrainArrowFromAGeneratedStream(t *testing.T) {
+	input := cStream(t)
+	if err := sharedModel(t).GenerateArrow(500, 3, input); err != nil {
+		t.Fatal(err)
+	}
+	steps := 0
+	model, err := doppel.TrainArrow(fastTrainingConfig(t), input, func(p doppel.Progress) bool {
+		steps++
+		return true
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer model.Close()
+	// The library took the stream over: releasing it again (FreeCStream at cleanup) must do
+	// nothing, which it does only if release is NULL.
+	if !doppel.StreamReleased(input) {
+		t.Error("TrainArrow left the stream live")
+	}
+	// 500 rows in batches of 64 for 2 epochs.
+	if steps != 2*8 {
+		t.Errorf("%d progress calls, want 16", steps)
+	}
+	expectTrainingColumns(t, generateTable(t, model, 100, 1), 100)
+}
+
+func TestArrowStreamOutlivesItsModel(t *testing.T) {
+	model := ownModel(t)
+	stream := cStream(t)
+	if err := model.GenerateArrow(1000, 5, stream); err != nil {
+		t.Fatal(err)
+	}
+	if err := model.Close(); err != nil {
+		t.Fatal(err)
+	}
+	table, err := doppel.ReadCStream(stream)
+	if err != nil {
+		t.Fatalf("reading a stream after closing its model: %v", err)
+	}
+	expectTrainingColumns(t, table, 1000)
+	late := cStream(t)
+	err = model.GenerateArrow(10, 1, late)
+	if !errors.Is(err, doppel.ErrClosed) || !strings.Contains(err.Error(), "Model.GenerateArrow") {
+		t.Errorf("GenerateArrow after Close: %v", err)
+	}
+	if !doppel.StreamReleased(late) {
+		t.Error("a closed model filled the stream")
+	}
+}
+
+func TestArrowNilStreamIsNullParameter(t *testing.T) {
+	model, err := doppel.TrainArrow(fastTrainingConfig(t), nil, nil)
+	if model != nil {
+		t.Error("a model came back with the error")
+	}
+	expectError(t, err, doppel.StatusNullParameter, doppel.ErrNullParameter, "stream")
+	err = sharedModel(t).GenerateArrow(10, 1, nil)
+	expectError(t, err, doppel.StatusNullParameter, doppel.ErrNullParameter, "out_stream")
+}
+
+func TestGenerateArrowNegativeRowsLeavesTheStream(t *testing.T) {
+	stream := cStream(t)
+	err := sharedModel(t).GenerateArrow(-1, 1, stream)
+	expectError(t, err, doppel.StatusInvalidArgument, doppel.ErrInvalidArgument, "rows")
+	if !doppel.StreamReleased(stream) {
+		t.Error("a failed GenerateArrow filled the stream")
+	}
+}
+
+func TestTrainArrowOnAReleasedStreamIsInvalidArgument(t *testing.T) {
+	// A zeroed struct is, by Arrow's rules, a released stream.
+	_, err := doppel.TrainArrow(fastTrainingConfig(t), cStream(t), nil)
+	expectError(t, err, doppel.StatusInvalidArgument, doppel.ErrInvalidArgument, "already released")
+}
+
+func TestTrainArrowTakesTheStreamOverOnEveryError(t *testing.T) {
+	closed := fastTrainingConfig(t)
+	closed.Close()
+	cases := []struct {
+		name     string
+		cfg      *doppel.Config
+		progress func(doppel.Progress) bool
+		want     error
+	}{
+		{"closed config", closed, nil, doppel.ErrClosed},
+		{"nil config", nil, nil, doppel.ErrClosed},
+		{"cancelled", fastTrainingConfig(t), func(doppel.Progress) bool { return false }, doppel.ErrCancelled},
+	}
+	for _, c := range cases {
+		stream := cStream(t)
+		if err := sharedModel(t).GenerateArrow(200, 1, stream); err != nil {
+			t.Fatal(err)
+		}
+		model, err := doppel.TrainArrow(c.cfg, stream, c.progress)
+		if model != nil || !errors.Is(err, c.want) {
+			t.Errorf("%s: got %v, want %v", c.name, err, c.want)
+		}
+		if !doppel.StreamReleased(stream) {
+			t.Errorf("%s: the stream is still live, so the caller would have to release it", c.name)
+		}
+	}
+}
+
+func TestGenerateArrowIntoGoMemory(t *testing.T) {
+	// A zeroed Go struct holds no Go pointers, so cgo's pointer check accepts it.
+	stream := doppel.NewGoStream()
+	defer doppel.ReleaseStream(stream)
+	if err := sharedModel(t).GenerateArrow(300, 2, stream); err != nil {
+		t.Fatal(err)
+	}
+	table, err := doppel.ReadCStream(stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectTrainingColumns(t, table, 300)
+}
+
+func TestArrowStreamsOnEightGoroutines(t *testing.T) {
+	model := sharedModel(t)
+	const n = 8
+	want := make([]*doppel.StreamTable, n)
+	for i := range want {
+		want[i] = generateTable(t, model, 300, uint64(i+1))
+	}
+	got := make([]*doppel.StreamTable, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			stream := doppel.NewCStream()
+			defer doppel.FreeCStream(stream)
+			if errs[i] = model.GenerateArrow(300, uint64(i+1), stream); errs[i] == nil {
+				got[i], errs[i] = doppel.ReadCStream(stream)
+			}
+		}(i)
+	}
+	wg.Wait()
+	for i := 0; i < n; i++ {
+		if errs[i] != nil {
+			t.Fatalf("goroutine %d: %v", i, errs[i])
+		}
+		if !reflect.DeepEqual(got[i], want[i]) {
+			t.Errorf("seed %d: the concurrent stream differs from the single-goroutine one", i+1)
+		}
+	}
+	if reflect.DeepEqual(want[0].Values, want[1].Values) {
+		t.Error(fmt.Sprintf("seeds 1 and 2 gave the same %d rows", len(want[0].Values)))
+	}
+}
