@@ -183,8 +183,10 @@ enum DoppelStatus doppel_train_file(const struct DoppelConfig *config,
                                     struct DoppelModel **out_model);
 
 // Trains a model on the record batches of an Arrow C stream (`struct ArrowArrayStream`, as
-// Arrow C++, Java, Go and Python export a table without copying it) into `*out`. Columns of
-// any type that Arrow can render as text are read; nulls are missing values. `progress` may be
+// Arrow C++, Java, Go and Python export a table without copying it) into `*out_model`.
+// Columns of any type that Arrow can render as text are read. Missing values are nulls and,
+// as in files, the texts of the configuration's `missing_tokens` (by default "", "?", "NA",
+// "N/A", "NaN", "nan", "null", "NULL", "None"). `progress` may be
 // NULL; `user_data` is passed to it unchanged.
 //
 // Ownership: when `stream` is not NULL the library takes the stream over (moves it, leaving
@@ -258,7 +260,9 @@ enum DoppelStatus doppel_generate_file(const struct DoppelModel *model,
 // writes for the same seed, with missing values as nulls (a CSV writes the source's marker,
 // such as `?`). The stream keeps its own reference to the model, which may be freed first.
 // Release it with `out_stream->release(out_stream)`; like every Arrow stream it is used from
-// one thread at a time, while one model may feed streams on many threads.
+// one thread at a time, while one model may feed streams on many threads. A failure while
+// generating (a bug included: no panic crosses) makes `get_next` return non-zero, with the
+// message from `get_last_error`.
 //
 // # Safety
 // `model` is NULL or live; `out_stream` NULL or writable storage for a stream (its old

@@ -255,10 +255,11 @@ static void arrow_round_trip(const DoppelConfig *config) {
 
   /* Failures release the stream too. */
   input = producer_stream(&producer);
-  check(doppel_train_arrow(NULL, &input, NULL, NULL, &model) == DOPPEL_STATUS_NULL_PARAMETER && producer.stream_releases == 1, "train_arrow(NULL config) still releases the stream");
+  model = NULL;
+  check(doppel_train_arrow(NULL, &input, NULL, NULL, &model) == DOPPEL_STATUS_NULL_PARAMETER && producer.stream_releases == 1 && input.release == NULL && model == NULL, "train_arrow(NULL config) still takes the stream over and releases it");
   check(doppel_train_arrow(config, NULL, NULL, NULL, &model) == DOPPEL_STATUS_NULL_PARAMETER && last_error_contains("stream is NULL"), "train_arrow(NULL stream)");
   input = producer_stream(&producer);
-  check(doppel_train_arrow(config, &input, NULL, NULL, NULL) == DOPPEL_STATUS_NULL_PARAMETER && producer.stream_releases == 1, "train_arrow(NULL out) still releases the stream");
+  check(doppel_train_arrow(config, &input, NULL, NULL, NULL) == DOPPEL_STATUS_NULL_PARAMETER && producer.stream_releases == 1 && input.release == NULL, "train_arrow(NULL out) still takes the stream over and releases it");
   check(doppel_generate_arrow(NULL, 10, 1, &output) == DOPPEL_STATUS_NULL_PARAMETER && last_error_contains("model is NULL"), "generate_arrow(NULL model)");
 }
 

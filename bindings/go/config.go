@@ -55,8 +55,9 @@ func (c *Config) use(method string, f func(*C.DoppelConfig) error) error {
 	return err
 }
 
-// Close releases the configuration, after any training that uses it has finished. Later
-// uses return an error wrapping ErrClosed; closing again does nothing.
+// Close releases the configuration. It returns at once, also from a progress function; a
+// training that uses the configuration keeps it until it ends. Later uses return an error
+// wrapping ErrClosed; closing again does nothing.
 func (c *Config) Close() error {
 	if c == nil {
 		return nil

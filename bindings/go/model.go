@@ -10,7 +10,8 @@ import (
 )
 
 // Model is a trained model. Generation only reads it, so many goroutines may call Generate
-// at once; Close waits for calls in flight. Release it with Close.
+// at once; Close returns at once and the model is freed when the last call in flight ends.
+// Release it with Close.
 type Model struct {
 	h handle[C.DoppelModel]
 }

@@ -36,7 +36,7 @@ import (
 // progress cancels training and is raised again from Train. progress must not call
 // runtime.Goexit (t.FailNow, t.Fatal): that cannot unwind through the library's C frames.
 //
-// cfg stays in use (Close waits) until training ends.
+// cfg stays in use until training ends (Close, even from progress, frees it afterwards).
 func Train(cfg *Config, path string, progress func(Progress) bool) (*Model, error) {
 	cpath, err := cString("path", path)
 	if err != nil {
@@ -55,7 +55,9 @@ func Train(cfg *Config, path string, progress func(Progress) bool) (*Model, erro
 // TrainArrow trains a model on the record batches of the Arrow C stream that stream points
 // to (a struct ArrowArrayStream, e.g. an Arrow Go cdata.CArrowArrayStream; see the package
 // documentation for where it may live). Columns of any type Arrow can render as text are
-// read; nulls are missing values. progress and cfg behave as in Train.
+// read; nulls are missing values, and so are the texts of the configuration's
+// missing_tokens ("", "?", "NA", ... by default), as in files. progress and cfg behave as in
+// Train.
 //
 // TrainArrow always takes the stream over, whatever it returns: the stream is released (and
 // its release set to NULL) by the time TrainArrow returns, so never release it afterwards.

@@ -26,33 +26,34 @@ fn small_config() -> *mut DoppelConfig {
     config
 }
 
-/// Counts how many readers behind host streams have been dropped, i.e. released.
-static RELEASED: AtomicUsize = AtomicUsize::new(0);
-
-/// A host-side reader that counts its release.
-struct Counted(RecordBatchIterator<Vec<Result<RecordBatch, ArrowError>>>);
+/// A host-side reader that counts its release (its drop) in its own counter.
+struct Counted {
+    reader: RecordBatchIterator<Vec<Result<RecordBatch, ArrowError>>>,
+    released: Arc<AtomicUsize>,
+}
 
 impl Iterator for Counted {
     type Item = Result<RecordBatch, ArrowError>;
     fn next(&mut self) -> Option<Self::Item> {
-        self.0.next()
+        self.reader.next()
     }
 }
 
 impl RecordBatchReader for Counted {
     fn schema(&self) -> SchemaRef {
-        self.0.schema()
+        self.reader.schema()
     }
 }
 
 impl Drop for Counted {
     fn drop(&mut self) {
-        RELEASED.fetch_add(1, Ordering::SeqCst);
+        self.released.fetch_add(1, Ordering::SeqCst);
     }
 }
 
-/// 300 rows in two batches (a string and an int64 column, with nulls), exported as a C stream.
-fn host_stream() -> FFI_ArrowArrayStream {
+/// 300 rows in two batches (a string and an int64 column, with nulls), exported as a C stream,
+/// with the count of its releases.
+fn host_stream() -> (FFI_ArrowArrayStream, Arc<AtomicUsize>) {
     let schema = Arc::new(Schema::new(vec![
         Field::new("colour", DataType::Utf8, true),
         Field::new("count", DataType::Int64, true),
@@ -65,7 +66,9 @@ fn host_stream() -> FFI_ArrowArrayStream {
         RecordBatch::try_new(schema.clone(), columns)
     };
     let reader = RecordBatchIterator::new(vec![batch(0..200), batch(200..300)], schema.clone());
-    FFI_ArrowArrayStream::new(Box::new(Counted(reader)))
+    let released = Arc::new(AtomicUsize::new(0));
+    let counted = Counted { reader, released: released.clone() };
+    (FFI_ArrowArrayStream::new(Box::new(counted)), released)
 }
 
 /// Reads a stream the library produced, as a host would.
@@ -81,8 +84,7 @@ fn read_stream(stream: &mut FFI_ArrowArrayStream) -> (SchemaRef, Vec<RecordBatch
 fn train_from_a_host_stream_and_generate_into_one() {
     let config = small_config();
     let dir = tempfile::tempdir().expect("tempdir");
-    let released = RELEASED.load(Ordering::SeqCst);
-    let mut stream = host_stream();
+    let (mut stream, released) = host_stream();
     let mut model = null_mut();
     // SAFETY: valid arguments throughout; handles freed once at the end.
     unsafe {
@@ -90,7 +92,7 @@ fn train_from_a_host_stream_and_generate_into_one() {
         assert_eq!(status, DoppelStatus::Ok, "{}", last_error());
         // Taken over and released by the library.
         assert!(stream.release().is_none());
-        assert!(RELEASED.load(Ordering::SeqCst) > released);
+        assert_eq!(released.load(Ordering::SeqCst), 1, "released once");
 
         let mut out = FFI_ArrowArrayStream::empty();
         assert_eq!(doppel_generate_arrow(model, 2500, 7, &mut out), DoppelStatus::Ok);
@@ -116,26 +118,26 @@ fn train_from_a_host_stream_and_generate_into_one() {
 #[test]
 fn the_stream_is_released_on_every_failure() {
     let config = small_config();
-    let released = RELEASED.load(Ordering::SeqCst);
     let mut model = null_mut();
     // SAFETY: the NULL arguments are the point; everything else is valid.
     unsafe {
-        let mut stream = host_stream();
+        let (mut stream, released) = host_stream();
         let status = doppel_train_arrow(null(), &mut stream, None, null_mut(), &mut model);
         assert_eq!(
             (status, last_error().as_str()),
             (DoppelStatus::NullParameter, "config is NULL")
         );
         assert!(stream.release().is_none(), "taken over despite the failure");
+        assert_eq!(released.load(Ordering::SeqCst), 1, "and released once");
 
-        let mut stream = host_stream();
+        let (mut stream, released) = host_stream();
         let status = doppel_train_arrow(config, &mut stream, None, null_mut(), null_mut());
         assert_eq!(
             (status, last_error().as_str()),
             (DoppelStatus::NullParameter, "out_model is NULL")
         );
         assert!(stream.release().is_none());
-        assert!(RELEASED.load(Ordering::SeqCst) >= released + 2);
+        assert_eq!(released.load(Ordering::SeqCst), 1);
 
         let status = doppel_train_arrow(config, null_mut(), None, null_mut(), &mut model);
         assert_eq!(
@@ -163,7 +165,7 @@ fn the_stream_is_released_on_every_failure() {
         let status = doppel_generate_arrow(null(), 10, 1, &mut out);
         assert_eq!((status, last_error().as_str()), (DoppelStatus::NullParameter, "model is NULL"));
         assert!(out.release().is_none());
-        let mut stream = host_stream();
+        let (mut stream, _) = host_stream();
         assert_eq!(
             doppel_train_arrow(config, &mut stream, None, null_mut(), &mut model),
             DoppelStatus::Ok
@@ -176,4 +178,37 @@ fn the_stream_is_released_on_every_failure() {
         doppel_model_free(model);
         doppel_config_free(config);
     }
+}
+
+/// A reader that panics on its second batch.
+struct Panicking(usize);
+
+impl Iterator for Panicking {
+    type Item = Result<RecordBatch, ArrowError>;
+    fn next(&mut self) -> Option<Self::Item> {
+        self.0 += 1;
+        assert!(self.0 < 2, "deliberate panic in batch {}", self.0);
+        Some(Ok(RecordBatch::new_empty(self.schema())))
+    }
+}
+
+impl RecordBatchReader for Panicking {
+    fn schema(&self) -> SchemaRef {
+        Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, true)]))
+    }
+}
+
+#[test]
+fn a_panic_while_generating_a_stream_becomes_its_error() {
+    let mut stream = FFI_ArrowArrayStream::new(Box::new(PanicFree::new(Panicking(0))));
+    // SAFETY: an initialised stream, moved out of.
+    let reader = unsafe { RecordBatchStreamReader::from_raw(&mut stream) }.expect("a stream");
+    let batches: Vec<_> = reader.collect();
+    assert_eq!(batches.len(), 2, "one batch, then the error, then the end");
+    assert!(batches[0].is_ok());
+    let error = batches[1].as_ref().expect_err("the panic is an error").to_string();
+    assert!(
+        error.contains("internal error") && error.contains("deliberate panic in batch 2"),
+        "{error}"
+    );
 }

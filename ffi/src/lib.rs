@@ -20,7 +20,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use arrow_array::ffi_stream::{FFI_ArrowArrayStream, RecordBatchStreamReader};
-use arrow_array::RecordBatchReader;
+use arrow_array::{RecordBatch, RecordBatchReader};
+use arrow_schema::{ArrowError, SchemaRef};
 
 use doppel_core::accountant::{self, AccountantKind, GaussianEvent};
 use doppel_core::generate::{generate_batches, generate_to_file, GenerateOptions};
@@ -187,8 +188,10 @@ pub unsafe extern "C" fn doppel_train_file(
 }
 
 /// Trains a model on the record batches of an Arrow C stream (`struct ArrowArrayStream`, as
-/// Arrow C++, Java, Go and Python export a table without copying it) into `*out`. Columns of
-/// any type that Arrow can render as text are read; nulls are missing values. `progress` may be
+/// Arrow C++, Java, Go and Python export a table without copying it) into `*out_model`.
+/// Columns of any type that Arrow can render as text are read. Missing values are nulls and,
+/// as in files, the texts of the configuration's `missing_tokens` (by default "", "?", "NA",
+/// "N/A", "NaN", "nan", "null", "NULL", "None"). `progress` may be
 /// NULL; `user_data` is passed to it unchanged.
 ///
 /// Ownership: when `stream` is not NULL the library takes the stream over (moves it, leaving
@@ -231,9 +234,7 @@ fn stream_table(stream: FFI_ArrowArrayStream) -> Result<Table, Failure> {
     if stream.release().is_none() {
         return Err(Failure::new(DoppelStatus::InvalidArgument, "stream is already released"));
     }
-    let bad = |e: arrow_schema::ArrowError| {
-        Failure::new(DoppelStatus::InvalidData, format!("{SOURCE}: {e}"))
-    };
+    let bad = |e: ArrowError| Failure::new(DoppelStatus::InvalidData, format!("{SOURCE}: {e}"));
     let reader = RecordBatchStreamReader::try_new(stream).map_err(bad)?;
     let schema = reader.schema();
     let batches = reader.collect::<Result<Vec<_>, _>>().map_err(bad)?;
@@ -402,7 +403,9 @@ pub unsafe extern "C" fn doppel_generate_file(
 /// writes for the same seed, with missing values as nulls (a CSV writes the source's marker,
 /// such as `?`). The stream keeps its own reference to the model, which may be freed first.
 /// Release it with `out_stream->release(out_stream)`; like every Arrow stream it is used from
-/// one thread at a time, while one model may feed streams on many threads.
+/// one thread at a time, while one model may feed streams on many threads. A failure while
+/// generating (a bug included: no panic crosses) makes `get_next` return non-zero, with the
+/// message from `get_last_error`.
 ///
 /// # Safety
 /// `model` is NULL or live; `out_stream` NULL or writable storage for a stream (its old
@@ -421,13 +424,56 @@ pub unsafe extern "C" fn doppel_generate_arrow(
             return Err(Failure::new(DoppelStatus::NullParameter, "out_stream is NULL"));
         }
         let options = GenerateOptions { rows, seed, ..GenerateOptions::default() };
-        let stream =
-            FFI_ArrowArrayStream::new(Box::new(generate_batches(model.clone(), &options)?));
+        let batches = PanicFree::new(generate_batches(model.clone(), &options)?);
+        let stream = FFI_ArrowArrayStream::new(Box::new(batches));
         // SAFETY: checked non-NULL, writable by contract; `write` so that whatever the caller's
         // storage held is not dropped (it may be uninitialised).
         unsafe { out_stream.write(stream) };
         Ok(())
     })
+}
+
+/// A record batch reader whose batches are made inside a panic boundary. The stream's
+/// callbacks are arrow-rs's own `extern "C"` functions, outside `guard`: a panic there would
+/// abort the host, so it becomes the stream's error (`get_next` fails, `get_last_error` says
+/// why) and the stream ends.
+struct PanicFree<R> {
+    reader: R,
+    schema: SchemaRef,
+    ended: bool,
+}
+
+impl<R: RecordBatchReader> PanicFree<R> {
+    fn new(reader: R) -> PanicFree<R> {
+        PanicFree { schema: reader.schema(), reader, ended: false }
+    }
+}
+
+impl<R: RecordBatchReader> Iterator for PanicFree<R> {
+    type Item = Result<RecordBatch, ArrowError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.ended {
+            return None;
+        }
+        let reader = &mut self.reader;
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| reader.next())) {
+            Ok(batch) => batch,
+            Err(panic) => {
+                self.ended = true;
+                let what = status::panic_message(panic.as_ref());
+                Some(Err(ArrowError::ExternalError(
+                    format!("internal error (a bug in doppel, please report it): {what}").into(),
+                )))
+            }
+        }
+    }
+}
+
+impl<R: RecordBatchReader> RecordBatchReader for PanicFree<R> {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
 }
 
 /// The epsilon spent by `steps` Poisson-subsampled Gaussian steps (sampling rate, noise

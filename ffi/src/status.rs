@@ -79,15 +79,20 @@ pub fn guard(body: impl FnOnce() -> Result<(), Failure>) -> DoppelStatus {
             failure.status
         }
         Err(panic) => {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
+            let what = panic_message(panic.as_ref());
             remember(format!("internal error (a bug in doppel, please report it): {what}"));
             DoppelStatus::Panic
         }
     }
+}
+
+/// The message a panic carried, if it was text.
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
 }
 
 /// `pointer` as a reference, or NULL_PARAMETER naming `name`.

@@ -74,7 +74,8 @@ public final class Doppel {
      * Trains a model on the record batches of an Arrow C stream ({@code struct
      * ArrowArrayStream}), the way Arrow Java, C++, Go and Python hand a table over without
      * copying it. Columns of any type that Arrow can render as text are read; nulls are
-     * missing values. These bindings do not depend on Arrow Java: the stream travels as its
+     * missing values, and so are the texts of the configuration's {@code missing_tokens}
+     * ({@code "", "?", "NA"}, ... by default), as in files. These bindings do not depend on Arrow Java: the stream travels as its
      * native address. With Arrow Java ({@code org.apache.arrow.c}), given an
      * {@code ArrowReader reader} over the table:
      *
