@@ -276,7 +276,8 @@ fn run(cli: Cli) -> CliResult<()> {
             };
             let real = report::from_core(&split.training)?;
             let holdout = split.holdout.as_ref().map(report::from_core).transpose()?;
-            let synthetic = report::load(&output)?;
+            // The synthetic CSV was written with the training data's delimiter.
+            let synthetic = report::load(&output, config.delimiter as u8)?;
             let label = format!("{} and {}", input.display(), output.display());
             report::report_tables(
                 &real,

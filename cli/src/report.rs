@@ -43,6 +43,9 @@ pub struct ReportArgs {
     /// Seed for the report's samples (rows, folds, triples).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// CSV field delimiter of the input tables.
+    #[arg(long, default_value_t = ',')]
+    pub delimiter: char,
     /// Where to write the report as JSON.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -78,8 +81,31 @@ pub fn run(args: &ReportArgs) -> CliResult<()> {
             eprintln!("note: {} was trained without differential privacy", path.display());
         }
     }
+    // u8::try_from would take any char below U+0100; a delimiter must be one byte of UTF-8.
+    if !args.delimiter.is_ascii() {
+        return Err(format!("--delimiter '{}' must be a single ASCII character", args.delimiter));
+    }
+    let delimiter = args.delimiter as u8;
+    let tables = Inputs {
+        real: &args.real,
+        synthetic: &args.synthetic,
+        holdout: args.holdout.as_deref(),
+        delimiter,
+    };
     let outputs = Outputs { json: args.json.as_deref(), html: args.html.as_deref() };
-    report(&args.real, &args.synthetic, args.holdout.as_deref(), &options, &outputs)
+    report(&tables, &options, &outputs)
+}
+
+/// The files the report compares.
+pub struct Inputs<'a> {
+    /// The real table the model was trained on.
+    pub real: &'a Path,
+    /// The synthetic table.
+    pub synthetic: &'a Path,
+    /// Real rows not used in training.
+    pub holdout: Option<&'a Path>,
+    /// CSV field delimiter.
+    pub delimiter: u8,
 }
 
 /// Where the report goes besides the terminal.
@@ -91,17 +117,12 @@ pub struct Outputs<'a> {
 }
 
 /// Builds the report, prints its summary and writes the requested files.
-pub fn report(
-    real: &Path,
-    synthetic: &Path,
-    holdout: Option<&Path>,
-    options: &ReportOptions,
-    outputs: &Outputs,
-) -> CliResult<()> {
-    let real_table = load(real)?;
-    let synthetic_table = load(synthetic)?;
-    let holdout_table = holdout.map(load).transpose()?;
-    let files = [Some(real), Some(synthetic), holdout].into_iter().flatten();
+pub fn report(inputs: &Inputs, options: &ReportOptions, outputs: &Outputs) -> CliResult<()> {
+    let load = |path: &Path| load(path, inputs.delimiter);
+    let real_table = load(inputs.real)?;
+    let synthetic_table = load(inputs.synthetic)?;
+    let holdout_table = inputs.holdout.map(load).transpose()?;
+    let files = [Some(inputs.real), Some(inputs.synthetic), inputs.holdout].into_iter().flatten();
     let names: Vec<String> = files.map(|p| p.display().to_string()).collect();
     let label = names.join(", ");
     report_tables(&real_table, &synthetic_table, holdout_table.as_ref(), &label, options, outputs)
@@ -147,12 +168,12 @@ fn at(path: &Path, error: impl std::fmt::Display) -> String {
     format!("{}: {error}", path.display())
 }
 
-/// Reads a table for the report: CSV as text; Parquet and Arrow IPC through doppel-core's
-/// reader, with nulls as empty cells (a missing-value token).
-pub fn load(path: &Path) -> CliResult<Table> {
+/// Reads a table for the report: CSV (split at `delimiter`) as text; Parquet and Arrow IPC
+/// through doppel-core's reader, with nulls as empty cells (a missing-value token).
+pub fn load(path: &Path, delimiter: u8) -> CliResult<Table> {
     if Format::from_path(path) == Format::Csv {
         let file = std::fs::File::open(path).map_err(|e| at(path, e))?;
-        return Table::from_csv_reader(std::io::BufReader::new(file), b',')
+        return Table::from_csv_reader(std::io::BufReader::new(file), delimiter)
             .map_err(|e| at(path, e));
     }
     let table = read_table(path, &ReadOptions::default()).map_err(|e| e.to_string())?;

@@ -66,6 +66,35 @@ fn writes_json_and_html_with_both_scores() {
     assert!(html.contains("<svg"), "charts are inline SVG");
 }
 
+#[test]
+fn reads_tables_with_another_delimiter() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "real.csv", &rows(200, 0).replace(',', ";"));
+    write(dir.path(), "synthetic.csv", &rows(200, 1000).replace(',', ";"));
+    let args = ["report", "--real", "real.csv", "--synthetic", "synthetic.csv", "--json", "r.json"];
+    let with = |extra: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend_from_slice(extra);
+        doppel(&all, dir.path())
+    };
+    let out = with(&["--delimiter", ";"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("r.json")).expect("json"))
+            .expect("valid JSON");
+    let columns: Vec<&str> = json["columns"]
+        .as_array()
+        .expect("columns")
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(columns, ["age", "job", "hours", "income"], "{json:.300}");
+    let out = with(&["--delimiter", "é"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("--delimiter 'é' must be a single ASCII character"), "{stderr}");
+}
+
 /// Runs a report expected to fail and checks the message and that nothing was written.
 fn fails_with(real: &str, synthetic: &str, extra: &[&str], needles: &[&str]) {
     let dir = tempfile::tempdir().expect("tempdir");
