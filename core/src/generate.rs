@@ -112,18 +112,16 @@ pub fn generate_to_file(
     let mut sink = create_sink(path, format, &header, &types, delimiter)?;
     // CSV writes a missing value as the source wrote it; the typed formats have nulls.
     let missing = missing_texts(model);
-    let is_missing = |c: &String, m: &String| format != Format::Csv && c == m;
     let mut written = 0;
     generate(
         model,
         options,
         &mut |rows| {
             for row in rows {
-                let cells: Vec<Option<&str>> = row
-                    .iter()
-                    .zip(&missing)
-                    .map(|(c, m)| (!is_missing(c, m)).then_some(c.as_str()))
-                    .collect();
+                let cells = match format {
+                    Format::Csv => row.iter().map(|c| Some(c.as_str())).collect(),
+                    _ => present(&row, &missing),
+                };
                 sink.write_row(&cells)?;
                 written += 1;
             }
@@ -144,6 +142,12 @@ fn output_types(model: &TrainedModel) -> Vec<OutputType> {
         _ => OutputType::Utf8,
     };
     model.schema().columns.iter().map(kind).collect()
+}
+
+/// A generated row's cells with each column's missing value as `None` (a null in the typed
+/// outputs).
+fn present<'a>(row: &'a [String], missing: &[String]) -> Vec<Option<&'a str>> {
+    row.iter().zip(missing).map(|(c, m)| (c != m).then_some(c.as_str())).collect()
 }
 
 /// The text each column's missing values decode to: the source's marker (such as `?`), or
@@ -178,9 +182,9 @@ fn generate_group(
 
 /// Generated records as a lazy stream of Arrow record batches (one per `batch_size` rows, with
 /// the schema of [`output_schema`]): the rows of [`generate`] with the same options, typed as in
-/// the Parquet output (missing values are nulls). Batches are made a thread-pool's worth at a time as the stream is read,
-/// so memory stays bounded however many rows are asked for. The stream holds its own reference
-/// to the model. After an error it ends.
+/// the Parquet output (missing values are nulls). Batches are made a thread-pool's worth at a
+/// time as the stream is read, so memory stays bounded however many rows are asked for. The
+/// stream holds its own reference to the model. After an error it ends.
 pub struct BatchStream {
     model: Arc<TrainedModel>,
     options: GenerateOptions,
@@ -218,8 +222,10 @@ impl BatchStream {
         let group = generate_group(&self.model, &self.options, self.next_batch..end);
         self.next_batch = end;
         for rows in group {
-            let batch = rows
-                .and_then(|rows| rows_to_batch(&self.schema, &self.types, &self.missing, &rows));
+            let batch = rows.and_then(|rows| {
+                let cells: Vec<_> = rows.iter().map(|row| present(row, &self.missing)).collect();
+                rows_to_batch(&self.schema, &self.types, &cells)
+            });
             let failed = batch.is_err();
             self.ready.push_back(batch);
             if failed {
@@ -340,6 +346,14 @@ mod tests {
             counts[sample(logits, s, &mut rng, &mut scratch) as usize] += 1;
         }
         counts.iter().map(|&c| c as f64 / draws as f64).collect()
+    }
+
+    #[test]
+    fn a_columns_missing_text_becomes_none() {
+        let row = ["?".to_string(), "".to_string(), "x".to_string(), "?".to_string()];
+        // Markers: "?" for the first column, none (empty) for the others.
+        let missing = ["?".to_string(), String::new(), String::new(), String::new()];
+        assert_eq!(present(&row, &missing), [None, None, Some("x"), Some("?")]);
     }
 
     #[test]

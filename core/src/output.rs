@@ -274,20 +274,19 @@ fn parquet_error(path: &Path, error: ParquetError) -> Error {
     Error::Data(format!("{}: cannot write Parquet: {message}", path.display()))
 }
 
-/// One record batch of generated `rows` (cells as text, in column order) typed by `schema`,
-/// whose fields have the Arrow types of `types`. A cell equal to its column's `missing` text
-/// becomes a null, and so does a number that does not parse, as in the typed file formats.
+/// One record batch of generated `rows` (cells in column order, `None` for a missing value)
+/// typed by `schema`, whose fields have the Arrow types of `types`; a number that does not
+/// parse becomes a null, as in the typed file formats.
 pub fn rows_to_batch(
     schema: &SchemaRef,
     types: &[OutputType],
-    missing: &[String],
-    rows: &[Vec<String>],
+    rows: &[Vec<Option<&str>>],
 ) -> Result<RecordBatch> {
     let mut builders: Vec<ColumnBuilder> = types.iter().map(|&t| ColumnBuilder::new(t)).collect();
     for (r, row) in rows.iter().enumerate() {
         check_width(Path::new("<generated>"), r + 1, row.len(), builders.len())?;
-        for ((builder, cell), missing) in builders.iter_mut().zip(row).zip(missing) {
-            builder.append((cell != missing).then_some(cell.as_str()));
+        for (builder, &cell) in builders.iter_mut().zip(row) {
+            builder.append(cell);
         }
     }
     let arrays = builders.iter_mut().map(ColumnBuilder::finish).collect();
@@ -465,7 +464,7 @@ mod tests {
     }
 
     #[test]
-    fn generated_rows_become_typed_batches_with_nulls_for_missing_values() -> Result<()> {
+    fn generated_rows_become_typed_batches_with_nulls() -> Result<()> {
         use arrow_array::{Array, Float64Array, Int64Array, StringArray};
         let fields: Vec<Field> = header()
             .iter()
@@ -473,23 +472,20 @@ mod tests {
             .map(|(name, t)| Field::new(name.clone(), t.data_type(), true))
             .collect();
         let schema: SchemaRef = Arc::new(Schema::new(fields));
-        // Column markers: none for id, empty for price, "?" for note.
-        let missing = ["".to_string(), "".to_string(), "?".to_string()];
-        let rows: Vec<Vec<String>> = [["1", "2.5", "plain"], ["x", "", "?"], ["3", "n/a", ""]]
-            .iter()
-            .map(|r| r.iter().map(|c| c.to_string()).collect())
-            .collect();
-        let batch = rows_to_batch(&schema, &TYPES, &missing, &rows)?;
+        let rows: Vec<Vec<Option<&str>>> = ROWS.iter().map(|r| r.to_vec()).collect();
+        let batch = rows_to_batch(&schema, &TYPES, &rows)?;
         let id = batch.column(0).as_any().downcast_ref::<Int64Array>().expect("int64");
-        assert_eq!(id.iter().collect::<Vec<_>>(), [Some(1), None, Some(3)]);
+        assert_eq!(id.iter().collect::<Vec<_>>(), [Some(1), Some(2), None]);
         let price = batch.column(1).as_any().downcast_ref::<Float64Array>().expect("float64");
         assert_eq!(price.iter().collect::<Vec<_>>(), [Some(2.5), None, None]);
         let note = batch.column(2).as_any().downcast_ref::<StringArray>().expect("utf8");
-        // "?" is this column's missing value; an empty text is not.
-        assert_eq!(note.iter().collect::<Vec<_>>(), [Some("plain"), None, Some("")]);
+        assert_eq!(
+            note.iter().collect::<Vec<_>>(),
+            [Some("plain"), Some(ROWS[1][2].unwrap()), None]
+        );
         assert_eq!(note.null_count(), 1);
-        let short = vec![vec!["1".to_string()]];
-        let err = rows_to_batch(&schema, &TYPES, &missing, &short).unwrap_err().to_string();
+        let short = vec![vec![Some("1")]];
+        let err = rows_to_batch(&schema, &TYPES, &short).unwrap_err().to_string();
         assert!(err.contains("row 1 has 1 cells but the header has 3 columns"), "{err}");
         Ok(())
     }

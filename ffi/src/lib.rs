@@ -154,10 +154,8 @@ pub unsafe extern "C" fn doppel_config_from_json(
 /// `config` is NULL or came from this library and is not used afterwards.
 #[no_mangle]
 pub unsafe extern "C" fn doppel_config_free(config: *mut DoppelConfig) {
-    if !config.is_null() {
-        // SAFETY: created by Box::into_raw in this library, freed once by contract.
-        let _ = catch(|| drop(unsafe { Box::from_raw(config) }));
-    }
+    // SAFETY: the caller's contract.
+    unsafe { free_handle(config) }
 }
 
 /// Trains a model on a CSV, Parquet or Arrow IPC file (by extension) into `*out`.
@@ -181,8 +179,7 @@ pub unsafe extern "C" fn doppel_train_file(
         let slot = out(out_model, "out_model")?;
         let options = ReadOptions { delimiter: config.delimiter as u8, ..ReadOptions::default() };
         let table = read_table(path, &options)?;
-        *slot =
-            handle(DoppelModel(Arc::new(train_reporting(&table, config, progress, user_data)?)));
+        *slot = model_handle(train_reporting(&table, config, progress, user_data)?);
         Ok(())
     })
 }
@@ -222,8 +219,7 @@ pub unsafe extern "C" fn doppel_train_arrow(
         let config = &unsafe { non_null(config, "config") }?.0;
         let slot = out(out_model, "out_model")?;
         let table = stream_table(stream)?;
-        *slot =
-            handle(DoppelModel(Arc::new(train_reporting(&table, config, progress, user_data)?)));
+        *slot = model_handle(train_reporting(&table, config, progress, user_data)?);
         Ok(())
     })
 }
@@ -305,7 +301,7 @@ pub unsafe extern "C" fn doppel_model_load(
         // SAFETY: the caller's contract for `path`.
         let path = unsafe { text(path, "path") }?;
         let slot = out(out_model, "out_model")?;
-        *slot = handle(DoppelModel(Arc::new(TrainedModel::load(Path::new(path))?)));
+        *slot = model_handle(TrainedModel::load(Path::new(path))?);
         Ok(())
     })
 }
@@ -355,7 +351,7 @@ pub unsafe extern "C" fn doppel_model_from_bytes(
         };
         let slot = out(out_model, "out_model")?;
         let model = TrainedModel::from_bytes(buffer, Path::new("<buffer>"))?;
-        *slot = handle(DoppelModel(Arc::new(model)));
+        *slot = model_handle(model);
         Ok(())
     })
 }
@@ -367,10 +363,8 @@ pub unsafe extern "C" fn doppel_model_from_bytes(
 /// using it.
 #[no_mangle]
 pub unsafe extern "C" fn doppel_model_free(model: *mut DoppelModel) {
-    if !model.is_null() {
-        // SAFETY: created by Box::into_raw in this library, freed once by contract.
-        let _ = catch(|| drop(unsafe { Box::from_raw(model) }));
-    }
+    // SAFETY: the caller's contract.
+    unsafe { free_handle(model) }
 }
 
 /// Generates `rows` records with `seed` into a file whose format follows its extension (CSV,
@@ -613,6 +607,23 @@ pub unsafe extern "C" fn doppel_bytes_free(bytes: *mut u8, len: usize) {
 /// A new handle owned by the caller (released by the matching `_free`).
 fn handle<T>(value: T) -> *mut T {
     Box::into_raw(Box::new(value))
+}
+
+/// A new model handle (shared with the streams generated from it).
+fn model_handle(model: TrainedModel) -> *mut DoppelModel {
+    handle(DoppelModel(Arc::new(model)))
+}
+
+/// Releases a handle made by [`handle`]; NULL does nothing. A destructor must not unwind into
+/// C, so it runs inside the panic boundary.
+///
+/// # Safety
+/// `pointer` is NULL or came from [`handle`] and is not used afterwards.
+unsafe fn free_handle<T>(pointer: *mut T) {
+    if !pointer.is_null() {
+        // SAFETY: created by Box::into_raw in this library, freed once by contract.
+        let _ = catch(|| drop(unsafe { Box::from_raw(pointer) }));
+    }
 }
 
 /// Runs a `_free` body inside the panic boundary (a destructor must not unwind into C).
