@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::accountant::AccountantKind;
 use crate::error::{Error, Result};
+use crate::limits::Limits;
 
 /// How a column is interpreted. Inference picks one per column; [`ColumnConfig::kind`] overrides it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -325,6 +326,8 @@ pub struct TrainConfig {
     pub training: TrainingConfig,
     /// Differential privacy.
     pub privacy: PrivacyConfig,
+    /// Resource limits (see [`Limits`]).
+    pub limits: Limits,
 }
 
 impl Default for TrainConfig {
@@ -339,6 +342,7 @@ impl Default for TrainConfig {
             model: ModelConfig::default(),
             training: TrainingConfig::default(),
             privacy: PrivacyConfig::default(),
+            limits: Limits::default(),
         }
     }
 }
@@ -402,7 +406,10 @@ impl TrainConfig {
         ];
         match checks.iter().find(|(ok, _)| !ok) {
             Some((_, message)) => Err(Error::Config((*message).to_string())),
-            None => self.privacy.validate(),
+            None => {
+                self.limits.validate()?;
+                self.privacy.validate()
+            }
         }
     }
 }

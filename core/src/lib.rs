@@ -12,6 +12,7 @@ pub mod dp;
 pub mod error;
 pub mod generate;
 pub mod ingest;
+pub mod limits;
 pub mod lstm_cell;
 pub mod model;
 pub mod optim;
@@ -31,6 +32,7 @@ pub use error::{Error, Result};
 pub use generate::{
     generate, generate_batches, generate_to_file, BatchStream, GenerateOptions, Sampling,
 };
+pub use limits::Limits;
 pub use schema::{ColumnKind, ColumnSchema, Schema};
 pub use table::Table;
 pub use train::{train, Progress};
