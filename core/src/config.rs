@@ -55,6 +55,64 @@ pub struct ColumnConfig {
     pub kind: Option<KindName>,
     /// How missing values are handled.
     pub missing: MissingPolicy,
+    /// Float columns (needs `kind = "float"`): digits written after the decimal point, instead
+    /// of the most the source shows.
+    pub decimals: Option<u32>,
+    /// Datetime columns (needs `kind = "datetime"`): the chrono format of the values, e.g.
+    /// `"%Y-%m-%d"`, instead of the inferred one.
+    pub format: Option<String>,
+    /// How a missing value is written in CSV output (e.g. `"NA"`, `"?"` or `""`), instead of the
+    /// most frequent missing text of the source.
+    pub missing_marker: Option<String>,
+    /// Identifier columns (needs `kind = "identifier"`): the template synthetic identifiers are
+    /// made from (`9` a digit, `A` an upper-case letter, `a` a lower-case letter, `x` a hex digit,
+    /// `\` keeps the next character), e.g. `"C-99999"`.
+    pub template: Option<String>,
+}
+
+/// Largest `decimals` a float column may declare (the finest resolution doppel writes).
+pub const MAX_DECIMALS: u32 = 12;
+
+impl ColumnConfig {
+    /// Checks that each pinned format fits the column's declared kind, naming the key at fault.
+    pub fn validate(&self, name: &str) -> Result<()> {
+        let key = |k: &str| format!("columns.{name:?}.{k}");
+        let needs = |k: &str, kind: KindName| -> Result<()> {
+            if self.kind == Some(kind) {
+                return Ok(());
+            }
+            let kind = serde_json::to_string(&kind).unwrap_or_default();
+            Err(Error::Config(format!("{} needs kind = {kind} for that column", key(k))))
+        };
+        if let Some(d) = self.decimals {
+            needs("decimals", KindName::Float)?;
+            if d > MAX_DECIMALS {
+                return Err(Error::Config(format!(
+                    "{} is {d}; at most {MAX_DECIMALS} are supported",
+                    key("decimals")
+                )));
+            }
+        }
+        if let Some(format) = &self.format {
+            needs("format", KindName::Datetime)?;
+            crate::schema::check_datetime_format(format)
+                .map_err(|why| Error::Config(format!("{}: {why}", key("format"))))?;
+        }
+        if let Some(template) = &self.template {
+            needs("template", KindName::Identifier)?;
+            crate::schema::check_template(template)
+                .map_err(|why| Error::Config(format!("{}: {why}", key("template"))))?;
+        }
+        if let Some(marker) = &self.missing_marker {
+            if marker.len() > 64 || marker.contains(['\n', '\r']) {
+                return Err(Error::Config(format!(
+                    "{} must be one line of at most 64 bytes",
+                    key("missing_marker")
+                )));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Which recurrent model and how large.
@@ -163,9 +221,9 @@ impl Default for TokenizerConfig {
 /// The `delta` of (epsilon, delta)-DP: a number, or `auto`.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub enum Delta {
-    /// `1 / n^1.2` for `n` privacy units (rows, or subjects with a privacy unit): below `1/n`,
-    /// as (epsilon, delta)-DP is only meaningful when delta is much smaller than one unit's
-    /// share of the data.
+    /// `min(1 / n^1.2, 1 / (10 n))` for `n` privacy units (rows, or subjects with a privacy
+    /// unit; under DP a noisy count): well below `1/n`, as (epsilon, delta)-DP is only
+    /// meaningful when delta is much smaller than one unit's share of the data.
     #[default]
     Auto,
     /// A fixed delta in (0, 1).
@@ -175,10 +233,35 @@ pub enum Delta {
 impl Delta {
     /// The delta for `units` privacy units.
     pub fn resolve(self, units: usize) -> f64 {
+        let n = units.max(2) as f64;
         match self {
-            Delta::Auto => (units.max(2) as f64).powf(-1.2),
+            Delta::Auto => n.powf(-1.2).min(0.1 / n),
             Delta::Value(d) => d,
         }
+    }
+
+    /// Checks `delta` against `units` privacy units: an error above `1/n` (the mechanism that
+    /// publishes one random unit's record outright meets delta = 1/n), a warning above
+    /// `1/(10 n)`.
+    pub fn check(delta: f64, units: usize) -> Result<Option<String>> {
+        let n = units.max(1) as f64;
+        if delta > 1.0 / n {
+            return Err(Error::Config(format!(
+                "privacy.delta {delta:e} is above 1/n = {:.3e} for about {units} privacy units: \
+                 releasing one unit's whole record at random would meet that guarantee, so it \
+                 protects no one. Set privacy.delta at most 1/(10 n) = {:.3e}, or \"auto\"",
+                1.0 / n,
+                0.1 / n
+            )));
+        }
+        Ok((delta > 0.1 / n).then(|| {
+            format!(
+                "privacy.delta {delta:e} is above 1/(10 n) = {:.3e} for about {units} privacy \
+                 units: each unit's record may leak with a probability that is not small next \
+                 to its share of the data; consider privacy.delta = \"auto\" or a smaller value",
+                0.1 / n
+            )
+        }))
     }
 }
 
@@ -220,7 +303,8 @@ pub struct PrivacyConfig {
     pub epsilon: Option<f64>,
     /// Noise standard deviation as a multiple of `max_grad_norm`; epsilon is then reported.
     pub noise_multiplier: Option<f64>,
-    /// The delta of (epsilon, delta)-DP (`auto` = 1/n^1.2 for n privacy units).
+    /// The delta of (epsilon, delta)-DP (`auto` = min(1/n^1.2, 1/(10 n)) for n privacy units;
+    /// above 1/n is refused, above 1/(10 n) warned about).
     pub delta: Delta,
     /// Each unit's gradient is clipped to this L2 norm (over all parameters together).
     pub max_grad_norm: f64,
@@ -239,6 +323,11 @@ pub struct PrivacyConfig {
     /// Noise multiplier of the one Gaussian release of the tokenizer's statistics (category
     /// counts, numeric histograms, missing counts), composed into epsilon.
     pub statistics_noise: f64,
+    /// Noise multiplier of the one Gaussian release of the schema's votes (each column's kind,
+    /// decimals, date format and missing marker, and the number of privacy units; see
+    /// [`crate::private_schema`]), composed into epsilon. Declared columns still vote (their
+    /// votes are simply not used).
+    pub schema_noise: f64,
 }
 
 impl Default for PrivacyConfig {
@@ -254,6 +343,7 @@ impl Default for PrivacyConfig {
             privacy_unit: None,
             deterministic_noise: false,
             statistics_noise: 10.0,
+            schema_noise: 10.0,
         }
     }
 }
@@ -276,10 +366,14 @@ impl PrivacyConfig {
             }
             return Ok(());
         }
-        let checks: [(bool, &str); 7] = [
+        let checks: [(bool, &str); 8] = [
             (
                 self.statistics_noise > 0.0 && self.statistics_noise.is_finite(),
                 "privacy.statistics_noise must be > 0",
+            ),
+            (
+                self.schema_noise > 0.0 && self.schema_noise.is_finite(),
+                "privacy.schema_noise must be > 0",
             ),
             (
                 self.epsilon.is_some() != self.noise_multiplier.is_some(),
@@ -407,6 +501,9 @@ impl TrainConfig {
         match checks.iter().find(|(ok, _)| !ok) {
             Some((_, message)) => Err(Error::Config((*message).to_string())),
             None => {
+                for (name, column) in &self.columns {
+                    column.validate(name)?;
+                }
                 self.limits.validate()?;
                 self.privacy.validate()
             }
@@ -459,6 +556,22 @@ mod tests {
     }
 
     #[test]
+    fn delta_above_one_over_n_is_refused_and_above_a_tenth_of_it_warned() -> Result<()> {
+        // delta = auto used to be 1/n^1.2: 0.435 for 2 units, 0.063 for 10.
+        for n in [2, 10, 100, 32_561] {
+            let auto = Delta::Auto.resolve(n);
+            assert!(auto <= 0.1 / n as f64 && Delta::check(auto, n)?.is_none(), "{n}: {auto}");
+        }
+        let err = Delta::check(0.6, 2).map(|_| ()).map_err(|e| e.to_string());
+        assert!(err.as_ref().is_err_and(|e| e.contains("above 1/n")), "{err:?}");
+        assert!(Delta::check(0.435, 2)?.is_some_and(|w| w.contains("1/(10 n)")));
+        let warning = Delta::check(1e-5, 32_561)?.unwrap_or_default();
+        assert!(warning.contains("above 1/(10 n)"), "{warning}");
+        assert!(Delta::check(1e-6, 32_561)?.is_none());
+        Ok(())
+    }
+
+    #[test]
     fn privacy_settings_parse_and_validate() -> Result<()> {
         let c: TrainConfig = toml::from_str(
             "[privacy]\ndp = true\nepsilon = 2.5\ndelta = 1e-5\naccountant = \"rdp\"\n",
@@ -470,8 +583,10 @@ mod tests {
         let auto = TrainConfig::from_json(
             r#"{"privacy": {"dp": true, "noise_multiplier": 1.0, "delta": "auto"}}"#,
         )?;
-        // 1 / 1000^1.2 = 10^-3.6.
-        assert!((auto.privacy.delta.resolve(1000) - 10f64.powf(-3.6)).abs() < 1e-15);
+        // 1 / 1000^1.2 = 10^-3.6 is above 1/(10 n) = 10^-4, which auto takes instead.
+        assert!((auto.privacy.delta.resolve(1000) - 1e-4).abs() < 1e-15);
+        // 1 / 10^6^1.2 = 10^-7.2 is below 1/(10 n) = 10^-7.
+        assert!((auto.privacy.delta.resolve(1_000_000) - 10f64.powf(-7.2)).abs() < 1e-20);
         for (json, key) in [
             (r#"{"privacy": {"dp": true}}"#, "exactly one of privacy.epsilon"),
             (r#"{"privacy": {"dp": true, "epsilon": 1, "noise_multiplier": 1}}"#, "exactly one"),

@@ -13,13 +13,13 @@ use rand_core::{RngCore, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::accountant::{self, AccountantKind, GaussianEvent};
-use crate::config::TrainConfig;
+use crate::config::{Delta, TrainConfig};
 use crate::error::{Error, Result};
 
 /// What DP-SGD will do, fixed before the first step.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Plan {
-    /// Privacy units (rows, or subjects).
+    /// Privacy units (rows, or subjects): the noisy count from the schema release.
     pub units: usize,
     /// Probability that a unit joins a step's batch.
     pub sampling_rate: f64,
@@ -43,6 +43,8 @@ pub struct Plan {
     pub accountant: AccountantKind,
     /// Mechanisms run before training on the same data (e.g. noisy statistics), composed in.
     pub prior: Vec<GaussianEvent>,
+    /// What the user should know about the guarantee (e.g. a large delta).
+    pub warnings: Vec<String>,
 }
 
 impl Plan {
@@ -65,6 +67,7 @@ impl Plan {
         let steps_per_epoch = units.div_ceil(tc.batch_size);
         let planned = steps_per_epoch * tc.max_epochs;
         let delta = p.delta.resolve(units);
+        let warnings: Vec<String> = Delta::check(delta, units)?.into_iter().collect();
         let accountant_delta = delta - selection_delta;
         if accountant_delta <= 0.0 {
             return Err(Error::Config(format!(
@@ -120,6 +123,7 @@ impl Plan {
             selection_delta,
             accountant: kind,
             prior,
+            warnings,
         })
     }
 
@@ -158,6 +162,7 @@ impl Plan {
             units: self.units,
             events,
             deterministic_noise: deterministic,
+            warnings: self.warnings.clone(),
         })
     }
 }
@@ -189,12 +194,16 @@ pub struct PrivacyReport {
     pub steps: usize,
     /// The privacy unit: `row`, or the column identifying a subject.
     pub unit: String,
-    /// Number of privacy units in the training data.
+    /// Number of privacy units in the training data: under DP a noisy count (the exact one is
+    /// a fact about the data), from the schema release.
     pub units: usize,
     /// Every mechanism composed into `epsilon`.
     pub events: Vec<GaussianEvent>,
     /// True when sampling and noise came from the configured seed (no guarantee then).
     pub deterministic_noise: bool,
+    /// What the user should know about the guarantee (e.g. a delta above 1/(10 n)).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// The secret randomness of DP-SGD: Poisson sampling and Gaussian noise, from ChaCha20 seeded
@@ -254,7 +263,7 @@ impl Randomness {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Delta, PrivacyConfig};
+    use crate::config::PrivacyConfig;
 
     fn config(epsilon: Option<f64>, sigma: Option<f64>, max: Option<f64>) -> TrainConfig {
         let mut c = TrainConfig::default();

@@ -17,6 +17,7 @@ pub mod lstm_cell;
 pub mod model;
 pub mod optim;
 pub mod output;
+pub mod private_schema;
 pub mod private_stats;
 pub mod rng;
 pub mod schema;

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{KindName, TrainConfig};
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
 
-use crate::config::MissingPolicy;
+use crate::config::{ColumnConfig, MissingPolicy};
 use crate::error::{Error, Result};
 use crate::table::Table;
 
@@ -108,7 +108,7 @@ const MIN_IDENTIFIER_ROWS: usize = 20;
 
 /// Date and date-time formats tried in order; a column takes the first that reads every value and
 /// writes it back exactly as the source wrote it.
-const DATETIME_FORMATS: &[&str] = &[
+pub(crate) const DATETIME_FORMATS: &[&str] = &[
     "%Y-%m-%d",
     "%Y-%m-%d %H:%M:%S",
     "%Y-%m-%dT%H:%M:%S",
@@ -151,14 +151,15 @@ pub fn infer_schema(table: &Table, config: &TrainConfig) -> Result<Schema> {
                 table.num_rows()
             )));
         }
-        let kind = match config.columns.get(*name).and_then(|c| c.kind) {
-            Some(wanted) => kind_as(wanted, name, &cells)?,
+        let declared = config.columns.get(*name);
+        let kind = match declared.and_then(|c| c.kind) {
+            Some(wanted) => kind_as(wanted, name, &cells, declared)?,
             None => infer_kind(name, &cells),
         };
         columns.push(ColumnSchema {
             name: name.to_string(),
             kind,
-            missing_marker: cells.marker(),
+            missing_marker: marker_of(&cells, declared),
             missing_count: cells.missing.len(),
         });
     }
@@ -171,21 +172,7 @@ pub fn infer_schema(table: &Table, config: &TrainConfig) -> Result<Schema> {
 pub fn prepare(table: &Table, config: &TrainConfig) -> Result<(Table, Schema)> {
     let mut schema = infer_schema(table, config)?;
     let policy = |name: &str| config.columns.get(name).map(|c| c.missing).unwrap_or_default();
-    let drop: Vec<usize> = (0..schema.columns.len())
-        .filter(|&c| policy(&schema.columns[c].name) == MissingPolicy::Drop)
-        .collect();
-    let mut table = table.clone();
-    if !drop.is_empty() {
-        let keep: Vec<usize> = (0..table.num_rows())
-            .filter(|&r| drop.iter().all(|&c| !is_missing(table.cell(r, c), config)))
-            .collect();
-        if keep.is_empty() {
-            return Err(Error::Data(
-                "every row has a missing value in a column with missing = \"drop\"".into(),
-            ));
-        }
-        table = table.take_rows(&keep);
-    }
+    let mut table = drop_missing(table, &schema, config)?;
     let fills: Vec<(usize, String)> = schema
         .columns
         .iter()
@@ -205,10 +192,30 @@ pub fn prepare(table: &Table, config: &TrainConfig) -> Result<(Table, Schema)> {
     }
     for (c, column) in schema.columns.iter_mut().enumerate() {
         let cells = ColumnCells::collect(&table, c, config);
-        column.missing_marker = cells.marker();
+        column.missing_marker = marker_of(&cells, config.columns.get(&column.name));
         column.missing_count = cells.missing.len();
     }
     Ok((table, schema))
+}
+
+/// `table` without the rows that miss a value in a column whose policy is `drop`.
+pub fn drop_missing(table: &Table, schema: &Schema, config: &TrainConfig) -> Result<Table> {
+    let policy = |name: &str| config.columns.get(name).map(|c| c.missing).unwrap_or_default();
+    let drop: Vec<usize> = (0..schema.columns.len())
+        .filter(|&c| policy(&schema.columns[c].name) == MissingPolicy::Drop)
+        .collect();
+    if drop.is_empty() {
+        return Ok(table.clone());
+    }
+    let keep: Vec<usize> = (0..table.num_rows())
+        .filter(|&r| drop.iter().all(|&c| !is_missing(table.cell(r, c), config)))
+        .collect();
+    if keep.is_empty() {
+        return Err(Error::Data(
+            "every row has a missing value in a column with missing = \"drop\"".into(),
+        ));
+    }
+    Ok(table.take_rows(&keep))
 }
 
 /// A column's cells split into present values (with their row) and missing raw texts.
@@ -247,6 +254,14 @@ impl<'a> ColumnCells<'a> {
 
     fn may_be_identifier(&self) -> bool {
         self.missing.is_empty() && self.present.len() >= MIN_IDENTIFIER_ROWS && self.all_unique()
+    }
+}
+
+/// The missing marker a column writes: the declared one, else the source's most frequent.
+fn marker_of(cells: &ColumnCells, declared: Option<&ColumnConfig>) -> Option<String> {
+    match declared.and_then(|c| c.missing_marker.as_ref()) {
+        Some(marker) => Some(marker.clone()),
+        None => cells.marker(),
     }
 }
 
@@ -289,8 +304,15 @@ fn infer_kind(name: &str, cells: &ColumnCells) -> ColumnKind {
     ColumnKind::Categorical
 }
 
-/// The kind `wanted` for a column, or an error naming the first value it cannot hold.
-fn kind_as(wanted: KindName, name: &str, cells: &ColumnCells) -> Result<ColumnKind> {
+/// The kind `wanted` for a column, with the formats `declared` pins, or an error naming the
+/// first value it cannot hold.
+fn kind_as(
+    wanted: KindName,
+    name: &str,
+    cells: &ColumnCells,
+    declared: Option<&ColumnConfig>,
+) -> Result<ColumnKind> {
+    let pinned = declared.cloned().unwrap_or_default();
     let values: Vec<&str> = cells.values().collect();
     let reject = |what: &str, test: &dyn Fn(&str) -> bool| -> Result<()> {
         match cells.present.iter().find(|(_, v)| !test(v)) {
@@ -308,7 +330,8 @@ fn kind_as(wanted: KindName, name: &str, cells: &ColumnCells) -> Result<ColumnKi
         }
         KindName::Float => {
             reject("a number", &|v| parse_float(v).is_some())?;
-            ColumnKind::Float { decimals: float_decimals(&values).unwrap_or(0) }
+            let decimals = pinned.decimals.or_else(|| float_decimals(&values)).unwrap_or(0);
+            ColumnKind::Float { decimals }
         }
         KindName::Boolean => {
             let distinct: std::collections::BTreeSet<&str> = values.iter().copied().collect();
@@ -322,6 +345,13 @@ fn kind_as(wanted: KindName, name: &str, cells: &ColumnCells) -> Result<ColumnKi
         }
         KindName::Categorical => ColumnKind::Categorical,
         KindName::Text => ColumnKind::Text,
+        KindName::Datetime if pinned.format.is_some() => {
+            let format = pinned.format.unwrap_or_default();
+            reject(&format!("a date in the form `{format}`"), &|v| {
+                datetime_to_seconds(v, &format).is_some()
+            })?;
+            ColumnKind::Datetime { format }
+        }
         KindName::Datetime => match datetime_format(&values) {
             Some(format) => ColumnKind::Datetime { format: format.to_string() },
             None => {
@@ -335,7 +365,9 @@ fn kind_as(wanted: KindName, name: &str, cells: &ColumnCells) -> Result<ColumnKi
             }
         },
         KindName::Identifier => {
-            let shape = if values.iter().all(|v| parse_integer(v).is_some()) {
+            let shape = if let Some(template) = pinned.template {
+                IdShape::Template { template }
+            } else if values.iter().all(|v| parse_integer(v).is_some()) {
                 let start = values.iter().filter_map(|v| parse_integer(v)).min().unwrap_or(1);
                 IdShape::Sequence { start }
             } else {
@@ -361,7 +393,7 @@ fn is_boolean(values: &[&str]) -> bool {
 }
 
 /// Whether a column name says it holds identifiers (`id`, `user_id`, `userId`, `Customer ID`).
-fn is_id_name(name: &str) -> bool {
+pub(crate) fn is_id_name(name: &str) -> bool {
     let lower = name.to_lowercase();
     lower == "id"
         || ["_id", " id", "-id"].iter().any(|s| lower.ends_with(s))
@@ -402,7 +434,7 @@ pub fn parse_float(text: &str) -> Option<f64> {
 }
 
 /// The digits a decimal text shows after the point (`1.50` -> 2, `1.5e-3` -> 4).
-fn decimals_of(text: &str) -> u32 {
+pub(crate) fn decimals_of(text: &str) -> u32 {
     let t = text.trim();
     let (mantissa, exponent) = match t.find(['e', 'E']) {
         Some(i) => (&t[..i], t[i + 1..].parse::<i32>().unwrap_or(0)),
@@ -462,6 +494,52 @@ fn datetime_format(values: &[&str]) -> Option<&'static str> {
             datetime_to_seconds(t, format).is_some_and(|s| seconds_to_datetime(s, format) == t)
         })
     })
+}
+
+/// Why `format` cannot be a date column's chrono format, if it cannot: it must parse (no
+/// unknown `%` specifier) and write back a fixed date-time it reads.
+pub fn check_datetime_format(format: &str) -> std::result::Result<(), String> {
+    use chrono::format::{Item, StrftimeItems};
+    if format.is_empty() || format.len() > 64 {
+        return Err("a date format must be 1 to 64 bytes".into());
+    }
+    if StrftimeItems::new(format).any(|item| matches!(item, Item::Error)) {
+        return Err(format!("`{format}` is not a valid chrono date format"));
+    }
+    // 2001-02-03 04:05:06 must survive a write and a read (a format without a date part, or
+    // with a field chrono cannot read back, is no use for a column of dates).
+    let Some(seconds) = datetime_to_seconds("2001-02-03 04:05:06", "%Y-%m-%d %H:%M:%S") else {
+        return Err("internal: reference date".into());
+    };
+    let written = seconds_to_datetime(seconds, format);
+    let read = datetime_to_seconds(&written, format);
+    let day = seconds - seconds % 86_400;
+    match read {
+        Some(back) if back == seconds || (!has_time(format) && back == day) => Ok(()),
+        _ => Err(format!("`{format}` cannot read back the dates it writes ('{written}')")),
+    }
+}
+
+/// Why `template` cannot be an identifier template, if it cannot: 1 to 256 characters with at
+/// least one symbol that varies (`9`, `A`, `a`, `x`, `X`, `*`).
+pub fn check_template(template: &str) -> std::result::Result<(), String> {
+    if template.is_empty() || template.len() > 256 {
+        return Err("a template must be 1 to 256 bytes".into());
+    }
+    let mut chars = template.chars();
+    let mut varies = false;
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            chars.next();
+        } else if template_alphabet(c).is_some() {
+            varies = true;
+        }
+    }
+    if varies {
+        Ok(())
+    } else {
+        Err(format!("`{template}` has no symbol that varies (9, A, a, x, X or *)"))
+    }
 }
 
 /// Characters a template symbol stands for.
@@ -644,6 +722,52 @@ mod tests {
         csv
     }
 
+    fn declared(json: &str) -> TrainConfig {
+        TrainConfig::from_json(json).unwrap()
+    }
+
+    #[test]
+    fn declared_formats_pin_what_inference_would_learn() {
+        // Inference alone learns 5 decimals, the marker "NA", a date format and a template.
+        let csv = "x,d,id\n1.5,2024-01-31,C-01\n2.12345,2024-02-01,C-02\nNA,2024-02-02,C-03\n";
+        let inferred = infer_schema(&table(csv), &TrainConfig::default()).unwrap();
+        assert_eq!(inferred.columns[0].kind, ColumnKind::Float { decimals: 5 });
+        assert_eq!(inferred.columns[0].missing_marker.as_deref(), Some("NA"));
+        let config = declared(
+            r#"{"columns": {
+                "x": {"kind": "float", "decimals": 1, "missing_marker": "."},
+                "d": {"kind": "datetime", "format": "%Y-%m-%d"},
+                "id": {"kind": "identifier", "template": "ID-999"}}}"#,
+        );
+        let schema = infer_schema(&table(csv), &config).unwrap();
+        assert_eq!(schema.columns[0].kind, ColumnKind::Float { decimals: 1 });
+        assert_eq!(schema.columns[0].missing_marker.as_deref(), Some("."));
+        assert_eq!(schema.columns[1].kind, ColumnKind::Datetime { format: "%Y-%m-%d".into() });
+        let template = IdShape::Template { template: "ID-999".into() };
+        assert_eq!(schema.columns[2].kind, ColumnKind::Identifier { shape: template });
+        let (_, prepared) = prepare(&table(csv), &config).unwrap();
+        assert_eq!(prepared.columns[0].missing_marker.as_deref(), Some("."));
+    }
+
+    #[test]
+    fn declared_formats_are_checked() {
+        for (json, want) in [
+            (r#"{"columns": {"x": {"decimals": 2}}}"#, "columns.\"x\".decimals needs kind"),
+            (r#"{"columns": {"x": {"kind": "float", "decimals": 40}}}"#, "at most 12"),
+            (r#"{"columns": {"d": {"kind": "datetime", "format": "%Q"}}}"#, "not a valid"),
+            (r#"{"columns": {"d": {"kind": "datetime", "format": "%H"}}}"#, "cannot read back"),
+            (r#"{"columns": {"i": {"kind": "identifier", "template": "C-"}}}"#, "no symbol"),
+            (r#"{"columns": {"x": {"missing_marker": "a\nb"}}}"#, "one line"),
+        ] {
+            let err = TrainConfig::from_json(json).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(err.contains(want), "{json}: {err}");
+        }
+        let csv = "d\n2024-01-31\n31/01/2024\n";
+        let config = declared(r#"{"columns": {"d": {"kind": "datetime", "format": "%Y-%m-%d"}}}"#);
+        let err = infer_schema(&table(csv), &config).unwrap_err().to_string();
+        assert!(err.contains("data row 2 holds '31/01/2024'"), "{err}");
+    }
+
     #[test]
     fn infers_numbers_booleans_and_categories() {
         let csv = "age,score,ok,colour,zip\n30,1.5,yes,red,02134\n41,2,no,blue,10001\n\
@@ -749,15 +873,18 @@ mod tests {
     fn prepare_drops_and_fills_missing_values() {
         let csv = "n,f,c\n1,1.0,x\n?,2.5,y\n3,,x\n5,?,\n";
         let mut config = TrainConfig::default();
-        config
-            .columns
-            .insert("n".into(), ColumnConfig { missing: MissingPolicy::Drop, kind: None });
-        config
-            .columns
-            .insert("f".into(), ColumnConfig { missing: MissingPolicy::Mean, kind: None });
-        config
-            .columns
-            .insert("c".into(), ColumnConfig { missing: MissingPolicy::Mode, kind: None });
+        config.columns.insert(
+            "n".into(),
+            ColumnConfig { missing: MissingPolicy::Drop, ..Default::default() },
+        );
+        config.columns.insert(
+            "f".into(),
+            ColumnConfig { missing: MissingPolicy::Mean, ..Default::default() },
+        );
+        config.columns.insert(
+            "c".into(),
+            ColumnConfig { missing: MissingPolicy::Mode, ..Default::default() },
+        );
         let (t, schema) = prepare(&table(csv), &config).unwrap();
         assert_eq!(t.num_rows(), 3);
         // Mean of 1.0 and the kept rows' floats (1.0 only: 2.5 was in a dropped row) is 1.0.

@@ -205,6 +205,8 @@ impl Tokenizer {
                     if let schema::IdShape::Sequence { start } = shape {
                         *start = 1;
                     }
+                    // Identifiers are regenerated for every row: never missing.
+                    column.missing_count = 0;
                     codecs.push(Codec::Identifier);
                     continue;
                 }

@@ -15,10 +15,11 @@ use crate::dp::{Plan, Randomness};
 use crate::error::{Error, Result};
 use crate::model::LstmModel;
 use crate::optim::Optimizer;
+use crate::private_schema;
 use crate::private_stats::Release;
 use crate::rng::Rng;
-use crate::schema::prepare;
 use crate::schema::ColumnKind;
+use crate::schema::{self, prepare};
 use crate::table::Table;
 use crate::tokenizer::{Encoded, Tokenizer};
 
@@ -180,29 +181,46 @@ fn train_private(
     let config = &private_config(config)?;
     let tc = &config.training;
     let pc = &config.privacy;
-    let (table, schema) = prepare(table, config)?;
-    let (members, unit_name) = privacy_units(&table, pc.privacy_unit.as_deref())?;
     let mut random = Randomness::new(pc.deterministic_noise, tc.seed);
-    // The tokenizer's statistics: one noisy release, one row per unit, composed in below.
+    // The schema and the number of units: one noisy release over each unit's first row.
+    let (members, unit_name) = privacy_units(table, pc.privacy_unit.as_deref())?;
+    if members.len() < 2 {
+        return Err(Error::Data(format!(
+            "DP training needs at least 2 privacy units, got {}",
+            members.len()
+        )));
+    }
+    let first_rows: Vec<usize> = members.iter().map(|m| m[0]).collect();
     let released =
+        private_schema::release(table, config, &first_rows, pc.schema_noise, &mut random)?;
+    let schema = released.schema;
+    // Every later choice sees the noisy count only (it fixes q, the steps, delta and the noise).
+    let units = (released.units.round() as usize).max(2);
+    let table =
+        schema::drop_missing(&private_schema::conform(table, &schema, config)?, &schema, config)?;
+    let (members, _) = privacy_units(&table, pc.privacy_unit.as_deref())?;
+    // The tokenizer's statistics: one noisy release, one row per unit, composed in below.
+    let columns =
         schema.columns.iter().filter(|c| !matches!(c.kind, ColumnKind::Identifier { .. })).count();
-    let delta = pc.delta.resolve(members.len());
+    let delta = pc.delta.resolve(units);
     let selection_delta = delta * SELECTION_DELTA_SHARE;
     let first_rows: Vec<usize> = members.iter().map(|m| m[0]).collect();
-    let mut release = Release::new(&mut random, pc.statistics_noise, released, selection_delta);
+    let mut release = Release::new(&mut random, pc.statistics_noise, columns, selection_delta);
     let tokenizer = Tokenizer::fit_private(&table, &schema, config, &first_rows, &mut release)?;
     let data = &tokenizer.encode(&table, config)?;
-    let prior =
-        vec![GaussianEvent { sampling_rate: 1.0, noise_multiplier: pc.statistics_noise, steps: 1 }];
-    let plan = Plan::new(config, members.len(), prior, selection_delta)?;
+    let prior = vec![
+        GaussianEvent { sampling_rate: 1.0, noise_multiplier: pc.schema_noise, steps: 1 },
+        GaussianEvent { sampling_rate: 1.0, noise_multiplier: pc.statistics_noise, steps: 1 },
+    ];
+    let plan = Plan::new(config, units, prior, selection_delta)?;
     let model = LstmModel::new(&config.model, tokenizer.fields(), tokenizer.vocab_size(), tc.seed)?;
     let batcher = Batcher { data, tokenizer: &tokenizer, start: model.start_token() };
     let mut optimizer =
         Optimizer::new(tc.optimizer, tc.learning_rate, model.params().iter().map(|(_, v)| v))?;
     let mut random = Randomness::new(pc.deterministic_noise, tc.seed);
+    // The exact row count and the losses are facts about the data: not stored under DP (the
+    // privacy report holds the noisy unit count).
     let mut summary = TrainingSummary {
-        rows: data.rows,
-        training_rows: data.rows,
         tokens_per_row: data.len,
         parameters: model.params().count(),
         stop_reason: if plan.capped { "max_epsilon" } else { "max_epochs" }.into(),
@@ -211,7 +229,6 @@ fn train_private(
     let started = Instant::now();
     let shapes: Vec<Shape> = model.params().iter().map(|(_, v)| v.shape().clone()).collect();
     let max_epochs = plan.steps.div_ceil(plan.steps_per_epoch);
-    let (mut epoch_loss, mut epoch_tokens) = (0.0, 0.0);
     for step in 0..plan.steps {
         if cancel.load(Ordering::Relaxed) {
             return Err(Error::Cancelled);
@@ -237,7 +254,6 @@ fn train_private(
             .collect::<candle_core::Result<Vec<_>>>()?;
         optimizer.step(model.params().iter().map(|(_, v)| v), &grads)?;
         summary.steps = step + 1;
-        (epoch_loss, epoch_tokens) = (epoch_loss + loss_sum, epoch_tokens + tokens);
         let in_epoch = step % plan.steps_per_epoch + 1;
         let last = in_epoch == plan.steps_per_epoch || step + 1 == plan.steps;
         let out_of_time =
@@ -258,8 +274,6 @@ fn train_private(
         });
         if last {
             summary.epochs += 1;
-            summary.train_loss.push(epoch_loss / epoch_tokens.max(1.0));
-            (epoch_loss, epoch_tokens) = (0.0, 0.0);
         }
         if out_of_time {
             summary.stop_reason = "time_limit".into();
