@@ -26,6 +26,7 @@ use std::collections::HashSet;
 use crate::config::{ColumnConfig, KindName, TrainConfig, MAX_DECIMALS};
 use crate::dp::Randomness;
 use crate::error::{Error, Result};
+use crate::private_stats::upper_normal_quantile;
 use crate::schema::{self, ColumnKind, ColumnSchema, IdShape, Schema};
 use crate::table::Table;
 
@@ -54,6 +55,9 @@ const MIN_WORDS: usize = 3;
 const TOLERANCE: f64 = 0.01;
 /// Noise standard deviations of slack in every comparison of noisy counts.
 const SIGMAS: f64 = 3.0;
+/// Chance that noise alone makes an empty count look like data (a decimals count, or missing
+/// values in a column that has none).
+const SPURIOUS: f64 = 1e-4;
 
 /// One column's noisy counts.
 #[derive(Clone, Debug)]
@@ -108,10 +112,8 @@ pub fn release(
         };
         let declared = config.columns.get(*name).cloned().unwrap_or_default();
         let kind = decide_kind(name, &declared, &votes, std);
-        let missing_marker = declared.missing_marker.clone().or_else(|| {
-            let best = argmax(&votes.missing);
-            tokens.get(best).cloned()
-        });
+        let missing_marker =
+            declared.missing_marker.clone().or_else(|| marker_of(&votes.missing, &tokens, std));
         columns.push(ColumnSchema {
             name: name.to_string(),
             kind,
@@ -191,6 +193,19 @@ fn class_of(value: &str) -> usize {
     other_class()
 }
 
+/// The most frequent missing token, when its noisy count is clearly above what noise alone
+/// gives (but rarely) to any token; `None` otherwise.
+fn marker_of(counts: &[f64], tokens: &[String], std: f64) -> Option<String> {
+    let best = argmax(counts);
+    (counts[best] > clear_of_noise(counts.len()) * std).then(|| tokens.get(best).cloned()).flatten()
+}
+
+/// How many standard deviations a noisy count of zero exceeds with probability at most
+/// [`SPURIOUS`] / `counts` (a union bound over the `counts` counts compared).
+fn clear_of_noise(counts: usize) -> f64 {
+    upper_normal_quantile(SPURIOUS / counts.max(1) as f64)
+}
+
 fn argmax(counts: &[f64]) -> usize {
     let mut best = 0;
     for (i, &n) in counts.iter().enumerate() {
@@ -258,9 +273,10 @@ fn decide_kind(name: &str, declared: &ColumnConfig, votes: &Votes, std: f64) -> 
 }
 
 /// The decimals of a float column: the most any noisy decimals count shows clearly above the
-/// noise (at least `SIGMAS` standard deviations and 1 % of the values); 0 when none does.
+/// noise (beyond what an empty count reaches but rarely, and at least 1 % of the values); 0
+/// when none does.
 fn decimals_of(votes: &Votes, std: f64, present: f64) -> u32 {
-    let threshold = (SIGMAS * std).max(TOLERANCE * present);
+    let threshold = (clear_of_noise(votes.decimals.len()) * std).max(TOLERANCE * present);
     (0..votes.decimals.len()).rev().find(|&d| votes.decimals[d] >= threshold).unwrap_or(0) as u32
 }
 
