@@ -202,6 +202,11 @@ pub struct TokenizerConfig {
     pub subword_vocab_size: usize,
     /// Upper bound on subword tokens per text cell (longer cells are cut).
     pub max_text_tokens: usize,
+    /// Numeric ranges are protected like rare categories: a numeric (or date) column generates
+    /// values between its `outlier_rows`-th smallest and `outlier_rows`-th largest source
+    /// values, so no single extreme value is stored or reproduced (1 keeps the exact minimum
+    /// and maximum). Values beyond are learned as the range's ends.
+    pub outlier_rows: usize,
 }
 
 impl Default for TokenizerConfig {
@@ -214,6 +219,7 @@ impl Default for TokenizerConfig {
             exact_value_share: 0.005,
             subword_vocab_size: 512,
             max_text_tokens: 48,
+            outlier_rows: 10,
         }
     }
 }

@@ -486,9 +486,25 @@ fn fit_numbers(mut values: Vec<f64>, format: NumberFormat, tc: &TokenizerConfig)
             rest.extend_from_slice(run);
         }
     }
+    clip_extremes(&mut rest, tc.outlier_rows);
     let edges = quantile_edges(&rest, tc.numeric_bins.min((rest.len() / threshold).max(1)));
     let positions = if edges.is_empty() { 0 } else { tc.bin_positions as u32 };
     Codec::Number { format, exact, edges, positions }
+}
+
+/// Clamps sorted `values` into `[values[k - 1], values[n - k]]`: the range's ends become values
+/// that at least `k` rows reach, so an outlier is neither stored as a bin edge nor generated.
+/// With fewer than `2k` values the range shrinks to the median.
+fn clip_extremes(values: &mut [f64], k: usize) {
+    let n = values.len();
+    if n == 0 || k <= 1 {
+        return;
+    }
+    let (lo, hi) =
+        if n >= 2 * k { (values[k - 1], values[n - k]) } else { (values[n / 2], values[n / 2]) };
+    for v in values.iter_mut() {
+        *v = v.clamp(lo, hi);
+    }
 }
 
 /// `bins + 1` quantile edges of sorted `values` (fewer where quantiles coincide), from the minimum
@@ -775,6 +791,38 @@ mod tests {
             assert_eq!(cells[4], (1 + r).to_string());
         }
         Ok(())
+    }
+
+    #[test]
+    fn an_outlier_is_neither_a_bin_edge_nor_generated() -> Result<()> {
+        // 1,000 spread values and one capital gain of 987,654,321.
+        let values = (0..1000).map(|i| Some((i * 7 % 1000).to_string()));
+        let column = values.chain([Some("987654321".to_string())]).collect();
+        let table = Table::from_columns(vec!["gain".into()], vec![column])?;
+        let schema = Schema { columns: vec![column_schema_of("gain", ColumnKind::Integer)] };
+        let config = TrainConfig::default();
+        let tok = Tokenizer::fit(&table, &schema, &config)?;
+        let Codec::Number { edges, .. } = &tok.codecs[0] else { panic!("{:?}", tok.codecs[0]) };
+        // Ten rows reach 991 (991..=999 and the outlier), and ten reach 9 from below.
+        assert_eq!((edges[0], edges[edges.len() - 1]), (9.0, 991.0), "{edges:?}");
+        let enc = tok.encode(&table, &config)?;
+        let mut rng = Rng::new(3, 0);
+        for r in 0..enc.rows {
+            let cells = tok.decode(&enc.tokens[r * enc.len..(r + 1) * enc.len], r as u64, &mut rng);
+            let v: f64 = cells[0].parse().map_err(|_| Error::Data(cells[0].clone()))?;
+            assert!((9.0..=991.0).contains(&v), "row {r}: {v}");
+        }
+        // outlier_rows = 1 keeps the exact range (the old behaviour).
+        let mut exact = config.clone();
+        exact.tokenizer.outlier_rows = 1;
+        let tok = Tokenizer::fit(&table, &schema, &exact)?;
+        let Codec::Number { edges, .. } = &tok.codecs[0] else { panic!() };
+        assert_eq!(edges.last(), Some(&987_654_321.0));
+        Ok(())
+    }
+
+    fn column_schema_of(name: &str, kind: ColumnKind) -> ColumnSchema {
+        column(name, kind, None)
     }
 
     #[test]
