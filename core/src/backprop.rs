@@ -357,8 +357,13 @@ fn recurrent_gradients(
     Ok(dgates.into_iter().flatten().collect())
 }
 
-/// Each unit's squared gradient norm over all parameters, without materialising any unit's
-/// gradient. `units[r]` is record r's unit.
+/// Units of at most this many records take the ghost norm (Gram matrices); larger ones form
+/// their dense gradients (see [`squared_norms`]). At 2, row-level units and small subjects stay
+/// on the batched path.
+const GHOST_RECORDS: usize = 2;
+
+/// Each unit's squared gradient norm over all parameters, without materialising the gradient
+/// of any unit of up to [`GHOST_RECORDS`] records. `units[r]` is record r's unit.
 fn squared_norms(
     model: &LstmModel,
     batch: &Batch,
@@ -375,36 +380,64 @@ fn squared_norms(
     }
     let mut total = vec![0f64; count];
 
-    // Dense weights: Gram matrices over each unit's (record, position) pairs, padded to the
-    // largest unit. Slot k of unit u holds row `s·B + r` of the time-major signals.
-    let longest = members.iter().map(Vec::len).max().unwrap_or(0) * t;
-    let mut slots = vec![(t * b) as u32; count * longest];
-    for (u, rows) in members.iter().enumerate() {
-        let pairs = rows.iter().flat_map(|&r| (0..t).map(move |s| (s * b + r) as u32));
-        for (k, row) in pairs.enumerate() {
-            slots[u * longest + k] = row;
+    // Dense weights. A unit of few records takes the ghost norm: Gram matrices over its
+    // (record, position) pairs, padded to the longest such unit and batched. A larger unit
+    // would make that padding quadratic in its size (one subject with 100 records once asked
+    // for 2 GB), so its gradient is formed instead, one unit at a time: memory linear in its
+    // pairs, and the same multiply-adds as the weight gradient itself (Bu et al. 2022, "mixed
+    // ghost clipping", choose per layer between the two for the same reason).
+    let (small, large): (Vec<usize>, Vec<usize>) =
+        (0..count).partition(|&u| members[u].len() <= GHOST_RECORDS);
+    let pairs = |rows: &[usize]| -> Vec<u32> {
+        rows.iter().flat_map(|&r| (0..t).map(move |s| (s * b + r) as u32)).collect()
+    };
+    let layer_inputs = (0..dgates.len())
+        .map(|l| match l {
+            0 => embedded_input(model, fwd, t),
+            _ => Ok(fwd.inputs[l - 1].clone()),
+        })
+        .collect::<Result<Vec<Tensor>>>()?;
+    if !small.is_empty() {
+        let longest = small.iter().map(|&u| members[u].len()).max().unwrap_or(0) * t;
+        let mut slots = vec![(t * b) as u32; small.len() * longest];
+        for (k, &u) in small.iter().enumerate() {
+            for (j, row) in pairs(&members[u]).into_iter().enumerate() {
+                slots[k * longest + j] = row;
+            }
+        }
+        let slots = Tensor::from_vec(slots, small.len() * longest, &device())?;
+        let gram = |x: &Tensor| -> Result<Tensor> {
+            let padded = Tensor::cat(&[x, &x.narrow(0, 0, 1)?.zeros_like()?], 0)?;
+            let per_unit = padded.index_select(&slots, 0)?.reshape((small.len(), longest, ()))?;
+            Ok(per_unit.matmul(&per_unit.t()?)?)
+        };
+        for (l, dg) in dgates.iter().enumerate() {
+            let g_gates = gram(dg)?;
+            let input = (&gram(&layer_inputs[l])? * &g_gates)?.sum((1, 2))?;
+            let hidden = (&gram(&fwd.h_prev[l])? * &g_gates)?.sum((1, 2))?;
+            // b_ih and b_hh both receive Σ dg, whose squared norm is the sum of the gate Gram.
+            let biases = (g_gates.sum((1, 2))? * 2.0)?;
+            for part in [input, hidden, biases] {
+                for (&u, v) in small.iter().zip(part.to_vec1::<f32>()?) {
+                    total[u] += f64::from(v);
+                }
+            }
         }
     }
-    let slots = Tensor::from_vec(slots, count * longest, &device())?;
-    let gram = |x: &Tensor| -> Result<Tensor> {
-        let padded = Tensor::cat(&[x, &x.narrow(0, 0, 1)?.zeros_like()?], 0)?;
-        let per_unit = padded.index_select(&slots, 0)?.reshape((count, longest, ()))?;
-        Ok(per_unit.matmul(&per_unit.t()?)?)
-    };
-    for (l, dg) in dgates.iter().enumerate() {
-        let g_gates = gram(dg)?;
-        let x = match l {
-            0 => embedded_input(model, fwd, t)?,
-            _ => fwd.inputs[l - 1].clone(),
-        };
-        let input = (&gram(&x)? * &g_gates)?.sum((1, 2))?;
-        let hidden = (&gram(&fwd.h_prev[l])? * &g_gates)?.sum((1, 2))?;
-        // b_ih and b_hh both receive Σ dg, whose squared norm is the sum of the gate Gram.
-        let biases = (g_gates.sum((1, 2))? * 2.0)?;
-        for part in [input, hidden, biases] {
-            for (acc, v) in total.iter_mut().zip(part.to_vec1::<f32>()?) {
-                *acc += f64::from(v);
-            }
+    for &u in &large {
+        let index = pairs(&members[u]);
+        let index = Tensor::from_vec(index.clone(), index.len(), &device())?;
+        for (l, dg) in dgates.iter().enumerate() {
+            let g = dg.index_select(&index, 0)?;
+            let g_t = g.t()?;
+            let input = g_t.matmul(&layer_inputs[l].index_select(&index, 0)?)?;
+            let hidden = g_t.matmul(&fwd.h_prev[l].index_select(&index, 0)?)?;
+            let bias = g.sum(0)?;
+            let squares = |x: &Tensor| -> Result<f64> {
+                Ok(f64::from(x.sqr()?.sum_all()?.to_scalar::<f32>()?))
+            };
+            // b_ih and b_hh both receive the bias gradient.
+            total[u] += squares(&input)? + squares(&hidden)? + 2.0 * squares(&bias)?;
         }
     }
 
@@ -614,10 +647,12 @@ mod tests {
         let n = 7;
         let data = records(&m, n, 2);
         let batch = Batch { inputs: &data.0, targets: &data.1, weights: &data.2, positions: 4 };
-        // Row-level units, then subjects of 3, 1, 2 and 1 records (not contiguous).
+        // Row-level units, then subjects of 3, 1, 2 and 1 records (not contiguous), then one
+        // of 5 records with two of 1: units above GHOST_RECORDS form their gradient.
         let row_units: Vec<usize> = (0..n).collect();
         let subjects = vec![0, 1, 0, 2, 3, 2, 0];
-        for units in [row_units, subjects] {
+        let one_large = vec![1, 0, 0, 2, 0, 0, 0];
+        for units in [row_units, subjects, one_large] {
             let count = units.iter().max().unwrap() + 1;
             let per_unit: Vec<Vec<f64>> = (0..count)
                 .map(|u| {
