@@ -301,6 +301,36 @@ mod tests {
     }
 
     #[test]
+    fn a_plan_without_a_finite_guarantee_is_refused_before_training() {
+        for kind in [AccountantKind::Rdp, AccountantKind::Prv] {
+            let mut c = config(None, Some(1e-300), None);
+            c.privacy.accountant = kind;
+            match Plan::new(&c, 10_000, Vec::new(), 0.0) {
+                Err(Error::Config(m)) => {
+                    assert!(m.contains("no finite epsilon"), "{kind}: {m}");
+                    assert!(m.contains("privacy.noise_multiplier"), "{kind}: {m}");
+                }
+                other => panic!("{kind}: expected a refusal, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn an_infinite_epsilon_is_stored_as_inf() -> Result<()> {
+        let plan = Plan::new(&config(None, Some(1.0), None), 10_000, Vec::new(), 0.0)?;
+        let mut report = plan.report(plan.steps, "row", true)?;
+        report.epsilon = f64::INFINITY;
+        report.rdp_epsilon = f64::INFINITY;
+        let json = serde_json::to_value(&report).map_err(|e| Error::Data(e.to_string()))?;
+        assert_eq!(json["epsilon"], "inf");
+        assert_eq!(json["rdp_epsilon"], "inf");
+        let back: PrivacyReport =
+            serde_json::from_value(json).map_err(|e| Error::Data(e.to_string()))?;
+        assert_eq!(back, report);
+        Ok(())
+    }
+
+    #[test]
     fn plans_calibrate_noise_and_respect_max_epsilon() -> Result<()> {
         let target = config(Some(2.0), None, None);
         let plan = Plan::new(&target, 10_000, Vec::new(), 0.0)?;

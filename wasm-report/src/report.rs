@@ -398,6 +398,99 @@ mod tests {
     }
 
     #[test]
+    fn stated_guarantees_are_checked_where_they_are_read() {
+        for (json, needle) in [
+            (r#"{"epsilon": -1, "delta": 5}"#, "model.epsilon must be"),
+            (r#"{"epsilon": 1, "delta": 5}"#, "model.delta must be in [0, 1)"),
+            (r#"{"epsilon": 1, "delta": -0.1}"#, "model.delta must be in [0, 1)"),
+            (r#"{"epsilon": 1, "delta": 1}"#, "model.delta must be in [0, 1)"),
+            (r#"{"epsilon": "nan", "delta": 1e-5}"#, "model.epsilon must be"),
+            (r#"{"epsilon": "-inf", "delta": 1e-5}"#, "model.epsilon must be"),
+            (r#"{"epsilon": null, "delta": 1e-5}"#, "model.epsilon must be"),
+            (r#"{"epsilon": 1, "delta": 1e-5, "accountant": "moments"}"#, "model.accountant"),
+            (r#"{"epsilon": 1, "delta": 1e-5, "unit": ""}"#, "model.unit"),
+        ] {
+            let message = match serde_json::from_str::<ModelPrivacy>(json) {
+                Ok(m) => panic!("{json} accepted as {m:?}"),
+                Err(e) => e.to_string(),
+            };
+            assert!(message.contains(needle), "{json}: {message}");
+            // The same check holds inside the options (the browser's and the CLI's path).
+            let options = format!(r#"{{"model": {json}}}"#);
+            let message = match serde_json::from_str::<ReportOptions>(&options) {
+                Ok(o) => panic!("{options} accepted as {o:?}"),
+                Err(e) => e.to_string(),
+            };
+            assert!(message.contains(needle), "{options}: {message}");
+        }
+        // "inf" is no guarantee, read and written as such; finite values round-trip.
+        let m: ModelPrivacy =
+            serde_json::from_str(r#"{"epsilon": "inf", "delta": 1e-5, "accountant": "rdp"}"#)
+                .expect("inf");
+        assert_eq!(m.epsilon, f64::INFINITY);
+        assert!(m.statement().contains("no differential-privacy guarantee"), "{}", m.statement());
+        let json = serde_json::to_string(&m).expect("serialise");
+        assert!(json.contains(r#""epsilon":"inf""#), "{json}");
+        assert_eq!(serde_json::from_str::<ModelPrivacy>(&json).expect("back"), m);
+        let m: ModelPrivacy =
+            serde_json::from_str(r#"{"epsilon": 0.1, "delta": 0}"#).expect("pure DP");
+        let back: ModelPrivacy =
+            serde_json::from_str(&serde_json::to_string(&m).expect("json")).expect("back");
+        assert_eq!(back.epsilon.to_bits(), 0.1f64.to_bits());
+    }
+
+    /// A table with a numeric column at the ends of the f64 range.
+    fn huge(n: usize, offset: usize) -> Table {
+        let rows = (offset..offset + n)
+            .map(|i| {
+                let x = match i % 4 {
+                    0 => "1e308",
+                    1 => "-1e308",
+                    2 => "1.7976931348623157e308",
+                    _ => "0",
+                };
+                let job = ["clerk", "nurse", "farmer"][i % 3];
+                vec![x.to_string(), job.to_string(), (i % 7).to_string()]
+            })
+            .collect();
+        Table::new(vec!["x".into(), "job".into(), "k".into()], rows).expect("table")
+    }
+
+    #[test]
+    fn values_near_the_f64_limits_keep_every_figure_finite() -> Result<()> {
+        let (real, synthetic, holdout) = (huge(200, 0), huge(200, 3), huge(80, 1));
+        let options = ReportOptions { target: Some("job".into()), ..Default::default() };
+        let report = build_report(&real, &synthetic, Some(&holdout), &options, &mut |_, _| {})?;
+        let privacy = report.scores.privacy.as_ref().expect("privacy score");
+        for score in [&report.scores.quality, privacy] {
+            assert!(score.value.is_finite(), "{score:?}");
+            for part in &score.components {
+                assert!(part.value.is_finite(), "{part:?}");
+                assert!(!part.explanation.contains("NaN"), "{part:?}");
+            }
+        }
+        // No NaN anywhere: serde_json writes a non-finite number as null.
+        let json = serde_json::to_string(&report).expect("json");
+        let value: serde_json::Value = serde_json::from_str(&json).expect("value");
+        assert!(value["scores"]["quality"]["value"].is_f64(), "{}", value["scores"]);
+        let html = crate::html::render_html(&report);
+        assert!(!html.contains("NaN"), "NaN in the HTML page");
+        Ok(())
+    }
+
+    #[test]
+    fn an_all_missing_synthetic_table_does_not_copy_training_rows() -> Result<()> {
+        let (real, holdout) = (rows(200, 0), rows(80, 900));
+        let empty = vec![vec![String::new(); 3]; 200];
+        let synthetic = Table::new(real.names().to_vec(), empty)?;
+        let report = build_report(&real, &synthetic, Some(&holdout), &Default::default(), &mut |_, _| {})?;
+        assert_eq!(report.privacy.exact_copies.synthetic_copies, 0);
+        let privacy = report.scores.privacy.as_ref().expect("privacy score");
+        assert!(!privacy.meaning.contains("reproduces training rows"), "{privacy:?}");
+        Ok(())
+    }
+
+    #[test]
     fn a_target_the_synthetic_table_cannot_support_costs_only_utility() -> Result<()> {
         let (real, holdout) = (rows(200, 0), rows(80, 900));
         // Every synthetic 'paid' value is one the real table never has.

@@ -356,6 +356,66 @@ mod tests {
         Ok(())
     }
 
+    fn spent(epsilon: f64) -> PrivacySpent {
+        PrivacySpent {
+            epsilon,
+            delta: 1e-5,
+            accountant: AccountantKind::Prv,
+            order: None,
+            error_bound: Some(0.01),
+        }
+    }
+
+    #[test]
+    fn infinite_epsilon_is_written_as_inf_and_read_back() -> Result<()> {
+        // JSON has no infinity: serde_json would write `null`, which reads back as an error.
+        let json = serde_json::to_string(&spent(f64::INFINITY)).map_err(|e| Error::Data(e.to_string()))?;
+        assert!(json.contains(r#""epsilon":"inf""#), "{json}");
+        let back: PrivacySpent = serde_json::from_str(&json).map_err(|e| Error::Data(e.to_string()))?;
+        assert_eq!(back.epsilon, f64::INFINITY);
+        Ok(())
+    }
+
+    #[test]
+    fn finite_epsilons_round_trip_bit_for_bit_and_nan_is_refused() -> Result<()> {
+        let values = [0.0, 5e-324, 1e-300, 0.1, 1.0 / 3.0, 2.5, 1e308, f64::MAX];
+        for v in values {
+            let json = serde_json::to_string(&spent(v)).map_err(|e| Error::Data(e.to_string()))?;
+            let back: PrivacySpent =
+                serde_json::from_str(&json).map_err(|e| Error::Data(e.to_string()))?;
+            assert_eq!(back.epsilon.to_bits(), v.to_bits(), "{v:e}: {json}");
+        }
+        let nan = serde_json::to_string(&spent(f64::NAN));
+        assert!(nan.is_err_and(|e| e.to_string().contains("NaN")));
+        for text in [r#""nan""#, r#""infinity""#, r#""-inf""#, "null", r#"-1"#] {
+            let json = format!(
+                r#"{{"epsilon":{text},"delta":1e-5,"accountant":"rdp","order":null,"error_bound":null}}"#
+            );
+            let r = serde_json::from_str::<PrivacySpent>(&json);
+            if text == "-1" {
+                // Representation only: ranges are checked where a statement is used.
+                assert!(r.is_ok(), "{json}");
+            } else {
+                assert!(r.is_err(), "{json} was read as {r:?}");
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn gaussian_without_noise_gives_no_guarantee() -> Result<()> {
+        // q = 1: RDP α/(2σ²) overflows; the PRV closed form has μ = ∞.
+        for kind in [AccountantKind::Rdp, AccountantKind::Prv] {
+            let s = epsilon(kind, &[ev(1.0, 1e-200, 1)], 1e-5)?;
+            assert_eq!(s.epsilon, f64::INFINITY, "{kind}");
+            assert_eq!(s.order, None, "{kind}");
+            if let Some(b) = s.error_bound {
+                assert!(!b.is_nan(), "{kind}: error bound NaN");
+            }
+        }
+        Ok(())
+    }
+
     #[test]
     fn ledger_merges_steps_and_refuses_bad_events() -> Result<()> {
         let mut ledger = Ledger::new(AccountantKind::Rdp);

@@ -204,6 +204,30 @@ mod tests {
     }
 
     #[test]
+    fn vanishing_noise_has_infinite_rdp_at_every_order() {
+        // σ² underflows to 0: the k = 0, 1 terms are 0/0 and must not turn into "no cost".
+        for &sigma in &[1e-300, 1e-200, 1e-170] {
+            for &q in &[1e-300, 1e-3, 0.5, 1.0] {
+                for &a in &default_orders() {
+                    let r = rdp_step(q, sigma, a);
+                    assert_eq!(r, f64::INFINITY, "q={q:e} σ={sigma:e} α={a}: {r}");
+                }
+            }
+        }
+        let curve = [f64::INFINITY; 3];
+        assert_eq!(epsilon_from_curve(&[2.0, 3.0, 4.0], &curve, 1e-5), (f64::INFINITY, None));
+    }
+
+    #[test]
+    fn an_order_that_cannot_be_computed_is_no_bound_rather_than_zero() {
+        // A NaN at an order (the fractional series failing) must not count as RDP 0 there.
+        let curve = [f64::NAN, 5.0];
+        let (eps, order) = epsilon_from_curve(&[2.0, 3.0], &curve, 1e-5);
+        assert_eq!(order, Some(3.0));
+        assert!(eps > 5.0, "{eps}");
+    }
+
+    #[test]
     fn log_erfc_is_continuous_at_the_switch() {
         let below = libm::erfc(24.999).ln();
         let above = log_erfc(25.0);
