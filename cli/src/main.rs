@@ -238,11 +238,12 @@ fn run(cli: Cli) -> CliResult<()> {
         Command::Inspect { model, json: _ } => {
             let model = TrainedModel::load(&model).map_err(|e| e.to_string())?;
             let mut value = serde_json::to_value(model.metadata()).map_err(|e| e.to_string())?;
-            // The guarantee up front: `epsilon` is null for a model trained without DP.
-            let privacy = model.metadata().summary.privacy.as_ref();
+            // The guarantee up front, as the (verified) statement serialises it: `epsilon` is
+            // null for a model trained without DP, "inf" for no finite bound.
+            let privacy = value.pointer("/summary/privacy").cloned().unwrap_or_default();
             if let Some(object) = value.as_object_mut() {
-                object.insert("epsilon".into(), privacy.map(|p| p.epsilon).into());
-                object.insert("delta".into(), privacy.map(|p| p.delta).into());
+                object.insert("epsilon".into(), privacy.get("epsilon").cloned().unwrap_or_default());
+                object.insert("delta".into(), privacy.get("delta").cloned().unwrap_or_default());
             }
             let text = serde_json::to_string_pretty(&value).map_err(|e| e.to_string())?;
             println!("{text}");
