@@ -242,7 +242,8 @@ fn run(cli: Cli) -> CliResult<()> {
             // null for a model trained without DP, "inf" for no finite bound.
             let privacy = value.pointer("/summary/privacy").cloned().unwrap_or_default();
             if let Some(object) = value.as_object_mut() {
-                object.insert("epsilon".into(), privacy.get("epsilon").cloned().unwrap_or_default());
+                object
+                    .insert("epsilon".into(), privacy.get("epsilon").cloned().unwrap_or_default());
                 object.insert("delta".into(), privacy.get("delta").cloned().unwrap_or_default());
             }
             let text = serde_json::to_string_pretty(&value).map_err(|e| e.to_string())?;

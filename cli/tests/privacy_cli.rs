@@ -219,7 +219,11 @@ fn metadata(path: &Path) -> Value {
 fn refused_as_forged(dir: &Path, model: &str) {
     let out = common::doppel(&["inspect", "--model", model, "--json"], dir);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "inspect accepted {model}: {}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        !out.status.success(),
+        "inspect accepted {model}: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     assert!(stderr.contains("not a usable doppel model"), "{stderr}");
     assert!(stderr.contains("privacy statement does not match"), "{stderr}");
     let report = ["report", "--real", "in.csv", "--synthetic", "in.csv", "--model", model];
@@ -276,10 +280,15 @@ fn report_refuses_an_impossible_stated_guarantee() {
     ] {
         let options = format!(r#"{{"model": {model}}}"#);
         std::fs::write(dir.path().join("options.json"), options).expect("write options");
-        let args = ["report", "--real", "in.csv", "--synthetic", "in.csv", "--options", "options.json"];
+        let args =
+            ["report", "--real", "in.csv", "--synthetic", "in.csv", "--options", "options.json"];
         let out = common::doppel(&args, dir.path());
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "{model} accepted: {}", String::from_utf8_lossy(&out.stdout));
+        assert!(
+            !out.status.success(),
+            "{model} accepted: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
         assert!(stderr.contains("options.json") && stderr.contains(needle), "{model}: {stderr}");
         assert!(!stderr.contains("panicked"), "{stderr}");
     }

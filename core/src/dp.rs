@@ -258,7 +258,10 @@ impl PrivacyReport {
         };
         same("rdp_epsilon", self.rdp_epsilon, rdp.epsilon)?;
         if self.order != rdp.order {
-            return Err(mismatch(format!("order {:?}, but the ledger gives {:?}", self.order, rdp.order)));
+            return Err(mismatch(format!(
+                "order {:?}, but the ledger gives {:?}",
+                self.order, rdp.order
+            )));
         }
         Ok(())
     }
@@ -278,7 +281,10 @@ impl PrivacyReport {
             ("max_grad_norm", self.max_grad_norm == config.max_grad_norm),
             ("deterministic_noise", self.deterministic_noise == config.deterministic_noise),
             ("unit", self.unit == unit),
-            ("noise_multiplier", config.noise_multiplier.is_none_or(|s| s == self.noise_multiplier)),
+            (
+                "noise_multiplier",
+                config.noise_multiplier.is_none_or(|s| s == self.noise_multiplier),
+            ),
         ];
         if let Some((key, _)) = settings.iter().find(|(_, same)| !same) {
             return Err(mismatch(format!("{key} differs from the configuration's privacy.{key}")));
@@ -488,7 +494,11 @@ mod tests {
 
     /// A statement as training writes it: `units` units, noise `sigma`, a prior statistics
     /// release, with `kind`.
-    fn statement(kind: AccountantKind, units: usize, sigma: f64) -> Result<(TrainConfig, PrivacyReport)> {
+    fn statement(
+        kind: AccountantKind,
+        units: usize,
+        sigma: f64,
+    ) -> Result<(TrainConfig, PrivacyReport)> {
         let mut c = config(None, Some(sigma), None);
         c.privacy.accountant = kind;
         let prior = vec![GaussianEvent { sampling_rate: 1.0, noise_multiplier: 10.0, steps: 1 }];
@@ -497,10 +507,16 @@ mod tests {
         Ok((c, report))
     }
 
+    /// An edit of a statement, as a forger would make it.
+    type Edit = Box<dyn Fn(&mut PrivacyReport)>;
+
     fn mismatch_message(r: Result<()>) -> String {
         match r {
             Err(Error::Data(m)) => {
-                assert!(m.starts_with("the privacy statement does not match the model's ledger"), "{m}");
+                assert!(
+                    m.starts_with("the privacy statement does not match the model's ledger"),
+                    "{m}"
+                );
                 m
             }
             other => panic!("expected a mismatch, got {other:?}"),
@@ -528,9 +544,9 @@ mod tests {
     fn edited_or_pasted_statements_are_refused() -> Result<()> {
         for kind in [AccountantKind::Rdp, AccountantKind::Prv] {
             let (c, report) = statement(kind, 10_000, 1.2)?;
-            let edits: Vec<(&str, Box<dyn Fn(&mut PrivacyReport)>)> = vec![
+            let edits: Vec<(&str, Edit)> = vec![
                 ("epsilon is", Box::new(|r| r.epsilon *= 0.5)),
-                ("epsilon is", Box::new(|r| r.epsilon = r.epsilon * (1.0 + 1e-6))),
+                ("epsilon is", Box::new(|r| r.epsilon *= 1.0 + 1e-6)),
                 ("epsilon is", Box::new(|r| r.epsilon = f64::INFINITY)),
                 ("epsilon is", Box::new(|r| r.epsilon = -1.0)),
                 ("epsilon is", Box::new(|r| r.epsilon = f64::NAN)),
@@ -543,12 +559,15 @@ mod tests {
                 ("not the last event", Box::new(|r| r.sampling_rate /= 2.0)),
                 ("epsilon is", Box::new(|r| r.events[0].noise_multiplier = 1e9)),
                 ("sampling_rate", Box::new(|r| r.events[0].sampling_rate = 2.0)),
-                ("accountant", Box::new(|r| {
-                    r.accountant = match r.accountant {
-                        AccountantKind::Rdp => AccountantKind::Prv,
-                        AccountantKind::Prv => AccountantKind::Rdp,
-                    }
-                })),
+                (
+                    "accountant",
+                    Box::new(|r| {
+                        r.accountant = match r.accountant {
+                            AccountantKind::Rdp => AccountantKind::Prv,
+                            AccountantKind::Prv => AccountantKind::Rdp,
+                        }
+                    }),
+                ),
                 ("deterministic_noise", Box::new(|r| r.deterministic_noise = true)),
                 ("max_grad_norm", Box::new(|r| r.max_grad_norm = 0.1)),
                 ("unit", Box::new(|r| r.unit = "customer".into())),
@@ -579,7 +598,8 @@ mod tests {
             c.privacy.accountant = kind;
             c.training.batch_size = 256;
             c.training.max_epochs = 20;
-            let prior = vec![GaussianEvent { sampling_rate: 1.0, noise_multiplier: 10.0, steps: 1 }];
+            let prior =
+                vec![GaussianEvent { sampling_rate: 1.0, noise_multiplier: 10.0, steps: 1 }];
             let plan = Plan::new(&c, 8140, prior, 0.0)?;
             let report = plan.report(plan.steps, "row", false)?;
             assert_eq!(report.steps, 640);

@@ -278,7 +278,13 @@ fn prv_runs(sigma: f64, steps: u64, delta: f64) -> bool {
 }
 
 /// One answer: any error but `Error::Config`, a NaN or a negative epsilon fails the test.
-fn answer(kind: AccountantKind, q: f64, sigma: f64, steps: u64, delta: f64) -> Option<PrivacySpent> {
+fn answer(
+    kind: AccountantKind,
+    q: f64,
+    sigma: f64,
+    steps: u64,
+    delta: f64,
+) -> Option<PrivacySpent> {
     let event = GaussianEvent { sampling_rate: q, noise_multiplier: sigma, steps };
     let at = format!("{kind} q={q:e} σ={sigma:e} T={steps} δ={delta:e}");
     let started = Instant::now();
@@ -356,8 +362,7 @@ fn label([si, qi, ti, di]: Point) -> String {
 fn points() -> impl Iterator<Item = Point> {
     (0..SIGMAS.len()).flat_map(|si| {
         (0..QS.len()).flat_map(move |qi| {
-            (0..STEPS.len())
-                .flat_map(move |ti| (0..DELTAS.len()).map(move |di| [si, qi, ti, di]))
+            (0..STEPS.len()).flat_map(move |ti| (0..DELTAS.len()).map(move |di| [si, qi, ti, di]))
         })
     })
 }

@@ -131,7 +131,10 @@ fn pearson(x: &[f64], y: &[f64]) -> Option<f64> {
     // below would overflow (see `moments`).
     let (kx, ky) = (unit_scale(x.iter().copied()), unit_scale(y.iter().copied()));
     let pairs = || {
-        x.iter().zip(y).filter(|(a, b)| !a.is_nan() && !b.is_nan()).map(move |(a, b)| (a * kx, b * ky))
+        x.iter()
+            .zip(y)
+            .filter(|(a, b)| !a.is_nan() && !b.is_nan())
+            .map(move |(a, b)| (a * kx, b * ky))
     };
     let (mut n, mut sx, mut sy) = (0usize, 0.0, 0.0);
     let mut first = None;
@@ -210,8 +213,7 @@ fn cramers_v(a: &[u32], r: usize, b: &[u32], c: usize, flat_cells: usize) -> Opt
 fn correlation_ratio(x: &[f64], g: &[u32], groups: usize) -> Option<f64> {
     // Scale-free too (see `pearson`).
     let scale = unit_scale(x.iter().copied());
-    let present =
-        || x.iter().zip(g).filter(|(v, _)| !v.is_nan()).map(move |(v, g)| (v * scale, g));
+    let present = || x.iter().zip(g).filter(|(v, _)| !v.is_nan()).map(move |(v, g)| (v * scale, g));
     let (mut n, mut sum) = (0usize, 0.0);
     let mut first = None;
     let mut varies = false;

@@ -346,7 +346,8 @@ pub fn privacy(
     let hold_rows = holdout.map(|h| sample_indices(h.rows, m, rng));
     // Rows with a value (see "Rows with no value"); with none missing, the draws are the same
     // as from all rows.
-    let informative: Vec<usize> = (0..synthetic.rows).filter(|&r| !all_missing(synthetic, r)).collect();
+    let informative: Vec<usize> =
+        (0..synthetic.rows).filter(|&r| !all_missing(synthetic, r)).collect();
     let searched = (ATTACKER_ROWS_FACTOR * max_rows).min(informative.len());
     let attacker_rows: Vec<usize> = sample_indices(informative.len(), searched, rng)
         .into_iter()
@@ -450,7 +451,9 @@ fn row_key(frame: &Frame, row: usize) -> Vec<u64> {
 
 /// Counts every row of `frame` identical to one in `known`, but for rows with no value.
 fn copies(known: &HashSet<Vec<u64>>, frame: &Frame) -> usize {
-    (0..frame.rows).filter(|&r| !all_missing(frame, r) && known.contains(&row_key(frame, r))).count()
+    (0..frame.rows)
+        .filter(|&r| !all_missing(frame, r) && known.contains(&row_key(frame, r)))
+        .count()
 }
 
 /// Whether every kept cell of `row` is missing (the row holds no value of anyone).
@@ -1038,7 +1041,13 @@ mod tests {
         let p = run(&schema, &f, true, &PrivacyOptions::default());
         assert_eq!(
             p.sampled,
-            SampledRows { training: 4, holdout: 4, synthetic: 3, synthetic_searched: 3, synthetic_all_missing: 0 }
+            SampledRows {
+                training: 4,
+                holdout: 4,
+                synthetic: 3,
+                synthetic_searched: 3,
+                synthetic_all_missing: 0
+            }
         );
         let dcr = p.dcr.expect("dcr");
         // Nearest training: S0 -> T1 at 0, S1 -> T3 at 0, S2 -> T1 at .125.
@@ -1086,7 +1095,13 @@ mod tests {
         let p = run(&schema, &f, false, &PrivacyOptions::default());
         assert_eq!(
             p.sampled,
-            SampledRows { training: 4, holdout: 0, synthetic: 3, synthetic_searched: 3, synthetic_all_missing: 0 }
+            SampledRows {
+                training: 4,
+                holdout: 0,
+                synthetic: 3,
+                synthetic_searched: 3,
+                synthetic_all_missing: 0
+            }
         );
         assert!(p.membership.is_none() && p.exact_copies.holdout_share.is_none());
         let dcr = p.dcr.expect("dcr");
@@ -1325,8 +1340,13 @@ mod tests {
         let options = PrivacyOptions { max_rows: 50, ..Default::default() };
         let p = run(&schema, &f, true, &options);
         // The attacker searches all 100 synthetic rows (at most 4 x 50); 50 are DCR queries.
-        let expected =
-            SampledRows { training: 50, holdout: 50, synthetic: 50, synthetic_searched: 100, synthetic_all_missing: 0 };
+        let expected = SampledRows {
+            training: 50,
+            holdout: 50,
+            synthetic: 50,
+            synthetic_searched: 100,
+            synthetic_all_missing: 0,
+        };
         assert_eq!(p.sampled, expected);
         assert_eq!(p.membership.expect("mia").members, 50);
         let hist = p.dcr.expect("dcr").histogram;
@@ -1338,7 +1358,13 @@ mod tests {
         let p = run(&schema, &f, true, &PrivacyOptions::default());
         assert_eq!(
             p.sampled,
-            SampledRows { training: 40, holdout: 40, synthetic: 40, synthetic_searched: 40, synthetic_all_missing: 0 }
+            SampledRows {
+                training: 40,
+                holdout: 40,
+                synthetic: 40,
+                synthetic_searched: 40,
+                synthetic_all_missing: 0
+            }
         );
     }
 

@@ -143,7 +143,10 @@ pub const INFINITE_EPSILON: &str = "inf";
 
 /// Writes an epsilon: a number, or `"inf"` for `+∞` (JSON has no infinity; serde_json would
 /// write `null`). NaN is refused.
-fn write_epsilon<S: serde::Serializer>(epsilon: &f64, s: S) -> std::result::Result<S::Ok, S::Error> {
+fn write_epsilon<S: serde::Serializer>(
+    epsilon: &f64,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
     if epsilon.is_finite() {
         s.serialize_f64(*epsilon)
     } else if *epsilon == f64::INFINITY {
@@ -156,7 +159,7 @@ fn write_epsilon<S: serde::Serializer>(epsilon: &f64, s: S) -> std::result::Resu
 impl ModelPrivacy {
     /// What is wrong with the statement, if anything: the field and the problem.
     fn problem(&self) -> Option<(&'static str, String)> {
-        if !(self.epsilon >= 0.0) {
+        if self.epsilon.is_nan() || self.epsilon < 0.0 {
             let problem = "must be a number >= 0, or \"inf\" for no guarantee";
             return Some(("model.epsilon", problem.into()));
         }
@@ -616,7 +619,8 @@ mod tests {
         let holdout = rows(80, 900);
         let empty = vec![vec![String::new(); 3]; 200];
         let synthetic = Table::new(real.names().to_vec(), empty)?;
-        let report = build_report(&real, &synthetic, Some(&holdout), &Default::default(), &mut |_, _| {})?;
+        let report =
+            build_report(&real, &synthetic, Some(&holdout), &Default::default(), &mut |_, _| {})?;
         assert_eq!(report.privacy.exact_copies.synthetic_copies, 0);
         let privacy = report.scores.privacy.as_ref().expect("privacy score");
         assert!(!privacy.meaning.contains("reproduces training rows"), "{privacy:?}");

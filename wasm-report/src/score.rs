@@ -125,7 +125,9 @@ pub fn left_out(x: &ScoreInputs) -> Vec<String> {
     if !x.correlation_difference.is_finite() {
         names.push("correlations");
     }
-    names.extend(optional.iter().filter(|(_, v)| v.is_some_and(|v| !v.is_finite())).map(|(n, _)| *n));
+    names.extend(
+        optional.iter().filter(|(_, v)| v.is_some_and(|v| !v.is_finite())).map(|(n, _)| *n),
+    );
     names
         .into_iter()
         .map(|n| {
@@ -191,8 +193,7 @@ fn privacy(x: &ScoreInputs) -> Option<Score> {
         push(&mut parts, "closest records", 1.0 - 2.0 * (s - 0.5).max(0.0), why);
     }
     if let Some(auc) = x.membership_auc {
-        let why =
-            || format!("1 - 2 max(0, AUC - 0.5) of a distance membership attack ({auc:.3})");
+        let why = || format!("1 - 2 max(0, AUC - 0.5) of a distance membership attack ({auc:.3})");
         push(&mut parts, "membership", 1.0 - 2.0 * (auc - 0.5).max(0.0), why);
     }
     if let Some(r) = x.attribute_risk {

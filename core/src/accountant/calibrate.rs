@@ -355,9 +355,15 @@ mod tests {
                     }
                     match calibrate_noise(kind, target, 1e-5, q, steps, &[]) {
                         Ok(sigma) => {
-                            let ev = [GaussianEvent { sampling_rate: q, noise_multiplier: sigma, steps }];
+                            let ev = [GaussianEvent {
+                                sampling_rate: q,
+                                noise_multiplier: sigma,
+                                steps,
+                            }];
                             let at = format!("{kind} ε={target} q={q} T={steps}: σ {sigma}");
-                            let e = epsilon(kind, &ev, 1e-5).map_err(|e| Error::Data(format!("{at}: {e}")))?.epsilon;
+                            let e = epsilon(kind, &ev, 1e-5)
+                                .map_err(|e| Error::Data(format!("{at}: {e}")))?
+                                .epsilon;
                             assert!(e <= target, "{kind} {target} {q} {steps}: σ {sigma} ε {e}");
                         }
                         // PRV may also refuse a composition it cannot resolve (saying so).

@@ -405,9 +405,11 @@ mod tests {
     #[test]
     fn infinite_epsilon_is_written_as_inf_and_read_back() -> Result<()> {
         // JSON has no infinity: serde_json would write `null`, which reads back as an error.
-        let json = serde_json::to_string(&spent(f64::INFINITY)).map_err(|e| Error::Data(e.to_string()))?;
+        let json =
+            serde_json::to_string(&spent(f64::INFINITY)).map_err(|e| Error::Data(e.to_string()))?;
         assert!(json.contains(r#""epsilon":"inf""#), "{json}");
-        let back: PrivacySpent = serde_json::from_str(&json).map_err(|e| Error::Data(e.to_string()))?;
+        let back: PrivacySpent =
+            serde_json::from_str(&json).map_err(|e| Error::Data(e.to_string()))?;
         assert_eq!(back.epsilon, f64::INFINITY);
         Ok(())
     }

@@ -906,7 +906,7 @@ fn compose_numeric(parts: &[(Prv, f64)], delta: f64, options: &PrvOptions) -> Re
             tau_alias[di] = up.min(1.0) + down.min(1.0);
         }
         let delta_used = delta_h + truncated + tau_alias[0].max(tau_alias[1]);
-        if !(delta_used <= delta_error) {
+        if delta_used.is_nan() || delta_used > delta_error {
             // The window was too small: widen it by half its width on each side and retry.
             for (lo, hi) in spans.iter_mut() {
                 let w = *hi - *lo;
@@ -994,7 +994,7 @@ fn compose_numeric(parts: &[(Prv, f64)], delta: f64, options: &PrvOptions) -> Re
             let per_entry =
                 max_neg.max(4.0 * f64::EPSILON * k_total * (n as f64).log2() * l2 * max_w);
             let slack = delta_used + positive as f64 * per_entry;
-            if !(slack < delta / 2.0) {
+            if slack.is_nan() || slack >= delta / 2.0 {
                 return Err(Error::Config(format!(
                     "delta {delta:e} is too small for the PRV accountant on this composition \
                      (its numerical error is about {slack:.1e}); use a larger delta or the RDP \
