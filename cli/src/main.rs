@@ -238,11 +238,13 @@ fn run(cli: Cli) -> CliResult<()> {
         Command::Inspect { model, json: _ } => {
             let model = TrainedModel::load(&model).map_err(|e| e.to_string())?;
             let mut value = serde_json::to_value(model.metadata()).map_err(|e| e.to_string())?;
-            // The guarantee up front: `epsilon` is null for a model trained without DP.
-            let privacy = model.metadata().summary.privacy.as_ref();
+            // The guarantee up front, as the (verified) statement serialises it: `epsilon` is
+            // null for a model trained without DP, "inf" for no finite bound.
+            let privacy = value.pointer("/summary/privacy").cloned().unwrap_or_default();
             if let Some(object) = value.as_object_mut() {
-                object.insert("epsilon".into(), privacy.map(|p| p.epsilon).into());
-                object.insert("delta".into(), privacy.map(|p| p.delta).into());
+                object
+                    .insert("epsilon".into(), privacy.get("epsilon").cloned().unwrap_or_default());
+                object.insert("delta".into(), privacy.get("delta").cloned().unwrap_or_default());
             }
             let text = serde_json::to_string_pretty(&value).map_err(|e| e.to_string())?;
             println!("{text}");
@@ -389,15 +391,17 @@ fn train_command(
     model.save(model_path).map_err(|e| e.to_string())?;
     let s = &model.metadata().summary;
     let seconds = started.elapsed().as_secs_f64();
+    // Under DP the model holds no exact row count; the input's is known here.
+    let rows = if s.privacy.is_some() { table.num_rows() } else { s.training_rows };
     eprintln!(
         "trained {} epochs ({}; best epoch {}) on {} rows, {} tokens/row, {} parameters in {seconds:.1} s ({:.0} tokens/s)",
         s.epochs,
         s.stop_reason,
         s.best_epoch,
-        s.training_rows,
+        rows,
         s.tokens_per_row,
         s.parameters,
-        (s.epochs * s.training_rows * s.tokens_per_row) as f64 / seconds
+        (s.epochs * rows * s.tokens_per_row) as f64 / seconds
     );
     if let Some(p) = &s.privacy {
         print_guarantee(p);
@@ -423,9 +427,12 @@ fn print_guarantee(p: &doppel_core::dp::PrivacyReport) {
         p.order.map(|o| o.to_string()).unwrap_or_else(|| "-".into())
     );
     eprintln!(
-        "  noise multiplier {:.4}, clip norm {}, sampling rate {:.5}, {} steps, unit: {} ({} units)",
+        "  noise multiplier {:.4}, clip norm {}, sampling rate {:.5}, {} steps, unit: {} (about {} units, a noisy count)",
         p.noise_multiplier, p.max_grad_norm, p.sampling_rate, p.steps, p.unit, p.units
     );
+    for warning in &p.warnings {
+        eprintln!("  warning: {warning}");
+    }
     if p.deterministic_noise {
         eprintln!("  WARNING: deterministic_noise is on: the noise is replayable from the seed, so this guarantee does not hold");
     }

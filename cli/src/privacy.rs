@@ -2,7 +2,9 @@
 //!
 //! Each subcommand prints one JSON line on stdout. Arguments the accountant rejects (out of
 //! range, or a budget no noise level can meet) are usage errors: a message on stderr and exit
-//! code 2, as clap does for malformed flags.
+//! code 2, as clap does for malformed flags. An epsilon with no finite bound (too little noise)
+//! is printed as `"epsilon":"inf"` (JSON has no infinity), with a line on stderr saying that
+//! there is no guarantee and why.
 
 use clap::builder::PossibleValuesParser;
 use clap::error::ErrorKind;
@@ -67,13 +69,18 @@ pub fn run(args: PrivacyArgs) -> CliResult<()> {
             let kind = parse_kind(&accountant)?;
             let event = GaussianEvent { sampling_rate, noise_multiplier, steps };
             let spent = accountant::epsilon(kind, &[event], delta).map_err(usage)?;
-            json!({
-                "epsilon": spent.epsilon,
-                "order": spent.order,
-                "accountant": spent.accountant,
-                "delta": spent.delta,
-                "error_bound": spent.error_bound,
-            })
+            if spent.is_unbounded() {
+                eprintln!(
+                    "warning: no differential-privacy guarantee: the {kind} accountant finds no \
+                     finite epsilon at delta {}: noise multiplier {} is too small for sampling \
+                     rate {} over {steps} steps; raise the noise multiplier",
+                    number(delta),
+                    number(noise_multiplier),
+                    number(sampling_rate)
+                );
+            }
+            // Keys: epsilon ("inf" when unbounded), order, accountant, delta, error_bound.
+            serde_json::to_value(&spent).map_err(|e| e.to_string())?
         }
         PrivacyCommand::Noise { epsilon, delta, sampling_rate, steps, accountant } => {
             let kind = parse_kind(&accountant)?;
@@ -82,6 +89,7 @@ pub fn run(args: PrivacyArgs) -> CliResult<()> {
                     .map_err(usage)?;
             let event = GaussianEvent { sampling_rate, noise_multiplier: sigma, steps };
             let achieved = accountant::epsilon(kind, &[event], delta).map_err(usage)?;
+            // A calibrated epsilon meets the finite target, so it is a plain number.
             json!({
                 "noise_multiplier": sigma,
                 "epsilon": achieved.epsilon,
@@ -91,6 +99,16 @@ pub fn run(args: PrivacyArgs) -> CliResult<()> {
     };
     println!("{line}");
     Ok(())
+}
+
+/// A number for a message: plain where that is short, in exponent form otherwise (Rust's
+/// `{}` writes 1e-200 with 200 digits).
+fn number(x: f64) -> String {
+    if x == 0.0 || (1e-4..1e6).contains(&x.abs()) {
+        x.to_string()
+    } else {
+        format!("{x:e}")
+    }
 }
 
 /// The accountant names clap accepts.

@@ -163,6 +163,8 @@ impl TrainedModel {
         }
         let metadata: ModelMetadata =
             serde_json::from_value(probe).map_err(|e| bad(format!("corrupt metadata ({e})")))?;
+        crate::dp::verify_statement(metadata.summary.privacy.as_ref(), &metadata.config.privacy)
+            .map_err(|e| bad(e.to_string()))?;
         let tensors = candle_core::safetensors::load_buffer(bytes, &candle_core::Device::Cpu)
             .map_err(|e| bad(format!("corrupt tensors ({e})")))?;
         let t = &metadata.tokenizer;

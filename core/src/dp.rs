@@ -110,7 +110,7 @@ impl Plan {
             }
             steps = steps.min(allowed as usize);
         }
-        Ok(Plan {
+        let plan = Plan {
             units,
             sampling_rate,
             expected_batch: sampling_rate * units as f64,
@@ -124,7 +124,27 @@ impl Plan {
             accountant: kind,
             prior,
             warnings,
-        })
+        };
+        plan.check_bounded(accountant_delta)?;
+        Ok(plan)
+    }
+
+    /// Refuses, before the first step, a plan whose guarantee after all its steps has no
+    /// finite epsilon (too little noise for the sampling rate and steps): training would
+    /// release the model under no guarantee at all.
+    fn check_bounded(&self, accountant_delta: f64) -> Result<()> {
+        let events = self.events(self.steps);
+        let spent = accountant::epsilon(self.accountant, &events, accountant_delta)?;
+        if spent.epsilon.is_finite() {
+            return Ok(());
+        }
+        Err(Error::Config(format!(
+            "DP training would give no finite epsilon (no guarantee): noise multiplier {:e} is \
+             too small for sampling rate {:.5} over {} steps ({} accountant, delta {:e}); raise \
+             privacy.noise_multiplier (CLI: --noise-multiplier), or set privacy.epsilon \
+             (--epsilon) to have the noise calibrated",
+            self.noise_multiplier, self.sampling_rate, self.steps, self.accountant, self.delta
+        )))
     }
 
     /// Every mechanism run once `steps` steps are done.
@@ -167,10 +187,12 @@ impl Plan {
     }
 }
 
-/// The privacy guarantee of a trained model, stored in its metadata.
+/// The privacy guarantee of a trained model, stored in its metadata. Epsilon fields write
+/// `+∞` (no guarantee) as `"inf"` ([`accountant::epsilon_serde`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PrivacyReport {
     /// Epsilon of the (epsilon, delta)-DP guarantee, from `accountant` (an upper bound).
+    #[serde(with = "accountant::epsilon_serde")]
     pub epsilon: f64,
     /// Delta of the guarantee (the accountant's share plus `selection_delta`).
     pub delta: f64,
@@ -181,8 +203,10 @@ pub struct PrivacyReport {
     /// The optimal Rényi order of the RDP bound.
     pub order: Option<f64>,
     /// The numerical accountant's error bound on epsilon (PRV), if any.
+    #[serde(default, with = "accountant::epsilon_serde::option")]
     pub error_bound: Option<f64>,
     /// Epsilon by the RDP accountant, for comparison.
+    #[serde(with = "accountant::epsilon_serde")]
     pub rdp_epsilon: f64,
     /// Noise standard deviation over the clip norm.
     pub noise_multiplier: f64,
@@ -204,6 +228,144 @@ pub struct PrivacyReport {
     /// What the user should know about the guarantee (e.g. a delta above 1/(10 n)).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+}
+
+/// Relative tolerance when a stored epsilon is recomputed from its ledger. Both accountants
+/// are deterministic (the PRV's FFT, quadrature and sums run in a fixed order), so on one
+/// machine the figures agree bit for bit; the tolerance only absorbs a different platform's
+/// last-digit rounding of `ln`/`exp` and of the FFT's floating point, and sits far below any
+/// edit that changes a printed digit.
+pub const VERIFY_TOLERANCE: f64 = 1e-9;
+
+impl PrivacyReport {
+    /// Checks the statement against its own ledger and the configuration it was trained
+    /// with: `config.dp` is on; the accountant, clip norm, privacy unit and seeded-noise flag
+    /// are the configured ones; delta and its partition-selection share are in range; every
+    /// event is valid and the DP-SGD steps are the last event; and recomputing epsilon (with
+    /// the stated accountant, at `delta - selection_delta`), the RDP epsilon and its order from
+    /// `events` gives the stated figures (within [`VERIFY_TOLERANCE`], relative).
+    ///
+    /// Errors: [`Error::Data`] saying that the privacy statement does not match the model's
+    /// ledger, and which figure differs (the model loader turns it into [`Error::Model`]).
+    pub fn verify(&self, config: &crate::config::PrivacyConfig) -> Result<()> {
+        self.verify_cheap(config)?;
+        let accountant_delta = self.delta - self.selection_delta;
+        let spent = accountant::epsilon(self.accountant, &self.events, accountant_delta)
+            .map_err(|e| mismatch(format!("its events cannot be accounted ({e})")))?;
+        same("epsilon", self.epsilon, spent.epsilon)?;
+        if self.accountant == AccountantKind::Prv {
+            let (stated, computed) = (self.error_bound, spent.error_bound);
+            match (stated, computed) {
+                (Some(a), Some(b)) => same("error_bound", a, b)?,
+                _ => return Err(mismatch(format!("error_bound {stated:?} vs {computed:?}"))),
+            }
+        }
+        let rdp = if self.accountant == AccountantKind::Rdp {
+            spent
+        } else {
+            accountant::epsilon(AccountantKind::Rdp, &self.events, accountant_delta)?
+        };
+        same("rdp_epsilon", self.rdp_epsilon, rdp.epsilon)?;
+        if self.order != rdp.order {
+            return Err(mismatch(format!(
+                "order {:?}, but the ledger gives {:?}",
+                self.order, rdp.order
+            )));
+        }
+        Ok(())
+    }
+
+    /// The checks of [`PrivacyReport::verify`] that need no accounting.
+    fn verify_cheap(&self, config: &crate::config::PrivacyConfig) -> Result<()> {
+        if !config.dp {
+            return Err(mismatch(
+                "the model was trained without differential privacy (privacy.dp = false in its \
+                 configuration), yet it carries a privacy statement"
+                    .into(),
+            ));
+        }
+        let unit = config.privacy_unit.as_deref().unwrap_or("row");
+        let settings = [
+            ("accountant", self.accountant == config.accountant),
+            ("max_grad_norm", self.max_grad_norm == config.max_grad_norm),
+            ("deterministic_noise", self.deterministic_noise == config.deterministic_noise),
+            ("unit", self.unit == unit),
+            (
+                "noise_multiplier",
+                config.noise_multiplier.is_none_or(|s| s == self.noise_multiplier),
+            ),
+        ];
+        if let Some((key, _)) = settings.iter().find(|(_, same)| !same) {
+            return Err(mismatch(format!("{key} differs from the configuration's privacy.{key}")));
+        }
+        let deltas_valid = self.delta > 0.0
+            && self.delta < 1.0
+            && self.selection_delta >= 0.0
+            && self.selection_delta < self.delta;
+        if !deltas_valid {
+            return Err(mismatch(format!(
+                "delta {} with selection_delta {} (need 0 <= selection_delta < delta < 1)",
+                self.delta, self.selection_delta
+            )));
+        }
+        accountant::check_events(&self.events).map_err(|e| mismatch(e.to_string()))?;
+        if self.units < 2 {
+            return Err(mismatch(format!("{} privacy units (DP training needs 2)", self.units)));
+        }
+        if self.steps > 0 {
+            let sgd = GaussianEvent {
+                sampling_rate: self.sampling_rate,
+                noise_multiplier: self.noise_multiplier,
+                steps: self.steps as u64,
+            };
+            if self.events.last() != Some(&sgd) {
+                return Err(mismatch(format!(
+                    "noise_multiplier {}, sampling_rate {} and steps {} are not the last event \
+                     of the ledger ({:?})",
+                    self.noise_multiplier,
+                    self.sampling_rate,
+                    self.steps,
+                    self.events.last()
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Checks a model's privacy statement (`summary.privacy`) against its configuration: present
+/// exactly when `config.dp` is on, and then [`PrivacyReport::verify`].
+pub fn verify_statement(
+    statement: Option<&PrivacyReport>,
+    config: &crate::config::PrivacyConfig,
+) -> Result<()> {
+    match statement {
+        Some(report) => report.verify(config),
+        None if config.dp => Err(mismatch(
+            "the configuration says it was trained with differential privacy (privacy.dp = \
+             true), but it carries no privacy statement"
+                .into(),
+        )),
+        None => Ok(()),
+    }
+}
+
+fn mismatch(detail: String) -> Error {
+    Error::Data(format!("the privacy statement does not match the model's ledger: {detail}"))
+}
+
+/// `stated` equals `computed` within [`VERIFY_TOLERANCE`] (both infinite counts as equal).
+fn same(name: &str, stated: f64, computed: f64) -> Result<()> {
+    // Infinite values must be equal: `∞ - x <= tolerance · ∞` would hold for any x.
+    let close = stated == computed
+        || (stated.is_finite()
+            && computed.is_finite()
+            && (stated - computed).abs() <= VERIFY_TOLERANCE * stated.abs().max(computed.abs()));
+    if close {
+        Ok(())
+    } else {
+        Err(mismatch(format!("{name} is {stated}, but its events give {computed}")))
+    }
 }
 
 /// The secret randomness of DP-SGD: Poisson sampling and Gaussian noise, from ChaCha20 seeded
@@ -307,6 +469,155 @@ mod tests {
         assert_ne!(a.sample(1000, 0.5), b.sample(1000, 0.5));
         let (mut a, mut b) = (Randomness::new(true, 1), Randomness::new(true, 1));
         assert_eq!(a.sample(1000, 0.5), b.sample(1000, 0.5));
+    }
+
+    #[test]
+    fn a_plan_without_a_finite_guarantee_is_refused_before_training() {
+        for kind in [AccountantKind::Rdp, AccountantKind::Prv] {
+            let mut c = config(None, Some(1e-300), None);
+            c.privacy.accountant = kind;
+            match Plan::new(&c, 10_000, Vec::new(), 0.0) {
+                Err(Error::Config(m)) => {
+                    assert!(m.contains("no finite epsilon"), "{kind}: {m}");
+                    assert!(m.contains("privacy.noise_multiplier"), "{kind}: {m}");
+                }
+                other => panic!("{kind}: expected a refusal, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn an_infinite_epsilon_is_stored_as_inf() -> Result<()> {
+        let plan = Plan::new(&config(None, Some(1.0), None), 10_000, Vec::new(), 0.0)?;
+        let mut report = plan.report(plan.steps, "row", true)?;
+        report.epsilon = f64::INFINITY;
+        report.rdp_epsilon = f64::INFINITY;
+        let json = serde_json::to_value(&report).map_err(|e| Error::Data(e.to_string()))?;
+        assert_eq!(json["epsilon"], "inf");
+        assert_eq!(json["rdp_epsilon"], "inf");
+        let back: PrivacyReport =
+            serde_json::from_value(json).map_err(|e| Error::Data(e.to_string()))?;
+        assert_eq!(back, report);
+        Ok(())
+    }
+
+    /// A statement as training writes it: `units` units, noise `sigma`, a prior statistics
+    /// release, with `kind`.
+    fn statement(
+        kind: AccountantKind,
+        units: usize,
+        sigma: f64,
+    ) -> Result<(TrainConfig, PrivacyReport)> {
+        let mut c = config(None, Some(sigma), None);
+        c.privacy.accountant = kind;
+        let prior = vec![GaussianEvent { sampling_rate: 1.0, noise_multiplier: 10.0, steps: 1 }];
+        let plan = Plan::new(&c, units, prior, 1e-7)?;
+        let report = plan.report(plan.steps, "row", false)?;
+        Ok((c, report))
+    }
+
+    /// An edit of a statement, as a forger would make it.
+    type Edit = Box<dyn Fn(&mut PrivacyReport)>;
+
+    fn mismatch_message(r: Result<()>) -> String {
+        match r {
+            Err(Error::Data(m)) => {
+                assert!(
+                    m.starts_with("the privacy statement does not match the model's ledger"),
+                    "{m}"
+                );
+                m
+            }
+            other => panic!("expected a mismatch, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_statement_verifies_against_its_own_ledger() -> Result<()> {
+        for kind in [AccountantKind::Rdp, AccountantKind::Prv] {
+            let (c, report) = statement(kind, 10_000, 1.2)?;
+            report.verify(&c.privacy)?;
+            verify_statement(Some(&report), &c.privacy)?;
+            // The JSON round trip keeps it verifiable.
+            let json = serde_json::to_string(&report).map_err(|e| Error::Data(e.to_string()))?;
+            let back: PrivacyReport =
+                serde_json::from_str(&json).map_err(|e| Error::Data(e.to_string()))?;
+            back.verify(&c.privacy)?;
+        }
+        // Without DP there is no statement, and none is needed.
+        verify_statement(None, &PrivacyConfig::default())?;
+        Ok(())
+    }
+
+    #[test]
+    fn edited_or_pasted_statements_are_refused() -> Result<()> {
+        for kind in [AccountantKind::Rdp, AccountantKind::Prv] {
+            let (c, report) = statement(kind, 10_000, 1.2)?;
+            let edits: Vec<(&str, Edit)> = vec![
+                ("epsilon is", Box::new(|r| r.epsilon *= 0.5)),
+                ("epsilon is", Box::new(|r| r.epsilon *= 1.0 + 1e-6)),
+                ("epsilon is", Box::new(|r| r.epsilon = f64::INFINITY)),
+                ("epsilon is", Box::new(|r| r.epsilon = -1.0)),
+                ("epsilon is", Box::new(|r| r.epsilon = f64::NAN)),
+                ("rdp_epsilon is", Box::new(|r| r.rdp_epsilon -= 0.1)),
+                ("delta", Box::new(|r| r.delta = 5.0)),
+                ("delta", Box::new(|r| r.selection_delta = r.delta)),
+                ("epsilon is", Box::new(|r| r.delta *= 10.0)),
+                ("noise_multiplier", Box::new(|r| r.noise_multiplier *= 2.0)),
+                ("not the last event", Box::new(|r| r.steps += 1)),
+                ("not the last event", Box::new(|r| r.sampling_rate /= 2.0)),
+                ("epsilon is", Box::new(|r| r.events[0].noise_multiplier = 1e9)),
+                ("sampling_rate", Box::new(|r| r.events[0].sampling_rate = 2.0)),
+                (
+                    "accountant",
+                    Box::new(|r| {
+                        r.accountant = match r.accountant {
+                            AccountantKind::Rdp => AccountantKind::Prv,
+                            AccountantKind::Prv => AccountantKind::Rdp,
+                        }
+                    }),
+                ),
+                ("deterministic_noise", Box::new(|r| r.deterministic_noise = true)),
+                ("max_grad_norm", Box::new(|r| r.max_grad_norm = 0.1)),
+                ("unit", Box::new(|r| r.unit = "customer".into())),
+                ("privacy units", Box::new(|r| r.units = 1)),
+            ];
+            for (needle, edit) in edits {
+                let mut forged = report.clone();
+                edit(&mut forged);
+                let m = mismatch_message(forged.verify(&c.privacy));
+                assert!(m.contains(needle), "{kind}: {m}");
+            }
+            // A block pasted into a model trained without DP.
+            let m = mismatch_message(verify_statement(Some(&report), &PrivacyConfig::default()));
+            assert!(m.contains("trained without differential privacy"), "{m}");
+            // A DP model whose block was removed.
+            let m = mismatch_message(verify_statement(None, &c.privacy));
+            assert!(m.contains("carries no privacy statement"), "{m}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn verifying_a_typical_statement_is_cheap() -> Result<()> {
+        // Adult: q = 256/8140 ≈ 0.03145, 640 steps (20 epochs of 32), after the one statistics
+        // release (q = 1, σ = 10).
+        for kind in [AccountantKind::Rdp, AccountantKind::Prv] {
+            let mut c = config(None, Some(1.55), None);
+            c.privacy.accountant = kind;
+            c.training.batch_size = 256;
+            c.training.max_epochs = 20;
+            let prior =
+                vec![GaussianEvent { sampling_rate: 1.0, noise_multiplier: 10.0, steps: 1 }];
+            let plan = Plan::new(&c, 8140, prior, 0.0)?;
+            let report = plan.report(plan.steps, "row", false)?;
+            assert_eq!(report.steps, 640);
+            let started = std::time::Instant::now();
+            report.verify(&c.privacy)?;
+            let ms = started.elapsed().as_secs_f64() * 1e3;
+            println!("{kind}: verify takes {ms:.1} ms (epsilon {})", report.epsilon);
+        }
+        Ok(())
     }
 
     #[test]

@@ -237,3 +237,192 @@ fn max_steps_is_the_largest_feasible_count() -> Result<()> {
     assert!(seconds < 2.0, "{seconds}");
     Ok(())
 }
+
+// ---------------------------------------------------------------------------------------------
+// Extreme arguments (issue 12, point 1). A grid rather than random draws: the failures live at
+// the ends of the ranges (σ² underflowing to 0 or overflowing to ∞, q at 1, 2^64 steps), and a
+// grid hits every one of them on every run.
+
+const SIGMAS: [f64; 9] = [1e-300, 1e-200, 1e-10, 1e-3, 0.1, 1.0, 1e3, 1e10, 1e300];
+const QS: [f64; 5] = [1e-300, 1e-9, 1e-3, 0.5, 1.0];
+const STEPS: [u64; 4] = [1, 1000, 1_000_000_000, u64::MAX];
+const DELTAS: [f64; 5] = [1e-300, 1e-12, 1e-5, 0.5, 0.999];
+
+/// Grid indices `[sigma, q, steps, delta]`.
+type Point = [usize; 4];
+
+/// One accountant's answers over the grid: `Some(spent)`, or `None` for an `Error::Config` (a
+/// clear refusal) or a PRV point left out (see [`prv_runs`]).
+struct Grid {
+    answers: std::collections::HashMap<Point, Option<PrivacySpent>>,
+}
+
+impl Grid {
+    fn get(&self, p: Point) -> Option<&PrivacySpent> {
+        self.answers.get(&p).and_then(Option::as_ref)
+    }
+}
+
+/// The PRV points the grid runs (the test must stay well under 30 s in release on a loaded
+/// machine). The accountant refuses more than 10^9 steps up front, so `u64::MAX` costs
+/// nothing. Composing 10^9 steps costs seconds per point, so that count runs only at delta
+/// 1e-5. Noise multipliers from 1e-10 to 0.1 need the finest lattices (about 0.5-1 s per
+/// point with one thread), so they run only at delta 1e-5 with 1 or `u64::MAX` steps; at the
+/// other deltas and step counts they take the same code path as their neighbours in the grid.
+fn prv_runs(sigma: f64, steps: u64, delta: f64) -> bool {
+    if (1e-10..=0.1).contains(&sigma) {
+        delta == 1e-5 && (steps == 1 || steps == u64::MAX)
+    } else {
+        steps != 1_000_000_000 || delta == 1e-5
+    }
+}
+
+/// One answer: any error but `Error::Config`, a NaN or a negative epsilon fails the test.
+fn answer(
+    kind: AccountantKind,
+    q: f64,
+    sigma: f64,
+    steps: u64,
+    delta: f64,
+) -> Option<PrivacySpent> {
+    let event = GaussianEvent { sampling_rate: q, noise_multiplier: sigma, steps };
+    let at = format!("{kind} q={q:e} σ={sigma:e} T={steps} δ={delta:e}");
+    let started = Instant::now();
+    let result = epsilon(kind, &[event], delta);
+    let seconds = started.elapsed().as_secs_f64();
+    if seconds > 0.3 {
+        println!("slow: {at}: {seconds:.2} s ({:?})", result.as_ref().map(|s| s.epsilon));
+    }
+    match result {
+        Ok(s) => {
+            assert!(s.epsilon >= 0.0, "{at}: epsilon {} (NaN or negative)", s.epsilon);
+            if let Some(b) = s.error_bound {
+                assert!(b >= 0.0, "{at}: error bound {b}");
+            }
+            if s.epsilon.is_infinite() {
+                assert_eq!(s.order, None, "{at}: an infinite epsilon has no optimal order");
+            }
+            Some(s)
+        }
+        Err(Error::Config(m)) => {
+            assert!(!m.is_empty(), "{at}: empty message");
+            None
+        }
+        Err(other) => panic!("{at}: unexpected error {other}"),
+    }
+}
+
+/// The grid of `kind`, computed once for all the tests that read it.
+fn grid(kind: AccountantKind) -> &'static Grid {
+    static RDP: std::sync::OnceLock<Grid> = std::sync::OnceLock::new();
+    static PRV: std::sync::OnceLock<Grid> = std::sync::OnceLock::new();
+    let cell = if kind == AccountantKind::Rdp { &RDP } else { &PRV };
+    cell.get_or_init(|| {
+        let started = Instant::now();
+        let mut answers = std::collections::HashMap::new();
+        for (si, &sigma) in SIGMAS.iter().enumerate() {
+            for (qi, &q) in QS.iter().enumerate() {
+                for (ti, &steps) in STEPS.iter().enumerate() {
+                    for (di, &delta) in DELTAS.iter().enumerate() {
+                        let run = kind == AccountantKind::Rdp || prv_runs(sigma, steps, delta);
+                        let a = if run { answer(kind, q, sigma, steps, delta) } else { None };
+                        answers.insert([si, qi, ti, di], a);
+                    }
+                }
+            }
+        }
+        println!("{kind} grid: {:.1} s", started.elapsed().as_secs_f64());
+        Grid { answers }
+    })
+}
+
+/// Checks that epsilon does not decrease from `p0` to `p1` (`p1` has fewer noise, more steps
+/// or a higher sampling rate), with `+∞` above every finite value. PRV reports an interval
+/// `[eps - bound, eps]` holding the true epsilon: the intervals must allow a monotone truth.
+fn check_order(kind: AccountantKind, p0: Point, p1: Point) {
+    let g = grid(kind);
+    let (Some(a), Some(b)) = (g.get(p0), g.get(p1)) else { return };
+    let slack = a.error_bound.unwrap_or(0.0) + b.error_bound.unwrap_or(0.0) + 1e-9 * a.epsilon;
+    // An infinite epsilon must stay infinite (∞ - slack is NaN or ∞).
+    let holds = b.epsilon >= a.epsilon || (a.epsilon.is_finite() && b.epsilon >= a.epsilon - slack);
+    assert!(
+        holds,
+        "{kind}: epsilon decreases from {} at {} to {} at {}",
+        a.epsilon,
+        label(p0),
+        b.epsilon,
+        label(p1)
+    );
+}
+
+fn label([si, qi, ti, di]: Point) -> String {
+    format!("σ={:e} q={:e} T={} δ={:e}", SIGMAS[si], QS[qi], STEPS[ti], DELTAS[di])
+}
+
+fn points() -> impl Iterator<Item = Point> {
+    (0..SIGMAS.len()).flat_map(|si| {
+        (0..QS.len()).flat_map(move |qi| {
+            (0..STEPS.len()).flat_map(move |ti| (0..DELTAS.len()).map(move |di| [si, qi, ti, di]))
+        })
+    })
+}
+
+#[test]
+fn extreme_arguments_give_an_error_or_a_valid_epsilon() {
+    for kind in [AccountantKind::Rdp, AccountantKind::Prv] {
+        // `answer` checks each point as the grid is built.
+        let g = grid(kind);
+        let answered = g.answers.values().filter(|a| a.is_some()).count();
+        println!("{kind}: {answered} of {} points answered", g.answers.len());
+        assert!(answered > g.answers.len() / 3, "{kind}: too many refusals");
+    }
+}
+
+#[test]
+fn extreme_epsilon_is_monotone_in_noise_steps_and_sampling_rate() {
+    for kind in [AccountantKind::Rdp, AccountantKind::Prv] {
+        for p in points() {
+            let [si, qi, ti, di] = p;
+            // Less noise, more steps, a higher sampling rate: never a smaller epsilon.
+            if si > 0 {
+                check_order(kind, p, [si - 1, qi, ti, di]);
+            }
+            if ti + 1 < STEPS.len() {
+                check_order(kind, p, [si, qi, ti + 1, di]);
+            }
+            if qi + 1 < QS.len() {
+                check_order(kind, p, [si, qi + 1, ti, di]);
+            }
+        }
+    }
+}
+
+#[test]
+fn tiny_noise_gives_no_guarantee() {
+    for p in points().filter(|p| SIGMAS[p[0]] <= 1e-200) {
+        let [_, qi, ti, di] = p;
+        let rdp = grid(AccountantKind::Rdp).get(p);
+        let rdp = rdp.unwrap_or_else(|| panic!("RDP refused {}", label(p)));
+        assert_eq!(rdp.epsilon, f64::INFINITY, "RDP {}", label(p));
+        // Without noise a sampled step releases its record outright: with probability
+        // 1 - (1 - q)^T > δ nothing bounds the loss, so PRV must say infinity (or refuse).
+        // Below that the true epsilon is finite, and PRV may find it.
+        let (q, steps, delta) = (QS[qi], STEPS[ti], DELTAS[di]);
+        let leak = -((-q).ln_1p() * steps as f64).exp_m1();
+        if let Some(prv) = grid(AccountantKind::Prv).get(p).filter(|_| leak > delta) {
+            assert_eq!(prv.epsilon, f64::INFINITY, "PRV {}", label(p));
+        }
+    }
+}
+
+#[test]
+fn extreme_prv_is_at_most_rdp() {
+    for p in points() {
+        let prv = grid(AccountantKind::Prv).get(p);
+        let rdp = grid(AccountantKind::Rdp).get(p);
+        let (Some(prv), Some(rdp)) = (prv, rdp) else { continue };
+        // The true epsilon lies in [prv - bound, prv] and is at most RDP's bound.
+        let lower = prv.epsilon - prv.error_bound.unwrap_or(0.0);
+        assert!(lower <= rdp.epsilon + 1e-9, "{}: PRV {prv:?} vs RDP {rdp:?}", label(p));
+    }
+}

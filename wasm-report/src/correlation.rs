@@ -20,6 +20,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::frame::{Frame, Schema, Values, MISSING};
+use crate::moments::unit_scale;
 
 /// Contingency tables up to this many cells are counted in a flat array; larger ones (two
 /// columns with thousands of levels each) by sorting the rows' cell keys, which needs no more
@@ -126,11 +127,19 @@ fn association(a: &Column, b: &Column) -> Option<f64> {
 /// centred sums of products) so that large offsets such as Adult's fnlwgt (~1e5) lose no
 /// precision. `None` with fewer than two such rows or when either side is constant.
 fn pearson(x: &[f64], y: &[f64]) -> Option<f64> {
-    let pairs = || x.iter().zip(y).filter(|(a, b)| !a.is_nan() && !b.is_nan());
+    // r does not change when either side is multiplied by a constant: near ±1e308 the sums
+    // below would overflow (see `moments`).
+    let (kx, ky) = (unit_scale(x.iter().copied()), unit_scale(y.iter().copied()));
+    let pairs = || {
+        x.iter()
+            .zip(y)
+            .filter(|(a, b)| !a.is_nan() && !b.is_nan())
+            .map(move |(a, b)| (a * kx, b * ky))
+    };
     let (mut n, mut sx, mut sy) = (0usize, 0.0, 0.0);
     let mut first = None;
     let (mut x_varies, mut y_varies) = (false, false);
-    for (&a, &b) in pairs() {
+    for (a, b) in pairs() {
         let (a0, b0) = *first.get_or_insert((a, b));
         x_varies |= a != a0;
         y_varies |= b != b0;
@@ -143,14 +152,16 @@ fn pearson(x: &[f64], y: &[f64]) -> Option<f64> {
     }
     let (mx, my) = (sx / n as f64, sy / n as f64);
     let (mut sxx, mut syy, mut sxy) = (0.0, 0.0, 0.0);
-    for (&a, &b) in pairs() {
+    for (a, b) in pairs() {
         let (dx, dy) = (a - mx, b - my);
         sxx += dx * dx;
         syy += dy * dy;
         sxy += dx * dy;
     }
     // Two square roots: sxx * syy could overflow for huge values.
-    Some((sxy / (sxx.sqrt() * syy.sqrt())).clamp(-1.0, 1.0))
+    let r = sxy / (sxx.sqrt() * syy.sqrt());
+    // An infinite value in the data leaves no figure (NaN.clamp would stay NaN).
+    r.is_finite().then(|| r.clamp(-1.0, 1.0))
 }
 
 /// Cramér's V without bias correction of two code columns (`a` in `0..r`, `b` in `0..c`,
@@ -200,11 +211,13 @@ fn cramers_v(a: &[u32], r: usize, b: &[u32], c: usize, flat_cells: usize) -> Opt
 /// the overall mean (two passes, for precision). `None` when the numbers are constant or fall
 /// in fewer than two groups.
 fn correlation_ratio(x: &[f64], g: &[u32], groups: usize) -> Option<f64> {
-    let present = || x.iter().zip(g).filter(|(v, _)| !v.is_nan());
+    // Scale-free too (see `pearson`).
+    let scale = unit_scale(x.iter().copied());
+    let present = || x.iter().zip(g).filter(|(v, _)| !v.is_nan()).map(move |(v, g)| (v * scale, g));
     let (mut n, mut sum) = (0usize, 0.0);
     let mut first = None;
     let mut varies = false;
-    for (&v, _) in present() {
+    for (v, _) in present() {
         varies |= v != *first.get_or_insert(v);
         n += 1;
         sum += v;
@@ -215,7 +228,7 @@ fn correlation_ratio(x: &[f64], g: &[u32], groups: usize) -> Option<f64> {
     let mean = sum / n as f64;
     let (mut sums, mut counts) = (vec![0.0; groups], vec![0usize; groups]);
     let mut total = 0.0;
-    for (&v, &k) in present() {
+    for (v, &k) in present() {
         let d = v - mean;
         total += d * d;
         sums[k as usize] += d;
@@ -226,7 +239,9 @@ fn correlation_ratio(x: &[f64], g: &[u32], groups: usize) -> Option<f64> {
     }
     let between: f64 =
         sums.iter().zip(&counts).filter(|(_, &k)| k > 0).map(|(s, &k)| s * s / k as f64).sum();
-    Some((between / total).sqrt().min(1.0))
+    // NaN (an infinite value in the data) is no figure; `NaN.min(1.0)` would be 1.
+    let eta = (between / total).sqrt();
+    eta.is_finite().then(|| eta.min(1.0))
 }
 
 /// The association matrix of one frame (symmetric, diagonal `Some(1.0)`).

@@ -739,17 +739,22 @@ pub fn accuracy(predicted: &[u32], actual: &[u32]) -> Option<f64> {
 }
 
 /// The coefficient of determination `R^2 = 1 - SS_res / SS_tot`, with `SS_res = sum (y - f)^2`
-/// and `SS_tot = sum (y - mean y)^2` (scikit-learn's `r2_score`). `None` when empty or when the
-/// actual values are all equal. Panics when lengths differ.
+/// and `SS_tot = sum (y - mean y)^2` (scikit-learn's `r2_score`). `None` when empty, when the
+/// actual values are all equal, or when the figure is not finite (a prediction that is not a
+/// number). Values and predictions are scaled alike by a power of two first
+/// ([`crate::moments`]), which leaves `R^2` unchanged but keeps sums near the f64 limits
+/// finite. Panics when lengths differ.
 pub fn r2(predicted: &[f64], actual: &[f64]) -> Option<f64> {
     assert_eq!(predicted.len(), actual.len(), "one prediction per value");
     if actual.is_empty() {
         return None;
     }
-    let mean = actual.iter().sum::<f64>() / actual.len() as f64;
-    let ss_tot: f64 = actual.iter().map(|y| (y - mean).powi(2)).sum();
-    let ss_res: f64 = predicted.iter().zip(actual).map(|(f, y)| (y - f).powi(2)).sum();
-    (ss_tot > 0.0).then(|| 1.0 - ss_res / ss_tot)
+    let k = crate::moments::unit_scale(actual.iter().chain(predicted).copied());
+    let mean = actual.iter().map(|y| y * k).sum::<f64>() / actual.len() as f64;
+    let ss_tot: f64 = actual.iter().map(|y| (y * k - mean).powi(2)).sum();
+    let ss_res: f64 = predicted.iter().zip(actual).map(|(f, y)| (y * k - f * k).powi(2)).sum();
+    let r2 = 1.0 - ss_res / ss_tot;
+    (ss_tot > 0.0 && r2.is_finite()).then_some(r2)
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ pub mod fidelity;
 pub mod frame;
 pub mod html;
 pub mod learn;
+pub mod moments;
 pub mod privacy;
 pub mod report;
 pub mod sample;

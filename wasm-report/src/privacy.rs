@@ -12,7 +12,16 @@
 //! `synthetic_share`: the share of **all** synthetic rows identical to some training row, every
 //! kept column equal (numbers by bit pattern with -0.0 read as 0.0; missing equals missing).
 //! `holdout_share`: the same for holdout rows, the baseline of how often two independent real
-//! rows coincide (Adult has duplicate rows, so it is not 0).
+//! rows coincide (Adult has duplicate rows, so it is not 0). A row whose kept cells are all
+//! missing holds no value of anyone and is never counted as a copy.
+//!
+//! # Rows with no value
+//!
+//! A synthetic row whose kept cells are all missing reveals nothing about any record, yet in
+//! the distance below (missing equals missing) it sits next to the training rows with the most
+//! missing cells: a table of such rows would look like a copy of those rows. These rows are
+//! left out of the distance metrics and the attacks (counted in
+//! [`SampledRows::synthetic_all_missing`]); the samples below are drawn from the others.
 //!
 //! # Distance
 //!
@@ -227,6 +236,9 @@ pub struct SampledRows {
     /// Synthetic rows the membership and attribute attacks search (`a`).
     #[serde(default)]
     pub synthetic_searched: usize,
+    /// Synthetic rows left out of the distance metrics because every kept cell is missing.
+    #[serde(default)]
+    pub synthetic_all_missing: usize,
 }
 
 /// The attacks search this many times `max_rows` synthetic rows: an attacker holds all the
@@ -332,8 +344,15 @@ pub fn privacy(
     let m = holdout.map_or(training.rows, |h| h.rows.min(training.rows)).min(max_rows);
     let train_rows = sample_indices(training.rows, m, rng);
     let hold_rows = holdout.map(|h| sample_indices(h.rows, m, rng));
-    let searched = (ATTACKER_ROWS_FACTOR * max_rows).min(synthetic.rows);
-    let attacker_rows = sample_indices(synthetic.rows, searched, rng);
+    // Rows with a value (see "Rows with no value"); with none missing, the draws are the same
+    // as from all rows.
+    let informative: Vec<usize> =
+        (0..synthetic.rows).filter(|&r| !all_missing(synthetic, r)).collect();
+    let searched = (ATTACKER_ROWS_FACTOR * max_rows).min(informative.len());
+    let attacker_rows: Vec<usize> = sample_indices(informative.len(), searched, rng)
+        .into_iter()
+        .map(|i| informative[i])
+        .collect();
     let synth_rows: Vec<usize> = sample_indices(attacker_rows.len(), max_rows, rng)
         .into_iter()
         .map(|i| attacker_rows[i])
@@ -343,6 +362,7 @@ pub fn privacy(
         holdout: hold_rows.as_ref().map_or(0, Vec::len),
         synthetic: synth_rows.len(),
         synthetic_searched: attacker_rows.len(),
+        synthetic_all_missing: synthetic.rows - informative.len(),
     };
     let mut result = Privacy {
         exact_copies,
@@ -429,9 +449,19 @@ fn row_key(frame: &Frame, row: usize) -> Vec<u64> {
     frame.columns.iter().map(|v| cell_key(v, row)).collect()
 }
 
-/// Counts every row of `frame` identical to one in `known`.
+/// Counts every row of `frame` identical to one in `known`, but for rows with no value.
 fn copies(known: &HashSet<Vec<u64>>, frame: &Frame) -> usize {
-    (0..frame.rows).filter(|&r| known.contains(&row_key(frame, r))).count()
+    (0..frame.rows)
+        .filter(|&r| !all_missing(frame, r) && known.contains(&row_key(frame, r)))
+        .count()
+}
+
+/// Whether every kept cell of `row` is missing (the row holds no value of anyone).
+fn all_missing(frame: &Frame, row: usize) -> bool {
+    frame.columns.iter().all(|values| match values {
+        Values::Numeric(v) => v[row].is_nan(),
+        Values::Categorical(v) => v[row] == MISSING,
+    })
 }
 
 fn exact_copies(training: &Frame, synthetic: &Frame, holdout: Option<&Frame>) -> ExactCopies {
@@ -1011,7 +1041,13 @@ mod tests {
         let p = run(&schema, &f, true, &PrivacyOptions::default());
         assert_eq!(
             p.sampled,
-            SampledRows { training: 4, holdout: 4, synthetic: 3, synthetic_searched: 3 }
+            SampledRows {
+                training: 4,
+                holdout: 4,
+                synthetic: 3,
+                synthetic_searched: 3,
+                synthetic_all_missing: 0
+            }
         );
         let dcr = p.dcr.expect("dcr");
         // Nearest training: S0 -> T1 at 0, S1 -> T3 at 0, S2 -> T1 at .125.
@@ -1059,7 +1095,13 @@ mod tests {
         let p = run(&schema, &f, false, &PrivacyOptions::default());
         assert_eq!(
             p.sampled,
-            SampledRows { training: 4, holdout: 0, synthetic: 3, synthetic_searched: 3 }
+            SampledRows {
+                training: 4,
+                holdout: 0,
+                synthetic: 3,
+                synthetic_searched: 3,
+                synthetic_all_missing: 0
+            }
         );
         assert!(p.membership.is_none() && p.exact_copies.holdout_share.is_none());
         let dcr = p.dcr.expect("dcr");
@@ -1298,8 +1340,13 @@ mod tests {
         let options = PrivacyOptions { max_rows: 50, ..Default::default() };
         let p = run(&schema, &f, true, &options);
         // The attacker searches all 100 synthetic rows (at most 4 x 50); 50 are DCR queries.
-        let expected =
-            SampledRows { training: 50, holdout: 50, synthetic: 50, synthetic_searched: 100 };
+        let expected = SampledRows {
+            training: 50,
+            holdout: 50,
+            synthetic: 50,
+            synthetic_searched: 100,
+            synthetic_all_missing: 0,
+        };
         assert_eq!(p.sampled, expected);
         assert_eq!(p.membership.expect("mia").members, 50);
         let hist = p.dcr.expect("dcr").histogram;
@@ -1311,7 +1358,13 @@ mod tests {
         let p = run(&schema, &f, true, &PrivacyOptions::default());
         assert_eq!(
             p.sampled,
-            SampledRows { training: 40, holdout: 40, synthetic: 40, synthetic_searched: 40 }
+            SampledRows {
+                training: 40,
+                holdout: 40,
+                synthetic: 40,
+                synthetic_searched: 40,
+                synthetic_all_missing: 0
+            }
         );
     }
 

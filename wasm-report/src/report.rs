@@ -14,7 +14,7 @@ use crate::fidelity::{fidelity, FidelityOptions, FidelityReport};
 use crate::frame::{Schema, SkippedColumn};
 use crate::privacy::{privacy, Privacy, PrivacyOptions};
 use crate::sample::Rng;
-use crate::score::{scores, ScoreInputs, Scores};
+use crate::score::{left_out, scores, ScoreInputs, Scores};
 use crate::structure::{structure, Structure};
 use crate::summary::{summaries, ColumnSummary};
 use crate::table::Table;
@@ -66,10 +66,19 @@ impl Default for ReportOptions {
 }
 
 /// The differential-privacy guarantee a model states about itself. Field names follow the
-/// `summary.privacy` object of `doppel inspect --json`, so that object can be passed as is.
+/// `summary.privacy` object of `doppel inspect --json`, so that object can be passed as is
+/// (other fields are ignored).
+///
+/// A statement is checked where it is read (JSON, and [`build_report`] for values built in
+/// code): epsilon a number `>= 0` or `"inf"` (no finite bound: no guarantee), delta in
+/// `[0, 1)`, the accountant `prv` or `rdp`, the unit not empty. JSON has no infinity, so an
+/// infinite epsilon is written and read as the string `"inf"`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "StatedPrivacy")]
 pub struct ModelPrivacy {
-    /// Epsilon of the (epsilon, delta)-DP guarantee.
+    /// Epsilon of the (epsilon, delta)-DP guarantee; `+∞` when the model states no finite
+    /// bound.
+    #[serde(serialize_with = "write_epsilon")]
     pub epsilon: f64,
     /// Delta of the guarantee.
     pub delta: f64,
@@ -84,11 +93,114 @@ pub struct ModelPrivacy {
     pub deterministic_noise: bool,
 }
 
+/// [`ModelPrivacy`] as read, before its values are checked. Epsilon and delta are read as
+/// any JSON value so that a wrong one is named in the error.
+#[derive(Deserialize)]
+struct StatedPrivacy {
+    epsilon: serde_json::Value,
+    delta: serde_json::Value,
+    #[serde(default)]
+    accountant: Option<String>,
+    #[serde(default)]
+    unit: Option<String>,
+    #[serde(default)]
+    deterministic_noise: bool,
+}
+
+impl TryFrom<StatedPrivacy> for ModelPrivacy {
+    type Error = String;
+
+    fn try_from(s: StatedPrivacy) -> std::result::Result<Self, String> {
+        let epsilon = match &s.epsilon {
+            serde_json::Value::String(t) if t == INFINITE_EPSILON => f64::INFINITY,
+            v => v.as_f64().unwrap_or(f64::NAN),
+        };
+        // A delta that is not a number is NaN here, which the range check refuses.
+        let delta = s.delta.as_f64().unwrap_or(f64::NAN);
+        let m = ModelPrivacy {
+            epsilon,
+            delta,
+            accountant: s.accountant,
+            unit: s.unit,
+            deterministic_noise: s.deterministic_noise,
+        };
+        match m.problem() {
+            None => Ok(m),
+            // Name the value as written (a NaN above may stand for a string or a null).
+            Some((field @ "model.epsilon", problem)) => {
+                Err(format!("{field} {problem}, got {}", s.epsilon))
+            }
+            Some((field @ "model.delta", problem)) => {
+                Err(format!("{field} {problem}, got {}", s.delta))
+            }
+            Some((field, problem)) => Err(format!("{field} {problem}")),
+        }
+    }
+}
+
+/// The JSON spelling of an infinite epsilon (the same as doppel-core's model files).
+pub const INFINITE_EPSILON: &str = "inf";
+
+/// Writes an epsilon: a number, or `"inf"` for `+∞` (JSON has no infinity; serde_json would
+/// write `null`). NaN is refused.
+fn write_epsilon<S: serde::Serializer>(
+    epsilon: &f64,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    if epsilon.is_finite() {
+        s.serialize_f64(*epsilon)
+    } else if *epsilon == f64::INFINITY {
+        s.serialize_str(INFINITE_EPSILON)
+    } else {
+        Err(serde::ser::Error::custom(format!("model.epsilon cannot be {epsilon}")))
+    }
+}
+
 impl ModelPrivacy {
+    /// What is wrong with the statement, if anything: the field and the problem.
+    fn problem(&self) -> Option<(&'static str, String)> {
+        if self.epsilon.is_nan() || self.epsilon < 0.0 {
+            let problem = "must be a number >= 0, or \"inf\" for no guarantee";
+            return Some(("model.epsilon", problem.into()));
+        }
+        if !(0.0..1.0).contains(&self.delta) {
+            return Some(("model.delta", "must be in [0, 1)".into()));
+        }
+        if let Some(a) = self.accountant.as_deref().filter(|a| !["prv", "rdp"].contains(a)) {
+            return Some(("model.accountant", format!("must be \"prv\" or \"rdp\", got {a:?}")));
+        }
+        if self.unit.as_deref().is_some_and(|u| u.trim().is_empty()) {
+            return Some(("model.unit", "must name the privacy unit (\"row\" or a column)".into()));
+        }
+        None
+    }
+
+    /// Checks the statement (see the type's documentation).
+    ///
+    /// Errors: [`Error::BadOption`] naming the field (`model.epsilon`, `model.delta`, ...).
+    pub fn check(&self) -> Result<()> {
+        match self.problem() {
+            None => Ok(()),
+            Some((option, problem)) => {
+                let value = match option {
+                    "model.epsilon" => format!(", got {}", self.epsilon),
+                    "model.delta" => format!(", got {}", self.delta),
+                    _ => String::new(),
+                };
+                Err(Error::BadOption { option: option.into(), problem: problem + &value })
+            }
+        }
+    }
+
     /// The guarantee in one sentence.
     pub fn statement(&self) -> String {
         if self.deterministic_noise {
             return "The model was trained with seeded (test) noise: it states no guarantee."
+                .into();
+        }
+        if self.epsilon.is_infinite() {
+            return "The model states no differential-privacy guarantee: its accountant found \
+                    no finite epsilon (too little noise for the sampling rate and steps)."
                 .into();
         }
         let unit = match self.unit.as_deref() {
@@ -175,6 +287,9 @@ pub fn build_report(
             return Err(Error::TooFewRows { table: role.into(), rows, needed: MIN_ROWS });
         }
     }
+    if let Some(model) = &options.model {
+        model.check()?;
+    }
     progress("reading the tables", 0.0);
     // One seed for the whole report: it also draws the fidelity's column triples.
     let fid = &FidelityOptions { seed: options.seed, ..options.fidelity.clone() };
@@ -243,6 +358,14 @@ pub fn build_report(
         &privacy_options,
         &mut rng,
     );
+    let empty_rows = privacy.sampled.synthetic_all_missing;
+    if empty_rows > 0 {
+        warnings.push(format!(
+            "{empty_rows} of {} synthetic rows have every compared cell missing: they copy no \
+             training row and are left out of the distance metrics and attacks",
+            synthetic.num_rows()
+        ));
+    }
     if holdout.is_none() {
         warnings.push(
             "no holdout table: the privacy score, the distance-to-closest-record share and \
@@ -250,14 +373,16 @@ pub fn build_report(
                 .into(),
         );
     }
-    let scores = scores(&score_inputs(
+    let inputs = score_inputs(
         &fidelity,
         &correlations,
         structure.as_ref(),
         discriminator.as_ref(),
         utility.as_ref(),
         &privacy,
-    ));
+    );
+    warnings.extend(left_out(&inputs));
+    let scores = scores(&inputs);
     progress("done", 1.0);
     Ok(Report {
         format: FORMAT.into(),
@@ -395,6 +520,111 @@ mod tests {
         let report = build_report(&real, &synthetic, None, &target, &mut |_, _| {}).unwrap();
         assert!(report.scores.privacy.is_none() && report.utility.is_none());
         assert!(report.warnings.iter().any(|w| w.contains("utility needs a holdout")));
+    }
+
+    #[test]
+    fn stated_guarantees_are_checked_where_they_are_read() {
+        for (json, needle) in [
+            (r#"{"epsilon": -1, "delta": 5}"#, "model.epsilon must be"),
+            (r#"{"epsilon": 1, "delta": 5}"#, "model.delta must be in [0, 1)"),
+            (r#"{"epsilon": 1, "delta": -0.1}"#, "model.delta must be in [0, 1)"),
+            (r#"{"epsilon": 1, "delta": 1}"#, "model.delta must be in [0, 1)"),
+            (r#"{"epsilon": "nan", "delta": 1e-5}"#, "model.epsilon must be"),
+            (r#"{"epsilon": "-inf", "delta": 1e-5}"#, "model.epsilon must be"),
+            (r#"{"epsilon": null, "delta": 1e-5}"#, "model.epsilon must be"),
+            (r#"{"epsilon": 1, "delta": 1e-5, "accountant": "moments"}"#, "model.accountant"),
+            (r#"{"epsilon": 1, "delta": 1e-5, "unit": ""}"#, "model.unit"),
+        ] {
+            let message = match serde_json::from_str::<ModelPrivacy>(json) {
+                Ok(m) => panic!("{json} accepted as {m:?}"),
+                Err(e) => e.to_string(),
+            };
+            assert!(message.contains(needle), "{json}: {message}");
+            // The same check holds inside the options (the browser's and the CLI's path).
+            let options = format!(r#"{{"model": {json}}}"#);
+            let message = match serde_json::from_str::<ReportOptions>(&options) {
+                Ok(o) => panic!("{options} accepted as {o:?}"),
+                Err(e) => e.to_string(),
+            };
+            assert!(message.contains(needle), "{options}: {message}");
+        }
+        // "inf" is no guarantee, read and written as such; finite values round-trip.
+        let m: ModelPrivacy =
+            serde_json::from_str(r#"{"epsilon": "inf", "delta": 1e-5, "accountant": "rdp"}"#)
+                .expect("inf");
+        assert_eq!(m.epsilon, f64::INFINITY);
+        assert!(m.statement().contains("no differential-privacy guarantee"), "{}", m.statement());
+        let json = serde_json::to_string(&m).expect("serialise");
+        assert!(json.contains(r#""epsilon":"inf""#), "{json}");
+        assert_eq!(serde_json::from_str::<ModelPrivacy>(&json).expect("back"), m);
+        let m: ModelPrivacy =
+            serde_json::from_str(r#"{"epsilon": 0.1, "delta": 0}"#).expect("pure DP");
+        let back: ModelPrivacy =
+            serde_json::from_str(&serde_json::to_string(&m).expect("json")).expect("back");
+        assert_eq!(back.epsilon.to_bits(), 0.1f64.to_bits());
+    }
+
+    /// A table with a numeric column at the ends of the f64 range.
+    fn huge(n: usize, offset: usize) -> Table {
+        let rows = (offset..offset + n)
+            .map(|i| {
+                let x = match i % 4 {
+                    0 => "1e308",
+                    1 => "-1e308",
+                    2 => "1.7976931348623157e308",
+                    _ => "0",
+                };
+                let job = ["clerk", "nurse", "farmer"][i % 3];
+                vec![x.to_string(), job.to_string(), (i % 7).to_string()]
+            })
+            .collect();
+        Table::new(vec!["x".into(), "job".into(), "k".into()], rows).expect("table")
+    }
+
+    #[test]
+    fn values_near_the_f64_limits_keep_every_figure_finite() -> Result<()> {
+        let (real, synthetic, holdout) = (huge(200, 0), huge(200, 3), huge(80, 1));
+        let options = ReportOptions { target: Some("job".into()), ..Default::default() };
+        let report = build_report(&real, &synthetic, Some(&holdout), &options, &mut |_, _| {})?;
+        let privacy = report.scores.privacy.as_ref().expect("privacy score");
+        for score in [&report.scores.quality, privacy] {
+            assert!(score.value.is_finite(), "{score:?}");
+            for part in &score.components {
+                assert!(part.value.is_finite(), "{part:?}");
+                assert!(!part.explanation.contains("NaN"), "{part:?}");
+            }
+        }
+        // No NaN anywhere: serde_json writes a non-finite number as null.
+        let json = serde_json::to_string(&report).expect("json");
+        let value: serde_json::Value = serde_json::from_str(&json).expect("value");
+        assert!(value["scores"]["quality"]["value"].is_f64(), "{}", value["scores"]);
+        // "NaN" is also one of the default missing-value tokens, listed in the page's JSON.
+        let html = crate::html::render_html(&report).replace("\"NaN\"", "");
+        let at = html.find("NaN").map(|i| &html[i.saturating_sub(300)..(i + 50).min(html.len())]);
+        assert_eq!(at, None, "NaN in the HTML page");
+        Ok(())
+    }
+
+    #[test]
+    fn an_all_missing_synthetic_table_does_not_copy_training_rows() -> Result<()> {
+        // Some training rows miss two of their three cells; the holdout rows miss none. An
+        // all-missing synthetic row then sits "closer" to those training rows (missing equals
+        // missing) than to any holdout row, although it reveals nothing about them.
+        let mut real = rows(200, 0).rows().to_vec();
+        for row in real.iter_mut().step_by(10) {
+            row[0].clear();
+            row[1].clear();
+        }
+        let real = Table::new(rows(1, 0).names().to_vec(), real)?;
+        let holdout = rows(80, 900);
+        let empty = vec![vec![String::new(); 3]; 200];
+        let synthetic = Table::new(real.names().to_vec(), empty)?;
+        let report =
+            build_report(&real, &synthetic, Some(&holdout), &Default::default(), &mut |_, _| {})?;
+        assert_eq!(report.privacy.exact_copies.synthetic_copies, 0);
+        let privacy = report.scores.privacy.as_ref().expect("privacy score");
+        assert!(!privacy.meaning.contains("reproduces training rows"), "{privacy:?}");
+        Ok(())
     }
 
     #[test]

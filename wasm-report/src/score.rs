@@ -89,6 +89,56 @@ fn component(name: &str, value: f64, explanation: String) -> Component {
     Component { name: name.into(), value: value.clamp(0.0, 1.0), explanation }
 }
 
+/// Adds a component unless its value is not a finite number (a metric that could not be
+/// computed, e.g. over values near the f64 limits): a NaN score is never shown; [`left_out`]
+/// names what was dropped.
+fn push(parts: &mut Vec<Component>, name: &str, value: f64, explanation: impl FnOnce() -> String) {
+    if value.is_finite() {
+        parts.push(component(name, value, explanation()));
+    }
+}
+
+/// 100 times the mean of the components' values (0 without any).
+fn mean_value(parts: &[Component]) -> f64 {
+    if parts.is_empty() {
+        return 0.0;
+    }
+    100.0 * parts.iter().map(|p| p.value).sum::<f64>() / parts.len() as f64
+}
+
+/// The score components left out because their metric is not a finite number, each with the
+/// reason, for the report's warnings.
+pub fn left_out(x: &ScoreInputs) -> Vec<String> {
+    let optional = [
+        ("structure", x.structure_similarity),
+        ("indistinguishability", x.discriminator_auc),
+        ("utility", x.utility_ratio),
+        ("copies", x.holdout_copies.map(|h| x.synthetic_copies - h)),
+        ("closest records", x.dcr_share),
+        ("membership", x.membership_auc),
+        ("attributes", x.attribute_risk),
+    ];
+    let mut names: Vec<&str> = Vec::new();
+    if x.accuracies.iter().any(|a| !a.is_finite()) {
+        names.push("accuracy");
+    }
+    if !x.correlation_difference.is_finite() {
+        names.push("correlations");
+    }
+    names.extend(
+        optional.iter().filter(|(_, v)| v.is_some_and(|v| !v.is_finite())).map(|(n, _)| *n),
+    );
+    names
+        .into_iter()
+        .map(|n| {
+            format!(
+                "the {n} component is left out of the scores: its metric is not a finite number \
+                 (values too close to the limits of floating point)"
+            )
+        })
+        .collect()
+}
+
 /// Computes both scores (see the module documentation for the definitions).
 pub fn scores(inputs: &ScoreInputs) -> Scores {
     Scores { quality: quality(inputs), privacy: privacy(inputs) }
@@ -99,24 +149,25 @@ fn quality(x: &ScoreInputs) -> Score {
     if !x.accuracies.is_empty() {
         let mean = x.accuracies.iter().sum::<f64>() / x.accuracies.len() as f64;
         let why = "mean of the univariate, bivariate and trivariate accuracies (1 - TVD)";
-        parts.push(component("accuracy", mean, why.into()));
+        push(&mut parts, "accuracy", mean, || why.into());
     }
-    let why = format!("1 - mean absolute correlation difference ({:.3})", x.correlation_difference);
-    parts.push(component("correlations", 1.0 - x.correlation_difference, why));
+    let d = x.correlation_difference;
+    let why = || format!("1 - mean absolute correlation difference ({d:.3})");
+    push(&mut parts, "correlations", 1.0 - d, why);
     if let Some(s) = x.structure_similarity {
         let why = "similarity of the variance the real principal components explain";
-        parts.push(component("structure", s, why.into()));
+        push(&mut parts, "structure", s, || why.into());
     }
     if let Some(auc) = x.discriminator_auc {
         let why =
-            format!("1 - 2 max(0, AUC - 0.5) for a real-vs-synthetic classifier (AUC {auc:.3})");
-        parts.push(component("indistinguishability", 1.0 - 2.0 * (auc - 0.5).max(0.0), why));
+            || format!("1 - 2 max(0, AUC - 0.5) for a real-vs-synthetic classifier (AUC {auc:.3})");
+        push(&mut parts, "indistinguishability", 1.0 - 2.0 * (auc - 0.5).max(0.0), why);
     }
     if let Some(r) = x.utility_ratio {
-        let why = format!("TSTR / TRTR, capped at 1 ({r:.3})");
-        parts.push(component("utility", r.min(1.0), why));
+        let why = || format!("TSTR / TRTR, capped at 1 ({r:.3})");
+        push(&mut parts, "utility", r.min(1.0), why);
     }
-    let value = 100.0 * parts.iter().map(|p| p.value).sum::<f64>() / parts.len() as f64;
+    let value = mean_value(&parts);
     let (grade, meaning) = match value {
         v if v >= 90.0 => ("excellent", "hard to tell from the real data in every measure"),
         v if v >= 80.0 => ("good", "close to the real data; fine for most analyses"),
@@ -135,18 +186,19 @@ fn privacy(x: &ScoreInputs) -> Option<Score> {
          identical to a training row)",
         x.synthetic_copies, holdout_copies
     );
-    let mut parts = vec![component("copies", 1.0 - 10.0 * excess, why)];
+    let mut parts = Vec::new();
+    push(&mut parts, "copies", 1.0 - 10.0 * excess, || why);
     if let Some(s) = x.dcr_share {
-        let why = format!("1 - 2 max(0, DCR share - 0.5) (share {s:.3}; 0.5 is ideal)");
-        parts.push(component("closest records", 1.0 - 2.0 * (s - 0.5).max(0.0), why));
+        let why = || format!("1 - 2 max(0, DCR share - 0.5) (share {s:.3}; 0.5 is ideal)");
+        push(&mut parts, "closest records", 1.0 - 2.0 * (s - 0.5).max(0.0), why);
     }
     if let Some(auc) = x.membership_auc {
-        let why = format!("1 - 2 max(0, AUC - 0.5) of a distance membership attack ({auc:.3})");
-        parts.push(component("membership", 1.0 - 2.0 * (auc - 0.5).max(0.0), why));
+        let why = || format!("1 - 2 max(0, AUC - 0.5) of a distance membership attack ({auc:.3})");
+        push(&mut parts, "membership", 1.0 - 2.0 * (auc - 0.5).max(0.0), why);
     }
     if let Some(r) = x.attribute_risk {
-        let why = format!("1 - the largest attribute-inference risk ({r:.3})");
-        parts.push(component("attributes", 1.0 - r, why));
+        let why = || format!("1 - the largest attribute-inference risk ({r:.3})");
+        push(&mut parts, "attributes", 1.0 - r, why);
     }
     let value = 100.0 * parts.iter().map(|p| p.value).fold(1.0, f64::min);
     let (grade, meaning) = match value {

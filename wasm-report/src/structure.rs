@@ -32,6 +32,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::frame::{Frame, Schema, Values, MISSING};
+use crate::moments::{scaled_mean_std, unit_scale};
 use crate::sample::{sample_indices, Rng};
 
 /// Most frequent real levels of a categorical column that get an indicator of their own.
@@ -74,7 +75,7 @@ pub struct Structure {
 /// How one column maps to features.
 enum Encoder {
     /// `feature` holds the z-score; `None` when the real column is constant.
-    Numeric { feature: Option<usize>, mean: f64, std: f64 },
+    Numeric { feature: Option<usize>, mean: f64, std: f64, scale: f64 },
     /// `slots[code]` is the code's slot (codes beyond it are "other"), `features[slot]` its
     /// kept indicator. Slots: the top levels, then "other", then "missing".
     Categorical { slots: Vec<usize>, features: Vec<Option<usize>> },
@@ -110,15 +111,16 @@ impl Space {
 
     fn numeric(&mut self, x: &[f64]) -> Encoder {
         let present = || x.iter().filter(|v| !v.is_nan());
-        let n = present().count().max(1) as f64;
-        let mean = present().sum::<f64>() / n;
-        // Two passes: the variance from centred values, not from E[x^2] - mean^2.
-        let std = (present().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n).sqrt();
-        // Constant columns exactly, not by a rounding-sized std.
+        // Mean and std of the values times `scale` (a power of two, 1 unless values near the
+        // f64 limits would overflow the sums; the z-scores are the same either way).
+        let scale = unit_scale(x.iter().copied());
+        let (mean, std) = scaled_mean_std(x, scale, 0).unwrap_or((0.0, 0.0));
+        // Constant columns exactly, not by a rounding-sized std; an infinite value leaves a
+        // NaN spread, and the column out.
         let first = present().next().copied();
-        let varies = present().any(|&v| Some(v) != first) && std > 0.0;
+        let varies = present().any(|&v| Some(v) != first) && std > 0.0 && std.is_finite();
         let feature = varies.then(|| self.push(0.0, 1.0));
-        Encoder::Numeric { feature, mean, std }
+        Encoder::Numeric { feature, mean, std, scale }
     }
 
     fn categorical(&mut self, codes: &[u32]) -> Encoder {
@@ -164,10 +166,10 @@ impl Space {
         out.clear();
         for (encoder, values) in self.encoders.iter().zip(&frame.columns) {
             match (encoder, values) {
-                (Encoder::Numeric { feature: Some(f), mean, std }, Values::Numeric(x))
+                (Encoder::Numeric { feature: Some(f), mean, std, scale }, Values::Numeric(x))
                     if !x[r].is_nan() =>
                 {
-                    out.push((*f, (x[r] - mean) / std));
+                    out.push((*f, (x[r] * scale - mean) / std));
                 }
                 (Encoder::Categorical { slots, features }, Values::Categorical(codes)) => {
                     let slot = match codes[r] {

@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use serde::{Deserialize, Serialize};
 
 use crate::frame::{Frame, Kind, Schema, Values, MISSING};
+use crate::moments::{scaled_mean_std, unit_scale};
 
 /// The probabilities of the quantiles reported for numeric columns.
 pub const QUANTILES: [f64; 7] = [0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0];
@@ -76,12 +77,13 @@ fn numeric(numbers: &[f64]) -> Summary {
     present.sort_by(f64::total_cmp);
     let n = present.len();
     let distinct = present.windows(2).filter(|w| w[0] != w[1]).count() + (n > 0) as usize;
-    let mean = (n > 0).then(|| present.iter().sum::<f64>() / n as f64);
-    // Two-pass variance: subtracting the mean first keeps precision for large values.
-    let std = mean.filter(|_| n > 1).map(|m| {
-        let squares: f64 = present.iter().map(|x| (x - m) * (x - m)).sum();
-        (squares / (n - 1) as f64).sqrt()
-    });
+    // Two-pass variance (subtracting the mean first keeps precision for large values), on
+    // values scaled so that sums near the f64 limits do not overflow; a figure that is not
+    // finite (e.g. a spread beyond f64::MAX) is left out.
+    let scale = unit_scale(present.iter().copied());
+    let finite = |v: f64| v.is_finite().then_some(v);
+    let mean = scaled_mean_std(&present, scale, 0).and_then(|(m, _)| finite(m / scale));
+    let std = scaled_mean_std(&present, scale, 1).and_then(|(_, s)| finite(s / scale));
     let quantiles = if n == 0 {
         Vec::new()
     } else {

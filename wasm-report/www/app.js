@@ -116,7 +116,9 @@ async function modelPrivacy(file) {
   if (summary !== null && typeof summary === "object" && "summary" in summary) {
     return summary.summary?.privacy ?? null;
   }
-  if (typeof summary?.epsilon === "number") return summary; // the privacy object on its own
+  // The privacy object on its own; "inf" is an infinite epsilon (no guarantee), which JSON
+  // cannot write as a number. The report checks the values.
+  if (typeof summary?.epsilon === "number" || summary?.epsilon === "inf") return summary;
   throw new Error(`the model summary ${file.name} is not the output of doppel inspect --json`);
 }
 

@@ -6,6 +6,9 @@
 //! 1971), which keeps a bracket and converges superlinearly, on `ln ε` against `ln σ`
 //! (respectively `ln T`), where the curve is nearly straight. The PRV searches start from the
 //! RDP answer, which costs microseconds and is close (the PRV bound is tighter).
+//!
+//! Every test of a budget is written `within(ε, budget)`, false for NaN and `+∞`: an epsilon
+//! that is not a proven finite bound never meets a budget.
 
 use super::{
     check_delta, check_epsilon, check_events, check_noise_multiplier, check_sampling_rate, epsilon,
@@ -22,6 +25,20 @@ pub const MAX_NOISE_MULTIPLIER: f64 = 1e4;
 pub const CALIBRATION_TOLERANCE: f64 = 2e-4;
 /// The largest step count [`max_steps`] reports (it saturates there).
 pub const MAX_STEPS: u64 = 1 << 53;
+
+/// Whether `epsilon` is a proven bound within `budget` (false for NaN).
+fn within(epsilon: f64, budget: f64) -> bool {
+    epsilon <= budget
+}
+
+/// An epsilon for a message: a number, or that there is no finite bound.
+fn spent(epsilon: f64) -> String {
+    if epsilon.is_finite() {
+        format!("epsilon {epsilon}")
+    } else {
+        "no finite epsilon (no guarantee)".into()
+    }
+}
 
 /// Smallest noise multiplier σ (to a relative [`CALIBRATION_TOLERANCE`]) such that `fixed`
 /// composed with `steps` steps of the Gaussian mechanism at `sampling_rate` and σ spends at
@@ -52,17 +69,18 @@ pub fn calibrate_noise(
         Ok(epsilon(kind, &events, delta)?.epsilon)
     };
     let at_max = eps_at(kind, MAX_NOISE_MULTIPLIER)?;
-    if at_max > target_epsilon {
+    if !within(at_max, target_epsilon) {
         return Err(Error::Config(format!(
             "target_epsilon {target_epsilon} cannot be reached: even noise_multiplier = \
-             {MAX_NOISE_MULTIPLIER} spends epsilon {at_max} at delta {delta}"
+             {MAX_NOISE_MULTIPLIER} spends {} at delta {delta}",
+            spent(at_max)
         )));
     }
     // RDP: bracket the whole range. PRV: start from the RDP answer.
     let (mut lo, mut hi, e_lo, e_hi) = match kind {
         AccountantKind::Rdp => {
             let e_min = eps_at(kind, MIN_NOISE_MULTIPLIER)?;
-            if e_min <= target_epsilon {
+            if within(e_min, target_epsilon) {
                 return Ok(MIN_NOISE_MULTIPLIER);
             }
             (MIN_NOISE_MULTIPLIER, MAX_NOISE_MULTIPLIER, e_min, at_max)
@@ -80,7 +98,7 @@ pub fn calibrate_noise(
             // Walk out until the bracket holds: ε(lo) > target >= ε(hi).
             let mut hi = guess;
             let mut e_hi = eps_at(kind, hi)?;
-            while e_hi > target_epsilon {
+            while !within(e_hi, target_epsilon) {
                 hi = (hi * 1.1).min(MAX_NOISE_MULTIPLIER);
                 e_hi = eps_at(kind, hi)?;
             }
@@ -90,7 +108,7 @@ pub fn calibrate_noise(
                     lo = MIN_NOISE_MULTIPLIER;
                 }
                 let e = eps_at(kind, lo)?;
-                if e > target_epsilon {
+                if !within(e, target_epsilon) {
                     break (lo, hi, e, e_hi);
                 }
                 if lo == MIN_NOISE_MULTIPLIER {
@@ -119,7 +137,7 @@ pub fn calibrate_noise(
         x = x.clamp(x_lo + guard, x_hi - guard);
         let sigma = x.exp();
         let e = eps_at(kind, sigma)?;
-        if e > target_epsilon {
+        if !within(e, target_epsilon) {
             (lo, g_lo) = (sigma, g(e));
             if side == -1 {
                 g_hi /= 2.0;
@@ -156,10 +174,11 @@ pub fn max_steps(
     check_noise_multiplier(noise_multiplier)?;
     check_events(fixed)?;
     let spent_fixed = epsilon(kind, fixed, delta)?.epsilon;
-    if spent_fixed > max_epsilon {
+    if !within(spent_fixed, max_epsilon) {
         return Err(Error::Config(format!(
             "max_epsilon {max_epsilon} is already exceeded by the fixed events, which spend \
-             epsilon {spent_fixed} at delta {delta}"
+             {} at delta {delta}",
+            spent(spent_fixed)
         )));
     }
     let rdp_steps = max_steps_rdp(max_epsilon, delta, sampling_rate, noise_multiplier, fixed);
@@ -177,12 +196,12 @@ pub fn max_steps(
     // Bracket: ε(lo) <= max < ε(hi), from the RDP answer (PRV is usually tighter, so lo).
     let (mut lo, mut e_lo, mut hi, mut e_hi);
     let e_r = eps_at(rdp_steps)?;
-    if e_r <= max_epsilon {
+    if within(e_r, max_epsilon) {
         (lo, e_lo) = (rdp_steps, e_r);
         hi = rdp_steps.max(1).saturating_mul(2);
         loop {
             e_hi = eps_at(hi)?;
-            if e_hi > max_epsilon {
+            if !within(e_hi, max_epsilon) {
                 break;
             }
             if hi >= MAX_STEPS {
@@ -204,7 +223,7 @@ pub fn max_steps(
         let mut t = if x.is_finite() { (x.exp() - 1.0).round() as u64 } else { lo + (hi - lo) / 2 };
         t = t.clamp(lo + 1, hi - 1);
         let e = eps_at(t)?;
-        if e <= max_epsilon {
+        if within(e, max_epsilon) {
             (lo, g_lo) = (t, e - max_epsilon);
             if side == -1 {
                 g_hi /= 2.0;
@@ -238,14 +257,15 @@ fn max_steps_rdp(
         if t == 0 && fixed.is_empty() {
             return 0.0;
         }
-        let curve: Vec<f64> = base.iter().zip(&per_step).map(|(b, r)| b + t as f64 * r).collect();
+        let curve: Vec<f64> =
+            base.iter().zip(&per_step).map(|(b, &r)| b + rdp::times(t as f64, r)).collect();
         rdp::epsilon_from_curve(&orders, &curve, delta).0
     };
-    if eps_at(1) > max_epsilon {
+    if !within(eps_at(1), max_epsilon) {
         return 0;
     }
     let (mut lo, mut hi) = (1u64, 2u64);
-    while eps_at(hi) <= max_epsilon {
+    while within(eps_at(hi), max_epsilon) {
         if hi >= MAX_STEPS {
             return MAX_STEPS;
         }
@@ -254,7 +274,7 @@ fn max_steps_rdp(
     }
     while hi - lo > 1 {
         let mid = lo + (hi - lo) / 2;
-        if eps_at(mid) <= max_epsilon {
+        if within(eps_at(mid), max_epsilon) {
             lo = mid;
         } else {
             hi = mid;
@@ -305,6 +325,58 @@ mod tests {
         assert!(epsilon(kind, &ev(t + 1), 1e-5)?.epsilon > 2.0);
         // One step already too many.
         assert_eq!(max_steps(kind, 0.01, 1e-5, 1.0, 0.5, &[])?, 0);
+        Ok(())
+    }
+
+    #[test]
+    fn fixed_events_without_noise_make_every_budget_unreachable() {
+        // σ = 1e-200: σ² underflows to 0. These events spend no finite epsilon, so no noise
+        // added after them can meet a budget.
+        for q in [0.5, 1.0] {
+            let fixed = [GaussianEvent { sampling_rate: q, noise_multiplier: 1e-200, steps: 1 }];
+            for kind in [AccountantKind::Rdp, AccountantKind::Prv] {
+                let m = config_message(calibrate_noise(kind, 1.0, 1e-5, 0.01, 100, &fixed));
+                assert!(m.contains("cannot be reached") && m.contains("no finite epsilon"), "{m}");
+                let m = config_message(max_steps(kind, 1.0, 1e-5, 0.01, 1.0, &fixed));
+                assert!(m.contains("already exceeded") && m.contains("no finite epsilon"), "{m}");
+            }
+        }
+        // And a step without noise is never within a budget.
+        assert_eq!(max_steps(AccountantKind::Rdp, 1e300, 1e-5, 0.5, 1e-200, &[]).ok(), Some(0));
+    }
+
+    #[test]
+    fn extreme_budgets_give_a_calibration_that_holds_or_an_error() -> Result<()> {
+        for kind in [AccountantKind::Rdp, AccountantKind::Prv] {
+            for &target in &[1e-300, 1e-3, 1.0, 1e3, 1e300] {
+                for &(q, steps) in &[(1e-9, 1u64), (0.01, 1000), (1.0, 1), (0.5, 1_000_000)] {
+                    if kind == AccountantKind::Prv && steps > 1000 {
+                        continue; // seconds per probe; the RDP path covers the search
+                    }
+                    match calibrate_noise(kind, target, 1e-5, q, steps, &[]) {
+                        Ok(sigma) => {
+                            let ev = [GaussianEvent {
+                                sampling_rate: q,
+                                noise_multiplier: sigma,
+                                steps,
+                            }];
+                            let at = format!("{kind} ε={target} q={q} T={steps}: σ {sigma}");
+                            let e = epsilon(kind, &ev, 1e-5)
+                                .map_err(|e| Error::Data(format!("{at}: {e}")))?
+                                .epsilon;
+                            assert!(e <= target, "{kind} {target} {q} {steps}: σ {sigma} ε {e}");
+                        }
+                        // PRV may also refuse a composition it cannot resolve (saying so).
+                        Err(Error::Config(m)) => assert!(
+                            m.contains("cannot be reached")
+                                || (kind == AccountantKind::Prv && m.contains("PRV accountant")),
+                            "{kind} ε={target} q={q} T={steps}: {m}"
+                        ),
+                        Err(other) => panic!("{other}"),
+                    }
+                }
+            }
+        }
         Ok(())
     }
 

@@ -17,6 +17,13 @@
 //! Neighbouring data sets differ by adding or removing one record; every mechanism here has
 //! L2 sensitivity 1 (noise standard deviation = noise multiplier × clipping norm).
 //!
+//! # No guarantee
+//! With too little noise for the sampling rate and steps (e.g. σ = 1e-200, where σ² underflows
+//! to 0) no finite bound exists, and epsilon is `+∞`: never 0, never a finite number. A
+//! NaN anywhere in a computation means the same (no bound was proven) and also ends as `+∞`.
+//! JSON has no infinity, so epsilon fields serialise `+∞` as the string `"inf"`
+//! ([`epsilon_serde`]).
+//!
 //! ```
 //! use doppel_core::accountant::{epsilon, AccountantKind, GaussianEvent};
 //! let events = [GaussianEvent { sampling_rate: 0.01, noise_multiplier: 1.0, steps: 1000 }];
@@ -27,6 +34,7 @@
 //! ```
 
 pub mod calibrate;
+pub mod epsilon_serde;
 pub mod prv;
 pub mod rdp;
 
@@ -119,7 +127,9 @@ impl GaussianEvent {
 /// The result of accounting.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PrivacySpent {
-    /// An upper bound on the privacy loss ε at `delta` (`+∞` if no finite bound exists).
+    /// An upper bound on the privacy loss ε at `delta` (`+∞` if no finite bound exists,
+    /// written `"inf"` in JSON). Never NaN.
+    #[serde(with = "epsilon_serde")]
     pub epsilon: f64,
     /// The δ it was computed for.
     pub delta: f64,
@@ -127,8 +137,17 @@ pub struct PrivacySpent {
     pub accountant: AccountantKind,
     /// RDP only: the Rényi order at which the bound is attained.
     pub order: Option<f64>,
-    /// PRV only: the true epsilon lies in `[epsilon - error_bound, epsilon]`.
+    /// PRV only: the true epsilon lies in `[epsilon - error_bound, epsilon]` (`+∞` when
+    /// nothing below `epsilon` is known; 0 when epsilon is `+∞` for certain).
+    #[serde(default, with = "epsilon_serde::option")]
     pub error_bound: Option<f64>,
+}
+
+impl PrivacySpent {
+    /// True when the accountant found no finite bound: the mechanisms give no guarantee.
+    pub fn is_unbounded(&self) -> bool {
+        !self.epsilon.is_finite()
+    }
 }
 
 pub(crate) fn check_sampling_rate(q: f64) -> Result<()> {
@@ -189,6 +208,16 @@ pub fn epsilon(kind: AccountantKind, events: &[GaussianEvent], delta: f64) -> Re
     }
 }
 
+/// An epsilon as the accountants report it: a NaN (no bound was proven) is `+∞`, never a
+/// number a comparison or `max` could turn into a small cost.
+pub(crate) fn no_nan(epsilon: f64) -> f64 {
+    if epsilon.is_nan() {
+        f64::INFINITY
+    } else {
+        epsilon
+    }
+}
+
 /// [`epsilon`] with the PRV accountant and explicit [`PrvOptions`].
 pub fn epsilon_prv(
     events: &[GaussianEvent],
@@ -196,12 +225,17 @@ pub fn epsilon_prv(
     options: &PrvOptions,
 ) -> Result<PrivacySpent> {
     let b = prv::epsilon_bounds(events, delta, options)?;
+    let upper = no_nan(b.upper);
+    // A NaN lower end proves nothing: 0 is the trivial lower bound.
+    let lower = if b.lower.is_nan() { 0.0 } else { b.lower.min(upper) };
+    // ∞ - ∞ is NaN: an epsilon infinite at both ends is known exactly.
+    let error_bound = if upper == lower { 0.0 } else { upper - lower };
     Ok(PrivacySpent {
-        epsilon: b.upper,
+        epsilon: upper,
         delta,
         accountant: AccountantKind::Prv,
         order: None,
-        error_bound: Some(b.upper - b.lower),
+        error_bound: Some(error_bound),
     })
 }
 
@@ -214,6 +248,8 @@ fn epsilon_rdp(events: &[GaussianEvent], delta: f64) -> PrivacySpent {
     } else {
         rdp::epsilon_from_curve(&orders, &curve, delta)
     };
+    let eps = no_nan(eps);
+    let order = order.filter(|_| eps.is_finite());
     PrivacySpent { epsilon: eps, delta, accountant: AccountantKind::Rdp, order, error_bound: None }
 }
 
@@ -353,6 +389,68 @@ mod tests {
         let (exact, _) = prv::gaussian_epsilon(1.0, 1e-5);
         assert!(prv.epsilon >= exact && prv.epsilon <= exact + 1e-9);
         assert!(prv.epsilon < rdp.epsilon);
+        Ok(())
+    }
+
+    fn spent(epsilon: f64) -> PrivacySpent {
+        PrivacySpent {
+            epsilon,
+            delta: 1e-5,
+            accountant: AccountantKind::Prv,
+            order: None,
+            error_bound: Some(0.01),
+        }
+    }
+
+    #[test]
+    fn infinite_epsilon_is_written_as_inf_and_read_back() -> Result<()> {
+        // JSON has no infinity: serde_json would write `null`, which reads back as an error.
+        let json =
+            serde_json::to_string(&spent(f64::INFINITY)).map_err(|e| Error::Data(e.to_string()))?;
+        assert!(json.contains(r#""epsilon":"inf""#), "{json}");
+        let back: PrivacySpent =
+            serde_json::from_str(&json).map_err(|e| Error::Data(e.to_string()))?;
+        assert_eq!(back.epsilon, f64::INFINITY);
+        Ok(())
+    }
+
+    #[test]
+    fn finite_epsilons_round_trip_bit_for_bit_and_nan_is_refused() -> Result<()> {
+        let values = [0.0, 5e-324, 1e-300, 0.1, 1.0 / 3.0, 2.5, 1e308, f64::MAX];
+        for v in values {
+            let json = serde_json::to_string(&spent(v)).map_err(|e| Error::Data(e.to_string()))?;
+            let back: PrivacySpent =
+                serde_json::from_str(&json).map_err(|e| Error::Data(e.to_string()))?;
+            assert_eq!(back.epsilon.to_bits(), v.to_bits(), "{v:e}: {json}");
+        }
+        let nan = serde_json::to_string(&spent(f64::NAN));
+        assert!(nan.is_err_and(|e| e.to_string().contains("NaN")));
+        for text in [r#""nan""#, r#""infinity""#, r#""-inf""#, "null", r#"-1"#] {
+            let json = format!(
+                r#"{{"epsilon":{text},"delta":1e-5,"accountant":"rdp","order":null,"error_bound":null}}"#
+            );
+            let r = serde_json::from_str::<PrivacySpent>(&json);
+            if text == "-1" {
+                // Representation only: ranges are checked where a statement is used.
+                assert!(r.is_ok(), "{json}");
+            } else {
+                assert!(r.is_err(), "{json} was read as {r:?}");
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn gaussian_without_noise_gives_no_guarantee() -> Result<()> {
+        // q = 1: RDP α/(2σ²) overflows; the PRV closed form has μ = ∞.
+        for kind in [AccountantKind::Rdp, AccountantKind::Prv] {
+            let s = epsilon(kind, &[ev(1.0, 1e-200, 1)], 1e-5)?;
+            assert_eq!(s.epsilon, f64::INFINITY, "{kind}");
+            assert_eq!(s.order, None, "{kind}");
+            if let Some(b) = s.error_bound {
+                assert!(!b.is_nan(), "{kind}: error bound NaN");
+            }
+        }
         Ok(())
     }
 

@@ -164,13 +164,15 @@ impl Prv {
                     phi(u)
                 }
             }
+            // `z = -∞` is tested before it meets σ², which may have underflowed to 0 (0·∞).
             Prv::Subsampled { q, sigma } => match d {
                 Dir::Remove => {
-                    let x = sigma * sigma * z_of(t, q) + 0.5;
-                    let (a, b) = (x / sigma, (x - 1.0) / sigma);
-                    if x == f64::NEG_INFINITY {
+                    let z = z_of(t, q);
+                    if z == f64::NEG_INFINITY {
                         return if want_sf { 1.0 } else { 0.0 };
                     }
+                    let x = sigma * sigma * z + 0.5;
+                    let (a, b) = (x / sigma, (x - 1.0) / sigma);
                     if want_sf {
                         (1.0 - q) * phi_c(a) + q * phi_c(b)
                     } else {
@@ -178,10 +180,11 @@ impl Prv {
                     }
                 }
                 Dir::Add => {
-                    let x = sigma * sigma * z_of(-t, q) + 0.5;
-                    if x == f64::NEG_INFINITY {
+                    let z = z_of(-t, q);
+                    if z == f64::NEG_INFINITY {
                         return if want_sf { 0.0 } else { 1.0 };
                     }
+                    let x = sigma * sigma * z + 0.5;
                     let a = x / sigma;
                     if want_sf {
                         phi(a)
@@ -220,6 +223,15 @@ impl Prv {
             }
             Prv::Subsampled { q, sigma } => {
                 let s2 = sigma * sigma;
+                if s2 == 0.0 {
+                    // σ² underflows: the densities are point masses at 0 and 1, where the
+                    // loss is ln(1 - q) and +∞.
+                    let at_zero = (-q).ln_1p();
+                    return match d {
+                        Dir::Remove => (1.0 - q) * at_zero.clamp(l, u) + q * u,
+                        Dir::Add => (-at_zero).clamp(l, u),
+                    };
+                }
                 let loss = |x: f64| -> f64 {
                     let v = (2.0 * x - 1.0) / (2.0 * s2);
                     if v > 0.0 {
@@ -240,10 +252,20 @@ impl Prv {
                     }
                 };
                 // Break points: the range, the kinks of the clamp, the centre of the softplus
-                // in L and the two Gaussian centres; then pieces no wider than σ.
+                // in L and the two Gaussian centres with their 38σ reaches (so that a narrow
+                // bump is cut into pieces of width σ even when σ is far below 1e-4); then
+                // pieces no wider than σ.
                 let (lo, hi) = (-38.0 * sigma, 1.0 + 38.0 * sigma);
                 let x_of = |t: f64| s2 * z_of(t, q) + 0.5;
-                let mut pts = vec![lo, hi, 0.0, 1.0, 0.5 + s2 * ((1.0 - q) / q).ln()];
+                let mut pts = vec![
+                    lo,
+                    hi,
+                    0.0,
+                    1.0,
+                    38.0 * sigma,
+                    1.0 - 38.0 * sigma,
+                    0.5 + s2 * ((1.0 - q) / q).ln(),
+                ];
                 let kinks = match d {
                     Dir::Remove => [x_of(l), x_of(u)],
                     Dir::Add => [x_of(-u), x_of(-l)],
@@ -535,6 +557,10 @@ fn chernoff_window(parts: &[(&Lattice, f64, f64)], tau: f64) -> ((f64, f64), (f6
 /// `δ̃(ε) = Σ w_m (1 - e^{ε - z_m})₊` (\[GLW21\], Section 2), clamped at 0. Exact for the PMF:
 /// between lattice points `δ̃` is `A - e^{ε} B` with suffix sums `A`, `B`.
 fn epsilon_for_delta(w: &[f64], z0: f64, h: f64, delta: f64) -> f64 {
+    // A NaN anywhere proves nothing; the `max`es below would turn it into a number.
+    if !(z0.is_finite() && h.is_finite() && delta >= 0.0) || w.iter().any(|v| v.is_nan()) {
+        return f64::NAN;
+    }
     let n = w.len();
     let decay = (-h).exp();
     // Over m' > m: a = Σ w, b = Σ w e^{z_{m+1} - z_{m'}} (relative to z_{m+1}).
@@ -561,6 +587,16 @@ fn epsilon_for_delta(w: &[f64], z0: f64, h: f64, delta: f64) -> f64 {
         return 0.0;
     }
     (z0 + ((a - delta) / b).ln()).max(0.0)
+}
+
+/// The larger of two epsilons, NaN if either is (`f64::max` would drop the NaN, and with it
+/// the news that nothing was proven).
+fn worse(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.max(b)
+    }
 }
 
 /// `w^k` for a complex number and a positive integer `k` (polar form; exact for `k = 1`).
@@ -645,6 +681,12 @@ fn components(events: &[GaussianEvent]) -> Vec<(Prv, f64)> {
             mu2 += e.steps as f64 / (e.noise_multiplier * e.noise_multiplier);
             continue;
         }
+        if !(e.noise_multiplier * e.noise_multiplier).is_finite() {
+            // σ > 1.3e154: within ±100σ of the means (all but e^-5000 of the mass) each
+            // step's privacy loss is below 1e-140 in absolute value, far below the mesh;
+            // the numerics below would meet ∞·0 in σ² z.
+            continue;
+        }
         let prv = Prv::Subsampled { q: e.sampling_rate, sigma: e.noise_multiplier };
         match out.iter_mut().find(|(p, _)| *p == prv) {
             Some((_, c)) => *c += e.steps as f64,
@@ -677,7 +719,34 @@ pub fn epsilon_bounds(
         let (upper, lower) = gaussian_epsilon(mu, delta);
         return Ok(PrvBounds { upper, lower, estimate: upper, mesh: 0.0, grid: 0 });
     }
+    // Composition never lowers epsilon: a Gaussian part that alone has no finite bound (μ = ∞
+    // when σ² underflows) leaves none for the whole.
+    for (prv, _) in &parts {
+        if let Prv::Gaussian { mu } = *prv {
+            if gaussian_epsilon(mu, delta).1 == f64::INFINITY {
+                return Ok(no_guarantee(f64::INFINITY));
+            }
+        }
+    }
     compose_numeric(&parts, delta, options)
+}
+
+/// Bounds saying that no finite epsilon was proven; `lower` is what is known below (`+∞`
+/// when epsilon is infinite for certain, 0 when nothing is known).
+fn no_guarantee(lower: f64) -> PrvBounds {
+    PrvBounds { upper: f64::INFINITY, lower, estimate: f64::INFINITY, mesh: 0.0, grid: 0 }
+}
+
+/// True when `count` compositions of `prv` release a record outright with probability above
+/// `delta`: its survival function does not vanish at `t = 1e300` (with too little noise a
+/// sampled step's privacy loss is beyond any float), so some step has a loss above `1e300`
+/// with probability `1 - (1 - m)^count` where `m = P(Y > 1e300)`. Then `δ(ε) > delta` for
+/// every representable `ε`: no finite bound holds. Only the remove direction has such a tail
+/// (the add direction's loss is at most `-ln(1 - q)`).
+fn releases_outright(prv: &Prv, count: f64, delta: f64) -> bool {
+    let atom = prv.sf(Dir::Remove, 1e300);
+    let leak = -((-atom).ln_1p() * count).exp_m1();
+    leak > delta
 }
 
 /// The numerical composition (\[GLW21\], Algorithm 1, with both directions); see the module
@@ -721,12 +790,15 @@ fn compose_numeric(parts: &[(Prv, f64)], delta: f64, options: &PrvOptions) -> Re
     let dirs = [Dir::Remove, Dir::Add];
     // Median and truncation interval per part and direction.
     let mut cuts = Vec::with_capacity(parts.len());
-    for (prv, _) in parts {
+    for (prv, count) in parts {
         let mut per_dir = [(0.0, 0.0, 0.0); 2];
         for (slot, &d) in per_dir.iter_mut().zip(&dirs) {
             let m = prv.median(d);
             let (l, u) = (prv.lower_cut(d, tail_each, m), prv.upper_cut(d, tail_each, m));
             if !(l.is_finite() && u.is_finite() && m.is_finite()) {
+                if releases_outright(prv, *count, delta) {
+                    return Ok(no_guarantee(f64::INFINITY));
+                }
                 return Err(Error::Config(format!(
                     "the PRV accountant cannot truncate {prv:?}; use the RDP accountant"
                 )));
@@ -792,6 +864,14 @@ fn compose_numeric(parts: &[(Prv, f64)], delta: f64, options: &PrvOptions) -> Re
                 [lattice(0, Dir::Remove), lattice(1, Dir::Add)]
             })
             .collect();
+        // A NaN in a lattice (a failed quadrature or tail) would be hidden by the `max`es
+        // below and could end as a small epsilon: nothing is proven then.
+        let broken = |lat: &Lattice| {
+            !lat.shift.is_finite() || lat.truncated.is_nan() || lat.mass.iter().any(|m| m.is_nan())
+        };
+        if lattices.iter().flatten().any(broken) {
+            return Ok(no_guarantee(0.0));
+        }
         let truncated: f64 = parts
             .iter()
             .zip(&lattices)
@@ -826,7 +906,7 @@ fn compose_numeric(parts: &[(Prv, f64)], delta: f64, options: &PrvOptions) -> Re
             tau_alias[di] = up.min(1.0) + down.min(1.0);
         }
         let delta_used = delta_h + truncated + tau_alias[0].max(tau_alias[1]);
-        if delta_used > delta_error {
+        if delta_used.is_nan() || delta_used > delta_error {
             // The window was too small: widen it by half its width on each side and retry.
             for (lo, hi) in spans.iter_mut() {
                 let w = *hi - *lo;
@@ -901,6 +981,9 @@ fn compose_numeric(parts: &[(Prv, f64)], delta: f64, options: &PrvOptions) -> Re
             for (m, slot) in w.iter_mut().enumerate() {
                 let c = buf[modn(bases[di] + m as i64)];
                 let v = (if di == 0 { c.re } else { c.im }) * scale;
+                if v.is_nan() {
+                    return Ok(no_guarantee(0.0));
+                }
                 max_w = max_w.max(v);
                 max_neg = max_neg.max(-v);
                 if z0 + m as f64 * h > 0.0 {
@@ -911,16 +994,16 @@ fn compose_numeric(parts: &[(Prv, f64)], delta: f64, options: &PrvOptions) -> Re
             let per_entry =
                 max_neg.max(4.0 * f64::EPSILON * k_total * (n as f64).log2() * l2 * max_w);
             let slack = delta_used + positive as f64 * per_entry;
-            if slack >= delta / 2.0 {
+            if slack.is_nan() || slack >= delta / 2.0 {
                 return Err(Error::Config(format!(
                     "delta {delta:e} is too small for the PRV accountant on this composition \
                      (its numerical error is about {slack:.1e}); use a larger delta or the RDP \
                      accountant"
                 )));
             }
-            upper = upper.max(epsilon_for_delta(&w, z0, h, delta - slack) + t);
-            lower = lower.max(epsilon_for_delta(&w, z0, h, delta + slack) - t);
-            estimate = estimate.max(epsilon_for_delta(&w, z0, h, delta));
+            upper = worse(upper, epsilon_for_delta(&w, z0, h, delta - slack) + t);
+            lower = worse(lower, epsilon_for_delta(&w, z0, h, delta + slack) - t);
+            estimate = worse(estimate, epsilon_for_delta(&w, z0, h, delta));
         }
         return Ok(PrvBounds { upper, lower: lower.max(0.0), estimate, mesh: h, grid: n });
     }

@@ -20,13 +20,25 @@ pub fn default_orders() -> Vec<f64> {
     (1..100u32).map(|x| 1.0 + f64::from(x) / 10.0).chain((12..64u32).map(f64::from)).collect()
 }
 
-/// `ln(e^a + e^b)` without overflow.
+/// `ln(e^a + e^b)` without overflow. `+∞` absorbs everything (`∞ - ∞` would be NaN); a NaN
+/// stays NaN.
 fn log_add(a: f64, b: f64) -> f64 {
     let (hi, lo) = if a >= b { (a, b) } else { (b, a) };
-    if lo == f64::NEG_INFINITY {
+    if lo == f64::NEG_INFINITY || hi == f64::INFINITY {
         return hi;
     }
     hi + (lo - hi).exp().ln_1p()
+}
+
+/// `(k² - k) / (2σ²)`, the exponent of the binomial terms. It is exactly 0 for `k` in
+/// `{0, 1}` whatever σ: with σ² underflowing to 0 the quotient would be `0/0 = NaN`.
+fn exponent(k: f64, sigma: f64) -> f64 {
+    let numerator = k * k - k;
+    if numerator == 0.0 {
+        0.0
+    } else {
+        numerator / (2.0 * sigma * sigma)
+    }
 }
 
 /// `ln(erfc(x))`, accurate far into the upper tail where `erfc` underflows.
@@ -43,22 +55,45 @@ pub(crate) fn log_erfc(x: f64) -> f64 {
 }
 
 /// `ln A_α` for an integer order, by the exact binomial expansion (\[MTZ19\], Section 3.3):
-/// `A_α = Σ_{k=0}^{α} C(α, k) (1 - q)^{α-k} q^k exp((k² - k) / (2σ²))`, summed in log space.
+/// `A_α = Σ_{k=0}^{α} C(α, k) (1 - q)^{α-k} q^k exp((k² - k) / (2σ²))`. The binomial weights
+/// sum to 1 and the `k = 0, 1` exponents are 0, so
+/// `A_α - 1 = Σ_{k=2}^{α} C(α, k) (1 - q)^{α-k} q^k (exp((k² - k)/(2σ²)) - 1)`, a sum of
+/// non-negative terms, accumulated in log space; then `ln A_α = ln(1 + (A_α - 1))`. Summing
+/// `A_α` itself loses everything below rounding of 1 (with tiny q or huge σ, `A_α - 1` is far
+/// below 1e-16), and that noise, multiplied by 10^19 steps, made epsilon fall as q rose.
 fn log_a_integer(q: f64, sigma: f64, alpha: u32) -> f64 {
     let (ln_q, ln_1mq) = (q.ln(), (-q).ln_1p());
     let a = f64::from(alpha);
-    let mut ln_binom = 0.0; // ln C(α, 0)
-    let mut acc = f64::NEG_INFINITY;
-    for k in 0..=alpha {
+    let mut ln_binom = 0.0; // ln C(α, k)
+    let mut excess = f64::NEG_INFINITY; // ln(A_α - 1)
+    for k in 1..=alpha {
         let kf = f64::from(k);
-        if k > 0 {
-            ln_binom += (a - kf + 1.0).ln() - kf.ln();
+        ln_binom += (a - kf + 1.0).ln() - kf.ln();
+        if k < 2 {
+            continue;
         }
-        let term =
-            ln_binom + kf * ln_q + (a - kf) * ln_1mq + (kf * kf - kf) / (2.0 * sigma * sigma);
-        acc = log_add(acc, term);
+        let term = ln_binom + kf * ln_q + (a - kf) * ln_1mq + ln_exp_m1(exponent(kf, sigma));
+        excess = log_add(excess, term);
     }
-    acc
+    ln_1p_exp(excess)
+}
+
+/// `ln(e^x - 1)` for `x >= 0`, without overflow (`-∞` at 0, `+∞` at `+∞`).
+fn ln_exp_m1(x: f64) -> f64 {
+    if x > 1.0 {
+        x + (-(-x).exp()).ln_1p()
+    } else {
+        x.exp_m1().ln()
+    }
+}
+
+/// `ln(1 + e^x)` without overflow.
+fn ln_1p_exp(x: f64) -> f64 {
+    if x > 0.0 {
+        x + (-x).exp().ln_1p()
+    } else {
+        x.exp().ln_1p()
+    }
 }
 
 /// `ln A_α` for a fractional order by the convergent two-sided series of \[MTZ19\], Section 3.3:
@@ -67,11 +102,14 @@ fn log_a_integer(q: f64, sigma: f64, alpha: u32) -> f64 {
 ///                       + q^{α-i} (1-q)^i e^{(j²-j)/(2σ²)} · erfc((z0 - j)/(√2 σ)) / 2 ]`,
 /// `j = α - i`. The binomial coefficients alternate in sign beyond `i > α`, so positive and
 /// negative terms are accumulated separately in log space. The series is cut when both terms
-/// fall below `e^-30`, as in the paper's reference implementation. Returns NaN if it does not
-/// converge (which makes the order unusable rather than wrong).
+/// fall below `e^-30`, as in the paper's reference implementation. Returns `+∞` once the sum
+/// overflows (too little noise: no bound at this order) and NaN if it does not converge (which
+/// [`rdp_step`] also turns into "no bound at this order").
 fn log_a_fractional(q: f64, sigma: f64, alpha: f64) -> f64 {
     let (ln_q, ln_1mq) = (q.ln(), (-q).ln_1p());
-    let z0 = sigma * sigma * (1.0 / q - 1.0).ln() + 0.5;
+    // σ² ln(1/q - 1): at q = 1/2 the logarithm is 0 and σ² may be ∞ (0·∞ = NaN).
+    let ln_odds = (1.0 / q - 1.0).ln();
+    let z0 = if ln_odds == 0.0 { 0.5 } else { sigma * sigma * ln_odds + 0.5 };
     let s2 = std::f64::consts::SQRT_2 * sigma;
     let (mut pos, mut neg) = (f64::NEG_INFINITY, f64::NEG_INFINITY);
     let mut ln_abs_binom = 0.0; // ln |C(α, 0)|
@@ -90,13 +128,17 @@ fn log_a_fractional(q: f64, sigma: f64, alpha: f64) -> f64 {
         let log_t1 = ln_abs_binom + j * ln_q + fi * ln_1mq;
         let log_e0 = -LN_2 + log_erfc((fi - z0) / s2);
         let log_e1 = -LN_2 + log_erfc((z0 - j) / s2);
-        let log_s0 = log_t0 + (fi * fi - fi) / (2.0 * sigma * sigma) + log_e0;
-        let log_s1 = log_t1 + (j * j - j) / (2.0 * sigma * sigma) + log_e1;
+        let log_s0 = log_t0 + exponent(fi, sigma) + log_e0;
+        let log_s1 = log_t1 + exponent(j, sigma) + log_e1;
         let term = log_add(log_s0, log_s1);
         if negative {
             neg = log_add(neg, term);
         } else {
             pos = log_add(pos, term);
+        }
+        if pos == f64::INFINITY || pos.is_nan() || neg.is_nan() {
+            // Overflow (no finite bound) or a failed term: more terms cannot change that.
+            return if pos == f64::INFINITY && !neg.is_nan() { pos } else { f64::NAN };
         }
         if log_s0.max(log_s1) < -30.0 {
             // ln(e^pos - e^neg); the true sum A_α ≥ 1 so pos > neg.
@@ -110,20 +152,24 @@ fn log_a_fractional(q: f64, sigma: f64, alpha: f64) -> f64 {
     f64::NAN
 }
 
-/// RDP of one step of the sampled Gaussian mechanism at order `alpha > 1`.
+/// RDP of one step of the sampled Gaussian mechanism at order `alpha > 1`: `+∞` when no
+/// finite bound holds at this order (too little noise, or a series that fails numerically),
+/// never NaN.
 ///
 /// `q = 1` is the plain Gaussian mechanism: `α / (2σ²)` (\[Mir17\], Proposition 7).
 pub fn rdp_step(q: f64, sigma: f64, alpha: f64) -> f64 {
     if q >= 1.0 {
-        return alpha / (2.0 * sigma * sigma);
+        return super::no_nan(alpha / (2.0 * sigma * sigma));
     }
     let log_a = if alpha.fract() == 0.0 && alpha <= f64::from(u32::MAX) {
         log_a_integer(q, sigma, alpha as u32)
     } else {
         log_a_fractional(q, sigma, alpha)
     };
+    // A NaN is "no bound at this order", not zero cost: `NaN.max(0.0)` would be 0.
+    let r = super::no_nan(log_a / (alpha - 1.0));
     // A_α ≥ 1 always; clamp tiny negative round-off.
-    (log_a / (alpha - 1.0)).max(0.0)
+    r.max(0.0)
 }
 
 /// The total RDP curve of a list of events at `orders`: per-step RDP times the number of steps,
@@ -132,17 +178,26 @@ pub fn rdp_curve(events: &[GaussianEvent], orders: &[f64]) -> Vec<f64> {
     let mut total = vec![0.0; orders.len()];
     for e in events {
         for (t, &a) in total.iter_mut().zip(orders) {
-            *t += e.steps as f64 * rdp_step(e.sampling_rate, e.noise_multiplier, a);
+            *t += times(e.steps as f64, rdp_step(e.sampling_rate, e.noise_multiplier, a));
         }
     }
     total
 }
 
+/// `steps · rdp`, with no steps costing nothing even where one step costs `+∞` (`0·∞` is NaN).
+pub(crate) fn times(steps: f64, rdp: f64) -> f64 {
+    if steps == 0.0 {
+        0.0
+    } else {
+        steps * rdp
+    }
+}
+
 /// Converts an RDP curve into `(ε, optimal order)` at `delta` with \[BBG+20\], Theorem 21:
 /// `ε = ε_RDP(α) + ln((α - 1)/α) - (ln δ + ln α)/(α - 1)`, minimised over the orders (the first
-/// minimum wins ties, as numpy's `nanargmin`). NaN orders are skipped; if no order gives a
-/// finite value the result is `(+∞, None)`. A negative bound is clamped to 0 (a valid, if
-/// trivial, consequence of any smaller bound).
+/// minimum wins ties, as numpy's `nanargmin`). NaN orders are skipped (no bound at that
+/// order, like `+∞`); if no order gives a finite value the result is `(+∞, None)`. A negative
+/// bound is clamped to 0 (a valid, if trivial, consequence of any smaller bound).
 pub fn epsilon_from_curve(orders: &[f64], rdp: &[f64], delta: f64) -> (f64, Option<f64>) {
     let ln_delta = delta.ln();
     let mut best = (f64::INFINITY, None);
@@ -201,6 +256,30 @@ mod tests {
         let r1 = rdp_step(0.002, 2.0, 8.0);
         let r2 = rdp_step(0.001, 2.0, 8.0);
         assert!((r1 / r2 - 4.0).abs() < 0.05, "{}", r1 / r2);
+    }
+
+    #[test]
+    fn vanishing_noise_has_infinite_rdp_at_every_order() {
+        // σ² underflows to 0: the k = 0, 1 terms are 0/0 and must not turn into "no cost".
+        for &sigma in &[1e-300, 1e-200, 1e-170] {
+            for &q in &[1e-300, 1e-3, 0.5, 1.0] {
+                for &a in &default_orders() {
+                    let r = rdp_step(q, sigma, a);
+                    assert_eq!(r, f64::INFINITY, "q={q:e} σ={sigma:e} α={a}: {r}");
+                }
+            }
+        }
+        let curve = [f64::INFINITY; 3];
+        assert_eq!(epsilon_from_curve(&[2.0, 3.0, 4.0], &curve, 1e-5), (f64::INFINITY, None));
+    }
+
+    #[test]
+    fn an_order_that_cannot_be_computed_is_no_bound_rather_than_zero() {
+        // A NaN at an order (the fractional series failing) must not count as RDP 0 there.
+        let curve = [f64::NAN, 5.0];
+        let (eps, order) = epsilon_from_curve(&[2.0, 3.0], &curve, 1e-5);
+        assert_eq!(order, Some(3.0));
+        assert!(eps > 5.0, "{eps}");
     }
 
     #[test]
