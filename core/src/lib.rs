@@ -24,6 +24,7 @@ pub mod subword;
 pub mod table;
 pub mod tokenizer;
 pub mod train;
+mod validate;
 
 pub use accountant::{AccountantKind, GaussianEvent, PrivacySpent};
 pub use artifact::{TrainedModel, TrainingSummary};
