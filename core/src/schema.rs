@@ -888,6 +888,24 @@ mod tests {
     }
 
     #[test]
+    fn every_inferred_date_format_passes_the_model_file_check() {
+        for format in DATETIME_FORMATS {
+            assert_eq!(check_datetime_format(format), Ok(()), "{format}");
+        }
+        for bad in ["%Q", "%", "%Y-%m-%d %z", "%H:%M", ""] {
+            assert!(check_datetime_format(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn identifier_templates_must_vary() {
+        assert_eq!(check_template("C-99\\9a"), Ok(()));
+        assert!(check_template("C-\\9").is_err());
+        assert!(check_template("").is_err());
+        assert!(ColumnKind::Float { decimals: 4_000_000_000 }.check().is_err());
+    }
+
+    #[test]
     fn template_identifiers_are_unique_and_shaped() {
         let shape = IdShape::Template { template: "C-99\\9a".into() };
         let ids: std::collections::HashSet<String> =
