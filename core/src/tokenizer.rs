@@ -679,8 +679,17 @@ impl NumberFormat {
             NumberFormat::Integer => format!("{}", value.round() as i64),
             NumberFormat::Float { decimals } => schema::format_float(value, *decimals),
             NumberFormat::Scientific { digits } => {
-                let text = format!("{:.prec$e}", value + 0.0, prec = *digits as usize);
-                text
+                // The shortest form that reads back as `value` (`5e-324`, not `4.9e-324`),
+                // unless it shows more digits than the source.
+                let value = value + 0.0;
+                let shortest = format!("{value:e}");
+                let (mantissa, _) = shortest.split_once('e').unwrap_or((&shortest, ""));
+                let shown = mantissa.split_once('.').map_or(0, |(_, d)| d.len());
+                if shown <= *digits as usize {
+                    shortest
+                } else {
+                    format!("{value:.prec$e}", prec = *digits as usize)
+                }
             }
             NumberFormat::Datetime { format, .. } => {
                 schema::seconds_to_datetime(value.round() as i64, format)

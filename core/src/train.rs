@@ -290,7 +290,7 @@ fn check_loss(loss: f64, epoch: usize, step: usize, learning_rate: f64) -> Resul
     }
     Err(Error::Data(format!(
         "training diverged: the loss is {loss}, not finite, at epoch {epoch}, step {step}; \
-         lower training.learning_rate (now {learning_rate})"
+         lower training.learning_rate (now {learning_rate:e})"
     )))
 }
 
@@ -302,7 +302,7 @@ fn check_weights(model: &LstmModel, learning_rate: f64) -> Result<()> {
         if values.iter().any(|v| !v.is_finite()) {
             return Err(Error::Data(format!(
                 "training diverged: parameter '{name}' holds values that are not finite; lower \
-                 training.learning_rate (now {learning_rate})"
+                 training.learning_rate (now {learning_rate:e})"
             )));
         }
     }
