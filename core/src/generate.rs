@@ -56,6 +56,10 @@ impl Default for GenerateOptions {
     }
 }
 
+/// Most records per generation batch: a batch holds its records' tokens and recurrent state at
+/// once, so its size bounds generation memory.
+pub const MAX_BATCH_SIZE: usize = 1 << 16;
+
 impl GenerateOptions {
     fn validate(&self) -> Result<()> {
         let s = &self.sampling;
@@ -65,8 +69,11 @@ impl GenerateOptions {
         if !(s.top_p > 0.0 && s.top_p <= 1.0) {
             return Err(Error::Config("top_p must be in (0, 1]".into()));
         }
-        if self.batch_size == 0 {
-            return Err(Error::Config("batch_size must be > 0".into()));
+        if self.batch_size == 0 || self.batch_size > MAX_BATCH_SIZE {
+            return Err(Error::Config(format!(
+                "batch_size is {}; it must be in 1..={MAX_BATCH_SIZE}",
+                self.batch_size
+            )));
         }
         Ok(())
     }
@@ -351,6 +358,15 @@ mod tests {
             counts[sample(logits, s, &mut rng, &mut scratch) as usize] += 1;
         }
         counts.iter().map(|&c| c as f64 / draws as f64).collect()
+    }
+
+    #[test]
+    fn a_batch_size_above_the_bound_is_refused() {
+        let options = GenerateOptions { batch_size: usize::MAX, ..GenerateOptions::default() };
+        let message = options.validate().err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(message.contains("batch_size"), "{message}");
+        let options = GenerateOptions { batch_size: MAX_BATCH_SIZE, ..GenerateOptions::default() };
+        assert!(options.validate().is_ok());
     }
 
     #[test]
