@@ -14,6 +14,8 @@ use crate::model::LstmModel;
 use crate::output::write_atomic;
 use crate::schema::Schema;
 use crate::tokenizer::Tokenizer;
+use crate::validate;
+use safetensors::SafeTensors;
 
 /// Written into every model file; a file with another name is refused.
 pub const FORMAT_NAME: &str = "doppel-model";
@@ -113,8 +115,13 @@ impl TrainedModel {
         &self.model
     }
 
-    /// The model file's bytes.
+    /// The model file's bytes. They are checked the way [`TrainedModel::from_bytes`] checks a
+    /// file, so a model that could not be read back is never returned (nor saved).
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let unusable = |message: String| {
+            Error::Data(format!("refusing to write a model that could not be read back: {message}"))
+        };
+        validate::check_metadata(&self.metadata).map_err(unusable)?;
         let json = serde_json::to_string(&self.metadata)
             .map_err(|e| Error::Data(format!("cannot serialise model metadata: {e}")))?;
         let tensors: Vec<(String, candle_core::Tensor)> = self
@@ -124,8 +131,12 @@ impl TrainedModel {
             .map(|(name, var)| (name.to_string(), var.as_tensor().clone()))
             .collect();
         let info = HashMap::from([(METADATA_KEY.to_string(), json)]);
-        safetensors::tensor::serialize(tensors, Some(info))
-            .map_err(|e| Error::Data(format!("cannot serialise model tensors: {e}")))
+        let bytes = safetensors::tensor::serialize(tensors, Some(info))
+            .map_err(|e| Error::Data(format!("cannot serialise model tensors: {e}")))?;
+        // Read back what was written: the JSON round trip and every tensor's shape and values.
+        let (metadata, tensors) = parse(&bytes).map_err(unusable)?;
+        validate::check_tensors(&tensors, &metadata).map_err(unusable)?;
+        Ok(bytes)
     }
 
     /// Writes the model file (through a temporary file renamed into place).
@@ -140,37 +151,57 @@ impl TrainedModel {
     }
 
     /// Reads a model from its file bytes; `path` only names the source in errors.
+    ///
+    /// The whole file is validated before the network is built (see [`crate::validate`]): the
+    /// configuration's sizes within the limits, every codec consistent with its column and
+    /// fields, every tensor present with the shape the metadata implies and finite values.
+    /// Anything wrong is one [`Error::Model`] naming it.
     pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<TrainedModel> {
         let bad = |message: String| Error::Model { path: path.to_path_buf(), message };
-        let (_, header) = safetensors::SafeTensors::read_metadata(bytes)
-            .map_err(|e| bad(format!("not a safetensors file or truncated ({e})")))?;
-        let json = header
-            .metadata()
-            .as_ref()
-            .and_then(|m| m.get(METADATA_KEY))
-            .ok_or_else(|| bad("a safetensors file without doppel metadata".into()))?;
-        let probe: serde_json::Value =
-            serde_json::from_str(json).map_err(|e| bad(format!("corrupt metadata ({e})")))?;
-        if probe.get("format").and_then(|f| f.as_str()) != Some(FORMAT_NAME) {
-            return Err(bad("metadata does not name the doppel model format".into()));
-        }
-        let version = probe.get("format_version").and_then(|v| v.as_u64()).unwrap_or(0);
-        if version != u64::from(FORMAT_VERSION) {
-            return Err(bad(format!(
-                "format version {version}, but this doppel reads version {FORMAT_VERSION}; \
-                 retrain the model or use the doppel version that wrote it"
-            )));
-        }
-        let metadata: ModelMetadata =
-            serde_json::from_value(probe).map_err(|e| bad(format!("corrupt metadata ({e})")))?;
+        let (metadata, tensors) = parse(bytes).map_err(bad)?;
         crate::dp::verify_statement(metadata.summary.privacy.as_ref(), &metadata.config.privacy)
             .map_err(|e| bad(e.to_string()))?;
-        let tensors = candle_core::safetensors::load_buffer(bytes, &candle_core::Device::Cpu)
-            .map_err(|e| bad(format!("corrupt tensors ({e})")))?;
+        validate::check_tensors(&tensors, &metadata).map_err(bad)?;
+        let mut loaded = HashMap::new();
+        for (name, view) in tensors.tensors() {
+            let tensor = candle_core::safetensors::Load::load(&view, &candle_core::Device::Cpu)
+                .map_err(|e| bad(format!("corrupt tensor '{name}' ({e})")))?;
+            loaded.insert(name, tensor);
+        }
         let t = &metadata.tokenizer;
         let model =
-            LstmModel::from_tensors(&metadata.config.model, t.fields(), t.vocab_size(), &tensors)
+            LstmModel::from_tensors(&metadata.config.model, t.fields(), t.vocab_size(), &loaded)
                 .map_err(|e| bad(e.to_string()))?;
         Ok(TrainedModel { metadata, model })
     }
+}
+
+/// Parses model file bytes into checked metadata (see [`validate::check_metadata`]) and views
+/// of the tensors, which are not checked yet; the error is the problem, without the path.
+fn parse(bytes: &[u8]) -> std::result::Result<(ModelMetadata, SafeTensors<'_>), String> {
+    let tensors = SafeTensors::deserialize(bytes)
+        .map_err(|e| format!("not a safetensors file or truncated ({e})"))?;
+    let (_, header) = SafeTensors::read_metadata(bytes)
+        .map_err(|e| format!("not a safetensors file or truncated ({e})"))?;
+    let json = header
+        .metadata()
+        .as_ref()
+        .and_then(|m| m.get(METADATA_KEY))
+        .ok_or_else(|| "a safetensors file without doppel metadata".to_string())?;
+    let probe: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| format!("corrupt metadata ({e})"))?;
+    if probe.get("format").and_then(|f| f.as_str()) != Some(FORMAT_NAME) {
+        return Err("metadata does not name the doppel model format".into());
+    }
+    let version = probe.get("format_version").and_then(|v| v.as_u64()).unwrap_or(0);
+    if version != u64::from(FORMAT_VERSION) {
+        return Err(format!(
+            "format version {version}, but this doppel reads version {FORMAT_VERSION}; \
+             retrain the model or use the doppel version that wrote it"
+        ));
+    }
+    let metadata: ModelMetadata =
+        serde_json::from_value(probe).map_err(|e| format!("corrupt metadata ({e})"))?;
+    validate::check_metadata(&metadata)?;
+    Ok((metadata, tensors))
 }

@@ -286,7 +286,11 @@ fn output_gradients(
                 *v = (*v - max).exp();
                 sum += *v;
             }
-            let p_target = row[target] / sum;
+            // Targets are local ids within the field, which encoding guarantees; a checked
+            // lookup turns a broken guarantee into an error instead of a panic.
+            let p_target = row.get(target).ok_or_else(|| {
+                Error::Data(format!("target token {target} outside its field of {size}"))
+            })? / sum;
             loss -= f64::from(weight) * f64::from(p_target.max(f32::MIN_POSITIVE)).ln();
             tokens += f64::from(weight);
             for v in row.iter_mut() {

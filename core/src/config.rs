@@ -504,16 +504,41 @@ impl TrainConfig {
             ),
             (self.delimiter.is_ascii(), "delimiter must be one ASCII character"),
         ];
-        match checks.iter().find(|(ok, _)| !ok) {
-            Some((_, message)) => Err(Error::Config((*message).to_string())),
-            None => {
-                for (name, column) in &self.columns {
-                    column.validate(name)?;
-                }
-                self.limits.validate()?;
-                self.privacy.validate()
-            }
+        if let Some((_, message)) = checks.iter().find(|(ok, _)| !ok) {
+            return Err(Error::Config((*message).to_string()));
         }
+        for (name, column) in &self.columns {
+            column.validate(name)?;
+        }
+        self.limits.validate()?;
+        // Model sizes: each one multiplies training and generation cost (and memory).
+        let l = &self.limits;
+        let sizes = [
+            ("model.hidden_size", self.model.hidden_size, "max_hidden_size", l.max_hidden_size),
+            (
+                "model.embedding_dim",
+                self.model.embedding_dim,
+                "max_embedding_dim",
+                l.max_embedding_dim,
+            ),
+            ("model.layers", self.model.layers, "max_layers", l.max_layers),
+            (
+                "tokenizer.numeric_bins",
+                self.tokenizer.numeric_bins,
+                "max_numeric_bins",
+                l.max_numeric_bins,
+            ),
+            (
+                "tokenizer.bin_positions",
+                self.tokenizer.bin_positions,
+                "max_bin_positions",
+                l.max_bin_positions,
+            ),
+        ];
+        if let Some(&(what, value, key, limit)) = sizes.iter().find(|s| s.1 > s.3) {
+            return Err(Limits::exceeded(what, value, key, limit as u64));
+        }
+        self.privacy.validate()
     }
 }
 

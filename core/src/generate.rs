@@ -56,6 +56,10 @@ impl Default for GenerateOptions {
     }
 }
 
+/// Most records per generation batch: a batch holds its records' tokens and recurrent state at
+/// once, so its size bounds generation memory.
+pub const MAX_BATCH_SIZE: usize = 1 << 16;
+
 impl GenerateOptions {
     fn validate(&self) -> Result<()> {
         let s = &self.sampling;
@@ -65,8 +69,11 @@ impl GenerateOptions {
         if !(s.top_p > 0.0 && s.top_p <= 1.0) {
             return Err(Error::Config("top_p must be in (0, 1]".into()));
         }
-        if self.batch_size == 0 {
-            return Err(Error::Config("batch_size must be > 0".into()));
+        if self.batch_size == 0 || self.batch_size > MAX_BATCH_SIZE {
+            return Err(Error::Config(format!(
+                "batch_size is {}; it must be in 1..={MAX_BATCH_SIZE}",
+                self.batch_size
+            )));
         }
         Ok(())
     }
@@ -276,7 +283,9 @@ fn generate_batch(
         let never = tokenizer.never(t);
         for (r, row_logits) in logits.iter_mut().enumerate() {
             for &token in &never {
-                row_logits[token as usize] = f32::NEG_INFINITY;
+                if let Some(logit) = row_logits.get_mut(token as usize) {
+                    *logit = f32::NEG_INFINITY;
+                }
             }
             let row = &mut tokens[r * len..(r + 1) * len];
             let token = match tokenizer.forced(t, &row[..t]) {
@@ -295,15 +304,18 @@ fn generate_batch(
 }
 
 /// Draws one index from `logits` with temperature, top-k and top-p; `probs` is scratch space.
+///
+/// Logits that are not finite (weights near the f32 range can overflow) are read as `+inf` ->
+/// the largest finite logit and NaN -> never drawn, so a token barred with `-inf` stays barred.
 fn sample(logits: &[f32], s: &Sampling, rng: &mut Rng, probs: &mut Vec<(f64, u32)>) -> u32 {
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let finite = |l: f32| if l.is_nan() { f32::NEG_INFINITY } else { l.min(f32::MAX) };
+    let max = logits.iter().map(|&l| finite(l)).fold(f32::NEG_INFINITY, f32::max);
     probs.clear();
-    probs.extend(
-        logits
-            .iter()
-            .enumerate()
-            .map(|(i, &l)| (((l - max) as f64 / s.temperature).exp(), i as u32)),
-    );
+    probs.extend(logits.iter().enumerate().map(|(i, &l)| {
+        // A difference that overflows is -inf, a probability of 0.
+        let p = ((finite(l) - max) as f64 / s.temperature).exp();
+        (if p.is_nan() { 0.0 } else { p }, i as u32)
+    }));
     if s.top_k > 0 || s.top_p < 1.0 {
         probs.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
         if s.top_k > 0 {
@@ -346,6 +358,15 @@ mod tests {
             counts[sample(logits, s, &mut rng, &mut scratch) as usize] += 1;
         }
         counts.iter().map(|&c| c as f64 / draws as f64).collect()
+    }
+
+    #[test]
+    fn a_batch_size_above_the_bound_is_refused() {
+        let options = GenerateOptions { batch_size: usize::MAX, ..GenerateOptions::default() };
+        let message = options.validate().err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(message.contains("batch_size"), "{message}");
+        let options = GenerateOptions { batch_size: MAX_BATCH_SIZE, ..GenerateOptions::default() };
+        assert!(options.validate().is_ok());
     }
 
     #[test]

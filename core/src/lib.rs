@@ -25,6 +25,7 @@ pub mod subword;
 pub mod table;
 pub mod tokenizer;
 pub mod train;
+mod validate;
 
 pub use accountant::{AccountantKind, GaussianEvent, PrivacySpent};
 pub use artifact::{TrainedModel, TrainingSummary};

@@ -54,71 +54,93 @@ pub struct State {
 }
 
 impl LstmModel {
+    /// The name and shape of every parameter of a model of `config` over `fields` fields and
+    /// `vocab_size` tokens, in the fixed parameter order. The sizes are multiplied with checks,
+    /// so a model file's metadata can be compared with its tensors before anything is allocated.
+    pub fn parameter_shapes(
+        config: &ModelConfig,
+        fields: usize,
+        vocab_size: u32,
+    ) -> Result<Vec<(String, Vec<usize>)>> {
+        let overflow = || Error::Data("the model's sizes overflow".into());
+        let (e, h) = (config.embedding_dim, config.hidden_size);
+        let v = vocab_size as usize;
+        let gates = h.checked_mul(4).ok_or_else(overflow)?;
+        let tokens = v.checked_add(1).ok_or_else(overflow)?;
+        let mut shapes = vec![
+            ("token_embedding.weight".to_string(), vec![tokens, e]),
+            ("field_embedding.weight".to_string(), vec![fields, e]),
+        ];
+        for l in 0..config.layers {
+            let input = if l == 0 { e } else { h };
+            shapes.push((format!("lstm.weight_ih_l{l}"), vec![gates, input]));
+            shapes.push((format!("lstm.weight_hh_l{l}"), vec![gates, h]));
+            shapes.push((format!("lstm.bias_ih_l{l}"), vec![gates]));
+            shapes.push((format!("lstm.bias_hh_l{l}"), vec![gates]));
+        }
+        shapes.push(("output.weight".to_string(), vec![v, h]));
+        shapes.push(("output.bias".to_string(), vec![v]));
+        Ok(shapes)
+    }
+
     /// A freshly initialised model (PyTorch's default initialisations, forget-gate bias 1).
     pub fn new(config: &ModelConfig, fields: &[Field], vocab_size: u32, seed: u64) -> Result<Self> {
         let device = Device::Cpu;
         let mut rng = Rng::new(seed, 0x1417);
-        let (e, h) = (config.embedding_dim, config.hidden_size);
-        let v = vocab_size as usize;
-        let mut named = Vec::new();
-        let mut add = |name: String, shape: (usize, usize), values: Vec<f32>| -> Result<()> {
-            let t = if shape.1 == 0 {
-                Tensor::from_vec(values, shape.0, &device)?
-            } else {
-                Tensor::from_vec(values, shape, &device)?
-            };
-            named.push((name, Var::from_tensor(&t)?));
-            Ok(())
-        };
-        let mut uniform = |n: usize, bound: f64| -> Vec<f32> {
-            (0..n).map(|_| ((rng.uniform() * 2.0 - 1.0) * bound) as f32).collect()
-        };
-        add("token_embedding.weight".into(), (v + 1, e), uniform((v + 1) * e, 0.1))?;
-        add("field_embedding.weight".into(), (fields.len(), e), uniform(fields.len() * e, 0.1))?;
+        let h = config.hidden_size;
+        let embedding_bound = 0.1;
         let k = 1.0 / (h as f64).sqrt();
-        for l in 0..config.layers {
-            let input = if l == 0 { e } else { h };
-            add(format!("lstm.weight_ih_l{l}"), (4 * h, input), uniform(4 * h * input, k))?;
-            add(format!("lstm.weight_hh_l{l}"), (4 * h, h), uniform(4 * h * h, k))?;
-            let mut bias = uniform(4 * h, k);
-            bias[h..2 * h].iter_mut().for_each(|b| *b += 1.0);
-            add(format!("lstm.bias_ih_l{l}"), (4 * h, 0), bias)?;
-            add(format!("lstm.bias_hh_l{l}"), (4 * h, 0), uniform(4 * h, k))?;
+        let mut named = Vec::new();
+        for (name, shape) in Self::parameter_shapes(config, fields.len(), vocab_size)? {
+            let bound = if name.ends_with("embedding.weight") { embedding_bound } else { k };
+            let n: usize = shape.iter().product();
+            let mut values: Vec<f32> =
+                (0..n).map(|_| ((rng.uniform() * 2.0 - 1.0) * bound) as f32).collect();
+            if name.starts_with("lstm.bias_ih") {
+                // The forget gate's bias starts at 1 (its slice is the second quarter).
+                values[h..2 * h].iter_mut().for_each(|b| *b += 1.0);
+            }
+            let t = Tensor::from_vec(values, shape, &device)?;
+            named.push((name, Var::from_tensor(&t)?));
         }
-        add("output.weight".into(), (v, h), uniform(v * h, k))?;
-        add("output.bias".into(), (v, 0), uniform(v, k))?;
         Ok(LstmModel {
             config: config.clone(),
             fields: fields.to_vec(),
-            vocab_size: v,
+            vocab_size: vocab_size as usize,
             params: Params { named },
             device,
         })
     }
 
-    /// Rebuilds a model from saved tensors, checking every shape.
+    /// Rebuilds a model from saved tensors, checking every name, shape and dtype (tensors
+    /// beyond the model's are ignored). Nothing is allocated before the shapes are checked.
     pub fn from_tensors(
         config: &ModelConfig,
         fields: &[Field],
         vocab_size: u32,
         tensors: &std::collections::HashMap<String, Tensor>,
     ) -> Result<Self> {
-        let mut model = LstmModel::new(config, fields, vocab_size, 0)?;
-        for (name, var) in &mut model.params.named {
+        let mut named = Vec::new();
+        for (name, shape) in Self::parameter_shapes(config, fields.len(), vocab_size)? {
             let t = tensors
                 .get(name.as_str())
                 .ok_or_else(|| Error::Data(format!("tensor '{name}' is missing")))?;
-            if t.dims() != var.dims() || t.dtype() != DType::F32 {
+            if t.dims() != shape.as_slice() || t.dtype() != DType::F32 {
                 return Err(Error::Data(format!(
-                    "tensor '{name}' has shape {:?} {:?}, expected {:?} f32",
+                    "tensor '{name}' has shape {:?} {:?}, expected {shape:?} f32",
                     t.dims(),
                     t.dtype(),
-                    var.dims()
                 )));
             }
-            var.set(t)?;
+            named.push((name, Var::from_tensor(t)?));
         }
-        Ok(model)
+        Ok(LstmModel {
+            config: config.clone(),
+            fields: fields.to_vec(),
+            vocab_size: vocab_size as usize,
+            params: Params { named },
+            device: Device::Cpu,
+        })
     }
 
     /// The parameters.

@@ -478,11 +478,102 @@ pub fn datetime_to_seconds(text: &str, format: &str) -> Option<i64> {
     }
 }
 
-/// Writes `seconds` since 1970-01-01 in chrono `format` (the inverse of [`datetime_to_seconds`]).
+/// Writes `seconds` since 1970-01-01 in chrono `format` (the inverse of [`datetime_to_seconds`]);
+/// empty when the instant is out of range or the format cannot write it (chrono reports a bad
+/// specifier only when formatting, and `to_string` would panic on it).
 pub fn seconds_to_datetime(seconds: i64, format: &str) -> String {
-    match DateTime::from_timestamp(seconds, 0) {
-        Some(t) => t.naive_utc().format(format).to_string(),
-        None => String::new(),
+    use std::fmt::Write;
+    let Some(t) = DateTime::from_timestamp(seconds, 0) else { return String::new() };
+    let mut text = String::new();
+    match write!(text, "{}", t.naive_utc().format(format)) {
+        Ok(()) => text,
+        Err(_) => String::new(),
+    }
+}
+
+/// Longest date format accepted in a model file, in bytes.
+pub const MAX_DATETIME_FORMAT_BYTES: usize = 256;
+
+/// Most digits after the point a float column is written with (declared or read from a model
+/// file); beyond this, `10^-decimals` no longer is a usable resolution.
+pub const MAX_DECIMALS: u32 = 30;
+
+/// Longest identifier template, in characters.
+pub const MAX_TEMPLATE_CHARS: usize = 4_096;
+
+/// Checks that chrono `format` is valid and reads back what it writes, on a fixed instant.
+pub fn check_datetime_format(format: &str) -> std::result::Result<(), String> {
+    use chrono::format::{Item, StrftimeItems};
+    if format.is_empty() || format.len() > MAX_DATETIME_FORMAT_BYTES {
+        return Err(format!(
+            "date format of {} bytes (1 to {MAX_DATETIME_FORMAT_BYTES} allowed)",
+            format.len()
+        ));
+    }
+    if StrftimeItems::new(format).any(|item| matches!(item, Item::Error)) {
+        return Err(format!("date format '{format}' is not a valid chrono format"));
+    }
+    // 2001-02-03 04:05:06 UTC: every field differs, so a format that drops or mixes one shows.
+    const PROBE: i64 = 981_173_106;
+    let text = seconds_to_datetime(PROBE, format);
+    let back = datetime_to_seconds(&text, format).map(|s| seconds_to_datetime(s, format));
+    if text.is_empty() || back.as_deref() != Some(text.as_str()) {
+        return Err(format!("date format '{format}' does not read back the dates it writes"));
+    }
+    Ok(())
+}
+
+/// Checks an identifier template: not empty, bounded, and with at least one symbol that varies
+/// (a template of literals only would give every row the same identifier).
+fn check_template(template: &str) -> std::result::Result<(), String> {
+    let chars = template.chars().count();
+    if chars > MAX_TEMPLATE_CHARS {
+        return Err(format!(
+            "identifier template of {chars} characters (at most {MAX_TEMPLATE_CHARS})"
+        ));
+    }
+    let mut escaped = false;
+    let mut varies = false;
+    for c in template.chars() {
+        varies |= !escaped && template_alphabet(c).is_some();
+        escaped = !escaped && c == '\\';
+    }
+    if !varies {
+        return Err(format!(
+            "identifier template '{template}' has no symbol that varies (9, A, a, x, X or *)"
+        ));
+    }
+    Ok(())
+}
+
+impl ColumnKind {
+    /// Checks the kind's parameters: decimals bounded, a valid date format, a usable
+    /// identifier template.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        match self {
+            ColumnKind::Float { decimals } if *decimals > MAX_DECIMALS => {
+                Err(format!("decimals {decimals} (at most {MAX_DECIMALS})"))
+            }
+            ColumnKind::Datetime { format } => check_datetime_format(format),
+            ColumnKind::Identifier { shape: IdShape::Template { template } } => {
+                check_template(template)
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Schema {
+    /// Checks a schema read from a model file: at least one column, each kind's parameters
+    /// sane (see [`ColumnKind::check`]). The error names the column.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        if self.columns.is_empty() {
+            return Err("the schema has no columns".into());
+        }
+        for (c, column) in self.columns.iter().enumerate() {
+            column.kind.check().map_err(|m| format!("column {c} ('{}'): {m}", column.name))?;
+        }
+        Ok(())
     }
 }
 
@@ -603,7 +694,8 @@ fn id_template(values: &[&str]) -> Option<String> {
 /// positions, up to 2^64 of them) while looking random.
 pub fn generate_identifier(shape: &IdShape, index: u64) -> String {
     let template = match shape {
-        IdShape::Sequence { start } => return start.saturating_add(index as i64).to_string(),
+        // In i128 the sum never overflows, so identifiers past i64::MAX stay distinct.
+        IdShape::Sequence { start } => return (i128::from(*start) + i128::from(index)).to_string(),
         IdShape::Template { template } => template,
     };
     enum Item {
@@ -920,6 +1012,24 @@ mod tests {
             assert_eq!(seconds_to_datetime(seconds, format), text);
         }
         assert_eq!(datetime_to_seconds("1970-01-02", "%Y-%m-%d"), Some(86_400));
+    }
+
+    #[test]
+    fn every_inferred_date_format_passes_the_model_file_check() {
+        for format in DATETIME_FORMATS {
+            assert_eq!(check_datetime_format(format), Ok(()), "{format}");
+        }
+        for bad in ["%Q", "%", "%Y-%m-%d %z", "%H:%M", ""] {
+            assert!(check_datetime_format(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn identifier_templates_must_vary() {
+        assert_eq!(check_template("C-99\\9a"), Ok(()));
+        assert!(check_template("C-\\9").is_err());
+        assert!(check_template("").is_err());
+        assert!(ColumnKind::Float { decimals: 4_000_000_000 }.check().is_err());
     }
 
     #[test]

@@ -19,6 +19,13 @@ use serde::{Deserialize, Serialize};
 /// The text the unknown token decodes to (U+FFFD REPLACEMENT CHARACTER).
 const UNKNOWN_TEXT: &str = "\u{FFFD}";
 
+/// Longest token text read from a model file, in bytes: a token is part of one cell, and no
+/// cell is longer than the default `limits.max_field_bytes`.
+const MAX_TOKEN_BYTES: usize = 1 << 20;
+
+/// Most bytes of token text one subword vocabulary read from a model file may hold.
+const MAX_TOKENS_BYTES: usize = 1 << 28;
+
 /// A learned subword vocabulary: token 0 is the unknown token, then one token per alphabet
 /// character in code point order, then one token per learned merge in the order learned.
 ///
@@ -69,11 +76,22 @@ impl TryFrom<SubwordModelRepr> for SubwordModel {
             ));
         }
         let mut model = SubwordModel::with_alphabet(alphabet);
+        let mut total: usize = model.tokens.iter().map(String::len).sum();
         for (rank, [left, right]) in repr.merges.into_iter().enumerate() {
             let len = model.tokens.len();
             if left as usize >= len || right as usize >= len {
                 return Err(format!(
                     "subword merge {rank} ({left}, {right}) refers to a token at or after its own id {len}"
+                ));
+            }
+            // A merge joins two earlier tokens, so a hand-made list can double a token's text
+            // with every merge: bound the texts before building them.
+            let bytes = model.tokens[left as usize].len() + model.tokens[right as usize].len();
+            total = total.saturating_add(bytes);
+            if bytes > MAX_TOKEN_BYTES || total > MAX_TOKENS_BYTES {
+                return Err(format!(
+                    "subword merge {rank} makes a token of {bytes} bytes ({total} in all; at most \
+                     {MAX_TOKEN_BYTES} per token and {MAX_TOKENS_BYTES} in all)"
                 ));
             }
             model.push_merge((left, right));
@@ -552,6 +570,16 @@ mod tests {
         let ok: Result<SubwordModel, _> =
             serde_json::from_str(r#"{"alphabet":"ab","merges":[[1,2],[3,1]]}"#);
         assert!(ok.is_ok_and(|m| m.token_text(4) == "aba"));
+    }
+
+    #[test]
+    fn a_merge_list_that_doubles_its_tokens_is_refused() {
+        // Merge k joins token k+1 with itself: token texts double with every merge, 2^64 bytes
+        // after 64 merges, unless the lengths are bounded while reading.
+        let merges: Vec<String> = (1..=64).map(|k| format!("[{k},{k}]")).collect();
+        let json = format!(r#"{{"alphabet":"a","merges":[{}]}}"#, merges.join(","));
+        let err = serde_json::from_str::<SubwordModel>(&json).err().map(|e| e.to_string());
+        assert!(err.is_some_and(|e| e.contains("bytes")), "accepted");
     }
 
     #[test]

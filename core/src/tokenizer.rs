@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{TokenizerConfig, TrainConfig};
 use crate::error::{Error, Result};
+use crate::limits::Limits;
 use crate::private_stats::Release;
 use crate::rng::Rng;
 use crate::schema::{self, ColumnKind, Schema};
@@ -33,8 +34,19 @@ use crate::table::Table;
 #[serde(tag = "type", rename_all = "snake_case")]
 enum NumberFormat {
     Integer,
-    Float { decimals: u32 },
-    Datetime { format: String, step_seconds: i64 },
+    Float {
+        decimals: u32,
+    },
+    /// Exponent notation (`1.5e-3`) with `digits` after the mantissa's point: for columns whose
+    /// source writes exponents, where a fixed number of decimals cannot hold `1e308` or
+    /// `5e-324`.
+    Scientific {
+        digits: u32,
+    },
+    Datetime {
+        format: String,
+        step_seconds: i64,
+    },
 }
 
 /// One column's mapping between cell text and local token ids.
@@ -128,11 +140,15 @@ impl Tokenizer {
         for (c, column) in schema.columns.iter().enumerate() {
             let cells = present_cells(table, c, config);
             let codec = match &column.kind {
-                ColumnKind::Categorical | ColumnKind::Boolean => fit_categories(&cells, tc),
+                ColumnKind::Categorical | ColumnKind::Boolean => {
+                    let codec = fit_categories(&cells, tc);
+                    check_categories(&codec, &column.name, &config.limits)?;
+                    codec
+                }
                 ColumnKind::Text => fit_text(&cells, tc),
                 ColumnKind::Identifier { .. } => Codec::Identifier,
                 kind => {
-                    let format = number_format(kind);
+                    let format = source_number_format(kind, &cells);
                     let mut values = Vec::with_capacity(cells.len());
                     for (row, text) in &cells {
                         values.push(parse_number(text, &format).ok_or_else(|| {
@@ -144,24 +160,51 @@ impl Tokenizer {
                             ))
                         })?);
                     }
-                    fit_numbers(values, format, tc)
+                    fit_numbers(values, format, tc)?
                 }
             };
             codecs.push(codec);
         }
-        Tokenizer::from_codecs(schema.clone(), tc, codecs)
+        Tokenizer::from_codecs(schema.clone(), config, codecs)
     }
 
-    /// Lays the columns' fields out over one vocabulary.
-    fn from_codecs(schema: Schema, tc: &TokenizerConfig, codecs: Vec<Codec>) -> Result<Tokenizer> {
+    /// Lays the columns' fields out over one vocabulary, refusing one above
+    /// `limits.max_vocabulary`.
+    fn from_codecs(schema: Schema, config: &TrainConfig, codecs: Vec<Codec>) -> Result<Tokenizer> {
+        let limit = config.limits.max_vocabulary;
         let mut fields = Vec::new();
-        let mut offset = 0u32;
+        let mut total = 0usize;
+        // The column with the most tokens, named when the vocabulary is too large.
+        let mut largest = (0usize, "");
         for (column, codec) in codecs.iter().enumerate() {
-            for (role, size) in codec.field_sizes() {
+            let name = schema.columns.get(column).map_or("", |c| c.name.as_str());
+            let sizes =
+                codec.field_sizes().map_err(|m| Error::Data(format!("column '{name}': {m}")))?;
+            let tokens: usize = sizes.iter().map(|&(_, size)| size as usize).sum();
+            largest = largest.max((tokens, name));
+            for (role, size) in sizes {
+                // Saturated offsets are never used: the limit below refuses them.
+                let offset = u32::try_from(total).unwrap_or(u32::MAX);
                 fields.push(Field { column, role, offset, size });
-                offset += size;
+                total = total.saturating_add(size as usize);
             }
         }
+        if total > limit {
+            return Err(Limits::exceeded(
+                &format!(
+                    "the vocabulary (tokens of all columns; column '{}' has {})",
+                    largest.1, largest.0
+                ),
+                total,
+                "max_vocabulary",
+                limit as u64,
+            ));
+        }
+        // The start token takes the id after the vocabulary.
+        let offset = u32::try_from(total)
+            .ok()
+            .filter(|&v| v < u32::MAX)
+            .ok_or_else(|| Error::Data("the vocabulary exceeds 2^32 - 1 tokens".into()))?;
         if fields.is_empty() {
             return Err(Error::Data(
                 "nothing to learn: every column is an identifier; set a column's kind in the config"
@@ -170,7 +213,7 @@ impl Tokenizer {
         }
         Ok(Tokenizer {
             schema,
-            rare_token: tc.rare_token.clone(),
+            rare_token: config.tokenizer.rare_token.clone(),
             codecs,
             fields,
             vocab_size: offset,
@@ -225,7 +268,10 @@ impl Tokenizer {
                     let counts = counts.into_iter().map(|(v, n)| (v.to_string(), n)).collect();
                     // Whether any value fell below the threshold is itself a count: the
                     // private release does not tell, so the bucket stays available.
-                    Codec::Categorical { values: release.categories(counts), rare: true }
+                    let codec =
+                        Codec::Categorical { values: release.categories(counts), rare: true };
+                    check_categories(&codec, &column.name, &config.limits)?;
+                    codec
                 }
                 kind => {
                     let format = number_format(kind);
@@ -249,14 +295,14 @@ impl Tokenizer {
                         // Nothing cleared the noise: one data-independent bin keeps encoding total.
                         edges = vec![0.0, r];
                     }
-                    let positions = tc.bin_positions as u32;
+                    let positions = bin_positions(tc)?;
                     Codec::Number { format, exact, edges, positions }
                 }
             };
             column.missing_count = release.noisy_missing(missing);
             codecs.push(codec);
         }
-        Tokenizer::from_codecs(schema, tc, codecs)
+        Tokenizer::from_codecs(schema, config, codecs)
     }
 
     /// The schema the tokenizer was built for.
@@ -272,6 +318,78 @@ impl Tokenizer {
     /// Total number of tokens over all fields.
     pub fn vocab_size(&self) -> u32 {
         self.vocab_size
+    }
+
+    /// Checks a tokenizer read from a model file against `limits`: its schema (see
+    /// [`Schema::check`]), one codec per column that fits the column's kind and is sane (sorted
+    /// finite bin edges, sizes within the limits), and fields that are exactly the codecs'
+    /// fields, laid out over a vocabulary of `vocab_size` tokens. Nothing is allocated from the
+    /// sizes before they are checked. The error names the column or field at fault.
+    pub fn check(&self, limits: &Limits) -> std::result::Result<(), String> {
+        self.schema.check()?;
+        let columns = &self.schema.columns;
+        if self.codecs.len() != columns.len() {
+            return Err(format!(
+                "the tokenizer has {} codecs for {} columns",
+                self.codecs.len(),
+                columns.len()
+            ));
+        }
+        let mut expected_fields = 0usize;
+        for (c, (codec, column)) in self.codecs.iter().zip(columns).enumerate() {
+            codec
+                .check(column, limits)
+                .map_err(|m| format!("column {c} ('{}'): {m}", column.name))?;
+            expected_fields = expected_fields.saturating_add(codec.field_count());
+        }
+        if expected_fields != self.fields.len() {
+            return Err(format!(
+                "the tokenizer has {} fields, but its codecs make {expected_fields}",
+                self.fields.len()
+            ));
+        }
+        if self.fields.is_empty() {
+            return Err("nothing to generate: every column is an identifier".into());
+        }
+        let name = |c: usize| columns.get(c).map_or("?", |c| c.name.as_str());
+        let mut fields = self.fields.iter().enumerate();
+        let mut offset = 0u64;
+        for (c, codec) in self.codecs.iter().enumerate() {
+            // Bounded: the count was compared with the fields stored above.
+            let sizes =
+                codec.field_sizes().map_err(|m| format!("column {c} ('{}'): {m}", name(c)))?;
+            for (role, size) in sizes {
+                let Some((i, actual)) = fields.next() else { break };
+                if actual.size == 0 {
+                    return Err(format!(
+                        "tokenizer field {i} ('{}') has 0 tokens",
+                        name(actual.column)
+                    ));
+                }
+                let expected = Field { column: c, role, offset: offset as u32, size };
+                if *actual != expected || offset > u64::from(u32::MAX) {
+                    return Err(format!(
+                        "tokenizer field {i} ('{}') is {actual:?}, but column {c}'s codec makes \
+                         {expected:?}",
+                        name(actual.column)
+                    ));
+                }
+                offset += u64::from(size);
+            }
+        }
+        if offset != u64::from(self.vocab_size) {
+            return Err(format!(
+                "tokenizer vocab_size is {}, but its fields hold {offset} tokens",
+                self.vocab_size
+            ));
+        }
+        if offset > limits.max_vocabulary as u64 || self.vocab_size == u32::MAX {
+            return Err(format!(
+                "a vocabulary of {offset} tokens, above limits.max_vocabulary = {}",
+                limits.max_vocabulary
+            ));
+        }
+        Ok(())
     }
 
     /// Encodes every row of `table` (which must have the schema's columns in order).
@@ -309,14 +427,19 @@ impl Tokenizer {
         let f = self.fields[field];
         match f.role {
             FieldRole::NumberPosition => {
-                let Codec::Number { exact, .. } = &self.codecs[f.column] else { return None };
-                (previous[field - 1] <= exact.len() as u32).then_some(NOT_APPLICABLE)
+                let Some(Codec::Number { exact, .. }) = self.codecs.get(f.column) else {
+                    return None;
+                };
+                let value = previous.get(field.wrapping_sub(1)).copied().unwrap_or(MISSING);
+                (value as usize <= exact.len()).then_some(NOT_APPLICABLE)
             }
             FieldRole::TextSlot => {
                 let same = |i: usize| self.fields.get(i).is_some_and(|g| g.column == f.column);
                 // The last slot always ends the text (encoding keeps at most slots - 1 tokens),
                 // and once a text has ended or is missing, every later slot is the end token.
-                let ended = field > 0 && same(field - 1) && previous[field - 1] <= TEXT_MISSING;
+                let ended = field > 0
+                    && same(field - 1)
+                    && previous.get(field - 1).is_some_and(|&t| t <= TEXT_MISSING);
                 (ended || !same(field + 1)).then_some(TEXT_END)
             }
             _ => None,
@@ -334,14 +457,14 @@ impl Tokenizer {
             return Vec::new();
         }
         let mut never = Vec::new();
-        if self.schema.columns[f.column].missing_count == 0 {
+        if self.schema.columns.get(f.column).is_some_and(|c| c.missing_count == 0) {
             match f.role {
                 FieldRole::Category | FieldRole::NumberValue => never.push(MISSING),
                 FieldRole::TextSlot => never.push(TEXT_MISSING),
                 FieldRole::NumberPosition => {}
             }
         }
-        if let Codec::Categorical { rare: false, .. } = self.codecs[f.column] {
+        if let Some(Codec::Categorical { rare: false, .. }) = self.codecs.get(f.column) {
             never.push(RARE);
         }
         never
@@ -351,20 +474,19 @@ impl Tokenizer {
     /// numbers generated identifiers; `rng` draws values within numeric bins.
     pub fn decode(&self, tokens: &[u32], row_index: u64, rng: &mut Rng) -> Vec<String> {
         let mut cells = Vec::with_capacity(self.codecs.len());
-        let mut t = 0;
-        for (c, codec) in self.codecs.iter().enumerate() {
-            let n = codec.field_sizes().len();
-            let column = &self.schema.columns[c];
+        let mut t = 0usize;
+        for (codec, column) in self.codecs.iter().zip(&self.schema.columns) {
+            let n = codec.field_count();
             let marker = column.missing_marker.as_deref().unwrap_or("");
-            cells.push(codec.decode(
-                &tokens[t..t + n],
-                marker,
-                &self.rare_token,
-                column,
-                row_index,
-                rng,
-            ));
-            t += n;
+            // A validated tokenizer has a token for every field; anything else decodes as missing.
+            let cell = match tokens.get(t..t.saturating_add(n)) {
+                Some(tokens) => {
+                    codec.decode(tokens, marker, &self.rare_token, column, row_index, rng)
+                }
+                None => marker.to_string(),
+            };
+            cells.push(cell);
+            t = t.saturating_add(n);
         }
         cells
     }
@@ -402,6 +524,55 @@ fn fit_text(cells: &[(usize, &str)], tc: &TokenizerConfig) -> Codec {
     Codec::Text { model, slots }
 }
 
+/// `tokenizer.bin_positions` as the u32 of a codec (the configuration's limit keeps it far below).
+fn bin_positions(tc: &TokenizerConfig) -> Result<u32> {
+    u32::try_from(tc.bin_positions).map_err(|_| {
+        Error::Config(format!("tokenizer.bin_positions is {}, above 2^32 - 1", tc.bin_positions))
+    })
+}
+
+/// Refuses a categorical column with more kept categories than `limits.max_categories`.
+fn check_categories(codec: &Codec, name: &str, limits: &Limits) -> Result<()> {
+    let Codec::Categorical { values, .. } = codec else { return Ok(()) };
+    if values.len() <= limits.max_categories {
+        return Ok(());
+    }
+    Err(Error::Config(format!(
+        "column '{name}' has {} categories seen at least tokenizer.rare_category_threshold \
+         times, above the limit of {} (each costs training time); declare the column `text` or \
+         `identifier` in [columns.\"{name}\"] if its values are free text or unique keys, raise \
+         tokenizer.rare_category_threshold, or raise limits.max_categories",
+        values.len(),
+        limits.max_categories
+    )))
+}
+
+/// The number format of a column: [`number_format`], except that a float column whose source
+/// writes exponents keeps exponent notation (with the most mantissa digits seen).
+fn source_number_format(kind: &ColumnKind, cells: &[(usize, &str)]) -> NumberFormat {
+    let format = number_format(kind);
+    if !matches!(format, NumberFormat::Float { .. }) {
+        return format;
+    }
+    let mut exponent = false;
+    let mut digits = 0;
+    for (_, text) in cells {
+        if let Some((mantissa, _)) = text.trim().split_once(['e', 'E']) {
+            exponent = true;
+            let shown = mantissa.split_once('.').map_or(0, |(_, d)| d.len());
+            digits = digits.max(shown.min(MAX_SCIENTIFIC_DIGITS as usize) as u32);
+        }
+    }
+    if exponent {
+        NumberFormat::Scientific { digits }
+    } else {
+        format
+    }
+}
+
+/// Most mantissa digits written in exponent notation (an f64 holds 17 significant digits).
+const MAX_SCIENTIFIC_DIGITS: u32 = 16;
+
 fn number_format(kind: &ColumnKind) -> NumberFormat {
     match kind {
         ColumnKind::Float { decimals } => NumberFormat::Float { decimals: *decimals },
@@ -419,22 +590,25 @@ fn number_format(kind: &ColumnKind) -> NumberFormat {
     }
 }
 
+/// Reads a cell as a number. `-0.0` reads as `0.0`: fitting groups equal values with `==` and
+/// encoding looks them up with `total_cmp`, which tells the two zeros apart.
 fn parse_number(text: &str, format: &NumberFormat) -> Option<f64> {
     let text = text.trim();
-    match format {
+    let value = match format {
         NumberFormat::Integer => schema::parse_integer(text).map(|v| v as f64),
-        NumberFormat::Float { .. } => schema::parse_float(text),
+        NumberFormat::Float { .. } | NumberFormat::Scientific { .. } => schema::parse_float(text),
         NumberFormat::Datetime { format, .. } => {
             schema::datetime_to_seconds(text, format).map(|v| v as f64)
         }
-    }
+    };
+    value.map(|v| v + 0.0)
 }
 
 impl NumberFormat {
     fn describe(&self) -> String {
         match self {
             NumberFormat::Integer => "an integer".into(),
-            NumberFormat::Float { .. } => "a number".into(),
+            NumberFormat::Float { .. } | NumberFormat::Scientific { .. } => "a number".into(),
             NumberFormat::Datetime { format, .. } => format!("a date in the form {format}"),
         }
     }
@@ -444,12 +618,53 @@ impl NumberFormat {
         match self {
             NumberFormat::Integer => 1.0,
             NumberFormat::Float { decimals } => 10f64.powi(-(*decimals as i32)),
+            // Exponent notation has a relative resolution; DP training never uses it.
+            NumberFormat::Scientific { .. } => f64::MIN_POSITIVE,
             NumberFormat::Datetime { step_seconds, .. } => *step_seconds as f64,
+        }
+    }
+
+    /// Checks a format read from a model file.
+    fn check(&self) -> std::result::Result<(), String> {
+        match self {
+            NumberFormat::Integer => Ok(()),
+            NumberFormat::Float { decimals } if *decimals > schema::MAX_DECIMALS => {
+                Err(format!("decimals {decimals} (at most {})", schema::MAX_DECIMALS))
+            }
+            NumberFormat::Float { .. } => Ok(()),
+            NumberFormat::Scientific { digits } if *digits > MAX_SCIENTIFIC_DIGITS => {
+                Err(format!("{digits} mantissa digits (at most {MAX_SCIENTIFIC_DIGITS})"))
+            }
+            NumberFormat::Scientific { .. } => Ok(()),
+            NumberFormat::Datetime { format, step_seconds } => {
+                if !(1..=86_400).contains(step_seconds) {
+                    return Err(format!("date step of {step_seconds} s (1 to 86400)"));
+                }
+                schema::check_datetime_format(format)
+            }
+        }
+    }
+
+    /// Whether this codec format can write a column of `kind`.
+    fn fits(&self, kind: &ColumnKind) -> bool {
+        match (self, kind) {
+            (NumberFormat::Integer, ColumnKind::Integer) => true,
+            (NumberFormat::Float { decimals: a }, ColumnKind::Float { decimals: b }) => a == b,
+            (NumberFormat::Scientific { .. }, ColumnKind::Float { .. }) => true,
+            (NumberFormat::Datetime { format: a, .. }, ColumnKind::Datetime { format: b }) => {
+                a == b
+            }
+            _ => false,
         }
     }
 
     /// Rounds `value` to what the source can write, with `round` = `f64::round`, `ceil` or `floor`.
     fn snap(&self, value: f64, round: fn(f64) -> f64) -> f64 {
+        if let NumberFormat::Scientific { digits } = self {
+            // Rounds to the written digits (up or down alike: callers check the result's bin).
+            let text = format!("{value:.prec$e}", prec = *digits as usize);
+            return text.parse().unwrap_or(value);
+        }
         let r = self.resolution();
         // Dividing by a power of ten's reciprocal loses less than multiplying by it.
         let scaled = if r < 1.0 { value * (1.0 / r).round() } else { value / r };
@@ -465,6 +680,19 @@ impl NumberFormat {
         match self {
             NumberFormat::Integer => format!("{}", value.round() as i64),
             NumberFormat::Float { decimals } => schema::format_float(value, *decimals),
+            NumberFormat::Scientific { digits } => {
+                // The shortest form that reads back as `value` (`5e-324`, not `4.9e-324`),
+                // unless it shows more digits than the source.
+                let value = value + 0.0;
+                let shortest = format!("{value:e}");
+                let (mantissa, _) = shortest.split_once('e').unwrap_or((&shortest, ""));
+                let shown = mantissa.split_once('.').map_or(0, |(_, d)| d.len());
+                if shown <= *digits as usize {
+                    shortest
+                } else {
+                    format!("{value:.prec$e}", prec = *digits as usize)
+                }
+            }
             NumberFormat::Datetime { format, .. } => {
                 schema::seconds_to_datetime(value.round() as i64, format)
             }
@@ -473,7 +701,7 @@ impl NumberFormat {
 }
 
 /// Splits `values` into exact tokens for frequent values and quantile bins for the rest.
-fn fit_numbers(mut values: Vec<f64>, format: NumberFormat, tc: &TokenizerConfig) -> Codec {
+fn fit_numbers(mut values: Vec<f64>, format: NumberFormat, tc: &TokenizerConfig) -> Result<Codec> {
     values.sort_by(f64::total_cmp);
     let threshold = tc.rare_category_threshold.max(1);
     let exact_min = threshold.max((tc.exact_value_share * values.len() as f64).ceil() as usize);
@@ -488,8 +716,8 @@ fn fit_numbers(mut values: Vec<f64>, format: NumberFormat, tc: &TokenizerConfig)
     }
     clip_extremes(&mut rest, tc.outlier_rows);
     let edges = quantile_edges(&rest, tc.numeric_bins.min((rest.len() / threshold).max(1)));
-    let positions = if edges.is_empty() { 0 } else { tc.bin_positions as u32 };
-    Codec::Number { format, exact, edges, positions }
+    let positions = if edges.is_empty() { 0 } else { bin_positions(tc)? };
+    Ok(Codec::Number { format, exact, edges, positions })
 }
 
 /// Clamps sorted `values` into `[values[k - 1], values[n - k]]`: the range's ends become values
@@ -521,25 +749,43 @@ fn quantile_edges(values: &[f64], bins: usize) -> Vec<f64> {
 }
 
 impl Codec {
-    /// The role and vocabulary size of each field of this column.
-    fn field_sizes(&self) -> Vec<(FieldRole, u32)> {
+    /// The number of fields of this column.
+    fn field_count(&self) -> usize {
         match self {
+            Codec::Categorical { .. } => 1,
+            Codec::Number { edges, .. } => 1 + usize::from(edges.len() > 1),
+            Codec::Text { slots, .. } => *slots,
+            Codec::Identifier => 0,
+        }
+    }
+
+    /// The role and vocabulary size of each field of this column; an error when a size does
+    /// not fit a token id.
+    fn field_sizes(&self) -> std::result::Result<Vec<(FieldRole, u32)>, String> {
+        let size = |base: u32, n: usize| -> std::result::Result<u32, String> {
+            u32::try_from(n)
+                .ok()
+                .and_then(|n| n.checked_add(base))
+                .ok_or_else(|| format!("{n} tokens in one field do not fit a 32-bit token id"))
+        };
+        Ok(match self {
             Codec::Categorical { values, .. } => {
-                vec![(FieldRole::Category, CATEGORY_BASE + values.len() as u32)]
+                vec![(FieldRole::Category, size(CATEGORY_BASE, values.len())?)]
             }
             Codec::Number { exact, edges, positions, .. } => {
-                let bins = edges.len().saturating_sub(1) as u32;
-                let mut sizes = vec![(FieldRole::NumberValue, 1 + exact.len() as u32 + bins)];
+                let bins = edges.len().saturating_sub(1);
+                let value = size(1, exact.len().saturating_add(bins))?;
+                let mut sizes = vec![(FieldRole::NumberValue, value)];
                 if bins > 0 {
-                    sizes.push((FieldRole::NumberPosition, 1 + positions));
+                    sizes.push((FieldRole::NumberPosition, size(1, *positions as usize)?));
                 }
                 sizes
             }
             Codec::Text { model, slots } => {
-                vec![(FieldRole::TextSlot, TEXT_BASE + model.vocab_len() as u32); *slots]
+                vec![(FieldRole::TextSlot, size(TEXT_BASE, model.vocab_len())?); *slots]
             }
             Codec::Identifier => Vec::new(),
-        }
+        })
     }
 
     /// Appends the local tokens of one cell (`None` = missing).
@@ -580,7 +826,11 @@ impl Codec {
                 match cell {
                     None => out.push(TEXT_MISSING),
                     Some(text) => out.extend(
-                        model.encode(text).into_iter().take(slots - 1).map(|id| TEXT_BASE + id),
+                        model
+                            .encode(text)
+                            .into_iter()
+                            .take(slots.saturating_sub(1))
+                            .map(|id| TEXT_BASE + id),
                     ),
                 }
                 out.resize(start + slots, TEXT_END);
@@ -590,6 +840,8 @@ impl Codec {
         Ok(())
     }
 
+    /// Decodes one cell from its fields' local tokens. Tokens come from a validated model's
+    /// field slices; one outside them (which validation rules out) decodes as missing.
     fn decode(
         &self,
         tokens: &[u32],
@@ -599,39 +851,45 @@ impl Codec {
         row_index: u64,
         rng: &mut Rng,
     ) -> String {
+        let first = tokens.first().copied().unwrap_or(MISSING);
         match self {
-            Codec::Categorical { values, .. } => match tokens[0] {
+            Codec::Categorical { values, .. } => match first {
                 MISSING => marker.to_string(),
                 RARE => rare.to_string(),
-                t => values[(t - CATEGORY_BASE) as usize].clone(),
+                t => values.get((t - CATEGORY_BASE) as usize).map_or(marker, |v| v).to_string(),
             },
             Codec::Number { format, exact, edges, positions } => {
-                let value_token = tokens[0];
-                if value_token == MISSING {
+                if first == MISSING {
                     return marker.to_string();
                 }
-                let i = (value_token - 1) as usize;
-                if i < exact.len() {
-                    return format.write(exact[i]);
+                let i = (first - 1) as usize;
+                if let Some(&value) = exact.get(i) {
+                    return format.write(value);
                 }
                 let bin = i - exact.len();
-                let (lo, hi) = (edges[bin], edges[bin + 1]);
-                let step = match tokens.get(1) {
-                    Some(&p) if p != NOT_APPLICABLE => f64::from(p - 1),
-                    _ => rng.below(*positions as usize) as f64,
+                let (Some(&lo), Some(&hi)) = (edges.get(bin), edges.get(bin + 1)) else {
+                    return marker.to_string();
                 };
-                let u = (step + rng.uniform()) / f64::from(*positions);
+                if lo.partial_cmp(&hi).is_none_or(|o| o.is_gt()) {
+                    return marker.to_string();
+                }
+                let positions = (*positions).max(1);
+                let step = match tokens.get(1) {
+                    Some(&p) if p != NOT_APPLICABLE => f64::from((p - 1).min(positions - 1)),
+                    _ => rng.below(positions as usize) as f64,
+                };
+                let u = (step + rng.uniform()) / f64::from(positions);
                 format.write(value_in_step(
                     format,
                     lo + u * (hi - lo),
                     (exact, edges),
                     bin,
                     step,
-                    *positions,
+                    positions,
                 ))
             }
             Codec::Text { model, .. } => {
-                if tokens[0] == TEXT_MISSING {
+                if first == TEXT_MISSING {
                     return marker.to_string();
                 }
                 let ids: Vec<u32> = tokens
@@ -646,6 +904,95 @@ impl Codec {
                 _ => String::new(),
             },
         }
+    }
+
+    /// The name of the codec, for errors.
+    fn name(&self) -> &'static str {
+        match self {
+            Codec::Categorical { .. } => "categorical",
+            Codec::Number { .. } => "number",
+            Codec::Text { .. } => "text",
+            Codec::Identifier => "identifier",
+        }
+    }
+
+    /// Whether this codec can encode a column of `kind`.
+    fn fits(&self, kind: &ColumnKind) -> bool {
+        match self {
+            Codec::Categorical { .. } => {
+                matches!(kind, ColumnKind::Categorical | ColumnKind::Boolean)
+            }
+            Codec::Number { format, .. } => format.fits(kind),
+            Codec::Text { .. } => matches!(kind, ColumnKind::Text),
+            Codec::Identifier => matches!(kind, ColumnKind::Identifier { .. }),
+        }
+    }
+
+    /// Checks a codec read from a model file against its column and `limits`: values sorted and
+    /// finite, sizes within the limits, and something to generate.
+    fn check(
+        &self,
+        column: &schema::ColumnSchema,
+        limits: &Limits,
+    ) -> std::result::Result<(), String> {
+        if !self.fits(&column.kind) {
+            return Err(format!(
+                "its {} codec does not fit its kind {:?}",
+                self.name(),
+                crate::config::KindName::of(&column.kind)
+            ));
+        }
+        let nothing = column.missing_count == 0;
+        match self {
+            Codec::Categorical { values, rare } => {
+                if values.len() > limits.max_categories {
+                    return Err(format!(
+                        "{} categories, above limits.max_categories = {}",
+                        values.len(),
+                        limits.max_categories
+                    ));
+                }
+                if values.is_empty() && !rare && nothing {
+                    return Err("no category, rare bucket or missing value to generate".into());
+                }
+            }
+            Codec::Number { format, exact, edges, positions } => {
+                format.check()?;
+                if let Some(v) = exact.iter().chain(edges).find(|v| !v.is_finite()) {
+                    return Err(format!("value {v} is not finite"));
+                }
+                if exact.windows(2).any(|w| w[0] >= w[1]) {
+                    return Err("exact values are not in increasing order".into());
+                }
+                if edges.windows(2).any(|w| w[0] > w[1]) {
+                    return Err("bin edges are not in increasing order".into());
+                }
+                if edges.len() == 1 {
+                    return Err("a single bin edge (a bin needs two)".into());
+                }
+                let bins = edges.len().saturating_sub(1);
+                if bins > limits.max_numeric_bins {
+                    return Err(format!(
+                        "{bins} bins, above limits.max_numeric_bins = {}",
+                        limits.max_numeric_bins
+                    ));
+                }
+                let bad_positions =
+                    *positions == 0 || *positions as usize > limits.max_bin_positions;
+                if bins > 0 && bad_positions {
+                    return Err(format!(
+                        "{positions} bin positions (1 to limits.max_bin_positions = {})",
+                        limits.max_bin_positions
+                    ));
+                }
+                if exact.is_empty() && bins == 0 && nothing {
+                    return Err("no value, bin or missing value to generate".into());
+                }
+            }
+            Codec::Text { slots, .. } if *slots == 0 => return Err("text with 0 slots".into()),
+            Codec::Text { .. } | Codec::Identifier => {}
+        }
+        Ok(())
     }
 }
 
@@ -680,13 +1027,16 @@ fn value_in_step(
 
 /// The bin of `edges` holding `value` (clamped into range) and its position step within the bin.
 fn locate(value: f64, edges: &[f64], positions: u32) -> (u32, u32) {
-    let bins = edges.len() - 1;
+    let bins = edges.len().saturating_sub(1).max(1);
+    if edges.len() < 2 {
+        return (0, 0);
+    }
     let value = value.clamp(edges[0], edges[bins]);
     // The last edge <= value, capped so the maximum falls in the last bin.
     let bin = (edges.partition_point(|&e| e <= value).max(1) - 1).min(bins - 1);
     let (lo, hi) = (edges[bin], edges[bin + 1]);
     let step = if hi > lo { ((value - lo) / (hi - lo) * f64::from(positions)) as u32 } else { 0 };
-    (bin as u32, step.min(positions - 1))
+    (bin as u32, step.min(positions.saturating_sub(1)))
 }
 
 #[cfg(test)]

@@ -112,6 +112,7 @@ pub fn train(
                 .map(|g| g.affine(mean, 0.0))
                 .collect::<candle_core::Result<Vec<_>>>()?;
             let loss = loss_sum * mean;
+            check_loss(loss, epoch, s + 1, tc.learning_rate)?;
             optimizer.step(model.params().iter().map(|(_, v)| v), &grads)?;
             epoch_loss += loss * rows.len() as f64;
             summary.steps += 1;
@@ -131,6 +132,7 @@ pub fn train(
                 epsilon: None,
             });
             if let Some(v) = validation_loss {
+                check_loss(v, epoch, s + 1, tc.learning_rate)?;
                 summary.validation_loss.push(v);
             }
         }
@@ -165,6 +167,7 @@ pub fn train(
             var.set(&saved)?;
         }
     }
+    check_weights(&model, tc.learning_rate)?;
     Ok(TrainedModel::new(config.clone(), tokenizer, summary, model))
 }
 
@@ -246,6 +249,13 @@ fn train_private(
             || random.noise(&shapes, plan.noise_multiplier * c),
         );
         let ((loss_sum, tokens, clipped), noise) = (clipped?, noise?);
+        let epoch = step / plan.steps_per_epoch + 1;
+        check_loss(
+            loss_sum / tokens.max(1.0),
+            epoch,
+            step % plan.steps_per_epoch + 1,
+            tc.learning_rate,
+        )?;
         let scale = 1.0 / plan.expected_batch;
         let grads = clipped
             .iter()
@@ -281,8 +291,36 @@ fn train_private(
         }
     }
     summary.best_epoch = summary.epochs;
+    check_weights(&model, tc.learning_rate)?;
     summary.privacy = Some(plan.report(summary.steps, &unit_name, pc.deterministic_noise)?);
     Ok(TrainedModel::new(config.clone(), tokenizer, summary, model))
+}
+
+/// Stops training on a loss that is not finite: the weights have diverged, and a model trained
+/// on would be written with losses and weights that cannot be read back.
+fn check_loss(loss: f64, epoch: usize, step: usize, learning_rate: f64) -> Result<()> {
+    if loss.is_finite() {
+        return Ok(());
+    }
+    Err(Error::Data(format!(
+        "training diverged: the loss is {loss}, not finite, at epoch {epoch}, step {step}; \
+         lower training.learning_rate (now {learning_rate:e})"
+    )))
+}
+
+/// Refuses trained weights that are not all finite (the last step can diverge after its loss
+/// was computed).
+fn check_weights(model: &LstmModel, learning_rate: f64) -> Result<()> {
+    for (name, var) in model.params().iter() {
+        let values = var.as_tensor().flatten_all()?.to_vec1::<f32>()?;
+        if values.iter().any(|v| !v.is_finite()) {
+            return Err(Error::Data(format!(
+                "training diverged: parameter '{name}' holds values that are not finite; lower \
+                 training.learning_rate (now {learning_rate:e})"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Share of delta spent on partition selection of category vocabularies (the rest goes to the
