@@ -510,7 +510,7 @@ mod tests {
         assert!(!json.contains("delimiter"), "{json}");
         for bad in [r#""\"""#, r#""\n""#, r#""\r""#] {
             let err = TrainConfig::from_json(&format!(r#"{{"delimiter": {bad}}}"#)).unwrap_err();
-            assert!(err.to_string().contains("delimiter must be"), "{err}");
+            assert!(err.to_string().contains("must be a single ASCII character"), "{err}");
         }
         Ok(())
     }

@@ -97,8 +97,8 @@ pub fn check_delimiter(delimiter: char, name: &str) -> Result<u8> {
     match byte {
         Some(b) if b == b'\t' || (b.is_ascii_graphic() || b == b' ') && b != b'"' => Ok(b),
         _ => Err(Error::Config(format!(
-            "{name} must be one printable ASCII character other than the quote '\"' (or a tab), \
-             got {delimiter:?}"
+            "{name} {delimiter:?} must be a single ASCII character, printable and not the quote \
+             '\"' (or a tab)"
         ))),
     }
 }
@@ -267,6 +267,10 @@ struct GuardedReader<R> {
     /// The line the scan is on (1-based), and the line where the current field started.
     line: u64,
     field_line: u64,
+    /// Records ended so far (the header is record 0), and whether the current record has
+    /// any byte yet (the csv crate skips empty lines, so they end no record).
+    records: u64,
+    record_started: bool,
 }
 
 impl<R: Read> GuardedReader<R> {
@@ -279,12 +283,17 @@ impl<R: Read> GuardedReader<R> {
             if b == b'\n' {
                 self.line += 1;
             }
-            let ends_field = b == self.delimiter || b == b'\n' || b == b'\r';
+            let ends_record = b == b'\n' || b == b'\r';
+            let ends_field = b == self.delimiter || ends_record;
             self.state = match (self.state, b) {
                 (FieldState::Start, b'"') => FieldState::Quoted,
                 (FieldState::Start | FieldState::Unquoted | FieldState::QuoteInQuoted, _)
                     if ends_field =>
                 {
+                    if ends_record && self.record_started {
+                        self.records += 1;
+                    }
+                    self.record_started = !ends_record;
                     self.field_bytes = 0;
                     self.state = FieldState::Start;
                     continue;
@@ -295,6 +304,7 @@ impl<R: Read> GuardedReader<R> {
                 (FieldState::QuoteInQuoted, b'"') => FieldState::Quoted,
                 (FieldState::QuoteInQuoted, _) => FieldState::Unquoted,
             };
+            self.record_started = true;
             self.field_bytes += 1;
             if self.field_bytes > self.max_field_raw {
                 self.tripped.set(Some(Trip::Field));
@@ -365,6 +375,8 @@ pub fn read_csv(reader: impl Read, path: &Path, options: &ReadOptions) -> Result
         max_field_raw: max_raw,
         line: 1,
         field_line: 1,
+        records: 0,
+        record_started: false,
     };
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(false)
@@ -383,15 +395,23 @@ pub fn read_csv(reader: impl Read, path: &Path, options: &ReadOptions) -> Result
         let what = || if row == 0 { "the header".to_owned() } else { format!("row {row}") };
         match rdr.read_byte_record(record) {
             Ok(more) => Ok(more),
-            Err(_) if rdr.get_ref().tripped.get() == Some(Trip::Field) => Err(Error::input(
-                path,
-                format!(
-                    "the field starting on line {} runs past {max_raw} bytes without ending, over \
-                     the limit of {max} bytes (limits.max_field_bytes); check for an unbalanced \
-                     quote",
-                    rdr.get_ref().field_line
-                ),
-            )),
+            Err(_) if rdr.get_ref().tripped.get() == Some(Trip::Field) => {
+                let guard = rdr.get_ref();
+                let at = match guard.records {
+                    0 => "the header".to_owned(),
+                    n => format!("row {n}"),
+                };
+                let quoted = matches!(guard.state, FieldState::Quoted | FieldState::QuoteInQuoted);
+                let hint = if quoted { "; check for an unbalanced quote" } else { "" };
+                Err(Error::input(
+                    path,
+                    format!(
+                        "{at} (from line {}): a field runs past {max_raw} bytes, over the limit \
+                         of {max} bytes (limits.max_field_bytes){hint}",
+                        guard.field_line
+                    ),
+                ))
+            }
             Err(_) if rdr.get_ref().tripped.get() == Some(Trip::Record) => Err(Error::input(
                 path,
                 format!(
@@ -1037,8 +1057,16 @@ mod tests {
         text.extend(std::iter::repeat_n(b'x', 10_000_000));
         text.extend_from_slice(b"\"\n");
         let err = csv_err(&text);
-        assert!(err.contains("the field starting on line 2 runs past 2097154 bytes"), "{err}");
+        assert!(err.contains("row 1 (from line 2): a field runs past 2097154 bytes"), "{err}");
         assert!(err.contains("limits.max_field_bytes"), "{err}");
+        assert!(err.contains("unbalanced quote"), "{err}");
+        // Unquoted, after a blank line and CRLF line ends: the row and line are still right,
+        // and no quote is blamed.
+        let mut text = b"id,blob\r\n1,a\r\n\r\n2,b\n3,".to_vec();
+        text.extend(std::iter::repeat_n(b'x', 3_000_000));
+        let err = csv_err(&text);
+        assert!(err.contains("row 3 (from line 5): a field runs past"), "{err}");
+        assert!(!err.contains("quote"), "{err}");
     }
 
     #[test]
@@ -1049,7 +1077,7 @@ mod tests {
         let options = ReadOptions { limits, ..ReadOptions::default() };
         let endless = (&b"a,b\n1,\"oops\n"[..]).chain(std::io::repeat(b'y').take(1 << 40));
         let err = read_csv(endless, Path::new("in.csv"), &options).unwrap_err().to_string();
-        assert!(err.contains("the field starting on line 2 runs past 22 bytes"), "{err}");
+        assert!(err.contains("row 1 (from line 2): a field runs past 22 bytes"), "{err}");
         assert!(err.contains("unbalanced quote"), "{err}");
     }
 
