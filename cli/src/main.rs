@@ -325,7 +325,7 @@ fn run(cli: Cli) -> CliResult<()> {
             let holdout = split.holdout.as_ref().map(report::from_core).transpose()?;
             // The synthetic CSV was written with the training data's delimiter.
             let delimiter = config.delimiter.map_or(Ok(b','), |d| check_delimiter(d, "delimiter"));
-            let synthetic = report::load(&output, delimiter.map_err(|e| e.to_string())?)?;
+            let synthetic = report::load(&output, Some(delimiter.map_err(|e| e.to_string())?))?;
             let label = format!("{} and {}", input.display(), output.display());
             report::report_tables(
                 &real,

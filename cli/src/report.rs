@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use doppel_core::ingest::{check_delimiter, read_capped, read_table, ReadOptions};
+use doppel_core::ingest::{
+    check_delimiter, delimiter_name, detect_delimiter, read_capped, read_table, Format, ReadOptions,
+};
 use doppel_core::limits::MAX_CONFIG_FILE_BYTES;
 use doppel_core::output::write_atomic;
 use doppel_core::TrainedModel;
@@ -44,9 +46,10 @@ pub struct ReportArgs {
     /// Seed for the report's samples (rows, folds, triples).
     #[arg(long)]
     pub seed: Option<u64>,
-    /// CSV field delimiter of the input tables.
-    #[arg(long, default_value_t = ',')]
-    pub delimiter: char,
+    /// CSV field delimiter of the input tables (default: detected in each CSV file among
+    /// , ; tab | from its first lines).
+    #[arg(long)]
+    pub delimiter: Option<char>,
     /// Where to write the report as JSON.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -82,7 +85,11 @@ pub fn run(args: &ReportArgs) -> CliResult<()> {
     if let Some(seed) = args.seed {
         options.seed = seed;
     }
-    let delimiter = check_delimiter(args.delimiter, "--delimiter").map_err(|e| e.to_string())?;
+    let delimiter = args
+        .delimiter
+        .map(|d| check_delimiter(d, "--delimiter"))
+        .transpose()
+        .map_err(|e| e.to_string())?;
     // Every output against every input (also through links): `--json` = `--real` would
     // overwrite the real table.
     let inputs: Vec<&Path> =
@@ -121,8 +128,8 @@ pub struct Inputs<'a> {
     pub synthetic: &'a Path,
     /// Real rows not used in training.
     pub holdout: Option<&'a Path>,
-    /// CSV field delimiter.
-    pub delimiter: u8,
+    /// CSV field delimiter; `None` detects it in each CSV file.
+    pub delimiter: Option<u8>,
 }
 
 /// Where the report goes besides the terminal.
@@ -185,11 +192,24 @@ fn at(path: &Path, error: impl std::fmt::Display) -> String {
     format!("{}: {error}", path.display())
 }
 
-/// Reads a table for the report through doppel-core's reader (CSV split at `delimiter`,
-/// Parquet, Arrow IPC), within the default limits and refusing a file that is not regular,
-/// with nulls as empty cells (a missing-value token).
-pub fn load(path: &Path, delimiter: u8) -> CliResult<Table> {
-    let options = ReadOptions { delimiter: Some(delimiter), ..ReadOptions::default() };
+/// Reads a table for the report through doppel-core's reader (CSV split at `delimiter`, or
+/// at the one detected and said when `None`; Parquet, Arrow IPC), within the default limits
+/// and refusing a file that is not regular, with nulls as empty cells (a missing-value
+/// token).
+pub fn load(path: &Path, delimiter: Option<u8>) -> CliResult<Table> {
+    let delimiter = match delimiter {
+        None if Format::from_path(path) == Format::Csv => {
+            let detected = detect_delimiter(path).map_err(|e| e.to_string())?;
+            eprintln!(
+                "delimiter of {}: {} (detected; --delimiter sets another)",
+                path.display(),
+                delimiter_name(detected)
+            );
+            Some(detected)
+        }
+        other => other,
+    };
+    let options = ReadOptions { delimiter, ..ReadOptions::default() };
     let table = read_table(path, &options).map_err(|e| e.to_string())?;
     from_core(&table).map_err(|e| at(path, e))
 }

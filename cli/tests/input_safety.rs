@@ -152,6 +152,19 @@ fn a_tab_separated_file_is_detected_and_said() {
     assert!(out.status.success(), "{}", stderr(&out));
     let generated = std::fs::read_to_string(dir.path().join("out.tsv")).expect("output");
     assert_eq!(generated.lines().next(), Some("city\tsize\tnote"), "{generated}");
+    // The report detects it too, in each file.
+    let out = doppel(
+        &["report", "--real", "in.tsv", "--synthetic", "out.tsv", "--json", "r.json"],
+        dir.path(),
+    );
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("delimiter of in.tsv: tab") && err.contains("delimiter of out.tsv: tab"),
+        "{err}"
+    );
+    let json = std::fs::read_to_string(dir.path().join("r.json")).expect("report");
+    assert!(json.contains("\"note\""), "{json:.400}");
 }
 
 #[test]
