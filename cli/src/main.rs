@@ -11,7 +11,10 @@ use std::time::Instant;
 use clap::{Parser, Subcommand};
 use doppel_core::config::{Delta, PrivacyConfig};
 use doppel_core::generate::{generate_to_file, GenerateOptions, Sampling};
-use doppel_core::ingest::{read_table, ReadOptions};
+use doppel_core::ingest::{
+    check_delimiter, delimiter_name, detect_delimiter, read_table, Format, ReadOptions,
+};
+use doppel_core::output::refuse_output_over_inputs;
 use doppel_core::{train, AccountantKind, TrainConfig, TrainedModel};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -97,7 +100,7 @@ struct TrainArgs {
     /// Upper bound on epochs.
     #[arg(long)]
     epochs: Option<usize>,
-    /// CSV field delimiter.
+    /// CSV field delimiter (default: detected among , ; tab | from the first lines).
     #[arg(long)]
     delimiter: Option<char>,
     #[command(flatten)]
@@ -175,7 +178,9 @@ struct GenerateArgs {
     /// Rows to generate.
     #[arg(long)]
     rows: usize,
-    /// Output file; the format follows the extension (.csv, .parquet, .arrow).
+    /// Output file; the format follows the extension (.csv, .parquet, .arrow); `-` writes
+    /// CSV to standard output. A symbolic link's target is replaced; a character device or
+    /// FIFO is written through.
     #[arg(long)]
     output: PathBuf,
     /// Seed of the generation.
@@ -201,6 +206,7 @@ fn main() -> ExitCode {
     if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
         std::env::set_var("CANDLE_NUM_THREADS", "1");
     }
+    remove_temporary_files_on_signals();
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
@@ -210,17 +216,42 @@ fn main() -> ExitCode {
     }
 }
 
+/// On SIGINT and SIGTERM, removes the temporary files of unfinished outputs and exits with
+/// 128 + the signal (130, 143), as a shell reports a process killed by it. The library installs
+/// no handler (it runs inside other people's processes); the CLI owns its process.
+fn remove_temporary_files_on_signals() {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
+        // Without the handler a signal still ends the process; the next run removes what it
+        // leaves (see doppel_core::output).
+        return;
+    };
+    std::thread::spawn(move || {
+        if let Some(signal) = signals.forever().next() {
+            doppel_core::output::remove_temporary_files();
+            std::process::exit(128 + signal);
+        }
+    });
+}
+
+/// Fails when one of `outputs` is the same file as one of `inputs` (also through links).
+fn refuse_overwriting(outputs: &[&Path], inputs: &[&Path]) -> CliResult<()> {
+    for output in outputs {
+        refuse_output_over_inputs(output, inputs).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
 fn run(cli: Cli) -> CliResult<()> {
     match cli.command {
         Command::Train(args) => {
-            let config = load_config(
-                args.config.as_deref(),
-                args.seed,
-                args.epochs,
-                args.delimiter,
-                &args.privacy,
-            )?;
-            train_command(&args.input, &args.model, &config, 0.0).map(drop)
+            let config_path = args.config.as_deref();
+            let inputs: Vec<&Path> =
+                [Some(args.input.as_path()), config_path].into_iter().flatten().collect();
+            refuse_overwriting(&[&args.model], &inputs)?;
+            let mut config =
+                load_config(config_path, args.seed, args.epochs, args.delimiter, &args.privacy)?;
+            train_command(&args.input, &args.model, &mut config, 0.0).map(drop)
         }
         Command::Generate(args) => {
             let options = GenerateOptions {
@@ -236,6 +267,7 @@ fn run(cli: Cli) -> CliResult<()> {
             generate_command(&args.model, &options, &args.output)
         }
         Command::Inspect { model, json: _ } => {
+            // Inspect writes nothing but standard output.
             let model = TrainedModel::load(&model).map_err(|e| e.to_string())?;
             let mut value = serde_json::to_value(model.metadata()).map_err(|e| e.to_string())?;
             // The guarantee up front, as the (verified) statement serialises it: `epsilon` is
@@ -263,14 +295,29 @@ fn run(cli: Cli) -> CliResult<()> {
             html,
             privacy,
         } => {
-            let config = load_config(config.as_deref(), seed, None, None, &privacy)?;
-            let split = train_command(&input, &model, &config, holdout_share)?;
+            let inputs: Vec<&Path> =
+                [Some(input.as_path()), config.as_deref()].into_iter().flatten().collect();
+            let mut reports: Vec<&Path> = vec![&html];
+            reports.extend(json.as_deref());
+            // Every output against every input, and the later stages' outputs against the
+            // earlier stages' (checked again before each stage, once they exist).
+            let check = || -> CliResult<()> {
+                refuse_overwriting(&[&model, &output], &inputs)?;
+                refuse_overwriting(&[&output], &[&model])?;
+                refuse_overwriting(&reports, &inputs)?;
+                refuse_overwriting(&reports, &[&model, &output])
+            };
+            check()?;
+            let mut config = load_config(config.as_deref(), seed, None, None, &privacy)?;
+            let split = train_command(&input, &model, &mut config, holdout_share)?;
+            check()?;
             let options = GenerateOptions {
                 rows: rows.unwrap_or(split.training.num_rows()),
                 seed: config.training.seed,
                 ..GenerateOptions::default()
             };
             generate_command(&model, &options, &output)?;
+            check()?;
             let outputs = report::Outputs { json: json.as_deref(), html: Some(&html) };
             let report_options = doppel_report::ReportOptions {
                 model: report::model_privacy(&model)?,
@@ -279,7 +326,8 @@ fn run(cli: Cli) -> CliResult<()> {
             let real = report::from_core(&split.training)?;
             let holdout = split.holdout.as_ref().map(report::from_core).transpose()?;
             // The synthetic CSV was written with the training data's delimiter.
-            let synthetic = report::load(&output, config.delimiter as u8)?;
+            let delimiter = config.delimiter.map_or(Ok(b','), |d| check_delimiter(d, "delimiter"));
+            let synthetic = report::load(&output, Some(delimiter.map_err(|e| e.to_string())?))?;
             let label = format!("{} and {}", input.display(), output.display());
             report::report_tables(
                 &real,
@@ -312,7 +360,8 @@ fn load_config(
         config.training.max_epochs = epochs;
     }
     if let Some(d) = delimiter {
-        config.delimiter = d;
+        check_delimiter(d, "--delimiter").map_err(|e| e.to_string())?;
+        config.delimiter = Some(d);
     }
     privacy.apply(&mut config.privacy)?;
     config.validate().map_err(|e| e.to_string())?;
@@ -344,14 +393,27 @@ fn split_holdout(table: doppel_core::Table, share: f64, seed: u64) -> CliResult<
     Ok(Split { training: table.take_rows(&training), holdout: Some(table.take_rows(&holdout)) })
 }
 
+/// Reads `input`, trains on it (less a holdout of `holdout_share`) and saves the model. A CSV
+/// delimiter the configuration lacks is detected, said, and recorded in `config` (and so in
+/// the model, whose generated CSV then uses it).
 fn train_command(
     input: &Path,
     model_path: &Path,
-    config: &TrainConfig,
+    config: &mut TrainConfig,
     holdout_share: f64,
 ) -> CliResult<Split> {
     let started = Instant::now();
-    let options = ReadOptions { delimiter: config.delimiter as u8, ..ReadOptions::default() };
+    if config.delimiter.is_none() && Format::from_path(input) == Format::Csv {
+        let detected = detect_delimiter(input).map_err(|e| e.to_string())?;
+        eprintln!(
+            "delimiter: {} (detected from the first lines of {}; --delimiter sets another)",
+            delimiter_name(detected),
+            input.display()
+        );
+        config.delimiter = Some(char::from(detected));
+    }
+    let config = &*config;
+    let options = ReadOptions::from_config(config);
     let table = read_table(input, &options).map_err(|e| e.to_string())?;
     eprintln!(
         "read {} rows x {} columns from {}",
@@ -439,6 +501,7 @@ fn print_guarantee(p: &doppel_core::dp::PrivacyReport) {
 }
 
 fn generate_command(model_path: &Path, options: &GenerateOptions, output: &Path) -> CliResult<()> {
+    refuse_overwriting(&[output], &[model_path])?;
     let started = Instant::now();
     let model = TrainedModel::load(model_path).map_err(|e| e.to_string())?;
     let bar = ProgressBar::new(options.rows as u64);

@@ -4,7 +4,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use doppel_core::ingest::{read_table, Format, ReadOptions};
+use doppel_core::ingest::{
+    check_delimiter, delimiter_name, detect_delimiter, read_capped, read_table, Format, ReadOptions,
+};
+use doppel_core::limits::MAX_CONFIG_FILE_BYTES;
 use doppel_core::output::write_atomic;
 use doppel_core::TrainedModel;
 use doppel_report::report::{build_report, ModelPrivacy, Report, ReportOptions};
@@ -43,9 +46,10 @@ pub struct ReportArgs {
     /// Seed for the report's samples (rows, folds, triples).
     #[arg(long)]
     pub seed: Option<u64>,
-    /// CSV field delimiter of the input tables.
-    #[arg(long, default_value_t = ',')]
-    pub delimiter: char,
+    /// CSV field delimiter of the input tables (default: detected in each CSV file among
+    /// , ; tab | from its first lines).
+    #[arg(long)]
+    pub delimiter: Option<char>,
     /// Where to write the report as JSON.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -58,8 +62,14 @@ pub struct ReportArgs {
 pub fn run(args: &ReportArgs) -> CliResult<()> {
     let mut options = match &args.options {
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| at(path, e))?;
-            serde_json::from_str(&text).map_err(|e| at(path, e))?
+            let bytes = read_capped(
+                path,
+                MAX_CONFIG_FILE_BYTES,
+                "an options file",
+                "MAX_CONFIG_FILE_BYTES",
+            )
+            .map_err(|e| e.to_string())?;
+            serde_json::from_slice(&bytes).map_err(|e| at(path, e))?
         }
         None => ReportOptions::default(),
     };
@@ -75,17 +85,31 @@ pub fn run(args: &ReportArgs) -> CliResult<()> {
     if let Some(seed) = args.seed {
         options.seed = seed;
     }
+    let delimiter = args
+        .delimiter
+        .map(|d| check_delimiter(d, "--delimiter"))
+        .transpose()
+        .map_err(|e| e.to_string())?;
+    // Every output against every input (also through links): `--json` = `--real` would
+    // overwrite the real table.
+    let inputs: Vec<&Path> =
+        [Some(args.real.as_path()), Some(&args.synthetic), args.holdout.as_deref()]
+            .into_iter()
+            .chain([args.model.as_deref(), args.options.as_deref()])
+            .flatten()
+            .collect();
+    let written: Vec<&Path> =
+        [args.json.as_deref(), args.html.as_deref()].into_iter().flatten().collect();
+    for output in &written {
+        doppel_core::output::refuse_output_over_inputs(output, &inputs)
+            .map_err(|e| e.to_string())?;
+    }
     if let Some(path) = &args.model {
         options.model = model_privacy(path)?;
         if options.model.is_none() {
             eprintln!("note: {} was trained without differential privacy", path.display());
         }
     }
-    // u8::try_from would take any char below U+0100; a delimiter must be one byte of UTF-8.
-    if !args.delimiter.is_ascii() {
-        return Err(format!("--delimiter '{}' must be a single ASCII character", args.delimiter));
-    }
-    let delimiter = args.delimiter as u8;
     let tables = Inputs {
         real: &args.real,
         synthetic: &args.synthetic,
@@ -104,8 +128,8 @@ pub struct Inputs<'a> {
     pub synthetic: &'a Path,
     /// Real rows not used in training.
     pub holdout: Option<&'a Path>,
-    /// CSV field delimiter.
-    pub delimiter: u8,
+    /// CSV field delimiter; `None` detects it in each CSV file.
+    pub delimiter: Option<u8>,
 }
 
 /// Where the report goes besides the terminal.
@@ -168,15 +192,25 @@ fn at(path: &Path, error: impl std::fmt::Display) -> String {
     format!("{}: {error}", path.display())
 }
 
-/// Reads a table for the report: CSV (split at `delimiter`) as text; Parquet and Arrow IPC
-/// through doppel-core's reader, with nulls as empty cells (a missing-value token).
-pub fn load(path: &Path, delimiter: u8) -> CliResult<Table> {
-    if Format::from_path(path) == Format::Csv {
-        let file = std::fs::File::open(path).map_err(|e| at(path, e))?;
-        return Table::from_csv_reader(std::io::BufReader::new(file), delimiter)
-            .map_err(|e| at(path, e));
-    }
-    let table = read_table(path, &ReadOptions::default()).map_err(|e| e.to_string())?;
+/// Reads a table for the report through doppel-core's reader (CSV split at `delimiter`, or
+/// at the one detected and said when `None`; Parquet, Arrow IPC), within the default limits
+/// and refusing a file that is not regular, with nulls as empty cells (a missing-value
+/// token).
+pub fn load(path: &Path, delimiter: Option<u8>) -> CliResult<Table> {
+    let delimiter = match delimiter {
+        None if Format::from_path(path) == Format::Csv => {
+            let detected = detect_delimiter(path).map_err(|e| e.to_string())?;
+            eprintln!(
+                "delimiter of {}: {} (detected; --delimiter sets another)",
+                path.display(),
+                delimiter_name(detected)
+            );
+            Some(detected)
+        }
+        other => other,
+    };
+    let options = ReadOptions { delimiter, ..ReadOptions::default() };
+    let table = read_table(path, &options).map_err(|e| e.to_string())?;
     from_core(&table).map_err(|e| at(path, e))
 }
 

@@ -146,7 +146,13 @@ impl TrainedModel {
 
     /// Reads a model file.
     pub fn load(path: &Path) -> Result<TrainedModel> {
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        // Capped, and only a regular file: `--model /dev/zero` must not read forever.
+        let bytes = crate::ingest::read_capped(
+            path,
+            crate::limits::MAX_MODEL_FILE_BYTES,
+            "a model file",
+            "MAX_MODEL_FILE_BYTES",
+        )?;
         TrainedModel::from_bytes(&bytes, path)
     }
 

@@ -412,8 +412,11 @@ impl PrivacyConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrainConfig {
-    /// Field delimiter of CSV input.
-    pub delimiter: char,
+    /// Field delimiter of CSV input; absent (`None`), it is detected from the file's first
+    /// lines among `,` `;` tab `|` (the CLI says which it used, and stores it in the model so
+    /// that generated CSV uses it too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delimiter: Option<char>,
     /// Cell texts read as missing values (compared after trimming spaces).
     pub missing_tokens: Vec<String>,
     /// Per-column settings, by column name.
@@ -433,7 +436,7 @@ pub struct TrainConfig {
 impl Default for TrainConfig {
     fn default() -> Self {
         TrainConfig {
-            delimiter: ',',
+            delimiter: None,
             missing_tokens: ["", "?", "NA", "N/A", "NaN", "nan", "null", "NULL", "None"]
                 .map(String::from)
                 .to_vec(),
@@ -450,7 +453,15 @@ impl Default for TrainConfig {
 impl TrainConfig {
     /// Reads a configuration from a `.toml` or `.json` file.
     pub fn from_file(path: &Path) -> Result<TrainConfig> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        // Capped: `--config /dev/zero` must not read forever (a device is refused outright).
+        let bytes = crate::ingest::read_capped(
+            path,
+            crate::limits::MAX_CONFIG_FILE_BYTES,
+            "a configuration file",
+            "MAX_CONFIG_FILE_BYTES",
+        )?;
+        let text = String::from_utf8(bytes)
+            .map_err(|e| Error::Config(format!("{}: not UTF-8 text ({e})", path.display())))?;
         let is_json = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
         let config: TrainConfig = if is_json {
             TrainConfig::from_json(&text)
@@ -483,7 +494,7 @@ impl TrainConfig {
     /// Checks value ranges, naming the key at fault.
     pub fn validate(&self) -> Result<()> {
         let t = &self.training;
-        let checks: [(bool, &str); 10] = [
+        let checks: [(bool, &str); 9] = [
             (
                 t.learning_rate > 0.0 && t.learning_rate.is_finite(),
                 "training.learning_rate must be > 0",
@@ -502,8 +513,10 @@ impl TrainConfig {
                 self.tokenizer.numeric_bins > 0 && self.tokenizer.bin_positions > 0,
                 "tokenizer.numeric_bins and tokenizer.bin_positions must be > 0",
             ),
-            (self.delimiter.is_ascii(), "delimiter must be one ASCII character"),
         ];
+        if let Some(d) = self.delimiter {
+            crate::ingest::check_delimiter(d, "delimiter")?;
+        }
         if let Some((_, message)) = checks.iter().find(|(ok, _)| !ok) {
             return Err(Error::Config((*message).to_string()));
         }
@@ -628,6 +641,38 @@ mod tests {
         ] {
             let err = TrainConfig::from_json(json).err().map(|e| e.to_string()).unwrap_or_default();
             assert!(err.contains(key), "{json}: {err}");
+        }
+        Ok(())
+    }
+    #[test]
+    fn the_delimiter_is_optional_and_old_files_still_load() -> Result<()> {
+        // A model file written before detection existed holds "delimiter": ",".
+        let c = TrainConfig::from_json(r#"{"delimiter": ","}"#)?;
+        assert_eq!(c.delimiter, Some(','));
+        let c = TrainConfig::from_json("{}")?;
+        assert_eq!(c.delimiter, None);
+        let json = serde_json::to_string(&TrainConfig::default())
+            .map_err(|e| Error::Config(e.to_string()))?;
+        assert!(!json.contains("delimiter"), "{json}");
+        for bad in [r#""\"""#, r#""\n""#, r#""\r""#] {
+            let err = TrainConfig::from_json(&format!(r#"{{"delimiter": {bad}}}"#)).unwrap_err();
+            assert!(err.to_string().contains("must be a single ASCII character"), "{err}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn a_config_file_is_read_within_its_size_limit() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
+        let path = dir.path().join("big.toml");
+        let padding = "#".repeat(crate::limits::MAX_CONFIG_FILE_BYTES as usize + 1);
+        std::fs::write(&path, padding).map_err(|e| Error::io(&path, e))?;
+        let err = TrainConfig::from_file(&path).unwrap_err().to_string();
+        assert!(err.contains("big.toml") && err.contains("MAX_CONFIG_FILE_BYTES"), "{err}");
+        #[cfg(unix)]
+        {
+            let err = TrainConfig::from_file(Path::new("/dev/zero")).unwrap_err().to_string();
+            assert!(err.contains("/dev/zero") && err.contains("not a regular file"), "{err}");
         }
         Ok(())
     }

@@ -114,7 +114,12 @@ pub fn generate_to_file(
 ) -> Result<usize> {
     let header: Vec<String> = model.schema().columns.iter().map(|c| c.name.clone()).collect();
     let types = output_types(model);
-    let delimiter = model.metadata().config.delimiter as u8;
+    // The training data's delimiter (recorded when it was detected); ',' for a model trained
+    // from memory without one.
+    let delimiter = match model.metadata().config.delimiter {
+        Some(d) => crate::ingest::check_delimiter(d, "the model's delimiter")?,
+        None => b',',
+    };
     let format = Format::from_path(path);
     let mut sink = create_sink(path, format, &header, &types, delimiter)?;
     // CSV writes a missing value as the source wrote it; the typed formats have nulls.

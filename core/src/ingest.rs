@@ -23,7 +23,9 @@ use arrow_cast::display::{ArrayFormatter, FormatOptions};
 use arrow_schema::SchemaRef;
 use serde::{Deserialize, Serialize};
 
+use crate::config::TrainConfig;
 use crate::error::{Error, Result};
+use crate::limits::Limits;
 use crate::table::Table;
 
 /// A source (or output) file format.
@@ -56,31 +58,164 @@ impl Format {
 }
 
 /// How a source file is read.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct ReadOptions {
-    /// Field delimiter of CSV input (one byte, `b','` by default).
-    pub delimiter: u8,
-    /// Upper bound on one CSV field, in bytes (1 MiB by default). A longer field is refused
-    /// with an error naming its row and column.
-    pub max_field_bytes: usize,
+    /// Field delimiter of CSV input; `None` detects it among `,` `;` tab `|` (see
+    /// [`sniff_delimiter`]).
+    pub delimiter: Option<u8>,
+    /// Upper bounds on the table: columns, rows, bytes of one cell (in every format) and of
+    /// the whole table.
+    pub limits: Limits,
 }
 
-impl Default for ReadOptions {
-    fn default() -> Self {
-        ReadOptions { delimiter: b',', max_field_bytes: 1 << 20 }
+impl ReadOptions {
+    /// The options a training configuration gives: its delimiter and its limits.
+    pub fn from_config(config: &TrainConfig) -> ReadOptions {
+        ReadOptions {
+            // Validation refuses a delimiter that is not ASCII; a non-ASCII one here is
+            // detected instead of being truncated to a wrong byte.
+            delimiter: config.delimiter.and_then(|d| u8::try_from(d).ok().filter(u8::is_ascii)),
+            limits: config.limits.clone(),
+        }
     }
 }
 
-/// Reads the file at `path` in the format its extension names (see [`Format::from_path`]).
+/// The delimiters [`sniff_delimiter`] chooses among, the preferred first.
+pub const DELIMITER_CANDIDATES: [u8; 4] = [b',', b';', b'\t', b'|'];
+
+/// Bytes read from the start of a CSV file to detect its delimiter.
+const SNIFF_BYTES: usize = 64 << 10;
+
+/// Records (the header and the rows after it) compared to detect the delimiter.
+const SNIFF_RECORDS: usize = 20;
+
+/// Checks that `delimiter` can separate CSV fields: one printable ASCII character other than
+/// the quote, or a tab. `name` is the key or flag that set it, for the message. Returns it as
+/// a byte.
+pub fn check_delimiter(delimiter: char, name: &str) -> Result<u8> {
+    let byte = u8::try_from(delimiter).ok().filter(u8::is_ascii);
+    match byte {
+        Some(b) if b == b'\t' || (b.is_ascii_graphic() || b == b' ') && b != b'"' => Ok(b),
+        _ => Err(Error::Config(format!(
+            "{name} {delimiter:?} must be a single ASCII character, printable and not the quote \
+             '\"' (or a tab)"
+        ))),
+    }
+}
+
+/// A delimiter's name for messages: the character, or `tab`.
+pub fn delimiter_name(delimiter: u8) -> String {
+    match delimiter {
+        b'\t' => "tab".to_owned(),
+        other => format!("'{}'", char::from(other)),
+    }
+}
+
+/// Detects the delimiter of CSV text from its first bytes: the candidate of
+/// [`DELIMITER_CANDIDATES`] that splits the header and the next records (quotes respected)
+/// into the same number of fields, more than one; among several, the one giving the most
+/// fields, then the earlier candidate. `,` when none does.
+pub fn sniff_delimiter(sample: &[u8]) -> u8 {
+    // Only whole lines: a record cut at the end of the sample would count short.
+    let sample = match sample.iter().rposition(|&b| b == b'\n') {
+        Some(end) if sample.len() >= SNIFF_BYTES => &sample[..=end],
+        _ => sample,
+    };
+    let mut best: Option<(usize, u8)> = None;
+    for delimiter in DELIMITER_CANDIDATES {
+        let Some(fields) = consistent_fields(sample, delimiter) else { continue };
+        if fields > 1 && best.is_none_or(|(most, _)| fields > most) {
+            best = Some((fields, delimiter));
+        }
+    }
+    best.map_or(b',', |(_, d)| d)
+}
+
+/// The number of fields every one of the first records of `sample` has when split at
+/// `delimiter`, or `None` when they differ (or the text is not valid CSV).
+fn consistent_fields(sample: &[u8], delimiter: u8) -> Option<usize> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(delimiter)
+        .from_reader(sample);
+    let mut fields = None;
+    for record in reader.byte_records().take(SNIFF_RECORDS) {
+        let n = record.ok()?.len();
+        if *fields.get_or_insert(n) != n {
+            return None;
+        }
+    }
+    fields
+}
+
+/// Detects the delimiter of the CSV file at `path` from its first bytes (see
+/// [`sniff_delimiter`]).
+pub fn detect_delimiter(path: &Path) -> Result<u8> {
+    let file = open_regular_file(path)?;
+    let mut sample = Vec::new();
+    file.take(SNIFF_BYTES as u64).read_to_end(&mut sample).map_err(|e| Error::io(path, e))?;
+    Ok(sniff_delimiter(&sample))
+}
+
+/// Opens the file at `path` for reading after checking that it is a regular file (links
+/// followed): a FIFO would block until a writer comes, a device may never end, and a
+/// directory is no table.
+pub fn open_regular_file(path: &Path) -> Result<File> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if !meta.is_file() {
+        let kind = if meta.is_dir() { "a directory" } else { "a device, FIFO or socket" };
+        return Err(Error::input(
+            path,
+            format!("is not a regular file ({kind}); give a file path"),
+        ));
+    }
+    File::open(path).map_err(|e| Error::io(path, e))
+}
+
+/// Reads the whole regular file at `path`, refusing one larger than `limit` bytes (named by
+/// `what`, e.g. "a configuration file", and the constant `key` that sets it) before reading
+/// more than `limit + 1` bytes.
+pub fn read_capped(path: &Path, limit: u64, what: &str, key: &str) -> Result<Vec<u8>> {
+    let file = open_regular_file(path)?;
+    let too_large = || {
+        Error::input(path, format!("is larger than {limit} bytes, the limit for {what} ({key})"))
+    };
+    if file.metadata().is_ok_and(|m| m.len() > limit) {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::new();
+    file.take(limit.saturating_add(1)).read_to_end(&mut bytes).map_err(|e| Error::io(path, e))?;
+    if bytes.len() as u64 > limit {
+        return Err(too_large());
+    }
+    Ok(bytes)
+}
+
+/// An input error at `path` for a value above a limit, worded as [`Limits::exceeded`].
+fn over_limit(
+    path: &Path,
+    what: &str,
+    value: impl std::fmt::Display,
+    key: &str,
+    limit: u64,
+) -> Error {
+    match Limits::exceeded(what, value, key, limit) {
+        Error::Config(message) => Error::input(path, message),
+        other => other,
+    }
+}
+
+/// Reads the file at `path` in the format its extension names (see [`Format::from_path`]),
+/// within `options.limits`. The file must be a regular file (see [`open_regular_file`]).
 pub fn read_table(path: &Path, options: &ReadOptions) -> Result<Table> {
     match Format::from_path(path) {
         Format::Csv => {
-            let file = File::open(path).map_err(|e| Error::io(path, e))?;
+            let file = open_regular_file(path)?;
             read_csv(file, path, options)
         }
-        Format::ArrowIpc => read_arrow_ipc(path),
-        Format::Parquet => read_parquet(path),
+        Format::ArrowIpc => read_arrow_ipc(path, &options.limits),
+        Format::Parquet => read_parquet(path, &options.limits),
     }
 }
 
@@ -91,27 +226,109 @@ const MIN_RECORD_BUDGET: u64 = 16 << 20;
 /// Bytes the CSV reader may have buffered beyond the record it is parsing.
 const READ_AHEAD_SLACK: u64 = 1 << 20;
 
-/// A reader that refuses to hand out bytes past a limit the CSV loop moves forward after each
+/// Where the [`GuardedReader`]'s scan is within a CSV field (the states of an RFC 4180
+/// parser that matter for a field's length).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FieldState {
+    /// At the start of a field.
+    Start,
+    /// Inside an unquoted field (a quote here is an ordinary byte).
+    Unquoted,
+    /// Inside a quoted field: delimiters and line ends are part of it.
+    Quoted,
+    /// Just after a quote inside a quoted field: the end of the quotes, or an escaped quote.
+    QuoteInQuoted,
+}
+
+/// Why a [`GuardedReader`] stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Trip {
+    /// One field ran past what a field within `max_field_bytes` can take.
+    Field,
+    /// One record ran past its budget.
+    Record,
+}
+
+/// A reader that scans the bytes it hands to the CSV parser and stops (with an error) as soon
+/// as one field runs past what a field of `max_field_bytes` can take raw (quotes doubled and
+/// enclosing quotes), or the record past a budget the CSV loop moves forward after each
 /// record. The csv crate buffers a whole record before returning it, so without this an
 /// unbalanced quote would make it buffer the rest of the file; with it, memory stays bounded
-/// by the largest record that can still be valid.
+/// by one field's limit (and the record's budget).
 struct GuardedReader<R> {
     inner: R,
     consumed: u64,
     limit: Cell<u64>,
-    tripped: Cell<bool>,
+    tripped: Cell<Option<Trip>>,
+    delimiter: u8,
+    state: FieldState,
+    field_bytes: u64,
+    max_field_raw: u64,
+    /// The line the scan is on (1-based), and the line where the current field started.
+    line: u64,
+    field_line: u64,
+    /// Records ended so far (the header is record 0), and whether the current record has
+    /// any byte yet (the csv crate skips empty lines, so they end no record).
+    records: u64,
+    record_started: bool,
+}
+
+impl<R: Read> GuardedReader<R> {
+    /// Follows `bytes` through the field states; fails once a field is too long.
+    fn scan(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        for &b in bytes {
+            if self.field_bytes == 0 {
+                self.field_line = self.line;
+            }
+            if b == b'\n' {
+                self.line += 1;
+            }
+            let ends_record = b == b'\n' || b == b'\r';
+            let ends_field = b == self.delimiter || ends_record;
+            self.state = match (self.state, b) {
+                (FieldState::Start, b'"') => FieldState::Quoted,
+                (FieldState::Start | FieldState::Unquoted | FieldState::QuoteInQuoted, _)
+                    if ends_field =>
+                {
+                    if ends_record && self.record_started {
+                        self.records += 1;
+                    }
+                    self.record_started = !ends_record;
+                    self.field_bytes = 0;
+                    self.state = FieldState::Start;
+                    continue;
+                }
+                (FieldState::Start | FieldState::Unquoted, _) => FieldState::Unquoted,
+                (FieldState::Quoted, b'"') => FieldState::QuoteInQuoted,
+                (FieldState::Quoted, _) => FieldState::Quoted,
+                (FieldState::QuoteInQuoted, b'"') => FieldState::Quoted,
+                (FieldState::QuoteInQuoted, _) => FieldState::Unquoted,
+            };
+            self.record_started = true;
+            self.field_bytes += 1;
+            if self.field_bytes > self.max_field_raw {
+                self.tripped.set(Some(Trip::Field));
+                return Err(std::io::Error::other("field too long"));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl<R: Read> Read for GuardedReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if let Some(trip) = self.tripped.get() {
+            return Err(std::io::Error::other(format!("{trip:?} too long")));
+        }
         if self.consumed >= self.limit.get() {
-            self.tripped.set(true);
+            self.tripped.set(Some(Trip::Record));
             return Err(std::io::Error::other("record too long"));
         }
         let room = usize::try_from(self.limit.get() - self.consumed).unwrap_or(usize::MAX);
         let want = buf.len().min(room);
         let n = self.inner.read(&mut buf[..want])?;
         self.consumed += n as u64;
+        self.scan(&buf[..n])?;
         Ok(n)
     }
 }
@@ -119,26 +336,52 @@ impl<R: Read> Read for GuardedReader<R> {
 /// Reads CSV text from `reader`; `path` names the source in messages only.
 ///
 /// The first record is the header: an empty name becomes `column_<i>` (1-based), a repeated
-/// name is an error. Every data row must have as many fields as the header.
+/// name is an error. Every data row must have as many fields as the header. The delimiter is
+/// detected from the first bytes when `options` has none. Columns, rows, field bytes and
+/// table bytes are checked against `options.limits` as the text is read.
 pub fn read_csv(reader: impl Read, path: &Path, options: &ReadOptions) -> Result<Table> {
-    let max = options.max_field_bytes;
+    let mut reader = reader;
+    let mut sample = Vec::new();
+    let delimiter = match options.delimiter {
+        Some(d) => d,
+        None => {
+            (&mut reader)
+                .take(SNIFF_BYTES as u64)
+                .read_to_end(&mut sample)
+                .map_err(|e| Error::io(path, e))?;
+            sniff_delimiter(&sample)
+        }
+    };
+    let reader = std::io::Cursor::new(sample).chain(reader);
+    let limits = &options.limits;
+    let max = limits.max_field_bytes;
+    let max_raw = (max as u64).saturating_mul(2).saturating_add(2);
     // The raw bytes of a valid record with `columns` fields: each field at most `max` bytes,
-    // doubled by quote escaping, plus its quotes and delimiter or line end.
-    let budget = |columns: usize| {
-        (columns as u64)
-            .saturating_mul((max as u64).saturating_mul(2).saturating_add(4))
-            .max(MIN_RECORD_BUDGET)
+    // doubled by quote escaping, plus its quotes and delimiter or line end; and no more than
+    // the table's remaining budget (its text, doubled, plus the delimiters).
+    let budget = |columns: usize, table_left: u64| {
+        let fields = (columns as u64).saturating_mul(max_raw.saturating_add(2));
+        let table = table_left.saturating_mul(2).saturating_add((columns as u64).saturating_mul(4));
+        fields.min(table).max(MIN_RECORD_BUDGET)
     };
     let guarded = GuardedReader {
         inner: reader,
         consumed: 0,
-        limit: Cell::new(budget(1).saturating_add(READ_AHEAD_SLACK)),
-        tripped: Cell::new(false),
+        limit: Cell::new(budget(1, limits.max_table_bytes).saturating_add(READ_AHEAD_SLACK)),
+        tripped: Cell::new(None),
+        delimiter,
+        state: FieldState::Start,
+        field_bytes: 0,
+        max_field_raw: max_raw,
+        line: 1,
+        field_line: 1,
+        records: 0,
+        record_started: false,
     };
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
-        .delimiter(options.delimiter)
+        .delimiter(delimiter)
         .from_reader(guarded);
     let mut record = csv::ByteRecord::new();
 
@@ -149,41 +392,77 @@ pub fn read_csv(reader: impl Read, path: &Path, options: &ReadOptions) -> Result
                      budget: u64|
      -> Result<bool> {
         let line = rdr.position().line();
+        let what = || if row == 0 { "the header".to_owned() } else { format!("row {row}") };
         match rdr.read_byte_record(record) {
             Ok(more) => Ok(more),
-            Err(_) if rdr.get_ref().tripped.get() => {
-                let what = if row == 0 { "the header".to_owned() } else { format!("row {row}") };
+            Err(_) if rdr.get_ref().tripped.get() == Some(Trip::Field) => {
+                let guard = rdr.get_ref();
+                let at = match guard.records {
+                    0 => "the header".to_owned(),
+                    n => format!("row {n}"),
+                };
+                let quoted = matches!(guard.state, FieldState::Quoted | FieldState::QuoteInQuoted);
+                let hint = if quoted { "; check for an unbalanced quote" } else { "" };
                 Err(Error::input(
                     path,
                     format!(
-                        "{what} (from line {line}) runs past {budget} bytes without ending, so a \
-                         field is over the limit of {max} bytes (max_field_bytes); check for an \
-                         unbalanced quote"
+                        "{at} (from line {}): a field runs past {max_raw} bytes, over the limit \
+                         of {max} bytes (limits.max_field_bytes){hint}",
+                        guard.field_line
                     ),
                 ))
             }
+            Err(_) if rdr.get_ref().tripped.get() == Some(Trip::Record) => Err(Error::input(
+                path,
+                format!(
+                    "{} (from line {line}) runs past {budget} bytes without ending, more than \
+                     its fields may hold (limits.max_field_bytes, limits.max_table_bytes); check \
+                     for an unbalanced quote",
+                    what()
+                ),
+            )),
             Err(e) => Err(csv_error(path, e)),
         }
     };
 
     // The header.
-    if !read_next(&mut rdr, &mut record, 0, budget(1))? {
+    if !read_next(&mut rdr, &mut record, 0, budget(1, limits.max_table_bytes))? {
         return Err(Error::input(path, "is empty: expected a header row"));
+    }
+    if record.len() > limits.max_columns {
+        let n = record.len();
+        return Err(over_limit(
+            path,
+            "the number of columns",
+            n,
+            "max_columns",
+            limits.max_columns as u64,
+        ));
     }
     let names = header_names(&record, path, max)?;
     let columns = names.len();
-    let budget = budget(columns);
     let mut builders: Vec<StringBuilder> = (0..columns).map(|_| StringBuilder::new()).collect();
 
     // The data rows.
     let mut row = 0usize;
+    let mut table_bytes = 0u64;
     loop {
+        let budget = budget(columns, limits.max_table_bytes.saturating_sub(table_bytes));
         let limit = rdr.position().byte().saturating_add(budget).saturating_add(READ_AHEAD_SLACK);
         rdr.get_ref().limit.set(limit);
         if !read_next(&mut rdr, &mut record, row + 1, budget)? {
             break;
         }
         row += 1;
+        if row > limits.max_rows {
+            return Err(over_limit(
+                path,
+                "the number of rows",
+                format!("more than {}", limits.max_rows),
+                "max_rows",
+                limits.max_rows as u64,
+            ));
+        }
         let line = record.position().map_or(0, csv::Position::line);
         if record.len() != columns {
             return Err(Error::input(
@@ -194,13 +473,23 @@ pub fn read_csv(reader: impl Read, path: &Path, options: &ReadOptions) -> Result
                 ),
             ));
         }
+        table_bytes = table_bytes.saturating_add(record.as_slice().len() as u64);
+        if table_bytes > limits.max_table_bytes {
+            return Err(over_limit(
+                path,
+                &format!("the table's text up to row {row}"),
+                format!("{table_bytes} bytes"),
+                "max_table_bytes",
+                limits.max_table_bytes,
+            ));
+        }
         for (c, field) in record.iter().enumerate() {
             if field.len() > max {
                 return Err(Error::input(
                     path,
                     format!(
                         "row {row}, column '{}': field is {} bytes, over the limit of {max} bytes \
-                         (max_field_bytes)",
+                         (limits.max_field_bytes)",
                         names[c],
                         field.len()
                     ),
@@ -237,7 +526,7 @@ fn header_names(record: &csv::ByteRecord, path: &Path, max: usize) -> Result<Vec
                 path,
                 format!(
                     "header, column {column}: name is {} bytes, over the limit of {max} bytes \
-                     (max_field_bytes)",
+                     (limits.max_field_bytes)",
                     field.len()
                 ),
             ));
@@ -299,8 +588,8 @@ const ARROW_MAGIC: &[u8; 6] = b"ARROW1";
 
 /// Reads an Arrow IPC file: the file format when it starts with the Arrow magic, the stream
 /// format otherwise.
-fn read_arrow_ipc(path: &Path) -> Result<Table> {
-    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+fn read_arrow_ipc(path: &Path, limits: &Limits) -> Result<Table> {
+    let mut file = open_regular_file(path)?;
     let mut magic = [0u8; 6];
     let is_file_format = match file.read_exact(&mut magic) {
         Ok(()) => &magic == ARROW_MAGIC,
@@ -315,47 +604,244 @@ fn read_arrow_ipc(path: &Path) -> Result<Table> {
         let reader =
             arrow_ipc::reader::FileReader::try_new(BufReader::new(file), None).map_err(bad)?;
         let schema = reader.schema();
-        let batches = reader.collect::<std::result::Result<Vec<_>, _>>().map_err(bad)?;
-        table_from_batches(path, &schema, &batches)
+        let batches = collect_batches(path, &schema, reader, limits)?;
+        table_from_batches_within(path, &schema, &batches, limits)
     } else {
         let reader =
             arrow_ipc::reader::StreamReader::try_new(BufReader::new(file), None).map_err(bad)?;
         let schema = reader.schema();
-        let batches = reader.collect::<std::result::Result<Vec<_>, _>>().map_err(bad)?;
-        table_from_batches(path, &schema, &batches)
+        let batches = collect_batches(path, &schema, reader, limits)?;
+        table_from_batches_within(path, &schema, &batches, limits)
     }
 }
 
-/// Reads a Parquet file.
-fn read_parquet(path: &Path) -> Result<Table> {
+/// Reads a Parquet file. The row and column counts and the decoded size in the footer are
+/// checked against `limits` before any data is decoded; text and binary columns are decoded
+/// as views, so a value repeated through a dictionary is held once, and every batch's cells
+/// are checked as it arrives.
+fn read_parquet(path: &Path, limits: &Limits) -> Result<Table> {
     use arrow_array::RecordBatchReader;
-    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
 
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+    let bad = |e: parquet::errors::ParquetError| {
+        Error::input(path, format!("not a readable Parquet file: {e}"))
+    };
+    let file = open_regular_file(path)?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(bad)?;
+    let metadata = builder.metadata().clone();
+    let rows = metadata.file_metadata().num_rows();
+    if u64::try_from(rows).map_or(true, |r| r > limits.max_rows as u64) {
+        return Err(over_limit(
+            path,
+            "the number of rows",
+            rows,
+            "max_rows",
+            limits.max_rows as u64,
+        ));
+    }
+    let columns = builder.schema().fields().len();
+    if columns > limits.max_columns {
+        return Err(over_limit(
+            path,
+            "the number of columns",
+            columns,
+            "max_columns",
+            limits.max_columns as u64,
+        ));
+    }
+    let decoded: u64 = metadata
+        .row_groups()
+        .iter()
+        .flat_map(|g| g.columns())
+        .map(|c| u64::try_from(c.uncompressed_size()).unwrap_or(u64::MAX))
+        .fold(0, u64::saturating_add);
+    if decoded > limits.max_table_bytes {
+        return Err(over_limit(
+            path,
+            "the decoded size of the data",
+            format!("{decoded} bytes"),
+            "max_table_bytes",
+            limits.max_table_bytes,
+        ));
+    }
+    let schema = Arc::new(arrow_schema::Schema::new_with_metadata(
+        builder.schema().fields().iter().map(as_view).collect::<Vec<_>>(),
+        builder.schema().metadata().clone(),
+    ));
+    let file = open_regular_file(path)?;
+    let options = ArrowReaderOptions::new().with_schema(schema);
+    let reader = ParquetRecordBatchReaderBuilder::try_new_with_options(file, options)
         .and_then(|b| b.build())
-        .map_err(|e| Error::input(path, format!("not a readable Parquet file: {e}")))?;
+        .map_err(bad)?;
     let schema = reader.schema();
-    let batches = reader
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| Error::input(path, format!("not a readable Parquet file: {e}")))?;
-    table_from_batches(path, &schema, &batches)
+    let batches = collect_batches(path, &schema, reader, limits)?;
+    table_from_batches_within(path, &schema, &batches, limits)
+}
+
+/// `field` with text and binary types read as views (no copy of a dictionary's values).
+fn as_view(field: &arrow_schema::FieldRef) -> arrow_schema::FieldRef {
+    use arrow_schema::DataType;
+    let view = match field.data_type() {
+        DataType::Utf8 | DataType::LargeUtf8 => DataType::Utf8View,
+        DataType::Binary | DataType::LargeBinary => DataType::BinaryView,
+        _ => return field.clone(),
+    };
+    Arc::new(field.as_ref().clone().with_data_type(view))
+}
+
+/// Collects the record batches of `reader`, checking each against `limits` as it arrives
+/// (the number of columns before the first): rows, bytes of a text or binary cell, and bytes
+/// of the whole table. `path` names the source in errors (a file, or a label such as
+/// `<arrow stream>`).
+pub fn collect_batches<E: std::fmt::Display>(
+    path: &Path,
+    schema: &SchemaRef,
+    reader: impl Iterator<Item = std::result::Result<RecordBatch, E>>,
+    limits: &Limits,
+) -> Result<Vec<RecordBatch>> {
+    let columns = schema.fields().len();
+    if columns > limits.max_columns {
+        return Err(over_limit(
+            path,
+            "the number of columns",
+            columns,
+            "max_columns",
+            limits.max_columns as u64,
+        ));
+    }
+    let mut batches = Vec::new();
+    let mut rows = 0usize;
+    let mut bytes = 0u64;
+    for batch in reader {
+        let batch =
+            batch.map_err(|e| Error::input(path, format!("cannot read a record batch: {e}")))?;
+        let text = check_batch(path, &batch, rows, limits)?;
+        rows = rows.saturating_add(batch.num_rows());
+        if rows > limits.max_rows {
+            return Err(over_limit(
+                path,
+                "the number of rows",
+                format!("more than {}", limits.max_rows),
+                "max_rows",
+                limits.max_rows as u64,
+            ));
+        }
+        bytes = bytes.saturating_add(text);
+        if bytes > limits.max_table_bytes {
+            return Err(over_limit(
+                path,
+                &format!("the table's text and binary cells up to row {rows}"),
+                format!("{bytes} bytes"),
+                "max_table_bytes",
+                limits.max_table_bytes,
+            ));
+        }
+        batches.try_reserve(1).map_err(|e| Error::input(path, format!("out of memory: {e}")))?;
+        batches.push(batch);
+    }
+    Ok(batches)
+}
+
+/// Fails, naming the row and column, when a text or binary cell of `batch` (whose first row
+/// is row `first + 1` of the table) is longer than `limits.max_field_bytes`; returns the bytes
+/// of its text and binary cells.
+fn check_batch(path: &Path, batch: &RecordBatch, first: usize, limits: &Limits) -> Result<u64> {
+    use arrow_array::cast::AsArray;
+    use arrow_schema::DataType;
+    let max = limits.max_field_bytes;
+    let mut bytes = 0u64;
+    for (c, array) in batch.columns().iter().enumerate() {
+        let lengths: Box<dyn Iterator<Item = usize>> = match array.data_type() {
+            DataType::Utf8 => {
+                Box::new(array.as_string::<i32>().iter().map(|v| v.map_or(0, str::len)))
+            }
+            DataType::LargeUtf8 => {
+                Box::new(array.as_string::<i64>().iter().map(|v| v.map_or(0, str::len)))
+            }
+            DataType::Utf8View => {
+                Box::new(array.as_string_view().views().iter().map(|v| *v as u32 as usize))
+            }
+            DataType::Binary => {
+                Box::new(array.as_binary::<i32>().iter().map(|v| v.map_or(0, <[u8]>::len)))
+            }
+            DataType::LargeBinary => {
+                Box::new(array.as_binary::<i64>().iter().map(|v| v.map_or(0, <[u8]>::len)))
+            }
+            DataType::BinaryView => {
+                Box::new(array.as_binary_view().views().iter().map(|v| *v as u32 as usize))
+            }
+            _ => continue,
+        };
+        let mut total = 0u64;
+        let mut over = None;
+        for (r, len) in lengths.enumerate() {
+            total = total.saturating_add(len as u64);
+            if len > max {
+                over = Some((r, len));
+                break;
+            }
+        }
+        bytes = bytes.saturating_add(total);
+        if let Some((r, len)) = over {
+            let name = batch.schema_ref().field(c).name().clone();
+            return Err(Error::input(
+                path,
+                format!(
+                    "row {}, column '{name}': field is {len} bytes, over the limit of {max} bytes \
+                     (limits.max_field_bytes)",
+                    first + r + 1
+                ),
+            ));
+        }
+    }
+    Ok(bytes)
 }
 
 /// Renders every column of Arrow record `batches` as text (nulls stay nulls) and builds a
-/// [`Table`]; errors name `path` (a file, or a label such as `<arrow stream>`), the row and
-/// the column.
+/// [`Table`], within the default [`Limits`] (see [`table_from_batches_within`]).
 pub fn table_from_batches(
     path: &Path,
     schema: &SchemaRef,
     batches: &[RecordBatch],
 ) -> Result<Table> {
+    table_from_batches_within(path, schema, batches, &Limits::default())
+}
+
+/// Renders every column of Arrow record `batches` as text (nulls stay nulls) and builds a
+/// [`Table`]; errors name `path` (a file, or a label such as `<arrow stream>`), the row and
+/// the column. Columns, rows, the rendered text of each cell and of the whole table are
+/// checked against `limits`.
+pub fn table_from_batches_within(
+    path: &Path,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    limits: &Limits,
+) -> Result<Table> {
     if schema.fields().is_empty() {
         return Err(Error::input(path, "has no columns"));
     }
-    let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+    let columns = schema.fields().len();
+    if columns > limits.max_columns {
+        return Err(over_limit(
+            path,
+            "the number of columns",
+            columns,
+            "max_columns",
+            limits.max_columns as u64,
+        ));
+    }
+    let rows: usize = batches.iter().map(RecordBatch::num_rows).fold(0, usize::saturating_add);
     if rows == 0 {
         return Err(Error::input(path, "has no data rows"));
+    }
+    if rows > limits.max_rows {
+        return Err(over_limit(
+            path,
+            "the number of rows",
+            rows,
+            "max_rows",
+            limits.max_rows as u64,
+        ));
     }
     let names: Vec<String> = schema
         .fields()
@@ -373,9 +859,11 @@ pub fn table_from_batches(
         .collect();
     check_unique(&names, path)?;
     let options = FormatOptions::default();
+    let max = limits.max_field_bytes;
+    let mut table_bytes = 0u64;
     let mut arrays = Vec::with_capacity(names.len());
     for (c, (name, field)) in names.iter().zip(schema.fields()).enumerate() {
-        let mut builder = StringBuilder::with_capacity(rows, rows * 8);
+        let mut builder = StringBuilder::with_capacity(rows, rows.saturating_mul(8).min(1 << 26));
         let mut offset = 0usize;
         for batch in batches {
             let array = batch.column(c);
@@ -394,6 +882,7 @@ pub fn table_from_batches(
                     builder.append_null();
                     continue;
                 }
+                let before = builder.values_slice().len();
                 formatter.value(r).write(&mut builder).map_err(|e| {
                     Error::input(
                         path,
@@ -403,6 +892,27 @@ pub fn table_from_batches(
                         ),
                     )
                 })?;
+                let len = builder.values_slice().len() - before;
+                if len > max {
+                    return Err(Error::input(
+                        path,
+                        format!(
+                            "row {}, column '{name}': field is {len} bytes as text, over the \
+                             limit of {max} bytes (limits.max_field_bytes)",
+                            offset + r + 1
+                        ),
+                    ));
+                }
+                table_bytes = table_bytes.saturating_add(len as u64);
+                if table_bytes > limits.max_table_bytes {
+                    return Err(over_limit(
+                        path,
+                        "the table's text",
+                        format!("more than {table_bytes} bytes"),
+                        "max_table_bytes",
+                        limits.max_table_bytes,
+                    ));
+                }
                 builder.append_value("");
             }
             offset += array.len();
@@ -490,7 +1000,7 @@ mod tests {
 
     #[test]
     fn semicolon_delimiter() -> Result<()> {
-        let options = ReadOptions { delimiter: b';', ..ReadOptions::default() };
+        let options = ReadOptions { delimiter: Some(b';'), ..ReadOptions::default() };
         let t = read_csv(&b"a;b\n1,5;2\n"[..], Path::new("in.csv"), &options)?;
         assert_eq!(column(&t, 0), [Some("1,5")]);
         assert_eq!(column(&t, 1), [Some("2")]);
@@ -532,26 +1042,145 @@ mod tests {
     }
 
     #[test]
-    fn ten_megabyte_field_names_column_and_limit() {
+    fn oversized_fields_name_row_column_and_limit() {
+        // Over the limit but within what the raw-byte guard lets through: the exact size.
+        let mut text = b"id,blob\n1,".to_vec();
+        text.extend(std::iter::repeat_n(b'x', 1_500_000));
+        text.extend_from_slice(b"\n");
+        let err = csv_err(&text);
+        assert!(
+            err.contains("row 1, column 'blob': field is 1500000 bytes, over the limit of 1048576 bytes (limits.max_field_bytes)"),
+            "{err}"
+        );
+        // Far over it: the guard stops at twice the limit (quotes doubled) and names it.
         let mut text = b"id,blob\n1,\"".to_vec();
         text.extend(std::iter::repeat_n(b'x', 10_000_000));
         text.extend_from_slice(b"\"\n");
         let err = csv_err(&text);
-        assert!(
-            err.contains("row 1, column 'blob': field is 10000000 bytes, over the limit of 1048576 bytes (max_field_bytes)"),
-            "{err}"
-        );
+        assert!(err.contains("row 1 (from line 2): a field runs past 2097154 bytes"), "{err}");
+        assert!(err.contains("limits.max_field_bytes"), "{err}");
+        assert!(err.contains("unbalanced quote"), "{err}");
+        // Unquoted, after a blank line and CRLF line ends: the row and line are still right,
+        // and no quote is blamed.
+        let mut text = b"id,blob\r\n1,a\r\n\r\n2,b\n3,".to_vec();
+        text.extend(std::iter::repeat_n(b'x', 3_000_000));
+        let err = csv_err(&text);
+        assert!(err.contains("row 3 (from line 5): a field runs past"), "{err}");
+        assert!(!err.contains("quote"), "{err}");
     }
 
     #[test]
     fn unbalanced_quote_stops_early() {
         // An unbalanced quote turns the rest of the input into one field; reading stops once
-        // the record cannot be valid instead of buffering all of it.
-        let options = ReadOptions { max_field_bytes: 10, ..ReadOptions::default() };
+        // the field cannot be valid instead of buffering all of it.
+        let limits = Limits { max_field_bytes: 10, ..Limits::default() };
+        let options = ReadOptions { limits, ..ReadOptions::default() };
         let endless = (&b"a,b\n1,\"oops\n"[..]).chain(std::io::repeat(b'y').take(1 << 40));
         let err = read_csv(endless, Path::new("in.csv"), &options).unwrap_err().to_string();
-        assert!(err.contains("row 1 (from line 2) runs past"), "{err}");
+        assert!(err.contains("row 1 (from line 2): a field runs past 22 bytes"), "{err}");
         assert!(err.contains("unbalanced quote"), "{err}");
+    }
+
+    /// Counts the bytes read through it.
+    struct Counting<R> {
+        inner: R,
+        read: std::rc::Rc<Cell<u64>>,
+    }
+
+    impl<R: Read> Read for Counting<R> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.inner.read(buf)?;
+            self.read.set(self.read.get() + n as u64);
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn wide_header_and_unbalanced_quote_stop_within_one_field() {
+        // 3,000 columns allowed 6.3 GB for one record (columns x max_field_bytes x 2); an
+        // unbalanced quote must stop once one field is past its limit.
+        let header: Vec<String> = (0..3_000).map(|i| format!("c{i}")).collect();
+        let start = format!("{}\n\"", header.join(","));
+        let read = std::rc::Rc::new(Cell::new(0));
+        let input = Counting {
+            inner: start.as_bytes().chain(std::io::repeat(b'y').take(64 << 20)),
+            read: read.clone(),
+        };
+        let err =
+            read_csv(input, Path::new("q.csv"), &ReadOptions::default()).unwrap_err().to_string();
+        assert!(
+            err.contains("limits.max_field_bytes") && err.contains("unbalanced quote"),
+            "{err}"
+        );
+        assert!(read.get() < 8 << 20, "read {} bytes before stopping", read.get());
+    }
+
+    #[test]
+    fn columns_rows_and_table_bytes_are_limited() {
+        let read = |text: &[u8], limits: Limits| {
+            let options = ReadOptions { delimiter: Some(b','), limits };
+            read_csv(text, Path::new("in.csv"), &options).err().map(|e| e.to_string())
+        };
+        let err = read(b"a,b,c\n1,2,3\n", Limits { max_columns: 2, ..Limits::default() });
+        let err = err.unwrap_or_default();
+        assert!(err.contains("in.csv") && err.contains("columns is 3"), "{err}");
+        assert!(err.contains("limits.max_columns"), "{err}");
+        let err = read(b"a\n1\n2\n3\n", Limits { max_rows: 2, ..Limits::default() });
+        assert!(err.unwrap_or_default().contains("limits.max_rows"));
+        let err = read(b"a\n1234\n5678\n", Limits { max_table_bytes: 6, ..Limits::default() });
+        assert!(err.unwrap_or_default().contains("limits.max_table_bytes"));
+        assert_eq!(
+            read(b"a,b\n1,2\n3,4\n", Limits { max_rows: 2, max_columns: 2, ..Limits::default() }),
+            None
+        );
+    }
+
+    #[test]
+    fn the_delimiter_is_detected_when_not_given() -> Result<()> {
+        assert_eq!(sniff_delimiter(b"a\tb\tc\n1\t2, 3\t4\n5\t6\t7\n"), b'\t');
+        assert_eq!(sniff_delimiter(b"a;b\n1,5;2\n3,5;4\n"), b';');
+        assert_eq!(sniff_delimiter(b"a|b|c\n1|2|3\n"), b'|');
+        assert_eq!(sniff_delimiter(b"a,b\n\"x;y;z\",2\n"), b',');
+        // A tie goes to the comma; one column, or no consistent split, too.
+        assert_eq!(sniff_delimiter(b"a,b;c\n1,2;3\n"), b',');
+        assert_eq!(sniff_delimiter(b"a\n1\n"), b',');
+        assert_eq!(sniff_delimiter(b""), b',');
+        let t = read_csv(&b"x\ty\n1\t2\n"[..], Path::new("in.tsv"), &ReadOptions::default())?;
+        assert_eq!(t.column_names(), ["x", "y"]);
+        assert_eq!(delimiter_name(b'\t'), "tab");
+        Ok(())
+    }
+
+    #[test]
+    fn quote_line_ends_and_control_characters_cannot_be_delimiters() {
+        for bad in ['"', '\n', '\r', '\u{0}', '\u{1b}', '\u{7f}', 'é'] {
+            let err = check_delimiter(bad, "--delimiter").err().map(|e| e.to_string());
+            assert!(err.is_some_and(|e| e.contains("--delimiter")), "{bad:?} accepted");
+        }
+        for good in [',', ';', '\t', '|', ' ', ':'] {
+            assert!(check_delimiter(good, "delimiter").is_ok(), "{good:?} refused");
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn inputs_that_are_not_regular_files_are_refused() -> Result<()> {
+        let dir = tempdir()?;
+        let fifo = dir.path().join("in.csv");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.is_ok_and(|s| s.success()), "mkfifo");
+        for path in [fifo.as_path(), dir.path(), Path::new("/dev/zero")] {
+            let err = read_table(path, &ReadOptions::default()).unwrap_err().to_string();
+            assert!(err.contains("not a regular file"), "{err}");
+        }
+        let err = read_capped(Path::new("/dev/zero"), 10, "a test file", "LIMIT");
+        assert!(err.is_err_and(|e| e.to_string().contains("not a regular file")));
+        let big = dir.path().join("big.toml");
+        std::fs::write(&big, [b'#'; 11]).map_err(|e| Error::io(&big, e))?;
+        let err = read_capped(&big, 10, "a test file", "LIMIT").unwrap_err().to_string();
+        assert!(err.contains("larger than 10 bytes") && err.contains("LIMIT"), "{err}");
+        assert_eq!(read_capped(&big, 11, "a test file", "LIMIT")?.len(), 11);
+        Ok(())
     }
 
     #[test]
@@ -660,6 +1289,111 @@ mod tests {
         std::fs::write(&path, b"ARROW1\0\0garbage").map_err(|e| Error::io(&path, e))?;
         let err = read_table(&path, &ReadOptions::default()).unwrap_err();
         assert!(err.to_string().contains("bad.arrow: not a readable Arrow IPC file"), "{err}");
+        Ok(())
+    }
+    fn write_parquet(
+        path: &Path,
+        batch: &RecordBatch,
+        properties: Option<parquet::file::properties::WriterProperties>,
+    ) -> Result<()> {
+        let file = File::create(path).map_err(|e| Error::io(path, e))?;
+        let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), properties)
+            .map_err(|e| Error::Data(e.to_string()))?;
+        writer.write(batch).map_err(|e| Error::Data(e.to_string()))?;
+        writer.close().map_err(|e| Error::Data(e.to_string()))?;
+        Ok(())
+    }
+
+    #[test]
+    fn parquet_of_every_common_codec_reads() -> Result<()> {
+        use parquet::basic::{BrotliLevel, Compression, GzipLevel, ZstdLevel};
+        let dir = tempdir()?;
+        let batch = typed_batch().map_err(|e| Error::Data(e.to_string()))?;
+        let codecs = [
+            ("snappy", Compression::SNAPPY),
+            ("zstd", Compression::ZSTD(ZstdLevel::default())),
+            ("gzip", Compression::GZIP(GzipLevel::default())),
+            ("lz4", Compression::LZ4),
+            ("lz4_raw", Compression::LZ4_RAW),
+            ("brotli", Compression::BROTLI(BrotliLevel::default())),
+            ("none", Compression::UNCOMPRESSED),
+        ];
+        for (name, codec) in codecs {
+            let path = dir.path().join(format!("{name}.parquet"));
+            let properties = parquet::file::properties::WriterProperties::builder()
+                .set_compression(codec)
+                .build();
+            write_parquet(&path, &batch, Some(properties))?;
+            let table = read_table(&path, &ReadOptions::default())
+                .map_err(|e| Error::Data(format!("{name}: {e}")))?;
+            check_typed(&table);
+        }
+        Ok(())
+    }
+
+    /// A one-column text batch of `rows` copies of a `cell_bytes`-byte value.
+    fn repeated_text(rows: usize, cell_bytes: usize) -> Result<RecordBatch> {
+        let value = "z".repeat(cell_bytes);
+        let schema = Schema::new(vec![Field::new("blob", DataType::Utf8, false)]);
+        let array = StringArray::from(vec![value.as_str(); rows]);
+        RecordBatch::try_new(Arc::new(schema), vec![Arc::new(array)])
+            .map_err(|e| Error::Data(e.to_string()))
+    }
+
+    #[test]
+    fn parquet_cells_over_the_field_limit_are_refused() -> Result<()> {
+        // Compression keeps the file small however large the cells.
+        let dir = tempdir()?;
+        let path = dir.path().join("cells.parquet");
+        let zstd = parquet::basic::Compression::ZSTD(parquet::basic::ZstdLevel::default());
+        let properties =
+            parquet::file::properties::WriterProperties::builder().set_compression(zstd).build();
+        write_parquet(&path, &repeated_text(40, 2 << 20)?, Some(properties))?;
+        let len = std::fs::metadata(&path).map_err(|e| Error::io(&path, e))?.len();
+        assert!(len < 1 << 20, "the file is {len} bytes");
+        let err = read_table(&path, &ReadOptions::default()).unwrap_err().to_string();
+        assert!(err.contains("row 1, column 'blob': field is 2097152 bytes"), "{err}");
+        assert!(err.contains("limits.max_field_bytes"), "{err}");
+        Ok(())
+    }
+
+    #[test]
+    fn parquet_and_ipc_rows_and_columns_are_limited_before_decoding() -> Result<()> {
+        let dir = tempdir()?;
+        let batch = typed_batch().map_err(|e| Error::Data(e.to_string()))?;
+        let path = dir.path().join("t.parquet");
+        write_parquet(&path, &batch, None)?;
+        let read = |path: &Path, limits: Limits| {
+            let options = ReadOptions { limits, ..ReadOptions::default() };
+            read_table(path, &options).err().map(|e| e.to_string()).unwrap_or_default()
+        };
+        let err = read(&path, Limits { max_rows: 2, ..Limits::default() });
+        assert!(err.contains("rows is 3") && err.contains("limits.max_rows"), "{err}");
+        let err = read(&path, Limits { max_columns: 3, ..Limits::default() });
+        assert!(err.contains("columns is 4") && err.contains("limits.max_columns"), "{err}");
+        let err = read(&path, Limits { max_table_bytes: 10, ..Limits::default() });
+        assert!(err.contains("limits.max_table_bytes"), "{err}");
+
+        let path = dir.path().join("t.arrow");
+        let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
+        let data = |e: arrow_schema::ArrowError| Error::Data(e.to_string());
+        let mut writer =
+            arrow_ipc::writer::FileWriter::try_new(file, &batch.schema()).map_err(data)?;
+        writer.write(&batch).map_err(data)?;
+        writer.finish().map_err(data)?;
+        let err = read(&path, Limits { max_rows: 2, ..Limits::default() });
+        assert!(err.contains("limits.max_rows"), "{err}");
+        let err = read(&path, Limits { max_field_bytes: 2, ..Limits::default() });
+        assert!(err.contains("row 1, column 's': field is 3 bytes"), "{err}");
+        // The rendered text of a non-text cell is limited too ("-20" is 3 bytes).
+        let limits = Limits { max_field_bytes: 2, ..Limits::default() };
+        let numbers = batch.project(&[0]).map_err(data)?;
+        let err =
+            table_from_batches_within(Path::new("<s>"), &numbers.schema(), &[numbers], &limits)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+        assert!(err.contains("row 2, column 'n': field is 3 bytes as text"), "{err}");
         Ok(())
     }
 }

@@ -1,16 +1,34 @@
-//! Writing outputs so that nothing is lost: every output is written to a temporary file in the
-//! destination's directory and renamed over the destination only once it is complete.
+//! Writing outputs so that nothing is lost and nothing else is destroyed.
 //!
-//! [`AtomicFile`] is that temporary file; [`write_atomic`] writes a byte buffer through it;
-//! [`create_sink`] streams generated rows into a CSV, Parquet or Arrow IPC file through it. A
-//! failure midway (or a sink dropped without [`RowSink::finish`]) leaves the destination as it
-//! was and no temporary file behind.
+//! Where an output goes depends on what is at its path (see [`Destination`]):
+//!
+//! * a regular file, or nothing yet: the output is written to a temporary file
+//!   `.{name}.tmp-{pid}-{n}` in the destination's directory and renamed over the destination
+//!   only once it is complete, so a failure midway leaves the old file as it was;
+//! * a symbolic link: the link is followed to its final target, and that target is replaced as
+//!   above (the link stays a link); a link to a missing file is refused;
+//! * a character device (such as `/dev/null`), a FIFO, or `-` (standard output): the output is
+//!   written straight through, with no temporary file and no rename (a device node is never
+//!   replaced); a failure midway leaves whatever was written;
+//! * anything else (a directory, a block device, a socket) is refused.
+//!
+//! [`refuse_output_over_inputs`] refuses an output that is one of the run's inputs, also
+//! through a hard or symbolic link. [`AtomicFile`] is the writer; [`write_atomic`] writes a
+//! byte buffer through it; [`create_sink`] streams generated rows into a CSV, Parquet or Arrow
+//! IPC file through it.
+//!
+//! Temporary files are recorded while they exist, so that a process being terminated can
+//! remove them ([`remove_temporary_files`], called by the CLI's signal handler; the library
+//! installs no handler), and creating one removes the leftovers of killed processes for the
+//! same destination.
 
+use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use arrow_array::builder::{Float64Builder, Int64Builder, StringBuilder};
 use arrow_array::{ArrayRef, RecordBatch};
@@ -23,51 +41,269 @@ use crate::ingest::Format;
 /// Distinguishes the temporary files of one process.
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// A file written under a temporary name beside its destination and renamed over it by
-/// [`AtomicFile::commit`].
+/// The temporary files this process has open, and whether it is shutting down (then no new
+/// one may be created).
+static LIVE_TEMPS: Mutex<LiveTemps> = Mutex::new(LiveTemps { paths: None, closed: false });
+
+/// See [`LIVE_TEMPS`].
+struct LiveTemps {
+    paths: Option<HashSet<PathBuf>>,
+    closed: bool,
+}
+
+/// The path that names standard output.
+pub const STDOUT_PATH: &str = "-";
+
+/// What an output path leads to, and so how it is written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Destination {
+    /// A regular file or a new path (a symbolic link resolved to its final target): written
+    /// to a temporary file beside it, then renamed over it.
+    File(PathBuf),
+    /// A character device or a FIFO: written straight through.
+    Stream(PathBuf),
+    /// `-`: standard output.
+    Stdout,
+}
+
+impl Destination {
+    /// Decides how `path` is written, following symbolic links; refuses a directory, a block
+    /// device, a socket and a link to a missing file, naming `path`.
+    pub fn of(path: &Path) -> Result<Destination> {
+        if path.as_os_str() == STDOUT_PATH {
+            return Ok(Destination::Stdout);
+        }
+        let refuse = |what: &str| {
+            Error::io(
+                path,
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!("{what}; an output must be a regular file, a character device, a FIFO or - (standard output)"),
+                ),
+            )
+        };
+        let link = match std::fs::symlink_metadata(path) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Destination::File(path.to_path_buf()))
+            }
+            Err(e) => return Err(Error::io(path, e)),
+        };
+        let (target, meta) = if link.file_type().is_symlink() {
+            // Follow the link (and any chain of links) to the file it names, which is replaced.
+            let target = std::fs::canonicalize(path)
+                .map_err(|_| refuse("is a symbolic link to a missing file (or a loop of links)"))?;
+            let meta = std::fs::metadata(&target).map_err(|e| Error::io(path, e))?;
+            (target, meta)
+        } else {
+            (path.to_path_buf(), link)
+        };
+        let kind = meta.file_type();
+        if kind.is_file() {
+            return Ok(Destination::File(target));
+        }
+        if kind.is_dir() {
+            return Err(refuse("is a directory"));
+        }
+        if is_stream(&kind) {
+            return Ok(Destination::Stream(target));
+        }
+        Err(refuse("is not a regular file (a block device or a socket)"))
+    }
+}
+
+/// Whether `kind` is a character device or a FIFO, written straight through.
+#[cfg(unix)]
+fn is_stream(kind: &std::fs::FileType) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    kind.is_char_device() || kind.is_fifo()
+}
+
+/// Whether `kind` is a character device or a FIFO (none outside Unix).
+#[cfg(not(unix))]
+fn is_stream(_kind: &std::fs::FileType) -> bool {
+    false
+}
+
+/// Fails, naming both paths, when `output` is the same file as one of `inputs` (compared by
+/// device and inode on Unix, so hard and symbolic links count; by canonical path elsewhere).
+///
+/// An output or input that does not exist yet, and `-`, match nothing; so do two character
+/// devices or FIFOs (writing to `/dev/null` while reading `/dev/stdin` is no loss).
+pub fn refuse_output_over_inputs(output: &Path, inputs: &[&Path]) -> Result<()> {
+    if output.as_os_str() == STDOUT_PATH {
+        return Ok(());
+    }
+    let Some(out_id) = file_identity(output) else {
+        return Ok(());
+    };
+    for input in inputs {
+        if input.as_os_str() != STDOUT_PATH && file_identity(input).as_ref() == Some(&out_id) {
+            return Err(Error::Config(format!(
+                "output {} is the same file as the input {}; refusing to overwrite an input \
+                 (choose another output path)",
+                output.display(),
+                input.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The identity of the regular file at `path` (links followed), if it exists.
+#[cfg(unix)]
+fn file_identity(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).ok()?;
+    meta.is_file().then(|| (meta.dev(), meta.ino()))
+}
+
+/// The identity of the regular file at `path` (links followed), if it exists.
+#[cfg(not(unix))]
+fn file_identity(path: &Path) -> Option<PathBuf> {
+    let meta = std::fs::metadata(path).ok()?;
+    if meta.is_file() {
+        std::fs::canonicalize(path).ok()
+    } else {
+        None
+    }
+}
+
+/// Removes every temporary file this process still has open, and refuses new ones from then
+/// on. For a signal handler of the host program (the CLI's, on SIGINT and SIGTERM) before it
+/// exits; the library never calls it by itself. Returns how many files were removed.
+pub fn remove_temporary_files() -> usize {
+    let mut live = LIVE_TEMPS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    live.closed = true;
+    let paths = live.paths.take().unwrap_or_default();
+    paths.iter().filter(|p| std::fs::remove_file(p).is_ok()).count()
+}
+
+/// Records `temp` as live; fails when the process is shutting down.
+fn register_temp(temp: &Path) -> std::io::Result<()> {
+    let mut live = LIVE_TEMPS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if live.closed {
+        return Err(std::io::Error::new(std::io::ErrorKind::Interrupted, "shutting down"));
+    }
+    live.paths.get_or_insert_with(HashSet::new).insert(temp.to_path_buf());
+    Ok(())
+}
+
+/// Forgets `temp` (renamed into place or removed).
+fn unregister_temp(temp: &Path) {
+    let mut live = LIVE_TEMPS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(paths) = live.paths.as_mut() {
+        paths.remove(temp);
+    }
+}
+
+/// How long a temporary file of another process must have been left untouched before it is
+/// taken as stale where process ids cannot be checked (outside Linux).
+const STALE_AFTER: Duration = Duration::from_secs(60);
+
+/// Removes the temporary files `.{name}.tmp-{pid}-{n}` in `directory` left by processes that
+/// no longer run (killed before they could clean up). Best effort: a file that cannot be
+/// examined or removed is left.
+fn remove_stale_temps(directory: &Path, name: &std::ffi::OsStr) {
+    let mut prefix = std::ffi::OsString::from(".");
+    prefix.push(name);
+    prefix.push(".tmp-");
+    let Some(prefix) = prefix.to_str() else { return };
+    let Ok(entries) = std::fs::read_dir(directory) else { return };
+    let ours = std::process::id();
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some(rest) = file_name.to_str().and_then(|n| n.strip_prefix(prefix)) else {
+            continue;
+        };
+        let Some((pid, n)) = rest.split_once('-') else { continue };
+        let (Ok(pid), true) = (pid.parse::<u32>(), n.bytes().all(|b| b.is_ascii_digit())) else {
+            continue;
+        };
+        if pid != ours && !process_may_run(pid, &entry) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Whether the process `pid` that left `entry` may still be writing it: on Linux, whether it
+/// runs; elsewhere, whether the file changed in the last [`STALE_AFTER`].
+fn process_may_run(pid: u32, entry: &std::fs::DirEntry) -> bool {
+    let proc_root = Path::new("/proc/self");
+    if proc_root.exists() {
+        return Path::new("/proc").join(pid.to_string()).exists();
+    }
+    let age = entry.metadata().and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok());
+    age.is_none_or(|age| age < STALE_AFTER)
+}
+
+/// Where an [`AtomicFile`]'s bytes go.
+#[derive(Debug)]
+enum Sink {
+    /// A file: a temporary file, or a character device or FIFO written through.
+    File(File),
+    /// Standard output.
+    Stdout(std::io::Stdout),
+}
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Sink::File(f) => f.write(buf),
+            Sink::Stdout(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Sink::File(f) => f.flush(),
+            Sink::Stdout(s) => s.flush(),
+        }
+    }
+}
+
+/// An output written so that nothing is lost (see the [module documentation](self)): a
+/// temporary file beside a regular destination, renamed over it by [`AtomicFile::commit`]; or
+/// a character device, FIFO or standard output written straight through.
 ///
 /// Writes are buffered. Dropping an `AtomicFile` without committing it removes the temporary
-/// file and leaves the destination untouched.
+/// file and leaves a regular destination untouched.
 #[derive(Debug)]
 pub struct AtomicFile {
     destination: PathBuf,
-    temp: PathBuf,
-    writer: Option<BufWriter<File>>,
+    /// What the temporary file is renamed to: the destination with symbolic links resolved.
+    target: PathBuf,
+    /// The temporary file, `None` when writing straight through.
+    temp: Option<PathBuf>,
+    writer: Option<BufWriter<Sink>>,
 }
 
 impl AtomicFile {
-    /// Creates a temporary file `.{name}.tmp-{pid}-{n}` in the directory of `path`.
+    /// Opens `path` for writing as its [`Destination`] says: for a regular file or a new path,
+    /// a temporary file `.{name}.tmp-{pid}-{n}` in the directory of the (link-resolved)
+    /// destination, after removing stale ones of the same destination left by killed
+    /// processes.
     ///
-    /// Fails with [`Error::Io`] naming `path` when its directory is missing or not writable.
+    /// Fails with [`Error::Io`] naming `path` when its directory is missing or not writable,
+    /// or when `path` cannot be an output.
     pub fn create(path: &Path) -> Result<AtomicFile> {
-        let name = path.file_name().ok_or_else(|| {
-            Error::io(
-                path,
-                std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file name"),
-            )
-        })?;
-        let directory = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
+        let (target, temp, sink) = match Destination::of(path)? {
+            Destination::Stdout => (path.to_path_buf(), None, Sink::Stdout(std::io::stdout())),
+            Destination::Stream(device) => {
+                let file =
+                    OpenOptions::new().write(true).open(&device).map_err(|e| Error::io(path, e))?;
+                (device, None, Sink::File(file))
+            }
+            Destination::File(target) => {
+                let (temp, file) = create_temp(path, &target)?;
+                (target, Some(temp), Sink::File(file))
+            }
         };
-        let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let mut temp_name = std::ffi::OsString::from(".");
-        temp_name.push(name);
-        temp_name.push(format!(".tmp-{}-{n}", std::process::id()));
-        let temp = directory.join(temp_name);
-        let file = OpenOptions::new().write(true).create_new(true).open(&temp).map_err(|e| {
-            let message = format!("cannot create a file in {}: {e}", directory.display());
-            Error::io(path, std::io::Error::new(e.kind(), message))
-        })?;
-        // Keep the permissions of a file being replaced.
-        if let Ok(meta) = std::fs::metadata(path) {
-            // Best effort: the output is still correct with the default permissions.
-            let _ = file.set_permissions(meta.permissions());
-        }
         Ok(AtomicFile {
             destination: path.to_path_buf(),
+            target,
             temp,
-            writer: Some(BufWriter::with_capacity(1 << 16, file)),
+            writer: Some(BufWriter::with_capacity(1 << 16, sink)),
         })
     }
 
@@ -76,27 +312,65 @@ impl AtomicFile {
         &self.destination
     }
 
-    /// Flushes, syncs the data to disk and renames the temporary file over the destination.
+    /// Flushes; for a regular destination, syncs the data to disk and renames the temporary
+    /// file over the destination (the link-resolved target).
     pub fn commit(mut self) -> Result<()> {
         let Some(writer) = self.writer.take() else {
             return Ok(());
         };
-        let result = finish_file(writer, &self.temp, &self.destination);
+        let Some(temp) = self.temp.take() else {
+            let mut writer = writer;
+            return writer.flush().map_err(|e| Error::io(&self.destination, e));
+        };
+        let result = finish_file(writer, &temp, &self.target);
         if result.is_err() {
             // Best effort: the error that matters is the one returned.
-            let _ = std::fs::remove_file(&self.temp);
+            let _ = std::fs::remove_file(&temp);
         }
+        unregister_temp(&temp);
         result.map_err(|e| Error::io(&self.destination, e))
     }
 
-    fn writer(&mut self) -> std::io::Result<&mut BufWriter<File>> {
+    fn writer(&mut self) -> std::io::Result<&mut BufWriter<Sink>> {
         self.writer.as_mut().ok_or_else(|| std::io::Error::other("write after commit"))
     }
 }
 
+/// Creates the temporary file for `target` (the resolved destination of `path`), registered
+/// as live, after removing stale ones.
+fn create_temp(path: &Path, target: &Path) -> Result<(PathBuf, File)> {
+    let name = target.file_name().ok_or_else(|| {
+        Error::io(path, std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file name"))
+    })?;
+    let directory = match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    remove_stale_temps(directory, name);
+    let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let mut temp_name = std::ffi::OsString::from(".");
+    temp_name.push(name);
+    temp_name.push(format!(".tmp-{}-{n}", std::process::id()));
+    let temp = directory.join(temp_name);
+    register_temp(&temp).map_err(|e| Error::io(path, e))?;
+    let file = OpenOptions::new().write(true).create_new(true).open(&temp).map_err(|e| {
+        unregister_temp(&temp);
+        let message = format!("cannot create a file in {}: {e}", directory.display());
+        Error::io(path, std::io::Error::new(e.kind(), message))
+    })?;
+    // Keep the permissions of a file being replaced.
+    if let Ok(meta) = std::fs::metadata(target) {
+        // Best effort: the output is still correct with the default permissions.
+        let _ = file.set_permissions(meta.permissions());
+    }
+    Ok((temp, file))
+}
+
 /// Flushes and syncs `writer`, renames `temp` to `destination` and syncs the directory.
-fn finish_file(writer: BufWriter<File>, temp: &Path, destination: &Path) -> std::io::Result<()> {
-    let file = writer.into_inner().map_err(|e| e.into_error())?;
+fn finish_file(writer: BufWriter<Sink>, temp: &Path, destination: &Path) -> std::io::Result<()> {
+    let Sink::File(file) = writer.into_inner().map_err(|e| e.into_error())? else {
+        return Err(std::io::Error::other("a temporary file is a file"));
+    };
     file.sync_all()?;
     drop(file);
     std::fs::rename(temp, destination)?;
@@ -128,17 +402,19 @@ impl Write for AtomicFile {
 
 impl Drop for AtomicFile {
     fn drop(&mut self) {
-        if let Some(writer) = self.writer.take() {
+        let writer = self.writer.take();
+        if let (Some(writer), Some(temp)) = (writer, self.temp.take()) {
             // Not committed: discard the buffer (a BufWriter flushes on drop) and the file.
-            let (file, _unflushed) = writer.into_parts();
-            drop(file);
-            let _ = std::fs::remove_file(&self.temp);
+            let (sink, _unflushed) = writer.into_parts();
+            drop(sink);
+            let _ = std::fs::remove_file(&temp);
+            unregister_temp(&temp);
         }
     }
 }
 
-/// Writes `bytes` to `path` atomically: the destination holds either its old content or all of
-/// `bytes`.
+/// Writes `bytes` to `path` (see [`AtomicFile`]): a regular destination holds either its old
+/// content or all of `bytes`.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut file = AtomicFile::create(path)?;
     file.write_all(bytes).map_err(|e| Error::io(path, e))?;
@@ -513,7 +789,7 @@ mod tests {
         }
         sink.finish()?;
         let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
-        let options = ReadOptions { delimiter: b'\t', ..ReadOptions::default() };
+        let options = ReadOptions { delimiter: Some(b'\t'), ..ReadOptions::default() };
         let t = read_csv(&bytes[..], &path, &options)?;
         assert_eq!(t.column_names(), ["id", "price", "note"]);
         for (r, row) in ROWS.iter().enumerate() {
@@ -622,6 +898,120 @@ mod tests {
         file.commit()?;
         assert_eq!(std::fs::read(&path).map_err(|e| Error::io(&path, e))?, b"second");
         assert_eq!(names(dir.path())?, ["model.bin"]);
+        Ok(())
+    }
+    #[cfg(unix)]
+    #[test]
+    fn a_symlinked_destination_replaces_its_target_and_stays_a_link() -> Result<()> {
+        let dir = tempdir()?;
+        let real = dir.path().join("real");
+        std::fs::create_dir(&real).map_err(|e| Error::io(&real, e))?;
+        let target = real.join("out.csv");
+        write_atomic(&target, b"old")?;
+        let link = dir.path().join("link.csv");
+        std::os::unix::fs::symlink(&target, &link).map_err(|e| Error::io(&link, e))?;
+        write_atomic(&link, b"new")?;
+        let kind = std::fs::symlink_metadata(&link).map_err(|e| Error::io(&link, e))?;
+        assert!(kind.file_type().is_symlink(), "the link was replaced by a file");
+        assert_eq!(std::fs::read(&target).map_err(|e| Error::io(&target, e))?, b"new");
+        assert_eq!(names(dir.path())?, ["link.csv", "real"]);
+        assert_eq!(names(&real)?, ["out.csv"]);
+        // A link to a missing file is refused, and nothing is created.
+        let dangling = dir.path().join("dangling.csv");
+        std::os::unix::fs::symlink(dir.path().join("nowhere.csv"), &dangling)
+            .map_err(|e| Error::io(&dangling, e))?;
+        let err = write_atomic(&dangling, b"x").unwrap_err().to_string();
+        assert!(err.contains("dangling.csv") && err.contains("missing file"), "{err}");
+        assert!(!dir.path().join("nowhere.csv").exists());
+        Ok(())
+    }
+
+    #[test]
+    fn a_directory_destination_is_refused() -> Result<()> {
+        let dir = tempdir()?;
+        let err = write_atomic(dir.path(), b"x").unwrap_err().to_string();
+        assert!(err.contains("is a directory"), "{err}");
+        assert!(names(dir.path())?.is_empty());
+        Ok(())
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn character_devices_and_fifos_are_written_through() -> Result<()> {
+        use std::os::unix::fs::FileTypeExt;
+        let null = Path::new("/dev/null");
+        assert_eq!(Destination::of(null)?, Destination::Stream(null.to_path_buf()));
+        write_atomic(null, b"discarded")?;
+        let kind = std::fs::symlink_metadata(null).map_err(|e| Error::io(null, e))?;
+        assert!(kind.file_type().is_char_device());
+
+        let dir = tempdir()?;
+        let fifo = dir.path().join("pipe.csv");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.is_ok_and(|s| s.success()), "mkfifo");
+        let reader = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || std::fs::read(fifo))
+        };
+        write_rows(&fifo, Format::Csv)?;
+        let bytes = reader.join().map_err(|_| Error::Data("reader panicked".into()))?;
+        let bytes = bytes.map_err(|e| Error::io(&fifo, e))?;
+        assert!(String::from_utf8_lossy(&bytes).starts_with("id,price,note\n1,2.5,plain\n"));
+        let kind = std::fs::symlink_metadata(&fifo).map_err(|e| Error::io(&fifo, e))?;
+        assert!(kind.file_type().is_fifo(), "the FIFO was replaced");
+        assert_eq!(names(dir.path())?, ["pipe.csv"]);
+        assert_eq!(Destination::of(Path::new("-"))?, Destination::Stdout);
+        Ok(())
+    }
+
+    #[test]
+    fn an_output_over_an_input_is_refused_naming_both() -> Result<()> {
+        let dir = tempdir()?;
+        let input = dir.path().join("in.csv");
+        write_atomic(&input, b"a\n1\n")?;
+        let other = dir.path().join("other.csv");
+        write_atomic(&other, b"a\n1\n")?;
+        let new = dir.path().join("new.csv");
+        let err = refuse_output_over_inputs(&input, &[&other, &input]).unwrap_err().to_string();
+        assert!(err.contains("output") && err.contains("same file as the input"), "{err}");
+        assert_eq!(err.matches("in.csv").count(), 2, "{err}");
+        refuse_output_over_inputs(&other, &[&input])?;
+        refuse_output_over_inputs(&new, &[&input])?;
+        refuse_output_over_inputs(Path::new("-"), &[&input])?;
+        #[cfg(unix)]
+        {
+            let hard = dir.path().join("hard.csv");
+            std::fs::hard_link(&input, &hard).map_err(|e| Error::io(&hard, e))?;
+            let soft = dir.path().join("soft.csv");
+            std::os::unix::fs::symlink(&input, &soft).map_err(|e| Error::io(&soft, e))?;
+            for alias in [&hard, &soft] {
+                let err = refuse_output_over_inputs(alias, &[&input]).unwrap_err().to_string();
+                assert!(err.contains(&*alias.to_string_lossy()), "{err}");
+                let err = refuse_output_over_inputs(&input, &[alias]).unwrap_err().to_string();
+                assert!(err.contains("same file as the input"), "{err}");
+            }
+        }
+        Ok(())
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn stale_temporary_files_of_dead_processes_are_removed() -> Result<()> {
+        let dir = tempdir()?;
+        let mut child =
+            std::process::Command::new("true").spawn().map_err(|e| Error::io("true", e))?;
+        let dead = child.id();
+        child.wait().map_err(|e| Error::io("true", e))?;
+        let stale = dir.path().join(format!(".out.csv.tmp-{dead}-3"));
+        let ours = dir.path().join(format!(".out.csv.tmp-{}-999999", std::process::id()));
+        let other = dir.path().join(format!(".other.csv.tmp-{dead}-3"));
+        let odd = dir.path().join(".out.csv.tmp-notapid");
+        for path in [&stale, &ours, &other, &odd] {
+            std::fs::write(path, b"x").map_err(|e| Error::io(path, e))?;
+        }
+        write_atomic(&dir.path().join("out.csv"), b"done")?;
+        assert!(!stale.exists(), "the dead process's temporary file is still there");
+        assert!(ours.exists() && other.exists() && odd.exists());
         Ok(())
     }
 }

@@ -25,7 +25,13 @@ use arrow_schema::{ArrowError, SchemaRef};
 
 use doppel_core::accountant::{self, AccountantKind, GaussianEvent};
 use doppel_core::generate::{generate_batches, generate_to_file, GenerateOptions};
-use doppel_core::ingest::{read_table, table_from_batches, ReadOptions};
+use doppel_core::ingest::{
+    collect_batches, detect_delimiter, read_table, table_from_batches_within, Format, ReadOptions,
+};
+// The Arrow tests compare a stream's table with the default-limits reader.
+#[cfg(test)]
+use doppel_core::ingest::table_from_batches;
+use doppel_core::limits::Limits;
 use doppel_core::{train, Table, TrainConfig, TrainedModel};
 
 pub use status::{doppel_last_error, DoppelStatus};
@@ -177,9 +183,14 @@ pub unsafe extern "C" fn doppel_train_file(
         let config = &unsafe { non_null(config, "config") }?.0;
         let path = Path::new(unsafe { text(path, "path") }?);
         let slot = out(out_model, "out_model")?;
-        let options = ReadOptions { delimiter: config.delimiter as u8, ..ReadOptions::default() };
-        let table = read_table(path, &options)?;
-        *slot = model_handle(train_reporting(&table, config, progress, user_data)?);
+        // A delimiter the configuration lacks is detected and recorded in the model's
+        // configuration, so that generated CSV uses it too.
+        let mut config = config.clone();
+        if config.delimiter.is_none() && Format::from_path(path) == Format::Csv {
+            config.delimiter = Some(char::from(detect_delimiter(path)?));
+        }
+        let table = read_table(path, &ReadOptions::from_config(&config))?;
+        *slot = model_handle(train_reporting(&table, &config, progress, user_data)?);
         Ok(())
     })
 }
@@ -218,14 +229,14 @@ pub unsafe extern "C" fn doppel_train_arrow(
         // SAFETY: the caller's contract for `config`.
         let config = &unsafe { non_null(config, "config") }?.0;
         let slot = out(out_model, "out_model")?;
-        let table = stream_table(stream)?;
+        let table = stream_table(stream, &config.limits)?;
         *slot = model_handle(train_reporting(&table, config, progress, user_data)?);
         Ok(())
     })
 }
 
-/// Reads every batch of an Arrow C stream into a table.
-fn stream_table(stream: FFI_ArrowArrayStream) -> Result<Table, Failure> {
+/// Reads every batch of an Arrow C stream into a table, within `limits` (checked per batch).
+fn stream_table(stream: FFI_ArrowArrayStream, limits: &Limits) -> Result<Table, Failure> {
     const SOURCE: &str = "<arrow stream>";
     if stream.release().is_none() {
         return Err(Failure::new(DoppelStatus::InvalidArgument, "stream is already released"));
@@ -233,8 +244,8 @@ fn stream_table(stream: FFI_ArrowArrayStream) -> Result<Table, Failure> {
     let bad = |e: ArrowError| Failure::new(DoppelStatus::InvalidData, format!("{SOURCE}: {e}"));
     let reader = RecordBatchStreamReader::try_new(stream).map_err(bad)?;
     let schema = reader.schema();
-    let batches = reader.collect::<Result<Vec<_>, _>>().map_err(bad)?;
-    Ok(table_from_batches(Path::new(SOURCE), &schema, &batches)?)
+    let batches = collect_batches(Path::new(SOURCE), &schema, reader, limits)?;
+    Ok(table_from_batches_within(Path::new(SOURCE), &schema, &batches, limits)?)
 }
 
 /// Trains on `table`, forwarding progress to the host's callback and cancelling when it
