@@ -334,6 +334,11 @@ pub struct PrivacyConfig {
     /// [`crate::private_schema`]), composed into epsilon. Declared columns still vote (their
     /// votes are simply not used).
     pub schema_noise: f64,
+    /// With a `privacy_unit`: the most rows of one subject a DP-SGD step uses. A subject with
+    /// more takes part in each step where it is sampled with this many of its rows, drawn at
+    /// random inside the mechanism; the guarantee still covers all of its rows (its clipped
+    /// gradient is bounded whatever rows it uses). Bounds each step's memory and time.
+    pub max_rows_per_unit: usize,
 }
 
 impl Default for PrivacyConfig {
@@ -350,6 +355,7 @@ impl Default for PrivacyConfig {
             deterministic_noise: false,
             statistics_noise: 10.0,
             schema_noise: 10.0,
+            max_rows_per_unit: 32,
         }
     }
 }
@@ -372,11 +378,12 @@ impl PrivacyConfig {
             }
             return Ok(());
         }
-        let checks: [(bool, &str); 8] = [
+        let checks: [(bool, &str); 9] = [
             (
                 self.statistics_noise > 0.0 && self.statistics_noise.is_finite(),
                 "privacy.statistics_noise must be > 0",
             ),
+            (self.max_rows_per_unit > 0, "privacy.max_rows_per_unit must be > 0"),
             (
                 self.schema_noise > 0.0 && self.schema_noise.is_finite(),
                 "privacy.schema_noise must be > 0",

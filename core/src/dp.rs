@@ -394,6 +394,23 @@ impl Randomness {
         (0..units).filter(|_| self.uniform() < q).collect()
     }
 
+    /// `rows` itself when it has at most `k` items, else `k` of them drawn uniformly without
+    /// replacement (a partial Fisher-Yates shuffle), in their original order.
+    pub fn subset(&mut self, rows: &[usize], k: usize) -> Vec<usize> {
+        if rows.len() <= k {
+            return rows.to_vec();
+        }
+        let mut pool = rows.to_vec();
+        for i in 0..k {
+            let j =
+                i + ((self.uniform() * (pool.len() - i) as f64) as usize).min(pool.len() - i - 1);
+            pool.swap(i, j);
+        }
+        let mut chosen = pool[..k].to_vec();
+        chosen.sort_unstable();
+        chosen
+    }
+
     /// Fills `out` with independent `N(0, std²)` draws (Box-Muller, both outputs used).
     pub fn fill_normal(&mut self, out: &mut [f32], std: f64) {
         for pair in out.chunks_mut(2) {
@@ -457,6 +474,22 @@ mod tests {
         let kurtosis =
             x.iter().map(|&v| (f64::from(v) - mean).powi(4)).sum::<f64>() / n / var.powi(2);
         assert!((kurtosis - 3.0).abs() < 0.1, "kurtosis {kurtosis}");
+    }
+
+    #[test]
+    fn subsets_are_uniform_draws_without_replacement() {
+        let mut r = Randomness::new(true, 5);
+        let rows: Vec<usize> = (100..110).collect();
+        assert_eq!(r.subset(&rows, 10), rows);
+        let mut hits = [0usize; 10];
+        for _ in 0..10_000 {
+            let s = r.subset(&rows, 3);
+            assert_eq!(s.len(), 3);
+            assert!(s.windows(2).all(|w| w[0] < w[1]), "{s:?}");
+            s.iter().for_each(|&v| hits[v - 100] += 1);
+        }
+        // Each row is chosen with probability 3/10: 3,000 of 10,000 draws (std about 46).
+        assert!(hits.iter().all(|&h| (2_800..3_200).contains(&h)), "{hits:?}");
     }
 
     #[test]

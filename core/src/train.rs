@@ -241,7 +241,12 @@ fn train_private(
             step as f64 / plan.steps as f64,
         ));
         let sampled = random.sample(members.len(), plan.sampling_rate);
-        let shards = Shard::of_units(&sampled, &members);
+        // A subject with more rows than the cap takes part with a random subset of them, drawn
+        // with the secret randomness: its clipped gradient is bounded as any unit's is.
+        let chosen: Vec<Vec<usize>> =
+            sampled.iter().map(|&u| random.subset(&members[u], pc.max_rows_per_unit)).collect();
+        let all: Vec<usize> = (0..chosen.len()).collect();
+        let shards = Shard::of_units(&all, &chosen);
         let c = plan.max_grad_norm;
         // The noise does not depend on the gradients: draw it alongside the shards.
         let (clipped, noise) = rayon::join(

@@ -147,3 +147,33 @@ fn dp_refuses_unaccounted_statistics() -> Result<()> {
     }
     Ok(())
 }
+
+/// One subject with 100 of 2,000 rows: each step uses at most `max_rows_per_unit` of them, and
+/// the per-unit norms take memory linear in the batch (a Gram matrix padded to the largest
+/// subject once asked for 2 GB at 5,000 rows).
+#[test]
+fn a_subject_with_many_rows_trains_with_its_rows_capped() -> Result<()> {
+    let names = ["kind", "amount", "customer"].map(String::from).to_vec();
+    let n = 2000;
+    let kind = (0..n).map(|i| Some(["red", "green", "blue"][i % 3].to_string())).collect();
+    let amount = (0..n).map(|i| Some(((i * 37) % 90 + 10).to_string())).collect();
+    // Rows 0..100 belong to one customer; every other customer has 2 rows.
+    let customer =
+        (0..n).map(|i| Some(if i < 100 { "big".into() } else { format!("c{}", i / 2) })).collect();
+    let data = Table::from_columns(names, vec![kind, amount, customer])?;
+    let mut config = dp_config(3.0);
+    config.privacy.privacy_unit = Some("customer".into());
+    config.privacy.max_rows_per_unit = 8;
+    let model = train(&data, &config, &mut |_| {}, &AtomicBool::new(false))?;
+    let p = model.metadata().summary.privacy.clone().expect("privacy report");
+    assert!(p.units.abs_diff(951) < 200, "{} units", p.units);
+    assert!(generated(&model, 100)?.iter().any(|r| r[0] == "red"));
+    let err = TrainConfig::from_json(
+        r#"{"privacy": {"dp": true, "epsilon": 1, "max_rows_per_unit": 0}}"#,
+    )
+    .err()
+    .map(|e| e.to_string())
+    .unwrap_or_default();
+    assert!(err.contains("privacy.max_rows_per_unit"), "{err}");
+    Ok(())
+}
