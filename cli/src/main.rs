@@ -436,16 +436,22 @@ fn train_command(
             .progress_chars("=> "),
     );
     let cancel = AtomicBool::new(false);
+    let private = config.privacy.dp;
     let mut on_progress = |p: &doppel_core::Progress| {
         bar.set_length(p.steps_per_epoch as u64);
         bar.set_position(p.step as u64);
         bar.set_prefix(format!("epoch {}/{}", p.epoch, p.max_epochs));
         let validation =
             p.validation_loss.map(|v| format!(", validation {v:.4}")).unwrap_or_default();
-        bar.set_message(format!("loss {:.4}{validation}", p.loss));
-        let epsilon = p.epsilon.map(|e| format!(", epsilon {e:.3}")).unwrap_or_default();
+        // Under DP the loss of a private batch is a fact about the data that logs would carry
+        // outside the ledger: the CLI shows the epsilon spent instead.
+        let loss = if private { String::new() } else { format!("loss {:.4}{validation}", p.loss) };
+        bar.set_message(loss.clone());
+        let epsilon = p.epsilon.map(|e| format!("epsilon {e:.3}")).unwrap_or_default();
         if p.validation_loss.is_some() || p.epsilon.is_some() || p.step == p.steps_per_epoch {
-            bar.println(format!("epoch {}: loss {:.4}{validation}{epsilon}", p.epoch, p.loss));
+            let parts: Vec<&str> =
+                [loss.as_str(), epsilon.as_str()].into_iter().filter(|s| !s.is_empty()).collect();
+            bar.println(format!("epoch {}: {}", p.epoch, parts.join(", ")));
         }
     };
     let model = train(table, config, &mut on_progress, &cancel).map_err(|e| e.to_string())?;

@@ -41,6 +41,8 @@ fn dp_training_prints_and_stores_the_guarantee() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("differential privacy: epsilon"), "{stderr}");
+    // The losses of private batches stay out of the logs.
+    assert!(!stderr.contains("loss"), "{stderr}");
     assert!(stderr.contains("clip norm 0.5") && stderr.contains("unit: row (about "), "{stderr}");
 
     let out = doppel(&["inspect", "--model", "m.doppel", "--json"], dir.path());

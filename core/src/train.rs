@@ -41,7 +41,9 @@ pub struct Progress {
     pub step: usize,
     /// Steps per epoch.
     pub steps_per_epoch: usize,
-    /// Loss of the last step (nats per token).
+    /// Loss of the last step (nats per token). Under DP it is computed from private rows
+    /// outside the ledger: it goes to the caller's own process only and is stored nowhere
+    /// (the CLI does not print it under DP); do not log it where the model's users can see it.
     pub loss: f64,
     /// Validation loss, set on the last step of an epoch when there is a validation split.
     pub validation_loss: Option<f64>,
