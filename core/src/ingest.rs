@@ -206,6 +206,25 @@ fn over_limit(
     }
 }
 
+/// Refuses a table of more than `limits.max_columns` columns (every format checks this first).
+fn check_columns(path: &Path, columns: usize, limits: &Limits) -> Result<()> {
+    if columns > limits.max_columns {
+        let max = limits.max_columns as u64;
+        return Err(over_limit(path, "the number of columns", columns, "max_columns", max));
+    }
+    Ok(())
+}
+
+/// Refuses more than `limits.max_rows` rows; `seen` is what the message shows (an exact count,
+/// or "more than N" while reading).
+fn check_rows(path: &Path, rows: u64, seen: impl std::fmt::Display, limits: &Limits) -> Result<()> {
+    let max = limits.max_rows as u64;
+    if rows > max {
+        return Err(over_limit(path, "the number of rows", seen, "max_rows", max));
+    }
+    Ok(())
+}
+
 /// Reads the file at `path` in the format its extension names (see [`Format::from_path`]),
 /// within `options.limits`. The file must be a regular file (see [`open_regular_file`]).
 pub fn read_table(path: &Path, options: &ReadOptions) -> Result<Table> {
@@ -433,16 +452,7 @@ pub fn read_csv(reader: impl Read, path: &Path, options: &ReadOptions) -> Result
     if !read_next(&mut rdr, &mut record, 0, budget(1, limits.max_table_bytes))? {
         return Err(Error::input(path, "is empty: expected a header row"));
     }
-    if record.len() > limits.max_columns {
-        let n = record.len();
-        return Err(over_limit(
-            path,
-            "the number of columns",
-            n,
-            "max_columns",
-            limits.max_columns as u64,
-        ));
-    }
+    check_columns(path, record.len(), limits)?;
     let names = header_names(&record, path, max)?;
     let columns = names.len();
     let mut builders: Vec<StringBuilder> = (0..columns).map(|_| StringBuilder::new()).collect();
@@ -458,15 +468,8 @@ pub fn read_csv(reader: impl Read, path: &Path, options: &ReadOptions) -> Result
             break;
         }
         row += 1;
-        if row > limits.max_rows {
-            return Err(over_limit(
-                path,
-                "the number of rows",
-                format!("more than {}", limits.max_rows),
-                "max_rows",
-                limits.max_rows as u64,
-            ));
-        }
+        let more = format!("more than {}", limits.max_rows);
+        check_rows(path, row as u64, more, limits)?;
         let line = record.position().map_or(0, csv::Position::line);
         if record.len() != columns {
             return Err(Error::input(
@@ -694,25 +697,10 @@ fn read_parquet(path: &Path, limits: &Limits) -> Result<Table> {
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(bad)?;
     let metadata = builder.metadata().clone();
     let rows = metadata.file_metadata().num_rows();
-    if u64::try_from(rows).map_or(true, |r| r > limits.max_rows as u64) {
-        return Err(over_limit(
-            path,
-            "the number of rows",
-            rows,
-            "max_rows",
-            limits.max_rows as u64,
-        ));
-    }
+    // A negative count in the footer is as unusable as a huge one.
+    check_rows(path, u64::try_from(rows).unwrap_or(u64::MAX), rows, limits)?;
     let columns = builder.schema().fields().len();
-    if columns > limits.max_columns {
-        return Err(over_limit(
-            path,
-            "the number of columns",
-            columns,
-            "max_columns",
-            limits.max_columns as u64,
-        ));
-    }
+    check_columns(path, columns, limits)?;
     let decoded: u64 = metadata
         .row_groups()
         .iter()
@@ -764,15 +752,7 @@ pub fn collect_batches<E: std::fmt::Display>(
     limits: &Limits,
 ) -> Result<Vec<RecordBatch>> {
     let columns = schema.fields().len();
-    if columns > limits.max_columns {
-        return Err(over_limit(
-            path,
-            "the number of columns",
-            columns,
-            "max_columns",
-            limits.max_columns as u64,
-        ));
-    }
+    check_columns(path, columns, limits)?;
     let mut batches = Vec::new();
     let mut rows = 0usize;
     let mut bytes = 0u64;
@@ -781,15 +761,8 @@ pub fn collect_batches<E: std::fmt::Display>(
             batch.map_err(|e| Error::input(path, format!("cannot read a record batch: {e}")))?;
         let text = check_batch(path, &batch, rows, limits)?;
         rows = rows.saturating_add(batch.num_rows());
-        if rows > limits.max_rows {
-            return Err(over_limit(
-                path,
-                "the number of rows",
-                format!("more than {}", limits.max_rows),
-                "max_rows",
-                limits.max_rows as u64,
-            ));
-        }
+        let more = format!("more than {}", limits.max_rows);
+        check_rows(path, rows as u64, more, limits)?;
         bytes = bytes.saturating_add(text);
         if bytes > limits.max_table_bytes {
             return Err(over_limit(
@@ -885,28 +858,12 @@ pub fn table_from_batches_within(
         return Err(Error::input(path, "has no columns"));
     }
     let columns = schema.fields().len();
-    if columns > limits.max_columns {
-        return Err(over_limit(
-            path,
-            "the number of columns",
-            columns,
-            "max_columns",
-            limits.max_columns as u64,
-        ));
-    }
+    check_columns(path, columns, limits)?;
     let rows: usize = batches.iter().map(RecordBatch::num_rows).fold(0, usize::saturating_add);
     if rows == 0 {
         return Err(Error::input(path, "has no data rows"));
     }
-    if rows > limits.max_rows {
-        return Err(over_limit(
-            path,
-            "the number of rows",
-            rows,
-            "max_rows",
-            limits.max_rows as u64,
-        ));
-    }
+    check_rows(path, rows as u64, rows, limits)?;
     let names: Vec<String> = schema
         .fields()
         .iter()
