@@ -10,11 +10,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
-use common::doppel;
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
+use common::{assert_refused, doppel, stderr};
 
 /// Runs doppel and kills it after `limit`; fails the test if it had to be killed.
 fn doppel_within(args: &[&str], dir: &Path, limit: Duration) -> Output {
@@ -37,15 +33,6 @@ fn doppel_within(args: &[&str], dir: &Path, limit: Duration) -> Output {
         std::thread::sleep(Duration::from_millis(20));
     }
     child.wait_with_output().expect("output")
-}
-
-fn assert_refused(out: &Output, needles: &[&str]) {
-    let err = stderr(out);
-    assert!(!out.status.success(), "expected a refusal, got success: {err}");
-    assert!(!err.contains("panicked"), "panic: {err}");
-    for needle in needles {
-        assert!(err.contains(needle), "message lacks {needle:?}: {err}");
-    }
 }
 
 #[test]

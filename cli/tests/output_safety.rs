@@ -7,11 +7,11 @@
 
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
-use common::doppel;
+use common::{assert_refused, doppel, stderr};
 
 /// A small two-column training table.
 fn small_csv() -> String {
@@ -21,19 +21,6 @@ fn small_csv() -> String {
         text.push_str(&format!("{city},{}\n", i % 7));
     }
     text
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn assert_refused(out: &Output, needles: &[&str]) {
-    let err = stderr(out);
-    assert!(!out.status.success(), "expected a refusal, got success: {err}");
-    assert!(!err.contains("panicked"), "panic: {err}");
-    for needle in needles {
-        assert!(err.contains(needle), "message lacks {needle:?}: {err}");
-    }
 }
 
 /// A directory holding `in.csv` and a model `m.doppel` trained on it for one epoch.

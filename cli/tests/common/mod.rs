@@ -12,3 +12,20 @@ pub fn doppel(args: &[&str], dir: &Path) -> Output {
         .output()
         .expect("the doppel binary runs")
 }
+
+/// The standard error of a run, as text.
+#[allow(dead_code)] // not every test file that shares this module uses it
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Asserts that a run failed without a panic, with every one of `needles` in its message.
+#[allow(dead_code)]
+pub fn assert_refused(out: &Output, needles: &[&str]) {
+    let err = stderr(out);
+    assert!(!out.status.success(), "expected a refusal, got success: {err}");
+    assert!(!err.contains("panicked"), "panic: {err}");
+    for needle in needles {
+        assert!(err.contains(needle), "message lacks {needle:?}: {err}");
+    }
+}
