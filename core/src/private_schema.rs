@@ -25,7 +25,7 @@ use std::collections::HashSet;
 
 use crate::config::{ColumnConfig, KindName, TrainConfig, MAX_DECIMALS};
 use crate::dp::Randomness;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::private_stats::upper_normal_quantile;
 use crate::schema::{self, ColumnKind, ColumnSchema, IdShape, Schema};
 use crate::table::Table;
@@ -86,13 +86,8 @@ pub fn release(
     sigma: f64,
     rng: &mut Randomness,
 ) -> Result<PrivateSchema> {
+    schema::check_declared_columns(table, config)?;
     let names = table.column_names();
-    if let Some(unknown) = config.columns.keys().find(|k| !names.contains(&k.as_str())) {
-        return Err(Error::Config(format!(
-            "the config sets column '{unknown}', which is not in the data (columns: {})",
-            names.join(", ")
-        )));
-    }
     let tokens = missing_tokens(config);
     let std = sigma * ((3 * names.len() + 1) as f64).sqrt();
     let mut noisy = |count: usize| -> f64 {

@@ -135,13 +135,8 @@ pub fn infer_schema(table: &Table, config: &TrainConfig) -> Result<Schema> {
     if table.num_rows() == 0 {
         return Err(Error::Data("the table has a header but no data rows".into()));
     }
+    check_declared_columns(table, config)?;
     let names = table.column_names();
-    if let Some(unknown) = config.columns.keys().find(|k| !names.contains(&k.as_str())) {
-        return Err(Error::Config(format!(
-            "the config sets column '{unknown}', which is not in the data (columns: {})",
-            names.join(", ")
-        )));
-    }
     let mut columns = Vec::with_capacity(names.len());
     for (index, name) in names.iter().enumerate() {
         let cells = ColumnCells::collect(table, index, config);
@@ -164,6 +159,18 @@ pub fn infer_schema(table: &Table, config: &TrainConfig) -> Result<Schema> {
         });
     }
     Ok(Schema { columns })
+}
+
+/// Refuses a `[columns]` entry for a column the table does not have, listing the columns.
+pub fn check_declared_columns(table: &Table, config: &TrainConfig) -> Result<()> {
+    let names = table.column_names();
+    match config.columns.keys().find(|k| !names.contains(&k.as_str())) {
+        Some(unknown) => Err(Error::Config(format!(
+            "the config sets column '{unknown}', which is not in the data (columns: {})",
+            names.join(", ")
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Infers the schema, then applies each column's missing-value policy: `drop` removes rows,
