@@ -216,12 +216,13 @@ fn main() -> ExitCode {
     }
 }
 
-/// On SIGINT and SIGTERM, removes the temporary files of unfinished outputs and exits with
-/// 128 + the signal (130, 143), as a shell reports a process killed by it. The library installs
+/// On SIGINT, SIGTERM and SIGHUP (the terminal closed), removes the temporary files of
+/// unfinished outputs and exits with 128 + the signal (130, 143, 129), as a shell reports a
+/// process killed by it. The library installs
 /// no handler (it runs inside other people's processes); the CLI owns its process.
 fn remove_temporary_files_on_signals() {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
         // Without the handler a signal still ends the process; the next run removes what it
         // leaves (see doppel_core::output).
         return;

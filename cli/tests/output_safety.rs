@@ -1,7 +1,7 @@
 //! Outputs never destroy inputs or special files, and a killed run leaves no temporary file:
 //! an output that is one of the run's inputs (also through a hard or symbolic link) is refused,
 //! a character device or FIFO is written through, a symlink's target is replaced (the link
-//! stays), and SIGTERM/SIGINT or a later run remove `.name.tmp-PID-N` files.
+//! stays), and SIGTERM/SIGINT/SIGHUP or a later run remove `.name.tmp-PID-N` files.
 
 #![cfg(unix)]
 
@@ -230,9 +230,9 @@ fn signal(child: &std::process::Child, name: &str) {
 }
 
 #[test]
-fn sigterm_and_sigint_remove_the_temporary_file() {
+fn sigterm_sigint_and_sighup_remove_the_temporary_file() {
     let dir = trained();
-    for (name, code) in [("TERM", 143), ("INT", 130)] {
+    for (name, code) in [("TERM", 143), ("INT", 130), ("HUP", 129)] {
         let (mut child, temp) = start_long_generate(dir.path());
         assert!(temp.exists());
         signal(&child, name);

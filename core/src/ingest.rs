@@ -674,6 +674,8 @@ fn read_arrow_ipc(path: &Path, limits: &Limits) -> Result<Table> {
         let batches = collect_batches(path, &schema, reader, limits)?;
         table_from_batches_within(path, &schema, &batches, limits)
     } else {
+        // The stream format needs no such check: its reader (arrow-ipc 60) reads a message's
+        // metadata and body as the bytes arrive, allocating at most 64 MB ahead of them.
         let reader =
             arrow_ipc::reader::StreamReader::try_new(BufReader::new(file), None).map_err(bad)?;
         let schema = reader.schema();

@@ -242,11 +242,7 @@ fn train_private(
             tc.learning_rate,
             step as f64 / plan.steps as f64,
         ));
-        let sampled = random.sample(members.len(), plan.sampling_rate);
-        // A subject with more rows than the cap takes part with a random subset of them, drawn
-        // with the secret randomness: its clipped gradient is bounded as any unit's is.
-        let chosen: Vec<Vec<usize>> =
-            sampled.iter().map(|&u| random.subset(&members[u], pc.max_rows_per_unit)).collect();
+        let chosen = sample_units(&members, plan.sampling_rate, pc.max_rows_per_unit, &mut random);
         let all: Vec<usize> = (0..chosen.len()).collect();
         let shards = Shard::of_units(&all, &chosen);
         let c = plan.max_grad_norm;
@@ -375,6 +371,19 @@ fn privacy_units(table: &Table, column: Option<&str>) -> Result<(Vec<Vec<usize>>
         members[u].push(r);
     }
     Ok((members, name.to_string()))
+}
+
+/// One step's batch under DP: a Poisson sample of the units at rate `q`, each with its rows,
+/// and a unit with more than `cap` rows with a random `cap` of them, drawn with the secret
+/// randomness, so that its clipped gradient is bounded as any unit's is.
+fn sample_units(
+    members: &[Vec<usize>],
+    q: f64,
+    cap: usize,
+    random: &mut Randomness,
+) -> Vec<Vec<usize>> {
+    let sampled = random.sample(members.len(), q);
+    sampled.iter().map(|&u| random.subset(&members[u], cap)).collect()
 }
 
 /// The learning rate after `share` of all planned steps: a cosine decay from `base` to a tenth
@@ -539,6 +548,25 @@ mod tests {
         assert!(close(cosine_learning_rate(1.0, 0.5), 0.55));
         assert!(close(cosine_learning_rate(2.0, 1.0), 0.2));
         assert!(close(cosine_learning_rate(2.0, 7.0), 0.2));
+    }
+
+    #[test]
+    fn a_sampled_unit_takes_part_with_at_most_cap_of_its_rows() {
+        // One unit of 100 rows and 50 units of 2: with q = 1 every unit is in every batch.
+        let mut members = vec![(0..100).collect::<Vec<usize>>()];
+        members.extend((0..50).map(|i| vec![100 + 2 * i, 101 + 2 * i]));
+        let mut random = Randomness::new(true, 3);
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..20 {
+            let batch = sample_units(&members, 1.0, 8, &mut random);
+            assert_eq!(batch.len(), 51);
+            assert_eq!(batch[0].len(), 8, "{:?}", batch[0]);
+            assert!(batch[0].windows(2).all(|w| w[0] < w[1] && w[1] < 100), "{:?}", batch[0]);
+            assert_eq!(&batch[1..], &members[1..]);
+            seen.extend(batch[0].iter().copied());
+        }
+        // The big unit's subset changes from step to step (20 draws of 8 cover most of 100).
+        assert!(seen.len() > 60, "{} rows seen", seen.len());
     }
 
     #[test]

@@ -148,9 +148,10 @@ fn dp_refuses_unaccounted_statistics() -> Result<()> {
     Ok(())
 }
 
-/// One subject with 100 of 2,000 rows: each step uses at most `max_rows_per_unit` of them, and
-/// the per-unit norms take memory linear in the batch (a Gram matrix padded to the largest
-/// subject once asked for 2 GB at 5,000 rows).
+/// One subject with 100 of 2,000 rows trains (the per-unit norms take memory linear in the
+/// batch: a Gram matrix padded to the largest subject once asked for 2 GB at 5,000 rows). That
+/// each step uses at most `max_rows_per_unit` of its rows is `train::tests::
+/// a_sampled_unit_takes_part_with_at_most_cap_of_its_rows`.
 #[test]
 fn a_subject_with_many_rows_trains_with_its_rows_capped() -> Result<()> {
     let names = ["kind", "amount", "customer"].map(String::from).to_vec();
