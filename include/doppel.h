@@ -204,7 +204,15 @@ enum DoppelStatus doppel_train_arrow(const struct DoppelConfig *config,
                                      void *user_data,
                                      struct DoppelModel **out_model);
 
-// Saves a model to a file (written to a temporary file, then renamed).
+// Saves a model to a file.
+//
+// Where it goes depends on what is at `path`: a regular file or nothing yet gets a temporary
+// file `.{name}.tmp-{pid}-{n}` beside it, renamed over it once complete (a failure leaves the
+// old file as it was, and leftovers of killed processes for the same path are removed); a
+// symbolic link is followed and its target replaced so (a dangling link is refused); a
+// character device or FIFO (such as `/dev/null`) is written straight through; a directory,
+// block device or socket is refused with `DOPPEL_STATUS_IO`. The library installs no signal
+// handler: a host killed midway may leave the temporary file.
 //
 // # Safety
 // `model` is NULL or live; `path` NULL or NUL-terminated.
@@ -245,6 +253,14 @@ void doppel_model_free(struct DoppelModel *model);
 // Generates `rows` records with `seed` into a file whose format follows its extension (CSV,
 // Parquet, Arrow IPC); the file appears only once complete. Safe to call from many threads
 // on one model; the same seed gives the same rows.
+//
+// Where it goes depends on what is at `path`: a regular file or nothing yet gets a temporary
+// file `.{name}.tmp-{pid}-{n}` beside it, renamed over it once complete (a failure leaves the
+// old file as it was, and leftovers of killed processes for the same path are removed); a
+// symbolic link is followed and its target replaced so (a dangling link is refused); a
+// character device or FIFO (such as `/dev/null`) is written straight through; a directory,
+// block device or socket is refused with `DOPPEL_STATUS_IO`. The library installs no signal
+// handler: a host killed midway may leave the temporary file.
 //
 // # Safety
 // `model` is NULL or live; `path` NULL or NUL-terminated.
