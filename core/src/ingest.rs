@@ -158,11 +158,22 @@ pub fn detect_delimiter(path: &Path) -> Result<u8> {
     Ok(sniff_delimiter(&sample))
 }
 
-/// Opens the file at `path` for reading after checking that it is a regular file (links
-/// followed): a FIFO would block until a writer comes, a device may never end, and a
-/// directory is no table.
+/// Opens the file at `path` for reading if it is a regular file (links followed): a FIFO would
+/// block until a writer comes, a device may never end, and a directory is no table.
+///
+/// The kind is checked on the opened handle, so a path swapped for something else between a
+/// check and the open cannot slip through; on Unix the open itself is non-blocking (which
+/// changes nothing for a regular file), so a FIFO swapped in cannot hang it either.
 pub fn open_regular_file(path: &Path) -> Result<File> {
-    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options.open(path).map_err(|e| Error::io(path, e))?;
+    let meta = file.metadata().map_err(|e| Error::io(path, e))?;
     if !meta.is_file() {
         let kind = if meta.is_dir() { "a directory" } else { "a device, FIFO or socket" };
         return Err(Error::input(
@@ -170,7 +181,7 @@ pub fn open_regular_file(path: &Path) -> Result<File> {
             format!("is not a regular file ({kind}); give a file path"),
         ));
     }
-    File::open(path).map_err(|e| Error::io(path, e))
+    Ok(file)
 }
 
 /// Reads the whole regular file at `path`, refusing one larger than `limit` bytes (named by
