@@ -1,5 +1,5 @@
 //! Writes the seed corpus under `fuzz/corpus/<target>/` (run from `fuzz/`:
-//! `cargo +nightly run --release --example make_seeds`). Tiny inputs only: the corpus is
+//! `cargo run --release --example make_seeds`). Tiny inputs only: the corpus is
 //! committed and each file stays a few KB. The model seeds are trained here on 30 rows of
 //! `tests/data/adult_small.csv` (and a small mixed table) with a tiny network.
 
