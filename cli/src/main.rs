@@ -207,13 +207,41 @@ fn main() -> ExitCode {
         std::env::set_var("CANDLE_NUM_THREADS", "1");
     }
     remove_temporary_files_on_signals();
-    match run(Cli::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
+    let last_panic = report_panics_only_when_they_escape();
+    match std::panic::catch_unwind(|| run(Cli::parse())) {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(message)) => {
             eprintln!("error: {message}");
             ExitCode::FAILURE
         }
+        Err(_) => {
+            let what = last_panic.lock().map(|m| m.clone()).unwrap_or_default();
+            eprintln!("error: internal error (a bug in doppel; please report it): {what}");
+            doppel_core::output::remove_temporary_files();
+            ExitCode::from(101)
+        }
     }
+}
+
+/// Replaces the default panic hook, which prints every panic, also one the library catches
+/// and turns into an error (a third-party decoder failing on a corrupt file is reported as
+/// "not a readable ... file", not as a crash). The hook only records the message and where; the
+/// caller prints it if the panic escapes. Panics reach the main thread: rayon re-raises a
+/// worker's panic in the thread that waits for it.
+fn report_panics_only_when_they_escape() -> std::sync::Arc<std::sync::Mutex<String>> {
+    let last = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let record = last.clone();
+    std::panic::set_hook(Box::new(move |info| {
+        if let Ok(mut last) = record.lock() {
+            // With RUST_BACKTRACE set, as the default hook would show it.
+            let trace = std::backtrace::Backtrace::capture();
+            *last = match trace.status() {
+                std::backtrace::BacktraceStatus::Captured => format!("{info}\n{trace}"),
+                _ => info.to_string(),
+            };
+        }
+    }));
+    last
 }
 
 /// On SIGINT, SIGTERM and SIGHUP (the terminal closed), removes the temporary files of

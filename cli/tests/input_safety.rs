@@ -177,3 +177,23 @@ fn quote_and_line_ends_are_refused_as_delimiters() {
     );
     assert_refused(&out, &["delimiter"]);
 }
+
+/// Arrow IPC files that make arrow-ipc panic (found by fuzzing) are refused with the file named
+/// and without a panic message: the decoder's panic is caught in the library, and the CLI's
+/// panic hook prints only a panic that escapes. The first of them printed "thread 'main'
+/// panicked at .../arrow-ipc/..." before the error.
+#[test]
+fn a_file_that_panics_the_decoder_is_refused_without_a_panic_message() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let crashes = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/crashes/arrow_ingest");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&crashes).expect("the reproducers are committed") {
+        let path = dir.path().join("crash.arrow");
+        std::fs::copy(entry.expect("entry").path(), &path).expect("copy");
+        let out = doppel(&["train", "--input", "crash.arrow", "--model", "m.doppel"], dir.path());
+        assert_refused(&out, &["crash.arrow", "not a readable Arrow IPC file"]);
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        checked += 1;
+    }
+    assert!(checked >= 1);
+}
