@@ -5,9 +5,11 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use candle_core::Device;
 use serde::{Deserialize, Serialize};
 
 use crate::config::TrainConfig;
+use crate::device::DeviceChoice;
 use crate::dp::PrivacyReport;
 use crate::error::{Error, Result};
 use crate::model::LstmModel;
@@ -115,6 +117,15 @@ impl TrainedModel {
         &self.model
     }
 
+    /// The same model with its network on `device` (a copy of the weights when it moves).
+    pub fn to_device(self, device: &Device) -> Result<TrainedModel> {
+        if self.model.device().same_device(device) {
+            return Ok(self);
+        }
+        let model = self.model.to_device(device)?;
+        Ok(TrainedModel { metadata: self.metadata, model })
+    }
+
     /// The model file's bytes. They are checked the way [`TrainedModel::from_bytes`] checks a
     /// file, so a model that could not be read back is never returned (nor saved).
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
@@ -144,8 +155,13 @@ impl TrainedModel {
         write_atomic(path, &self.to_bytes()?)
     }
 
-    /// Reads a model file.
+    /// Reads a model file onto the device [`DeviceChoice::Auto`] selects.
     pub fn load(path: &Path) -> Result<TrainedModel> {
+        Self::load_on(path, &crate::device::select(DeviceChoice::Auto)?)
+    }
+
+    /// Reads a model file onto `device` (where its generation then runs).
+    pub fn load_on(path: &Path, device: &Device) -> Result<TrainedModel> {
         // Capped, and only a regular file: `--model /dev/zero` must not read forever.
         let bytes = crate::ingest::read_capped(
             path,
@@ -153,7 +169,7 @@ impl TrainedModel {
             "a model file",
             "MAX_MODEL_FILE_BYTES",
         )?;
-        TrainedModel::from_bytes(&bytes, path)
+        TrainedModel::from_bytes_on(&bytes, path, device)
     }
 
     /// Reads a model from its file bytes; `path` only names the source in errors.
@@ -163,6 +179,11 @@ impl TrainedModel {
     /// fields, every tensor present with the shape the metadata implies and finite values.
     /// Anything wrong is one [`Error::Model`] naming it.
     pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<TrainedModel> {
+        Self::from_bytes_on(bytes, path, &crate::device::select(DeviceChoice::Auto)?)
+    }
+
+    /// [`TrainedModel::from_bytes`] onto `device`.
+    pub fn from_bytes_on(bytes: &[u8], path: &Path, device: &Device) -> Result<TrainedModel> {
         let bad = |message: String| Error::Model { path: path.to_path_buf(), message };
         let (metadata, tensors) = parse(bytes).map_err(bad)?;
         crate::dp::verify_statement(metadata.summary.privacy.as_ref(), &metadata.config.privacy)
@@ -170,14 +191,19 @@ impl TrainedModel {
         validate::check_tensors(&tensors, &metadata).map_err(bad)?;
         let mut loaded = HashMap::new();
         for (name, view) in tensors.tensors() {
-            let tensor = candle_core::safetensors::Load::load(&view, &candle_core::Device::Cpu)
+            let tensor = candle_core::safetensors::Load::load(&view, device)
                 .map_err(|e| bad(format!("corrupt tensor '{name}' ({e})")))?;
             loaded.insert(name, tensor);
         }
         let t = &metadata.tokenizer;
-        let model =
-            LstmModel::from_tensors(&metadata.config.model, t.fields(), t.vocab_size(), &loaded)
-                .map_err(|e| bad(e.to_string()))?;
+        let model = LstmModel::from_tensors(
+            &metadata.config.model,
+            t.fields(),
+            t.vocab_size(),
+            &loaded,
+            device,
+        )
+        .map_err(|e| bad(e.to_string()))?;
         Ok(TrainedModel { metadata, model })
     }
 }

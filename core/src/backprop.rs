@@ -26,9 +26,10 @@
 use candle_core::{DType, Device, Tensor};
 
 use crate::error::{Error, Result};
-use crate::lstm_cell::{cell, cell_backward};
-use crate::model::LstmModel;
+use crate::lstm_cell::cell_backward;
+use crate::model::{forward, Layer0, Layers, LstmModel, Masks, Trace};
 use crate::rng::Rng;
+use crate::tokenizer::Field;
 
 /// A batch of encoded records, row-major `[records, positions]`.
 pub struct Batch<'a> {
@@ -69,35 +70,31 @@ pub struct Gradients {
     pub norms: Vec<f64>,
 }
 
-/// What the forward pass keeps for the backward pass, time-major (`[T, B, ·]`).
-struct Forward {
+/// One forward pass over a batch and what the backward pass needs from it.
+struct Pass<'a> {
+    fields: &'a [Field],
+    /// The weights, detached from autograd.
+    layers: Layers,
     /// Time-major previous-token ids `[T·B]`: row `s·B + r` is record r at position s.
     ids: Tensor,
-    /// Per layer above the first: its input `[T·B, h]`.
-    inputs: Vec<Tensor>,
-    /// Per layer and step: the gate pre-activations `[B, 4h]`.
-    gates: Vec<Vec<Tensor>>,
-    /// Per layer: previous hidden states `[T·B, h]` (zeros at the first step).
-    h_prev: Vec<Tensor>,
-    /// Per layer and step: the previous cell state `[B, h]`.
-    c_prev: Vec<Vec<Tensor>>,
-    /// Per layer and step: the dropout mask applied to its output (`None` without dropout).
-    masks: Vec<Vec<Option<Tensor>>>,
-    /// Per step: the top layer's output after dropout `[B, h]`.
+    masks: Option<Masks>,
+    /// Per position: the top layer's output after dropout `[B, h]`.
     top: Vec<Tensor>,
+    trace: Trace,
+    device: Device,
 }
 
-/// Loss and gradients of `batch`, optionally clipped per unit. With a `dropout` generator,
-/// dropout masks are drawn position by position, layer by layer (the order [`LstmModel::loss`]
-/// uses, so both give the same result for the same generator).
-pub fn gradients(
-    model: &LstmModel,
-    batch: &Batch,
-    dropout: Option<&mut Rng>,
-    clip: Option<&Clip>,
-) -> Result<Gradients> {
+impl Pass<'_> {
+    /// The dropout mask of layer `l`'s output at position `s`, if any.
+    fn mask(&self, l: usize, s: usize) -> Option<&Tensor> {
+        self.masks.as_ref()?.get(l)?.get(s)?.as_ref()
+    }
+}
+
+/// Checks a batch's shape and the fields' layout the hand-written passes rely on.
+fn check(model: &LstmModel, batch: &Batch) -> Result<()> {
     let (b, t) = (batch.records(), batch.positions);
-    if b == 0 || t == 0 || batch.inputs.len() != b * t {
+    if b == 0 || t == 0 || batch.inputs.len() != b * t || t > model.fields().len() {
         return Err(Error::Data("a training batch has no records or ragged records".into()));
     }
     // The sparse norms and the output gradient's layout rely on fields owning consecutive,
@@ -111,10 +108,38 @@ pub fn gradients(
         }
         next += f.size;
     }
-    let fwd = forward(model, batch, dropout)?;
-    let (loss, tokens, dlogits) = output_gradients(model, batch, &fwd)?;
-    let dh_top = top_gradients(model, &fwd, &dlogits)?;
-    let dgates = recurrent_gradients(model, &fwd, dh_top)?;
+    Ok(())
+}
+
+/// Runs [`forward`] over a whole batch from the zero state, keeping its trace.
+fn run<'a>(model: &'a LstmModel, batch: &Batch, dropout: Option<&mut Rng>) -> Result<Pass<'a>> {
+    let (b, t) = (batch.records(), batch.positions);
+    let device = model.device().clone();
+    let layers = model.layers().detach();
+    let ids = time_major_ids(batch, &device)?;
+    let masks = dropout.map(|rng| model.dropout_masks(b, t, rng)).transpose()?;
+    let mut state = model.zero_state(b)?;
+    let tables = layers.input_tables()?;
+    let out = forward(&layers, Layer0::Tables(&tables), &ids, 0, &mut state, masks.as_ref(), true)?;
+    let trace = out.trace.ok_or_else(|| Error::Data("the forward pass kept no trace".into()))?;
+    Ok(Pass { fields: model.fields(), layers, ids, masks, top: out.top, trace, device })
+}
+
+/// Loss and gradients of `batch`, optionally clipped per unit. With a `dropout` generator,
+/// dropout masks are drawn position by position, layer by layer
+/// ([`LstmModel::dropout_masks`]).
+pub fn gradients(
+    model: &LstmModel,
+    batch: &Batch,
+    dropout: Option<&mut Rng>,
+    clip: Option<&Clip>,
+) -> Result<Gradients> {
+    check(model, batch)?;
+    let b = batch.records();
+    let pass = run(model, batch, dropout)?;
+    let (loss, tokens, dlogits) = output_gradients(&pass, batch, true)?;
+    let dh_top = top_gradients(&pass, &dlogits)?;
+    let dgates = recurrent_gradients(&pass, dh_top)?;
     let (factors, norms) = match clip {
         None => (None, Vec::new()),
         Some(clip) => {
@@ -122,7 +147,7 @@ pub fn gradients(
                 Some(u) => u.to_vec(),
                 None => (0..b).collect(),
             };
-            let sq = squared_norms(model, batch, &fwd, &dlogits, &dgates, &units)?;
+            let sq = squared_norms(batch, &pass, &dlogits, &dgates, &units)?;
             let norms: Vec<f64> = sq.iter().map(|s| s.max(0.0).sqrt()).collect();
             // Opacus's clip factor: min(1, C / (norm + 1e-6)).
             let per_unit: Vec<f32> =
@@ -131,153 +156,59 @@ pub fn gradients(
             (Some(per_record), norms)
         }
     };
-    let grads = weight_gradients(model, &fwd, &dlogits, &dgates, factors.as_deref())?;
+    let grads = weight_gradients(&pass, &dlogits, &dgates, factors.as_deref())?;
     Ok(Gradients { loss, tokens, grads, norms })
 }
 
-fn device() -> Device {
-    Device::Cpu
-}
-
-/// Runs the LSTM over the batch, keeping what the backward pass needs.
-fn forward(model: &LstmModel, batch: &Batch, mut dropout: Option<&mut Rng>) -> Result<Forward> {
-    let (b, t) = (batch.records(), batch.positions);
-    let cfg = model.config();
-    let (hs, layers) = (cfg.hidden_size, cfg.layers);
-    let ids = time_major_ids(batch)?;
-    // Dropout masks in LstmModel::loss's order: position-major, then layer.
-    let mut masks = vec![Vec::with_capacity(t); layers];
-    for _ in 0..t {
-        for layer_masks in masks.iter_mut() {
-            layer_masks.push(match dropout.as_deref_mut() {
-                Some(rng) => dropout_mask(cfg.dropout, b * hs, rng)?
-                    .map(|m| m.reshape((b, hs)))
-                    .transpose()?,
-                None => None,
-            });
-        }
-    }
-
-    let mut fwd = Forward {
-        ids,
-        inputs: Vec::new(),
-        gates: Vec::new(),
-        h_prev: Vec::new(),
-        c_prev: Vec::new(),
-        masks,
-        top: Vec::new(),
-    };
-    let mut input: Option<Tensor> = None;
-    for l in 0..layers {
-        let w_ih_t = model.tensor(&format!("lstm.weight_ih_l{l}")).t()?;
-        let w_hh_t = model.tensor(&format!("lstm.weight_hh_l{l}")).t()?;
-        let bias = (model.tensor(&format!("lstm.bias_ih_l{l}"))
-            + model.tensor(&format!("lstm.bias_hh_l{l}")))?;
-        let gates_in = match &input {
-            Some(x) => x.matmul(&w_ih_t)?.broadcast_add(&bias)?,
-            // Layer 0's input is `E_tok[id] + E_field[s]`, so its projection is a lookup in the
-            // tables `E_tok W_ih^T` and `E_field W_ih^T + b` (V + T rows instead of T·B).
-            None => {
-                let tokens = model.tensor("token_embedding.weight").matmul(&w_ih_t)?;
-                let fields = model
-                    .tensor("field_embedding.weight")
-                    .narrow(0, 0, t)?
-                    .matmul(&w_ih_t)?
-                    .broadcast_add(&bias)?;
-                tokens
-                    .embedding(&fwd.ids)?
-                    .reshape((t, b, ()))?
-                    .broadcast_add(&fields.unsqueeze(1)?)?
-                    .reshape((t * b, ()))?
-            }
-        };
-        let zeros = Tensor::zeros((b, hs), DType::F32, &device())?;
-        let (mut h, mut c) = (zeros.clone(), zeros);
-        let (mut gates, mut h_prev, mut c_prev, mut outputs) =
-            (Vec::with_capacity(t), Vec::with_capacity(t), Vec::with_capacity(t), Vec::new());
-        for s in 0..t {
-            let g = (gates_in.narrow(0, s * b, b)? + h.matmul(&w_hh_t)?)?;
-            let (h_next, c_next) = cell(&g, &c, hs)?;
-            gates.push(g);
-            h_prev.push(h);
-            c_prev.push(c);
-            let out = match &fwd.masks[l][s] {
-                Some(m) => (&h_next * m)?,
-                None => h_next.clone(),
-            };
-            outputs.push(out);
-            (h, c) = (h_next, c_next);
-        }
-        if let Some(x) = input.take() {
-            fwd.inputs.push(x);
-        }
-        fwd.gates.push(gates);
-        fwd.h_prev.push(Tensor::cat(&h_prev, 0)?);
-        fwd.c_prev.push(c_prev);
-        input = Some(Tensor::cat(&outputs, 0)?);
-        if l + 1 == layers {
-            fwd.top = outputs;
-        }
-    }
-    Ok(fwd)
+/// The summed weighted negative log-likelihood of `batch` and its weighted token count, without
+/// dropout (validation).
+pub fn loss(model: &LstmModel, batch: &Batch) -> Result<(f64, f64)> {
+    check(model, batch)?;
+    let pass = run(model, batch, None)?;
+    let (loss, tokens, _) = output_gradients(&pass, batch, false)?;
+    Ok((loss, tokens))
 }
 
 /// The batch's previous-token ids, time-major.
-fn time_major_ids(batch: &Batch) -> Result<Tensor> {
+fn time_major_ids(batch: &Batch, device: &Device) -> Result<Tensor> {
     let (b, t) = (batch.records(), batch.positions);
     let ids: Vec<u32> = (0..t).flat_map(|s| (0..b).map(move |r| batch.inputs[r * t + s])).collect();
-    Ok(Tensor::from_vec(ids, t * b, &device())?)
+    Ok(Tensor::from_vec(ids, t * b, device)?)
 }
 
 /// Layer 0's input `E_tok[id] + E_field[s]`, time-major `[T·B, e]`.
-fn embedded_input(model: &LstmModel, fwd: &Forward, t: usize) -> Result<Tensor> {
-    let b = fwd.ids.dim(0)? / t;
-    let tokens = model.tensor("token_embedding.weight").embedding(&fwd.ids)?.reshape((t, b, ()))?;
-    let fields = model.tensor("field_embedding.weight").narrow(0, 0, t)?.unsqueeze(1)?;
+fn embedded_input(pass: &Pass, t: usize) -> Result<Tensor> {
+    let b = pass.ids.dim(0)? / t;
+    let tokens = pass.layers.token_embedding.weight.embedding(&pass.ids)?.reshape((t, b, ()))?;
+    let fields = pass.layers.field_embedding.weight.narrow(0, 0, t)?.unsqueeze(1)?;
     Ok(tokens.broadcast_add(&fields)?.reshape((t * b, ()))?)
 }
 
 /// Sums of the rows of a `[n, k]` matrix, as a matrix product (candle's reduction along the
 /// first dimension walks memory with a stride and was a tenth of training time).
 fn row_sum(x: &Tensor) -> Result<Tensor> {
-    let ones = Tensor::ones((1, x.dim(0)?), DType::F32, &device())?;
+    let ones = Tensor::ones((1, x.dim(0)?), DType::F32, x.device())?;
     Ok(ones.matmul(x)?.squeeze(0)?)
 }
 
 /// Per-position sums over the batch of a time-major `[T·B, k]` matrix: `[T, k]`.
 fn position_sums(x: &Tensor, t: usize) -> Result<Tensor> {
     let b = x.dim(0)? / t;
-    let ones = Tensor::ones((t, 1, b), DType::F32, &device())?;
+    let ones = Tensor::ones((t, 1, b), DType::F32, x.device())?;
     Ok(ones.matmul(&x.reshape((t, b, ()))?)?.squeeze(1)?)
 }
 
-/// An inverted-dropout mask of `n` values (`None` when `p` is 0).
-fn dropout_mask(p: f32, n: usize, rng: &mut Rng) -> Result<Option<Tensor>> {
-    let p = f64::from(p);
-    if p <= 0.0 {
-        return Ok(None);
-    }
-    let scale = (1.0 / (1.0 - p)) as f32;
-    let mask: Vec<f32> = (0..n).map(|_| if rng.uniform() < p { 0.0 } else { scale }).collect();
-    Ok(Some(Tensor::from_vec(mask, n, &device())?))
-}
-
-/// The loss, the weighted token count, and per position the gradient of the summed loss with
-/// respect to that position's logits (`[B, size]`, `w·(softmax − one-hot)`).
-fn output_gradients(
-    model: &LstmModel,
-    batch: &Batch,
-    fwd: &Forward,
-) -> Result<(f64, f64, Vec<Tensor>)> {
+/// The loss, the weighted token count, and (with `grad`) per position the gradient of the
+/// summed loss with respect to that position's logits (`[B, size]`, `w·(softmax − one-hot)`).
+fn output_gradients(pass: &Pass, batch: &Batch, grad: bool) -> Result<(f64, f64, Vec<Tensor>)> {
     let (b, t) = (batch.records(), batch.positions);
     let (mut loss, mut tokens) = (0.0f64, 0.0f64);
     let mut dlogits = Vec::with_capacity(t);
-    for (s, y) in fwd.top.iter().enumerate() {
-        let (w, bias) = model.output_slice(s)?;
-        let logits = y.matmul(&w.t()?)?.broadcast_add(&bias)?;
+    for (s, y) in pass.top.iter().enumerate() {
+        let logits = pass.layers.output.logits(y, pass.fields[s])?;
         let size = logits.dim(1)?;
-        let mut grad = logits.flatten_all()?.to_vec1::<f32>()?;
-        for (r, row) in grad.chunks_mut(size).enumerate() {
+        let mut values = logits.flatten_all()?.to_vec1::<f32>()?;
+        for (r, row) in values.chunks_mut(size).enumerate() {
             let weight = batch.weights[r * t + s];
             let target = batch.targets[r * t + s] as usize;
             let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
@@ -291,27 +222,33 @@ fn output_gradients(
             let p_target = row.get(target).ok_or_else(|| {
                 Error::Data(format!("target token {target} outside its field of {size}"))
             })? / sum;
-            loss -= f64::from(weight) * f64::from(p_target.max(f32::MIN_POSITIVE)).ln();
+            // Diverged weights make the probability NaN, which must reach the loss (and stop
+            // training there): `f32::max` would turn it into the clamp.
+            let p_target =
+                if p_target.is_nan() { p_target } else { p_target.max(f32::MIN_POSITIVE) };
+            loss -= f64::from(weight) * f64::from(p_target).ln();
             tokens += f64::from(weight);
             for v in row.iter_mut() {
                 *v *= weight / sum;
             }
             row[target] -= weight;
         }
-        dlogits.push(Tensor::from_vec(grad, (b, size), &device())?);
+        if grad {
+            dlogits.push(Tensor::from_vec(values, (b, size), &pass.device)?);
+        }
     }
     Ok((loss, tokens, dlogits))
 }
 
 /// The gradient with respect to the top layer's hidden state at every step (before dropout).
-fn top_gradients(model: &LstmModel, fwd: &Forward, dlogits: &[Tensor]) -> Result<Vec<Tensor>> {
-    let top = fwd.masks.len() - 1;
+fn top_gradients(pass: &Pass, dlogits: &[Tensor]) -> Result<Vec<Tensor>> {
+    let top = pass.layers.lstm.len() - 1;
     dlogits
         .iter()
         .enumerate()
         .map(|(s, dl)| {
-            let dy = dl.matmul(&model.output_slice(s)?.0)?;
-            Ok(match &fwd.masks[top][s] {
+            let dy = dl.matmul(&pass.layers.output.slice(pass.fields[s])?.0)?;
+            Ok(match pass.mask(top, s) {
                 Some(m) => (dy * m)?,
                 None => dy,
             })
@@ -321,35 +258,32 @@ fn top_gradients(model: &LstmModel, fwd: &Forward, dlogits: &[Tensor]) -> Result
 
 /// Backpropagation through time, layer by layer from the top: per layer the gate gradients
 /// `[T·B, 4h]` (time-major).
-fn recurrent_gradients(
-    model: &LstmModel,
-    fwd: &Forward,
-    mut dh_in: Vec<Tensor>,
-) -> Result<Vec<Tensor>> {
-    let layers = fwd.gates.len();
+fn recurrent_gradients(pass: &Pass, mut dh_in: Vec<Tensor>) -> Result<Vec<Tensor>> {
+    let trace = &pass.trace;
+    let layers = trace.gates.len();
     let t = dh_in.len();
     let mut dgates = vec![None; layers];
     for l in (0..layers).rev() {
-        let w_hh = model.tensor(&format!("lstm.weight_hh_l{l}"));
+        let w_hh = &pass.layers.lstm[l].weight_hh;
         let mut dh_rec = dh_in[0].zeros_like()?;
         let mut dc = dh_rec.clone();
         let mut steps = vec![None; t];
         for s in (0..t).rev() {
             let d = Tensor::cat(&[&(&dh_in[s] + &dh_rec)?, &dc], 1)?;
-            let (dg, dc_prev) = cell_backward(&fwd.gates[l][s], &fwd.c_prev[l][s], &d)?;
-            dh_rec = dg.matmul(&w_hh)?;
+            let (dg, dc_prev) = cell_backward(&trace.gates[l][s], &trace.c_prev[l][s], &d)?;
+            dh_rec = dg.matmul(w_hh)?;
             dc = dc_prev;
             steps[s] = Some(dg);
         }
         let steps: Vec<Tensor> = steps.into_iter().flatten().collect();
         let dg = Tensor::cat(&steps, 0)?;
         if l > 0 {
-            let d_input = dg.matmul(&model.tensor(&format!("lstm.weight_ih_l{l}")))?;
+            let d_input = dg.matmul(&pass.layers.lstm[l].weight_ih)?;
             let b = d_input.dim(0)? / t;
             dh_in = (0..t)
                 .map(|s| {
                     let d = d_input.narrow(0, s * b, b)?;
-                    Ok(match &fwd.masks[l - 1][s] {
+                    Ok(match pass.mask(l - 1, s) {
                         Some(m) => (d * m)?,
                         None => d,
                     })
@@ -360,7 +294,6 @@ fn recurrent_gradients(
     }
     Ok(dgates.into_iter().flatten().collect())
 }
-
 /// Units of at most this many records take the ghost norm (Gram matrices); larger ones form
 /// their dense gradients (see [`squared_norms`]). At 2, row-level units and small subjects stay
 /// on the batched path.
@@ -369,9 +302,8 @@ const GHOST_RECORDS: usize = 2;
 /// Each unit's squared gradient norm over all parameters, without materialising the gradient
 /// of any unit of up to [`GHOST_RECORDS`] records. `units[r]` is record r's unit.
 fn squared_norms(
-    model: &LstmModel,
     batch: &Batch,
-    fwd: &Forward,
+    pass: &Pass,
     dlogits: &[Tensor],
     dgates: &[Tensor],
     units: &[usize],
@@ -397,8 +329,8 @@ fn squared_norms(
     };
     let layer_inputs = (0..dgates.len())
         .map(|l| match l {
-            0 => embedded_input(model, fwd, t),
-            _ => Ok(fwd.inputs[l - 1].clone()),
+            0 => embedded_input(pass, t),
+            _ => Ok(pass.trace.inputs[l - 1].clone()),
         })
         .collect::<Result<Vec<Tensor>>>()?;
     if !small.is_empty() {
@@ -409,7 +341,7 @@ fn squared_norms(
                 slots[k * longest + j] = row;
             }
         }
-        let slots = Tensor::from_vec(slots, small.len() * longest, &device())?;
+        let slots = Tensor::from_vec(slots, small.len() * longest, &pass.device)?;
         let gram = |x: &Tensor| -> Result<Tensor> {
             let padded = Tensor::cat(&[x, &x.narrow(0, 0, 1)?.zeros_like()?], 0)?;
             let per_unit = padded.index_select(&slots, 0)?.reshape((small.len(), longest, ()))?;
@@ -418,7 +350,7 @@ fn squared_norms(
         for (l, dg) in dgates.iter().enumerate() {
             let g_gates = gram(dg)?;
             let input = (&gram(&layer_inputs[l])? * &g_gates)?.sum((1, 2))?;
-            let hidden = (&gram(&fwd.h_prev[l])? * &g_gates)?.sum((1, 2))?;
+            let hidden = (&gram(&pass.trace.h_prev[l])? * &g_gates)?.sum((1, 2))?;
             // b_ih and b_hh both receive Σ dg, whose squared norm is the sum of the gate Gram.
             let biases = (g_gates.sum((1, 2))? * 2.0)?;
             for part in [input, hidden, biases] {
@@ -430,12 +362,12 @@ fn squared_norms(
     }
     for &u in &large {
         let index = pairs(&members[u]);
-        let index = Tensor::from_vec(index.clone(), index.len(), &device())?;
+        let index = Tensor::from_vec(index.clone(), index.len(), &pass.device)?;
         for (l, dg) in dgates.iter().enumerate() {
             let g = dg.index_select(&index, 0)?;
             let g_t = g.t()?;
             let input = g_t.matmul(&layer_inputs[l].index_select(&index, 0)?)?;
-            let hidden = g_t.matmul(&fwd.h_prev[l].index_select(&index, 0)?)?;
+            let hidden = g_t.matmul(&pass.trace.h_prev[l].index_select(&index, 0)?)?;
             let bias = g.sum(0)?;
             let squares = |x: &Tensor| -> Result<f64> {
                 Ok(f64::from(x.sqr()?.sum_all()?.to_scalar::<f32>()?))
@@ -448,12 +380,12 @@ fn squared_norms(
     // Sparse parameters: position s touches only its own rows, so only pairs of a unit's
     // records at the same position interact.
     // The gradient of layer 0's input, shared by both embeddings.
-    let dx = dgates[0].matmul(&model.tensor("lstm.weight_ih_l0"))?.to_vec2::<f32>()?;
+    let dx = dgates[0].matmul(&pass.layers.lstm[0].weight_ih.clone())?.to_vec2::<f32>()?;
     let dot =
         |a: &[f32], c: &[f32]| -> f64 { a.iter().zip(c).map(|(x, y)| f64::from(x * y)).sum() };
     for s in 0..t {
         let dl = dlogits[s].to_vec2::<f32>()?;
-        let y = fwd.top[s].to_vec2::<f32>()?;
+        let y = pass.top[s].to_vec2::<f32>()?;
         for (u, rows) in members.iter().enumerate() {
             let mut sum = 0.0;
             for &r in rows {
@@ -476,16 +408,15 @@ fn squared_norms(
 
 /// Every parameter's gradient from the signals, each record's signals scaled by its factor.
 fn weight_gradients(
-    model: &LstmModel,
-    fwd: &Forward,
+    pass: &Pass,
     dlogits: &[Tensor],
     dgates: &[Tensor],
     factors: Option<&[f32]>,
 ) -> Result<Vec<Tensor>> {
     let t = dlogits.len();
-    let b = fwd.ids.dim(0)? / t;
+    let b = pass.ids.dim(0)? / t;
     let factors = match factors {
-        Some(f) => Some(Tensor::from_slice(f, (b, 1), &device())?),
+        Some(f) => Some(Tensor::from_slice(f, (b, 1), &pass.device)?),
         None => None,
     };
     // Time-major signals `[T·B, ·]` scaled row by row.
@@ -502,21 +433,21 @@ fn weight_gradients(
     for (l, dg) in dgates.iter().enumerate() {
         let dg = scale(dg)?;
         let dg_t = dg.t()?;
-        let w_hh = dg_t.matmul(&fwd.h_prev[l])?;
+        let w_hh = dg_t.matmul(&pass.trace.h_prev[l])?;
         let w_ih = if l == 0 {
             // Through the folded tables: with S = Σ dg per previous token and F = Σ dg per
             // position, dW_ih = S^T E_tok + F^T E_field, dE_tok = S W_ih, dE_field = F W_ih.
-            let e_tok = model.tensor("token_embedding.weight");
-            let e_field = model.tensor("field_embedding.weight");
-            let w_ih = model.tensor("lstm.weight_ih_l0");
-            let per_token = Tensor::zeros((e_tok.dim(0)?, dg.dim(1)?), DType::F32, &device())?
-                .index_add(&fwd.ids, &dg, 0)?;
+            let e_tok = pass.layers.token_embedding.weight.clone();
+            let e_field = pass.layers.field_embedding.weight.clone();
+            let w_ih = pass.layers.lstm[0].weight_ih.clone();
+            let per_token = Tensor::zeros((e_tok.dim(0)?, dg.dim(1)?), DType::F32, &pass.device)?
+                .index_add(&pass.ids, &dg, 0)?;
             let per_position = position_sums(&dg, t)?;
             embeddings = Some((per_token.matmul(&w_ih)?, per_position.matmul(&w_ih)?));
             (per_token.t()?.matmul(&e_tok)?
                 + per_position.t()?.matmul(&e_field.narrow(0, 0, t)?)?)?
         } else {
-            dg_t.matmul(&fwd.inputs[l - 1])?
+            dg_t.matmul(&pass.trace.inputs[l - 1])?
         };
         let bias = row_sum(&dg)?;
         layers.extend([w_ih, w_hh, bias.clone(), bias]);
@@ -531,7 +462,7 @@ fn weight_gradients(
             Some(f) => dl.broadcast_mul(f)?,
             None => dl.clone(),
         };
-        out_w.push(dl.t()?.matmul(&fwd.top[s])?);
+        out_w.push(dl.t()?.matmul(&pass.top[s])?);
         out_b.push(row_sum(&dl)?);
     }
     grads.push(Tensor::cat(&out_w, 0)?);
@@ -558,7 +489,7 @@ mod tests {
             })
             .collect();
         let config = ModelConfig { embedding_dim: 3, hidden_size: 5, layers: 2, dropout };
-        LstmModel::new(&config, &fields, offset, 7)
+        LstmModel::new(&config, &fields, offset, 7, &Device::Cpu)
     }
 
     /// Random records: inputs (previous global ids), targets, weights (some zero).
@@ -578,6 +509,37 @@ mod tests {
         (inputs, targets, weights)
     }
 
+    /// The summed weighted loss of `rows` records, written with candle's ops (log-softmax,
+    /// gather) over the model's forward pass on its tracked variables, for autograd.
+    fn reference_loss(
+        m: &LstmModel,
+        data: &(Vec<u32>, Vec<u32>, Vec<f32>),
+        rows: &[usize],
+        dropout: Option<&mut Rng>,
+    ) -> Result<Tensor> {
+        let t = SIZES.len();
+        let at = |v: &[u32], s: usize| rows.iter().map(|&r| v[r * t + s]).collect::<Vec<u32>>();
+        let ids: Vec<u32> = (0..t).flat_map(|s| at(&data.0, s)).collect();
+        let ids = Tensor::from_vec(ids, t * rows.len(), m.device())?;
+        let layers = m.layers();
+        let masks = dropout.map(|rng| m.dropout_masks(rows.len(), t, rng)).transpose()?;
+        let mut state = m.zero_state(rows.len())?;
+        let tables = layers.input_tables()?;
+        let out =
+            forward(layers, Layer0::Tables(&tables), &ids, 0, &mut state, masks.as_ref(), false)?;
+        let mut total = Tensor::zeros((), DType::F32, m.device())?;
+        for (s, y) in out.top.iter().enumerate() {
+            let logits = layers.output.logits(y, m.fields()[s])?;
+            let logp = candle_nn::ops::log_softmax(&logits, candle_core::D::Minus1)?;
+            let target = Tensor::from_vec(at(&data.1, s), (rows.len(), 1), m.device())?;
+            let w: Vec<f32> = rows.iter().map(|&r| data.2[r * t + s]).collect();
+            let w = Tensor::from_vec(w, rows.len(), m.device())?;
+            let picked = logp.gather(&target, 1)?.squeeze(1)?;
+            total = (total - (picked * w)?.sum_all()?)?;
+        }
+        Ok(total)
+    }
+
     /// The gradient of the summed loss of `rows` records by candle's autograd.
     fn autograd(
         m: &LstmModel,
@@ -585,17 +547,7 @@ mod tests {
         rows: &[usize],
         dropout: Option<&mut Rng>,
     ) -> Result<Vec<Tensor>> {
-        let t = SIZES.len();
-        let pick = |v: &[u32]| {
-            rows.iter().flat_map(|&r| v[r * t..(r + 1) * t].to_vec()).collect::<Vec<_>>()
-        };
-        let w: Vec<f32> = rows.iter().flat_map(|&r| data.2[r * t..(r + 1) * t].to_vec()).collect();
-        let count = w.iter().sum::<f32>().max(1.0);
-        let shape = (rows.len(), t);
-        let inputs = Tensor::from_vec(pick(&data.0), shape, &device())?;
-        let targets = Tensor::from_vec(pick(&data.1), shape, &device())?;
-        let weights = Tensor::from_vec(w, shape, &device())?;
-        let loss = (m.loss(&inputs, &targets, &weights, dropout)? * f64::from(count))?;
+        let loss = reference_loss(m, data, rows, dropout)?;
         let grads = loss.backward()?;
         m.params()
             .iter()
@@ -680,6 +632,18 @@ mod tests {
             }
             assert_close(&flat(&got.grads)?, &want, "clipped sum");
         }
+        Ok(())
+    }
+    #[test]
+    fn the_validation_loss_equals_the_reference_loss() -> Result<()> {
+        let m = model(0.3)?;
+        let data = records(&m, 5, 3);
+        let batch = Batch { inputs: &data.0, targets: &data.1, weights: &data.2, positions: 4 };
+        let (got, tokens) = loss(&m, &batch)?;
+        let rows: Vec<usize> = (0..5).collect();
+        let want = f64::from(reference_loss(&m, &data, &rows, None)?.to_scalar::<f32>()?);
+        assert!((got - want).abs() < 1e-4 * want, "{got} vs {want}");
+        assert_eq!(tokens, data.2.iter().map(|&w| f64::from(w)).sum::<f64>());
         Ok(())
     }
 }

@@ -9,6 +9,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::accountant::AccountantKind;
+use crate::device::DeviceChoice;
 use crate::error::{Error, Result};
 use crate::limits::Limits;
 
@@ -166,6 +167,10 @@ pub struct TrainingConfig {
     pub seed: u64,
     /// Upper bound on training wall time, in seconds (0 = no bound).
     pub max_training_seconds: u64,
+    /// Where training computes: `auto` (a CUDA GPU when this build has CUDA and one is
+    /// present, else the CPU), `cpu` or `cuda`. Not written into the model file when `auto`.
+    #[serde(skip_serializing_if = "DeviceChoice::is_auto")]
+    pub device: DeviceChoice,
 }
 
 impl Default for TrainingConfig {
@@ -179,6 +184,7 @@ impl Default for TrainingConfig {
             validation_split: 0.1,
             seed: 42,
             max_training_seconds: 0,
+            device: DeviceChoice::Auto,
         }
     }
 }

@@ -12,7 +12,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-use crate::accountant::{self, AccountantKind, GaussianEvent};
+use crate::accountant::{self, AccountantKind, GaussianEvent, Ledger};
 use crate::config::{Delta, TrainConfig};
 use crate::error::{Error, Result};
 
@@ -133,7 +133,7 @@ impl Plan {
     /// finite epsilon (too little noise for the sampling rate and steps): training would
     /// release the model under no guarantee at all.
     fn check_bounded(&self, accountant_delta: f64) -> Result<()> {
-        let events = self.events(self.steps);
+        let events = self.planned_events(self.steps);
         let spent = accountant::epsilon(self.accountant, &events, accountant_delta)?;
         if spent.epsilon.is_finite() {
             return Ok(());
@@ -147,8 +147,24 @@ impl Plan {
         )))
     }
 
-    /// Every mechanism run once `steps` steps are done.
-    pub fn events(&self, steps: usize) -> Vec<GaussianEvent> {
+    /// The ledger before the first step: the releases made before training, each its own
+    /// event.
+    pub fn ledger(&self) -> Result<Ledger> {
+        Ledger::starting_with(self.accountant, self.prior.clone())
+    }
+
+    /// The mechanism one DP-SGD step runs, as the ledger records it.
+    pub fn step_event(&self) -> GaussianEvent {
+        GaussianEvent {
+            sampling_rate: self.sampling_rate,
+            noise_multiplier: self.noise_multiplier,
+            steps: 1,
+        }
+    }
+
+    /// The mechanisms the plan would have run after `steps` steps (to check it before the
+    /// first step; the guarantee of a run is computed from its ledger).
+    fn planned_events(&self, steps: usize) -> Vec<GaussianEvent> {
         let mut events = self.prior.clone();
         if steps > 0 {
             events.push(GaussianEvent {
@@ -160,9 +176,20 @@ impl Plan {
         events
     }
 
-    /// The guarantee after `steps` steps, from the plan's accountant (and RDP alongside).
-    pub fn report(&self, steps: usize, unit: &str, deterministic: bool) -> Result<PrivacyReport> {
-        let events = self.events(steps);
+    /// The guarantee of the mechanisms recorded in `ledger` (which started as
+    /// [`Plan::ledger`]), from the plan's accountant (and RDP alongside); its events become
+    /// the statement's.
+    pub fn report(
+        &self,
+        ledger: &Ledger,
+        unit: &str,
+        deterministic: bool,
+    ) -> Result<PrivacyReport> {
+        let prior: u64 = self.prior.iter().map(|e| e.steps).sum();
+        let steps = ledger.steps().checked_sub(prior).ok_or_else(|| {
+            Error::Data("the ledger holds fewer events than the plan's releases".into())
+        })? as usize;
+        let events = ledger.events().to_vec();
         let accountant_delta = self.delta - self.selection_delta;
         let spent = accountant::epsilon(self.accountant, &events, accountant_delta)?;
         let rdp = accountant::epsilon(AccountantKind::Rdp, &events, accountant_delta)?;
@@ -416,24 +443,23 @@ impl Randomness {
         for pair in out.chunks_mut(2) {
             let u1 = 1.0 - self.uniform();
             let u2 = self.uniform();
-            let r = std * (-2.0 * u1.ln()).sqrt();
-            let (s, c) = (std::f64::consts::TAU * u2).sin_cos();
-            pair[0] = (r * c) as f32;
-            if let Some(second) = pair.get_mut(1) {
-                *second = (r * s) as f32;
+            let (first, second) = crate::rng::box_muller(u1, u2, std);
+            pair[0] = first as f32;
+            if let Some(slot) = pair.get_mut(1) {
+                *slot = second as f32;
             }
         }
     }
 
     /// One tensor of independent `N(0, std²)` draws per shape (the noise of one step, drawn
-    /// while the step's gradients are computed).
-    pub fn noise(&mut self, shapes: &[Shape], std: f64) -> Result<Vec<Tensor>> {
+    /// while the step's gradients are computed), on `device`.
+    pub fn noise(&mut self, shapes: &[Shape], std: f64, device: &Device) -> Result<Vec<Tensor>> {
         shapes
             .iter()
             .map(|shape| {
                 let mut noise = vec![0f32; shape.elem_count()];
                 self.fill_normal(&mut noise, std);
-                Ok(Tensor::from_vec(noise, shape, &Device::Cpu)?)
+                Ok(Tensor::from_vec(noise, shape, device)?)
             })
             .collect()
     }
@@ -442,7 +468,17 @@ impl Randomness {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::accountant::Accountant;
     use crate::config::PrivacyConfig;
+
+    /// `plan`'s ledger after `steps` steps, recorded one at a time as training does.
+    fn after(plan: &Plan, steps: usize) -> Result<Ledger> {
+        let mut ledger = plan.ledger()?;
+        for _ in 0..steps {
+            ledger.step(plan.step_event())?;
+        }
+        Ok(ledger)
+    }
 
     fn config(epsilon: Option<f64>, sigma: Option<f64>, max: Option<f64>) -> TrainConfig {
         let mut c = TrainConfig::default();
@@ -522,7 +558,7 @@ mod tests {
     #[test]
     fn an_infinite_epsilon_is_stored_as_inf() -> Result<()> {
         let plan = Plan::new(&config(None, Some(1.0), None), 10_000, Vec::new(), 0.0)?;
-        let mut report = plan.report(plan.steps, "row", true)?;
+        let mut report = plan.report(&after(&plan, plan.steps)?, "row", true)?;
         report.epsilon = f64::INFINITY;
         report.rdp_epsilon = f64::INFINITY;
         let json = serde_json::to_value(&report).map_err(|e| Error::Data(e.to_string()))?;
@@ -545,7 +581,7 @@ mod tests {
         c.privacy.accountant = kind;
         let prior = vec![GaussianEvent { sampling_rate: 1.0, noise_multiplier: 10.0, steps: 1 }];
         let plan = Plan::new(&c, units, prior, 1e-7)?;
-        let report = plan.report(plan.steps, "row", false)?;
+        let report = plan.report(&after(&plan, plan.steps)?, "row", false)?;
         Ok((c, report))
     }
 
@@ -643,7 +679,7 @@ mod tests {
             let prior =
                 vec![GaussianEvent { sampling_rate: 1.0, noise_multiplier: 10.0, steps: 1 }];
             let plan = Plan::new(&c, 8140, prior, 0.0)?;
-            let report = plan.report(plan.steps, "row", false)?;
+            let report = plan.report(&after(&plan, plan.steps)?, "row", false)?;
             assert_eq!(report.steps, 640);
             let started = std::time::Instant::now();
             report.verify(&c.privacy)?;
@@ -659,14 +695,14 @@ mod tests {
         let plan = Plan::new(&target, 10_000, Vec::new(), 0.0)?;
         assert_eq!((plan.steps_per_epoch, plan.steps), (100, 500));
         assert!((plan.sampling_rate - 0.01).abs() < 1e-15);
-        let spent = plan.report(plan.steps, "row", true)?;
+        let spent = plan.report(&after(&plan, plan.steps)?, "row", true)?;
         assert!(spent.epsilon <= 2.0 && spent.epsilon > 1.9, "{}", spent.epsilon);
         assert!(spent.epsilon <= spent.rdp_epsilon);
 
         let capped = Plan::new(&config(None, Some(1.0), Some(1.0)), 10_000, Vec::new(), 0.0)?;
         assert!(capped.capped && capped.steps < 500);
-        let at_cap = capped.report(capped.steps, "row", true)?.epsilon;
-        let one_more = capped.report(capped.steps + 1, "row", true)?.epsilon;
+        let at_cap = capped.report(&after(&capped, capped.steps)?, "row", true)?.epsilon;
+        let one_more = capped.report(&after(&capped, capped.steps + 1)?, "row", true)?.epsilon;
         assert!(at_cap <= 1.0 && one_more > 1.0, "{at_cap} {one_more}");
         Ok(())
     }

@@ -8,6 +8,7 @@ pub mod accountant;
 pub mod artifact;
 pub mod backprop;
 pub mod config;
+pub mod device;
 pub mod dp;
 pub mod error;
 pub mod generate;
@@ -30,6 +31,7 @@ mod validate;
 pub use accountant::{AccountantKind, GaussianEvent, PrivacySpent};
 pub use artifact::{TrainedModel, TrainingSummary};
 pub use config::TrainConfig;
+pub use device::DeviceChoice;
 pub use error::{Error, Result};
 pub use generate::{
     generate, generate_batches, generate_to_file, BatchStream, GenerateOptions, Sampling,

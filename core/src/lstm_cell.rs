@@ -6,7 +6,8 @@
 //! ops this is a dozen passes over memory each way, each allocating a tensor, and it dominated
 //! training time; fused it is one pass forward and one backward. The linear maps that produce
 //! `g` stay ordinary candle matmuls, so their per-sample gradients remain available for DP-SGD.
-//! Other devices use the same equations written with candle ops ([`cell_composite`]).
+//! Other devices use the same equations written with candle ops ([`cell_composite`] and
+//! [`cell_backward_composite`]), tested equal to the fused passes.
 
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 
@@ -23,8 +24,11 @@ pub fn cell(gates: &Tensor, c: &Tensor, hidden: usize) -> Result<(Tensor, Tensor
 
 /// The backward pass of [`cell`]: from the gate pre-activations `[b, 4h]`, the previous cell
 /// state `[b, h]` and the gradient `[b, 2h]` of `[h' | c']`, the gradients of the gates and of
-/// the previous cell state. CPU only (the hand-written training pass runs on the CPU).
+/// the previous cell state. Fused on the CPU; other devices use [`cell_backward_composite`].
 pub fn cell_backward(gates: &Tensor, c: &Tensor, grad: &Tensor) -> Result<(Tensor, Tensor)> {
+    if !gates.device().is_cpu() {
+        return cell_backward_composite(gates, c, grad);
+    }
     let hs = c.dim(1)?;
     let both = gates.contiguous()?.apply_op3_no_bwd(
         &c.contiguous()?,
@@ -43,6 +47,33 @@ pub fn cell_composite(gates: &Tensor, c: &Tensor, hs: usize) -> Result<(Tensor, 
     let c = ((f * c)? + (i * g)?)?;
     let h = (o * c.tanh()?)?;
     Ok((h, c))
+}
+
+/// [`cell_backward`] written with candle's element-wise ops (any device; equal to the fused
+/// pass on the CPU, which a test checks).
+pub fn cell_backward_composite(
+    gates: &Tensor,
+    c: &Tensor,
+    grad: &Tensor,
+) -> Result<(Tensor, Tensor)> {
+    let hs = c.dim(1)?;
+    let i = candle_nn::ops::sigmoid(&gates.narrow(1, 0, hs)?)?;
+    let f = candle_nn::ops::sigmoid(&gates.narrow(1, hs, hs)?)?;
+    let g = gates.narrow(1, 2 * hs, hs)?.tanh()?;
+    let o = candle_nn::ops::sigmoid(&gates.narrow(1, 3 * hs, hs)?)?;
+    let tc = ((&f * c)? + (&i * &g)?)?.tanh()?;
+    let (dh, dc_out) = (grad.narrow(1, 0, hs)?, grad.narrow(1, hs, hs)?);
+    // 1 - x² and x (1 - x), the derivatives of tanh and of the sigmoid through their values.
+    let one_minus_square =
+        |x: &Tensor| -> candle_core::Result<Tensor> { x.sqr()?.affine(-1.0, 1.0) };
+    let slope = |x: &Tensor| -> candle_core::Result<Tensor> { x * x.affine(-1.0, 1.0)? };
+    let dc = (dc_out + (&dh * &o)?.mul(&one_minus_square(&tc)?)?)?;
+    let d_i = ((&dc * &g)? * slope(&i)?)?;
+    let d_f = ((&dc * c)? * slope(&f)?)?;
+    let d_g = ((&dc * &i)? * one_minus_square(&g)?)?;
+    let d_o = ((&dh * &tc)? * slope(&o)?)?;
+    let dc_prev = (&dc * &f)?;
+    Ok((Tensor::cat(&[d_i, d_f, d_g, d_o], 1)?, dc_prev))
 }
 
 fn sigmoid(x: f32) -> f32 {
@@ -185,6 +216,22 @@ mod tests {
             let (a, b) = (g1.get(var).expect("gradient"), g2.get(var).expect("gradient"));
             assert!(max_difference(a, b)? < 1e-5, "{a} vs {b}");
         }
+        Ok(())
+    }
+
+    #[test]
+    fn fused_backward_matches_the_composite_backward() -> Result<()> {
+        let (b, hs) = (4, 6);
+        let mut rng = Rng::new(10, 0);
+        let gates = random((b, 4 * hs), &mut rng)?;
+        let c = random((b, hs), &mut rng)?;
+        let grad = random((b, 2 * hs), &mut rng)?;
+        let (dg1, dc1) = cell_backward(gates.as_tensor(), c.as_tensor(), grad.as_tensor())?;
+        let (dg2, dc2) =
+            cell_backward_composite(gates.as_tensor(), c.as_tensor(), grad.as_tensor())?;
+        assert_eq!((dg1.dims(), dc1.dims()), (dg2.dims(), dc2.dims()));
+        assert!(max_difference(&dg1, &dg2)? < 1e-5, "{dg1} vs {dg2}");
+        assert!(max_difference(&dc1, &dc2)? < 1e-5, "{dc1} vs {dc2}");
         Ok(())
     }
 }

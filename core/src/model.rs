@@ -1,16 +1,24 @@
-//! The LSTM language model over field-tagged token sequences, on candle.
+//! The LSTM language model over field-tagged token sequences, on candle, as typed layers.
 //!
 //! Input at position `t`: the embedding of the previous token (a start token at `t = 0`) plus the
 //! embedding of field `t`, the field to predict. Because the field identity is an input, later
 //! work can permute fields and condition on any subset. Output at `t`: logits over field `t`'s
 //! vocabulary slice only, so decoding is constrained by construction.
 //!
-//! The LSTM is written from linear maps (`x W_ih^T + h W_hh^T + b`) rather than a fused kernel,
-//! so per-sample gradient rules for DP-SGD apply to each map: every weight's per-sample gradient
-//! is an outer product of an input the forward pass sees and an output gradient.
-//! Parameter names follow PyTorch's `nn.Embedding`, `nn.LSTM` and `nn.Linear`.
+//! The layers are structs in the candle-nn style ([`Embedding`], [`LstmLayer`], [`Output`]),
+//! built from a `VarBuilder` under PyTorch's names (`nn.Embedding`, `nn.LSTM`, `nn.Linear`), so
+//! a model file's tensors map onto them by name. The LSTM is written from linear maps
+//! (`x W_ih^T + h W_hh^T + b`) rather than a fused kernel, so per-sample gradient rules for
+//! DP-SGD apply to each map: every weight's per-sample gradient is an outer product of an input
+//! the forward pass sees and an output gradient ([`crate::backprop`] holds the backward pass).
+//!
+//! [`forward`] is the one forward pass: training and validation run it over whole records,
+//! generation one position at a time through [`LstmModel::step`].
 
-use candle_core::{DType, Device, Tensor, Var, D};
+use std::collections::HashMap;
+
+use candle_core::{DType, Device, Tensor, Var};
+use candle_nn::{VarBuilder, VarMap};
 
 use crate::config::ModelConfig;
 use crate::error::{Error, Result};
@@ -18,7 +26,172 @@ use crate::lstm_cell::cell;
 use crate::rng::Rng;
 use crate::tokenizer::Field;
 
-/// The trainable parameters, by PyTorch-style name, in a fixed order.
+/// A lookup table of embeddings (`nn.Embedding`): one row per id.
+#[derive(Clone)]
+pub(crate) struct Embedding {
+    /// `[ids, dim]`.
+    pub weight: Tensor,
+}
+
+impl Embedding {
+    fn new(vb: VarBuilder, ids: usize, dim: usize) -> Result<Self> {
+        Ok(Embedding { weight: vb.get((ids, dim), "weight")? })
+    }
+}
+
+/// One layer of `nn.LSTM` (its tensors of layer `l`), gates in PyTorch's order (i, f, g, o).
+#[derive(Clone)]
+pub(crate) struct LstmLayer {
+    /// `[4h, in]`.
+    pub weight_ih: Tensor,
+    /// `[4h, h]`.
+    pub weight_hh: Tensor,
+    /// `[4h]`.
+    pub bias_ih: Tensor,
+    /// `[4h]`.
+    pub bias_hh: Tensor,
+}
+
+impl LstmLayer {
+    fn new(vb: VarBuilder, l: usize, input: usize, hidden: usize) -> Result<Self> {
+        let gates = 4 * hidden;
+        Ok(LstmLayer {
+            weight_ih: vb.get((gates, input), &format!("weight_ih_l{l}"))?,
+            weight_hh: vb.get((gates, hidden), &format!("weight_hh_l{l}"))?,
+            bias_ih: vb.get(gates, &format!("bias_ih_l{l}"))?,
+            bias_hh: vb.get(gates, &format!("bias_hh_l{l}"))?,
+        })
+    }
+
+    /// The hidden size `h`.
+    fn hidden(&self) -> Result<usize> {
+        Ok(self.weight_hh.dim(1)?)
+    }
+
+    /// `b_ih + b_hh`.
+    pub fn bias(&self) -> Result<Tensor> {
+        Ok((&self.bias_ih + &self.bias_hh)?)
+    }
+
+    /// The gate pre-activations' input part `x W_ih^T + b_ih + b_hh` of an `[n, in]` input.
+    fn input_gates(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(x.matmul(&self.weight_ih.t()?)?.broadcast_add(&self.bias()?)?)
+    }
+}
+
+/// The output layer (`nn.Linear` from the hidden state to every token), used one field's
+/// vocabulary slice at a time.
+#[derive(Clone)]
+pub(crate) struct Output {
+    /// `[vocab, h]`.
+    pub weight: Tensor,
+    /// `[vocab]`.
+    pub bias: Tensor,
+}
+
+impl Output {
+    fn new(vb: VarBuilder, vocab: usize, hidden: usize) -> Result<Self> {
+        Ok(Output { weight: vb.get((vocab, hidden), "weight")?, bias: vb.get(vocab, "bias")? })
+    }
+
+    /// The weight `[size, h]` and bias `[size]` rows of `field`'s vocabulary slice.
+    pub fn slice(&self, field: Field) -> Result<(Tensor, Tensor)> {
+        let (off, size) = (field.offset as usize, field.size as usize);
+        Ok((self.weight.narrow(0, off, size)?, self.bias.narrow(0, off, size)?))
+    }
+
+    /// Logits `[b, size]` over `field`'s vocabulary slice from the top layer's output `x`.
+    pub fn logits(&self, x: &Tensor, field: Field) -> Result<Tensor> {
+        let (w, b) = self.slice(field)?;
+        Ok(x.matmul(&w.t()?)?.broadcast_add(&b)?)
+    }
+}
+
+/// The network's layers. Those of a model are its trainable variables;
+/// [`Layers::detach`] gives the same weights outside autograd, for the hand-written passes.
+#[derive(Clone)]
+pub(crate) struct Layers {
+    /// `token_embedding`: `[vocab + 1, e]` (the last row is the start token).
+    pub token_embedding: Embedding,
+    /// `field_embedding`: `[fields, e]`.
+    pub field_embedding: Embedding,
+    /// `lstm`, bottom first.
+    pub lstm: Vec<LstmLayer>,
+    /// `output`.
+    pub output: Output,
+}
+
+impl Layers {
+    fn new(vb: VarBuilder, config: &ModelConfig, fields: usize, vocab: usize) -> Result<Self> {
+        let (e, h) = (config.embedding_dim, config.hidden_size);
+        let lstm = (0..config.layers)
+            .map(|l| LstmLayer::new(vb.pp("lstm"), l, if l == 0 { e } else { h }, h))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Layers {
+            token_embedding: Embedding::new(vb.pp("token_embedding"), vocab + 1, e)?,
+            field_embedding: Embedding::new(vb.pp("field_embedding"), fields, e)?,
+            lstm,
+            output: Output::new(vb.pp("output"), vocab, h)?,
+        })
+    }
+
+    /// The same weights, detached from autograd (they share storage, so they stay current).
+    pub fn detach(&self) -> Layers {
+        let lstm = self
+            .lstm
+            .iter()
+            .map(|l| LstmLayer {
+                weight_ih: l.weight_ih.detach(),
+                weight_hh: l.weight_hh.detach(),
+                bias_ih: l.bias_ih.detach(),
+                bias_hh: l.bias_hh.detach(),
+            })
+            .collect();
+        Layers {
+            token_embedding: Embedding { weight: self.token_embedding.weight.detach() },
+            field_embedding: Embedding { weight: self.field_embedding.weight.detach() },
+            lstm,
+            output: Output { weight: self.output.weight.detach(), bias: self.output.bias.detach() },
+        }
+    }
+
+    /// Layer 0's input projection folded into lookup tables: since the input is
+    /// `E_tok[id] + E_field[t]`, its projection `x W_ih^T + b` equals `P_tok[id] + P_field[t]`
+    /// with `P_tok = E_tok W_ih^T` and `P_field = E_field W_ih^T + b`. Computed once per batch
+    /// (or per generated batch), they replace a `[batch, e] x [e, 4h]` product at every
+    /// position with a row lookup: `V + T` rows instead of `T·B`.
+    pub fn input_tables(&self) -> Result<InputTables> {
+        let l0 = self.lstm.first().ok_or_else(|| Error::Data("the model has no layers".into()))?;
+        let w_t = l0.weight_ih.t()?;
+        Ok(InputTables {
+            tokens: self.token_embedding.weight.matmul(&w_t)?,
+            fields: self.field_embedding.weight.matmul(&w_t)?.broadcast_add(&l0.bias()?)?,
+        })
+    }
+}
+
+/// How [`forward`] forms layer 0's gate inputs `(E_tok[id] + E_field[t]) W_ih^T + b`: the same
+/// value either way, rounded differently in the last bits.
+pub(crate) enum Layer0<'a> {
+    /// Row lookups in the tables of [`Layers::input_tables`] (training and validation: two
+    /// small products per batch instead of one per position).
+    Tables(&'a InputTables),
+    /// Embed, then project, one position at a time (generation). Model files have generated
+    /// their rows this way since format version 1, so a model generates the same rows for the
+    /// same seed in every doppel version.
+    Project,
+}
+
+/// Layer 0's gate inputs by previous token and by position (see [`Layers::input_tables`]).
+pub(crate) struct InputTables {
+    /// `[vocab + 1, 4h]`.
+    pub tokens: Tensor,
+    /// `[fields, 4h]`.
+    pub fields: Tensor,
+}
+
+/// The trainable parameters, by PyTorch-style name, in a fixed order (the order of
+/// [`LstmModel::parameter_shapes`], of the gradients and of the model file).
 pub struct Params {
     named: Vec<(String, Var)>,
 }
@@ -27,10 +200,6 @@ impl Params {
     /// The parameters in their fixed order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Var)> {
         self.named.iter().map(|(n, v)| (n.as_str(), v))
-    }
-
-    fn get(&self, name: &str) -> &Var {
-        &self.named.iter().find(|(n, _)| n == name).expect("parameter exists").1
     }
 
     /// Total number of scalar parameters.
@@ -45,12 +214,122 @@ pub struct LstmModel {
     fields: Vec<Field>,
     vocab_size: usize,
     params: Params,
+    layers: Layers,
     device: Device,
 }
 
-/// The recurrent state of a batch during generation: `(h, c)` per layer.
+/// The recurrent state of a generated batch between positions: `(h, c)` per layer.
 pub struct State {
     layers: Vec<(Tensor, Tensor)>,
+}
+
+/// What one call of [`forward`] produced.
+pub(crate) struct Forward {
+    /// Per position: the top layer's output after dropout, `[B, h]`.
+    pub top: Vec<Tensor>,
+    /// With `keep`: what the backward pass needs.
+    pub trace: Option<Trace>,
+}
+
+/// What the forward pass keeps for the hand-written backward pass, time-major (`[T·B, ·]`).
+pub(crate) struct Trace {
+    /// Per layer above the first: its input `[T·B, h]`.
+    pub inputs: Vec<Tensor>,
+    /// Per layer and position: the gate pre-activations `[B, 4h]`.
+    pub gates: Vec<Vec<Tensor>>,
+    /// Per layer: previous hidden states `[T·B, h]` (the initial state's at the first position).
+    pub h_prev: Vec<Tensor>,
+    /// Per layer and position: the previous cell state `[B, h]`.
+    pub c_prev: Vec<Vec<Tensor>>,
+}
+
+/// Per layer and position: the inverted-dropout mask of its output (`None` without dropout).
+pub(crate) type Masks = Vec<Vec<Option<Tensor>>>;
+
+/// The one forward pass: runs `layers` over `k` consecutive positions from `first` for a batch
+/// of `B` records. `ids` holds the previous tokens' global ids, time-major (`[k·B]`, row
+/// `s·B + r` is record `r` at position `first + s`); `state` is each layer's `(h, c)` before the
+/// first position and is advanced past the last; `masks[l][s]` applies dropout to layer `l`'s
+/// output at position `first + s`. With `keep`, the result holds the backward pass's trace.
+///
+/// Layers run one after another over all `k` positions (a layer's input projection is then one
+/// product over `k·B` rows); with `k = 1` this is generation's position-by-position order.
+pub(crate) fn forward(
+    layers: &Layers,
+    layer0: Layer0,
+    ids: &Tensor,
+    first: usize,
+    state: &mut [(Tensor, Tensor)],
+    masks: Option<&Masks>,
+    keep: bool,
+) -> Result<Forward> {
+    let b = match state.first() {
+        Some((h, _)) => h.dim(0)?,
+        None => return Err(Error::Data("the model has no layers".into())),
+    };
+    let n = ids.dim(0)?;
+    if b == 0 || n % b != 0 || state.len() != layers.lstm.len() {
+        return Err(Error::Data(format!("a batch of {n} ids does not fit {b} records")));
+    }
+    let k = n / b;
+    let mut trace =
+        Trace { inputs: Vec::new(), gates: Vec::new(), h_prev: Vec::new(), c_prev: Vec::new() };
+    let mut input: Option<Tensor> = None;
+    let mut top = Vec::new();
+    for (l, (layer, (h0, c0))) in layers.lstm.iter().zip(state.iter_mut()).enumerate() {
+        let gates_in = match &input {
+            Some(x) => layer.input_gates(x)?,
+            None => {
+                let (tokens, fields) = match &layer0 {
+                    Layer0::Tables(t) => (&t.tokens, &t.fields),
+                    Layer0::Project => {
+                        (&layers.token_embedding.weight, &layers.field_embedding.weight)
+                    }
+                };
+                let x = tokens
+                    .embedding(ids)?
+                    .reshape((k, b, ()))?
+                    .broadcast_add(&fields.narrow(0, first, k)?.unsqueeze(1)?)?
+                    .reshape((k * b, ()))?;
+                match layer0 {
+                    Layer0::Tables(_) => x,
+                    Layer0::Project => layer.input_gates(&x)?,
+                }
+            }
+        };
+        let (hs, w_hh_t) = (layer.hidden()?, layer.weight_hh.t()?);
+        let (mut h, mut c) = (h0.clone(), c0.clone());
+        let (mut gates, mut h_prev, mut c_prev) = (Vec::new(), Vec::new(), Vec::new());
+        let mut outputs = Vec::with_capacity(k);
+        for s in 0..k {
+            let g = (gates_in.narrow(0, s * b, b)? + h.matmul(&w_hh_t)?)?;
+            let (h_next, c_next) = cell(&g, &c, hs)?;
+            let mask = masks.and_then(|m| m.get(l)).and_then(|m| m.get(s)).and_then(Option::as_ref);
+            outputs.push(match mask {
+                Some(m) => (&h_next * m)?,
+                None => h_next.clone(),
+            });
+            if keep {
+                gates.push(g);
+                h_prev.push(h);
+                c_prev.push(c);
+            }
+            (h, c) = (h_next, c_next);
+        }
+        (*h0, *c0) = (h, c);
+        if keep {
+            trace.gates.push(gates);
+            trace.h_prev.push(Tensor::cat(&h_prev, 0)?);
+            trace.c_prev.push(c_prev);
+            trace.inputs.extend(input.take());
+        }
+        if l + 1 == layers.lstm.len() {
+            top = outputs;
+        } else {
+            input = Some(Tensor::cat(&outputs, 0)?);
+        }
+    }
+    Ok(Forward { top, trace: keep.then_some(trace) })
 }
 
 impl LstmModel {
@@ -83,14 +362,21 @@ impl LstmModel {
         Ok(shapes)
     }
 
-    /// A freshly initialised model (PyTorch's default initialisations, forget-gate bias 1).
-    pub fn new(config: &ModelConfig, fields: &[Field], vocab_size: u32, seed: u64) -> Result<Self> {
-        let device = Device::Cpu;
+    /// A freshly initialised model on `device` (PyTorch's default initialisations, forget-gate
+    /// bias 1), drawn from `seed` in the fixed parameter order, so any device starts from the
+    /// same weights.
+    pub fn new(
+        config: &ModelConfig,
+        fields: &[Field],
+        vocab_size: u32,
+        seed: u64,
+        device: &Device,
+    ) -> Result<Self> {
         let mut rng = Rng::new(seed, 0x1417);
         let h = config.hidden_size;
         let embedding_bound = 0.1;
         let k = 1.0 / (h as f64).sqrt();
-        let mut named = Vec::new();
+        let mut tensors = HashMap::new();
         for (name, shape) in Self::parameter_shapes(config, fields.len(), vocab_size)? {
             let bound = if name.ends_with("embedding.weight") { embedding_bound } else { k };
             let n: usize = shape.iter().product();
@@ -100,28 +386,22 @@ impl LstmModel {
                 // The forget gate's bias starts at 1 (its slice is the second quarter).
                 values[h..2 * h].iter_mut().for_each(|b| *b += 1.0);
             }
-            let t = Tensor::from_vec(values, shape, &device)?;
-            named.push((name, Var::from_tensor(&t)?));
+            tensors.insert(name, Tensor::from_vec(values, shape, device)?);
         }
-        Ok(LstmModel {
-            config: config.clone(),
-            fields: fields.to_vec(),
-            vocab_size: vocab_size as usize,
-            params: Params { named },
-            device,
-        })
+        Self::from_tensors(config, fields, vocab_size, &tensors, device)
     }
 
-    /// Rebuilds a model from saved tensors, checking every name, shape and dtype (tensors
-    /// beyond the model's are ignored). Nothing is allocated before the shapes are checked.
+    /// Rebuilds a model on `device` from saved tensors (on any device), checking every name,
+    /// shape and dtype first (tensors beyond the model's are ignored).
     pub fn from_tensors(
         config: &ModelConfig,
         fields: &[Field],
         vocab_size: u32,
-        tensors: &std::collections::HashMap<String, Tensor>,
+        tensors: &HashMap<String, Tensor>,
+        device: &Device,
     ) -> Result<Self> {
-        let mut named = Vec::new();
-        for (name, shape) in Self::parameter_shapes(config, fields.len(), vocab_size)? {
+        let shapes = Self::parameter_shapes(config, fields.len(), vocab_size)?;
+        for (name, shape) in &shapes {
             let t = tensors
                 .get(name.as_str())
                 .ok_or_else(|| Error::Data(format!("tensor '{name}' is missing")))?;
@@ -132,15 +412,42 @@ impl LstmModel {
                     t.dtype(),
                 )));
             }
-            named.push((name, Var::from_tensor(t)?));
         }
+        // The variables, by name, for the layers to pick up through the `VarBuilder`.
+        let varmap = VarMap::new();
+        let mut named = Vec::with_capacity(shapes.len());
+        {
+            let mut vars = varmap
+                .data()
+                .lock()
+                .map_err(|_| Error::Data("the model's variables are poisoned".into()))?;
+            for (name, _) in shapes {
+                let var = Var::from_tensor(&tensors[name.as_str()].to_device(device)?)?;
+                vars.insert(name.clone(), var.clone());
+                named.push((name, var));
+            }
+        }
+        let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
+        let layers = Layers::new(vb, config, fields.len(), vocab_size as usize)?;
         Ok(LstmModel {
             config: config.clone(),
             fields: fields.to_vec(),
             vocab_size: vocab_size as usize,
             params: Params { named },
-            device: Device::Cpu,
+            layers,
+            device: device.clone(),
         })
+    }
+
+    /// The same model on `device` (a copy of its weights; itself when already there).
+    pub fn to_device(&self, device: &Device) -> Result<LstmModel> {
+        let tensors = self
+            .params
+            .iter()
+            .map(|(name, var)| (name.to_string(), var.as_tensor().clone()))
+            .collect();
+        let vocab = self.vocab_size as u32;
+        Self::from_tensors(&self.config, &self.fields, vocab, &tensors, device)
     }
 
     /// The parameters.
@@ -148,9 +455,19 @@ impl LstmModel {
         &self.params
     }
 
+    /// The layers (trainable variables; [`Layers::detach`] them for the hand-written passes).
+    pub(crate) fn layers(&self) -> &Layers {
+        &self.layers
+    }
+
     /// The model's size settings.
     pub fn config(&self) -> &ModelConfig {
         &self.config
+    }
+
+    /// The device every tensor of the model, its training and its generation lives on.
+    pub fn device(&self) -> &Device {
+        &self.device
     }
 
     /// The id of the start token (one past the tokenizer's vocabulary).
@@ -158,187 +475,81 @@ impl LstmModel {
         self.vocab_size as u32
     }
 
-    fn p(&self, name: &str) -> &Tensor {
-        self.params.get(name).as_tensor()
-    }
-
-    /// Parameter `name` detached from autograd, for the hand-written passes in `backprop`.
-    pub(crate) fn tensor(&self, name: &str) -> Tensor {
-        self.p(name).detach()
-    }
-
-    /// The output layer's weight `[size, h]` and bias `[size]` rows for field `field`.
-    pub(crate) fn output_slice(&self, field: usize) -> Result<(Tensor, Tensor)> {
-        let f = self.fields[field];
-        let (off, size) = (f.offset as usize, f.size as usize);
-        Ok((
-            self.tensor("output.weight").narrow(0, off, size)?,
-            self.tensor("output.bias").narrow(0, off, size)?,
-        ))
-    }
-
     /// The fields, one per position.
     pub fn fields(&self) -> &[Field] {
         &self.fields
     }
 
-    /// Mean negative log-likelihood per weighted target token. `inputs`, `targets` and `weights`
-    /// are `[batch, positions]`: the global id of each position's previous token, the local id
-    /// of its target within its field, and the target's weight (0 for forced tokens). With a
-    /// `dropout` generator, dropout is applied to every layer's output.
-    ///
-    /// The sequence is unrolled step by step so that backpropagation touches each step's tensors
-    /// only (slicing one large tensor per step would make the backward pass quadratic in length).
-    pub fn loss(
-        &self,
-        inputs: &Tensor,
-        targets: &Tensor,
-        weights: &Tensor,
-        mut dropout: Option<&mut Rng>,
-    ) -> Result<Tensor> {
-        let (batch, positions) = inputs.dims2()?;
-        let ids = inputs.t()?.contiguous()?;
-        let targets = targets.t()?.contiguous()?;
-        let weights = weights.t()?.contiguous()?;
-        let (tokens_in, fields_in) = self.input_tables()?;
-        let mut state = self.initial_state(batch)?;
-        let mut total: Option<Tensor> = None;
-        for t in 0..positions {
-            let gates_in = tokens_in.embedding(&ids.get(t)?)?.broadcast_add(&fields_in.get(t)?)?;
-            let mut x = self.layer_step(0, &gates_in, &mut state.layers[0])?;
-            for l in 0..self.config.layers {
-                if l > 0 {
-                    let gates_in = self.input_projection(l, &x)?;
-                    x = self.layer_step(l, &gates_in, &mut state.layers[l])?;
-                }
-                if let Some(rng) = dropout.as_deref_mut() {
-                    x = self.dropout(&x, rng)?;
-                }
-            }
-            let logp = candle_nn::ops::log_softmax(&self.field_logits(&x, t)?, D::Minus1)?;
-            let target = targets.get(t)?.unsqueeze(1)?;
-            let picked = logp.gather(&target, 1)?.squeeze(1)?;
-            let term = (picked * weights.get(t)?)?.sum_all()?;
-            total = Some(match total {
-                None => term,
-                Some(acc) => (acc + term)?,
-            });
-        }
-        let count = weights.sum_all()?.to_scalar::<f32>()?.max(1.0);
-        let total = total.ok_or_else(|| Error::Data("records have no tokens".into()))?;
-        Ok((total.neg()? / f64::from(count))?)
-    }
-
-    /// Layer 0's input projection folded into lookup tables: since the input is
-    /// `E_tok[id] + E_field[t]`, its projection `x W_ih^T + b` equals `P_tok[id] + P_field[t]`
-    /// with `P_tok = E_tok W_ih^T` and `P_field = E_field W_ih^T + b`. Computing the tables once
-    /// per batch replaces a `[batch, in] x [in, 4h]` product at every step with a row lookup.
-    fn input_tables(&self) -> Result<(Tensor, Tensor)> {
-        let w_t = self.p("lstm.weight_ih_l0").t()?;
-        let tokens = self.p("token_embedding.weight").matmul(&w_t)?;
-        let fields =
-            self.p("field_embedding.weight").matmul(&w_t)?.broadcast_add(&self.bias(0)?)?;
-        Ok((tokens, fields))
-    }
-
-    fn bias(&self, l: usize) -> Result<Tensor> {
-        Ok((self.p(&format!("lstm.bias_ih_l{l}")) + self.p(&format!("lstm.bias_hh_l{l}")))?)
-    }
-
-    /// `x W_ih^T + b_ih + b_hh` for layer `l`.
-    fn input_projection(&self, l: usize, x: &Tensor) -> Result<Tensor> {
-        let w_t = self.p(&format!("lstm.weight_ih_l{l}")).t()?;
-        Ok(x.matmul(&w_t)?.broadcast_add(&self.bias(l)?)?)
-    }
-
-    /// One step of layer `l` given its input projection; updates `(h, c)` and returns `h`.
-    fn layer_step(
-        &self,
-        l: usize,
-        gates_in: &Tensor,
-        state: &mut (Tensor, Tensor),
-    ) -> Result<Tensor> {
-        let w_hh_t = self.p(&format!("lstm.weight_hh_l{l}")).t()?;
-        let gates = (gates_in + state.0.matmul(&w_hh_t)?)?;
-        let (h, c) = cell(&gates, &state.1, self.config.hidden_size)?;
-        *state = (h.clone(), c);
-        Ok(h)
-    }
-
-    /// Logits over field `field`'s vocabulary slice from the top layer's output `x`.
-    fn field_logits(&self, x: &Tensor, field: usize) -> Result<Tensor> {
-        let f = self.fields[field];
-        let (off, size) = (f.offset as usize, f.size as usize);
-        Ok(x.matmul(&self.p("output.weight").narrow(0, off, size)?.t()?)?
-            .broadcast_add(&self.p("output.bias").narrow(0, off, size)?)?)
-    }
-
-    /// Runs layer `l` over a whole `[batch, positions, in]` input (used to test the cell).
-    #[cfg(test)]
-    fn layer_sequence(&self, l: usize, x: &Tensor) -> Result<Tensor> {
-        let (b, t, _) = x.dims3()?;
-        let hs = self.config.hidden_size;
-        let mut state = (
-            Tensor::zeros((b, hs), DType::F32, &self.device)?,
-            Tensor::zeros((b, hs), DType::F32, &self.device)?,
-        );
-        let mut outputs = Vec::with_capacity(t);
-        for step in 0..t {
-            let gates_in = self.input_projection(l, &x.narrow(1, step, 1)?.squeeze(1)?)?;
-            outputs.push(self.layer_step(l, &gates_in, &mut state)?);
-        }
-        Ok(Tensor::stack(&outputs, 1)?)
-    }
-
-    fn dropout(&self, x: &Tensor, rng: &mut Rng) -> Result<Tensor> {
-        let p = f64::from(self.config.dropout);
-        if p <= 0.0 {
-            return Ok(x.clone());
-        }
-        let scale = (1.0 / (1.0 - p)) as f32;
-        let mask: Vec<f32> =
-            (0..x.elem_count()).map(|_| if rng.uniform() < p { 0.0 } else { scale }).collect();
-        Ok((x * Tensor::from_vec(mask, x.shape(), &self.device)?)?)
-    }
-
-    /// The zero state for `batch` records.
-    pub fn initial_state(&self, batch: usize) -> Result<State> {
+    /// The zero `(h, c)` of every layer for `batch` records.
+    pub(crate) fn zero_state(&self, batch: usize) -> Result<Vec<(Tensor, Tensor)>> {
         let zeros = Tensor::zeros((batch, self.config.hidden_size), DType::F32, &self.device)?;
-        Ok(State { layers: vec![(zeros.clone(), zeros); self.config.layers] })
+        Ok(vec![(zeros.clone(), zeros); self.config.layers])
+    }
+
+    /// Inverted-dropout masks of every layer's output for `positions` positions of `batch`
+    /// records, drawn position by position, then layer by layer (`None` without dropout).
+    pub(crate) fn dropout_masks(
+        &self,
+        batch: usize,
+        positions: usize,
+        rng: &mut Rng,
+    ) -> Result<Masks> {
+        let hs = self.config.hidden_size;
+        let p = f64::from(self.config.dropout);
+        let mut masks = vec![Vec::with_capacity(positions); self.config.layers];
+        for _ in 0..positions {
+            for layer_masks in masks.iter_mut() {
+                layer_masks.push(if p > 0.0 {
+                    let scale = (1.0 / (1.0 - p)) as f32;
+                    let mask: Vec<f32> = (0..batch * hs)
+                        .map(|_| if rng.uniform() < p { 0.0 } else { scale })
+                        .collect();
+                    Some(Tensor::from_vec(mask, (batch, hs), &self.device)?)
+                } else {
+                    None
+                });
+            }
+        }
+        Ok(masks)
+    }
+
+    /// The state before the first position of a generated batch of `batch` records.
+    pub fn initial_state(&self, batch: usize) -> Result<State> {
+        Ok(State { layers: self.zero_state(batch)? })
     }
 
     /// One generation step: feeds the previous tokens (global ids, one per record) for field
     /// `field`, advances `state`, and returns the logits over that field's vocabulary
     /// (`[batch, size]`).
     pub fn step(&self, state: &mut State, previous: &[u32], field: usize) -> Result<Tensor> {
+        let f = *self.fields.get(field).ok_or_else(|| {
+            Error::Data(format!("field {field} is beyond the model's {}", self.fields.len()))
+        })?;
+        let layers = self.layers.detach();
         let ids = Tensor::from_slice(previous, previous.len(), &self.device)?;
-        let emb = self.p("token_embedding.weight").embedding(&ids)?;
-        let mut x = emb.broadcast_add(&self.p("field_embedding.weight").get(field)?)?;
-        for (l, layer) in state.layers.iter_mut().enumerate() {
-            let gates_in = self.input_projection(l, &x)?;
-            x = self.layer_step(l, &gates_in, layer)?;
-        }
-        self.field_logits(&x, field)
+        let out = forward(&layers, Layer0::Project, &ids, field, &mut state.layers, None, false)?;
+        let mut top = out.top;
+        let top = top.pop().ok_or_else(|| Error::Data("the model has no layers".into()))?;
+        layers.output.logits(&top, f)
     }
 }
 
-/// The LSTM cell update from gate pre-activations `[batch, 4h]` in PyTorch's order (i, f, g, o).
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::tokenizer::FieldRole;
 
-    fn tiny() -> Result<LstmModel> {
+    fn tiny(device: &Device) -> Result<LstmModel> {
         let fields = [
             Field { column: 0, role: FieldRole::Category, offset: 0, size: 3 },
             Field { column: 1, role: FieldRole::Category, offset: 3, size: 4 },
+            Field { column: 2, role: FieldRole::Category, offset: 7, size: 2 },
         ];
         let config = ModelConfig { embedding_dim: 3, hidden_size: 4, layers: 2, dropout: 0.0 };
-        LstmModel::new(&config, &fields, 7, 11)
+        LstmModel::new(&config, &fields, 9, 11, device)
     }
 
-    fn values(m: &LstmModel, name: &str) -> Result<Vec<Vec<f32>>> {
-        let t = m.p(name);
+    fn values(t: &Tensor) -> Result<Vec<Vec<f32>>> {
         Ok(match t.rank() {
             1 => vec![t.to_vec1()?],
             _ => t.to_vec2()?,
@@ -346,12 +557,12 @@ mod tests {
     }
 
     /// The LSTM equations computed with scalar loops (PyTorch's nn.LSTM documentation).
-    fn reference_layer(m: &LstmModel, l: usize, xs: &[Vec<f32>]) -> Result<Vec<Vec<f32>>> {
-        let hs = m.config.hidden_size;
-        let w_ih = values(m, &format!("lstm.weight_ih_l{l}"))?;
-        let w_hh = values(m, &format!("lstm.weight_hh_l{l}"))?;
-        let b_ih = &values(m, &format!("lstm.bias_ih_l{l}"))?[0];
-        let b_hh = &values(m, &format!("lstm.bias_hh_l{l}"))?[0];
+    fn reference_layer(layer: &LstmLayer, xs: &[Vec<f32>]) -> Result<Vec<Vec<f32>>> {
+        let w_ih = values(&layer.weight_ih)?;
+        let w_hh = values(&layer.weight_hh)?;
+        let b_ih = &values(&layer.bias_ih)?[0];
+        let b_hh = &values(&layer.bias_hh)?[0];
+        let hs = w_hh[0].len();
         let sig = |v: f32| 1.0 / (1.0 + (-v).exp());
         let (mut h, mut c) = (vec![0f32; hs], vec![0f32; hs]);
         let mut out = Vec::new();
@@ -372,43 +583,75 @@ mod tests {
     }
 
     #[test]
-    fn lstm_layers_match_a_scalar_reference() -> Result<()> {
-        let m = tiny()?;
-        let mut rng = Rng::new(2, 0);
-        let xs: Vec<Vec<f32>> =
-            (0..5).map(|_| (0..3).map(|_| rng.normal() as f32).collect()).collect();
-        let x = Tensor::from_vec(xs.concat(), (1, 5, 3), &Device::Cpu)?;
-        let h1 = m.layer_sequence(0, &x)?;
-        let h2 = m.layer_sequence(1, &h1)?;
-        let want1 = reference_layer(&m, 0, &xs)?;
-        let want2 = reference_layer(&m, 1, &want1)?;
-        for (got, want) in [(h1, want1), (h2, want2)] {
-            let got = got.squeeze(0)?.to_vec2::<f32>()?;
-            for (g, w) in got.iter().flatten().zip(want.iter().flatten()) {
+    fn the_forward_pass_matches_a_scalar_reference() -> Result<()> {
+        let m = tiny(&Device::Cpu)?;
+        let layers = m.layers().detach();
+        // One record: start token, then tokens 2 and 5 as the previous tokens.
+        let ids = [m.start_token(), 2, 5];
+        let tokens = values(&layers.token_embedding.weight)?;
+        let fields = values(&layers.field_embedding.weight)?;
+        let xs: Vec<Vec<f32>> = ids
+            .iter()
+            .enumerate()
+            .map(|(t, &id)| {
+                tokens[id as usize].iter().zip(&fields[t]).map(|(a, b)| a + b).collect()
+            })
+            .collect();
+        let want = reference_layer(&layers.lstm[1], &reference_layer(&layers.lstm[0], &xs)?)?;
+        let ids = Tensor::from_slice(&ids, 3, m.device())?;
+        let mut state = m.zero_state(1)?;
+        let tables = layers.input_tables()?;
+        let got = forward(&layers, Layer0::Tables(&tables), &ids, 0, &mut state, None, true)?;
+        for (g, w) in got.top.iter().zip(&want) {
+            for (g, w) in g.squeeze(0)?.to_vec1::<f32>()?.iter().zip(w) {
                 assert!((g - w).abs() < 1e-5, "{g} vs {w}");
             }
         }
+        // The trace holds every layer's gates and states at every position.
+        let trace = got.trace.expect("kept");
+        assert_eq!((trace.gates.len(), trace.gates[0].len(), trace.inputs.len()), (2, 3, 1));
         Ok(())
     }
 
     #[test]
-    fn stepwise_generation_matches_the_training_forward_pass() -> Result<()> {
-        // The loss of a sequence equals minus the sum of the step logits' log-probabilities.
-        let m = tiny()?;
-        let (a, b) = (2u32, 1u32);
-        let inputs = Tensor::from_vec(vec![m.start_token(), a], (1, 2), &Device::Cpu)?;
-        let targets = Tensor::from_vec(vec![a, b], (1, 2), &Device::Cpu)?;
-        let weights = Tensor::ones((1, 2), DType::F32, &Device::Cpu)?;
-        let loss = f64::from(m.loss(&inputs, &targets, &weights, None)?.to_scalar::<f32>()?);
-        let mut state = m.initial_state(1)?;
-        let mut nll = 0.0;
-        for (t, (prev, target)) in [(m.start_token(), a), (a, b)].into_iter().enumerate() {
-            let logits = m.step(&mut state, &[prev], t)?.squeeze(0)?.to_vec1::<f32>()?;
-            let max = logits.iter().copied().fold(f32::MIN, f32::max);
-            let lse = max + logits.iter().map(|l| (l - max).exp()).sum::<f32>().ln();
-            nll -= f64::from(logits[target as usize] - lse);
+    fn stepwise_generation_matches_the_whole_sequence_pass() -> Result<()> {
+        let m = tiny(&Device::Cpu)?;
+        let previous = [[m.start_token(), m.start_token()], [1, 0], [3 + 2, 3]];
+        let layers = m.layers().detach();
+        let ids: Vec<u32> = previous.concat();
+        let ids = Tensor::from_vec(ids, 6, m.device())?;
+        let mut state = m.zero_state(2)?;
+        let tables = layers.input_tables()?;
+        let whole = forward(&layers, Layer0::Tables(&tables), &ids, 0, &mut state, None, false)?;
+        let mut gen = m.initial_state(2)?;
+        for (t, prev) in previous.iter().enumerate() {
+            let step = m.step(&mut gen, prev, t)?;
+            let want = layers.output.logits(&whole.top[t], m.fields()[t])?;
+            let diff = (step - want)?.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>()?;
+            assert!(diff < 1e-5, "position {t}: {diff}");
         }
-        assert!((loss - nll / 2.0).abs() < 1e-5, "{loss} vs {}", nll / 2.0);
+        assert!(m.step(&mut gen, &[0, 0], 3).is_err(), "a field past the last is refused");
+        Ok(())
+    }
+
+    #[test]
+    fn layers_are_built_under_pytorch_names_and_share_the_variables() -> Result<()> {
+        let m = tiny(&Device::Cpu)?;
+        let names: Vec<&str> = m.params().iter().map(|(n, _)| n).collect();
+        assert_eq!(
+            names[..3],
+            ["token_embedding.weight", "field_embedding.weight", "lstm.weight_ih_l0"]
+        );
+        assert_eq!(names.last(), Some(&"output.bias"));
+        // Setting a variable changes the layer built from it.
+        let (_, var) = m.params().iter().find(|(n, _)| *n == "lstm.bias_hh_l1").expect("exists");
+        var.set(&var.ones_like()?)?;
+        assert_eq!(m.layers().lstm[1].bias_hh.to_vec1::<f32>()?, vec![1.0; 16]);
+        // A copy on a device has the same weights.
+        let copy = m.to_device(&Device::Cpu)?;
+        for ((_, a), (_, b)) in m.params().iter().zip(copy.params().iter()) {
+            assert_eq!(a.flatten_all()?.to_vec1::<f32>()?, b.flatten_all()?.to_vec1::<f32>()?);
+        }
         Ok(())
     }
 }

@@ -18,6 +18,14 @@ pub fn splitmix64(state: &mut u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// Two independent `N(0, std²)` draws from uniform draws `u1` in `(0, 1]` and `u2` in `[0, 1)`
+/// (Box and Muller 1958): `r·cos(2πu2)` and `r·sin(2πu2)` with `r = std·sqrt(-2 ln u1)`.
+pub fn box_muller(u1: f64, u2: f64, std: f64) -> (f64, f64) {
+    let r = std * (-2.0 * u1.ln()).sqrt();
+    let (s, c) = (std::f64::consts::TAU * u2).sin_cos();
+    (r * c, r * s)
+}
+
 impl Rng {
     /// A generator for `seed` and an independent `stream` (e.g. a batch index or a purpose).
     pub fn new(seed: u64, stream: u64) -> Rng {
@@ -59,7 +67,7 @@ impl Rng {
     pub fn normal(&mut self) -> f64 {
         let u1 = 1.0 - self.uniform();
         let u2 = self.uniform();
-        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+        box_muller(u1, u2, 1.0).0
     }
 
     /// Shuffles `items` in place (Fisher-Yates).

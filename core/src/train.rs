@@ -1,13 +1,18 @@
-//! Training: fits the tokenizer and the LSTM to a table with mini-batch gradient descent, early
-//! stopping on a held-out validation split, and full determinism for a given seed.
+//! Training: fits the tokenizer and the LSTM to a table with mini-batch gradient descent, and
+//! full determinism for a given seed.
+//!
+//! One loop ([`train`]) runs every step; its gradient stage is either plain (the mean gradient
+//! of a shuffled mini-batch, with a validation split, early stopping and the best epoch's
+//! weights kept) or private (DP-SGD, see [`crate::dp`]: Poisson-sampled privacy units,
+//! per-unit clipping, noise, every step recorded in the ledger stored with the model).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use candle_core::{Device, Shape, Tensor};
+use candle_core::{Shape, Tensor};
 use rayon::prelude::*;
 
-use crate::accountant::GaussianEvent;
+use crate::accountant::{Accountant, GaussianEvent, Ledger};
 use crate::artifact::{TrainedModel, TrainingSummary};
 use crate::backprop::{self, Batch, Clip, Gradients};
 use crate::config::{KindName, MissingPolicy, TrainConfig};
@@ -66,239 +71,395 @@ pub fn train(
             table.num_rows()
         )));
     }
-    if config.privacy.dp {
-        return train_private(table, config, progress, cancel);
-    }
-    let (table, schema) = prepare(table, config)?;
-    let tokenizer = Tokenizer::fit(&table, &schema, config)?;
-    let data = tokenizer.encode(&table, config)?;
-    let tc = &config.training;
-
-    let mut order: Vec<usize> = (0..data.rows).collect();
-    Rng::new(tc.seed, 1).shuffle(&mut order);
-    let validation_rows = (data.rows as f64 * tc.validation_split).round() as usize;
-    let (validation, training) = order.split_at(validation_rows.min(data.rows - 1));
-    let mut training = training.to_vec();
-
-    let model = LstmModel::new(&config.model, tokenizer.fields(), tokenizer.vocab_size(), tc.seed)?;
-    let batcher = Batcher { data: &data, tokenizer: &tokenizer, start: model.start_token() };
-    let mut optimizer =
-        Optimizer::new(tc.optimizer, tc.learning_rate, model.params().iter().map(|(_, v)| v))?;
-    let mut summary = TrainingSummary {
-        rows: data.rows,
-        training_rows: training.len(),
-        validation_rows: validation.len(),
-        tokens_per_row: data.len,
-        parameters: model.params().count(),
-        stop_reason: "max_epochs".into(),
-        ..TrainingSummary::default()
+    let device = crate::device::select(config.training.device)?;
+    let Setup { config, tokenizer, data, mut stage } = if config.privacy.dp {
+        Setup::private(table, config)?
+    } else {
+        Setup::plain(table, config)?
     };
+    let tc = &config.training;
+    let model = LstmModel::new(
+        &config.model,
+        tokenizer.fields(),
+        tokenizer.vocab_size(),
+        tc.seed,
+        &device,
+    )?;
+    let batcher = Batcher { data: &data, tokenizer: &tokenizer, start: model.start_token() };
+    let params = || model.params().iter().map(|(_, v)| v);
+    let mut optimizer = Optimizer::new(tc.optimizer, tc.learning_rate, params())?;
+    let mut summary = stage.summary(&data, &model);
+    let (total, per_epoch) = stage.steps();
+    let max_epochs = total.div_ceil(per_epoch);
     let started = Instant::now();
-    let steps_per_epoch = training.len().div_ceil(tc.batch_size);
-    let mut best: Option<(f64, Vec<Tensor>)> = None;
-    for epoch in 1..=tc.max_epochs {
-        Rng::new(tc.seed, 1000 + epoch as u64).shuffle(&mut training);
+    let out_of_time =
+        || tc.max_training_seconds > 0 && started.elapsed().as_secs() >= tc.max_training_seconds;
+    'epochs: for epoch in 1..=max_epochs {
+        stage.start_epoch(tc.seed, epoch);
+        let steps = per_epoch.min(total - summary.steps);
         let mut epoch_loss = 0.0;
-        for (s, rows) in training.chunks(tc.batch_size).enumerate() {
+        for s in 0..steps {
             if cancel.load(Ordering::Relaxed) {
                 return Err(Error::Cancelled);
             }
-            let progress_share = summary.steps as f64 / (steps_per_epoch * tc.max_epochs) as f64;
-            optimizer.set_learning_rate(cosine_learning_rate(tc.learning_rate, progress_share));
-            let shards = Shard::split(rows);
-            let (loss_sum, tokens, grads) =
-                batcher.gradients(&model, &shards, tc.seed, summary.steps, None)?;
-            let mean = 1.0 / tokens.max(1.0);
-            let grads = grads
-                .iter()
-                .map(|g| g.affine(mean, 0.0))
-                .collect::<candle_core::Result<Vec<_>>>()?;
-            let loss = loss_sum * mean;
+            let share = summary.steps as f64 / total as f64;
+            optimizer.set_learning_rate(cosine_learning_rate(tc.learning_rate, share));
+            let shards = stage.shards(s, tc.batch_size);
+            let records: usize = shards.iter().map(|shard| shard.rows.len()).sum();
+            let (loss, grads) =
+                stage.gradients(&batcher, &model, &shards, tc.seed, summary.steps)?;
             check_loss(loss, epoch, s + 1, tc.learning_rate)?;
-            optimizer.step(model.params().iter().map(|(_, v)| v), &grads)?;
-            epoch_loss += loss * rows.len() as f64;
+            optimizer.step(params(), &grads)?;
+            epoch_loss += loss * records as f64;
             summary.steps += 1;
-            let last = s + 1 == steps_per_epoch;
-            let validation_loss = if last && !validation.is_empty() {
-                Some(batcher.mean_loss(&model, validation, tc.batch_size)?)
+            let last = s + 1 == steps;
+            // Under DP the ledger must hold exactly the steps that ran: check after each one.
+            let stop = stage.is_private() && out_of_time();
+            let (validation_loss, epsilon) = if last || stop {
+                stage.measure(&batcher, &model, tc.batch_size)?
             } else {
-                None
+                (None, None)
             };
             progress(&Progress {
                 epoch,
-                max_epochs: tc.max_epochs,
+                max_epochs,
                 step: s + 1,
-                steps_per_epoch,
+                steps_per_epoch: per_epoch,
                 loss,
                 validation_loss,
-                epsilon: None,
+                epsilon,
             });
             if let Some(v) = validation_loss {
                 check_loss(v, epoch, s + 1, tc.learning_rate)?;
                 summary.validation_loss.push(v);
             }
+            if stop {
+                summary.epochs = if last { epoch } else { epoch - 1 };
+                summary.stop_reason = "time_limit".into();
+                break 'epochs;
+            }
         }
         summary.epochs = epoch;
-        summary.train_loss.push(epoch_loss / training.len() as f64);
-        // Keep the weights of the best epoch: by validation loss, or the last one without a split.
-        // Without a validation split every epoch counts as the best so far (no early stopping).
-        let score = if validation.is_empty() {
+        if stage.end_epoch(epoch, epoch_loss, &model, &mut summary)? {
+            break;
+        }
+        if !stage.is_private() && out_of_time() {
+            summary.stop_reason = "time_limit".into();
+            break;
+        }
+    }
+    stage.finish(&model, &mut summary)?;
+    check_weights(&model, tc.learning_rate)?;
+    Ok(TrainedModel::new(config, tokenizer, summary, model))
+}
+
+/// What training needs before its first step: the configuration it runs with, the fitted
+/// tokenizer, the encoded records and the gradient stage.
+struct Setup {
+    config: TrainConfig,
+    tokenizer: Tokenizer,
+    data: Encoded,
+    stage: Stage,
+}
+
+/// How a step's gradient is formed.
+enum Stage {
+    /// The mean gradient of a shuffled mini-batch.
+    Plain(Plain),
+    /// DP-SGD's noisy, clipped sum.
+    Private(Box<Private>),
+}
+
+/// Plain training: the records split into training and validation rows.
+struct Plain {
+    training: Vec<usize>,
+    validation: Vec<usize>,
+    /// The best epoch's validation loss and weights so far.
+    best: Option<(f64, Vec<Tensor>)>,
+    patience: usize,
+    batch_size: usize,
+    max_epochs: usize,
+}
+
+/// DP-SGD training (see [`crate::dp`]). No validation split and no checkpoint selection: both
+/// would look at private rows outside the accountant, so every unit trains and the last weights
+/// are kept.
+struct Private {
+    plan: Plan,
+    /// Each privacy unit's rows.
+    members: Vec<Vec<usize>>,
+    /// The privacy unit's name for the report (`row` or a column).
+    unit: String,
+    /// The secret randomness of sampling and noise.
+    random: Randomness,
+    /// Every mechanism run so far: the releases before training, then each step.
+    ledger: Ledger,
+    /// The parameters' shapes (of the noise).
+    shapes: Vec<Shape>,
+    max_rows_per_unit: usize,
+    deterministic: bool,
+}
+
+impl Setup {
+    /// Plain training: schema inference, the tokenizer and a seeded validation split.
+    fn plain(table: &Table, config: &TrainConfig) -> Result<Setup> {
+        let (table, schema) = prepare(table, config)?;
+        let tokenizer = Tokenizer::fit(&table, &schema, config)?;
+        let data = tokenizer.encode(&table, config)?;
+        let tc = &config.training;
+        let mut order: Vec<usize> = (0..data.rows).collect();
+        Rng::new(tc.seed, 1).shuffle(&mut order);
+        let validation_rows = (data.rows as f64 * tc.validation_split).round() as usize;
+        let (validation, training) = order.split_at(validation_rows.min(data.rows - 1));
+        let stage = Stage::Plain(Plain {
+            training: training.to_vec(),
+            validation: validation.to_vec(),
+            best: None,
+            patience: tc.patience,
+            batch_size: tc.batch_size,
+            max_epochs: tc.max_epochs,
+        });
+        Ok(Setup { config: config.clone(), tokenizer, data, stage })
+    }
+
+    /// DP training: the schema and the tokenizer's statistics from noisy releases over one row
+    /// per unit, both recorded in the ledger, then the plan of DP-SGD steps.
+    fn private(table: &Table, config: &TrainConfig) -> Result<Setup> {
+        let config = private_config(config)?;
+        let (tc, pc) = (&config.training, &config.privacy);
+        let mut random = Randomness::new(pc.deterministic_noise, tc.seed);
+        // The schema and the number of units: one noisy release over each unit's first row.
+        let (members, unit) = privacy_units(table, pc.privacy_unit.as_deref())?;
+        if members.len() < 2 {
+            return Err(Error::Data(format!(
+                "DP training needs at least 2 privacy units, got {}",
+                members.len()
+            )));
+        }
+        let first_rows: Vec<usize> = members.iter().map(|m| m[0]).collect();
+        let released =
+            private_schema::release(table, &config, &first_rows, pc.schema_noise, &mut random)?;
+        let schema = released.schema;
+        // Every later choice sees the noisy count only (it fixes q, the steps, delta, noise).
+        let units = (released.units.round() as usize).max(2);
+        let table = schema::drop_missing(
+            &private_schema::conform(table, &schema, &config)?,
+            &schema,
+            &config,
+        )?;
+        let (members, _) = privacy_units(&table, pc.privacy_unit.as_deref())?;
+        // The tokenizer's statistics: one noisy release, one row per unit, composed in below.
+        let columns = schema
+            .columns
+            .iter()
+            .filter(|c| !matches!(c.kind, ColumnKind::Identifier { .. }))
+            .count();
+        let selection_delta = pc.delta.resolve(units) * SELECTION_DELTA_SHARE;
+        let first_rows: Vec<usize> = members.iter().map(|m| m[0]).collect();
+        let mut release = Release::new(&mut random, pc.statistics_noise, columns, selection_delta);
+        let tokenizer =
+            Tokenizer::fit_private(&table, &schema, &config, &first_rows, &mut release)?;
+        let data = tokenizer.encode(&table, &config)?;
+        let prior = vec![
+            GaussianEvent { sampling_rate: 1.0, noise_multiplier: pc.schema_noise, steps: 1 },
+            GaussianEvent { sampling_rate: 1.0, noise_multiplier: pc.statistics_noise, steps: 1 },
+        ];
+        let plan = Plan::new(&config, units, prior, selection_delta)?;
+        let ledger = plan.ledger()?;
+        let private = Private {
+            members,
+            unit,
+            // Sampling and noise restart from the seed (only matters with seeded noise).
+            random: Randomness::new(pc.deterministic_noise, tc.seed),
+            ledger,
+            shapes: Vec::new(),
+            max_rows_per_unit: pc.max_rows_per_unit,
+            deterministic: pc.deterministic_noise,
+            plan,
+        };
+        Ok(Setup { stage: Stage::Private(Box::new(private)), config, tokenizer, data })
+    }
+}
+
+impl Stage {
+    fn is_private(&self) -> bool {
+        matches!(self, Stage::Private(_))
+    }
+
+    /// The summary before the first step. Under DP the exact row count and the losses are
+    /// facts about the data: not stored (the privacy report holds the noisy unit count).
+    fn summary(&mut self, data: &Encoded, model: &LstmModel) -> TrainingSummary {
+        let mut summary = TrainingSummary {
+            tokens_per_row: data.len,
+            parameters: model.params().count(),
+            stop_reason: "max_epochs".into(),
+            ..TrainingSummary::default()
+        };
+        match self {
+            Stage::Plain(p) => {
+                summary.rows = data.rows;
+                summary.training_rows = p.training.len();
+                summary.validation_rows = p.validation.len();
+            }
+            Stage::Private(p) => {
+                p.shapes = model.params().iter().map(|(_, v)| v.shape().clone()).collect();
+                if p.plan.capped {
+                    summary.stop_reason = "max_epsilon".into();
+                }
+            }
+        }
+        summary
+    }
+
+    /// All steps to take, and steps per epoch.
+    fn steps(&self) -> (usize, usize) {
+        match self {
+            Stage::Plain(p) => {
+                let per_epoch = p.training.len().div_ceil(p.batch_size);
+                (per_epoch * p.max_epochs, per_epoch)
+            }
+            Stage::Private(p) => (p.plan.steps, p.plan.steps_per_epoch),
+        }
+    }
+
+    fn start_epoch(&mut self, seed: u64, epoch: usize) {
+        if let Stage::Plain(p) = self {
+            Rng::new(seed, 1000 + epoch as u64).shuffle(&mut p.training);
+        }
+    }
+
+    /// Step `s`'s records, cut into shards: the epoch's `s`-th mini-batch, or a Poisson sample
+    /// of the privacy units drawn with the secret randomness.
+    fn shards(&mut self, s: usize, batch_size: usize) -> Vec<Shard> {
+        match self {
+            Stage::Plain(p) => {
+                let rows = p.training.chunks(batch_size).nth(s).unwrap_or_default();
+                Shard::split(rows)
+            }
+            Stage::Private(p) => {
+                let q = p.plan.sampling_rate;
+                let chosen = sample_units(&p.members, q, p.max_rows_per_unit, &mut p.random);
+                let all: Vec<usize> = (0..chosen.len()).collect();
+                Shard::of_units(&all, &chosen)
+            }
+        }
+    }
+
+    /// The step's loss (nats per token) and the gradient the optimizer applies: the mean
+    /// gradient per token, or under DP the clipped sum plus `N(0, σ²C²)` noise over the
+    /// expected batch size, the step recorded in the ledger.
+    fn gradients(
+        &mut self,
+        batcher: &Batcher,
+        model: &LstmModel,
+        shards: &[Shard],
+        seed: u64,
+        step: usize,
+    ) -> Result<(f64, Vec<Tensor>)> {
+        match self {
+            Stage::Plain(_) => {
+                let (loss_sum, tokens, grads) =
+                    batcher.gradients(model, shards, seed, step, None)?;
+                let mean = 1.0 / tokens.max(1.0);
+                let grads = grads
+                    .iter()
+                    .map(|g| g.affine(mean, 0.0))
+                    .collect::<candle_core::Result<Vec<_>>>()?;
+                Ok((loss_sum * mean, grads))
+            }
+            Stage::Private(p) => {
+                let c = p.plan.max_grad_norm;
+                let std = p.plan.noise_multiplier * c;
+                let (shapes, random) = (&p.shapes, &mut p.random);
+                // The noise does not depend on the gradients: draw it alongside the shards.
+                let (clipped, noise) = rayon::join(
+                    || batcher.gradients(model, shards, seed, step, Some(c)),
+                    || random.noise(shapes, std, model.device()),
+                );
+                let ((loss_sum, tokens, clipped), noise) = (clipped?, noise?);
+                let scale = 1.0 / p.plan.expected_batch;
+                let grads = clipped
+                    .iter()
+                    .zip(&noise)
+                    .map(|(g, n)| (g + n)?.affine(scale, 0.0))
+                    .collect::<candle_core::Result<Vec<_>>>()?;
+                p.ledger.step(p.plan.step_event())?;
+                Ok((loss_sum * (1.0 / tokens.max(1.0)), grads))
+            }
+        }
+    }
+
+    /// At the end of an epoch (or when time runs out): the validation loss, or under DP the
+    /// epsilon spent so far, from the ledger.
+    fn measure(
+        &self,
+        batcher: &Batcher,
+        model: &LstmModel,
+        batch_size: usize,
+    ) -> Result<(Option<f64>, Option<f64>)> {
+        match self {
+            Stage::Plain(p) if p.validation.is_empty() => Ok((None, None)),
+            Stage::Plain(p) => {
+                Ok((Some(batcher.mean_loss(model, &p.validation, batch_size)?), None))
+            }
+            Stage::Private(p) => {
+                let report = p.plan.report(&p.ledger, &p.unit, p.deterministic)?;
+                Ok((None, Some(report.epsilon)))
+            }
+        }
+    }
+
+    /// Book-keeping after epoch `epoch`; true when training should stop (early stopping).
+    fn end_epoch(
+        &mut self,
+        epoch: usize,
+        epoch_loss: f64,
+        model: &LstmModel,
+        summary: &mut TrainingSummary,
+    ) -> Result<bool> {
+        let Stage::Plain(p) = self else { return Ok(false) };
+        summary.train_loss.push(epoch_loss / p.training.len() as f64);
+        // Keep the weights of the best epoch: by validation loss, or the last one without a
+        // split (every epoch counts as the best so far then: no early stopping).
+        let score = if p.validation.is_empty() {
             f64::NEG_INFINITY
         } else {
             summary.validation_loss.last().copied().unwrap_or(f64::INFINITY)
         };
-        if validation.is_empty() || best.as_ref().is_none_or(|(b, _)| score < *b) {
+        if p.validation.is_empty() || p.best.as_ref().is_none_or(|(b, _)| score < *b) {
             let snapshot = model
                 .params()
                 .iter()
                 .map(|(_, v)| v.as_tensor().copy())
                 .collect::<candle_core::Result<Vec<_>>>()?;
-            best = Some((score, snapshot));
+            p.best = Some((score, snapshot));
             summary.best_epoch = epoch;
-        } else if epoch - summary.best_epoch >= tc.patience {
+        } else if epoch - summary.best_epoch >= p.patience {
             summary.stop_reason = "early_stopping".into();
-            break;
+            return Ok(true);
         }
-        if tc.max_training_seconds > 0 && started.elapsed().as_secs() >= tc.max_training_seconds {
-            summary.stop_reason = "time_limit".into();
-            break;
-        }
+        Ok(false)
     }
-    if let Some((_, snapshot)) = best {
-        for ((_, var), saved) in model.params().iter().zip(snapshot) {
-            var.set(&saved)?;
-        }
-    }
-    check_weights(&model, tc.learning_rate)?;
-    Ok(TrainedModel::new(config.clone(), tokenizer, summary, model))
-}
 
-/// DP-SGD training (see [`crate::dp`]): Poisson-sampled privacy units, per-unit clipping, noise,
-/// the accountant told about every step. No validation split and no checkpoint selection: both
-/// would look at private rows outside the accountant, so every unit trains and the last weights
-/// are kept.
-fn train_private(
-    table: &Table,
-    config: &TrainConfig,
-    progress: &mut dyn FnMut(&Progress),
-    cancel: &AtomicBool,
-) -> Result<TrainedModel> {
-    let config = &private_config(config)?;
-    let tc = &config.training;
-    let pc = &config.privacy;
-    let mut random = Randomness::new(pc.deterministic_noise, tc.seed);
-    // The schema and the number of units: one noisy release over each unit's first row.
-    let (members, unit_name) = privacy_units(table, pc.privacy_unit.as_deref())?;
-    if members.len() < 2 {
-        return Err(Error::Data(format!(
-            "DP training needs at least 2 privacy units, got {}",
-            members.len()
-        )));
+    /// After the last step: the best epoch's weights restored, or under DP the privacy
+    /// statement computed from the ledger.
+    fn finish(&mut self, model: &LstmModel, summary: &mut TrainingSummary) -> Result<()> {
+        match self {
+            Stage::Plain(p) => {
+                if let Some((_, snapshot)) = p.best.take() {
+                    for ((_, var), saved) in model.params().iter().zip(snapshot) {
+                        var.set(&saved)?;
+                    }
+                }
+            }
+            Stage::Private(p) => {
+                summary.best_epoch = summary.epochs;
+                summary.privacy = Some(p.plan.report(&p.ledger, &p.unit, p.deterministic)?);
+            }
+        }
+        Ok(())
     }
-    let first_rows: Vec<usize> = members.iter().map(|m| m[0]).collect();
-    let released =
-        private_schema::release(table, config, &first_rows, pc.schema_noise, &mut random)?;
-    let schema = released.schema;
-    // Every later choice sees the noisy count only (it fixes q, the steps, delta and the noise).
-    let units = (released.units.round() as usize).max(2);
-    let table =
-        schema::drop_missing(&private_schema::conform(table, &schema, config)?, &schema, config)?;
-    let (members, _) = privacy_units(&table, pc.privacy_unit.as_deref())?;
-    // The tokenizer's statistics: one noisy release, one row per unit, composed in below.
-    let columns =
-        schema.columns.iter().filter(|c| !matches!(c.kind, ColumnKind::Identifier { .. })).count();
-    let delta = pc.delta.resolve(units);
-    let selection_delta = delta * SELECTION_DELTA_SHARE;
-    let first_rows: Vec<usize> = members.iter().map(|m| m[0]).collect();
-    let mut release = Release::new(&mut random, pc.statistics_noise, columns, selection_delta);
-    let tokenizer = Tokenizer::fit_private(&table, &schema, config, &first_rows, &mut release)?;
-    let data = &tokenizer.encode(&table, config)?;
-    let prior = vec![
-        GaussianEvent { sampling_rate: 1.0, noise_multiplier: pc.schema_noise, steps: 1 },
-        GaussianEvent { sampling_rate: 1.0, noise_multiplier: pc.statistics_noise, steps: 1 },
-    ];
-    let plan = Plan::new(config, units, prior, selection_delta)?;
-    let model = LstmModel::new(&config.model, tokenizer.fields(), tokenizer.vocab_size(), tc.seed)?;
-    let batcher = Batcher { data, tokenizer: &tokenizer, start: model.start_token() };
-    let mut optimizer =
-        Optimizer::new(tc.optimizer, tc.learning_rate, model.params().iter().map(|(_, v)| v))?;
-    let mut random = Randomness::new(pc.deterministic_noise, tc.seed);
-    // The exact row count and the losses are facts about the data: not stored under DP (the
-    // privacy report holds the noisy unit count).
-    let mut summary = TrainingSummary {
-        tokens_per_row: data.len,
-        parameters: model.params().count(),
-        stop_reason: if plan.capped { "max_epsilon" } else { "max_epochs" }.into(),
-        ..TrainingSummary::default()
-    };
-    let started = Instant::now();
-    let shapes: Vec<Shape> = model.params().iter().map(|(_, v)| v.shape().clone()).collect();
-    let max_epochs = plan.steps.div_ceil(plan.steps_per_epoch);
-    for step in 0..plan.steps {
-        if cancel.load(Ordering::Relaxed) {
-            return Err(Error::Cancelled);
-        }
-        optimizer.set_learning_rate(cosine_learning_rate(
-            tc.learning_rate,
-            step as f64 / plan.steps as f64,
-        ));
-        let chosen = sample_units(&members, plan.sampling_rate, pc.max_rows_per_unit, &mut random);
-        let all: Vec<usize> = (0..chosen.len()).collect();
-        let shards = Shard::of_units(&all, &chosen);
-        let c = plan.max_grad_norm;
-        // The noise does not depend on the gradients: draw it alongside the shards.
-        let (clipped, noise) = rayon::join(
-            || batcher.gradients(&model, &shards, tc.seed, step, Some(c)),
-            || random.noise(&shapes, plan.noise_multiplier * c),
-        );
-        let ((loss_sum, tokens, clipped), noise) = (clipped?, noise?);
-        let epoch = step / plan.steps_per_epoch + 1;
-        check_loss(
-            loss_sum / tokens.max(1.0),
-            epoch,
-            step % plan.steps_per_epoch + 1,
-            tc.learning_rate,
-        )?;
-        let scale = 1.0 / plan.expected_batch;
-        let grads = clipped
-            .iter()
-            .zip(&noise)
-            .map(|(g, n)| (g + n)?.affine(scale, 0.0))
-            .collect::<candle_core::Result<Vec<_>>>()?;
-        optimizer.step(model.params().iter().map(|(_, v)| v), &grads)?;
-        summary.steps = step + 1;
-        let in_epoch = step % plan.steps_per_epoch + 1;
-        let last = in_epoch == plan.steps_per_epoch || step + 1 == plan.steps;
-        let out_of_time =
-            tc.max_training_seconds > 0 && started.elapsed().as_secs() >= tc.max_training_seconds;
-        let epsilon = if last || out_of_time {
-            Some(plan.report(step + 1, &unit_name, pc.deterministic_noise)?.epsilon)
-        } else {
-            None
-        };
-        progress(&Progress {
-            epoch: step / plan.steps_per_epoch + 1,
-            max_epochs,
-            step: in_epoch,
-            steps_per_epoch: plan.steps_per_epoch,
-            loss: loss_sum / tokens.max(1.0),
-            validation_loss: None,
-            epsilon,
-        });
-        if last {
-            summary.epochs += 1;
-        }
-        if out_of_time {
-            summary.stop_reason = "time_limit".into();
-            break;
-        }
-    }
-    summary.best_epoch = summary.epochs;
-    check_weights(&model, tc.learning_rate)?;
-    summary.privacy = Some(plan.report(summary.steps, &unit_name, pc.deterministic_noise)?);
-    Ok(TrainedModel::new(config.clone(), tokenizer, summary, model))
 }
-
 /// Stops training on a loss that is not finite: the weights have diverged, and a model trained
 /// on would be written with losses and weights that cannot be read back.
 fn check_loss(loss: f64, epoch: usize, step: usize, learning_rate: f64) -> Result<()> {
@@ -454,17 +615,6 @@ impl Batcher<'_> {
         (inputs, targets, weights)
     }
 
-    /// The same as tensors `[rows, positions]`.
-    fn batch(&self, rows: &[usize]) -> Result<(Tensor, Tensor, Tensor)> {
-        let (inputs, targets, weights) = self.columns(rows);
-        let shape = (rows.len(), self.data.len);
-        Ok((
-            Tensor::from_vec(inputs, shape, &Device::Cpu)?,
-            Tensor::from_vec(targets, shape, &Device::Cpu)?,
-            Tensor::from_vec(weights, shape, &Device::Cpu)?,
-        ))
-    }
-
     /// Summed loss, weighted token count and gradients of the records `shards` (each a list of
     /// records, optionally with each record's privacy unit), computed on the shards at once.
     ///
@@ -526,11 +676,16 @@ impl Batcher<'_> {
     fn mean_loss(&self, model: &LstmModel, rows: &[usize], batch_size: usize) -> Result<f64> {
         let (mut total, mut count) = (0.0, 0.0);
         for chunk in rows.chunks(batch_size) {
-            let (inputs, targets, weights) = self.batch(chunk)?;
-            let n = f64::from(weights.sum_all()?.to_scalar::<f32>()?);
-            let loss = model.loss(&inputs, &targets, &weights, None)?.detach();
-            total += f64::from(loss.to_scalar::<f32>()?) * n;
-            count += n;
+            let (inputs, targets, weights) = self.columns(chunk);
+            let batch = Batch {
+                inputs: &inputs,
+                targets: &targets,
+                weights: &weights,
+                positions: self.data.len,
+            };
+            let (loss, tokens) = backprop::loss(model, &batch)?;
+            total += loss;
+            count += tokens;
         }
         Ok(total / count.max(1.0))
     }

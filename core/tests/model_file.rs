@@ -265,7 +265,13 @@ fn a_model_that_cannot_be_read_back_is_never_written() -> Result<()> {
     let summary = TrainingSummary { train_loss: vec![f64::NAN], ..meta.summary.clone() };
     let config = meta.config.clone();
     let tokenizer = meta.tokenizer.clone();
-    let network = LstmModel::new(&config.model, tokenizer.fields(), tokenizer.vocab_size(), 1)?;
+    let network = LstmModel::new(
+        &config.model,
+        tokenizer.fields(),
+        tokenizer.vocab_size(),
+        1,
+        model.network().device(),
+    )?;
     let broken = TrainedModel::new(config, tokenizer, summary, network);
     let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
     let path = dir.path().join("broken.doppel");
@@ -326,4 +332,24 @@ fn too_many_categories_are_refused_before_training() {
     let err = train(&table, &config, &mut |_| {}, &AtomicBool::new(false));
     let message = err.err().map(|e| e.to_string()).unwrap_or_default();
     assert!(message.contains("limits.max_vocabulary"), "{message}");
+}
+
+/// A model file written by doppel before the model became typed layers (format version 1,
+/// `core/tests/golden/model_v1.doppel`, trained at commit fea3c9e with
+/// `doppel train --input tests/data/adult_small.csv --config core/tests/golden/model_v1.toml`)
+/// still loads and generates exactly the rows that version generated for the same seed
+/// (`doppel generate --rows 300 --seed 9`, `model_v1_seed9.csv`).
+#[test]
+fn a_model_file_of_format_version_1_generates_the_same_rows_for_the_same_seed() -> Result<()> {
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    let model = TrainedModel::load(&golden.join("model_v1.doppel"))?;
+    let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
+    let out = dir.path().join("rows.csv");
+    let options = GenerateOptions { rows: 300, seed: 9, ..GenerateOptions::default() };
+    doppel_core::generate_to_file(&model, &options, &out, &mut |_| {})?;
+    let read = |p: &Path| std::fs::read_to_string(p).map_err(|e| Error::io(p, e));
+    let (got, want) = (read(&out)?, read(&golden.join("model_v1_seed9.csv"))?);
+    assert_eq!(got.lines().count(), 301);
+    assert!(got == want, "generated rows differ from those of format version 1");
+    Ok(())
 }

@@ -275,6 +275,13 @@ impl Ledger {
         Ledger { kind, events: Vec::new() }
     }
 
+    /// A ledger priced by `kind` whose first events are `prior` (each kept as its own event,
+    /// even where consecutive ones are equal; each validated).
+    pub fn starting_with(kind: AccountantKind, prior: Vec<GaussianEvent>) -> Result<Self> {
+        check_events(&prior)?;
+        Ok(Ledger { kind, events: prior })
+    }
+
     /// The accountant that prices this ledger.
     pub fn kind(&self) -> AccountantKind {
         self.kind
