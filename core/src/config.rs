@@ -564,7 +564,44 @@ impl TrainConfig {
         if let Some(&(what, value, key, limit)) = sizes.iter().find(|s| s.1 > s.3) {
             return Err(Limits::exceeded(what, value, key, limit as u64));
         }
-        self.privacy.validate()
+        self.privacy.validate()?;
+        if self.privacy.dp {
+            self.refuse_unaccounted(None)?;
+        }
+        Ok(())
+    }
+
+    /// The one place that refuses, under DP, what the privacy accountant cannot cover: a missing
+    /// policy computing a statistic outside it (`mean`, `mode`) and free-text columns (not
+    /// covered yet). Called on the configuration before training, and with the released
+    /// `schema` once inference (which may find text) has run.
+    pub(crate) fn refuse_unaccounted(&self, schema: Option<&crate::schema::Schema>) -> Result<()> {
+        for (name, column) in &self.columns {
+            if matches!(column.missing, MissingPolicy::Mean | MissingPolicy::Mode) {
+                return Err(Error::Config(format!(
+                    "columns.{name}.missing = mean/mode computes a statistic outside the privacy \
+                     accountant; under DP use \"keep\" or \"drop\""
+                )));
+            }
+        }
+        let configured_text = self
+            .columns
+            .iter()
+            .filter(|(_, c)| c.kind == Some(KindName::Text))
+            .map(|(name, _)| name.as_str());
+        let inferred_text = schema.into_iter().flat_map(|s| {
+            s.columns
+                .iter()
+                .filter(|c| matches!(c.kind, crate::schema::ColumnKind::Text))
+                .map(|c| c.name.as_str())
+        });
+        if let Some(name) = configured_text.chain(inferred_text).next() {
+            return Err(Error::Config(format!(
+                "column '{name}' is free text, which DP training does not cover yet: set its \
+                 kind to categorical or identifier in [columns.\"{name}\"], or drop it"
+            )));
+        }
+        Ok(())
     }
 }
 

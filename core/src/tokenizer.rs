@@ -254,11 +254,11 @@ impl Tokenizer {
                     continue;
                 }
                 ColumnKind::Text => {
-                    return Err(Error::Config(format!(
-                        "column '{}' is free text, which DP training does not cover yet: set its \
-                         kind to categorical or identifier in [columns.\"{}\"], or drop it",
-                        column.name, column.name
-                    )))
+                    // Refused before fitting (`TrainConfig::refuse_unaccounted`).
+                    return Err(Error::Data(format!(
+                        "column '{}' is free text, which DP training does not cover",
+                        column.name
+                    )));
                 }
                 ColumnKind::Categorical | ColumnKind::Boolean => {
                     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();

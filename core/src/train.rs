@@ -15,7 +15,7 @@ use rayon::prelude::*;
 use crate::accountant::{Accountant, GaussianEvent, Ledger};
 use crate::artifact::{TrainedModel, TrainingSummary};
 use crate::backprop::{self, Batch, Clip, Gradients};
-use crate::config::{KindName, MissingPolicy, TrainConfig};
+use crate::config::{KindName, TrainConfig};
 use crate::dp::{Plan, Randomness};
 use crate::error::{Error, Result};
 use crate::model::LstmModel;
@@ -225,7 +225,7 @@ impl Setup {
     /// DP training: the schema and the tokenizer's statistics from noisy releases over one row
     /// per unit, both recorded in the ledger, then the plan of DP-SGD steps.
     fn private(table: &Table, config: &TrainConfig) -> Result<Setup> {
-        let config = private_config(config)?;
+        let config = private_config(config);
         let (tc, pc) = (&config.training, &config.privacy);
         let mut random = Randomness::new(pc.deterministic_noise, tc.seed);
         // The schema and the number of units: one noisy release over each unit's first row.
@@ -240,6 +240,7 @@ impl Setup {
         let released =
             private_schema::release(table, &config, &first_rows, pc.schema_noise, &mut random)?;
         let schema = released.schema;
+        config.refuse_unaccounted(Some(&schema))?;
         // Every later choice sees the noisy count only (it fixes q, the steps, delta, noise).
         let units = (released.units.round() as usize).max(2);
         let table = schema::drop_missing(
@@ -492,22 +493,14 @@ fn check_weights(model: &LstmModel, learning_rate: f64) -> Result<()> {
 const SELECTION_DELTA_SHARE: f64 = 0.1;
 
 /// The configuration DP training runs with: the privacy-unit column becomes an identifier (its
-/// values are never learned); settings that would compute unaccounted statistics are refused.
-fn private_config(config: &TrainConfig) -> Result<TrainConfig> {
+/// values are never learned). [`TrainConfig::validate`] has refused what DP cannot account for.
+fn private_config(config: &TrainConfig) -> TrainConfig {
     let mut config = config.clone();
-    for (name, column) in &config.columns {
-        if matches!(column.missing, MissingPolicy::Mean | MissingPolicy::Mode) {
-            return Err(Error::Config(format!(
-                "columns.{name}.missing = mean/mode computes a statistic outside the privacy \
-                 accountant; under DP use \"keep\" or \"drop\""
-            )));
-        }
-    }
     if let Some(unit) = &config.privacy.privacy_unit {
         let column = config.columns.entry(unit.clone()).or_default();
         column.kind.get_or_insert(KindName::Identifier);
     }
-    Ok(config)
+    config
 }
 
 /// The privacy units: each unit's rows, and the unit's name for the report. Without a unit
