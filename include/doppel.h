@@ -80,13 +80,15 @@ typedef enum DoppelStatus {
   DOPPEL_STATUS_OK = 0,
   // A required pointer argument was NULL (the message names it).
   DOPPEL_STATUS_NULL_PARAMETER = 1,
-  // An argument is out of range or not valid UTF-8 (the message names it).
+  // An argument is out of range or not valid UTF-8, or a path's extension names no format
+  // (the message names the argument, or the path and the supported extensions).
   DOPPEL_STATUS_INVALID_ARGUMENT = 2,
   // The training configuration is invalid (the message names the key).
   DOPPEL_STATUS_INVALID_CONFIG = 3,
   // A file could not be read or written.
   DOPPEL_STATUS_IO = 4,
-  // The input data is malformed (the message names the file, row and column).
+  // The input data is malformed or cannot be learned from (the message names the file, and
+  // the row and column where one is at fault; an Arrow stream is named `<arrow stream>`).
   DOPPEL_STATUS_INVALID_DATA = 5,
   // A model file or buffer is not a usable doppel model.
   DOPPEL_STATUS_INVALID_MODEL = 6,
@@ -144,24 +146,28 @@ extern "C" {
 // Thread-safe.
 const char *doppel_version(void);
 
-// Build information as JSON, e.g. `{"version":"0.1.0","cuda":false}`, into `*out` (release
-// with `doppel_string_free`).
+// Build information as JSON, e.g. `{"version":"0.1.0","cuda":false}`, into `*out_json`
+// (release with `doppel_string_free`).
 //
 // # Safety
-// `out` is NULL or points to writable storage for a pointer.
+// `out_json` is NULL or points to writable storage for a pointer.
 enum DoppelStatus doppel_build_info(char **out_json);
 
-// The default training configuration, into `*out`.
+// The default training configuration, into `*out_config`.
 //
 // # Safety
-// `out` is NULL or points to writable storage for a pointer.
+// `out_config` is NULL or points to writable storage for a pointer.
 enum DoppelStatus doppel_config_default(struct DoppelConfig **out_config);
 
 // A training configuration from JSON with the keys of the CLI's configuration file (every key
-// optional), validated; INVALID_CONFIG with a message naming the bad key otherwise.
+// optional), validated, into `*out_config`; INVALID_CONFIG with a message naming the bad key
+// otherwise. The text is one JSON object whose sections (`training`, `model`, `columns`, ...)
+// are objects with named keys: an array is accepted only for a list such as
+// `missing_tokens`, and anywhere else (`{"training": ["adam", 0.5]}`, or a top-level array)
+// is INVALID_CONFIG naming the key (`training`, `(top level)`).
 //
 // # Safety
-// `json` is NULL or a NUL-terminated string; `out` is NULL or writable.
+// `json` is NULL or a NUL-terminated string; `out_config` is NULL or writable.
 enum DoppelStatus doppel_config_from_json(const char *json, struct DoppelConfig **out_config);
 
 // Releases a configuration; NULL does nothing.
@@ -170,11 +176,15 @@ enum DoppelStatus doppel_config_from_json(const char *json, struct DoppelConfig 
 // `config` is NULL or came from this library and is not used afterwards.
 void doppel_config_free(struct DoppelConfig *config);
 
-// Trains a model on a CSV, Parquet or Arrow IPC file (by extension) into `*out`.
-// `progress` may be NULL; `user_data` is passed to it unchanged.
+// Trains a model on a CSV, Parquet or Arrow IPC file into `*out_model`. The format follows
+// the extension: `.csv`, `.tsv`, `.txt` or none (CSV), `.parquet`, `.pq` (Parquet), `.arrow`,
+// `.arrows`, `.ipc`, `.feather` (Arrow IPC); another extension is INVALID_ARGUMENT naming the
+// supported ones. A table that cannot be learned from (too few rows, a column with no values,
+// ...) is INVALID_DATA with a message naming the file. `progress` may be NULL; `user_data` is
+// passed to it unchanged.
 //
 // # Safety
-// `config` is NULL or a live configuration; `path` NULL or NUL-terminated; `out` NULL or
+// `config` is NULL or a live configuration; `path` NULL or NUL-terminated; `out_model` NULL or
 // writable; `progress`, if given, is safe to call with `user_data` during this call.
 enum DoppelStatus doppel_train_file(const struct DoppelConfig *config,
                                     const char *path,
@@ -196,8 +206,8 @@ enum DoppelStatus doppel_train_file(const struct DoppelConfig *config,
 // calling thread, before this function returns.
 //
 // # Safety
-// `config` is NULL or live; `stream` NULL or an initialised Arrow C stream; `out` NULL or
-// writable; `progress`, if given, is safe to call with `user_data` during this call.
+// `config` is NULL or live; `stream` NULL or an initialised Arrow C stream; `out_model` NULL
+// or writable; `progress`, if given, is safe to call with `user_data` during this call.
 enum DoppelStatus doppel_train_arrow(const struct DoppelConfig *config,
                                      struct ArrowArrayStream *stream,
                                      DoppelProgressFn progress,
@@ -206,9 +216,10 @@ enum DoppelStatus doppel_train_arrow(const struct DoppelConfig *config,
 
 // Saves a model to a file.
 //
-// Where it goes depends on what is at `path`: a regular file or nothing yet gets a temporary
-// file `.{name}.tmp-{pid}-{n}` beside it, renamed over it once complete (a failure leaves the
-// old file as it was, and leftovers of killed processes for the same path are removed); a
+// How the library writes a file (here and in `doppel_generate_file`): where it goes depends
+// on what is at `path`. A regular file or nothing yet gets a temporary file
+// `.{name}.tmp-{pid}-{n}` beside it, renamed over it once complete (a failure leaves the old
+// file as it was, and leftovers of killed processes for the same path are removed); a
 // symbolic link is followed and its target replaced so (a dangling link is refused); a
 // character device or FIFO (such as `/dev/null`) is written straight through; a directory,
 // block device or socket is refused with `DOPPEL_STATUS_IO`. The library installs no signal
@@ -218,10 +229,10 @@ enum DoppelStatus doppel_train_arrow(const struct DoppelConfig *config,
 // `model` is NULL or live; `path` NULL or NUL-terminated.
 enum DoppelStatus doppel_model_save(const struct DoppelModel *model, const char *path);
 
-// Loads a model from a file into `*out`; INVALID_MODEL for a file that is not one.
+// Loads a model from a file into `*out_model`; INVALID_MODEL for a file that is not one.
 //
 // # Safety
-// `path` is NULL or NUL-terminated; `out` NULL or writable.
+// `path` is NULL or NUL-terminated; `out_model` NULL or writable.
 enum DoppelStatus doppel_model_load(const char *path, struct DoppelModel **out_model);
 
 // Serialises a model into a new buffer: `*out_bytes` and `*out_len` (release with
@@ -234,11 +245,11 @@ enum DoppelStatus doppel_model_to_bytes(const struct DoppelModel *model,
                                         size_t *out_len);
 
 // A model from a buffer made by `doppel_model_to_bytes` (copied; the buffer may be freed
-// afterwards) into `*out`. `bytes` may be NULL when `len` is 0 (an empty buffer, which is
-// INVALID_MODEL like any buffer that is not a model).
+// afterwards) into `*out_model`. `bytes` may be NULL when `len` is 0 (an empty buffer, which
+// is INVALID_MODEL like any buffer that is not a model).
 //
 // # Safety
-// `bytes` is NULL or points to `len` readable bytes; `out` NULL or writable.
+// `bytes` is NULL or points to `len` readable bytes; `out_model` NULL or writable.
 enum DoppelStatus doppel_model_from_bytes(const uint8_t *bytes,
                                           size_t len,
                                           struct DoppelModel **out_model);
@@ -250,17 +261,11 @@ enum DoppelStatus doppel_model_from_bytes(const uint8_t *bytes,
 // using it.
 void doppel_model_free(struct DoppelModel *model);
 
-// Generates `rows` records with `seed` into a file whose format follows its extension (CSV,
-// Parquet, Arrow IPC); the file appears only once complete. Safe to call from many threads
-// on one model; the same seed gives the same rows.
-//
-// Where it goes depends on what is at `path`: a regular file or nothing yet gets a temporary
-// file `.{name}.tmp-{pid}-{n}` beside it, renamed over it once complete (a failure leaves the
-// old file as it was, and leftovers of killed processes for the same path are removed); a
-// symbolic link is followed and its target replaced so (a dangling link is refused); a
-// character device or FIFO (such as `/dev/null`) is written straight through; a directory,
-// block device or socket is refused with `DOPPEL_STATUS_IO`. The library installs no signal
-// handler: a host killed midway may leave the temporary file.
+// Generates `rows` records with `seed` into a file whose format follows its extension (the
+// extensions `doppel_train_file` reads; another one is INVALID_ARGUMENT naming them, and
+// nothing is written). The file appears only once complete, written as `doppel_model_save`
+// describes (a temporary file renamed into place; links, devices and FIFOs). Safe to call
+// from many threads on one model; the same seed gives the same rows.
 //
 // # Safety
 // `model` is NULL or live; `path` NULL or NUL-terminated.
@@ -316,8 +321,11 @@ enum DoppelStatus doppel_privacy_noise(int32_t accountant,
 
 // The quality and privacy report of a synthetic table as JSON (the format of `doppel report
 // --json`, documented in docs/report.md) into `*out_json` (release with `doppel_string_free`).
-// `real_path` and `synthetic_path` are CSV, Parquet or Arrow IPC files; `holdout_path` (real
-// rows not used in training) and `options_json` (`ReportOptions` fields) may be NULL.
+// `real_path` and `synthetic_path` are CSV, Parquet or Arrow IPC files (by extension, as
+// `doppel_train_file` reads them); `holdout_path` (real rows not used in training) and
+// `options_json` (a JSON object of `ReportOptions` fields, listed in docs/report.md) may be
+// NULL. Bad options are INVALID_ARGUMENT naming `options_json` and the key (an array is taken
+// only for a list). Data the report cannot compare is INVALID_DATA, naming the files.
 //
 // # Safety
 // Each string is NULL or NUL-terminated; `out_json` is NULL or writable.

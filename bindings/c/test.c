@@ -265,8 +265,11 @@ static void arrow_round_trip(const DoppelConfig *config) {
 
 int main(int argc, char **argv) {
   const char *dir = argc > 1 ? argv[1] : ".";
-  char input[512], saved[512], generated[512], missing[512], first[4096];
+  char input[512], saved[512], generated[512], missing[512], short_input[512], unknown[512];
+  char first[4096];
   snprintf(input, sizeof input, "%s/in.csv", dir);
+  snprintf(short_input, sizeof short_input, "%s/short.csv", dir);
+  snprintf(unknown, sizeof unknown, "%s/data.xyz", dir);
   snprintf(saved, sizeof saved, "%s/m.doppel", dir);
   snprintf(generated, sizeof generated, "%s/s.csv", dir);
   snprintf(missing, sizeof missing, "%s/missing.csv", dir);
@@ -283,9 +286,21 @@ int main(int argc, char **argv) {
   check(doppel_config_from_json("{\"training\": {\"max_epochs\": 2, \"batch_size\": 64}}", &config) == DOPPEL_STATUS_OK, "config_from_json");
   DoppelConfig *bad = NULL;
   check(doppel_config_from_json("{\"trainin\": {}}", &bad) == DOPPEL_STATUS_INVALID_CONFIG && bad == NULL && last_error_contains("trainin"), "a bad config key is named");
+  /* A JSON array where a section (or the whole configuration) belongs would be read by position
+   * (optimizer "adam", learning rate 0.5; delimiter ';'): it is refused, naming the key. */
+  check(doppel_config_from_json("{\"training\": [\"adam\", 0.5]}", &bad) == DOPPEL_STATUS_INVALID_CONFIG && bad == NULL && last_error_contains("training: an array is accepted only for a list"), "an array for a section is INVALID_CONFIG naming the key");
+  check(doppel_config_from_json("[\";\"]", &bad) == DOPPEL_STATUS_INVALID_CONFIG && bad == NULL && last_error_contains("(top level): an array"), "a top-level array is INVALID_CONFIG");
+  check(doppel_config_from_json("{\"missing_tokens\": [\"?\"]}", &bad) == DOPPEL_STATUS_OK && bad != NULL, "a list still takes an array");
+  doppel_config_free(bad);
+  bad = NULL;
 
   DoppelModel *model = NULL;
   check(doppel_train_file(config, missing, NULL, NULL, &model) == DOPPEL_STATUS_IO && model == NULL && last_error_contains("missing.csv"), "a missing file is an IO error naming it");
+  FILE *few = fopen(short_input, "w");
+  fprintf(few, "colour,count\nred,1\nblue,2\n");
+  fclose(few);
+  check(doppel_train_file(config, short_input, NULL, NULL, &model) == DOPPEL_STATUS_INVALID_DATA && model == NULL && last_error_contains("short.csv: only 2 data row(s)"), "a file too short to learn from is INVALID_DATA naming it");
+  check(doppel_train_file(config, unknown, NULL, NULL, &model) == DOPPEL_STATUS_INVALID_ARGUMENT && model == NULL && last_error_contains("data.xyz: unknown file extension") && last_error_contains(".parquet"), "an unknown extension is INVALID_ARGUMENT naming the supported ones");
   check(doppel_train_file(config, input, on_progress, NULL, &model) == DOPPEL_STATUS_OK && model != NULL, "train_file");
   check(progress_calls >= 2, "progress callback called");
 
@@ -312,6 +327,7 @@ int main(int argc, char **argv) {
   check(doppel_privacy_epsilon(DOPPEL_ACCOUNTANT_RDP, 0.01, 1.0, 1000, 1e-5, &epsilon) == DOPPEL_STATUS_OK && epsilon > 0.0, "privacy_epsilon");
   check(doppel_privacy_noise(DOPPEL_ACCOUNTANT_RDP, epsilon, 1e-5, 0.01, 1000, &sigma) == DOPPEL_STATUS_OK && sigma > 0.999 && sigma < 1.001, "privacy_noise inverts privacy_epsilon");
   check(doppel_privacy_epsilon(DOPPEL_ACCOUNTANT_PRV, 1.5, 1.0, 10, 1e-5, &epsilon) == DOPPEL_STATUS_INVALID_ARGUMENT && last_error_contains("sampling_rate"), "a bad sampling rate is named");
+  check(doppel_privacy_noise(DOPPEL_ACCOUNTANT_RDP, -1.0, 1e-5, 0.01, 10, &sigma) == DOPPEL_STATUS_INVALID_ARGUMENT && strncmp(doppel_last_error(), "epsilon must be", 15) == 0, "a bad epsilon is named as the argument, not as a configuration");
 
   arrow_round_trip(config);
 

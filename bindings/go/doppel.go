@@ -11,6 +11,9 @@
 //
 //	CGO_LDFLAGS="/path/to/libdoppel.a -lm -ldl -lpthread" go build
 //
+// The header is found in the repository's include/ (two folders up); a vendored copy or
+// any copy outside the repository also sets CGO_CFLAGS="-I/path/to/doppel/include".
+//
 // # Arrow C streams
 //
 // TrainArrow and Model.GenerateArrow exchange tables as Arrow C streams without copying

@@ -96,8 +96,9 @@ func (m *Model) Bytes() ([]byte, error) {
 }
 
 // Generate writes rows synthetic records drawn with seed to path, in the format its
-// extension names (.csv, .parquet, .arrow); the file appears only once complete. The same
-// seed gives the same rows. Safe to call from many goroutines at once.
+// extension names (.csv, .parquet, .arrow, ...; another extension is an error with
+// StatusInvalidArgument, and nothing is written); the file appears only once complete. The
+// same seed gives the same rows. Safe to call from many goroutines at once.
 func (m *Model) Generate(rows int, seed uint64, path string) error {
 	if rows < 0 {
 		return invalidArgument("rows is negative: %d", rows)

@@ -28,7 +28,8 @@ import (
 	"unsafe"
 )
 
-// Train trains a model on a CSV, Parquet or Arrow IPC file (chosen by extension).
+// Train trains a model on a CSV, Parquet or Arrow IPC file (chosen by extension; an
+// extension that names no format is an error with StatusInvalidArgument).
 //
 // progress, if not nil, is called after every training step on the calling goroutine;
 // returning false cancels training, which then fails with ErrCancelled (even on the very

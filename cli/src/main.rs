@@ -1,5 +1,6 @@
 //! `doppel`: learn a private table and generate a synthetic twin of it.
 
+mod inspect;
 mod privacy;
 mod report;
 
@@ -12,7 +13,7 @@ use clap::{Parser, Subcommand};
 use doppel_core::config::{Delta, PrivacyConfig};
 use doppel_core::generate::{generate_to_file, GenerateOptions, Sampling};
 use doppel_core::ingest::{
-    check_delimiter, delimiter_name, detect_delimiter, read_table, Format, ReadOptions,
+    check_delimiter, delimiter_name, detect_delimiter, in_file, read_table, Format, ReadOptions,
 };
 use doppel_core::output::refuse_output_over_inputs;
 use doppel_core::{train, AccountantKind, TrainConfig, TrainedModel};
@@ -35,12 +36,13 @@ enum Command {
     Train(TrainArgs),
     /// Generate synthetic rows from a trained model.
     Generate(GenerateArgs),
-    /// Print a model's schema, configuration and training summary.
+    /// Print a short summary of a model: its columns, training and privacy guarantee.
     Inspect {
         /// The model file.
         #[arg(long)]
         model: PathBuf,
-        /// Print JSON (the only format for now).
+        /// Print everything the model file states as JSON instead: the schema, tokenizer,
+        /// configuration and training summary, with the guarantee up front (`epsilon`, `delta`).
         #[arg(long)]
         json: bool,
     },
@@ -51,6 +53,9 @@ enum Command {
         /// The training data.
         #[arg(long, default_value = "data/adult.csv")]
         input: PathBuf,
+        /// Format of --input, whatever its extension (default: from the extension).
+        #[arg(long, value_enum)]
+        format: Option<FormatArg>,
         /// Where to write the model.
         #[arg(long, default_value = "model.doppel")]
         model: PathBuf,
@@ -83,11 +88,47 @@ enum Command {
     Privacy(privacy::PrivacyArgs),
 }
 
+/// A table format named on the command line (`--format`).
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum FormatArg {
+    /// Delimited text (RFC 4180 CSV; the delimiter is detected or given with --delimiter).
+    Csv,
+    /// Apache Parquet.
+    Parquet,
+    /// Arrow IPC (file or stream format).
+    Arrow,
+}
+
+impl From<FormatArg> for Format {
+    fn from(format: FormatArg) -> Format {
+        match format {
+            FormatArg::Csv => Format::Csv,
+            FormatArg::Parquet => Format::Parquet,
+            FormatArg::Arrow => Format::ArrowIpc,
+        }
+    }
+}
+
+/// An error reading an input, as the CLI prints it: an unknown extension also says how to
+/// name the format.
+pub fn input_error(error: doppel_core::Error) -> String {
+    match error {
+        doppel_core::Error::UnknownFormat { .. } => {
+            format!("{error}; or give the input's format with --format csv|parquet|arrow")
+        }
+        other => other.to_string(),
+    }
+}
+
 #[derive(clap::Args)]
 struct TrainArgs {
-    /// The training data (.csv, .parquet, .arrow).
+    /// The training data: .csv, .tsv, .txt or no extension (CSV), .parquet, .pq, .arrow,
+    /// .arrows, .ipc, .feather; another extension needs --format.
     #[arg(long)]
     input: PathBuf,
+    /// Format of --input, whatever its extension (default: from the extension).
+    #[arg(long, value_enum)]
+    format: Option<FormatArg>,
     /// Where to write the model.
     #[arg(long)]
     model: PathBuf,
@@ -178,8 +219,9 @@ struct GenerateArgs {
     /// Rows to generate.
     #[arg(long)]
     rows: usize,
-    /// Output file; the format follows the extension (.csv, .parquet, .arrow); `-` writes
-    /// CSV to standard output. A symbolic link's target is replaced; a character device or
+    /// Output file; the format follows the extension (.csv, .tsv, .txt, .parquet, .pq, .arrow,
+    /// .arrows, .ipc, .feather; another one is refused); a path without one, such as `-`
+    /// (standard output), is CSV. A symbolic link's target is replaced; a character device or
     /// FIFO is written through.
     #[arg(long)]
     output: PathBuf,
@@ -280,7 +322,8 @@ fn run(cli: Cli) -> CliResult<()> {
             refuse_overwriting(&[&args.model], &inputs)?;
             let mut config =
                 load_config(config_path, args.seed, args.epochs, args.delimiter, &args.privacy)?;
-            train_command(&args.input, &args.model, &mut config, 0.0).map(drop)
+            let input = Input { path: &args.input, format: args.format.map(Format::from) };
+            train_command(&input, &args.model, &mut config, 0.0).map(drop)
         }
         Command::Generate(args) => {
             let options = GenerateOptions {
@@ -295,9 +338,13 @@ fn run(cli: Cli) -> CliResult<()> {
             };
             generate_command(&args.model, &options, &args.output)
         }
-        Command::Inspect { model, json: _ } => {
+        Command::Inspect { model: path, json } => {
             // Inspect writes nothing but standard output.
-            let model = TrainedModel::load(&model).map_err(|e| e.to_string())?;
+            let model = TrainedModel::load(&path).map_err(|e| e.to_string())?;
+            if !json {
+                print!("{}", inspect::summary(&path, &model));
+                return Ok(());
+            }
             let mut value = serde_json::to_value(model.metadata()).map_err(|e| e.to_string())?;
             // The guarantee up front, as the (verified) statement serialises it: `epsilon` is
             // null for a model trained without DP, "inf" for no finite bound.
@@ -314,6 +361,7 @@ fn run(cli: Cli) -> CliResult<()> {
         Command::Report(args) => report::run(&args),
         Command::Run {
             input,
+            format,
             model,
             output,
             rows,
@@ -337,8 +385,11 @@ fn run(cli: Cli) -> CliResult<()> {
                 refuse_overwriting(&reports, &[&model, &output])
             };
             check()?;
+            // Before the training, not after it: an output named with an unknown extension.
+            Format::of_path(&output).map_err(|e| e.to_string())?;
             let mut config = load_config(config.as_deref(), seed, None, None, &privacy)?;
-            let split = train_command(&input, &model, &mut config, holdout_share)?;
+            let source = Input { path: &input, format: format.map(Format::from) };
+            let split = train_command(&source, &model, &mut config, holdout_share)?;
             check()?;
             let options = GenerateOptions {
                 rows: rows.unwrap_or(split.training.num_rows()),
@@ -356,7 +407,8 @@ fn run(cli: Cli) -> CliResult<()> {
             let holdout = split.holdout.as_ref().map(report::from_core).transpose()?;
             // The synthetic CSV was written with the training data's delimiter.
             let delimiter = config.delimiter.map_or(Ok(b','), |d| check_delimiter(d, "delimiter"));
-            let synthetic = report::load(&output, Some(delimiter.map_err(|e| e.to_string())?))?;
+            let delimiter = Some(delimiter.map_err(|e| e.to_string())?);
+            let synthetic = report::load(&output, delimiter, None)?;
             let label = format!("{} and {}", input.display(), output.display());
             report::report_tables(
                 &real,
@@ -422,17 +474,25 @@ fn split_holdout(table: doppel_core::Table, share: f64, seed: u64) -> CliResult<
     Ok(Split { training: table.take_rows(&training), holdout: Some(table.take_rows(&holdout)) })
 }
 
+/// A table to read: its path, and its format when given with `--format`.
+struct Input<'a> {
+    path: &'a Path,
+    format: Option<Format>,
+}
+
 /// Reads `input`, trains on it (less a holdout of `holdout_share`) and saves the model. A CSV
 /// delimiter the configuration lacks is detected, said, and recorded in `config` (and so in
 /// the model, whose generated CSV then uses it).
 fn train_command(
-    input: &Path,
+    source: &Input,
     model_path: &Path,
     config: &mut TrainConfig,
     holdout_share: f64,
 ) -> CliResult<Split> {
     let started = Instant::now();
-    if config.delimiter.is_none() && Format::from_path(input) == Format::Csv {
+    let input = source.path;
+    let format = Format::resolve(input, source.format).map_err(input_error)?;
+    if config.delimiter.is_none() && format == Format::Csv {
         let detected = detect_delimiter(input).map_err(|e| e.to_string())?;
         eprintln!(
             "delimiter: {} (detected from the first lines of {}; --delimiter sets another)",
@@ -442,8 +502,8 @@ fn train_command(
         config.delimiter = Some(char::from(detected));
     }
     let config = &*config;
-    let options = ReadOptions::from_config(config);
-    let table = read_table(input, &options).map_err(|e| e.to_string())?;
+    let options = ReadOptions { format: Some(format), ..ReadOptions::from_config(config) };
+    let table = read_table(input, &options).map_err(input_error)?;
     eprintln!(
         "read {} rows x {} columns from {}",
         table.num_rows(),
@@ -483,7 +543,9 @@ fn train_command(
             bar.println(format!("epoch {}: {}", p.epoch, parts.join(", ")));
         }
     };
-    let model = train(table, config, &mut on_progress, &cancel).map_err(|e| e.to_string())?;
+    // Training knows the table, not its file: its data errors are named after the file here.
+    let model = train(table, config, &mut on_progress, &cancel)
+        .map_err(|e| in_file(input, e).to_string())?;
     bar.finish_and_clear();
     model.save(model_path).map_err(|e| e.to_string())?;
     let s = &model.metadata().summary;

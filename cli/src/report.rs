@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use doppel_core::config::from_json_object;
 use doppel_core::ingest::{
     check_delimiter, delimiter_name, detect_delimiter, read_capped, read_table, Format, ReadOptions,
 };
@@ -14,12 +15,13 @@ use doppel_report::report::{build_report, ModelPrivacy, Report, ReportOptions};
 use doppel_report::Table;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::CliResult;
+use crate::{input_error, CliResult, FormatArg};
 
 /// Flags of `doppel report`.
 #[derive(clap::Args)]
 pub struct ReportArgs {
-    /// The real table the model was trained on (.csv, .parquet, .arrow).
+    /// The real table the model was trained on (.csv, .tsv, .txt, .parquet, .pq, .arrow,
+    /// .arrows, .ipc, .feather; another extension needs --format).
     #[arg(long)]
     pub real: PathBuf,
     /// The synthetic table.
@@ -50,6 +52,9 @@ pub struct ReportArgs {
     /// , ; tab | from its first lines).
     #[arg(long)]
     pub delimiter: Option<char>,
+    /// Format of every input table, whatever their extensions (default: from each extension).
+    #[arg(long, value_enum)]
+    pub format: Option<FormatArg>,
     /// Where to write the report as JSON.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -69,7 +74,8 @@ pub fn run(args: &ReportArgs) -> CliResult<()> {
                 "MAX_CONFIG_FILE_BYTES",
             )
             .map_err(|e| e.to_string())?;
-            serde_json::from_slice(&bytes).map_err(|e| at(path, e))?
+            let text = String::from_utf8(bytes).map_err(|e| at(path, e))?;
+            from_json_object(&text).map_err(|e| at(path, e))?
         }
         None => ReportOptions::default(),
     };
@@ -115,6 +121,7 @@ pub fn run(args: &ReportArgs) -> CliResult<()> {
         synthetic: &args.synthetic,
         holdout: args.holdout.as_deref(),
         delimiter,
+        format: args.format.map(Format::from),
     };
     let outputs = Outputs { json: args.json.as_deref(), html: args.html.as_deref() };
     report(&tables, &options, &outputs)
@@ -130,6 +137,8 @@ pub struct Inputs<'a> {
     pub holdout: Option<&'a Path>,
     /// CSV field delimiter; `None` detects it in each CSV file.
     pub delimiter: Option<u8>,
+    /// The tables' format; `None` takes each one's from its extension.
+    pub format: Option<Format>,
 }
 
 /// Where the report goes besides the terminal.
@@ -142,7 +151,7 @@ pub struct Outputs<'a> {
 
 /// Builds the report, prints its summary and writes the requested files.
 pub fn report(inputs: &Inputs, options: &ReportOptions, outputs: &Outputs) -> CliResult<()> {
-    let load = |path: &Path| load(path, inputs.delimiter);
+    let load = |path: &Path| load(path, inputs.delimiter, inputs.format);
     let real_table = load(inputs.real)?;
     let synthetic_table = load(inputs.synthetic)?;
     let holdout_table = inputs.holdout.map(load).transpose()?;
@@ -192,13 +201,14 @@ fn at(path: &Path, error: impl std::fmt::Display) -> String {
     format!("{}: {error}", path.display())
 }
 
-/// Reads a table for the report through doppel-core's reader (CSV split at `delimiter`, or
-/// at the one detected and said when `None`; Parquet, Arrow IPC), within the default limits
-/// and refusing a file that is not regular, with nulls as empty cells (a missing-value
-/// token).
-pub fn load(path: &Path, delimiter: Option<u8>) -> CliResult<Table> {
+/// Reads a table for the report through doppel-core's reader (in `format`, or the one its
+/// extension names; CSV split at `delimiter`, or at the one detected and said when `None`;
+/// Parquet, Arrow IPC), within the default limits and refusing a file that is not regular,
+/// with nulls as empty cells (a missing-value token).
+pub fn load(path: &Path, delimiter: Option<u8>, format: Option<Format>) -> CliResult<Table> {
+    let format = Format::resolve(path, format).map_err(input_error)?;
     let delimiter = match delimiter {
-        None if Format::from_path(path) == Format::Csv => {
+        None if format == Format::Csv => {
             let detected = detect_delimiter(path).map_err(|e| e.to_string())?;
             eprintln!(
                 "delimiter of {}: {} (detected; --delimiter sets another)",
@@ -209,8 +219,8 @@ pub fn load(path: &Path, delimiter: Option<u8>) -> CliResult<Table> {
         }
         other => other,
     };
-    let options = ReadOptions { delimiter, ..ReadOptions::default() };
-    let table = read_table(path, &options).map_err(|e| e.to_string())?;
+    let options = ReadOptions { delimiter, format: Some(format), ..ReadOptions::default() };
+    let table = read_table(path, &options).map_err(input_error)?;
     from_core(&table).map_err(|e| at(path, e))
 }
 

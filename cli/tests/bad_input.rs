@@ -77,7 +77,39 @@ fn entirely_missing_column() {
 
 #[test]
 fn single_row() {
-    train_on(b"a,b\n1,x\n", &["1 data row", "at least"]);
+    train_on(b"a,b\n1,x\n", &["in.csv: only 1 data row", "at least"]);
+}
+
+#[test]
+fn an_unknown_extension_is_refused_naming_the_supported_ones_unless_a_format_is_given() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("data.xyz"), adult_rows(200)).expect("write input");
+    let supported = ["unknown file extension \"xyz\"", ".csv", ".tsv", ".parquet", ".feather"];
+    let train = ["train", "--input", "data.xyz", "--model", "m.doppel", "--epochs", "1"];
+    let out = doppel(&train, dir.path());
+    let needles: Vec<&str> =
+        ["data.xyz", "--format csv|parquet|arrow"].iter().chain(&supported).copied().collect();
+    assert_clean_failure(&out, &needles, dir.path(), &["data.xyz"]);
+    // `run` refuses an output it could not write before it trains.
+    let run = ["run", "--input", "data.xyz", "--format", "csv", "--output", "synthetic.xyz"];
+    let out = doppel(&run, dir.path());
+    assert_clean_failure(&out, &["synthetic.xyz", ".parquet"], dir.path(), &["data.xyz"]);
+
+    // With --format the file is read as said, whatever its extension.
+    let out = doppel(&[&train[..], &["--format", "csv"]].concat(), dir.path());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report = ["report", "--real", "data.xyz", "--synthetic", "data.xyz"];
+    let out = doppel(&report, dir.path());
+    assert_clean_failure(&out, &["data.xyz", "--format"], dir.path(), &["data.xyz", "m.doppel"]);
+    let out = doppel(&[&report[..], &["--format", "csv"]].concat(), dir.path());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Nothing is written as CSV into an output with an unknown extension.
+    let generate = ["generate", "--model", "m.doppel", "--rows", "10", "--output", "out.xyz"];
+    let out = doppel(&generate, dir.path());
+    assert_clean_failure(&out, &supported, dir.path(), &["data.xyz", "m.doppel"]);
+    let out = doppel(&["train", "--input", "data.xyz", "--format", "xls"], dir.path());
+    assert_eq!(out.status.code(), Some(2), "a usage error");
+    assert!(common::stderr(&out).contains("[possible values: csv, parquet, arrow]"));
 }
 
 #[test]

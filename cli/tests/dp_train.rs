@@ -60,6 +60,14 @@ fn dp_training_prints_and_stores_the_guarantee() {
     let units = privacy["units"].as_u64().expect("a unit count");
     assert!(units.abs_diff(600) < 150, "{units}");
     assert_eq!(privacy["steps"].as_u64(), Some(2 * units.div_ceil(256)));
+    // Without --json: the same guarantee in a line, and no exact row count.
+    let out = doppel(&["inspect", "--model", "m.doppel"], dir.path());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let line =
+        format!("privacy   epsilon {epsilon:.4} at delta 1.000e-5 (rdp accountant), unit: row");
+    assert!(text.contains(&line), "{text}");
+    assert!(text.contains(&format!("about {units} privacy units (a noisy count)")), "{text}");
 
     // The report shows the guarantee as the model states it.
     let generate = ["generate", "--model", "m.doppel", "--rows", "300", "--output", "s.csv"];

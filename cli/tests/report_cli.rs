@@ -169,3 +169,20 @@ fn an_all_missing_column_is_left_out_with_a_warning() {
         "{stderr}"
     );
 }
+
+#[test]
+fn an_options_file_takes_no_array_for_an_object() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // serde alone would read this as bins 10, top categories 10.
+    write(dir.path(), "options.json", r#"{"fidelity": [10, 10]}"#);
+    let options = dir.path().join("options.json");
+    let options = options.to_str().expect("UTF-8 path");
+    let needles = ["options.json: fidelity: an array is accepted only for a list"];
+    fails_with(&rows(50, 0), &rows(50, 9), &["--options", options], &needles);
+    write(dir.path(), "lists.json", r#"{"quasi_identifiers": ["age", "job"]}"#);
+    let args = ["report", "--real", "real.csv", "--synthetic", "synthetic.csv"];
+    write(dir.path(), "real.csv", &rows(60, 0));
+    write(dir.path(), "synthetic.csv", &rows(60, 100));
+    let out = doppel(&[&args[..], &["--options", "lists.json"]].concat(), dir.path());
+    assert!(out.status.success(), "a list takes an array: {}", common::stderr(&out));
+}

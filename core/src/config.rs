@@ -1,7 +1,8 @@
 //! Training configuration: what the CLI's `--config` file (TOML or JSON) and the library API accept.
 //!
 //! Every field has a default, so an empty file is a valid configuration. Unknown keys are refused
-//! with a message naming them.
+//! with a message naming them, and so is an array anywhere but in a list (see
+//! [`refuse_positional_arrays`]).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -476,30 +477,30 @@ impl TrainConfig {
         let text = String::from_utf8(bytes)
             .map_err(|e| Error::Config(format!("{}: not UTF-8 text ({e})", path.display())))?;
         let is_json = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
-        let config: TrainConfig = if is_json {
-            TrainConfig::from_json(&text)
-        } else {
-            toml::from_str(&text).map_err(|e| Error::Config(e.to_string()))
-        }
-        .map_err(|e| match e {
-            Error::Config(m) => Error::Config(format!("{}: {m}", path.display())),
-            other => other,
-        })?;
+        let config: TrainConfig =
+            if is_json { TrainConfig::from_json(&text) } else { TrainConfig::from_toml(&text) }
+                .map_err(|e| match e {
+                    Error::Config(m) => Error::Config(format!("{}: {m}", path.display())),
+                    other => other,
+                })?;
         Ok(config)
     }
 
+    /// Parses a configuration from TOML text; an error names the key at fault (see
+    /// [`TrainConfig::from_json`]).
+    pub fn from_toml(text: &str) -> Result<TrainConfig> {
+        // A text that is no TOML at all gets toml's own message from the typed parse.
+        if let Ok(value) = toml::from_str::<serde_json::Value>(text) {
+            refuse_positional_arrays::<TrainConfig>(&value).map_err(Error::Config)?;
+        }
+        toml::from_str(text).map_err(|e| Error::Config(e.to_string()))
+    }
+
     /// Parses a configuration from JSON text; an error names the key at fault (a value of the
-    /// wrong type as well as an unknown key).
+    /// wrong type as well as an unknown key, or an array where an object or a value belongs:
+    /// see [`refuse_positional_arrays`]).
     pub fn from_json(text: &str) -> Result<TrainConfig> {
-        let mut reader = serde_json::Deserializer::from_str(text);
-        let config: TrainConfig = serde_path_to_error::deserialize(&mut reader).map_err(|e| {
-            let key = e.path().to_string();
-            match key.as_str() {
-                "." => Error::Config(e.inner().to_string()),
-                _ => Error::Config(format!("{key}: {}", e.inner())),
-            }
-        })?;
-        reader.end().map_err(|e| Error::Config(e.to_string()))?;
+        let config: TrainConfig = from_json_object(text).map_err(Error::Config)?;
         config.validate()?;
         Ok(config)
     }
@@ -605,6 +606,77 @@ impl TrainConfig {
     }
 }
 
+/// Parses JSON text into a configuration type `T` (the training configuration, the report's
+/// options): an error names the key at fault, for a value of the wrong type, an unknown key
+/// (with `deny_unknown_fields`), or an array where no list belongs (see
+/// [`refuse_positional_arrays`]).
+pub fn from_json_object<T>(text: &str) -> std::result::Result<T, String>
+where
+    T: serde::de::DeserializeOwned + Serialize + Default,
+{
+    // Text that is no JSON at all gets serde_json's message, with its line and column, from
+    // the typed parse below.
+    if let Ok(value) = serde_json::from_str::<serde_json::Value>(text) {
+        refuse_positional_arrays::<T>(&value)?;
+    }
+    let mut reader = serde_json::Deserializer::from_str(text);
+    let parsed: T = serde_path_to_error::deserialize(&mut reader).map_err(|e| {
+        let key = e.path().to_string();
+        match key.as_str() {
+            "." => e.inner().to_string(),
+            _ => format!("{key}: {}", e.inner()),
+        }
+    })?;
+    reader.end().map_err(|e| e.to_string())?;
+    Ok(parsed)
+}
+
+/// Refuses a JSON array anywhere in `value` but where `T::default()` serialises a list (such
+/// as `missing_tokens`), naming the key: `training`, `columns.age`, or `(top level)`.
+///
+/// serde reads a JSON array into a struct by matching its items to the fields in order, so
+/// `{"training": ["adam", 0.5]}` would silently set the optimizer and the learning rate, and a
+/// top-level `[";"]` the delimiter. A configuration names its keys: a section or a value object
+/// is a JSON object, a setting a single value, and only the lists are arrays. Keys the default
+/// does not hold (a column under `columns`, a field of an option that is `null` by default)
+/// take no array either. Works on any serialisable configuration type with a `Default` (the
+/// report's options too).
+pub fn refuse_positional_arrays<T: Serialize + Default>(
+    value: &serde_json::Value,
+) -> std::result::Result<(), String> {
+    let shape = serde_json::to_value(T::default()).map_err(|e| e.to_string())?;
+    check_arrays(value, Some(&shape), &mut Vec::new())
+}
+
+/// [`refuse_positional_arrays`] below the key path `path`, with `shape` the default's value
+/// there (`None` where the default holds nothing).
+fn check_arrays<'a>(
+    value: &'a serde_json::Value,
+    shape: Option<&serde_json::Value>,
+    path: &mut Vec<&'a str>,
+) -> std::result::Result<(), String> {
+    use serde_json::Value;
+    match value {
+        Value::Array(_) if matches!(shape, Some(Value::Array(_))) => Ok(()),
+        Value::Array(_) => {
+            let key = if path.is_empty() { "(top level)".to_owned() } else { path.join(".") };
+            Err(format!(
+                "{key}: an array is accepted only for a list; a section or a value object \
+                 takes named keys, a setting a single value"
+            ))
+        }
+        Value::Object(fields) => {
+            for (key, field) in fields {
+                path.push(key);
+                check_arrays(field, shape.and_then(|s| s.get(key)), path)?;
+                path.pop();
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -641,6 +713,53 @@ mod tests {
         assert!(err.to_string().contains(": training.max_epochs: invalid type"), "{err}");
         let err = TrainConfig::from_json(r#"{"model": {"layers": 2}} trailing"#).unwrap_err();
         assert!(err.to_string().contains("trailing characters"), "{err}");
+    }
+
+    #[test]
+    fn an_array_for_a_section_or_the_whole_config_is_refused_naming_the_key() {
+        // serde would have read these by position: optimizer "adam", learning rate 0.5; and
+        // the delimiter ';'.
+        for (json, key) in [
+            (r#"{"training": ["adam", 0.5]}"#, "training: "),
+            (r#"[";"]"#, "(top level): "),
+            (r#"{"model": [64, 128, 1, 0.1]}"#, "model: "),
+            (r#"{"limits": [1]}"#, "limits: "),
+            (r#"{"columns": [{"kind": "integer"}]}"#, "columns: "),
+            (r#"{"columns": {"age": ["integer"]}}"#, "columns.age: "),
+            (r#"{"training": {"learning_rate": [0.5]}}"#, "training.learning_rate: "),
+            (r#"{"privacy": {"delta": [1e-5]}}"#, "privacy.delta: "),
+        ] {
+            let err = TrainConfig::from_json(json).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(
+                err.starts_with(&format!("invalid configuration: {key}an array")),
+                "{json}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn lists_still_take_arrays() -> Result<()> {
+        let c = TrainConfig::from_json(r#"{"missing_tokens": ["", "-"], "training": {}}"#)?;
+        assert_eq!(c.missing_tokens, ["", "-"]);
+        let c = TrainConfig::from_toml("missing_tokens = [\"?\"]\n[training]\nseed = 1\n")?;
+        assert_eq!(c.missing_tokens, ["?"]);
+        Ok(())
+    }
+
+    #[test]
+    fn a_toml_array_for_a_section_is_refused_naming_the_key() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
+        for (text, key) in [
+            ("training = [\"adam\", 0.5]\n", "training: "),
+            ("[[model]]\nlayers = 2\n", "model: "),
+            ("missing_tokens = [\"?\"]\n[columns]\nage = [\"integer\"]\n", "columns.age: "),
+        ] {
+            let path = dir.path().join("c.toml");
+            std::fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
+            let err = TrainConfig::from_file(&path).unwrap_err().to_string();
+            assert!(err.contains(&format!("c.toml: {key}an array")), "{text}: {err}");
+        }
+        Ok(())
     }
 
     #[test]

@@ -25,6 +25,19 @@ pub enum Error {
         /// What is wrong, naming the row and column where known.
         message: String,
     },
+    /// A file's extension names no table format doppel reads or writes (and no format was
+    /// given explicitly).
+    #[error(
+        "{path}: unknown file extension {extension:?}: doppel reads and writes {}, and a path \
+         without an extension as CSV",
+        crate::ingest::Format::supported_extensions()
+    )]
+    UnknownFormat {
+        /// The file at fault.
+        path: PathBuf,
+        /// Its extension, without the dot.
+        extension: String,
+    },
     /// The data cannot be learned from (no rows, a column with no values, ...).
     #[error("{0}")]
     Data(String),

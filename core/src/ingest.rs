@@ -41,19 +41,61 @@ pub enum Format {
 }
 
 impl Format {
-    /// The format a path's extension names (case-insensitive): `.parquet`/`.pq` are Parquet;
-    /// `.arrow`/`.ipc`/`.feather`/`.arrows` are Arrow IPC; anything else is CSV.
+    /// The file extensions (lower case) each format is known by. A path without an extension
+    /// (`-`, `/dev/null`, a FIFO) is CSV; any other extension is refused by [`Format::of_path`].
+    pub const EXTENSIONS: [(Format, &'static [&'static str]); 3] = [
+        (Format::Csv, &["csv", "tsv", "txt"]),
+        (Format::Parquet, &["parquet", "pq"]),
+        (Format::ArrowIpc, &["arrow", "arrows", "ipc", "feather"]),
+    ];
+
+    /// The format a path's extension names (case-insensitive, see [`Format::EXTENSIONS`]); a
+    /// path without an extension is CSV.
+    ///
+    /// Errors: [`Error::UnknownFormat`] naming the path and the supported extensions, for an
+    /// extension no format has (`data.xyz` is not read or written as CSV by guess).
+    pub fn of_path(path: &Path) -> Result<Format> {
+        let Some(extension) = path.extension().filter(|e| !e.is_empty()) else {
+            return Ok(Format::Csv);
+        };
+        let lower = extension.to_string_lossy().to_ascii_lowercase();
+        Format::EXTENSIONS
+            .iter()
+            .find(|(_, known)| known.contains(&lower.as_str()))
+            .map(|&(format, _)| format)
+            .ok_or_else(|| Error::UnknownFormat {
+                path: path.to_path_buf(),
+                extension: extension.to_string_lossy().into_owned(),
+            })
+    }
+
+    /// `explicit` when given (a format named by the user, whatever the extension), else the
+    /// format of the path's extension ([`Format::of_path`]).
+    pub fn resolve(path: &Path, explicit: Option<Format>) -> Result<Format> {
+        explicit.map_or_else(|| Format::of_path(path), Ok)
+    }
+
+    /// The format a path's extension names, CSV for any other: what the library did before
+    /// unknown extensions were refused. Kept for [`crate::generate::generate_to_file`], whose
+    /// output [`crate::output::create_sink`] refuses an unknown extension; new code calls
+    /// [`Format::of_path`].
     pub fn from_path(path: &Path) -> Format {
-        let extension = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .map(str::to_ascii_lowercase)
-            .unwrap_or_default();
-        match extension.as_str() {
-            "parquet" | "pq" => Format::Parquet,
-            "arrow" | "ipc" | "feather" | "arrows" => Format::ArrowIpc,
-            _ => Format::Csv,
-        }
+        Format::of_path(path).unwrap_or(Format::Csv)
+    }
+
+    /// The supported extensions for messages: `.csv, .tsv, .txt (CSV), ...`.
+    pub fn supported_extensions() -> String {
+        let named = |(format, extensions): &(Format, &[&str])| {
+            let list: Vec<String> = extensions.iter().map(|e| format!(".{e}")).collect();
+            let name = match format {
+                Format::Csv => "CSV",
+                Format::Parquet => "Parquet",
+                Format::ArrowIpc => "Arrow IPC",
+            };
+            format!("{} ({name})", list.join(", "))
+        };
+        let all: Vec<String> = Format::EXTENSIONS.iter().map(named).collect();
+        all.join("; ")
     }
 }
 
@@ -66,6 +108,9 @@ pub struct ReadOptions {
     /// Upper bounds on the table: columns, rows, bytes of one cell (in every format) and of
     /// the whole table.
     pub limits: Limits,
+    /// The file's format, whatever its extension; `None` takes it from the extension (see
+    /// [`Format::of_path`]).
+    pub format: Option<Format>,
 }
 
 impl ReadOptions {
@@ -76,6 +121,7 @@ impl ReadOptions {
             // detected instead of being truncated to a wrong byte.
             delimiter: config.delimiter.and_then(|d| u8::try_from(d).ok().filter(u8::is_ascii)),
             limits: config.limits.clone(),
+            format: None,
         }
     }
 }
@@ -236,10 +282,11 @@ fn check_rows(path: &Path, rows: u64, seen: impl std::fmt::Display, limits: &Lim
     Ok(())
 }
 
-/// Reads the file at `path` in the format its extension names (see [`Format::from_path`]),
-/// within `options.limits`. The file must be a regular file (see [`open_regular_file`]).
+/// Reads the file at `path` in `options.format`, or else the format its extension names (see
+/// [`Format::of_path`]: an unknown extension is an error), within `options.limits`. The file
+/// must be a regular file (see [`open_regular_file`]).
 pub fn read_table(path: &Path, options: &ReadOptions) -> Result<Table> {
-    match Format::from_path(path) {
+    match Format::resolve(path, options.format)? {
         Format::Csv => {
             let file = open_regular_file(path)?;
             read_csv(file, path, options)
@@ -593,8 +640,9 @@ fn csv_error(path: &Path, error: csv::Error) -> Error {
     }
 }
 
-/// Re-targets an error from [`Table`] construction at the file it came from.
-fn in_file(path: &Path, error: Error) -> Error {
+/// Re-targets an error about a table's data ([`Error::Data`], from [`Table`] construction or
+/// from training on it) at the file the table came from, so that the message names it.
+pub fn in_file(path: &Path, error: Error) -> Error {
     match error {
         Error::Data(message) => Error::input(path, message),
         other => other,
@@ -1002,14 +1050,34 @@ mod tests {
     }
 
     #[test]
-    fn format_follows_the_extension() {
-        assert_eq!(Format::from_path(Path::new("a/b.PARQUET")), Format::Parquet);
-        assert_eq!(Format::from_path(Path::new("b.pq")), Format::Parquet);
-        for name in ["b.arrow", "b.ipc", "b.feather", "b.arrows"] {
-            assert_eq!(Format::from_path(Path::new(name)), Format::ArrowIpc, "{name}");
+    fn format_follows_the_extension() -> Result<()> {
+        assert_eq!(Format::of_path(Path::new("a/b.PARQUET"))?, Format::Parquet);
+        assert_eq!(Format::of_path(Path::new("b.pq"))?, Format::Parquet);
+        for name in ["b.arrow", "b.ipc", "b.feather", "b.arrows", "b.Feather"] {
+            assert_eq!(Format::of_path(Path::new(name))?, Format::ArrowIpc, "{name}");
         }
-        assert_eq!(Format::from_path(Path::new("b.tsv")), Format::Csv);
-        assert_eq!(Format::from_path(Path::new("b")), Format::Csv);
+        for name in ["b.csv", "b.tsv", "b.TXT", "b", "-", "/dev/null", ".hidden"] {
+            assert_eq!(Format::of_path(Path::new(name))?, Format::Csv, "{name}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn an_unknown_extension_is_refused_naming_the_supported_ones() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
+        let path = dir.path().join("data.xyz");
+        std::fs::write(&path, "a,b\n1,2\n").map_err(|e| Error::io(&path, e))?;
+        let err = read_table(&path, &ReadOptions::default()).unwrap_err();
+        assert!(matches!(err, Error::UnknownFormat { .. }), "{err:?}");
+        let message = err.to_string();
+        for needle in ["data.xyz", "\"xyz\"", ".csv", ".tsv", ".parquet", ".arrow", ".feather"] {
+            assert!(message.contains(needle), "{needle}: {message}");
+        }
+        // An explicit format reads it whatever its extension.
+        let options = ReadOptions { format: Some(Format::Csv), ..ReadOptions::default() };
+        assert_eq!(read_table(&path, &options)?.column_names(), ["a", "b"]);
+        assert_eq!(Format::resolve(&path, Some(Format::Parquet))?, Format::Parquet);
+        Ok(())
     }
 
     #[test]
@@ -1175,7 +1243,7 @@ mod tests {
     #[test]
     fn columns_rows_and_table_bytes_are_limited() {
         let read = |text: &[u8], limits: Limits| {
-            let options = ReadOptions { delimiter: Some(b','), limits };
+            let options = ReadOptions { delimiter: Some(b','), limits, format: None };
             read_csv(text, Path::new("in.csv"), &options).err().map(|e| e.to_string())
         };
         let err = read(b"a,b,c\n1,2,3\n", Limits { max_columns: 2, ..Limits::default() });

@@ -24,9 +24,11 @@ use arrow_array::{RecordBatch, RecordBatchReader};
 use arrow_schema::{ArrowError, SchemaRef};
 
 use doppel_core::accountant::{self, AccountantKind, GaussianEvent};
+use doppel_core::config::from_json_object;
 use doppel_core::generate::{generate_batches, generate_to_file, GenerateOptions};
 use doppel_core::ingest::{
-    collect_batches, detect_delimiter, read_table, table_from_batches_within, Format, ReadOptions,
+    collect_batches, detect_delimiter, in_file, read_table, table_from_batches_within, Format,
+    ReadOptions,
 };
 // The Arrow tests compare a stream's table with the default-limits reader.
 #[cfg(test)]
@@ -102,11 +104,11 @@ pub extern "C" fn doppel_version() -> *const c_char {
     concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
 }
 
-/// Build information as JSON, e.g. `{"version":"0.1.0","cuda":false}`, into `*out` (release
-/// with `doppel_string_free`).
+/// Build information as JSON, e.g. `{"version":"0.1.0","cuda":false}`, into `*out_json`
+/// (release with `doppel_string_free`).
 ///
 /// # Safety
-/// `out` is NULL or points to writable storage for a pointer.
+/// `out_json` is NULL or points to writable storage for a pointer.
 #[no_mangle]
 pub unsafe extern "C" fn doppel_build_info(out_json: *mut *mut c_char) -> DoppelStatus {
     guard(|| {
@@ -121,10 +123,10 @@ pub unsafe extern "C" fn doppel_build_info(out_json: *mut *mut c_char) -> Doppel
     })
 }
 
-/// The default training configuration, into `*out`.
+/// The default training configuration, into `*out_config`.
 ///
 /// # Safety
-/// `out` is NULL or points to writable storage for a pointer.
+/// `out_config` is NULL or points to writable storage for a pointer.
 #[no_mangle]
 pub unsafe extern "C" fn doppel_config_default(out_config: *mut *mut DoppelConfig) -> DoppelStatus {
     guard(|| {
@@ -135,10 +137,14 @@ pub unsafe extern "C" fn doppel_config_default(out_config: *mut *mut DoppelConfi
 }
 
 /// A training configuration from JSON with the keys of the CLI's configuration file (every key
-/// optional), validated; INVALID_CONFIG with a message naming the bad key otherwise.
+/// optional), validated, into `*out_config`; INVALID_CONFIG with a message naming the bad key
+/// otherwise. The text is one JSON object whose sections (`training`, `model`, `columns`, ...)
+/// are objects with named keys: an array is accepted only for a list such as
+/// `missing_tokens`, and anywhere else (`{"training": ["adam", 0.5]}`, or a top-level array)
+/// is INVALID_CONFIG naming the key (`training`, `(top level)`).
 ///
 /// # Safety
-/// `json` is NULL or a NUL-terminated string; `out` is NULL or writable.
+/// `json` is NULL or a NUL-terminated string; `out_config` is NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn doppel_config_from_json(
     json: *const c_char,
@@ -164,11 +170,15 @@ pub unsafe extern "C" fn doppel_config_free(config: *mut DoppelConfig) {
     unsafe { free_handle(config) }
 }
 
-/// Trains a model on a CSV, Parquet or Arrow IPC file (by extension) into `*out`.
-/// `progress` may be NULL; `user_data` is passed to it unchanged.
+/// Trains a model on a CSV, Parquet or Arrow IPC file into `*out_model`. The format follows
+/// the extension: `.csv`, `.tsv`, `.txt` or none (CSV), `.parquet`, `.pq` (Parquet), `.arrow`,
+/// `.arrows`, `.ipc`, `.feather` (Arrow IPC); another extension is INVALID_ARGUMENT naming the
+/// supported ones. A table that cannot be learned from (too few rows, a column with no values,
+/// ...) is INVALID_DATA with a message naming the file. `progress` may be NULL; `user_data` is
+/// passed to it unchanged.
 ///
 /// # Safety
-/// `config` is NULL or a live configuration; `path` NULL or NUL-terminated; `out` NULL or
+/// `config` is NULL or a live configuration; `path` NULL or NUL-terminated; `out_model` NULL or
 /// writable; `progress`, if given, is safe to call with `user_data` during this call.
 #[no_mangle]
 pub unsafe extern "C" fn doppel_train_file(
@@ -186,11 +196,14 @@ pub unsafe extern "C" fn doppel_train_file(
         // A delimiter the configuration lacks is detected and recorded in the model's
         // configuration, so that generated CSV uses it too.
         let mut config = config.clone();
-        if config.delimiter.is_none() && Format::from_path(path) == Format::Csv {
+        if config.delimiter.is_none() && Format::of_path(path)? == Format::Csv {
             config.delimiter = Some(char::from(detect_delimiter(path)?));
         }
         let table = read_table(path, &ReadOptions::from_config(&config))?;
-        *slot = model_handle(train_reporting(&table, &config, progress, user_data)?);
+        // Training knows a table, not its file: its data errors are named after the file here.
+        let model =
+            train_reporting(&table, &config, progress, user_data).map_err(|e| in_file(path, e))?;
+        *slot = model_handle(model);
         Ok(())
     })
 }
@@ -209,8 +222,8 @@ pub unsafe extern "C" fn doppel_train_file(
 /// calling thread, before this function returns.
 ///
 /// # Safety
-/// `config` is NULL or live; `stream` NULL or an initialised Arrow C stream; `out` NULL or
-/// writable; `progress`, if given, is safe to call with `user_data` during this call.
+/// `config` is NULL or live; `stream` NULL or an initialised Arrow C stream; `out_model` NULL
+/// or writable; `progress`, if given, is safe to call with `user_data` during this call.
 #[no_mangle]
 pub unsafe extern "C" fn doppel_train_arrow(
     config: *const DoppelConfig,
@@ -230,22 +243,27 @@ pub unsafe extern "C" fn doppel_train_arrow(
         let config = &unsafe { non_null(config, "config") }?.0;
         let slot = out(out_model, "out_model")?;
         let table = stream_table(stream, &config.limits)?;
-        *slot = model_handle(train_reporting(&table, config, progress, user_data)?);
+        let model = train_reporting(&table, config, progress, user_data)
+            .map_err(|e| in_file(Path::new(ARROW_STREAM), e))?;
+        *slot = model_handle(model);
         Ok(())
     })
 }
 
+/// How messages name an Arrow C stream, in place of a file.
+const ARROW_STREAM: &str = "<arrow stream>";
+
 /// Reads every batch of an Arrow C stream into a table, within `limits` (checked per batch).
 fn stream_table(stream: FFI_ArrowArrayStream, limits: &Limits) -> Result<Table, Failure> {
-    const SOURCE: &str = "<arrow stream>";
     if stream.release().is_none() {
         return Err(Failure::new(DoppelStatus::InvalidArgument, "stream is already released"));
     }
-    let bad = |e: ArrowError| Failure::new(DoppelStatus::InvalidData, format!("{SOURCE}: {e}"));
+    let bad =
+        |e: ArrowError| Failure::new(DoppelStatus::InvalidData, format!("{ARROW_STREAM}: {e}"));
     let reader = RecordBatchStreamReader::try_new(stream).map_err(bad)?;
     let schema = reader.schema();
-    let batches = collect_batches(Path::new(SOURCE), &schema, reader, limits)?;
-    Ok(table_from_batches_within(Path::new(SOURCE), &schema, &batches, limits)?)
+    let batches = collect_batches(Path::new(ARROW_STREAM), &schema, reader, limits)?;
+    Ok(table_from_batches_within(Path::new(ARROW_STREAM), &schema, &batches, limits)?)
 }
 
 /// Trains on `table`, forwarding progress to the host's callback and cancelling when it
@@ -255,7 +273,7 @@ fn train_reporting(
     config: &TrainConfig,
     progress: DoppelProgressFn,
     user_data: *mut c_void,
-) -> Result<TrainedModel, Failure> {
+) -> doppel_core::Result<TrainedModel> {
     let cancel = AtomicBool::new(false);
     let mut epsilon = if config.privacy.dp { 0.0 } else { -1.0 };
     let mut on_progress = |p: &doppel_core::Progress| {
@@ -276,16 +294,17 @@ fn train_reporting(
     let model = train(table, config, &mut on_progress, &cancel)?;
     // Training checks the flag before each step: a request on the last one lands here.
     if cancel.load(Ordering::Relaxed) {
-        return Err(doppel_core::Error::Cancelled.into());
+        return Err(doppel_core::Error::Cancelled);
     }
     Ok(model)
 }
 
 /// Saves a model to a file.
 ///
-/// Where it goes depends on what is at `path`: a regular file or nothing yet gets a temporary
-/// file `.{name}.tmp-{pid}-{n}` beside it, renamed over it once complete (a failure leaves the
-/// old file as it was, and leftovers of killed processes for the same path are removed); a
+/// How the library writes a file (here and in `doppel_generate_file`): where it goes depends
+/// on what is at `path`. A regular file or nothing yet gets a temporary file
+/// `.{name}.tmp-{pid}-{n}` beside it, renamed over it once complete (a failure leaves the old
+/// file as it was, and leftovers of killed processes for the same path are removed); a
 /// symbolic link is followed and its target replaced so (a dangling link is refused); a
 /// character device or FIFO (such as `/dev/null`) is written straight through; a directory,
 /// block device or socket is refused with `DOPPEL_STATUS_IO`. The library installs no signal
@@ -307,10 +326,10 @@ pub unsafe extern "C" fn doppel_model_save(
     })
 }
 
-/// Loads a model from a file into `*out`; INVALID_MODEL for a file that is not one.
+/// Loads a model from a file into `*out_model`; INVALID_MODEL for a file that is not one.
 ///
 /// # Safety
-/// `path` is NULL or NUL-terminated; `out` NULL or writable.
+/// `path` is NULL or NUL-terminated; `out_model` NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn doppel_model_load(
     path: *const c_char,
@@ -348,11 +367,11 @@ pub unsafe extern "C" fn doppel_model_to_bytes(
 }
 
 /// A model from a buffer made by `doppel_model_to_bytes` (copied; the buffer may be freed
-/// afterwards) into `*out`. `bytes` may be NULL when `len` is 0 (an empty buffer, which is
-/// INVALID_MODEL like any buffer that is not a model).
+/// afterwards) into `*out_model`. `bytes` may be NULL when `len` is 0 (an empty buffer, which
+/// is INVALID_MODEL like any buffer that is not a model).
 ///
 /// # Safety
-/// `bytes` is NULL or points to `len` readable bytes; `out` NULL or writable.
+/// `bytes` is NULL or points to `len` readable bytes; `out_model` NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn doppel_model_from_bytes(
     bytes: *const u8,
@@ -386,17 +405,11 @@ pub unsafe extern "C" fn doppel_model_free(model: *mut DoppelModel) {
     unsafe { free_handle(model) }
 }
 
-/// Generates `rows` records with `seed` into a file whose format follows its extension (CSV,
-/// Parquet, Arrow IPC); the file appears only once complete. Safe to call from many threads
-/// on one model; the same seed gives the same rows.
-///
-/// Where it goes depends on what is at `path`: a regular file or nothing yet gets a temporary
-/// file `.{name}.tmp-{pid}-{n}` beside it, renamed over it once complete (a failure leaves the
-/// old file as it was, and leftovers of killed processes for the same path are removed); a
-/// symbolic link is followed and its target replaced so (a dangling link is refused); a
-/// character device or FIFO (such as `/dev/null`) is written straight through; a directory,
-/// block device or socket is refused with `DOPPEL_STATUS_IO`. The library installs no signal
-/// handler: a host killed midway may leave the temporary file.
+/// Generates `rows` records with `seed` into a file whose format follows its extension (the
+/// extensions `doppel_train_file` reads; another one is INVALID_ARGUMENT naming them, and
+/// nothing is written). The file appears only once complete, written as `doppel_model_save`
+/// describes (a temporary file renamed into place; links, devices and FIFOs). Safe to call
+/// from many threads on one model; the same seed gives the same rows.
 ///
 /// # Safety
 /// `model` is NULL or live; `path` NULL or NUL-terminated.
@@ -549,8 +562,11 @@ pub unsafe extern "C" fn doppel_privacy_noise(
 
 /// The quality and privacy report of a synthetic table as JSON (the format of `doppel report
 /// --json`, documented in docs/report.md) into `*out_json` (release with `doppel_string_free`).
-/// `real_path` and `synthetic_path` are CSV, Parquet or Arrow IPC files; `holdout_path` (real
-/// rows not used in training) and `options_json` (`ReportOptions` fields) may be NULL.
+/// `real_path` and `synthetic_path` are CSV, Parquet or Arrow IPC files (by extension, as
+/// `doppel_train_file` reads them); `holdout_path` (real rows not used in training) and
+/// `options_json` (a JSON object of `ReportOptions` fields, listed in docs/report.md) may be
+/// NULL. Bad options are INVALID_ARGUMENT naming `options_json` and the key (an array is taken
+/// only for a list). Data the report cannot compare is INVALID_DATA, naming the files.
 ///
 /// # Safety
 /// Each string is NULL or NUL-terminated; `out_json` is NULL or writable.
@@ -566,21 +582,21 @@ pub unsafe extern "C" fn doppel_report_json(
         // SAFETY: the caller's contract for each string.
         let real = unsafe { text(real_path, "real_path") }?;
         let synthetic = unsafe { text(synthetic_path, "synthetic_path") }?;
-        let holdout = (!holdout_path.is_null())
+        let holdout_file = (!holdout_path.is_null())
             .then(|| unsafe { text(holdout_path, "holdout_path") })
             .transpose()?;
         let options = match (!options_json.is_null())
             .then(|| unsafe { text(options_json, "options_json") })
             .transpose()?
         {
-            Some(json) => serde_json::from_str(json).map_err(|e| {
+            Some(json) => from_json_object(json).map_err(|e| {
                 Failure::new(DoppelStatus::InvalidArgument, format!("options_json: {e}"))
             })?,
             None => doppel_report::ReportOptions::default(),
         };
         let slot = out(out_json, "out_json")?;
         let load = |path: &str| report_table(Path::new(path));
-        let holdout = holdout.map(load).transpose()?;
+        let holdout = holdout_file.map(load).transpose()?;
         let report = doppel_report::build_report(
             &load(real)?,
             &load(synthetic)?,
@@ -588,7 +604,12 @@ pub unsafe extern "C" fn doppel_report_json(
             &options,
             &mut |_, _| {},
         )
-        .map_err(|e| Failure::new(DoppelStatus::InvalidData, e.to_string()))?;
+        .map_err(|e| {
+            // The report names a table by its role (real, synthetic, holdout): say which file.
+            let holdout = holdout_file.map(|h| format!(", holdout: {h}")).unwrap_or_default();
+            let files = format!("real: {real}, synthetic: {synthetic}{holdout}");
+            Failure::new(DoppelStatus::InvalidData, format!("{e} ({files})"))
+        })?;
         let json = serde_json::to_string(&report)
             .map_err(|e| Failure::new(DoppelStatus::Internal, e.to_string()))?;
         *slot = into_c_string(json)?;
@@ -658,9 +679,16 @@ fn catch(body: impl FnOnce()) -> std::thread::Result<()> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(body))
 }
 
-/// Errors of the privacy calculator are bad arguments (a rate outside (0, 1], ...).
+/// Errors of the privacy calculator are bad arguments (a rate outside (0, 1], a budget no
+/// noise can meet, ...): INVALID_ARGUMENT with the accountant's message, which names the
+/// argument as the calculator's parameters are named (`sampling_rate`, `noise_multiplier`,
+/// `steps`, `delta`, `epsilon`). Without the "invalid configuration:" of a configuration
+/// error: these are no configuration.
 fn argument(error: doppel_core::Error) -> Failure {
-    Failure::new(DoppelStatus::InvalidArgument, error.to_string())
+    match error {
+        doppel_core::Error::Config(message) => Failure::new(DoppelStatus::InvalidArgument, message),
+        other => other.into(),
+    }
 }
 
 fn into_c_string(text: String) -> Result<*mut c_char, Failure> {

@@ -13,13 +13,15 @@ pub enum DoppelStatus {
     Ok = 0,
     /// A required pointer argument was NULL (the message names it).
     NullParameter = 1,
-    /// An argument is out of range or not valid UTF-8 (the message names it).
+    /// An argument is out of range or not valid UTF-8, or a path's extension names no format
+    /// (the message names the argument, or the path and the supported extensions).
     InvalidArgument = 2,
     /// The training configuration is invalid (the message names the key).
     InvalidConfig = 3,
     /// A file could not be read or written.
     Io = 4,
-    /// The input data is malformed (the message names the file, row and column).
+    /// The input data is malformed or cannot be learned from (the message names the file, and
+    /// the row and column where one is at fault; an Arrow stream is named `<arrow stream>`).
     InvalidData = 5,
     /// A model file or buffer is not a usable doppel model.
     InvalidModel = 6,
@@ -53,6 +55,8 @@ impl From<doppel_core::Error> for Failure {
         use doppel_core::Error as E;
         let status = match &error {
             E::Io { .. } => DoppelStatus::Io,
+            // The path argument names no format: the argument is at fault, not the data.
+            E::UnknownFormat { .. } => DoppelStatus::InvalidArgument,
             E::Input { .. } | E::Data(_) => DoppelStatus::InvalidData,
             E::Config(_) => DoppelStatus::InvalidConfig,
             E::Model { .. } => DoppelStatus::InvalidModel,

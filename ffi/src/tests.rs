@@ -116,6 +116,107 @@ fn a_bad_config_key_is_named() {
 }
 
 #[test]
+fn an_array_for_a_section_or_the_whole_config_is_invalid_config_naming_the_key() {
+    // serde alone reads these by position: optimizer "adam" and learning rate 0.5; the
+    // delimiter ';' (after which a comma CSV trains as one column).
+    for (json, key) in [
+        (r#"{"training": ["adam", 0.5]}"#, "training: "),
+        (r#"[";"]"#, "(top level): "),
+        (r#"{"privacy": [true, 2.5]}"#, "privacy: "),
+        (r#"{"columns": {"age": ["integer"]}}"#, "columns.age: "),
+    ] {
+        let mut config = null_mut();
+        let text = c(json);
+        // SAFETY: valid arguments.
+        let status = unsafe { doppel_config_from_json(text.as_ptr(), &mut config) };
+        assert_eq!(status, DoppelStatus::InvalidConfig, "{json}");
+        let message = last_error();
+        assert!(message.starts_with(&format!("invalid configuration: {key}an array")), "{message}");
+        assert!(config.is_null());
+    }
+    // A list still takes an array.
+    let mut config = null_mut();
+    let text = c(r#"{"missing_tokens": ["", "-"], "training": {"max_epochs": 1}}"#);
+    // SAFETY: valid arguments; the handle is freed once.
+    unsafe {
+        assert_eq!(doppel_config_from_json(text.as_ptr(), &mut config), DoppelStatus::Ok);
+        doppel_config_free(config);
+    }
+}
+
+#[test]
+fn the_report_options_take_no_array_for_an_object() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = write_csv(dir.path());
+    let mut json = null_mut();
+    for (options, key) in [(r#"{"fidelity": [10, 10]}"#, "fidelity: "), ("[0]", "(top level): ")] {
+        let options = c(options);
+        // SAFETY: valid arguments; nothing is returned on failure.
+        let status = unsafe {
+            doppel_report_json(input.as_ptr(), input.as_ptr(), null(), options.as_ptr(), &mut json)
+        };
+        assert_eq!(status, DoppelStatus::InvalidArgument);
+        let message = last_error();
+        assert!(message.starts_with(&format!("options_json: {key}an array")), "{message}");
+        assert!(json.is_null());
+    }
+}
+
+#[test]
+fn a_file_too_short_to_learn_from_is_invalid_data_naming_the_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("three-rows.csv");
+    std::fs::write(&path, "colour,count\nred,1\nblue,2\nred,3\n").expect("write");
+    let input = c(path.to_str().expect("utf-8 path"));
+    let config = small_config();
+    let mut model = null_mut();
+    // SAFETY: valid arguments; the config is freed once.
+    unsafe {
+        let status = doppel_train_file(config, input.as_ptr(), None, null_mut(), &mut model);
+        assert_eq!(status, DoppelStatus::InvalidData);
+        let message = last_error();
+        assert!(message.starts_with(path.to_str().unwrap()), "{message}");
+        assert!(message.contains("only 3 data row(s)"), "{message}");
+        assert!(model.is_null());
+        doppel_config_free(config);
+    }
+}
+
+#[test]
+fn an_unknown_extension_is_invalid_argument_naming_the_supported_ones() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let csv = write_csv(dir.path());
+    let xyz = dir.path().join("data.xyz");
+    std::fs::copy(csv.to_str().unwrap(), &xyz).expect("copy");
+    let xyz = c(xyz.to_str().unwrap());
+    let config = small_config();
+    let mut model = null_mut();
+    let refused = |status: DoppelStatus, file: &str| {
+        assert_eq!(status, DoppelStatus::InvalidArgument, "{file}");
+        let message = last_error();
+        for needle in [file, "unknown file extension", ".csv", ".parquet", ".arrow"] {
+            assert!(message.contains(needle), "{needle}: {message}");
+        }
+    };
+    // SAFETY: valid arguments; handles freed once.
+    unsafe {
+        refused(doppel_train_file(config, xyz.as_ptr(), None, null_mut(), &mut model), "data.xyz");
+        assert!(model.is_null());
+        let mut json = null_mut();
+        let p = csv.as_ptr();
+        refused(doppel_report_json(p, xyz.as_ptr(), null(), null(), &mut json), "data.xyz");
+        let status = doppel_train_file(config, csv.as_ptr(), None, null_mut(), &mut model);
+        assert_eq!(status, DoppelStatus::Ok, "{}", last_error());
+        let out = dir.path().join("synthetic.xyz");
+        let cout = c(out.to_str().unwrap());
+        refused(doppel_generate_file(model, 10, 1, cout.as_ptr()), "synthetic.xyz");
+        assert!(!out.exists(), "nothing is written as CSV by guess");
+        doppel_model_free(model);
+        doppel_config_free(config);
+    }
+}
+
+#[test]
 fn train_save_load_generate_round_trip() {
     let dir = tempfile::tempdir().expect("tempdir");
     let input = write_csv(dir.path());
@@ -330,7 +431,24 @@ fn the_privacy_calculator_agrees_with_the_accountants() {
         assert_eq!(status, DoppelStatus::Ok);
         let status = doppel_privacy_epsilon(RDP, 1.5, 1.0, 10, 1e-5, &mut epsilon);
         assert_eq!(status, DoppelStatus::InvalidArgument);
-        assert!(last_error().contains("sampling_rate"), "{}", last_error());
+        assert!(last_error().starts_with("sampling_rate must be in (0, 1]"), "{}", last_error());
+        // Messages name this function's own arguments, with no "invalid configuration:" (the
+        // status says INVALID_ARGUMENT).
+        let calibrated = sigma;
+        let refused = |status: DoppelStatus, argument: &str| {
+            let message = last_error();
+            assert_eq!(status, DoppelStatus::InvalidArgument, "{message}");
+            assert!(message.starts_with(argument), "{argument}: {message}");
+            assert!(!message.contains("target_epsilon") && !message.contains("configuration"));
+        };
+        refused(doppel_privacy_noise(RDP, -1.0, 1e-5, 0.01, 10, &mut sigma), "epsilon must be");
+        let status = doppel_privacy_noise(RDP, 1e-6, 1e-5, 1.0, 10_000, &mut sigma);
+        refused(status, "epsilon 0.000001 cannot be reached");
+        refused(doppel_privacy_noise(RDP, 1.0, 2.0, 0.01, 10, &mut sigma), "delta must be");
+        refused(doppel_privacy_noise(RDP, 1.0, 1e-5, 0.01, 0, &mut sigma), "steps must be");
+        let status = doppel_privacy_epsilon(RDP, 0.01, 0.0, 10, 1e-5, &mut epsilon);
+        refused(status, "noise_multiplier must be");
+        assert_eq!(sigma, calibrated, "untouched on failure");
         // An accountant number outside the enum is refused, not undefined behaviour.
         let status = doppel_privacy_noise(7, 1.0, 1e-5, 0.01, 10, &mut epsilon);
         assert_eq!(status, DoppelStatus::InvalidArgument);

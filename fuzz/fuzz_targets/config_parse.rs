@@ -1,5 +1,6 @@
 //! The configuration parser: the text as JSON (`--config x.json`, `doppel_config_from_json`)
-//! and as TOML (`--config x.toml`), each validated.
+//! and as TOML (`--config x.toml`), each validated. Both readers first look for arrays where
+//! no list belongs (`config::refuse_positional_arrays`).
 #![no_main]
 
 use doppel_core::TrainConfig;
@@ -12,7 +13,7 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(config) = TrainConfig::from_json(text) {
         let _ = config.validate();
     }
-    if let Ok(config) = toml::from_str::<TrainConfig>(text) {
+    if let Ok(config) = TrainConfig::from_toml(text) {
         let _ = config.validate();
     }
 });

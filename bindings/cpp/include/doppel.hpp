@@ -295,8 +295,9 @@ class Model {
     return std::vector<std::uint8_t>(owned.get(), owned.get() + len);
   }
 
-  /// Generates rows into a file whose format follows its extension (CSV, Parquet, Arrow IPC).
-  /// The same seed gives the same rows.
+  /// Generates rows into a file whose format follows its extension (CSV, Parquet, Arrow IPC;
+  /// another extension is Error with Status::InvalidArgument). The same seed gives the same
+  /// rows.
   void generate(std::size_t rows, std::uint64_t seed, const std::string& path) const {
     const std::string c_path = detail::c_text(path, "path");
     detail::check(doppel_generate_file(live(), rows, seed, c_path.c_str()));
@@ -333,7 +334,8 @@ class Model {
   friend Model train(const Config&, ArrowStream&&, const ProgressFn&);
 };
 
-/// Trains a model on a CSV, Parquet or Arrow IPC file (by extension). The progress callback,
+/// Trains a model on a CSV, Parquet or Arrow IPC file (by extension; another extension is Error
+/// with Status::InvalidArgument). The progress callback,
 /// if given, runs on this thread after each step; returning false cancels (Error Cancelled),
 /// and an exception it throws cancels training and is rethrown here.
 inline Model train(const Config& config, const std::string& path, const ProgressFn& progress) {

@@ -23,8 +23,63 @@ pub const MAX_NOISE_MULTIPLIER: f64 = 1e4;
 /// The relative precision of [`calibrate_noise`]: the returned σ meets the target and
 /// `σ / (1 + CALIBRATION_TOLERANCE)` does not.
 pub const CALIBRATION_TOLERANCE: f64 = 2e-4;
-/// The largest step count [`max_steps`] reports (it saturates there).
-pub const MAX_STEPS: u64 = 1 << 53;
+/// The largest step count [`max_steps`] reports: it saturates there. 2^53, the last integer
+/// up to which every integer is an exact `f64` (the search works on `ln(T + 1)`). Not the most
+/// steps an accountant composes: the PRV accountant refuses more than
+/// [`super::prv::MAX_COMPOSED_STEPS`].
+pub const MAX_REPORTED_STEPS: u64 = 1 << 53;
+
+/// A bracket of a root search: points `lo` and `hi` where the signed gap `g` has opposite
+/// signs (`g_lo`, `g_hi`).
+struct Bracket<P> {
+    lo: P,
+    g_lo: f64,
+    hi: P,
+    g_hi: f64,
+}
+
+/// Regula falsi with the Illinois modification (Dowell & Jarratt 1971, "A modified regula
+/// falsi method for computing the root of an equation", BIT 11): the next probe is where the
+/// secant through `(x(lo), g_lo)` and `(x(hi), g_hi)` crosses zero, and when one end of the
+/// bracket is kept twice in a row its `g` is halved, which restores superlinear convergence.
+///
+/// `x` maps a point to the coordinate the secant is drawn on; `candidate(x, lo, hi)` turns
+/// the secant's root (possibly not finite) into a point strictly inside the bracket;
+/// `probe(p)` gives whether `p` replaces `lo` (else `hi`) and `g(p)`. Stops when
+/// `converged(lo, hi)` or after `max_probes` probes, and returns the final `(lo, hi)`.
+fn illinois<P: Copy>(
+    bracket: Bracket<P>,
+    max_probes: usize,
+    x: impl Fn(P) -> f64,
+    converged: impl Fn(P, P) -> bool,
+    candidate: impl Fn(f64, P, P) -> P,
+    mut probe: impl FnMut(P) -> Result<(bool, f64)>,
+) -> Result<(P, P)> {
+    let Bracket { mut lo, mut g_lo, mut hi, mut g_hi } = bracket;
+    let mut side = 0i8;
+    for _ in 0..max_probes {
+        if converged(lo, hi) {
+            break;
+        }
+        let (x_lo, x_hi) = (x(lo), x(hi));
+        let p = candidate((x_lo * g_hi - x_hi * g_lo) / (g_hi - g_lo), lo, hi);
+        let (replaces_lo, g) = probe(p)?;
+        if replaces_lo {
+            (lo, g_lo) = (p, g);
+            if side == -1 {
+                g_hi /= 2.0;
+            }
+            side = -1;
+        } else {
+            (hi, g_hi) = (p, g);
+            if side == 1 {
+                g_lo /= 2.0;
+            }
+            side = 1;
+        }
+    }
+    Ok((lo, hi))
+}
 
 /// Whether `epsilon` is a proven bound within `budget` (false for NaN).
 fn within(epsilon: f64, budget: f64) -> bool {
@@ -42,21 +97,22 @@ fn spent(epsilon: f64) -> String {
 
 /// Smallest noise multiplier σ (to a relative [`CALIBRATION_TOLERANCE`]) such that `fixed`
 /// composed with `steps` steps of the Gaussian mechanism at `sampling_rate` and σ spends at
-/// most `target_epsilon` at `delta`. σ is searched in
+/// most `target` (an epsilon) at `delta`. σ is searched in
 /// `[MIN_NOISE_MULTIPLIER, MAX_NOISE_MULTIPLIER]`; if σ = `MIN_NOISE_MULTIPLIER` already meets
 /// the target it is returned.
 ///
-/// Errors: [`Error::Config`] for arguments out of range, or when even σ =
-/// `MAX_NOISE_MULTIPLIER` cannot reach the target (e.g. `fixed` alone spends more).
+/// Errors: [`Error::Config`] for arguments out of range (named as the C ABI's and the CLI's
+/// arguments are: `epsilon` for the target, `delta`, `sampling_rate`, `steps`), or when even
+/// σ = `MAX_NOISE_MULTIPLIER` cannot reach the target (e.g. `fixed` alone spends more).
 pub fn calibrate_noise(
     kind: AccountantKind,
-    target_epsilon: f64,
+    target: f64,
     delta: f64,
     sampling_rate: f64,
     steps: u64,
     fixed: &[GaussianEvent],
 ) -> Result<f64> {
-    check_epsilon("target_epsilon", target_epsilon)?;
+    check_epsilon("epsilon", target)?;
     check_delta(delta)?;
     check_sampling_rate(sampling_rate)?;
     if steps == 0 {
@@ -69,36 +125,30 @@ pub fn calibrate_noise(
         Ok(epsilon(kind, &events, delta)?.epsilon)
     };
     let at_max = eps_at(kind, MAX_NOISE_MULTIPLIER)?;
-    if !within(at_max, target_epsilon) {
+    if !within(at_max, target) {
         return Err(Error::Config(format!(
-            "target_epsilon {target_epsilon} cannot be reached: even noise_multiplier = \
+            "epsilon {target} cannot be reached: even noise_multiplier = \
              {MAX_NOISE_MULTIPLIER} spends {} at delta {delta}",
             spent(at_max)
         )));
     }
     // RDP: bracket the whole range. PRV: start from the RDP answer.
-    let (mut lo, mut hi, e_lo, e_hi) = match kind {
+    let (lo, hi, e_lo, e_hi) = match kind {
         AccountantKind::Rdp => {
             let e_min = eps_at(kind, MIN_NOISE_MULTIPLIER)?;
-            if within(e_min, target_epsilon) {
+            if within(e_min, target) {
                 return Ok(MIN_NOISE_MULTIPLIER);
             }
             (MIN_NOISE_MULTIPLIER, MAX_NOISE_MULTIPLIER, e_min, at_max)
         }
         AccountantKind::Prv => {
-            let guess = calibrate_noise(
-                AccountantKind::Rdp,
-                target_epsilon,
-                delta,
-                sampling_rate,
-                steps,
-                fixed,
-            )
-            .unwrap_or(MAX_NOISE_MULTIPLIER);
+            let guess =
+                calibrate_noise(AccountantKind::Rdp, target, delta, sampling_rate, steps, fixed)
+                    .unwrap_or(MAX_NOISE_MULTIPLIER);
             // Walk out until the bracket holds: ε(lo) > target >= ε(hi).
             let mut hi = guess;
             let mut e_hi = eps_at(kind, hi)?;
-            while !within(e_hi, target_epsilon) {
+            while !within(e_hi, target) {
                 hi = (hi * 1.1).min(MAX_NOISE_MULTIPLIER);
                 e_hi = eps_at(kind, hi)?;
             }
@@ -108,7 +158,7 @@ pub fn calibrate_noise(
                     lo = MIN_NOISE_MULTIPLIER;
                 }
                 let e = eps_at(kind, lo)?;
-                if !within(e, target_epsilon) {
+                if !within(e, target) {
                     break (lo, hi, e, e_hi);
                 }
                 if lo == MIN_NOISE_MULTIPLIER {
@@ -119,44 +169,31 @@ pub fn calibrate_noise(
             }
         }
     };
-    // Illinois on x = ln σ, g = ln ε - ln target (g(lo) > 0 >= g(hi)).
-    let g = |e: f64| e.max(target_epsilon * 1e-9).ln() - target_epsilon.ln();
-    let (mut g_lo, mut g_hi) = (g(e_lo), g(e_hi));
+    // Illinois on x = ln σ, g = ln ε - ln target (g(lo) > 0 >= g(hi)); at most 200 probes.
+    let g = |e: f64| e.max(target * 1e-9).ln() - target.ln();
     let tol = CALIBRATION_TOLERANCE.ln_1p();
-    let mut side = 0i8;
-    for _ in 0..200 {
-        let (x_lo, x_hi) = (lo.ln(), hi.ln());
-        if x_hi - x_lo <= tol {
-            break;
-        }
-        let mut x = (x_lo * g_hi - x_hi * g_lo) / (g_hi - g_lo);
-        let guard = 0.25 * tol;
-        if !x.is_finite() {
-            x = 0.5 * (x_lo + x_hi);
-        }
-        x = x.clamp(x_lo + guard, x_hi - guard);
-        let sigma = x.exp();
-        let e = eps_at(kind, sigma)?;
-        if !within(e, target_epsilon) {
-            (lo, g_lo) = (sigma, g(e));
-            if side == -1 {
-                g_hi /= 2.0;
-            }
-            side = -1;
-        } else {
-            (hi, g_hi) = (sigma, g(e));
-            if side == 1 {
-                g_lo /= 2.0;
-            }
-            side = 1;
-        }
-    }
+    let guard = 0.25 * tol;
+    let (_, hi) = illinois(
+        Bracket { lo, g_lo: g(e_lo), hi, g_hi: g(e_hi) },
+        200,
+        f64::ln,
+        |lo, hi| hi.ln() - lo.ln() <= tol,
+        |x, lo, hi| {
+            let (x_lo, x_hi) = (lo.ln(), hi.ln());
+            let x = if x.is_finite() { x } else { 0.5 * (x_lo + x_hi) };
+            x.clamp(x_lo + guard, x_hi - guard).exp()
+        },
+        |sigma| {
+            let e = eps_at(kind, sigma)?;
+            Ok((!within(e, target), g(e)))
+        },
+    )?;
     Ok(hi)
 }
 
 /// Largest number of steps `T` (0 allowed) of the Gaussian mechanism at (`sampling_rate`,
 /// `noise_multiplier`) such that, composed with `fixed`, ε at `delta` is at most
-/// `max_epsilon`. Saturates at [`MAX_STEPS`].
+/// `max_epsilon`. Saturates at [`MAX_REPORTED_STEPS`].
 ///
 /// Errors: [`Error::Config`] for arguments out of range, or when `fixed` alone already spends
 /// more than `max_epsilon`.
@@ -204,39 +241,32 @@ pub fn max_steps(
             if !within(e_hi, max_epsilon) {
                 break;
             }
-            if hi >= MAX_STEPS {
-                return Ok(MAX_STEPS);
+            if hi >= MAX_REPORTED_STEPS {
+                return Ok(MAX_REPORTED_STEPS);
             }
             (lo, e_lo) = (hi, e_hi);
-            hi = hi.saturating_mul(2).min(MAX_STEPS);
+            hi = hi.saturating_mul(2).min(MAX_REPORTED_STEPS);
         }
     } else {
         (hi, e_hi) = (rdp_steps, e_r);
         (lo, e_lo) = (0, spent_fixed);
     }
-    // Illinois on x = ln(T + 1), g = ε - max (g(lo) <= 0 < g(hi)), on integers.
-    let (mut g_lo, mut g_hi) = (e_lo - max_epsilon, e_hi - max_epsilon);
-    let mut side = 0i8;
-    while hi - lo > 1 {
-        let (x_lo, x_hi) = ((lo as f64 + 1.0).ln(), (hi as f64 + 1.0).ln());
-        let x = (x_lo * g_hi - x_hi * g_lo) / (g_hi - g_lo);
-        let mut t = if x.is_finite() { (x.exp() - 1.0).round() as u64 } else { lo + (hi - lo) / 2 };
-        t = t.clamp(lo + 1, hi - 1);
-        let e = eps_at(t)?;
-        if within(e, max_epsilon) {
-            (lo, g_lo) = (t, e - max_epsilon);
-            if side == -1 {
-                g_hi /= 2.0;
-            }
-            side = -1;
-        } else {
-            (hi, g_hi) = (t, e - max_epsilon);
-            if side == 1 {
-                g_lo /= 2.0;
-            }
-            side = 1;
-        }
-    }
+    // Illinois on x = ln(T + 1), g = ε - max (g(lo) <= 0 < g(hi)), on integers: each probe
+    // narrows the bracket by at least one step, so it ends.
+    let (lo, _) = illinois(
+        Bracket { lo, g_lo: e_lo - max_epsilon, hi, g_hi: e_hi - max_epsilon },
+        usize::MAX,
+        |t| (t as f64 + 1.0).ln(),
+        |lo, hi| hi - lo <= 1,
+        |x, lo, hi| {
+            let t = if x.is_finite() { (x.exp() - 1.0).round() as u64 } else { lo + (hi - lo) / 2 };
+            t.clamp(lo + 1, hi - 1)
+        },
+        |t| {
+            let e = eps_at(t)?;
+            Ok((within(e, max_epsilon), e - max_epsilon))
+        },
+    )?;
     Ok(lo)
 }
 
@@ -266,11 +296,11 @@ fn max_steps_rdp(
     }
     let (mut lo, mut hi) = (1u64, 2u64);
     while within(eps_at(hi), max_epsilon) {
-        if hi >= MAX_STEPS {
-            return MAX_STEPS;
+        if hi >= MAX_REPORTED_STEPS {
+            return MAX_REPORTED_STEPS;
         }
         lo = hi;
-        hi = (hi * 2).min(MAX_STEPS);
+        hi = (hi * 2).min(MAX_REPORTED_STEPS);
     }
     while hi - lo > 1 {
         let mid = lo + (hi - lo) / 2;
@@ -385,11 +415,11 @@ mod tests {
         let fixed = [GaussianEvent { sampling_rate: 1.0, noise_multiplier: 0.5, steps: 1 }];
         for kind in [AccountantKind::Rdp, AccountantKind::Prv] {
             let m = config_message(calibrate_noise(kind, 1.0, 1e-5, 0.01, 100, &fixed));
-            assert!(m.contains("target_epsilon 1 cannot be reached"), "{m}");
+            assert!(m.contains("epsilon 1 cannot be reached"), "{m}");
             let m = config_message(max_steps(kind, 1.0, 1e-5, 0.01, 1.0, &fixed));
             assert!(m.contains("max_epsilon 1 is already exceeded"), "{m}");
             let m = config_message(calibrate_noise(kind, -1.0, 1e-5, 0.01, 100, &[]));
-            assert!(m.starts_with("target_epsilon must be positive"), "{m}");
+            assert!(m.starts_with("epsilon must be positive"), "{m}");
             let m = config_message(calibrate_noise(kind, 1.0, 1e-5, 0.01, 0, &[]));
             assert!(m.starts_with("steps must be >= 1"), "{m}");
             let m = config_message(max_steps(kind, 1.0, 1e-5, 2.0, 1.0, &[]));

@@ -105,8 +105,10 @@ pub struct PrvBounds {
 const LN_2: f64 = std::f64::consts::LN_2;
 /// Smallest FFT length: small compositions get a finer mesh for free.
 const MIN_GRID_LOG2: u32 = 14;
-/// The most steps the PRV accountant composes (its rounding error grows like √steps).
-const MAX_STEPS: f64 = 1e9;
+/// The most steps (summed over all events) the PRV accountant composes: the rounding error of
+/// its discretised composition grows like √steps, so beyond this the RDP accountant is asked
+/// for instead. Not [`super::calibrate::MAX_REPORTED_STEPS`], where a step search saturates.
+pub const MAX_COMPOSED_STEPS: f64 = 1e9;
 /// Buckets per PRV in the coarse pass that sizes the window.
 const COARSE_BUCKETS: f64 = 4096.0;
 
@@ -772,9 +774,9 @@ fn compose_numeric(parts: &[(Prv, f64)], delta: f64, options: &PrvOptions) -> Re
         )));
     }
     let k_total: f64 = parts.iter().map(|(_, c)| c).sum();
-    if k_total > MAX_STEPS {
+    if k_total > MAX_COMPOSED_STEPS {
         return Err(Error::Config(format!(
-            "the PRV accountant composes at most {MAX_STEPS:e} steps, got {k_total:e}; use the \
+            "the PRV accountant composes at most {MAX_COMPOSED_STEPS:e} steps, got {k_total:e}; use the \
              RDP accountant"
         )));
     }

@@ -30,7 +30,8 @@ public final class Doppel {
     }
 
     /**
-     * Trains a model on a CSV, Parquet or Arrow IPC file (by extension).
+     * Trains a model on a CSV, Parquet or Arrow IPC file (by extension; an extension that names
+     * no format throws {@link Status#INVALID_ARGUMENT}).
      *
      * @param data the training table
      * @param config the training configuration

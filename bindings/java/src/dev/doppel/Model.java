@@ -16,13 +16,14 @@ public final class Model implements AutoCloseable {
 
     /**
      * Generates synthetic rows into a file whose format follows its extension ({@code .csv},
-     * {@code .parquet}, {@code .arrow}); the file appears only once complete. The same seed
-     * gives the same rows.
+     * {@code .parquet}, {@code .arrow}, ...); the file appears only once complete. The same
+     * seed gives the same rows.
      *
      * @param rows how many rows, at least 0
      * @param seed the random seed (all 64 bits are used)
      * @param path the output file
-     * @throws DoppelException when the file cannot be written
+     * @throws DoppelException when the file cannot be written, or {@link Status#INVALID_ARGUMENT}
+     *     for an extension that names no format
      */
     public void generate(long rows, long seed, Path path) {
         checkRows(rows);

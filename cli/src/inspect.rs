@@ -1,0 +1,98 @@
+//! `doppel inspect`: a short, human-readable summary of a model file (`--json` prints
+//! everything the file states instead).
+
+use std::fmt::Write;
+use std::path::Path;
+
+use doppel_core::schema::IdShape;
+use doppel_core::ColumnKind;
+use doppel_core::TrainedModel;
+
+/// The summary `doppel inspect` prints without `--json`: the file, each column with its kind,
+/// what training did, and the differential-privacy guarantee (or that there is none).
+pub fn summary(path: &Path, model: &TrainedModel) -> String {
+    let metadata = model.metadata();
+    let columns = &model.schema().columns;
+    let s = &metadata.summary;
+    let mut out = String::new();
+    // Writing to a String cannot fail.
+    let _ = writeln!(
+        out,
+        "model     {}: {} version {}, written by doppel {}",
+        path.display(),
+        metadata.format,
+        metadata.format_version,
+        metadata.doppel_version
+    );
+    let _ = writeln!(out, "columns   {}", columns.len());
+    let width = columns.iter().map(|c| c.name.chars().count()).max().unwrap_or(0);
+    for column in columns {
+        let missing = match &column.missing_marker {
+            Some(marker) => format!(", missing values written {marker:?}"),
+            None => String::new(),
+        };
+        let _ = writeln!(out, "  {:<width$}  {}{missing}", column.name, kind(&column.kind));
+    }
+    // Under DP the model holds no exact row count, only the noisy count of privacy units.
+    let data = match &s.privacy {
+        Some(p) => format!("about {} privacy units (a noisy count)", p.units),
+        None => format!("{} rows", s.training_rows),
+    };
+    let _ = writeln!(
+        out,
+        "training  {} epochs ({}; best epoch {}) on {data}, {} tokens per row, {} parameters",
+        s.epochs, s.stop_reason, s.best_epoch, s.tokens_per_row, s.parameters
+    );
+    match &s.privacy {
+        None => {
+            let _ = writeln!(out, "privacy   none: trained without differential privacy");
+        }
+        Some(p) => {
+            let epsilon = if p.epsilon.is_finite() {
+                format!("epsilon {:.4}", p.epsilon)
+            } else {
+                "no finite epsilon (no guarantee)".to_owned()
+            };
+            let _ = writeln!(
+                out,
+                "privacy   {epsilon} at delta {:.3e} ({} accountant), unit: {}; noise multiplier \
+                 {:.4}, {} steps at sampling rate {:.5}",
+                p.delta, p.accountant, p.unit, p.noise_multiplier, p.steps, p.sampling_rate
+            );
+            if p.deterministic_noise {
+                let _ = writeln!(
+                    out,
+                    "          WARNING: deterministic_noise was on: the noise is replayable from \
+                     the seed, so this guarantee does not hold"
+                );
+            }
+            for warning in &p.warnings {
+                let _ = writeln!(out, "          warning: {warning}");
+            }
+        }
+    }
+    let _ = writeln!(
+        out,
+        "details   doppel inspect --model {} --json (schema, tokenizer, configuration, losses)",
+        path.display()
+    );
+    out
+}
+
+/// A column's kind with what pins it down (decimals, date format, identifier shape).
+fn kind(kind: &ColumnKind) -> String {
+    match kind {
+        ColumnKind::Integer => "integer".into(),
+        ColumnKind::Float { decimals } => format!("float, {decimals} decimals"),
+        ColumnKind::Boolean => "boolean".into(),
+        ColumnKind::Categorical => "categorical".into(),
+        ColumnKind::Datetime { format } => format!("datetime {format}"),
+        ColumnKind::Text => "text".into(),
+        ColumnKind::Identifier { shape: IdShape::Sequence { start } } => {
+            format!("identifier, a sequence from {start}")
+        }
+        ColumnKind::Identifier { shape: IdShape::Template { template } } => {
+            format!("identifier, template {template}")
+        }
+    }
+}

@@ -1,0 +1,45 @@
+//! `doppel inspect`: a short human summary by default, everything as JSON with `--json`.
+
+use std::path::Path;
+
+mod common;
+use common::doppel;
+
+/// Trains a one-epoch model on the bundled small Adult sample into `dir/m.doppel`.
+fn train(dir: &Path) {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/adult_small.csv");
+    let data = data.to_str().expect("UTF-8 path");
+    let args = ["train", "--input", data, "--model", "m.doppel", "--epochs", "1"];
+    let out = doppel(&args, dir);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+}
+
+#[test]
+fn inspect_prints_a_summary_and_json_only_with_the_flag() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    train(dir.path());
+
+    let out = doppel(&["inspect", "--model", "m.doppel"], dir.path());
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(serde_json::from_str::<serde_json::Value>(&text).is_err(), "JSON by default: {text}");
+    for line in [
+        "model     m.doppel: doppel-model version 1, written by doppel ",
+        "columns   6\n",
+        "  age              integer\n",
+        "  workclass        categorical, missing values written \"?\"\n",
+        "training  1 epochs (max_epochs; best epoch 1) on ",
+        "privacy   none: trained without differential privacy\n",
+        "details   doppel inspect --model m.doppel --json",
+    ] {
+        assert!(text.contains(line), "lacks {line:?}:\n{text}");
+    }
+
+    let out = doppel(&["inspect", "--model", "m.doppel", "--json"], dir.path());
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("--json prints JSON");
+    assert_eq!(json["format"], "doppel-model");
+    assert!(json["epsilon"].is_null(), "no DP, no epsilon: {}", json["epsilon"]);
+    let columns = json.pointer("/tokenizer/schema/columns").and_then(|c| c.as_array());
+    assert_eq!(columns.map(Vec::len), Some(6), "{json:#}");
+}
