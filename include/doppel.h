@@ -146,8 +146,10 @@ extern "C" {
 // Thread-safe.
 const char *doppel_version(void);
 
-// Build information as JSON, e.g. `{"version":"0.1.0","cuda":false}`, into `*out_json`
-// (release with `doppel_string_free`).
+// Build information as JSON into `*out_json` (release with `doppel_string_free`), e.g.
+// `{"version":"0.1.0","cuda":false,"devices":["cpu"],"auto_device":"cpu"}`: `cuda` whether
+// this build has CUDA support, `devices` the devices it can use, and `auto_device` the one a
+// configuration with `training.device` = `"auto"` (the default) picks on this machine.
 //
 // # Safety
 // `out_json` is NULL or points to writable storage for a pointer.

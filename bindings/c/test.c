@@ -277,7 +277,7 @@ int main(int argc, char **argv) {
 
   check(strlen(doppel_version()) > 0, "version");
   char *info = NULL;
-  check(doppel_build_info(&info) == DOPPEL_STATUS_OK && strstr(info, "\"cuda\":") != NULL, "build_info");
+  check(doppel_build_info(&info) == DOPPEL_STATUS_OK && strstr(info, "\"cuda\":") != NULL && strstr(info, "\"devices\":[\"cpu\"") != NULL && strstr(info, "\"auto_device\":") != NULL, "build_info names the devices");
   doppel_string_free(info);
 
   null_parameters();
@@ -293,6 +293,11 @@ int main(int argc, char **argv) {
   check(doppel_config_from_json("{\"missing_tokens\": [\"?\"]}", &bad) == DOPPEL_STATUS_OK && bad != NULL, "a list still takes an array");
   doppel_config_free(bad);
   bad = NULL;
+  /* The device is a configuration key: training.device = auto (default), cpu or cuda. */
+  check(doppel_config_from_json("{\"training\": {\"device\": \"cpu\"}}", &bad) == DOPPEL_STATUS_OK && bad != NULL, "training.device = cpu");
+  doppel_config_free(bad);
+  bad = NULL;
+  check(doppel_config_from_json("{\"training\": {\"device\": \"tpu\"}}", &bad) == DOPPEL_STATUS_INVALID_CONFIG && bad == NULL && last_error_contains("training.device"), "an unknown device is INVALID_CONFIG naming training.device");
 
   DoppelModel *model = NULL;
   check(doppel_train_file(config, missing, NULL, NULL, &model) == DOPPEL_STATUS_IO && model == NULL && last_error_contains("missing.csv"), "a missing file is an IO error naming it");

@@ -59,6 +59,30 @@ pub fn summary(path: &Path, model: &TrainedModel) -> String {
                  {:.4}, {} steps at sampling rate {:.5}",
                 p.delta, p.accountant, p.unit, p.noise_multiplier, p.steps, p.sampling_rate
             );
+            // Loading checked the statement against its ledger; say what the ledger gives.
+            let events: Vec<String> = p
+                .events
+                .iter()
+                .map(|e| {
+                    format!("{} x (q {}, sigma {})", e.steps, e.sampling_rate, e.noise_multiplier)
+                })
+                .collect();
+            let spent = doppel_core::accountant::epsilon(
+                p.accountant,
+                &p.events,
+                p.delta - p.selection_delta,
+            );
+            let recomputed = match spent {
+                Ok(s) if s.epsilon.is_finite() => format!("epsilon {:.4}", s.epsilon),
+                Ok(_) => "no finite epsilon".to_owned(),
+                Err(e) => format!("cannot be recomputed ({e})"),
+            };
+            let _ = writeln!(
+                out,
+                "ledger    {}: {recomputed} recomputed by the {} accountant",
+                events.join(", "),
+                p.accountant
+            );
             if p.deterministic_noise {
                 let _ = writeln!(
                     out,

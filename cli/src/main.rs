@@ -1,5 +1,6 @@
 //! `doppel`: learn a private table and generate a synthetic twin of it.
 
+mod exit;
 mod inspect;
 mod privacy;
 mod report;
@@ -16,14 +17,16 @@ use doppel_core::ingest::{
     check_delimiter, delimiter_name, detect_delimiter, in_file, read_table, Format, ReadOptions,
 };
 use doppel_core::output::refuse_output_over_inputs;
-use doppel_core::{train, AccountantKind, TrainConfig, TrainedModel};
+use doppel_core::{train, AccountantKind, DeviceChoice, TrainConfig, TrainedModel};
+use exit::CliError;
 use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Parser)]
 #[command(
     name = "doppel",
     version,
-    about = "Learn a private table and generate a synthetic twin of it"
+    about = "Learn a private table and generate a synthetic twin of it",
+    after_help = exit::HELP
 )]
 struct Cli {
     #[command(subcommand)]
@@ -81,6 +84,10 @@ enum Command {
         /// Where to write the report as a self-contained HTML page.
         #[arg(long, default_value = "report.html")]
         html: PathBuf,
+        /// Where to train and generate: auto, cpu or cuda (default: the configuration's
+        /// training.device, auto).
+        #[arg(long, value_parser = parse_device)]
+        device: Option<DeviceChoice>,
         #[command(flatten)]
         privacy: PrivacyArgs,
     },
@@ -111,12 +118,13 @@ impl From<FormatArg> for Format {
 
 /// An error reading an input, as the CLI prints it: an unknown extension also says how to
 /// name the format.
-pub fn input_error(error: doppel_core::Error) -> String {
+pub fn input_error(error: doppel_core::Error) -> CliError {
     match error {
-        doppel_core::Error::UnknownFormat { .. } => {
-            format!("{error}; or give the input's format with --format csv|parquet|arrow")
-        }
-        other => other.to_string(),
+        doppel_core::Error::UnknownFormat { .. } => CliError::new(
+            exit::USAGE,
+            format!("{error}; or give the input's format with --format csv|parquet|arrow"),
+        ),
+        other => other.into(),
     }
 }
 
@@ -144,8 +152,17 @@ struct TrainArgs {
     /// CSV field delimiter (default: detected among , ; tab | from the first lines).
     #[arg(long)]
     delimiter: Option<char>,
+    /// Where to train: auto (a CUDA GPU in a build with CUDA, when one is present), cpu or
+    /// cuda (default: the configuration's training.device, auto).
+    #[arg(long, value_parser = parse_device)]
+    device: Option<DeviceChoice>,
     #[command(flatten)]
     privacy: PrivacyArgs,
+}
+
+/// `--device auto|cpu|cuda`.
+fn parse_device(text: &str) -> Result<DeviceChoice, String> {
+    text.parse().map_err(|e: doppel_core::Error| e.to_string())
 }
 
 /// Differential-privacy flags of `train` and `run` (they override the config file's [privacy]).
@@ -237,9 +254,13 @@ struct GenerateArgs {
     /// Sample only among the most likely tokens holding this much probability (1 = all).
     #[arg(long, default_value_t = 1.0)]
     top_p: f64,
+    /// Where to generate: auto (a CUDA GPU in a build with CUDA, when one is present), cpu or
+    /// cuda.
+    #[arg(long, value_parser = parse_device, default_value = "auto")]
+    device: DeviceChoice,
 }
 
-type CliResult<T> = Result<T, String>;
+type CliResult<T> = Result<T, CliError>;
 
 fn main() -> ExitCode {
     // candle's element-wise thread pool serialises concurrent callers, and doppel already runs
@@ -252,9 +273,9 @@ fn main() -> ExitCode {
     let last_panic = report_panics_only_when_they_escape();
     match std::panic::catch_unwind(|| run(Cli::parse())) {
         Ok(Ok(())) => ExitCode::SUCCESS,
-        Ok(Err(message)) => {
-            eprintln!("error: {message}");
-            ExitCode::FAILURE
+        Ok(Err(error)) => {
+            eprintln!("error: {}", error.message);
+            ExitCode::from(error.code)
         }
         Err(_) => {
             let what = last_panic.lock().map(|m| m.clone()).unwrap_or_default();
@@ -308,7 +329,7 @@ fn remove_temporary_files_on_signals() {
 /// Fails when one of `outputs` is the same file as one of `inputs` (also through links).
 fn refuse_overwriting(outputs: &[&Path], inputs: &[&Path]) -> CliResult<()> {
     for output in outputs {
-        refuse_output_over_inputs(output, inputs).map_err(|e| e.to_string())?;
+        refuse_output_over_inputs(output, inputs).map_err(CliError::from)?;
     }
     Ok(())
 }
@@ -322,6 +343,7 @@ fn run(cli: Cli) -> CliResult<()> {
             refuse_overwriting(&[&args.model], &inputs)?;
             let mut config =
                 load_config(config_path, args.seed, args.epochs, args.delimiter, &args.privacy)?;
+            config.training.device = args.device.unwrap_or(config.training.device);
             let input = Input { path: &args.input, format: args.format.map(Format::from) };
             train_command(&input, &args.model, &mut config, 0.0).map(drop)
         }
@@ -336,16 +358,16 @@ fn run(cli: Cli) -> CliResult<()> {
                 },
                 ..GenerateOptions::default()
             };
-            generate_command(&args.model, &options, &args.output)
+            generate_command(&args.model, &options, &args.output, args.device)
         }
         Command::Inspect { model: path, json } => {
             // Inspect writes nothing but standard output.
-            let model = TrainedModel::load(&path).map_err(|e| e.to_string())?;
+            let model = TrainedModel::load(&path).map_err(CliError::from)?;
             if !json {
                 print!("{}", inspect::summary(&path, &model));
                 return Ok(());
             }
-            let mut value = serde_json::to_value(model.metadata()).map_err(|e| e.to_string())?;
+            let mut value = serde_json::to_value(model.metadata()).map_err(CliError::from)?;
             // The guarantee up front, as the (verified) statement serialises it: `epsilon` is
             // null for a model trained without DP, "inf" for no finite bound.
             let privacy = value.pointer("/summary/privacy").cloned().unwrap_or_default();
@@ -354,7 +376,7 @@ fn run(cli: Cli) -> CliResult<()> {
                     .insert("epsilon".into(), privacy.get("epsilon").cloned().unwrap_or_default());
                 object.insert("delta".into(), privacy.get("delta").cloned().unwrap_or_default());
             }
-            let text = serde_json::to_string_pretty(&value).map_err(|e| e.to_string())?;
+            let text = serde_json::to_string_pretty(&value).map_err(CliError::from)?;
             println!("{text}");
             Ok(())
         }
@@ -370,6 +392,7 @@ fn run(cli: Cli) -> CliResult<()> {
             seed,
             json,
             html,
+            device,
             privacy,
         } => {
             let inputs: Vec<&Path> =
@@ -386,8 +409,9 @@ fn run(cli: Cli) -> CliResult<()> {
             };
             check()?;
             // Before the training, not after it: an output named with an unknown extension.
-            Format::of_path(&output).map_err(|e| e.to_string())?;
+            Format::of_path(&output).map_err(CliError::from)?;
             let mut config = load_config(config.as_deref(), seed, None, None, &privacy)?;
+            config.training.device = device.unwrap_or(config.training.device);
             let source = Input { path: &input, format: format.map(Format::from) };
             let split = train_command(&source, &model, &mut config, holdout_share)?;
             check()?;
@@ -396,7 +420,7 @@ fn run(cli: Cli) -> CliResult<()> {
                 seed: config.training.seed,
                 ..GenerateOptions::default()
             };
-            generate_command(&model, &options, &output)?;
+            generate_command(&model, &options, &output, config.training.device)?;
             check()?;
             let outputs = report::Outputs { json: json.as_deref(), html: Some(&html) };
             let report_options = doppel_report::ReportOptions {
@@ -407,7 +431,7 @@ fn run(cli: Cli) -> CliResult<()> {
             let holdout = split.holdout.as_ref().map(report::from_core).transpose()?;
             // The synthetic CSV was written with the training data's delimiter.
             let delimiter = config.delimiter.map_or(Ok(b','), |d| check_delimiter(d, "delimiter"));
-            let delimiter = Some(delimiter.map_err(|e| e.to_string())?);
+            let delimiter = Some(delimiter.map_err(CliError::from)?);
             let synthetic = report::load(&output, delimiter, None)?;
             let label = format!("{} and {}", input.display(), output.display());
             report::report_tables(
@@ -431,7 +455,7 @@ fn load_config(
     privacy: &PrivacyArgs,
 ) -> CliResult<TrainConfig> {
     let mut config = match path {
-        Some(p) => TrainConfig::from_file(p).map_err(|e| e.to_string())?,
+        Some(p) => TrainConfig::from_file(p).map_err(CliError::from)?,
         None => TrainConfig::default(),
     };
     if let Some(seed) = seed {
@@ -441,11 +465,11 @@ fn load_config(
         config.training.max_epochs = epochs;
     }
     if let Some(d) = delimiter {
-        check_delimiter(d, "--delimiter").map_err(|e| e.to_string())?;
+        check_delimiter(d, "--delimiter").map_err(CliError::from)?;
         config.delimiter = Some(d);
     }
     privacy.apply(&mut config.privacy)?;
-    config.validate().map_err(|e| e.to_string())?;
+    config.validate().map_err(CliError::from)?;
     Ok(config)
 }
 
@@ -459,7 +483,7 @@ struct Split {
 /// Splits off a seeded random `share` of the rows as a holdout (none when `share` is 0).
 fn split_holdout(table: doppel_core::Table, share: f64, seed: u64) -> CliResult<Split> {
     if !(0.0..1.0).contains(&share) {
-        return Err(format!("--holdout-share must be in [0, 1), got {share}"));
+        return Err(format!("--holdout-share must be in [0, 1), got {share}").into());
     }
     let n = table.num_rows();
     let held = (share * n as f64).round() as usize;
@@ -493,7 +517,7 @@ fn train_command(
     let input = source.path;
     let format = Format::resolve(input, source.format).map_err(input_error)?;
     if config.delimiter.is_none() && format == Format::Csv {
-        let detected = detect_delimiter(input).map_err(|e| e.to_string())?;
+        let detected = detect_delimiter(input).map_err(CliError::from)?;
         eprintln!(
             "delimiter: {} (detected from the first lines of {}; --delimiter sets another)",
             delimiter_name(detected),
@@ -545,22 +569,23 @@ fn train_command(
     };
     // Training knows the table, not its file: its data errors are named after the file here.
     let model = train(table, config, &mut on_progress, &cancel)
-        .map_err(|e| in_file(input, e).to_string())?;
+        .map_err(|e| CliError::from(in_file(input, e)))?;
     bar.finish_and_clear();
-    model.save(model_path).map_err(|e| e.to_string())?;
+    model.save(model_path).map_err(CliError::from)?;
     let s = &model.metadata().summary;
     let seconds = started.elapsed().as_secs_f64();
     // Under DP the model holds no exact row count; the input's is known here.
     let rows = if s.privacy.is_some() { table.num_rows() } else { s.training_rows };
     eprintln!(
-        "trained {} epochs ({}; best epoch {}) on {} rows, {} tokens/row, {} parameters in {seconds:.1} s ({:.0} tokens/s)",
+        "trained {} epochs ({}; best epoch {}) on {} rows, {} tokens/row, {} parameters in {seconds:.1} s ({:.0} tokens/s, {})",
         s.epochs,
         s.stop_reason,
         s.best_epoch,
         rows,
         s.tokens_per_row,
         s.parameters,
-        (s.epochs * rows * s.tokens_per_row) as f64 / seconds
+        (s.epochs * rows * s.tokens_per_row) as f64 / seconds,
+        doppel_core::device::name(model.network().device())
     );
     if let Some(p) = &s.privacy {
         print_guarantee(p);
@@ -597,10 +622,16 @@ fn print_guarantee(p: &doppel_core::dp::PrivacyReport) {
     }
 }
 
-fn generate_command(model_path: &Path, options: &GenerateOptions, output: &Path) -> CliResult<()> {
+fn generate_command(
+    model_path: &Path,
+    options: &GenerateOptions,
+    output: &Path,
+    device: DeviceChoice,
+) -> CliResult<()> {
     refuse_overwriting(&[output], &[model_path])?;
     let started = Instant::now();
-    let model = TrainedModel::load(model_path).map_err(|e| e.to_string())?;
+    let device = doppel_core::device::select(device)?;
+    let model = TrainedModel::load_on(model_path, &device)?;
     let bar = ProgressBar::new(options.rows as u64);
     bar.set_style(
         ProgressStyle::with_template("generating [{bar:30}] {pos}/{len} rows ({elapsed})")
@@ -608,7 +639,7 @@ fn generate_command(model_path: &Path, options: &GenerateOptions, output: &Path)
             .progress_chars("=> "),
     );
     let rows = generate_to_file(&model, options, output, &mut |done| bar.set_position(done as u64))
-        .map_err(|e| e.to_string())?;
+        .map_err(CliError::from)?;
     bar.finish_and_clear();
     eprintln!(
         "wrote {rows} rows to {} in {:.1} s",

@@ -13,6 +13,7 @@ use doppel_core::accountant::{self, AccountantKind, GaussianEvent};
 use doppel_core::Error;
 use serde_json::json;
 
+use crate::exit::CliError;
 use crate::CliResult;
 
 /// Arguments of `doppel privacy`.
@@ -80,7 +81,7 @@ pub fn run(args: PrivacyArgs) -> CliResult<()> {
                 );
             }
             // Keys: epsilon ("inf" when unbounded), order, accountant, delta, error_bound.
-            serde_json::to_value(&spent).map_err(|e| e.to_string())?
+            serde_json::to_value(&spent).map_err(CliError::from)?
         }
         PrivacyCommand::Noise { epsilon, delta, sampling_rate, steps, accountant } => {
             let kind = parse_kind(&accountant)?;
@@ -117,7 +118,7 @@ fn accountants() -> PossibleValuesParser {
 }
 
 fn parse_kind(name: &str) -> CliResult<AccountantKind> {
-    name.parse::<AccountantKind>().map_err(|e| e.to_string())
+    name.parse::<AccountantKind>().map_err(CliError::from)
 }
 
 /// A rejected argument is a usage error: clap prints it and exits with code 2. Any other

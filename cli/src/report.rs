@@ -15,6 +15,7 @@ use doppel_report::report::{build_report, ModelPrivacy, Report, ReportOptions};
 use doppel_report::Table;
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::exit::CliError;
 use crate::{input_error, CliResult, FormatArg};
 
 /// Flags of `doppel report`.
@@ -73,9 +74,12 @@ pub fn run(args: &ReportArgs) -> CliResult<()> {
                 "an options file",
                 "MAX_CONFIG_FILE_BYTES",
             )
-            .map_err(|e| e.to_string())?;
+            .map_err(CliError::from)?;
             let text = String::from_utf8(bytes).map_err(|e| at(path, e))?;
-            from_json_object(&text).map_err(|e| at(path, e))?
+            // A bad options file is a usage error (exit 2), as a bad configuration is.
+            from_json_object(&text).map_err(|e| {
+                CliError::new(crate::exit::USAGE, format!("{}: {e}", path.display()))
+            })?
         }
         None => ReportOptions::default(),
     };
@@ -95,7 +99,7 @@ pub fn run(args: &ReportArgs) -> CliResult<()> {
         .delimiter
         .map(|d| check_delimiter(d, "--delimiter"))
         .transpose()
-        .map_err(|e| e.to_string())?;
+        .map_err(CliError::from)?;
     // Every output against every input (also through links): `--json` = `--real` would
     // overwrite the real table.
     let inputs: Vec<&Path> =
@@ -107,8 +111,7 @@ pub fn run(args: &ReportArgs) -> CliResult<()> {
     let written: Vec<&Path> =
         [args.json.as_deref(), args.html.as_deref()].into_iter().flatten().collect();
     for output in &written {
-        doppel_core::output::refuse_output_over_inputs(output, &inputs)
-            .map_err(|e| e.to_string())?;
+        doppel_core::output::refuse_output_over_inputs(output, &inputs).map_err(CliError::from)?;
     }
     if let Some(path) = &args.model {
         options.model = model_privacy(path)?;
@@ -173,7 +176,7 @@ pub fn report_tables(
     let started = Instant::now();
     let bar = ProgressBar::new(100).with_style(
         ProgressStyle::with_template("report {bar:30} {percent:>3}% {msg}")
-            .map_err(|e| e.to_string())?,
+            .map_err(CliError::from)?,
     );
     let mut progress = |stage: &str, fraction: f64| {
         bar.set_position((fraction * 100.0) as u64);
@@ -181,24 +184,28 @@ pub fn report_tables(
     };
     let built = build_report(real_table, synthetic_table, holdout_table, options, &mut progress);
     bar.finish_and_clear();
-    let report = built.map_err(|e| format!("{e} (comparing {label})"))?;
+    let report = built.map_err(|e| {
+        let error = CliError::from(e);
+        CliError::new(error.code, format!("{error} (comparing {label})"))
+    })?;
     print_summary(&report);
     if let Some(path) = outputs.json {
-        let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
-        write_atomic(path, text.as_bytes()).map_err(|e| e.to_string())?;
+        let text = serde_json::to_string_pretty(&report).map_err(CliError::from)?;
+        write_atomic(path, text.as_bytes()).map_err(CliError::from)?;
         eprintln!("report written to {}", path.display());
     }
     if let Some(path) = outputs.html {
         let page = doppel_report::html::render_html(&report);
-        write_atomic(path, page.as_bytes()).map_err(|e| e.to_string())?;
+        write_atomic(path, page.as_bytes()).map_err(CliError::from)?;
         eprintln!("report written to {} (open it in a browser)", path.display());
     }
     eprintln!("report took {:.1} s", started.elapsed().as_secs_f64());
     Ok(())
 }
 
-fn at(path: &Path, error: impl std::fmt::Display) -> String {
-    format!("{}: {error}", path.display())
+/// Bad data in the file at `path` (exit code 3).
+fn at(path: &Path, error: impl std::fmt::Display) -> CliError {
+    CliError::new(crate::exit::DATA, format!("{}: {error}", path.display()))
 }
 
 /// Reads a table for the report through doppel-core's reader (in `format`, or the one its
@@ -209,7 +216,7 @@ pub fn load(path: &Path, delimiter: Option<u8>, format: Option<Format>) -> CliRe
     let format = Format::resolve(path, format).map_err(input_error)?;
     let delimiter = match delimiter {
         None if format == Format::Csv => {
-            let detected = detect_delimiter(path).map_err(|e| e.to_string())?;
+            let detected = detect_delimiter(path).map_err(CliError::from)?;
             eprintln!(
                 "delimiter of {}: {} (detected; --delimiter sets another)",
                 path.display(),
@@ -227,16 +234,16 @@ pub fn load(path: &Path, delimiter: Option<u8>, format: Option<Format>) -> CliRe
 /// A doppel-core table as the report's text table, nulls as empty cells.
 pub fn from_core(table: &doppel_core::Table) -> CliResult<Table> {
     let names = table.column_names().iter().map(|s| s.to_string()).collect();
-    Table::new(names, table.text_rows()).map_err(|e| e.to_string())
+    Table::new(names, table.text_rows()).map_err(CliError::from)
 }
 
 /// The privacy guarantee a model file states, if it was trained with DP.
 pub fn model_privacy(path: &Path) -> CliResult<Option<ModelPrivacy>> {
-    let model = TrainedModel::load(path).map_err(|e| e.to_string())?;
+    let model = TrainedModel::load(path).map_err(CliError::from)?;
     let Some(privacy) = model.metadata().summary.privacy.as_ref() else {
         return Ok(None);
     };
-    let value = serde_json::to_value(privacy).map_err(|e| e.to_string())?;
+    let value = serde_json::to_value(privacy).map_err(CliError::from)?;
     serde_json::from_value(value).map(Some).map_err(|e| at(path, e))
 }
 

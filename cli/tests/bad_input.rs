@@ -1,5 +1,6 @@
 //! Bad input through the `doppel` binary: each case must fail with a clear message naming the
-//! problem, a non-zero exit code, no panic, and no output file (or temporary file) left behind.
+//! problem, the exit code of its class (2 usage, 3 bad data or model, 4 I/O), no panic, and no
+//! output file (or temporary file) left behind.
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -7,12 +8,19 @@ use std::process::Output;
 mod common;
 use common::doppel;
 
-/// Asserts a failure whose message contains every one of `needles`, and that `dir` holds
-/// nothing but `keep`.
-fn assert_clean_failure(out: &Output, needles: &[&str], dir: &Path, keep: &[&str]) {
+/// Exit code of a usage error (a bad flag, option or configuration value).
+const USAGE: i32 = 2;
+/// Exit code of bad input data or a bad model file.
+const DATA: i32 = 3;
+/// Exit code of a file that cannot be read or written.
+const IO: i32 = 4;
+
+/// Asserts a failure with exit `code` whose message contains every one of `needles`, and that
+/// `dir` holds nothing but `keep`.
+fn assert_clean_failure(out: &Output, code: i32, needles: &[&str], dir: &Path, keep: &[&str]) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "expected failure, got success; stderr: {stderr}");
-    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+    assert_eq!(out.status.code(), Some(code), "stderr: {stderr}");
     assert!(!stderr.contains("panicked"), "panic: {stderr}");
     for needle in needles {
         assert!(stderr.contains(needle), "message lacks {needle:?}: {stderr}");
@@ -30,7 +38,7 @@ fn train_on(contents: &[u8], needles: &[&str]) {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("in.csv"), contents).expect("write input");
     let out = doppel(&["train", "--input", "in.csv", "--model", "m.doppel"], dir.path());
-    assert_clean_failure(&out, needles, dir.path(), &["in.csv"]);
+    assert_clean_failure(&out, DATA, needles, dir.path(), &["in.csv"]);
 }
 
 fn adult_rows(n: usize) -> String {
@@ -43,7 +51,7 @@ fn adult_rows(n: usize) -> String {
 fn missing_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = doppel(&["train", "--input", "nope.csv", "--model", "m.doppel"], dir.path());
-    assert_clean_failure(&out, &["nope.csv"], dir.path(), &[]);
+    assert_clean_failure(&out, IO, &["nope.csv"], dir.path(), &[]);
 }
 
 #[test]
@@ -89,24 +97,25 @@ fn an_unknown_extension_is_refused_naming_the_supported_ones_unless_a_format_is_
     let out = doppel(&train, dir.path());
     let needles: Vec<&str> =
         ["data.xyz", "--format csv|parquet|arrow"].iter().chain(&supported).copied().collect();
-    assert_clean_failure(&out, &needles, dir.path(), &["data.xyz"]);
+    assert_clean_failure(&out, USAGE, &needles, dir.path(), &["data.xyz"]);
     // `run` refuses an output it could not write before it trains.
     let run = ["run", "--input", "data.xyz", "--format", "csv", "--output", "synthetic.xyz"];
     let out = doppel(&run, dir.path());
-    assert_clean_failure(&out, &["synthetic.xyz", ".parquet"], dir.path(), &["data.xyz"]);
+    assert_clean_failure(&out, USAGE, &["synthetic.xyz", ".parquet"], dir.path(), &["data.xyz"]);
 
     // With --format the file is read as said, whatever its extension.
     let out = doppel(&[&train[..], &["--format", "csv"]].concat(), dir.path());
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let report = ["report", "--real", "data.xyz", "--synthetic", "data.xyz"];
     let out = doppel(&report, dir.path());
-    assert_clean_failure(&out, &["data.xyz", "--format"], dir.path(), &["data.xyz", "m.doppel"]);
+    let keep = ["data.xyz", "m.doppel"];
+    assert_clean_failure(&out, USAGE, &["data.xyz", "--format"], dir.path(), &keep);
     let out = doppel(&[&report[..], &["--format", "csv"]].concat(), dir.path());
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     // Nothing is written as CSV into an output with an unknown extension.
     let generate = ["generate", "--model", "m.doppel", "--rows", "10", "--output", "out.xyz"];
     let out = doppel(&generate, dir.path());
-    assert_clean_failure(&out, &supported, dir.path(), &["data.xyz", "m.doppel"]);
+    assert_clean_failure(&out, USAGE, &supported, dir.path(), &keep);
     let out = doppel(&["train", "--input", "data.xyz", "--format", "xls"], dir.path());
     assert_eq!(out.status.code(), Some(2), "a usage error");
     assert!(common::stderr(&out).contains("[possible values: csv, parquet, arrow]"));
@@ -133,7 +142,7 @@ fn unwritable_output_and_corrupt_model() {
         &["generate", "--model", "m.doppel", "--rows", "10", "--output", "in.csv/out.csv"],
         dir.path(),
     );
-    assert_clean_failure(&out, &["in.csv/out.csv"], dir.path(), &["in.csv", "m.doppel"]);
+    assert_clean_failure(&out, IO, &["in.csv/out.csv"], dir.path(), &["in.csv", "m.doppel"]);
 
     let model = std::fs::read(dir.path().join("m.doppel")).expect("model");
     for (name, bytes) in [
@@ -145,7 +154,30 @@ fn unwritable_output_and_corrupt_model() {
             &["generate", "--model", name, "--rows", "10", "--output", "out.csv"],
             dir.path(),
         );
-        assert_clean_failure(&out, &[name], dir.path(), &["in.csv", "m.doppel", name]);
+        assert_clean_failure(&out, DATA, &[name], dir.path(), &["in.csv", "m.doppel", name]);
         std::fs::remove_file(dir.path().join(name)).expect("remove");
     }
+}
+
+#[test]
+fn a_device_this_build_lacks_is_a_usage_error_and_cpu_trains() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("in.csv"), adult_rows(100)).expect("write input");
+    let train = ["train", "--input", "in.csv", "--model", "m.doppel", "--epochs", "1"];
+    let out = doppel(&[&train[..], &["--device", "tpu"]].concat(), dir.path());
+    assert_eq!(out.status.code(), Some(USAGE), "{}", common::stderr(&out));
+    assert!(common::stderr(&out).contains("auto, cpu, cuda"), "{}", common::stderr(&out));
+    if !cfg!(feature = "cuda") {
+        let out = doppel(&[&train[..], &["--device", "cuda"]].concat(), dir.path());
+        assert_clean_failure(
+            &out,
+            USAGE,
+            &["no CUDA support", "--features cuda"],
+            dir.path(),
+            &["in.csv"],
+        );
+    }
+    let out = doppel(&[&train[..], &["--device", "cpu"]].concat(), dir.path());
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    assert!(common::stderr(&out).contains("tokens/s, cpu)"), "{}", common::stderr(&out));
 }

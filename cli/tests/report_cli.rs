@@ -91,12 +91,18 @@ fn reads_tables_with_another_delimiter() {
     assert_eq!(columns, ["age", "job", "hours", "income"], "{json:.300}");
     let out = with(&["--delimiter", "é"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(out.status.code(), Some(USAGE), "{stderr}");
     assert!(stderr.contains("--delimiter 'é' must be a single ASCII character"), "{stderr}");
 }
 
-/// Runs a report expected to fail and checks the message and that nothing was written.
-fn fails_with(real: &str, synthetic: &str, extra: &[&str], needles: &[&str]) {
+/// Exit code of a usage error (here: a report option naming what does not exist).
+const USAGE: i32 = 2;
+/// Exit code of bad input data.
+const DATA: i32 = 3;
+
+/// Runs a report expected to fail with exit `code` and checks the message and that nothing
+/// was written.
+fn fails_with(code: i32, real: &str, synthetic: &str, extra: &[&str], needles: &[&str]) {
     let dir = tempfile::tempdir().expect("tempdir");
     write(dir.path(), "real.csv", real);
     write(dir.path(), "synthetic.csv", synthetic);
@@ -105,7 +111,7 @@ fn fails_with(real: &str, synthetic: &str, extra: &[&str], needles: &[&str]) {
     args.extend_from_slice(extra);
     let out = doppel(&args, dir.path());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+    assert_eq!(out.status.code(), Some(code), "stderr: {stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     for needle in needles {
         assert!(stderr.contains(needle), "message lacks {needle:?}: {stderr}");
@@ -117,16 +123,16 @@ fn fails_with(real: &str, synthetic: &str, extra: &[&str], needles: &[&str]) {
 fn mismatched_columns_name_the_column() {
     let synthetic = rows(50, 0).replace("hours", "weekly_hours");
     let needles = ["'weekly_hours'", "in the synthetic table but not in the real one"];
-    fails_with(&rows(50, 0), &synthetic, &[], &needles);
+    fails_with(DATA, &rows(50, 0), &synthetic, &[], &needles);
     let fewer: String =
         rows(50, 0).lines().map(|l| l.rsplit_once(',').unwrap().0.to_string() + "\n").collect();
-    fails_with(&rows(50, 0), &fewer, &[], &["'income'", "not in the synthetic"]);
+    fails_with(DATA, &rows(50, 0), &fewer, &[], &["'income'", "not in the synthetic"]);
 }
 
 #[test]
 fn empty_files_are_named() {
-    fails_with(&rows(50, 0), "", &[], &["synthetic.csv", "empty"]);
-    fails_with("age,job,hours,income\n", &rows(50, 0), &[], &["real", "row"]);
+    fails_with(DATA, &rows(50, 0), "", &[], &["synthetic.csv", "empty"]);
+    fails_with(DATA, "age,job,hours,income\n", &rows(50, 0), &[], &["real", "row"]);
 }
 
 #[test]
@@ -134,19 +140,19 @@ fn a_non_numeric_value_names_row_and_column() {
     let mut synthetic = rows(50, 0);
     synthetic = synthetic.replacen("\n20,", "\ntwenty,", 1);
     let needles = ["synthetic", "column 'age'", "'twenty' is not a number"];
-    fails_with(&rows(50, 0), &synthetic, &[], &needles);
+    fails_with(DATA, &rows(50, 0), &synthetic, &[], &needles);
 }
 
 #[test]
 fn a_one_row_table_is_refused() {
     let one = rows(1, 0);
-    fails_with(&rows(50, 0), &one, &[], &["synthetic table has 1 row", "at least 2"]);
+    fails_with(DATA, &rows(50, 0), &one, &[], &["synthetic table has 1 row", "at least 2"]);
 }
 
 #[test]
 fn an_unknown_target_lists_the_columns() {
     let needles = ["target", "no column 'salary'", "age, job, hours, income"];
-    fails_with(&rows(50, 0), &rows(50, 9), &["--target", "salary"], &needles);
+    fails_with(USAGE, &rows(50, 0), &rows(50, 9), &["--target", "salary"], &needles);
 }
 
 #[test]
@@ -178,7 +184,7 @@ fn an_options_file_takes_no_array_for_an_object() {
     let options = dir.path().join("options.json");
     let options = options.to_str().expect("UTF-8 path");
     let needles = ["options.json: fidelity: an array is accepted only for a list"];
-    fails_with(&rows(50, 0), &rows(50, 9), &["--options", options], &needles);
+    fails_with(USAGE, &rows(50, 0), &rows(50, 9), &["--options", options], &needles);
     write(dir.path(), "lists.json", r#"{"quasi_identifiers": ["age", "job"]}"#);
     let args = ["report", "--real", "real.csv", "--synthetic", "synthetic.csv"];
     write(dir.path(), "real.csv", &rows(60, 0));

@@ -104,8 +104,10 @@ pub extern "C" fn doppel_version() -> *const c_char {
     concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
 }
 
-/// Build information as JSON, e.g. `{"version":"0.1.0","cuda":false}`, into `*out_json`
-/// (release with `doppel_string_free`).
+/// Build information as JSON into `*out_json` (release with `doppel_string_free`), e.g.
+/// `{"version":"0.1.0","cuda":false,"devices":["cpu"],"auto_device":"cpu"}`: `cuda` whether
+/// this build has CUDA support, `devices` the devices it can use, and `auto_device` the one a
+/// configuration with `training.device` = `"auto"` (the default) picks on this machine.
 ///
 /// # Safety
 /// `out_json` is NULL or points to writable storage for a pointer.
@@ -113,12 +115,14 @@ pub extern "C" fn doppel_version() -> *const c_char {
 pub unsafe extern "C" fn doppel_build_info(out_json: *mut *mut c_char) -> DoppelStatus {
     guard(|| {
         let slot = out(out_json, "out_json")?;
-        let info = format!(
-            "{{\"version\":\"{}\",\"cuda\":{}}}",
-            env!("CARGO_PKG_VERSION"),
-            cfg!(feature = "cuda")
-        );
-        *slot = into_c_string(info)?;
+        let auto = doppel_core::device::select(doppel_core::DeviceChoice::Auto)?;
+        let info = serde_json::json!({
+            "version": env!("CARGO_PKG_VERSION"),
+            "cuda": doppel_core::device::CUDA_BUILT,
+            "devices": doppel_core::device::built(),
+            "auto_device": doppel_core::device::name(&auto),
+        });
+        *slot = into_c_string(info.to_string())?;
         Ok(())
     })
 }

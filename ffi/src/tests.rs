@@ -86,7 +86,10 @@ fn every_pointer_argument_is_checked_for_null() {
         assert_eq!(doppel_build_info(&mut text), DoppelStatus::Ok);
         let info = CStr::from_ptr(text).to_str().unwrap().to_string();
         assert!(
-            info.contains("\"cuda\":false") && info.contains(env!("CARGO_PKG_VERSION")),
+            info.contains("\"cuda\":false")
+                && info.contains(env!("CARGO_PKG_VERSION"))
+                && info.contains("\"devices\":[\"cpu\"]")
+                && info.contains("\"auto_device\":\"cpu\""),
             "{info}"
         );
         doppel_string_free(text);
