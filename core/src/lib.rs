@@ -3,33 +3,37 @@
 //! The pipeline: [`ingest`] reads a file into a [`Table`]; [`schema`] infers each column's kind;
 //! [`tokenizer`] turns records into field-tagged token sequences; [`model`] is an LSTM on candle;
 //! [`train()`] fits it; [`generate()`] samples new records and writes them in the source's formats.
+//!
+//! The modules named here are the public surface the CLI, the C ABI and the tests use; the
+//! training internals (the hand-written backward pass, the optimizers, the private releases)
+//! are crate-private, reached through [`train()`] and [`TrainedModel`].
 
 pub mod accountant;
-pub mod artifact;
-pub mod backprop;
+pub(crate) mod artifact;
+pub(crate) mod backprop;
 pub mod config;
 pub mod device;
 pub mod dp;
-pub mod error;
+pub(crate) mod error;
 pub mod generate;
 pub mod ingest;
 pub mod limits;
-pub mod lstm_cell;
+pub(crate) mod lstm_cell;
 pub mod model;
-pub mod optim;
+pub(crate) mod optim;
 pub mod output;
-pub mod private_schema;
-pub mod private_stats;
+pub(crate) mod private_schema;
+pub(crate) mod private_stats;
 pub mod rng;
 pub mod schema;
-pub mod subword;
-pub mod table;
+pub(crate) mod subword;
+pub(crate) mod table;
 pub mod tokenizer;
-pub mod train;
+pub(crate) mod train;
 mod validate;
 
 pub use accountant::{AccountantKind, GaussianEvent, PrivacySpent};
-pub use artifact::{TrainedModel, TrainingSummary};
+pub use artifact::{ModelMetadata, TrainedModel, TrainingSummary, FORMAT_NAME, FORMAT_VERSION};
 pub use config::TrainConfig;
 pub use device::DeviceChoice;
 pub use error::{Error, Result};
@@ -39,4 +43,4 @@ pub use generate::{
 pub use limits::Limits;
 pub use schema::{ColumnKind, ColumnSchema, Schema};
 pub use table::Table;
-pub use train::{train, Progress};
+pub use train::{train, Progress, MIN_ROWS};
