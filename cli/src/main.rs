@@ -269,6 +269,7 @@ fn main() -> ExitCode {
     if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
         std::env::set_var("CANDLE_NUM_THREADS", "1");
     }
+    restore_default_sigpipe();
     remove_temporary_files_on_signals();
     let last_panic = report_panics_only_when_they_escape();
     match std::panic::catch_unwind(|| run(Cli::parse())) {
@@ -283,6 +284,18 @@ fn main() -> ExitCode {
             doppel_core::output::remove_temporary_files();
             ExitCode::from(101)
         }
+    }
+}
+
+/// Rust starts programs with SIGPIPE ignored, so printing into a closed pipe (`doppel inspect
+/// --json | head`) fails and `println!` panics. A command-line tool ends quietly there instead,
+/// killed by SIGPIPE as `cat` is. Files are never written through standard output's pipe except
+/// with `--output -`, which then stops the same way.
+fn restore_default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to the default before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

@@ -43,3 +43,26 @@ fn inspect_prints_a_summary_and_json_only_with_the_flag() {
     let columns = json.pointer("/tokenizer/schema/columns").and_then(|c| c.as_array());
     assert_eq!(columns.map(Vec::len), Some(6), "{json:#}");
 }
+
+/// Printing into a pipe its reader closed ends the process quietly by SIGPIPE, as `cat` does,
+/// not with a panic (`doppel inspect --json | head -1`).
+#[cfg(unix)]
+#[test]
+fn a_closed_pipe_ends_inspect_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::{Command, Stdio};
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../core/tests/golden/model_v1.doppel");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_doppel"))
+        .args(["inspect", "--json", "--model"])
+        .arg(&model)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("doppel starts");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("doppel ends");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("internal error") && !stderr.contains("panicked"), "{stderr}");
+    // Killed by SIGPIPE (13) when it wrote after the close; or done before it noticed.
+    assert!(out.status.signal() == Some(13) || out.status.success(), "{:?}", out.status);
+}
