@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 use doppel_core::config::{Delta, PrivacyConfig};
-use doppel_core::generate::{generate_to_file, GenerateOptions, Sampling};
+use doppel_core::generate::{generate_to_file_as, GenerateOptions, Sampling};
 use doppel_core::ingest::{
     check_delimiter, delimiter_name, detect_delimiter, in_file, read_table, Format, ReadOptions,
 };
@@ -237,7 +237,7 @@ struct GenerateArgs {
     #[arg(long)]
     rows: usize,
     /// Output file; the format follows the extension (.csv, .tsv, .txt, .parquet, .pq, .arrow,
-    /// .arrows, .ipc, .feather; another one is refused); a path without one, such as `-`
+    /// .arrows, .ipc, .feather; another one needs --format); a path without one, such as `-`
     /// (standard output), is CSV. A symbolic link's target is replaced; a character device or
     /// FIFO is written through.
     #[arg(long)]
@@ -258,6 +258,9 @@ struct GenerateArgs {
     /// cuda.
     #[arg(long, value_parser = parse_device, default_value = "auto")]
     device: DeviceChoice,
+    /// Format of --output, whatever its extension (default: from the extension).
+    #[arg(long, value_enum)]
+    format: Option<FormatArg>,
 }
 
 type CliResult<T> = Result<T, CliError>;
@@ -371,7 +374,8 @@ fn run(cli: Cli) -> CliResult<()> {
                 },
                 ..GenerateOptions::default()
             };
-            generate_command(&args.model, &options, &args.output, args.device)
+            let format = args.format.map(Format::from);
+            generate_command(&args.model, &options, &args.output, format, args.device)
         }
         Command::Inspect { model: path, json } => {
             // Inspect writes nothing but standard output.
@@ -433,7 +437,7 @@ fn run(cli: Cli) -> CliResult<()> {
                 seed: config.training.seed,
                 ..GenerateOptions::default()
             };
-            generate_command(&model, &options, &output, config.training.device)?;
+            generate_command(&model, &options, &output, None, config.training.device)?;
             check()?;
             let outputs = report::Outputs { json: json.as_deref(), html: Some(&html) };
             let report_options = doppel_report::ReportOptions {
@@ -639,9 +643,18 @@ fn generate_command(
     model_path: &Path,
     options: &GenerateOptions,
     output: &Path,
+    format: Option<Format>,
     device: DeviceChoice,
 ) -> CliResult<()> {
     refuse_overwriting(&[output], &[model_path])?;
+    // Before the model loads: an output named with an unknown extension.
+    let format = Format::resolve(output, format).map_err(|e| match e {
+        doppel_core::Error::UnknownFormat { .. } => CliError::new(
+            exit::USAGE,
+            format!("{e}; or give the output's format with --format csv|parquet|arrow"),
+        ),
+        other => other.into(),
+    })?;
     let started = Instant::now();
     let device = doppel_core::device::select(device)?;
     let model = TrainedModel::load_on(model_path, &device)?;
@@ -651,7 +664,8 @@ fn generate_command(
             .expect("valid template")
             .progress_chars("=> "),
     );
-    let rows = generate_to_file(&model, options, output, &mut |done| bar.set_position(done as u64))
+    let on_progress = &mut |done| bar.set_position(done as u64);
+    let rows = generate_to_file_as(&model, options, output, Some(format), on_progress)
         .map_err(CliError::from)?;
     bar.finish_and_clear();
     eprintln!(

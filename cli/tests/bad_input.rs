@@ -116,6 +116,12 @@ fn an_unknown_extension_is_refused_naming_the_supported_ones_unless_a_format_is_
     let generate = ["generate", "--model", "m.doppel", "--rows", "10", "--output", "out.xyz"];
     let out = doppel(&generate, dir.path());
     assert_clean_failure(&out, USAGE, &supported, dir.path(), &keep);
+    // With --format the output is written as said, whatever its extension.
+    let out = doppel(&[&generate[..], &["--format", "csv"]].concat(), dir.path());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let written = std::fs::read_to_string(dir.path().join("out.xyz")).expect("out.xyz written");
+    assert_eq!(written.lines().count(), 11, "a header and 10 rows: {written}");
+    std::fs::remove_file(dir.path().join("out.xyz")).expect("remove");
     let out = doppel(&["train", "--input", "data.xyz", "--format", "xls"], dir.path());
     assert_eq!(out.status.code(), Some(2), "a usage error");
     assert!(common::stderr(&out).contains("[possible values: csv, parquet, arrow]"));

@@ -174,10 +174,10 @@ impl TrainedModel {
 
     /// Reads a model from its file bytes; `path` only names the source in errors.
     ///
-    /// The whole file is validated before the network is built (see [`crate::validate`]): the
-    /// configuration's sizes within the limits, every codec consistent with its column and
-    /// fields, every tensor present with the shape the metadata implies and finite values.
-    /// Anything wrong is one [`Error::Model`] naming it.
+    /// The whole file is validated before the network is built: the configuration's sizes
+    /// within the limits, every codec consistent with its column and fields, every tensor
+    /// present with the shape the metadata implies and finite values. Anything wrong is one
+    /// [`Error::Model`] naming it.
     pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<TrainedModel> {
         Self::from_bytes_on(bytes, path, &crate::device::select(DeviceChoice::Auto)?)
     }

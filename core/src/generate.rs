@@ -112,6 +112,19 @@ pub fn generate_to_file(
     path: &Path,
     progress: &mut dyn FnMut(usize),
 ) -> Result<usize> {
+    generate_to_file_as(model, options, path, None, progress)
+}
+
+/// [`generate_to_file`] in `format` whatever the path's extension (`None`: the extension's,
+/// and an unknown extension is [`Error::UnknownFormat`] before anything is written).
+pub fn generate_to_file_as(
+    model: &TrainedModel,
+    options: &GenerateOptions,
+    path: &Path,
+    format: Option<Format>,
+    progress: &mut dyn FnMut(usize),
+) -> Result<usize> {
+    let format = Format::resolve(path, format)?;
     let header: Vec<String> = model.schema().columns.iter().map(|c| c.name.clone()).collect();
     let types = output_types(model);
     // The training data's delimiter (recorded when it was detected); ',' for a model trained
@@ -120,7 +133,6 @@ pub fn generate_to_file(
         Some(d) => crate::ingest::check_delimiter(d, "the model's delimiter")?,
         None => b',',
     };
-    let format = Format::from_path(path);
     let mut sink = create_sink(path, format, &header, &types, delimiter)?;
     // CSV writes a missing value as the source wrote it; the typed formats have nulls.
     let missing = missing_texts(model);

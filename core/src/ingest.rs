@@ -75,14 +75,6 @@ impl Format {
         explicit.map_or_else(|| Format::of_path(path), Ok)
     }
 
-    /// The format a path's extension names, CSV for any other: what the library did before
-    /// unknown extensions were refused. Kept for [`crate::generate::generate_to_file`], whose
-    /// output [`crate::output::create_sink`] refuses an unknown extension; new code calls
-    /// [`Format::of_path`].
-    pub fn from_path(path: &Path) -> Format {
-        Format::of_path(path).unwrap_or(Format::Csv)
-    }
-
     /// The supported extensions for messages: `.csv, .tsv, .txt (CSV), ...`.
     pub fn supported_extensions() -> String {
         let named = |(format, extensions): &(Format, &[&str])| {

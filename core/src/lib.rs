@@ -38,7 +38,8 @@ pub use config::TrainConfig;
 pub use device::DeviceChoice;
 pub use error::{Error, Result};
 pub use generate::{
-    generate, generate_batches, generate_to_file, BatchStream, GenerateOptions, Sampling,
+    generate, generate_batches, generate_to_file, generate_to_file_as, BatchStream,
+    GenerateOptions, Sampling,
 };
 pub use limits::Limits;
 pub use schema::{ColumnKind, ColumnSchema, Schema};

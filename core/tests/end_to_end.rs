@@ -140,3 +140,24 @@ fn the_batch_stream_holds_the_rows_of_the_typed_file_output() -> Result<()> {
     assert!(stream.next().is_none());
     Ok(())
 }
+
+#[test]
+fn an_unknown_output_extension_is_refused_unless_a_format_is_given() -> Result<()> {
+    let model = TrainedModel::from_bytes(
+        &std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/model_v1.doppel"))
+            .map_err(|e| doppel_core::Error::io("model_v1.doppel", e))?,
+        Path::new("model_v1.doppel"),
+    )?;
+    let dir = tempfile::tempdir().map_err(|e| doppel_core::Error::io("tempdir", e))?;
+    let out = dir.path().join("synthetic.xyz");
+    let options = GenerateOptions { rows: 20, ..GenerateOptions::default() };
+    let err = generate_to_file(&model, &options, &out, &mut |_| {}).err();
+    let message = err.map(|e| e.to_string()).unwrap_or_default();
+    assert!(message.contains("synthetic.xyz") && message.contains(".parquet"), "{message}");
+    assert!(std::fs::read_dir(dir.path()).map_or(0, |d| d.count()) == 0, "nothing is written");
+    let format = Some(doppel_core::ingest::Format::Parquet);
+    assert_eq!(doppel_core::generate_to_file_as(&model, &options, &out, format, &mut |_| {})?, 20);
+    let back = read_table(&out, &ReadOptions { format, ..ReadOptions::default() })?;
+    assert_eq!(back.num_rows(), 20);
+    Ok(())
+}
