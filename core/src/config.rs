@@ -338,7 +338,7 @@ pub struct PrivacyConfig {
     pub statistics_noise: f64,
     /// Noise multiplier of the one Gaussian release of the schema's votes (each column's kind,
     /// decimals, date format and missing marker, and the number of privacy units; see
-    /// [`crate::private_schema`]), composed into epsilon. Declared columns still vote (their
+    /// `private_schema`), composed into epsilon. Declared columns still vote (their
     /// votes are simply not used).
     pub schema_noise: f64,
     /// With a `privacy_unit`: the most rows of one subject a DP-SGD step uses. A subject with

@@ -3,7 +3,7 @@
 //!
 //! One step (Abadi et al. 2016, "Deep learning with differential privacy", Algorithm 1): each
 //! unit joins the batch independently with probability `q`; each unit's gradient is clipped to
-//! norm `C` ([`crate::backprop`]); the clipped gradients are summed; `N(0, σ²C²)` noise is added
+//! norm `C` (`backprop`); the clipped gradients are summed; `N(0, σ²C²)` noise is added
 //! to every coordinate once; the sum is divided by the expected batch size `q·n`; then the
 //! optimizer steps. The accountant composes `steps` such Poisson-subsampled Gaussian mechanisms.
 

@@ -5,14 +5,14 @@
 //! work can permute fields and condition on any subset. Output at `t`: logits over field `t`'s
 //! vocabulary slice only, so decoding is constrained by construction.
 //!
-//! The layers are structs in the candle-nn style ([`Embedding`], [`LstmLayer`], [`Output`]),
+//! The layers are structs in the candle-nn style (`Embedding`, `LstmLayer`, `Output`),
 //! built from a `VarBuilder` under PyTorch's names (`nn.Embedding`, `nn.LSTM`, `nn.Linear`), so
 //! a model file's tensors map onto them by name. The LSTM is written from linear maps
 //! (`x W_ih^T + h W_hh^T + b`) rather than a fused kernel, so per-sample gradient rules for
 //! DP-SGD apply to each map: every weight's per-sample gradient is an outer product of an input
-//! the forward pass sees and an output gradient ([`crate::backprop`] holds the backward pass).
+//! the forward pass sees and an output gradient (`backprop` holds the backward pass).
 //!
-//! [`forward`] is the one forward pass: training and validation run it over whole records,
+//! `forward` is the one forward pass: training and validation run it over whole records,
 //! generation one position at a time through [`LstmModel::step`].
 
 use std::collections::HashMap;
@@ -170,7 +170,7 @@ impl Layers {
     }
 }
 
-/// How [`forward`] forms layer 0's gate inputs `(E_tok[id] + E_field[t]) W_ih^T + b`: the same
+/// How `forward` forms layer 0's gate inputs `(E_tok[id] + E_field[t]) W_ih^T + b`: the same
 /// value either way, rounded differently in the last bits.
 pub(crate) enum Layer0<'a> {
     /// Row lookups in the tables of [`Layers::input_tables`] (training and validation: two
@@ -223,7 +223,7 @@ pub struct State {
     layers: Vec<(Tensor, Tensor)>,
 }
 
-/// What one call of [`forward`] produced.
+/// What one call of `forward` produced.
 pub(crate) struct Forward {
     /// Per position: the top layer's output after dropout, `[B, h]`.
     pub top: Vec<Tensor>,

@@ -221,7 +221,7 @@ impl Tokenizer {
     }
 
     /// Like [`Tokenizer::fit`], with every statistic released through `release` (DP; see
-    /// [`crate::private_stats`]). Only `rows` count, one per privacy unit. Returns the tokenizer
+    /// `private_stats`). Only `rows` count, one per privacy unit. Returns the tokenizer
     /// and the number of columns whose counts were released (the sensitivity is its root).
     pub fn fit_private(
         table: &Table,

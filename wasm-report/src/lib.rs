@@ -6,7 +6,7 @@
 //! optional holdout of real rows the model never saw; [`render_html`] turns the [`Report`] into
 //! a self-contained page, and the report serialises to versioned JSON (`docs/report.md`).
 //!
-//! - fidelity: univariate, bivariate and trivariate accuracy ([`fidelity`]), per-column
+//! - fidelity: univariate, bivariate and trivariate accuracy ([`mod@fidelity`]), per-column
 //!   summaries ([`summary`]), correlation matrices ([`correlation`]), principal-component
 //!   structure ([`structure`]) and a real-vs-synthetic classifier ([`discriminator`]);
 //! - utility: train on synthetic, test on real ([`utility`]), with the boosted trees of
