@@ -119,10 +119,16 @@ impl From<FormatArg> for Format {
 /// An error reading an input, as the CLI prints it: an unknown extension also says how to
 /// name the format.
 pub fn input_error(error: doppel_core::Error) -> CliError {
+    format_error(error, "input")
+}
+
+/// `error` as the CLI prints it; an unknown extension of the `which` file (`input`, `output`)
+/// also says how to name its format.
+fn format_error(error: doppel_core::Error, which: &str) -> CliError {
     match error {
         doppel_core::Error::UnknownFormat { .. } => CliError::new(
             exit::USAGE,
-            format!("{error}; or give the input's format with --format csv|parquet|arrow"),
+            format!("{error}; or give the {which}'s format with --format csv|parquet|arrow"),
         ),
         other => other.into(),
     }
@@ -648,13 +654,7 @@ fn generate_command(
 ) -> CliResult<()> {
     refuse_overwriting(&[output], &[model_path])?;
     // Before the model loads: an output named with an unknown extension.
-    let format = Format::resolve(output, format).map_err(|e| match e {
-        doppel_core::Error::UnknownFormat { .. } => CliError::new(
-            exit::USAGE,
-            format!("{e}; or give the output's format with --format csv|parquet|arrow"),
-        ),
-        other => other.into(),
-    })?;
+    let format = Format::resolve(output, format).map_err(|e| format_error(e, "output"))?;
     let started = Instant::now();
     let device = doppel_core::device::select(device)?;
     let model = TrainedModel::load_on(model_path, &device)?;

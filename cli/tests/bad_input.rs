@@ -115,7 +115,12 @@ fn an_unknown_extension_is_refused_naming_the_supported_ones_unless_a_format_is_
     // Nothing is written as CSV into an output with an unknown extension.
     let generate = ["generate", "--model", "m.doppel", "--rows", "10", "--output", "out.xyz"];
     let out = doppel(&generate, dir.path());
-    assert_clean_failure(&out, USAGE, &supported, dir.path(), &keep);
+    let needles: Vec<&str> = supported
+        .iter()
+        .chain(&["output's format with --format csv|parquet|arrow"])
+        .copied()
+        .collect();
+    assert_clean_failure(&out, USAGE, &needles, dir.path(), &keep);
     // With --format the output is written as said, whatever its extension.
     let out = doppel(&[&generate[..], &["--format", "csv"]].concat(), dir.path());
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

@@ -230,10 +230,12 @@ fn output_gradients(pass: &Pass, batch: &Batch, grad: bool) -> Result<(f64, f64,
                 if p_target.is_nan() { p_target } else { p_target.max(f32::MIN_POSITIVE) };
             loss -= f64::from(weight) * f64::from(p_target).ln();
             tokens += f64::from(weight);
-            for v in row.iter_mut() {
-                *v *= weight / sum;
+            if grad {
+                for v in row.iter_mut() {
+                    *v *= weight / sum;
+                }
+                row[target] -= weight;
             }
-            row[target] -= weight;
         }
         if grad {
             dlogits.push(Tensor::from_vec(values, (b, size), &pass.device)?);

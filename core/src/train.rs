@@ -15,7 +15,7 @@ use rayon::prelude::*;
 use crate::accountant::{Accountant, GaussianEvent, Ledger};
 use crate::artifact::{TrainedModel, TrainingSummary};
 use crate::backprop::{self, Batch, Clip, Gradients};
-use crate::config::{KindName, TrainConfig};
+use crate::config::{KindName, TrainConfig, TrainingConfig};
 use crate::dp::{Plan, Randomness};
 use crate::error::{Error, Result};
 use crate::model::LstmModel;
@@ -89,7 +89,7 @@ pub fn train(
     let params = || model.params().iter().map(|(_, v)| v);
     let mut optimizer = Optimizer::new(tc.optimizer, tc.learning_rate, params())?;
     let mut summary = stage.summary(&data, &model);
-    let (total, per_epoch) = stage.steps();
+    let (total, per_epoch) = stage.steps(tc);
     let max_epochs = total.div_ceil(per_epoch);
     let started = Instant::now();
     let out_of_time =
@@ -140,7 +140,7 @@ pub fn train(
             }
         }
         summary.epochs = epoch;
-        if stage.end_epoch(epoch, epoch_loss, &model, &mut summary)? {
+        if stage.end_epoch(epoch, epoch_loss, tc.patience, &model, &mut summary)? {
             break;
         }
         if !stage.is_private() && out_of_time() {
@@ -176,9 +176,6 @@ struct Plain {
     validation: Vec<usize>,
     /// The best epoch's validation loss and weights so far.
     best: Option<(f64, Vec<Tensor>)>,
-    patience: usize,
-    batch_size: usize,
-    max_epochs: usize,
 }
 
 /// DP-SGD training (see [`crate::dp`]). No validation split and no checkpoint selection: both
@@ -194,8 +191,6 @@ struct Private {
     random: Randomness,
     /// Every mechanism run so far: the releases before training, then each step.
     ledger: Ledger,
-    /// The parameters' shapes (of the noise).
-    shapes: Vec<Shape>,
     max_rows_per_unit: usize,
     deterministic: bool,
 }
@@ -215,9 +210,6 @@ impl Setup {
             training: training.to_vec(),
             validation: validation.to_vec(),
             best: None,
-            patience: tc.patience,
-            batch_size: tc.batch_size,
-            max_epochs: tc.max_epochs,
         });
         Ok(Setup { config: config.clone(), tokenizer, data, stage })
     }
@@ -273,7 +265,6 @@ impl Setup {
             // Sampling and noise restart from the seed (only matters with seeded noise).
             random: Randomness::new(pc.deterministic_noise, tc.seed),
             ledger,
-            shapes: Vec::new(),
             max_rows_per_unit: pc.max_rows_per_unit,
             deterministic: pc.deterministic_noise,
             plan,
@@ -289,7 +280,7 @@ impl Stage {
 
     /// The summary before the first step. Under DP the exact row count and the losses are
     /// facts about the data: not stored (the privacy report holds the noisy unit count).
-    fn summary(&mut self, data: &Encoded, model: &LstmModel) -> TrainingSummary {
+    fn summary(&self, data: &Encoded, model: &LstmModel) -> TrainingSummary {
         let mut summary = TrainingSummary {
             tokens_per_row: data.len,
             parameters: model.params().count(),
@@ -302,22 +293,18 @@ impl Stage {
                 summary.training_rows = p.training.len();
                 summary.validation_rows = p.validation.len();
             }
-            Stage::Private(p) => {
-                p.shapes = model.params().iter().map(|(_, v)| v.shape().clone()).collect();
-                if p.plan.capped {
-                    summary.stop_reason = "max_epsilon".into();
-                }
-            }
+            Stage::Private(p) if p.plan.capped => summary.stop_reason = "max_epsilon".into(),
+            Stage::Private(_) => {}
         }
         summary
     }
 
     /// All steps to take, and steps per epoch.
-    fn steps(&self) -> (usize, usize) {
+    fn steps(&self, tc: &TrainingConfig) -> (usize, usize) {
         match self {
             Stage::Plain(p) => {
-                let per_epoch = p.training.len().div_ceil(p.batch_size);
-                (per_epoch * p.max_epochs, per_epoch)
+                let per_epoch = p.training.len().div_ceil(tc.batch_size);
+                (per_epoch * tc.max_epochs, per_epoch)
             }
             Stage::Private(p) => (p.plan.steps, p.plan.steps_per_epoch),
         }
@@ -371,11 +358,13 @@ impl Stage {
             Stage::Private(p) => {
                 let c = p.plan.max_grad_norm;
                 let std = p.plan.noise_multiplier * c;
-                let (shapes, random) = (&p.shapes, &mut p.random);
+                let shapes: Vec<Shape> =
+                    model.params().iter().map(|(_, v)| v.shape().clone()).collect();
+                let random = &mut p.random;
                 // The noise does not depend on the gradients: draw it alongside the shards.
                 let (clipped, noise) = rayon::join(
                     || batcher.gradients(model, shards, seed, step, Some(c)),
-                    || random.noise(shapes, std, model.device()),
+                    || random.noise(&shapes, std, model.device()),
                 );
                 let ((loss_sum, tokens, clipped), noise) = (clipped?, noise?);
                 let scale = 1.0 / p.plan.expected_batch;
@@ -415,6 +404,7 @@ impl Stage {
         &mut self,
         epoch: usize,
         epoch_loss: f64,
+        patience: usize,
         model: &LstmModel,
         summary: &mut TrainingSummary,
     ) -> Result<bool> {
@@ -435,7 +425,7 @@ impl Stage {
                 .collect::<candle_core::Result<Vec<_>>>()?;
             p.best = Some((score, snapshot));
             summary.best_epoch = epoch;
-        } else if epoch - summary.best_epoch >= p.patience {
+        } else if epoch - summary.best_epoch >= patience {
             summary.stop_reason = "early_stopping".into();
             return Ok(true);
         }

@@ -178,3 +178,25 @@ fn a_subject_with_many_rows_trains_with_its_rows_capped() -> Result<()> {
     assert!(err.contains("privacy.max_rows_per_unit"), "{err}");
     Ok(())
 }
+
+/// Stopped by the time limit mid-run, the ledger holds exactly the DP-SGD steps that ran: the
+/// statement's steps and last event are the summary's steps, and the file verifies on load.
+#[test]
+fn a_run_stopped_by_the_time_limit_accounts_for_the_steps_that_ran() -> Result<()> {
+    let mut config = dp_config(3.0);
+    config.privacy.epsilon = None;
+    config.privacy.noise_multiplier = Some(1.0);
+    config.privacy.accountant = AccountantKind::Rdp;
+    config.training.max_epochs = 5000;
+    config.training.max_training_seconds = 1;
+    let model = train(&table(400)?, &config, &mut |_| {}, &AtomicBool::new(false))?;
+    let s = &model.metadata().summary;
+    let p = s.privacy.clone().expect("a DP model has a privacy report");
+    assert_eq!(s.stop_reason, "time_limit");
+    assert!(s.steps > 0 && s.steps < 5000 * p.units.div_ceil(100), "{} steps", s.steps);
+    assert_eq!(p.steps, s.steps);
+    assert_eq!(p.events.last().map(|e| e.steps), Some(s.steps as u64));
+    let bytes = model.to_bytes()?;
+    doppel_core::TrainedModel::from_bytes(&bytes, std::path::Path::new("stopped.doppel"))?;
+    Ok(())
+}

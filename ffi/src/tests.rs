@@ -121,13 +121,11 @@ fn a_bad_config_key_is_named() {
 #[test]
 fn an_array_for_a_section_or_the_whole_config_is_invalid_config_naming_the_key() {
     // serde alone reads these by position: optimizer "adam" and learning rate 0.5; the
-    // delimiter ';' (after which a comma CSV trains as one column).
-    for (json, key) in [
-        (r#"{"training": ["adam", 0.5]}"#, "training: "),
-        (r#"[";"]"#, "(top level): "),
-        (r#"{"privacy": [true, 2.5]}"#, "privacy: "),
-        (r#"{"columns": {"age": ["integer"]}}"#, "columns.age: "),
-    ] {
+    // delimiter ';' (after which a comma CSV trains as one column). Every position where
+    // an array is refused is covered in core's config tests; here, the status and message.
+    for (json, key) in
+        [(r#"{"training": ["adam", 0.5]}"#, "training: "), (r#"[";"]"#, "(top level): ")]
+    {
         let mut config = null_mut();
         let text = c(json);
         // SAFETY: valid arguments.
