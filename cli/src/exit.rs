@@ -61,7 +61,7 @@ impl From<doppel_core::Error> for CliError {
         use doppel_core::Error as E;
         let code = match &error {
             E::Io { .. } => IO,
-            E::Input { .. } | E::Data(_) | E::Model { .. } => DATA,
+            E::Input { .. } | E::Table { .. } | E::Data(_) | E::Model { .. } => DATA,
             E::Config(_) | E::UnknownFormat { .. } => USAGE,
             E::Cancelled => 130,
             E::Candle(_) => INTERNAL,
@@ -105,6 +105,7 @@ mod tests {
         let cases = [
             (io, IO),
             (doppel_core::Error::input("x.csv", "row 3"), DATA),
+            (doppel_core::Error::table("x.csv", doppel_table::Error::NoRows), DATA),
             (doppel_core::Error::Data("no rows".into()), DATA),
             (doppel_core::Error::Config("bad key".into()), USAGE),
         ];

@@ -450,8 +450,8 @@ fn run(cli: Cli) -> CliResult<()> {
                 model: report::model_privacy(&model)?,
                 ..Default::default()
             };
-            let real = report::from_core(&split.training)?;
-            let holdout = split.holdout.as_ref().map(report::from_core).transpose()?;
+            let real = split.training.to_text_table();
+            let holdout = split.holdout.as_ref().map(doppel_core::Table::to_text_table);
             // The synthetic CSV was written with the training data's delimiter.
             let delimiter = config.delimiter.map_or(Ok(b','), |d| check_delimiter(d, "delimiter"));
             let delimiter = Some(delimiter.map_err(CliError::from)?);
@@ -514,7 +514,7 @@ fn split_holdout(table: doppel_core::Table, share: f64, seed: u64) -> CliResult<
         return Ok(Split { training: table, holdout: None });
     }
     let mut order: Vec<usize> = (0..n).collect();
-    doppel_report::sample::Rng::new(seed).shuffle(&mut order);
+    doppel_table::Rng::new(seed, 0).shuffle(&mut order);
     let (mut holdout, mut training) = (order[..held].to_vec(), order[held..].to_vec());
     holdout.sort_unstable();
     training.sort_unstable();

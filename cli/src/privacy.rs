@@ -10,8 +10,7 @@ use clap::builder::PossibleValuesParser;
 use clap::error::ErrorKind;
 use clap::{Args, Subcommand};
 use doppel_core::accountant::{self, AccountantKind, GaussianEvent};
-use doppel_core::Error;
-use serde_json::json;
+use doppel_table::Error;
 
 use crate::exit::CliError;
 use crate::CliResult;
@@ -85,17 +84,10 @@ pub fn run(args: PrivacyArgs) -> CliResult<()> {
         }
         PrivacyCommand::Noise { epsilon, delta, sampling_rate, steps, accountant } => {
             let kind = parse_kind(&accountant)?;
-            let sigma =
-                accountant::calibrate_noise(kind, epsilon, delta, sampling_rate, steps, &[])
-                    .map_err(usage)?;
-            let event = GaussianEvent { sampling_rate, noise_multiplier: sigma, steps };
-            let achieved = accountant::epsilon(kind, &[event], delta).map_err(usage)?;
+            let calibration =
+                accountant::noise_for(kind, epsilon, delta, sampling_rate, steps).map_err(usage)?;
             // A calibrated epsilon meets the finite target, so it is a plain number.
-            json!({
-                "noise_multiplier": sigma,
-                "epsilon": achieved.epsilon,
-                "accountant": kind,
-            })
+            serde_json::to_value(&calibration).map_err(CliError::from)?
         }
     };
     println!("{line}");
@@ -118,14 +110,14 @@ fn accountants() -> PossibleValuesParser {
 }
 
 fn parse_kind(name: &str) -> CliResult<AccountantKind> {
-    name.parse::<AccountantKind>().map_err(CliError::from)
+    name.parse::<AccountantKind>().map_err(|e| CliError::from(doppel_core::Error::from(e)))
 }
 
 /// A rejected argument is a usage error: clap prints it and exits with code 2. Any other
 /// error goes back to `main` (exit code 1).
 fn usage(err: Error) -> String {
     match err {
-        Error::Config(message) => {
+        Error::Argument(message) => {
             clap::Error::raw(ErrorKind::ValueValidation, format!("{message}\n")).exit()
         }
         other => other.to_string(),

@@ -228,13 +228,7 @@ pub fn load(path: &Path, delimiter: Option<u8>, format: Option<Format>) -> CliRe
     };
     let options = ReadOptions { delimiter, format: Some(format), ..ReadOptions::default() };
     let table = read_table(path, &options).map_err(input_error)?;
-    from_core(&table).map_err(|e| at(path, e))
-}
-
-/// A doppel-core table as the report's text table, nulls as empty cells.
-pub fn from_core(table: &doppel_core::Table) -> CliResult<Table> {
-    let names = table.column_names().iter().map(|s| s.to_string()).collect();
-    Table::new(names, table.text_rows()).map_err(CliError::from)
+    Ok(table.to_text_table())
 }
 
 /// The privacy guarantee a model file states, if it was trained with DP.
@@ -243,8 +237,7 @@ pub fn model_privacy(path: &Path) -> CliResult<Option<ModelPrivacy>> {
     let Some(privacy) = model.metadata().summary.privacy.as_ref() else {
         return Ok(None);
     };
-    let value = serde_json::to_value(privacy).map_err(CliError::from)?;
-    serde_json::from_value(value).map(Some).map_err(|e| at(path, e))
+    Ok(Some(ModelPrivacy::from(privacy)))
 }
 
 fn print_summary(report: &Report) {

@@ -10,7 +10,6 @@
 use candle_core::{Device, Shape, Tensor};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
-use serde::{Deserialize, Serialize};
 
 use crate::accountant::{self, AccountantKind, GaussianEvent, Ledger};
 use crate::config::{Delta, TrainConfig};
@@ -150,7 +149,7 @@ impl Plan {
     /// The ledger before the first step: the releases made before training, each its own
     /// event.
     pub fn ledger(&self) -> Result<Ledger> {
-        Ledger::starting_with(self.accountant, self.prior.clone())
+        Ok(Ledger::starting_with(self.accountant, self.prior.clone())?)
     }
 
     /// The mechanism one DP-SGD step runs, as the ledger records it.
@@ -214,160 +213,46 @@ impl Plan {
     }
 }
 
-/// The privacy guarantee of a trained model, stored in its metadata. Epsilon fields write
-/// `+∞` (no guarantee) as `"inf"` ([`accountant::epsilon_serde`]).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct PrivacyReport {
-    /// Epsilon of the (epsilon, delta)-DP guarantee, from `accountant` (an upper bound).
-    #[serde(with = "accountant::epsilon_serde")]
-    pub epsilon: f64,
-    /// Delta of the guarantee (the accountant's share plus `selection_delta`).
-    pub delta: f64,
-    /// The part of delta spent on partition selection of category vocabularies.
-    pub selection_delta: f64,
-    /// The accountant that produced `epsilon`.
-    pub accountant: AccountantKind,
-    /// The optimal Rényi order of the RDP bound.
-    pub order: Option<f64>,
-    /// The numerical accountant's error bound on epsilon (PRV), if any.
-    #[serde(default, with = "accountant::epsilon_serde::option")]
-    pub error_bound: Option<f64>,
-    /// Epsilon by the RDP accountant, for comparison.
-    #[serde(with = "accountant::epsilon_serde")]
-    pub rdp_epsilon: f64,
-    /// Noise standard deviation over the clip norm.
-    pub noise_multiplier: f64,
-    /// The per-unit clip norm.
-    pub max_grad_norm: f64,
-    /// Probability that a unit joined a step's batch.
-    pub sampling_rate: f64,
-    /// DP-SGD steps taken.
-    pub steps: usize,
-    /// The privacy unit: `row`, or the column identifying a subject.
-    pub unit: String,
-    /// Number of privacy units in the training data: under DP a noisy count (the exact one is
-    /// a fact about the data), from the schema release.
-    pub units: usize,
-    /// Every mechanism composed into `epsilon`.
-    pub events: Vec<GaussianEvent>,
-    /// True when sampling and noise came from the configured seed (no guarantee then).
-    pub deterministic_noise: bool,
-    /// What the user should know about the guarantee (e.g. a delta above 1/(10 n)).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub warnings: Vec<String>,
-}
+pub use doppel_table::privacy::{PrivacyReport, VERIFY_TOLERANCE};
 
-/// Relative tolerance when a stored epsilon is recomputed from its ledger. Both accountants
-/// are deterministic (the PRV's FFT, quadrature and sums run in a fixed order), so on one
-/// machine the figures agree bit for bit; the tolerance only absorbs a different platform's
-/// last-digit rounding of `ln`/`exp` and of the FFT's floating point, and sits far below any
-/// edit that changes a printed digit.
-pub const VERIFY_TOLERANCE: f64 = 1e-9;
-
-impl PrivacyReport {
-    /// Checks the statement against its own ledger and the configuration it was trained
-    /// with: `config.dp` is on; the accountant, clip norm, privacy unit and seeded-noise flag
-    /// are the configured ones; delta and its partition-selection share are in range; every
-    /// event is valid and the DP-SGD steps are the last event; and recomputing epsilon (with
-    /// the stated accountant, at `delta - selection_delta`), the RDP epsilon and its order from
-    /// `events` gives the stated figures (within [`VERIFY_TOLERANCE`], relative).
-    ///
-    /// Errors: [`Error::Data`] saying that the privacy statement does not match the model's
-    /// ledger, and which figure differs (the model loader turns it into [`Error::Model`]).
-    pub fn verify(&self, config: &crate::config::PrivacyConfig) -> Result<()> {
-        self.verify_cheap(config)?;
-        let accountant_delta = self.delta - self.selection_delta;
-        let spent = accountant::epsilon(self.accountant, &self.events, accountant_delta)
-            .map_err(|e| mismatch(format!("its events cannot be accounted ({e})")))?;
-        same("epsilon", self.epsilon, spent.epsilon)?;
-        if self.accountant == AccountantKind::Prv {
-            let (stated, computed) = (self.error_bound, spent.error_bound);
-            match (stated, computed) {
-                (Some(a), Some(b)) => same("error_bound", a, b)?,
-                _ => return Err(mismatch(format!("error_bound {stated:?} vs {computed:?}"))),
-            }
-        }
-        let rdp = if self.accountant == AccountantKind::Rdp {
-            spent
-        } else {
-            accountant::epsilon(AccountantKind::Rdp, &self.events, accountant_delta)?
-        };
-        same("rdp_epsilon", self.rdp_epsilon, rdp.epsilon)?;
-        if self.order != rdp.order {
-            return Err(mismatch(format!(
-                "order {:?}, but the ledger gives {:?}",
-                self.order, rdp.order
-            )));
-        }
-        Ok(())
+/// Checks a privacy statement against the configuration the model was trained with
+/// (`config.dp` is on; the accountant, clip norm, privacy unit, seeded-noise flag and a
+/// configured noise multiplier are the statement's), then against its own ledger
+/// ([`PrivacyReport::verify_ledger`]: recomputing epsilon from the events gives the stated
+/// figures).
+///
+/// Errors: [`Error::Data`] saying that the privacy statement does not match the model's
+/// ledger, and which figure differs (the model loader turns it into [`Error::Model`]).
+pub fn verify(report: &PrivacyReport, config: &crate::config::PrivacyConfig) -> Result<()> {
+    if !config.dp {
+        return Err(mismatch(
+            "the model was trained without differential privacy (privacy.dp = false in its \
+             configuration), yet it carries a privacy statement"
+                .into(),
+        ));
     }
-
-    /// The checks of [`PrivacyReport::verify`] that need no accounting.
-    fn verify_cheap(&self, config: &crate::config::PrivacyConfig) -> Result<()> {
-        if !config.dp {
-            return Err(mismatch(
-                "the model was trained without differential privacy (privacy.dp = false in its \
-                 configuration), yet it carries a privacy statement"
-                    .into(),
-            ));
-        }
-        let unit = config.privacy_unit.as_deref().unwrap_or("row");
-        let settings = [
-            ("accountant", self.accountant == config.accountant),
-            ("max_grad_norm", self.max_grad_norm == config.max_grad_norm),
-            ("deterministic_noise", self.deterministic_noise == config.deterministic_noise),
-            ("unit", self.unit == unit),
-            (
-                "noise_multiplier",
-                config.noise_multiplier.is_none_or(|s| s == self.noise_multiplier),
-            ),
-        ];
-        if let Some((key, _)) = settings.iter().find(|(_, same)| !same) {
-            return Err(mismatch(format!("{key} differs from the configuration's privacy.{key}")));
-        }
-        let deltas_valid = self.delta > 0.0
-            && self.delta < 1.0
-            && self.selection_delta >= 0.0
-            && self.selection_delta < self.delta;
-        if !deltas_valid {
-            return Err(mismatch(format!(
-                "delta {} with selection_delta {} (need 0 <= selection_delta < delta < 1)",
-                self.delta, self.selection_delta
-            )));
-        }
-        accountant::check_events(&self.events).map_err(|e| mismatch(e.to_string()))?;
-        if self.units < 2 {
-            return Err(mismatch(format!("{} privacy units (DP training needs 2)", self.units)));
-        }
-        if self.steps > 0 {
-            let sgd = GaussianEvent {
-                sampling_rate: self.sampling_rate,
-                noise_multiplier: self.noise_multiplier,
-                steps: self.steps as u64,
-            };
-            if self.events.last() != Some(&sgd) {
-                return Err(mismatch(format!(
-                    "noise_multiplier {}, sampling_rate {} and steps {} are not the last event \
-                     of the ledger ({:?})",
-                    self.noise_multiplier,
-                    self.sampling_rate,
-                    self.steps,
-                    self.events.last()
-                )));
-            }
-        }
-        Ok(())
+    let unit = config.privacy_unit.as_deref().unwrap_or("row");
+    let settings = [
+        ("accountant", report.accountant == config.accountant),
+        ("max_grad_norm", report.max_grad_norm == config.max_grad_norm),
+        ("deterministic_noise", report.deterministic_noise == config.deterministic_noise),
+        ("unit", report.unit == unit),
+        ("noise_multiplier", config.noise_multiplier.is_none_or(|s| s == report.noise_multiplier)),
+    ];
+    if let Some((key, _)) = settings.iter().find(|(_, same)| !same) {
+        return Err(mismatch(format!("{key} differs from the configuration's privacy.{key}")));
     }
+    Ok(report.verify_ledger()?)
 }
 
 /// Checks a model's privacy statement (`summary.privacy`) against its configuration: present
-/// exactly when `config.dp` is on, and then [`PrivacyReport::verify`].
+/// exactly when `config.dp` is on, and then [`verify`].
 pub fn verify_statement(
     statement: Option<&PrivacyReport>,
     config: &crate::config::PrivacyConfig,
 ) -> Result<()> {
     match statement {
-        Some(report) => report.verify(config),
+        Some(report) => verify(report, config),
         None if config.dp => Err(mismatch(
             "the configuration says it was trained with differential privacy (privacy.dp = \
              true), but it carries no privacy statement"
@@ -379,20 +264,6 @@ pub fn verify_statement(
 
 fn mismatch(detail: String) -> Error {
     Error::Data(format!("the privacy statement does not match the model's ledger: {detail}"))
-}
-
-/// `stated` equals `computed` within [`VERIFY_TOLERANCE`] (both infinite counts as equal).
-fn same(name: &str, stated: f64, computed: f64) -> Result<()> {
-    // Infinite values must be equal: `∞ - x <= tolerance · ∞` would hold for any x.
-    let close = stated == computed
-        || (stated.is_finite()
-            && computed.is_finite()
-            && (stated - computed).abs() <= VERIFY_TOLERANCE * stated.abs().max(computed.abs()));
-    if close {
-        Ok(())
-    } else {
-        Err(mismatch(format!("{name} is {stated}, but its events give {computed}")))
-    }
 }
 
 /// The secret randomness of DP-SGD: Poisson sampling and Gaussian noise, from ChaCha20 seeded
@@ -605,13 +476,13 @@ mod tests {
     fn a_statement_verifies_against_its_own_ledger() -> Result<()> {
         for kind in [AccountantKind::Rdp, AccountantKind::Prv] {
             let (c, report) = statement(kind, 10_000, 1.2)?;
-            report.verify(&c.privacy)?;
+            verify(&report, &c.privacy)?;
             verify_statement(Some(&report), &c.privacy)?;
             // The JSON round trip keeps it verifiable.
             let json = serde_json::to_string(&report).map_err(|e| Error::Data(e.to_string()))?;
             let back: PrivacyReport =
                 serde_json::from_str(&json).map_err(|e| Error::Data(e.to_string()))?;
-            back.verify(&c.privacy)?;
+            verify(&back, &c.privacy)?;
         }
         // Without DP there is no statement, and none is needed.
         verify_statement(None, &PrivacyConfig::default())?;
@@ -654,7 +525,7 @@ mod tests {
             for (needle, edit) in edits {
                 let mut forged = report.clone();
                 edit(&mut forged);
-                let m = mismatch_message(forged.verify(&c.privacy));
+                let m = mismatch_message(verify(&forged, &c.privacy));
                 assert!(m.contains(needle), "{kind}: {m}");
             }
             // A block pasted into a model trained without DP.
@@ -682,7 +553,7 @@ mod tests {
             let report = plan.report(&after(&plan, plan.steps)?, "row", false)?;
             assert_eq!(report.steps, 640);
             let started = std::time::Instant::now();
-            report.verify(&c.privacy)?;
+            verify(&report, &c.privacy)?;
             let ms = started.elapsed().as_secs_f64() * 1e3;
             println!("{kind}: verify takes {ms:.1} ms (epsilon {})", report.epsilon);
         }

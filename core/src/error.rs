@@ -25,6 +25,16 @@ pub enum Error {
         /// What is wrong, naming the row and column where known.
         message: String,
     },
+    /// A table that cannot be read or learned from, in the file `path` where known: the
+    /// error carries the row, line, column and value at fault as fields
+    /// ([`doppel_table::Error`], e.g. [`doppel_table::Error::Cell`]).
+    #[error("{}{source}", path.as_ref().map(|p| format!("{}: ", p.display())).unwrap_or_default())]
+    Table {
+        /// The file at fault, when the table came from one.
+        path: Option<PathBuf>,
+        /// What is wrong, and where.
+        source: doppel_table::Error,
+    },
     /// A file's extension names no table format doppel reads or writes (and no format was
     /// given explicitly).
     #[error(
@@ -66,8 +76,40 @@ impl Error {
         Error::Io { path: path.into(), source }
     }
 
+    /// An error of the table reader for the file at `path` (a failed read is [`Error::Io`]).
+    pub fn table(path: impl Into<PathBuf>, source: doppel_table::Error) -> Self {
+        match source {
+            doppel_table::Error::Io(source) => Error::Io { path: path.into(), source },
+            source => Error::Table { path: Some(path.into()), source },
+        }
+    }
+
+    /// A cell of a table that cannot be used ([`doppel_table::Error::Cell`]): its 1-based data
+    /// row, column, text and what is wrong; [`crate::ingest::in_file`] adds the file.
+    pub fn cell(
+        row: usize,
+        column: impl Into<String>,
+        value: Option<&str>,
+        problem: impl Into<String>,
+    ) -> Self {
+        let source = doppel_table::Error::cell(row, column, value, problem);
+        Error::Table { path: None, source }
+    }
+
     /// An [`Error::Input`] for `path`.
     pub fn input(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
         Error::Input { path: path.into(), message: message.into() }
+    }
+}
+
+/// An error of the shared layer where no file is involved: an accountant's argument out of
+/// range is a configuration error, anything else (a privacy statement its ledger does not
+/// give, a table built in memory) a data error.
+impl From<doppel_table::Error> for Error {
+    fn from(error: doppel_table::Error) -> Self {
+        match error {
+            doppel_table::Error::Argument(message) => Error::Config(message),
+            other => Error::Data(other.to_string()),
+        }
     }
 }

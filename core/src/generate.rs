@@ -87,6 +87,25 @@ pub fn generate(
     consume: &mut dyn FnMut(Vec<Vec<String>>) -> Result<()>,
     progress: &mut dyn FnMut(usize),
 ) -> Result<()> {
+    let markers = missing_markers(model);
+    let as_text = |row: Vec<Option<String>>| -> Vec<String> {
+        row.into_iter().zip(&markers).map(|(cell, m)| cell.unwrap_or_else(|| m.clone())).collect()
+    };
+    generate_cells(
+        model,
+        options,
+        &mut |rows| consume(rows.into_iter().map(as_text).collect()),
+        progress,
+    )
+}
+
+/// [`generate`] with each cell as decoded: its text, or `None` for a missing value.
+fn generate_cells(
+    model: &TrainedModel,
+    options: &GenerateOptions,
+    consume: &mut dyn FnMut(Vec<Vec<Option<String>>>) -> Result<()>,
+    progress: &mut dyn FnMut(usize),
+) -> Result<()> {
     options.validate()?;
     let batches = options.rows.div_ceil(options.batch_size);
     let window = rayon::current_num_threads().max(1);
@@ -135,16 +154,20 @@ pub fn generate_to_file_as(
     };
     let mut sink = create_sink(path, format, &header, &types, delimiter)?;
     // CSV writes a missing value as the source wrote it; the typed formats have nulls.
-    let missing = missing_texts(model);
+    let markers = missing_markers(model);
     let mut written = 0;
-    generate(
+    generate_cells(
         model,
         options,
         &mut |rows| {
             for row in rows {
-                let cells = match format {
-                    Format::Csv => row.iter().map(|c| Some(c.as_str())).collect(),
-                    _ => present(&row, &missing),
+                let cells: Vec<Option<&str>> = match format {
+                    Format::Csv => row
+                        .iter()
+                        .zip(&markers)
+                        .map(|(cell, marker)| Some(cell.as_deref().unwrap_or(marker)))
+                        .collect(),
+                    _ => row.iter().map(Option::as_deref).collect(),
                 };
                 sink.write_row(&cells)?;
                 written += 1;
@@ -168,15 +191,9 @@ fn output_types(model: &TrainedModel) -> Vec<OutputType> {
     model.schema().columns.iter().map(kind).collect()
 }
 
-/// A generated row's cells with each column's missing value as `None` (a null in the typed
-/// outputs).
-fn present<'a>(row: &'a [String], missing: &[String]) -> Vec<Option<&'a str>> {
-    row.iter().zip(missing).map(|(c, m)| (c != m).then_some(c.as_str())).collect()
-}
-
-/// The text each column's missing values decode to: the source's marker (such as `?`), or
-/// empty.
-fn missing_texts(model: &TrainedModel) -> Vec<String> {
+/// The text each column's missing values are written as in CSV: the source's marker (such
+/// as `?`), or empty.
+fn missing_markers(model: &TrainedModel) -> Vec<String> {
     let marker = |c: &crate::schema::ColumnSchema| c.missing_marker.clone().unwrap_or_default();
     model.schema().columns.iter().map(marker).collect()
 }
@@ -199,7 +216,7 @@ fn generate_group(
     model: &TrainedModel,
     options: &GenerateOptions,
     range: std::ops::Range<usize>,
-) -> Vec<Result<Vec<Vec<String>>>> {
+) -> Vec<Result<Vec<Vec<Option<String>>>>> {
     let group: Vec<usize> = range.collect();
     group.par_iter().map(|&b| generate_batch(model, options, b)).collect()
 }
@@ -214,7 +231,6 @@ pub struct BatchStream {
     options: GenerateOptions,
     schema: SchemaRef,
     types: Vec<OutputType>,
-    missing: Vec<String>,
     next_batch: usize,
     batches: usize,
     ready: VecDeque<Result<RecordBatch>>,
@@ -229,7 +245,6 @@ pub fn generate_batches(
     Ok(BatchStream {
         schema: output_schema(&model),
         types: output_types(&model),
-        missing: missing_texts(&model),
         options: options.clone(),
         next_batch: 0,
         batches: options.rows.div_ceil(options.batch_size),
@@ -247,7 +262,8 @@ impl BatchStream {
         self.next_batch = end;
         for rows in group {
             let batch = rows.and_then(|rows| {
-                let cells: Vec<_> = rows.iter().map(|row| present(row, &self.missing)).collect();
+                let cells: Vec<Vec<Option<&str>>> =
+                    rows.iter().map(|row| row.iter().map(Option::as_deref).collect()).collect();
                 rows_to_batch(&self.schema, &self.types, &cells)
             });
             let failed = batch.is_err();
@@ -283,7 +299,7 @@ fn generate_batch(
     model: &TrainedModel,
     options: &GenerateOptions,
     batch: usize,
-) -> Result<Vec<Vec<String>>> {
+) -> Result<Vec<Vec<Option<String>>>> {
     let first_row = batch * options.batch_size;
     let n = options.batch_size.min(options.rows - first_row);
     let mut rng = Rng::new(options.seed, batch as u64);
@@ -384,14 +400,6 @@ mod tests {
         assert!(message.contains("batch_size"), "{message}");
         let options = GenerateOptions { batch_size: MAX_BATCH_SIZE, ..GenerateOptions::default() };
         assert!(options.validate().is_ok());
-    }
-
-    #[test]
-    fn a_columns_missing_text_becomes_none() {
-        let row = ["?".to_string(), "".to_string(), "x".to_string(), "?".to_string()];
-        // Markers: "?" for the first column, none (empty) for the others.
-        let missing = ["?".to_string(), String::new(), String::new(), String::new()];
-        assert_eq!(present(&row, &missing), [None, None, Some("x"), Some("?")]);
     }
 
     #[test]

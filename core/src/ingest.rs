@@ -11,7 +11,6 @@
 //! Errors name the file and, where known, the row, line and column at fault, so a user can fix
 //! the input.
 
-use std::cell::Cell;
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
@@ -118,14 +117,8 @@ impl ReadOptions {
     }
 }
 
-/// The delimiters [`sniff_delimiter`] chooses among, the preferred first.
-pub const DELIMITER_CANDIDATES: [u8; 4] = [b',', b';', b'\t', b'|'];
-
-/// Bytes read from the start of a CSV file to detect its delimiter.
-const SNIFF_BYTES: usize = 64 << 10;
-
-/// Records (the header and the rows after it) compared to detect the delimiter.
-const SNIFF_RECORDS: usize = 20;
+use doppel_table::csv::SNIFF_BYTES;
+pub use doppel_table::csv::{delimiter_name, sniff_delimiter, DELIMITER_CANDIDATES};
 
 /// Checks that `delimiter` can separate CSV fields: one printable ASCII character other than
 /// the quote, or a tab. `name` is the key or flag that set it, for the message. Returns it as
@@ -139,52 +132,6 @@ pub fn check_delimiter(delimiter: char, name: &str) -> Result<u8> {
              '\"' (or a tab)"
         ))),
     }
-}
-
-/// A delimiter's name for messages: the character, or `tab`.
-pub fn delimiter_name(delimiter: u8) -> String {
-    match delimiter {
-        b'\t' => "tab".to_owned(),
-        other => format!("'{}'", char::from(other)),
-    }
-}
-
-/// Detects the delimiter of CSV text from its first bytes: the candidate of
-/// [`DELIMITER_CANDIDATES`] that splits the header and the next records (quotes respected)
-/// into the same number of fields, more than one; among several, the one giving the most
-/// fields, then the earlier candidate. `,` when none does.
-pub fn sniff_delimiter(sample: &[u8]) -> u8 {
-    // Only whole lines: a record cut at the end of the sample would count short.
-    let sample = match sample.iter().rposition(|&b| b == b'\n') {
-        Some(end) if sample.len() >= SNIFF_BYTES => &sample[..=end],
-        _ => sample,
-    };
-    let mut best: Option<(usize, u8)> = None;
-    for delimiter in DELIMITER_CANDIDATES {
-        let Some(fields) = consistent_fields(sample, delimiter) else { continue };
-        if fields > 1 && best.is_none_or(|(most, _)| fields > most) {
-            best = Some((fields, delimiter));
-        }
-    }
-    best.map_or(b',', |(_, d)| d)
-}
-
-/// The number of fields every one of the first records of `sample` has when split at
-/// `delimiter`, or `None` when they differ (or the text is not valid CSV).
-fn consistent_fields(sample: &[u8], delimiter: u8) -> Option<usize> {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .delimiter(delimiter)
-        .from_reader(sample);
-    let mut fields = None;
-    for record in reader.byte_records().take(SNIFF_RECORDS) {
-        let n = record.ok()?.len();
-        if *fields.get_or_insert(n) != n {
-            return None;
-        }
-    }
-    fields
 }
 
 /// Detects the delimiter of the CSV file at `path` from its first bytes (see
@@ -241,37 +188,27 @@ pub fn read_capped(path: &Path, limit: u64, what: &str, key: &str) -> Result<Vec
     Ok(bytes)
 }
 
-/// An input error at `path` for a value above a limit, worded as [`Limits::exceeded`].
+/// An input error at `path` for a value above a limit (the same message as the CSV reader's).
 fn over_limit(
     path: &Path,
     what: &str,
     value: impl std::fmt::Display,
-    key: &str,
+    key: &'static str,
     limit: u64,
 ) -> Error {
-    match Limits::exceeded(what, value, key, limit) {
-        Error::Config(message) => Error::input(path, message),
-        other => other,
-    }
+    let (what, value) = (what.to_owned(), value.to_string());
+    Error::table(path, doppel_table::Error::OverLimit { what, value, key, limit })
 }
 
 /// Refuses a table of more than `limits.max_columns` columns (every format checks this first).
 fn check_columns(path: &Path, columns: usize, limits: &Limits) -> Result<()> {
-    if columns > limits.max_columns {
-        let max = limits.max_columns as u64;
-        return Err(over_limit(path, "the number of columns", columns, "max_columns", max));
-    }
-    Ok(())
+    limits.read_limits().check_columns(columns).map_err(|e| Error::table(path, e))
 }
 
 /// Refuses more than `limits.max_rows` rows; `seen` is what the message shows (an exact count,
 /// or "more than N" while reading).
 fn check_rows(path: &Path, rows: u64, seen: impl std::fmt::Display, limits: &Limits) -> Result<()> {
-    let max = limits.max_rows as u64;
-    if rows > max {
-        return Err(over_limit(path, "the number of rows", seen, "max_rows", max));
-    }
-    Ok(())
+    limits.read_limits().check_rows(rows, seen).map_err(|e| Error::table(path, e))
 }
 
 /// Reads the file at `path` in `options.format`, or else the format its extension names (see
@@ -292,344 +229,28 @@ pub fn read_table(path: &Path, options: &ReadOptions) -> Result<Table> {
     }
 }
 
-/// The smallest number of raw bytes one CSV record may span before reading stops (see
-/// [`GuardedReader`]).
-const MIN_RECORD_BUDGET: u64 = 16 << 20;
-
-/// Bytes the CSV reader may have buffered beyond the record it is parsing.
-const READ_AHEAD_SLACK: u64 = 1 << 20;
-
-/// Where the [`GuardedReader`]'s scan is within a CSV field (the states of an RFC 4180
-/// parser that matter for a field's length).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum FieldState {
-    /// At the start of a field.
-    Start,
-    /// Inside an unquoted field (a quote here is an ordinary byte).
-    Unquoted,
-    /// Inside a quoted field: delimiters and line ends are part of it.
-    Quoted,
-    /// Just after a quote inside a quoted field: the end of the quotes, or an escaped quote.
-    QuoteInQuoted,
-}
-
-/// Why a [`GuardedReader`] stopped.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Trip {
-    /// One field ran past what a field within `max_field_bytes` can take.
-    Field,
-    /// One record ran past its budget.
-    Record,
-}
-
-/// A reader that scans the bytes it hands to the CSV parser and stops (with an error) as soon
-/// as one field runs past what a field of `max_field_bytes` can take raw (quotes doubled and
-/// enclosing quotes), or the record past a budget the CSV loop moves forward after each
-/// record. The csv crate buffers a whole record before returning it, so without this an
-/// unbalanced quote would make it buffer the rest of the file; with it, memory stays bounded
-/// by one field's limit (and the record's budget).
-struct GuardedReader<R> {
-    inner: R,
-    consumed: u64,
-    limit: Cell<u64>,
-    tripped: Cell<Option<Trip>>,
-    delimiter: u8,
-    state: FieldState,
-    field_bytes: u64,
-    max_field_raw: u64,
-    /// The line the scan is on (1-based), and the line where the current field started.
-    line: u64,
-    field_line: u64,
-    /// Records ended so far (the header is record 0), and whether the current record has
-    /// any byte yet (the csv crate skips empty lines, so they end no record).
-    records: u64,
-    record_started: bool,
-}
-
-impl<R: Read> GuardedReader<R> {
-    /// Follows `bytes` through the field states; fails once a field is too long.
-    fn scan(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        for &b in bytes {
-            if self.field_bytes == 0 {
-                self.field_line = self.line;
-            }
-            if b == b'\n' {
-                self.line += 1;
-            }
-            let ends_record = b == b'\n' || b == b'\r';
-            let ends_field = b == self.delimiter || ends_record;
-            self.state = match (self.state, b) {
-                (FieldState::Start, b'"') => FieldState::Quoted,
-                (FieldState::Start | FieldState::Unquoted | FieldState::QuoteInQuoted, _)
-                    if ends_field =>
-                {
-                    if ends_record && self.record_started {
-                        self.records += 1;
-                    }
-                    self.record_started = !ends_record;
-                    self.field_bytes = 0;
-                    self.state = FieldState::Start;
-                    continue;
-                }
-                (FieldState::Start | FieldState::Unquoted, _) => FieldState::Unquoted,
-                (FieldState::Quoted, b'"') => FieldState::QuoteInQuoted,
-                (FieldState::Quoted, _) => FieldState::Quoted,
-                (FieldState::QuoteInQuoted, b'"') => FieldState::Quoted,
-                (FieldState::QuoteInQuoted, _) => FieldState::Unquoted,
-            };
-            self.record_started = true;
-            self.field_bytes += 1;
-            if self.field_bytes > self.max_field_raw {
-                self.tripped.set(Some(Trip::Field));
-                return Err(std::io::Error::other("field too long"));
-            }
-        }
-        Ok(())
-    }
-}
-
-impl<R: Read> Read for GuardedReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if let Some(trip) = self.tripped.get() {
-            return Err(std::io::Error::other(format!("{trip:?} too long")));
-        }
-        if self.consumed >= self.limit.get() {
-            self.tripped.set(Some(Trip::Record));
-            return Err(std::io::Error::other("record too long"));
-        }
-        let room = usize::try_from(self.limit.get() - self.consumed).unwrap_or(usize::MAX);
-        let want = buf.len().min(room);
-        let n = self.inner.read(&mut buf[..want])?;
-        self.consumed += n as u64;
-        self.scan(&buf[..n])?;
-        Ok(n)
-    }
-}
-
-/// Reads CSV text from `reader`; `path` names the source in messages only.
+/// Reads CSV text from `reader` with doppel-table's reader ([`doppel_table::read_csv`]: the
+/// report reads CSV with the same code); `path` names the source in messages only.
 ///
 /// The first record is the header: an empty name becomes `column_<i>` (1-based), a repeated
 /// name is an error. Every data row must have as many fields as the header. The delimiter is
 /// detected from the first bytes when `options` has none. Columns, rows, field bytes and
 /// table bytes are checked against `options.limits` as the text is read.
 pub fn read_csv(reader: impl Read, path: &Path, options: &ReadOptions) -> Result<Table> {
-    let mut reader = reader;
-    let mut sample = Vec::new();
-    let delimiter = match options.delimiter {
-        Some(d) => d,
-        None => {
-            (&mut reader)
-                .take(SNIFF_BYTES as u64)
-                .read_to_end(&mut sample)
-                .map_err(|e| Error::io(path, e))?;
-            sniff_delimiter(&sample)
+    let mut builders: Vec<StringBuilder> = Vec::new();
+    let on_row = |record: &csv::StringRecord| {
+        if builders.is_empty() {
+            builders.resize_with(record.len(), StringBuilder::new);
+        }
+        for (builder, field) in builders.iter_mut().zip(record) {
+            builder.append_value(field);
         }
     };
-    let reader = std::io::Cursor::new(sample).chain(reader);
-    let limits = &options.limits;
-    let max = limits.max_field_bytes;
-    let max_raw = (max as u64).saturating_mul(2).saturating_add(2);
-    // The raw bytes of a valid record with `columns` fields: each field at most `max` bytes,
-    // doubled by quote escaping, plus its quotes and delimiter or line end; and no more than
-    // the table's remaining budget (its text, doubled, plus the delimiters).
-    let budget = |columns: usize, table_left: u64| {
-        let fields = (columns as u64).saturating_mul(max_raw.saturating_add(2));
-        let table = table_left.saturating_mul(2).saturating_add((columns as u64).saturating_mul(4));
-        fields.min(table).max(MIN_RECORD_BUDGET)
-    };
-    let guarded = GuardedReader {
-        inner: reader,
-        consumed: 0,
-        limit: Cell::new(budget(1, limits.max_table_bytes).saturating_add(READ_AHEAD_SLACK)),
-        tripped: Cell::new(None),
-        delimiter,
-        state: FieldState::Start,
-        field_bytes: 0,
-        max_field_raw: max_raw,
-        line: 1,
-        field_line: 1,
-        records: 0,
-        record_started: false,
-    };
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .delimiter(delimiter)
-        .from_reader(guarded);
-    let mut record = csv::ByteRecord::new();
-
-    // Reads the next record: the header when `row` is 0, data row `row` otherwise.
-    let read_next = |rdr: &mut csv::Reader<GuardedReader<_>>,
-                     record: &mut csv::ByteRecord,
-                     row: usize,
-                     budget: u64|
-     -> Result<bool> {
-        let line = rdr.position().line();
-        let what = || if row == 0 { "the header".to_owned() } else { format!("row {row}") };
-        match rdr.read_byte_record(record) {
-            Ok(more) => Ok(more),
-            Err(_) if rdr.get_ref().tripped.get() == Some(Trip::Field) => {
-                let guard = rdr.get_ref();
-                let at = match guard.records {
-                    0 => "the header".to_owned(),
-                    n => format!("row {n}"),
-                };
-                let quoted = matches!(guard.state, FieldState::Quoted | FieldState::QuoteInQuoted);
-                let hint = if quoted { "; check for an unbalanced quote" } else { "" };
-                Err(Error::input(
-                    path,
-                    format!(
-                        "{at} (from line {}): a field runs past {max_raw} bytes, over the limit \
-                         of {max} bytes (limits.max_field_bytes){hint}",
-                        guard.field_line
-                    ),
-                ))
-            }
-            Err(_) if rdr.get_ref().tripped.get() == Some(Trip::Record) => Err(Error::input(
-                path,
-                format!(
-                    "{} (from line {line}) runs past {budget} bytes without ending, more than \
-                     its fields may hold (limits.max_field_bytes, limits.max_table_bytes); check \
-                     for an unbalanced quote",
-                    what()
-                ),
-            )),
-            Err(e) => Err(csv_error(path, e)),
-        }
-    };
-
-    // The header.
-    if !read_next(&mut rdr, &mut record, 0, budget(1, limits.max_table_bytes))? {
-        return Err(Error::input(path, "is empty: expected a header row"));
-    }
-    check_columns(path, record.len(), limits)?;
-    let names = header_names(&record, path, max)?;
-    let columns = names.len();
-    let mut builders: Vec<StringBuilder> = (0..columns).map(|_| StringBuilder::new()).collect();
-
-    // The data rows.
-    let mut row = 0usize;
-    let mut table_bytes = 0u64;
-    loop {
-        let budget = budget(columns, limits.max_table_bytes.saturating_sub(table_bytes));
-        let limit = rdr.position().byte().saturating_add(budget).saturating_add(READ_AHEAD_SLACK);
-        rdr.get_ref().limit.set(limit);
-        if !read_next(&mut rdr, &mut record, row + 1, budget)? {
-            break;
-        }
-        row += 1;
-        let more = format!("more than {}", limits.max_rows);
-        check_rows(path, row as u64, more, limits)?;
-        let line = record.position().map_or(0, csv::Position::line);
-        if record.len() != columns {
-            return Err(Error::input(
-                path,
-                format!(
-                    "row {row} (line {line}) has {} fields but the header has {columns}",
-                    record.len()
-                ),
-            ));
-        }
-        table_bytes = table_bytes.saturating_add(record.as_slice().len() as u64);
-        if table_bytes > limits.max_table_bytes {
-            return Err(over_limit(
-                path,
-                &format!("the table's text up to row {row}"),
-                format!("{table_bytes} bytes"),
-                "max_table_bytes",
-                limits.max_table_bytes,
-            ));
-        }
-        for (c, field) in record.iter().enumerate() {
-            if field.len() > max {
-                return Err(Error::input(
-                    path,
-                    format!(
-                        "row {row}, column '{}': field is {} bytes, over the limit of {max} bytes \
-                         (limits.max_field_bytes)",
-                        names[c],
-                        field.len()
-                    ),
-                ));
-            }
-            let text = std::str::from_utf8(field).map_err(|e| {
-                Error::input(
-                    path,
-                    format!(
-                        "row {row} (line {line}), column '{}': invalid UTF-8 (at byte {} of the field)",
-                        names[c],
-                        e.valid_up_to()
-                    ),
-                )
-            })?;
-            builders[c].append_value(text);
-        }
-    }
-    if row == 0 {
-        return Err(Error::input(path, "has a header but no data rows"));
-    }
+    let limits = options.limits.read_limits();
+    let names = doppel_table::read_csv(reader, options.delimiter, &limits, on_row)
+        .map_err(|e| Error::table(path, e))?;
     let arrays = builders.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef).collect();
     Table::from_arrays(names, arrays).map_err(|e| in_file(path, e))
-}
-
-/// The column names of a CSV header record.
-fn header_names(record: &csv::ByteRecord, path: &Path, max: usize) -> Result<Vec<String>> {
-    let line = record.position().map_or(1, csv::Position::line);
-    let mut names = Vec::with_capacity(record.len());
-    for (i, field) in record.iter().enumerate() {
-        let column = i + 1;
-        if field.len() > max {
-            return Err(Error::input(
-                path,
-                format!(
-                    "header, column {column}: name is {} bytes, over the limit of {max} bytes \
-                     (limits.max_field_bytes)",
-                    field.len()
-                ),
-            ));
-        }
-        let text = std::str::from_utf8(field).map_err(|e| {
-            Error::input(
-                path,
-                format!(
-                    "header (line {line}), column {column}: invalid UTF-8 (at byte {} of the name)",
-                    e.valid_up_to()
-                ),
-            )
-        })?;
-        let text = if i == 0 { text.strip_prefix('\u{feff}').unwrap_or(text) } else { text };
-        names.push(if text.is_empty() { format!("column_{column}") } else { text.to_owned() });
-    }
-    check_unique(&names, path)?;
-    Ok(names)
-}
-
-/// Fails, naming the name and both positions, when a column name appears twice.
-fn check_unique(names: &[String], path: &Path) -> Result<()> {
-    let mut seen = std::collections::HashMap::with_capacity(names.len());
-    for (i, name) in names.iter().enumerate() {
-        if let Some(first) = seen.insert(name.as_str(), i) {
-            return Err(Error::input(
-                path,
-                format!(
-                    "header: column name '{name}' appears more than once (columns {} and {}); \
-                     column names must be unique",
-                    first + 1,
-                    i + 1
-                ),
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// A csv crate error as an [`Error`] for `path`.
-fn csv_error(path: &Path, error: csv::Error) -> Error {
-    let message = error.to_string();
-    match error.into_kind() {
-        csv::ErrorKind::Io(e) => Error::io(path, e),
-        _ => Error::input(path, message),
-    }
 }
 
 /// Re-targets an error about a table's data ([`Error::Data`], from [`Table`] construction or
@@ -637,6 +258,7 @@ fn csv_error(path: &Path, error: csv::Error) -> Error {
 pub fn in_file(path: &Path, error: Error) -> Error {
     match error {
         Error::Data(message) => Error::input(path, message),
+        Error::Table { path: None, source } => Error::table(path, source),
         other => other,
     }
 }
@@ -874,14 +496,11 @@ fn check_batch(path: &Path, batch: &RecordBatch, first: usize, limits: &Limits) 
         bytes = bytes.saturating_add(total);
         if let Some((r, len)) = over {
             let name = batch.schema_ref().field(c).name().clone();
-            return Err(Error::input(
-                path,
-                format!(
-                    "row {}, column '{name}': field is {len} bytes, over the limit of {max} bytes \
-                     (limits.max_field_bytes)",
-                    first + r + 1
-                ),
-            ));
+            let problem = format!(
+                "field is {len} bytes, over the limit of {max} bytes (limits.max_field_bytes)"
+            );
+            let cell = doppel_table::Error::cell(first + r + 1, name, None, problem);
+            return Err(Error::table(path, cell));
         }
     }
     Ok(bytes)
@@ -931,7 +550,7 @@ pub fn table_from_batches_within(
             },
         )
         .collect();
-    check_unique(&names, path)?;
+    doppel_table::csv::check_unique(&names).map_err(|e| Error::table(path, e))?;
     let options = FormatOptions::default();
     let max = limits.max_field_bytes;
     let mut table_bytes = 0u64;
@@ -958,24 +577,18 @@ pub fn table_from_batches_within(
                 }
                 let before = builder.values_slice().len();
                 formatter.value(r).write(&mut builder).map_err(|e| {
-                    Error::input(
-                        path,
-                        format!(
-                            "row {}, column '{name}': cannot render as text: {e}",
-                            offset + r + 1
-                        ),
-                    )
+                    let problem = format!("cannot render as text: {e}");
+                    let cell = doppel_table::Error::cell(offset + r + 1, name, None, problem);
+                    Error::table(path, cell)
                 })?;
                 let len = builder.values_slice().len() - before;
                 if len > max {
-                    return Err(Error::input(
-                        path,
-                        format!(
-                            "row {}, column '{name}': field is {len} bytes as text, over the \
-                             limit of {max} bytes (limits.max_field_bytes)",
-                            offset + r + 1
-                        ),
-                    ));
+                    let problem = format!(
+                        "field is {len} bytes as text, over the limit of {max} bytes \
+                         (limits.max_field_bytes)"
+                    );
+                    let cell = doppel_table::Error::cell(offset + r + 1, name, None, problem);
+                    return Err(Error::table(path, cell));
                 }
                 table_bytes = table_bytes.saturating_add(len as u64);
                 if table_bytes > limits.max_table_bytes {
@@ -1201,7 +814,7 @@ mod tests {
     /// Counts the bytes read through it.
     struct Counting<R> {
         inner: R,
-        read: std::rc::Rc<Cell<u64>>,
+        read: std::rc::Rc<std::cell::Cell<u64>>,
     }
 
     impl<R: Read> Read for Counting<R> {
@@ -1218,7 +831,7 @@ mod tests {
         // unbalanced quote must stop once one field is past its limit.
         let header: Vec<String> = (0..3_000).map(|i| format!("c{i}")).collect();
         let start = format!("{}\n\"", header.join(","));
-        let read = std::rc::Rc::new(Cell::new(0));
+        let read = std::rc::Rc::new(std::cell::Cell::new(0));
         let input = Counting {
             inner: start.as_bytes().chain(std::io::repeat(b'y').take(64 << 20)),
             read: read.clone(),
@@ -1254,17 +867,9 @@ mod tests {
 
     #[test]
     fn the_delimiter_is_detected_when_not_given() -> Result<()> {
-        assert_eq!(sniff_delimiter(b"a\tb\tc\n1\t2, 3\t4\n5\t6\t7\n"), b'\t');
-        assert_eq!(sniff_delimiter(b"a;b\n1,5;2\n3,5;4\n"), b';');
-        assert_eq!(sniff_delimiter(b"a|b|c\n1|2|3\n"), b'|');
-        assert_eq!(sniff_delimiter(b"a,b\n\"x;y;z\",2\n"), b',');
-        // A tie goes to the comma; one column, or no consistent split, too.
-        assert_eq!(sniff_delimiter(b"a,b;c\n1,2;3\n"), b',');
-        assert_eq!(sniff_delimiter(b"a\n1\n"), b',');
-        assert_eq!(sniff_delimiter(b""), b',');
+        // The detection itself is doppel-table's (tested there); the engine's reader uses it.
         let t = read_csv(&b"x\ty\n1\t2\n"[..], Path::new("in.tsv"), &ReadOptions::default())?;
         assert_eq!(t.column_names(), ["x", "y"]);
-        assert_eq!(delimiter_name(b'\t'), "tab");
         Ok(())
     }
 
@@ -1471,6 +1076,44 @@ mod tests {
         let err = read_table(&path, &ReadOptions::default()).unwrap_err().to_string();
         assert!(err.contains("row 1, column 'blob': field is 2097152 bytes"), "{err}");
         assert!(err.contains("limits.max_field_bytes"), "{err}");
+        Ok(())
+    }
+
+    /// Every data error of reading names the file, row and column as fields of the error, not
+    /// only in its text: a program can point at the cell.
+    #[test]
+    fn data_errors_carry_file_row_and_column_as_fields() -> Result<()> {
+        use doppel_table::Error as T;
+        let at = |e: Error| match e {
+            Error::Table { path: Some(path), source } => {
+                assert_eq!(path, Path::new("in.csv"));
+                source
+            }
+            other => panic!("expected a table error naming the file, got {other:?}"),
+        };
+        let e = at(csv(b"a,b\n1,2\n3\n").unwrap_err());
+        assert!(matches!(e, T::Ragged { row: 2, line: 3, expected: 2, found: 1 }), "{e:?}");
+        let e = at(csv(b"a,b\n1,\xff\n").unwrap_err());
+        assert!(matches!(&e, T::InvalidUtf8 { row: 1, line: 2, column, .. } if column == "b"));
+        let limits = Limits { max_field_bytes: 3, ..Limits::default() };
+        let options = ReadOptions { limits, ..ReadOptions::default() };
+        let e =
+            at(read_csv(&b"a,b\n1,2\n3,4567\n"[..], Path::new("in.csv"), &options).unwrap_err());
+        assert!(
+            matches!(&e, T::FieldTooLong { row: 2, column, bytes: 4, max: 3 } if column == "b")
+        );
+        // A typed file: the cell of a Parquet column.
+        let dir = tempdir()?;
+        let path = dir.path().join("cells.parquet");
+        write_parquet(&path, &repeated_text(3, 40)?, None)?;
+        let limits = Limits { max_field_bytes: 10, ..Limits::default() };
+        let options = ReadOptions { limits, ..ReadOptions::default() };
+        match read_table(&path, &options).unwrap_err() {
+            Error::Table { path: Some(p), source: T::Cell { row: 1, column, .. } } => {
+                assert_eq!((p, column.as_str()), (path.clone(), "blob"));
+            }
+            other => panic!("{other:?}"),
+        }
         Ok(())
     }
 

@@ -8,7 +8,7 @@
 //! training internals (the hand-written backward pass, the optimizers, the private releases)
 //! are crate-private, reached through [`train()`] and [`TrainedModel`].
 
-pub mod accountant;
+pub use doppel_table::accountant;
 pub(crate) mod artifact;
 pub(crate) mod backprop;
 pub mod config;
@@ -24,7 +24,7 @@ pub(crate) mod optim;
 pub mod output;
 pub(crate) mod private_schema;
 pub(crate) mod private_stats;
-pub mod rng;
+pub use doppel_table::rng;
 pub mod schema;
 pub(crate) mod subword;
 pub(crate) mod table;

@@ -78,6 +78,16 @@ impl Limits {
         }
     }
 
+    /// The limits a table reader applies (the first four keys).
+    pub fn read_limits(&self) -> doppel_table::ReadLimits {
+        doppel_table::ReadLimits {
+            max_columns: self.max_columns,
+            max_rows: self.max_rows,
+            max_field_bytes: self.max_field_bytes,
+            max_table_bytes: self.max_table_bytes,
+        }
+    }
+
     /// An error for `value` above the limit `key` (without the `limits.` prefix): what was
     /// seen, the limit, and the key that raises it.
     pub fn exceeded(what: &str, value: impl std::fmt::Display, key: &str, limit: u64) -> Error {

@@ -426,9 +426,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 pub enum OutputType {
     /// Text, written as given.
     Utf8,
-    /// 64-bit integers parsed from the text; an unparsable cell becomes a null.
+    /// 64-bit integers parsed from the text; a text that is no integer is an error.
     Int64,
-    /// 64-bit floats parsed from the text; an unparsable cell becomes a null.
+    /// 64-bit floats parsed from the text; a text that is no finite number is an error.
     Float64,
 }
 
@@ -555,8 +555,9 @@ fn parquet_error(path: &Path, error: ParquetError) -> Error {
 }
 
 /// One record batch of generated `rows` (cells in column order, `None` for a missing value)
-/// typed by `schema`, whose fields have the Arrow types of `types`; a number that does not
-/// parse becomes a null, as in the typed file formats.
+/// typed by `schema`, whose fields have the Arrow types of `types`. A cell its column's type
+/// cannot hold is an error naming its row (1-based within `rows`), column and text, never a
+/// null.
 pub fn rows_to_batch(
     schema: &SchemaRef,
     types: &[OutputType],
@@ -565,13 +566,31 @@ pub fn rows_to_batch(
     let mut builders: Vec<ColumnBuilder> = types.iter().map(|&t| ColumnBuilder::new(t)).collect();
     for (r, row) in rows.iter().enumerate() {
         check_width(Path::new("<generated>"), r + 1, row.len(), builders.len())?;
-        for (builder, &cell) in builders.iter_mut().zip(row) {
-            builder.append(cell);
-        }
+        append_row(&mut builders, schema, r + 1, row)?;
     }
     let arrays = builders.iter_mut().map(ColumnBuilder::finish).collect();
     RecordBatch::try_new(schema.clone(), arrays)
         .map_err(|e| Error::Data(format!("cannot build a record batch: {e}")))
+}
+
+/// Appends one row's cells to `builders` (one per field of `schema`); `row` numbers it in
+/// errors.
+fn append_row(
+    builders: &mut [ColumnBuilder],
+    schema: &SchemaRef,
+    row: usize,
+    cells: &[Option<&str>],
+) -> Result<()> {
+    for ((builder, &cell), field) in builders.iter_mut().zip(cells).zip(schema.fields()) {
+        builder.append(cell).map_err(|what| {
+            let problem = format!(
+                "'{}' is not {what}, the column's type in a typed output",
+                cell.unwrap_or_default()
+            );
+            Error::cell(row, field.name(), cell, problem)
+        })?;
+    }
+    Ok(())
 }
 
 /// Fails when a row has the wrong number of cells.
@@ -627,12 +646,22 @@ impl ColumnBuilder {
         }
     }
 
-    fn append(&mut self, cell: Option<&str>) {
-        match self {
-            ColumnBuilder::Utf8(b) => b.append_option(cell),
-            ColumnBuilder::Int64(b) => b.append_option(cell.and_then(|s| s.trim().parse().ok())),
-            ColumnBuilder::Float64(b) => b.append_option(cell.and_then(|s| s.trim().parse().ok())),
+    /// Appends `cell` (`None` is a null); a text this column's type cannot hold is refused
+    /// with what it is not.
+    fn append(&mut self, cell: Option<&str>) -> std::result::Result<(), &'static str> {
+        match (self, cell) {
+            (ColumnBuilder::Utf8(b), cell) => b.append_option(cell),
+            (ColumnBuilder::Int64(b), None) => b.append_null(),
+            (ColumnBuilder::Float64(b), None) => b.append_null(),
+            (ColumnBuilder::Int64(b), Some(text)) => {
+                b.append_value(text.trim().parse().map_err(|_| "a 64-bit integer")?)
+            }
+            (ColumnBuilder::Float64(b), Some(text)) => {
+                let value = doppel_table::value::parse_number(text).ok_or("a finite number")?;
+                b.append_value(value)
+            }
         }
+        Ok(())
     }
 
     fn finish(&mut self) -> ArrayRef {
@@ -681,9 +710,8 @@ impl BatchSink {
 impl RowSink for BatchSink {
     fn write_row(&mut self, cells: &[Option<&str>]) -> Result<()> {
         check_width(&self.path, self.rows + 1, cells.len(), self.builders.len())?;
-        for (builder, &cell) in self.builders.iter_mut().zip(cells) {
-            builder.append(cell);
-        }
+        append_row(&mut self.builders, &self.schema, self.rows + 1, cells)
+            .map_err(|e| crate::ingest::in_file(&self.path, e))?;
         self.pending += 1;
         self.rows += 1;
         if self.pending == BATCH_ROWS {
@@ -728,11 +756,11 @@ mod tests {
 
     const TYPES: [OutputType; 3] = [OutputType::Int64, OutputType::Float64, OutputType::Utf8];
 
-    /// Rows covering plain values, a cell needing quotes, a missing value and unparsable numbers.
+    /// Rows covering plain values, a cell needing quotes, missing values and an exponent.
     const ROWS: [[Option<&str>; 3]; 3] = [
         [Some("1"), Some("2.5"), Some("plain")],
         [Some("2"), None, Some("a, \"quoted\"\nnote")],
-        [Some("x"), Some("n/a"), None],
+        [None, Some("1e-3"), None],
     ];
 
     fn write_rows(path: &Path, format: Format) -> Result<()> {
@@ -757,7 +785,7 @@ mod tests {
         let id = batch.column(0).as_any().downcast_ref::<Int64Array>().expect("int64");
         assert_eq!(id.iter().collect::<Vec<_>>(), [Some(1), Some(2), None]);
         let price = batch.column(1).as_any().downcast_ref::<Float64Array>().expect("float64");
-        assert_eq!(price.iter().collect::<Vec<_>>(), [Some(2.5), None, None]);
+        assert_eq!(price.iter().collect::<Vec<_>>(), [Some(2.5), None, Some(0.001)]);
         let note = batch.column(2).as_any().downcast_ref::<StringArray>().expect("utf8");
         assert_eq!(
             note.iter().collect::<Vec<_>>(),
@@ -777,7 +805,7 @@ mod tests {
         write_rows(&path, Format::Csv)?;
         let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
         // Written by hand from RFC 4180: quote only a cell holding a delimiter, quote or newline.
-        let golden = "id,price,note\n1,2.5,plain\n2,,\"a, \"\"quoted\"\"\nnote\"\nx,n/a,\n";
+        let golden = "id,price,note\n1,2.5,plain\n2,,\"a, \"\"quoted\"\"\nnote\"\n,1e-3,\n";
         assert_eq!(String::from_utf8_lossy(&bytes), golden);
         assert_eq!(names(dir.path())?, ["out.csv"]);
         Ok(())
@@ -813,9 +841,42 @@ mod tests {
         assert_eq!(t.column_names(), ["id", "price", "note"]);
         let column = |c| (0..t.num_rows()).map(|r| t.cell(r, c)).collect::<Vec<_>>();
         assert_eq!(column(0), [Some("1"), Some("2"), None]);
-        assert_eq!(column(1), [Some("2.5"), None, None]);
+        assert_eq!(column(1), [Some("2.5"), None, Some("0.001")]);
         assert_eq!(column(2), [Some("plain"), Some("a, \"quoted\"\nnote"), None]);
         assert_eq!(names(dir.path())?, [name]);
+        Ok(())
+    }
+
+    /// A text a typed column cannot hold is an error naming its row, column and text (it
+    /// used to become a null silently), and no file appears.
+    #[test]
+    fn a_value_its_type_cannot_hold_is_an_error() -> Result<()> {
+        let cell_error = |e: Error| match e {
+            Error::Table {
+                source: doppel_table::Error::Cell { row, column, value, .. }, ..
+            } => (row, column, value),
+            other => panic!("expected a cell error, got {other:?}"),
+        };
+        let fields: Vec<Field> = header()
+            .iter()
+            .zip(TYPES)
+            .map(|(name, t)| Field::new(name.clone(), t.data_type(), true))
+            .collect();
+        let schema: SchemaRef = Arc::new(Schema::new(fields));
+        let rows = vec![ROWS[0].to_vec(), vec![Some("3"), Some("_RARE_"), None]];
+        let err = rows_to_batch(&schema, &TYPES, &rows).unwrap_err();
+        assert_eq!(cell_error(err), (2, "price".into(), Some("_RARE_".into())));
+        for format in [Format::Parquet, Format::ArrowIpc] {
+            let dir = tempdir()?;
+            let path = dir.path().join("out.parquet");
+            let mut sink = create_sink(&path, format, &header(), &TYPES, b',')?;
+            sink.write_row(&ROWS[0])?;
+            let err = sink.write_row(&[Some("4.5"), None, None]).unwrap_err();
+            assert!(err.to_string().contains("out.parquet: row 2, column 'id'"), "{err}");
+            assert_eq!(cell_error(err), (2, "id".into(), Some("4.5".into())));
+            drop(sink);
+            assert_eq!(names(dir.path())?, Vec::<String>::new());
+        }
         Ok(())
     }
 

@@ -30,6 +30,7 @@ use crate::config::{ColumnConfig, KindName, TrainConfig, MAX_DECIMALS};
 use crate::dp::Randomness;
 use crate::error::Result;
 use crate::private_stats::upper_normal_quantile;
+use crate::schema::is_missing;
 use crate::schema::{self, ColumnKind, ColumnSchema, IdShape, Schema};
 use crate::table::Table;
 
@@ -151,7 +152,7 @@ fn count_votes(
     let mut seen = HashSet::new();
     for &r in rows {
         let cell = table.cell(r, c);
-        if schema::is_missing(cell, config) {
+        if is_missing(&config.missing_tokens, cell) {
             let text = cell.unwrap_or("").trim();
             let slot = tokens.iter().position(|t| t == text).unwrap_or(0);
             votes.missing[slot] += 1.0;
@@ -285,7 +286,7 @@ pub fn conform(table: &Table, schema: &Schema, config: &TrainConfig) -> Result<T
     let names: Vec<String> = table.column_names().iter().map(|n| n.to_string()).collect();
     let fits_at = |r: usize, c: usize, kind: &ColumnKind| {
         let cell = table.cell(r, c);
-        schema::is_missing(cell, config) || cell.is_some_and(|v| fits(v, kind))
+        is_missing(&config.missing_tokens, cell) || cell.is_some_and(|v| fits(v, kind))
     };
     let columns = schema
         .columns

@@ -92,16 +92,7 @@ impl KindName {
     }
 }
 
-/// Whether a cell is missing: a null, or a text in `config.missing_tokens` (compared after trimming).
-pub fn is_missing(cell: Option<&str>, config: &TrainConfig) -> bool {
-    match cell {
-        None => true,
-        Some(text) => {
-            let t = text.trim();
-            config.missing_tokens.iter().any(|m| m == t)
-        }
-    }
-}
+pub use doppel_table::missing::is_missing;
 
 /// Fewest rows for which a column of unique values is taken for an identifier rather than chance.
 const MIN_IDENTIFIER_ROWS: usize = 20;
@@ -215,7 +206,7 @@ pub fn drop_missing(table: &Table, schema: &Schema, config: &TrainConfig) -> Res
         return Ok(table.clone());
     }
     let keep: Vec<usize> = (0..table.num_rows())
-        .filter(|&r| drop.iter().all(|&c| !is_missing(table.cell(r, c), config)))
+        .filter(|&r| drop.iter().all(|&c| !is_missing(&config.missing_tokens, table.cell(r, c))))
         .collect();
     if keep.is_empty() {
         return Err(Error::Data(
@@ -236,7 +227,7 @@ impl<'a> ColumnCells<'a> {
         let mut cells = ColumnCells { present: Vec::new(), missing: Vec::new() };
         for row in 0..table.num_rows() {
             let cell = table.cell(row, column);
-            if is_missing(cell, config) {
+            if is_missing(&config.missing_tokens, cell) {
                 cells.missing.push(cell.unwrap_or(""));
             } else {
                 cells.present.push((row, cell.unwrap_or("")));
@@ -323,10 +314,12 @@ fn kind_as(
     let values: Vec<&str> = cells.values().collect();
     let reject = |what: &str, test: &dyn Fn(&str) -> bool| -> Result<()> {
         match cells.present.iter().find(|(_, v)| !test(v)) {
-            Some((row, value)) => Err(Error::Config(format!(
-                "column '{name}' is configured as {what}, but data row {} holds '{value}'",
-                row + 1
-            ))),
+            Some((row, value)) => Err(Error::cell(
+                row + 1,
+                name,
+                Some(value),
+                format!("'{value}' is not {what}, but the configuration declares the column so"),
+            )),
             None => Ok(()),
         }
     };
@@ -415,30 +408,7 @@ fn looks_like_text(values: &[&str]) -> bool {
     (distinct_share > 0.5 && words >= 2.0) || (words >= 5.0 && distinct.len() > 20)
 }
 
-/// Parses a whole number as the source writes integers: an optional sign and digits, without
-/// leading zeros (a code such as `007` is not a number: writing it back would lose its zeros).
-pub fn parse_integer(text: &str) -> Option<i64> {
-    let t = text.trim();
-    let digits = t.strip_prefix(['-', '+']).unwrap_or(t);
-    let plain = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
-    if !plain || (digits.len() > 1 && digits.starts_with('0')) {
-        return None;
-    }
-    t.parse().ok()
-}
-
-/// Parses a decimal number (`-1.25`, `.5`, `3`, `1.5e-3`); not `inf`, `NaN`, or leading zeros.
-pub fn parse_float(text: &str) -> Option<f64> {
-    let t = text.trim();
-    let unsigned = t.strip_prefix(['-', '+']).unwrap_or(t);
-    let mantissa = unsigned.split(['e', 'E']).next().unwrap_or("");
-    let whole = mantissa.split('.').next().unwrap_or("");
-    let starts_well = unsigned.starts_with(|c: char| c.is_ascii_digit() || c == '.');
-    if !starts_well || (whole.len() > 1 && whole.starts_with('0')) {
-        return None;
-    }
-    t.parse::<f64>().ok().filter(|v| v.is_finite())
-}
+pub use doppel_table::value::{parse_float, parse_integer};
 
 /// The digits a decimal text shows after the point (`1.50` -> 2, `1.5e-3` -> 4).
 pub(crate) fn decimals_of(text: &str) -> u32 {
@@ -740,7 +710,7 @@ fn fill_missing(table: &Table, fills: &[(usize, String)], config: &TrainConfig) 
                 .map(|r| {
                     let cell = table.cell(r, c);
                     match fill {
-                        Some(f) if is_missing(cell, config) => Some(f.to_string()),
+                        Some(f) if is_missing(&config.missing_tokens, cell) => Some(f.to_string()),
                         _ => cell.map(str::to_string),
                     }
                 })
@@ -817,8 +787,17 @@ mod tests {
         }
         let csv = "d\n2024-01-31\n31/01/2024\n";
         let config = declared(r#"{"columns": {"d": {"kind": "datetime", "format": "%Y-%m-%d"}}}"#);
-        let err = infer_schema(&table(csv), &config).unwrap_err().to_string();
-        assert!(err.contains("data row 2 holds '31/01/2024'"), "{err}");
+        let err = infer_schema(&table(csv), &config).unwrap_err();
+        assert!(err.to_string().contains("row 2, column 'd': '31/01/2024' is not a date"), "{err}");
+        // The row, column and value are fields of the error too.
+        match err {
+            Error::Table {
+                source: doppel_table::Error::Cell { row, column, value, .. }, ..
+            } => {
+                assert_eq!((row, column.as_str(), value.as_deref()), (2, "d", Some("31/01/2024")));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

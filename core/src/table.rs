@@ -84,16 +84,18 @@ impl Table {
         (!array.is_null(row)).then(|| array.value(row))
     }
 
-    /// Every row as owned text cells, nulls as empty strings (the form the report crate
-    /// reads, where an empty cell is a missing value).
-    pub fn text_rows(&self) -> Vec<Vec<String>> {
-        (0..self.num_rows())
+    /// The table as doppel-table's text table (the form the report compares), nulls as empty
+    /// cells (a missing-value token to the report).
+    pub fn to_text_table(&self) -> doppel_table::Table {
+        let rows = (0..self.num_rows())
             .map(|r| {
                 (0..self.num_columns())
                     .map(|c| self.cell(r, c).unwrap_or_default().to_string())
                     .collect()
             })
-            .collect()
+            .collect();
+        let names = self.column_names().into_iter().map(str::to_owned).collect();
+        doppel_table::Table::new(names, rows).expect("every row has one cell per column")
     }
 
     /// The table as an Arrow record batch (all columns UTF-8, nullable).
@@ -128,8 +130,8 @@ mod tests {
         assert_eq!(t.column_index("b"), Some(1));
         let sub = t.take_rows(&[1]);
         assert_eq!(sub.cell(0, 1), Some(""));
-        // Rows as text: the null becomes an empty cell (a missing value to the report).
-        assert_eq!(t.text_rows(), [["1", "x"], ["", ""]]);
+        // As a text table: the null becomes an empty cell (a missing value to the report).
+        assert_eq!(t.to_text_table().rows(), [["1", "x"], ["", ""]]);
         Ok(())
     }
 

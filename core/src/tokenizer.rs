@@ -25,6 +25,7 @@ use crate::error::{Error, Result};
 use crate::limits::Limits;
 use crate::private_stats::Release;
 use crate::rng::Rng;
+use crate::schema::is_missing;
 use crate::schema::{self, ColumnKind, Schema};
 use crate::subword::SubwordModel;
 use crate::table::Table;
@@ -152,12 +153,8 @@ impl Tokenizer {
                     let mut values = Vec::with_capacity(cells.len());
                     for (row, text) in &cells {
                         values.push(parse_number(text, &format).ok_or_else(|| {
-                            Error::Data(format!(
-                                "row {}, column '{}': cannot read '{text}' as {}",
-                                row + 1,
-                                column.name,
-                                format.describe()
-                            ))
+                            let problem = format!("cannot read '{text}' as {}", format.describe());
+                            Error::cell(row + 1, &column.name, Some(text), problem)
                         })?);
                     }
                     fit_numbers(values, format, tc)?
@@ -238,7 +235,7 @@ impl Tokenizer {
                 .iter()
                 .filter_map(|&r| {
                     let cell = table.cell(r, c);
-                    (!schema::is_missing(cell, config)).then(|| cell.unwrap_or_default())
+                    (!is_missing(&config.missing_tokens, cell)).then(|| cell.unwrap_or_default())
                 })
                 .collect();
             let missing = rows.len() - cells.len();
@@ -403,13 +400,10 @@ impl Tokenizer {
             row_tokens.clear();
             for (c, codec) in self.codecs.iter().enumerate() {
                 let cell = table.cell(row, c);
-                let cell = (!schema::is_missing(cell, config)).then(|| cell.unwrap_or_default());
+                let cell =
+                    (!is_missing(&config.missing_tokens, cell)).then(|| cell.unwrap_or_default());
                 codec.encode(cell, &mut row_tokens).map_err(|message| {
-                    Error::Data(format!(
-                        "row {}, column '{}': {message}",
-                        row + 1,
-                        self.schema.columns[c].name
-                    ))
+                    Error::cell(row + 1, &self.schema.columns[c].name, cell, message)
                 })?;
             }
             for t in 0..len {
@@ -470,21 +464,19 @@ impl Tokenizer {
         never
     }
 
-    /// Decodes one record's local tokens into cell texts in schema column order. `row_index`
-    /// numbers generated identifiers; `rng` draws values within numeric bins.
-    pub fn decode(&self, tokens: &[u32], row_index: u64, rng: &mut Rng) -> Vec<String> {
+    /// Decodes one record's local tokens into cells in schema column order: a value's text in
+    /// the source's format, or `None` for a missing value (the output writes it as a null, or
+    /// as the column's missing marker in CSV). `row_index` numbers generated identifiers;
+    /// `rng` draws values within numeric bins.
+    pub fn decode(&self, tokens: &[u32], row_index: u64, rng: &mut Rng) -> Vec<Option<String>> {
         let mut cells = Vec::with_capacity(self.codecs.len());
         let mut t = 0usize;
         for (codec, column) in self.codecs.iter().zip(&self.schema.columns) {
             let n = codec.field_count();
-            let marker = column.missing_marker.as_deref().unwrap_or("");
             // A validated tokenizer has a token for every field; anything else decodes as missing.
-            let cell = match tokens.get(t..t.saturating_add(n)) {
-                Some(tokens) => {
-                    codec.decode(tokens, marker, &self.rare_token, column, row_index, rng)
-                }
-                None => marker.to_string(),
-            };
+            let cell = tokens
+                .get(t..t.saturating_add(n))
+                .and_then(|tokens| codec.decode(tokens, &self.rare_token, column, row_index, rng));
             cells.push(cell);
             t = t.saturating_add(n);
         }
@@ -497,7 +489,7 @@ fn present_cells<'a>(table: &'a Table, c: usize, config: &TrainConfig) -> Vec<(u
     (0..table.num_rows())
         .filter_map(|r| {
             let cell = table.cell(r, c);
-            (!schema::is_missing(cell, config)).then(|| (r, cell.unwrap_or_default()))
+            (!is_missing(&config.missing_tokens, cell)).then(|| (r, cell.unwrap_or_default()))
         })
         .collect()
 }
@@ -840,38 +832,36 @@ impl Codec {
         Ok(())
     }
 
-    /// Decodes one cell from its fields' local tokens. Tokens come from a validated model's
-    /// field slices; one outside them (which validation rules out) decodes as missing.
+    /// Decodes one cell from its fields' local tokens: its text, or `None` when missing.
+    /// Tokens come from a validated model's field slices; one outside them (which validation
+    /// rules out) decodes as missing.
     fn decode(
         &self,
         tokens: &[u32],
-        marker: &str,
         rare: &str,
         column: &schema::ColumnSchema,
         row_index: u64,
         rng: &mut Rng,
-    ) -> String {
+    ) -> Option<String> {
         let first = tokens.first().copied().unwrap_or(MISSING);
         match self {
             Codec::Categorical { values, .. } => match first {
-                MISSING => marker.to_string(),
-                RARE => rare.to_string(),
-                t => values.get((t - CATEGORY_BASE) as usize).map_or(marker, |v| v).to_string(),
+                MISSING => None,
+                RARE => Some(rare.to_string()),
+                t => values.get((t - CATEGORY_BASE) as usize).cloned(),
             },
             Codec::Number { format, exact, edges, positions } => {
                 if first == MISSING {
-                    return marker.to_string();
+                    return None;
                 }
                 let i = (first - 1) as usize;
                 if let Some(&value) = exact.get(i) {
-                    return format.write(value);
+                    return Some(format.write(value));
                 }
                 let bin = i - exact.len();
-                let (Some(&lo), Some(&hi)) = (edges.get(bin), edges.get(bin + 1)) else {
-                    return marker.to_string();
-                };
+                let (&lo, &hi) = (edges.get(bin)?, edges.get(bin + 1)?);
                 if lo.partial_cmp(&hi).is_none_or(|o| o.is_gt()) {
-                    return marker.to_string();
+                    return None;
                 }
                 let positions = (*positions).max(1);
                 let step = match tokens.get(1) {
@@ -879,29 +869,31 @@ impl Codec {
                     _ => rng.below(positions as usize) as f64,
                 };
                 let u = (step + rng.uniform()) / f64::from(positions);
-                format.write(value_in_step(
+                Some(format.write(value_in_step(
                     format,
                     lo + u * (hi - lo),
                     (exact, edges),
                     bin,
                     step,
                     positions,
-                ))
+                )))
             }
             Codec::Text { model, .. } => {
                 if first == TEXT_MISSING {
-                    return marker.to_string();
+                    return None;
                 }
                 let ids: Vec<u32> = tokens
                     .iter()
                     .take_while(|&&t| t > TEXT_MISSING)
                     .map(|t| t - TEXT_BASE)
                     .collect();
-                model.decode(&ids)
+                Some(model.decode(&ids))
             }
             Codec::Identifier => match &column.kind {
-                ColumnKind::Identifier { shape } => schema::generate_identifier(shape, row_index),
-                _ => String::new(),
+                ColumnKind::Identifier { shape } => {
+                    Some(schema::generate_identifier(shape, row_index))
+                }
+                _ => None,
             },
         }
     }
@@ -1122,23 +1114,27 @@ mod tests {
             let tokens = &enc.tokens[r * enc.len..(r + 1) * enc.len];
             let cells = tok.decode(tokens, r as u64, &mut rng);
             // Categories: exact, except the rare one, which becomes the protected bucket.
-            let want = if r == 0 { "_RARE_" } else { table.cell(r, 0).unwrap() };
-            assert_eq!(cells[0], want, "row {r}");
+            // A missing one (row 1's "?") decodes as None.
+            let cell = table.cell(r, 0);
+            let want = if r == 0 { Some("_RARE_") } else { cell.filter(|&c| c != "?") };
+            assert_eq!(cells[0].as_deref(), want, "row {r}");
             // Numbers: the frequent 7 is exact; binned values decode into the same bin and
             // position step, i.e. re-encode to the same tokens.
             let decoded = Table::from_columns(
                 schema.columns.iter().map(|c| c.name.clone()).collect(),
-                cells.iter().map(|c| vec![Some(c.clone())]).collect(),
+                cells.iter().map(|c| vec![c.clone()]).collect(),
             )?;
             let again = tok.encode(&decoded, &config)?;
             assert_eq!(&again.tokens[..5], &tokens[..5], "row {r}: {cells:?}");
             if r % 3 == 0 {
-                assert_eq!(cells[1], "7");
+                assert_eq!(cells[1].as_deref(), Some("7"));
             }
-            // Text: exact (missing as the source's marker).
-            assert_eq!(cells[3], table.cell(r, 3).unwrap(), "row {r}");
+            // Text: exact, a missing value as None (not as its marker's text).
+            let text = table.cell(r, 3);
+            let want = (!is_missing(&config.missing_tokens, text)).then_some(text).flatten();
+            assert_eq!(cells[3].as_deref(), want, "row {r}");
             // Identifiers: regenerated from the row index.
-            assert_eq!(cells[4], (1 + r).to_string());
+            assert_eq!(cells[4], Some((1 + r).to_string()));
         }
         Ok(())
     }
@@ -1159,7 +1155,8 @@ mod tests {
         let mut rng = Rng::new(3, 0);
         for r in 0..enc.rows {
             let cells = tok.decode(&enc.tokens[r * enc.len..(r + 1) * enc.len], r as u64, &mut rng);
-            let v: f64 = cells[0].parse().map_err(|_| Error::Data(cells[0].clone()))?;
+            let cell = cells[0].clone().unwrap_or_default();
+            let v: f64 = cell.parse().map_err(|_| Error::Data(cell.clone()))?;
             assert!((9.0..=991.0).contains(&v), "row {r}: {v}");
         }
         // outlier_rows = 1 keeps the exact range (the old behaviour).

@@ -131,7 +131,7 @@ fn the_batch_stream_holds_the_rows_of_the_typed_file_output() -> Result<()> {
     let from_file = read_table(&out, &ReadOptions::default())?;
     let from_stream =
         doppel_core::ingest::table_from_batches(Path::new("<stream>"), &schema, &batches)?;
-    assert_eq!(from_stream.text_rows(), from_file.text_rows());
+    assert_eq!(from_stream.to_text_table(), from_file.to_text_table());
 
     // No rows: the schema and no batch.
     let empty = GenerateOptions { rows: 0, ..options };

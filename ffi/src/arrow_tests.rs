@@ -110,7 +110,7 @@ fn train_from_a_host_stream_and_generate_into_one() {
         // The rows of the file generated with the same seed.
         let from_stream = table_from_batches(Path::new("s"), &schema, &batches).unwrap();
         let from_file = read_table(&dir.path().join("s.arrow"), &ReadOptions::default()).unwrap();
-        assert_eq!(from_stream.text_rows(), from_file.text_rows());
+        assert_eq!(from_stream.to_text_table(), from_file.to_text_table());
         doppel_config_free(config);
     }
 }

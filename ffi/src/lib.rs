@@ -623,10 +623,7 @@ pub unsafe extern "C" fn doppel_report_json(
 
 /// A file as the report's text table, through doppel-core's reader (nulls as empty cells).
 fn report_table(path: &Path) -> Result<doppel_report::Table, Failure> {
-    let table = read_table(path, &ReadOptions::default())?;
-    let names = table.column_names().iter().map(|s| s.to_string()).collect();
-    doppel_report::Table::new(names, table.text_rows())
-        .map_err(|e| Failure::new(DoppelStatus::InvalidData, format!("{}: {e}", path.display())))
+    Ok(read_table(path, &ReadOptions::default())?.to_text_table())
 }
 
 /// Releases a string returned by the library; NULL does nothing.
@@ -688,10 +685,12 @@ fn catch(body: impl FnOnce()) -> std::thread::Result<()> {
 /// argument as the calculator's parameters are named (`sampling_rate`, `noise_multiplier`,
 /// `steps`, `delta`, `epsilon`). Without the "invalid configuration:" of a configuration
 /// error: these are no configuration.
-fn argument(error: doppel_core::Error) -> Failure {
+fn argument(error: doppel_table::Error) -> Failure {
     match error {
-        doppel_core::Error::Config(message) => Failure::new(DoppelStatus::InvalidArgument, message),
-        other => other.into(),
+        doppel_table::Error::Argument(message) => {
+            Failure::new(DoppelStatus::InvalidArgument, message)
+        }
+        other => doppel_core::Error::from(other).into(),
     }
 }
 

@@ -57,7 +57,7 @@ impl From<doppel_core::Error> for Failure {
             E::Io { .. } => DoppelStatus::Io,
             // The path argument names no format: the argument is at fault, not the data.
             E::UnknownFormat { .. } => DoppelStatus::InvalidArgument,
-            E::Input { .. } | E::Data(_) => DoppelStatus::InvalidData,
+            E::Input { .. } | E::Table { .. } | E::Data(_) => DoppelStatus::InvalidData,
             E::Config(_) => DoppelStatus::InvalidConfig,
             E::Model { .. } => DoppelStatus::InvalidModel,
             E::Cancelled => DoppelStatus::Cancelled,

@@ -209,7 +209,7 @@ async function fixtureTests(browser, url) {
 
   // Each input error shows a message naming the problem (the error box, not a hang or a panic).
   const errorCases = [
-    ["synthetic-empty.csv", /the synthetic CSV: the table is empty: expected a header row/, "an empty synthetic file"],
+    ["synthetic-empty.csv", /the synthetic CSV: the file is empty: expected a header row/, "an empty synthetic file"],
     ["synthetic-one-row.csv", /the synthetic table has 1 row\(s\); the report needs at least 2/, "a one-row synthetic table"],
   ];
   for (const [file, pattern, what] of errorCases) {
@@ -248,12 +248,69 @@ async function fixtureTests(browser, url) {
   const again = await run(page, { synthetic: files.synthetic }, 60000);
   check(again === "done" && !(await page.isVisible("#error")), "the page recovers after an error");
 
+  await calculatorTests(page);
+
   const after = log.requests.slice(loaded).filter((u) => !u.startsWith("blob:") && !u.startsWith("data:"));
   check(after.length === 0, "no requests after the page loaded", after.join(" "));
   const foreign = log.requests.filter((u) => !u.startsWith(url) && !u.startsWith("blob:") && !u.startsWith("data:"));
   check(foreign.length === 0, "every request goes to 127.0.0.1", foreign.join(" ") || `${log.requests.length} requests`);
   check(log.errors.length === 0, "no console or page errors", log.errors.join(" | "));
   await page.context().close();
+}
+
+// The privacy calculator against `doppel privacy` on the same inputs: the same JSON object,
+// the same numbers to 1e-6 relative, far below the 6 digits the page shows and the PRV
+// accountant's own error bound (0.01 on each side). Not bit for bit: natively the accountants'
+// ln/exp come from the platform's math library and rustfft runs its AVX/SSE kernels, whose
+// sums run in another order than the scalar ones on wasm32 (seen: 6.5e-8 on a 12,000-step
+// PRV epsilon; RDP agrees to 1e-14).
+async function calculatorTests(page) {
+  if (!process.env.DOPPEL_CLI) {
+    console.log("skip the privacy calculator: it is compared with `doppel privacy` (set DOPPEL_CLI)");
+    return;
+  }
+  const cases = [
+    { mode: "epsilon", samplingRate: 0.01, noise: 1, steps: 1000, delta: 1e-5, accountant: "prv" },
+    { mode: "epsilon", samplingRate: 0.01, noise: 1, steps: 1000, delta: 1e-5, accountant: "rdp" },
+    { mode: "epsilon", samplingRate: 0.004, noise: 0.8, steps: 12000, delta: 1e-6, accountant: "prv" },
+    { mode: "epsilon", samplingRate: 1, noise: 1e-200, steps: 1, delta: 1e-5, accountant: "rdp" },
+    { mode: "noise", samplingRate: 0.01, epsilon: 1, steps: 1000, delta: 1e-5, accountant: "prv" },
+    { mode: "noise", samplingRate: 0.02, epsilon: 3, steps: 5000, delta: 1e-5, accountant: "rdp" },
+  ];
+  for (const c of cases) {
+    await page.fill("#calc-sampling-rate", String(c.samplingRate));
+    await page.fill("#calc-steps", String(c.steps));
+    await page.fill("#calc-delta", String(c.delta));
+    if (c.noise !== undefined) await page.fill("#calc-noise", String(c.noise));
+    if (c.epsilon !== undefined) await page.fill("#calc-epsilon", String(c.epsilon));
+    await page.selectOption("#calc-accountant", c.accountant);
+    await page.click(c.mode === "epsilon" ? "#calc-epsilon-button" : "#calc-noise-button");
+    await page.waitForSelector('#calc-result[data-state="done"], #calc-result[data-state="error"]', { state: "attached", timeout: 120000 });
+    const state = await page.$eval("#calc-result", (r) => r.dataset.state);
+    const shown = await page.$eval("#calc-result", (r) => r.textContent);
+    const browser = state === "done" ? JSON.parse(await page.$eval("#calc-json", (s) => s.textContent)) : null;
+    const args =
+      c.mode === "epsilon"
+        ? ["privacy", "epsilon", "--sampling-rate", c.samplingRate, "--noise-multiplier", c.noise, "--steps", c.steps, "--delta", c.delta, "--accountant", c.accountant]
+        : ["privacy", "noise", "--epsilon", c.epsilon, "--sampling-rate", c.samplingRate, "--steps", c.steps, "--delta", c.delta, "--accountant", c.accountant];
+    const native = JSON.parse(execFileSync(process.env.DOPPEL_CLI, args.map(String), { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }));
+    const { structural, numbers } = browser ? compare(browser, native) : { structural: ["no answer"], numbers: [] };
+    const worst = numbers.reduce((w, d) => (d.relative > w.relative ? d : w), { relative: 0 });
+    const label = `${c.mode} q=${c.samplingRate} T=${c.steps} δ=${c.delta} ${c.accountant}`;
+    check(
+      state === "done" && structural.length === 0 && worst.relative <= 1e-6,
+      `the privacy calculator equals doppel privacy (${label})`,
+      `${shown}; native ${JSON.stringify(native)}${structural.length ? `; differs at ${structural.join(", ")}` : ""}` +
+        (numbers.length ? `; largest relative difference ${worst.relative.toExponential(1)} at ${worst.path}` : ""),
+    );
+  }
+  // An argument out of range is an error naming it, as `doppel privacy` says.
+  await page.fill("#calc-sampling-rate", "2");
+  await page.click("#calc-epsilon-button");
+  await page.waitForSelector('#calc-result[data-state="done"], #calc-result[data-state="error"]', { state: "attached" });
+  const text = await page.$eval("#calc-result", (r) => `${r.dataset.state}: ${r.textContent}`);
+  check(/^error: .*sampling_rate must be in \(0, 1\], got 2/.test(text), "the privacy calculator names a bad argument", text);
+  await page.fill("#calc-sampling-rate", "0.01");
 }
 
 // Adult-size inputs under $TMPDIR: the synthetic table shuffles each column independently

@@ -7,16 +7,12 @@ use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
 use doppel_core::ingest::{read_table, ReadOptions};
-use doppel_core::{generate, train, GenerateOptions, Table, TrainConfig};
+use doppel_core::{generate, train, GenerateOptions, TrainConfig};
 use doppel_report::{build_report, ReportOptions};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 /// A doppel-core table as the report's text table (nulls as empty cells).
-fn report_table(table: &Table) -> Result<doppel_report::Table, doppel_report::Error> {
-    let names = table.column_names().iter().map(|s| s.to_string()).collect();
-    doppel_report::Table::new(names, table.text_rows())
-}
 
 #[test]
 fn a_model_trained_by_core_is_scored_by_the_report() -> TestResult {
@@ -48,9 +44,9 @@ fn a_model_trained_by_core_is_scored_by_the_report() -> TestResult {
         ..ReportOptions::default()
     };
     let report = build_report(
-        &report_table(&training)?,
+        &training.to_text_table(),
         &synthetic,
-        Some(&report_table(&holdout)?),
+        Some(&holdout.to_text_table()),
         &options,
         &mut |_, _| {},
     )?;

@@ -26,7 +26,7 @@ fn run(args: Vec<String>) -> Result<String, String> {
     };
     let read = |path: &String| -> Result<Table, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
-        Table::from_csv_str(&text, b',').map_err(|e| format!("{path}: {e}"))
+        Table::from_csv_str(&text, Some(b',')).map_err(|e| format!("{path}: {e}"))
     };
     let (real, synthetic) = (read(real)?, read(synthetic)?);
     let holdout = rest.first().filter(|p| !p.is_empty()).map(read).transpose()?;

@@ -354,7 +354,7 @@ mod tests {
     }
 
     fn table(names: &[&str], rows: &[&[&str]]) -> Table {
-        Table::literal(names, rows)
+        crate::literal_table(names, rows)
     }
 
     #[test]
@@ -406,7 +406,7 @@ mod tests {
     fn adult() -> (Schema, Table) {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/adult.csv");
         let text = std::fs::read_to_string(path).expect("data/adult.csv");
-        let table = Table::from_csv_str(&text, b',').unwrap();
+        let table = Table::from_csv_str(&text, Some(b',')).unwrap();
         let schema = Schema::infer(&table, &["?".into()], &[]).unwrap();
         (schema, table)
     }
@@ -470,7 +470,7 @@ mod tests {
         let (mut schema, table) = adult();
         let real = schema.encode(&table, "real").unwrap();
         let mut synthetic = real.clone();
-        let mut rng = crate::sample::Rng::new(1);
+        let mut rng = crate::sample::Rng::new(1, 0);
         for c in &mut synthetic.columns {
             match c {
                 Values::Numeric(v) => rng.shuffle(v),

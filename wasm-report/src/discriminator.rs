@@ -204,8 +204,8 @@ mod tests {
         let names = vec!["x".into(), "y".into(), "c".into()];
         let rows = (0..n)
             .map(|_| {
-                let x = rng.unit() + shift;
-                let y = rng.unit();
+                let x = rng.uniform() + shift;
+                let y = rng.uniform();
                 vec![x.to_string(), y.to_string(), ["a", "b", "c"][rng.below(3)].to_string()]
             })
             .collect();
@@ -222,7 +222,7 @@ mod tests {
 
     #[test]
     fn samples_of_one_distribution_cannot_be_told_apart() {
-        let mut rng = Rng::new(3);
+        let mut rng = Rng::new(3, 0);
         let (schema, real, synthetic) = frames(3000, 2000, 0.0, &mut rng);
         let d = discriminator(&schema, &real, &synthetic, &mut rng).unwrap();
         assert_eq!((d.rows_per_class, d.folds), (2000, FOLDS));
@@ -238,7 +238,7 @@ mod tests {
 
     #[test]
     fn a_shifted_column_gives_the_synthetic_rows_away() {
-        let mut rng = Rng::new(4);
+        let mut rng = Rng::new(4, 0);
         // x ~ U(0.5, 1.5) against U(0, 1): half the rows of each table lie where the other has
         // none, so the best possible AUC is 1 - 0.5 * 0.5 / 2 = 0.875 (the overlap is a coin flip).
         let (schema, real, synthetic) = frames(2000, 2000, 0.5, &mut rng);
@@ -256,7 +256,7 @@ mod tests {
 
     #[test]
     fn too_few_rows_give_none() {
-        let mut rng = Rng::new(5);
+        let mut rng = Rng::new(5, 0);
         let (schema, real, synthetic) = frames(500, MIN_ROWS_PER_CLASS - 1, 0.0, &mut rng);
         assert_eq!(discriminator(&schema, &real, &synthetic, &mut rng), None);
     }

@@ -3,33 +3,10 @@
 /// What can go wrong reading tables or comparing them.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The input has no header row.
-    #[error("the table is empty: expected a header row")]
-    Empty,
-    /// A row has a different number of fields than the header.
-    #[error("row {row} (line {line}) has {found} fields, but the header has {expected}")]
-    Ragged {
-        /// 1-based data row number (the header is row 0).
-        row: usize,
-        /// 1-based line the row starts on (a quoted field may span lines); for a table built
-        /// in memory, `row + 1`.
-        line: u64,
-        /// Fields in the header.
-        expected: usize,
-        /// Fields in the row.
-        found: usize,
-    },
-    /// A row is not valid UTF-8.
-    #[error("row {row} (line {line}) is not valid UTF-8")]
-    InvalidUtf8 {
-        /// 1-based data row number (0 for the header).
-        row: usize,
-        /// 1-based line the row starts on.
-        line: u64,
-    },
-    /// The CSV could not be read (an I/O error from the reader).
-    #[error("cannot read CSV: {0}")]
-    Csv(String),
+    /// A table that cannot be read (doppel-table's reader: the row, line and column at
+    /// fault are fields of the error).
+    #[error("{0}")]
+    Table(#[from] doppel_table::Error),
     /// The synthetic table's columns differ from the real table's, or a name is ambiguous.
     #[error("column '{column}' is {problem}")]
     Columns {

@@ -71,12 +71,11 @@ pub struct FidelityOptions {
 
 impl Default for FidelityOptions {
     fn default() -> Self {
-        let missing = ["", "?", "NA", "N/A", "NaN", "nan", "null", "NULL", "None"];
         FidelityOptions {
             bins: 10,
             top_categories: 10,
             min_category_rows: 5,
-            missing_tokens: missing.map(String::from).to_vec(),
+            missing_tokens: doppel_table::missing::default_missing_tokens(),
             skip_columns: Vec::new(),
             triples: 200,
             seed: 0,
@@ -569,7 +568,7 @@ fn trivariate(
             triples.extend((b + 1..k).map(|c| [a, b, c]).filter(fits));
         }
     }
-    let mut rng = crate::sample::Rng::new(options.seed);
+    let mut rng = crate::sample::Rng::new(options.seed, 0);
     let chosen = crate::sample::sample_indices(triples.len(), options.triples, &mut rng);
     let (mut p, mut q) = (Vec::new(), Vec::new());
     let counts = |cols: [usize; 3], real: bool, out: &mut Vec<u32>| {
@@ -604,7 +603,7 @@ mod tests {
     use super::*;
 
     fn table(names: &[&str], rows: &[&[&str]]) -> Table {
-        Table::literal(names, rows)
+        crate::literal_table(names, rows)
     }
 
     fn single<S: AsRef<str>>(values: &[S]) -> Table {
@@ -950,7 +949,8 @@ mod tests {
     fn the_report_serializes_with_lowercase_kinds() -> Result<()> {
         let real = table(&["id", "v"], &[&["1", "a"], &["2", "a"], &["3", "b"]]);
         let r = fidelity(&real, &real, &options())?;
-        let json = serde_json::to_value(&r).map_err(|e| Error::Csv(e.to_string()))?;
+        let json = serde_json::to_value(&r)
+            .map_err(|e| Error::Table(doppel_table::Error::Argument(e.to_string())))?;
         assert_eq!(json["columns"][0]["kind"], "skipped");
         assert_eq!(json["columns"][1]["kind"], "categorical");
         assert_eq!(json["univariate"], 1.0);

@@ -96,15 +96,11 @@ pub struct Frame {
     pub rows: usize,
 }
 
-/// A cell as a finite number (surrounding whitespace ignored), if it is one.
-pub(crate) fn parse_number(cell: &str) -> Option<f64> {
-    cell.trim().parse::<f64>().ok().filter(|x| x.is_finite())
-}
+pub(crate) use doppel_table::value::parse_number;
 
 /// Whether `cell`, trimmed, is one of the missing-value `tokens`.
 pub(crate) fn is_missing_token(tokens: &[String], cell: &str) -> bool {
-    let cell = cell.trim();
-    tokens.iter().any(|m| m == cell)
+    doppel_table::missing::is_missing(tokens, Some(cell))
 }
 
 /// Why a real column cannot be measured, if it cannot: every value missing; a different text
@@ -297,7 +293,7 @@ mod tests {
     use super::*;
 
     fn table(names: &[&str], rows: &[&[&str]]) -> Table {
-        Table::literal(names, rows)
+        crate::literal_table(names, rows)
     }
 
     fn missing() -> Vec<String> {

@@ -1493,7 +1493,7 @@ mod tests {
         let Ok(text) = std::fs::read_to_string(path) else {
             return eprintln!("{path} not found: skipped");
         };
-        let all = Table::from_csv_str(&text, b',').unwrap();
+        let all = Table::from_csv_str(&text, Some(b',')).unwrap();
         let (train, hold) = all.rows().split_at(all.num_rows() - 6500);
         let columns = all.names().len();
         let rotated = (0..train.len())

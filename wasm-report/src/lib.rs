@@ -29,11 +29,12 @@ pub mod sample;
 pub mod score;
 pub mod structure;
 pub mod summary;
-pub mod table;
 pub mod utility;
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;
 
+pub use doppel_table::table;
+pub use doppel_table::Table;
 pub use error::{Error, Result};
 pub use fidelity::{
     exact_match_share, fidelity, ColumnFidelity, ColumnKind, FidelityOptions, FidelityReport,
@@ -41,4 +42,11 @@ pub use fidelity::{
 };
 pub use html::render_html;
 pub use report::{build_report, ModelPrivacy, Report, ReportOptions};
-pub use table::Table;
+
+/// A table from string literals, for tests; panics on ragged rows.
+#[cfg(test)]
+pub(crate) fn literal_table(names: &[&str], rows: &[&[&str]]) -> Table {
+    let names = names.iter().map(|s| s.to_string()).collect();
+    let rows = rows.iter().map(|r| r.iter().map(|s| s.to_string()).collect()).collect();
+    Table::new(names, rows).expect("a rectangular table")
+}

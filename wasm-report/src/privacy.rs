@@ -960,7 +960,7 @@ mod tests {
     const CLOSE: f64 = 1e-6;
 
     fn table(names: &[&str], rows: &[&[&str]]) -> Table {
-        Table::literal(names, rows)
+        crate::literal_table(names, rows)
     }
 
     /// Encodes `training`, `synthetic` and `holdout` against the training table's schema.
@@ -987,7 +987,7 @@ mod tests {
 
     fn run(schema: &Schema, f: &[Frame; 3], holdout: bool, options: &PrivacyOptions) -> Privacy {
         let h = holdout.then_some(&f[2]);
-        privacy(schema, &f[0], &f[1], h, options, &mut Rng::new(1))
+        privacy(schema, &f[0], &f[1], h, options, &mut Rng::new(1, 0))
     }
 
     /// The distance between row `i` of `a` and row `j` of `b`, through the fast path.
@@ -1177,19 +1177,21 @@ mod tests {
         let (schema, f) = example();
         let options = PrivacyOptions { quasi_identifiers: vec![0], ..Default::default() };
         let p = run(&schema, &f, true, &options);
-        let json = serde_json::to_value(&p).map_err(|e| Error::Csv(e.to_string()))?;
+        let json = serde_json::to_value(&p)
+            .map_err(|e| Error::Table(doppel_table::Error::Argument(e.to_string())))?;
         assert_eq!(json["dcr"]["share_closer_to_training"], 0.5);
         assert_eq!(json["attribute_inference"]["columns"][0]["kind"], "categorical");
-        let back: Privacy = serde_json::from_value(json).map_err(|e| Error::Csv(e.to_string()))?;
+        let back: Privacy = serde_json::from_value(json)
+            .map_err(|e| Error::Table(doppel_table::Error::Argument(e.to_string())))?;
         assert_eq!(back, p);
         // No synthetic rows: copies counted (0), no share, no distances.
         let empty =
             Frame { columns: vec![Values::Numeric(vec![]), Values::Categorical(vec![])], rows: 0 };
-        let p = privacy(&schema, &f[0], &empty, Some(&f[2]), &options, &mut Rng::new(1));
+        let p = privacy(&schema, &f[0], &empty, Some(&f[2]), &options, &mut Rng::new(1, 0));
         assert_eq!((p.exact_copies.synthetic_copies, p.exact_copies.synthetic_share), (0, None));
         assert!(p.dcr.is_none() && p.membership.is_none() && p.attribute_inference.is_none());
         // An empty holdout counts as none.
-        let p = privacy(&schema, &f[0], &f[1], Some(&empty), &options, &mut Rng::new(1));
+        let p = privacy(&schema, &f[0], &f[1], Some(&empty), &options, &mut Rng::new(1, 0));
         assert!(p.exact_copies.holdout_share.is_none() && p.membership.is_none());
         Ok(())
     }
@@ -1213,7 +1215,7 @@ mod tests {
         let mut cell = |c: usize| -> String {
             match c {
                 _ if c % 3 == 1 && rng.below(20) == 0 => "?".into(),
-                0..=3 => format!("{:.3}", rng.unit() * 100.0),
+                0..=3 => format!("{:.3}", rng.uniform() * 100.0),
                 4 | 5 => rng.below(5).to_string(),
                 _ => ["p", "q", "r", "s"][rng.below(4).min(rng.below(4))].into(),
             }
@@ -1235,7 +1237,7 @@ mod tests {
 
     #[test]
     fn copies_of_training_rows_leak_and_fresh_rows_do_not() {
-        let mut rng = Rng::new(42);
+        let mut rng = Rng::new(42, 0);
         let (names, rows) = random_rows(&mut rng, 1200);
         // A continuous QI singles rows out (coarse QIs make the first of many equal rows the
         // answer, which says little about the others).
@@ -1288,12 +1290,12 @@ mod tests {
 
     #[test]
     fn early_abandoning_matches_brute_force() {
-        let mut rng = Rng::new(7);
+        let mut rng = Rng::new(7, 0);
         let (names, rows) = random_rows(&mut rng, 450);
         // Synthetic: half copies of training rows, half fresh.
         let synthetic: Vec<Vec<String>> = rows[..75].iter().chain(&rows[300..]).cloned().collect();
         let (schema, [t, s, h]) = split(&names, &rows, 150, &synthetic);
-        let p = privacy(&schema, &t, &s, Some(&h), &PrivacyOptions::default(), &mut Rng::new(1));
+        let p = privacy(&schema, &t, &s, Some(&h), &PrivacyOptions::default(), &mut Rng::new(1, 0));
         let nearest = |q: (&Frame, usize), set: &Frame| -> Vec<f64> {
             let mut d: Vec<f64> = (0..set.rows).map(|j| gower(&t, q, (set, j))).collect();
             d.sort_by(f64::total_cmp);
@@ -1334,7 +1336,7 @@ mod tests {
 
     #[test]
     fn samples_are_equal_sized_and_capped() {
-        let mut rng = Rng::new(3);
+        let mut rng = Rng::new(3, 0);
         let (names, rows) = random_rows(&mut rng, 700);
         let (schema, f) = split(&names, &rows, 300, &rows[600..]);
         let options = PrivacyOptions { max_rows: 50, ..Default::default() };
@@ -1375,14 +1377,14 @@ mod tests {
     fn adult_timing() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/adult.csv");
         let file = std::fs::File::open(path).expect("data/adult.csv");
-        let real = Table::from_csv_reader(file, b',').expect("csv");
+        let real = Table::from_csv_reader(file, Some(b','), &Default::default()).expect("csv");
         let (names, rows) = (real.names().to_vec(), real.rows().to_vec());
-        let mut rng = Rng::new(11);
+        let mut rng = Rng::new(11, 0);
         // A stand-in generator: real rows with each cell swapped for another row's with
         // probability 0.3 (close to the real rows), or always (independent columns, far).
         let mut fake = |p: f64| -> Vec<Vec<String>> {
             let mut pick = |c: usize, r: &[String]| {
-                if rng.unit() < p {
+                if rng.uniform() < p {
                     rows[rng.below(rows.len())][c].clone()
                 } else {
                     r[c].clone()

@@ -66,8 +66,9 @@ impl Default for ReportOptions {
 }
 
 /// The differential-privacy guarantee a model states about itself. Field names follow the
-/// `summary.privacy` object of `doppel inspect --json`, so that object can be passed as is
-/// (other fields are ignored).
+/// `summary.privacy` object of `doppel inspect --json` (a [`doppel_table::PrivacyReport`]),
+/// whose five fields read here can be copied from it; in code, `From<&PrivacyReport>` builds
+/// one.
 ///
 /// A statement is checked where it is read (JSON, and [`build_report`] for values built in
 /// code): epsilon a number `>= 0` or `"inf"` (no finite bound: no guarantee), delta in
@@ -91,6 +92,19 @@ pub struct ModelPrivacy {
     /// True when the noise came from a fixed seed: then there is no guarantee.
     #[serde(default)]
     pub deterministic_noise: bool,
+}
+
+/// The statement a model file carries (`summary.privacy`), as the report shows it.
+impl From<&doppel_table::PrivacyReport> for ModelPrivacy {
+    fn from(statement: &doppel_table::PrivacyReport) -> Self {
+        ModelPrivacy {
+            epsilon: statement.epsilon,
+            delta: statement.delta,
+            accountant: Some(statement.accountant.to_string()),
+            unit: Some(statement.unit.clone()),
+            deterministic_noise: statement.deterministic_noise,
+        }
+    }
 }
 
 /// [`ModelPrivacy`] as read, before its values are checked. Epsilon and delta are read as
@@ -319,7 +333,7 @@ pub fn build_report(
         .iter()
         .map(|s| format!("column '{}' is left out of the report: {}", s.name, s.reason))
         .collect();
-    let mut rng = Rng::new(options.seed);
+    let mut rng = Rng::new(options.seed, 0);
 
     progress("accuracy", 0.05);
     let fidelity = fidelity(real, synthetic, fid)?;

@@ -401,7 +401,7 @@ mod tests {
     use crate::table::Table;
 
     fn table(names: &[&str], rows: &[&[&str]]) -> Table {
-        Table::literal(names, rows)
+        crate::literal_table(names, rows)
     }
 
     fn encode(real: &Table, synthetic: &Table) -> (Schema, Frame, Frame) {
@@ -455,12 +455,12 @@ mod tests {
 
     #[test]
     fn jacobi_rebuilds_random_and_degenerate_matrices() {
-        let mut rng = Rng::new(3);
+        let mut rng = Rng::new(3, 0);
         let d = 40;
         let mut a = vec![0.0; d * d];
         for i in 0..d {
             for j in i..d {
-                let x = rng.unit() * 2.0 - 1.0;
+                let x = rng.uniform() * 2.0 - 1.0;
                 (a[i * d + j], a[j * d + i]) = (x, x);
             }
         }
@@ -491,7 +491,7 @@ mod tests {
             &[&["0.5", "1.5"], &["3.5", "1.5"], &["0.5", "7.5"], &["3.5", "7.5"]],
         );
         let (schema, r, s) = encode(&real, &synthetic);
-        let result = structure(&schema, &r, &s, &mut Rng::new(1)).unwrap();
+        let result = structure(&schema, &r, &s, &mut Rng::new(1, 0)).unwrap();
         assert_eq!((result.features, result.components), (2, 1));
         assert_close(&result.real_shares, &[1.0], 1e-12);
         assert_close(&result.synthetic_shares, &[0.5], 1e-12);
@@ -505,13 +505,13 @@ mod tests {
         }
         assert_close(&result.synthetic_points[1], &[0.0, 3.6f64.sqrt()], 1e-12);
         // The real table against itself: same shares, similarity 1.
-        let same = structure(&schema, &r, &r, &mut Rng::new(1)).unwrap();
+        let same = structure(&schema, &r, &r, &mut Rng::new(1, 0)).unwrap();
         assert_close(&same.real_shares, &same.synthetic_shares, 1e-12);
         assert!((same.similarity - 1.0).abs() < 1e-12);
         // One feature, or one row, is not enough.
         let one = table(&["x"], &[&["0.5"], &["1.5"]]);
         let (schema, r, s) = encode(&one, &one);
-        assert_eq!(structure(&schema, &r, &s, &mut Rng::new(1)), None);
+        assert_eq!(structure(&schema, &r, &s, &mut Rng::new(1, 0)), None);
     }
 
     #[test]
@@ -550,7 +550,7 @@ mod tests {
     fn adult() -> (Schema, Frame, Frame) {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/adult.csv");
         let text = std::fs::read_to_string(path).expect("data/adult.csv");
-        let table = Table::from_csv_str(&text, b',').unwrap();
+        let table = Table::from_csv_str(&text, Some(b',')).unwrap();
         let real = Table::new(table.names().to_vec(), table.rows()[..2000].to_vec()).unwrap();
         let mut synthetic = table.rows()[2000..4000].to_vec();
         for name in ["age", "education", "sex"] {
@@ -568,7 +568,7 @@ mod tests {
         // 0..2000 ("real") and 2000..4000 of data/adult.csv with the age, education and sex
         // columns reversed ("synthetic"), np.cov(bias=True), np.linalg.eigh.
         let (schema, r, s) = adult();
-        let result = structure(&schema, &r, &s, &mut Rng::new(5)).unwrap();
+        let result = structure(&schema, &r, &s, &mut Rng::new(5, 0)).unwrap();
         assert_eq!((result.features, result.components), (71, 10));
         let real = [
             0.0731687404102948,
@@ -628,10 +628,11 @@ mod tests {
     #[ignore]
     fn time_on_adult() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/adult.csv");
-        let table = Table::from_csv_str(&std::fs::read_to_string(path).unwrap(), b',').unwrap();
+        let table =
+            Table::from_csv_str(&std::fs::read_to_string(path).unwrap(), Some(b',')).unwrap();
         let (schema, real, _) = encode(&table, &table);
         let mut synthetic = real.clone();
-        let mut rng = Rng::new(1);
+        let mut rng = Rng::new(1, 0);
         for c in &mut synthetic.columns {
             match c {
                 Values::Numeric(v) => rng.shuffle(v),

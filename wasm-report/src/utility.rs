@@ -295,7 +295,7 @@ fn labelled(
         }
     }
     if out.rows.len() > cap {
-        let keep = sample_indices(out.rows.len(), cap, &mut Rng::new(seed));
+        let keep = sample_indices(out.rows.len(), cap, &mut Rng::new(seed, 0));
         out.rows = keep.iter().map(|&i| out.rows[i]).collect();
         if !out.classes.is_empty() {
             out.classes = keep.iter().map(|&i| out.classes[i]).collect();
@@ -406,12 +406,12 @@ mod tests {
         let names = ["x", "group", "label", "amount"].map(String::from).to_vec();
         let rows = (0..n)
             .map(|_| {
-                let x = rng.unit();
+                let x = rng.uniform();
                 let group = ["a", "b", "c"][rng.below(3)];
-                let flip = rng.unit() < 0.1;
+                let flip = rng.uniform() < 0.1;
                 let yes = ((x > 0.5) != (group == "a")) != flip;
                 let amount = 10.0 * x + if group == "b" { 5.0 } else { 0.0 };
-                let amount = if rng.unit() < 0.02 { "?".into() } else { amount.to_string() };
+                let amount = if rng.uniform() < 0.02 { "?".into() } else { amount.to_string() };
                 let label = if yes { "yes" } else { "no" };
                 vec![x.to_string(), group.into(), label.into(), amount]
             })
@@ -427,7 +427,7 @@ mod tests {
 
     #[test]
     fn a_copy_of_the_training_table_scores_exactly_like_it() {
-        let mut rng = Rng::new(6);
+        let mut rng = Rng::new(6, 0);
         let (training, holdout) = (table(1500, &mut rng), table(600, &mut rng));
         let (schema, [training, synthetic, holdout]) = encode([&training, &training, &holdout]);
         for target in [2, 3] {
@@ -456,7 +456,7 @@ mod tests {
 
     #[test]
     fn holdout_rows_of_an_unseen_class_cost_accuracy_but_not_the_auc() {
-        let mut rng = Rng::new(8);
+        let mut rng = Rng::new(8, 0);
         let (training, holdout) = (table(1500, &mut rng), table(600, &mut rng));
         // The same holdout with 60 more rows whose label the real table never has.
         let mut rows = holdout.rows().to_vec();
@@ -472,8 +472,9 @@ mod tests {
                 [&training, &training, &holdout, &odd].map(|t| schema.encode(t, "t").unwrap());
             (schema, frames)
         };
-        let plain = utility(&schema, &training, &synthetic, &holdout, 2, &mut Rng::new(1)).unwrap();
-        let with = utility(&schema, &training, &synthetic, &odd, 2, &mut Rng::new(1)).unwrap();
+        let plain =
+            utility(&schema, &training, &synthetic, &holdout, 2, &mut Rng::new(1, 0)).unwrap();
+        let with = utility(&schema, &training, &synthetic, &odd, 2, &mut Rng::new(1, 0)).unwrap();
         // Same model, same ranked rows: the AUC is unchanged; the 60 rows are all errors.
         assert_eq!(with.trtr.auc, plain.trtr.auc);
         let (a, b) = (plain.trtr.accuracy.unwrap(), with.trtr.accuracy.unwrap());
@@ -482,7 +483,7 @@ mod tests {
 
     #[test]
     fn a_synthetic_table_without_the_signal_scores_at_chance() {
-        let mut rng = Rng::new(7);
+        let mut rng = Rng::new(7, 0);
         let (training, holdout) = (table(1500, &mut rng), table(600, &mut rng));
         // The synthetic labels are shuffled: right marginals, no relation to x or group.
         let mut rows = training.rows().to_vec();
@@ -501,7 +502,7 @@ mod tests {
 
     #[test]
     fn a_one_class_synthetic_target_always_predicts_that_class() {
-        let mut rng = Rng::new(8);
+        let mut rng = Rng::new(8, 0);
         let (training, holdout) = (table(300, &mut rng), table(200, &mut rng));
         let mut rows = training.rows().to_vec();
         rows.iter_mut().for_each(|r| r[2] = "no".into());
@@ -524,7 +525,7 @@ mod tests {
 
     #[test]
     fn many_levels_merge_into_other_and_bad_targets_are_errors() {
-        let mut rng = Rng::new(9);
+        let mut rng = Rng::new(9, 0);
         // 12 levels "l0".."l11" with l_i drawn i + 1 times per 78 rows: l11 is the most frequent.
         let cycle: Vec<usize> = (0..12).flat_map(|l| std::iter::repeat_n(l, l + 1)).collect();
         let rows: Vec<Vec<String>> =
@@ -556,8 +557,9 @@ mod tests {
     fn adult_timing() {
         use crate::discriminator::discriminator;
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/adult.csv");
-        let adult = Table::from_csv_str(&std::fs::read_to_string(path).unwrap(), b',').unwrap();
-        let mut rng = Rng::new(42);
+        let adult =
+            Table::from_csv_str(&std::fs::read_to_string(path).unwrap(), Some(b',')).unwrap();
+        let mut rng = Rng::new(42, 0);
         let test = sample_indices(adult.num_rows(), adult.num_rows() / 5, &mut rng);
         let mut is_test = vec![false; adult.num_rows()];
         test.iter().for_each(|&r| is_test[r] = true);

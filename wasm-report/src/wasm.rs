@@ -13,6 +13,8 @@ use crate::error::Error;
 use crate::html::render_html;
 use crate::report::{build_report, ReportOptions};
 use crate::Table;
+use doppel_table::accountant::{self, AccountantKind, GaussianEvent};
+use doppel_table::{read_header, ReadLimits};
 
 /// The report in both forms the page shows and offers for download.
 #[wasm_bindgen(getter_with_clone)]
@@ -86,36 +88,24 @@ pub fn report(
 /// The column names in the header of `csv`, for filling the page's column pickers.
 #[wasm_bindgen(js_name = columnNames)]
 pub fn column_names(csv: &str) -> Result<Vec<String>, JsError> {
-    // Only the header is needed: a one-row prefix avoids parsing a large file twice. The
-    // header ends at the first newline outside quotes, so cut there.
-    let end = header_end(csv);
-    let table = Table::from_csv_str(&csv[..end], b',').map_err(js_error)?;
-    Ok(table.names().to_vec())
-}
-
-/// The byte offset just past the header row: the first line break outside a quoted field.
-fn header_end(csv: &str) -> usize {
-    let mut quoted = false;
-    for (i, b) in csv.bytes().enumerate() {
-        match b {
-            b'"' => quoted = !quoted,
-            b'\n' if !quoted => return i + 1,
-            _ => {}
-        }
-    }
-    csv.len()
+    // Only the header is read: the reader stops after it.
+    let limits = ReadLimits::default();
+    read_header(csv.as_bytes(), Some(b','), &limits).map_err(|e| js_error(e.into()))
 }
 
 /// Reads one table; a parse error names the table, since the crate's CSV errors cannot.
 fn read(text: &str, role: &str) -> Result<Table, JsError> {
-    Table::from_csv_str(text, b',').map_err(|e| JsError::new(&format!("the {role} CSV: {e}")))
+    Table::from_csv_str(text, Some(b',')).map_err(|e| JsError::new(&format!("the {role} CSV: {e}")))
 }
 
 fn parse_options(json: &str) -> Result<ReportOptions, JsError> {
     if json.trim().is_empty() {
         return Ok(ReportOptions::default());
     }
-    serde_json::from_str(json).map_err(|e| JsError::new(&format!("report options: {e}")))
+    // As the CLI and the C ABI read them: an error names the key, and an array is refused
+    // where a section or a value object belongs.
+    doppel_table::json::from_json_object(json)
+        .map_err(|e| JsError::new(&format!("report options: {e}")))
 }
 
 /// The report, serialised exactly as the CLI's `--json` (which pretty-prints the same value).
@@ -133,4 +123,56 @@ fn build(
 
 fn js_error(error: Error) -> JsError {
     JsError::new(&error.to_string())
+}
+
+/// The privacy calculator: the epsilon spent by `steps` steps of the Poisson-subsampled
+/// Gaussian mechanism, as JSON: the same object as `doppel privacy epsilon` prints
+/// (`epsilon`, `"inf"` when there is no finite bound; `delta`, `accountant`, `order`,
+/// `error_bound`). `accountant` is `prv` or `rdp`; `steps` a whole number (JavaScript has no
+/// integers). An argument out of range is an error naming it.
+#[wasm_bindgen(js_name = privacyEpsilon)]
+pub fn privacy_epsilon(
+    sampling_rate: f64,
+    noise_multiplier: f64,
+    steps: f64,
+    delta: f64,
+    accountant: &str,
+) -> Result<String, JsError> {
+    let kind = accountant_kind(accountant)?;
+    let event = GaussianEvent { sampling_rate, noise_multiplier, steps: whole_steps(steps)? };
+    let spent =
+        accountant::epsilon(kind, &[event], delta).map_err(|e| JsError::new(&e.to_string()))?;
+    serde_json::to_string(&spent).map_err(|e| JsError::new(&e.to_string()))
+}
+
+/// The privacy calculator: the smallest noise multiplier for which `steps` steps at
+/// `sampling_rate` spend at most `epsilon` at `delta`, as JSON: the same object as `doppel
+/// privacy noise` prints (`noise_multiplier`, `epsilon` spent, `accountant`).
+#[wasm_bindgen(js_name = privacyNoise)]
+pub fn privacy_noise(
+    epsilon: f64,
+    delta: f64,
+    sampling_rate: f64,
+    steps: f64,
+    accountant: &str,
+) -> Result<String, JsError> {
+    let kind = accountant_kind(accountant)?;
+    let steps = whole_steps(steps)?;
+    let calibration = accountant::noise_for(kind, epsilon, delta, sampling_rate, steps)
+        .map_err(|e| JsError::new(&e.to_string()))?;
+    serde_json::to_string(&calibration).map_err(|e| JsError::new(&e.to_string()))
+}
+
+fn accountant_kind(name: &str) -> Result<AccountantKind, JsError> {
+    name.parse().map_err(|e: doppel_table::Error| JsError::new(&e.to_string()))
+}
+
+/// `steps` as a count: a whole number from 0 to 2^53 (the integers a JavaScript number holds
+/// exactly); the accountant refuses 0 itself.
+fn whole_steps(steps: f64) -> Result<u64, JsError> {
+    if steps.fract() == 0.0 && (0.0..=9_007_199_254_740_992.0).contains(&steps) {
+        Ok(steps as u64)
+    } else {
+        Err(JsError::new(&format!("steps must be a whole number from 1 to 2^53, got {steps}")))
+    }
 }

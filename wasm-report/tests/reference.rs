@@ -35,7 +35,7 @@ fn reference() -> Result<Value, Box<dyn std::error::Error>> {
 
 fn read(path: &Path) -> Result<Table, Box<dyn std::error::Error>> {
     let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(Table::from_csv_reader(std::io::BufReader::new(file), b',')?)
+    Ok(Table::from_csv_reader(std::io::BufReader::new(file), Some(b','), &Default::default())?)
 }
 
 /// Column `j` moved down by `(j * step) % n` rows, wrapping around (numpy's `np.roll`):
@@ -52,7 +52,7 @@ fn rotate(
             shifts.iter().enumerate().map(|(j, &s)| rows[(i + n - s) % n][j].clone()).collect()
         })
         .collect();
-    Table::new(names.to_vec(), out)
+    Ok(Table::new(names.to_vec(), out)?)
 }
 
 /// The (real, synthetic) pair of a variant, as `make_reference.py`'s `variants` builds it:

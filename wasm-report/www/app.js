@@ -44,6 +44,7 @@ function handle(message) {
       $("engine").textContent = "";
       $("engine").dataset.state = "ready";
       setState($("status").dataset.state);
+      calcState($("calc-result").dataset.state, $("calc-result").textContent);
       break;
     case "columns":
       fillColumns(message.names);
@@ -54,6 +55,9 @@ function handle(message) {
       break;
     case "done":
       showReport(message);
+      break;
+    case "privacy":
+      showPrivacy(message);
       break;
     case "error":
       if (!message.request) {
@@ -68,7 +72,9 @@ function handle(message) {
         worker.terminate();
         startWorker();
       }
-      if (message.request === "columns") {
+      if (message.request === "privacy") {
+        calcState("error", message.message);
+      } else if (message.request === "columns") {
         $("columns-hint").textContent = `Cannot read the real data's header: ${message.message}`;
         $("columns-hint").hidden = false;
       } else {
@@ -114,12 +120,20 @@ async function modelPrivacy(file) {
     throw new Error(`the model summary ${file.name} is not JSON: ${error.message}`);
   }
   if (summary !== null && typeof summary === "object" && "summary" in summary) {
-    return summary.summary?.privacy ?? null;
+    const privacy = summary.summary?.privacy;
+    return privacy ? statement(privacy) : null;
   }
   // The privacy object on its own; "inf" is an infinite epsilon (no guarantee), which JSON
   // cannot write as a number. The report checks the values.
-  if (typeof summary?.epsilon === "number" || summary?.epsilon === "inf") return summary;
+  if (typeof summary?.epsilon === "number" || summary?.epsilon === "inf") return statement(summary);
   throw new Error(`the model summary ${file.name} is not the output of doppel inspect --json`);
+}
+
+// The fields of a privacy statement the report's `model` option reads (its ledger, `events`,
+// is for recomputing epsilon, not for the report, and options take no unknown arrays).
+function statement(privacy) {
+  const keys = ["epsilon", "delta", "accountant", "unit", "deterministic_noise"];
+  return Object.fromEntries(keys.filter((key) => key in privacy).map((key) => [key, privacy[key]]));
 }
 
 async function options() {
@@ -203,3 +217,40 @@ $("download-html").addEventListener("click", () => lastReport && download(lastRe
 
 startWorker();
 setState("idle");
+
+// The privacy calculator: the worker computes, the page shows the answer and keeps its JSON.
+function calcState(state, text) {
+  $("calc-result").dataset.state = state;
+  $("calc-result").textContent = text;
+  $("calc-epsilon-button").disabled = !engineReady || state === "running";
+  $("calc-noise-button").disabled = !engineReady || state === "running";
+}
+
+function askPrivacy(mode) {
+  const number = (id) => Number($(id).value);
+  calcState("running", "Computing…");
+  worker.postMessage({
+    type: "privacy",
+    mode,
+    samplingRate: number("calc-sampling-rate"),
+    noiseMultiplier: number("calc-noise"),
+    epsilon: number("calc-epsilon"),
+    steps: number("calc-steps"),
+    delta: number("calc-delta"),
+    accountant: $("calc-accountant").value,
+  });
+}
+
+function showPrivacy(message) {
+  $("calc-json").textContent = message.json;
+  const answer = JSON.parse(message.json);
+  const epsilon = answer.epsilon === "inf" ? "no finite bound (no guarantee: raise the noise)" : answer.epsilon.toPrecision(6);
+  const text =
+    message.mode === "epsilon"
+      ? `epsilon ${epsilon} at delta ${answer.delta} (${answer.accountant})`
+      : `noise multiplier ${answer.noise_multiplier.toPrecision(6)}, spending epsilon ${epsilon} (${answer.accountant})`;
+  calcState("done", text);
+}
+
+$("calc-epsilon-button").addEventListener("click", () => askPrivacy("epsilon"));
+$("calc-noise-button").addEventListener("click", () => askPrivacy("noise"));

@@ -1,9 +1,10 @@
 // The report engine, off the page's main thread so that the page stays responsive while the
 // wasm module works (a full report takes seconds). Messages in: {type: "columns", file} and
-// {type: "run", real, synthetic, holdout, options}. Messages out: "ready", "columns",
-// "progress", "done" and "error" (with `fatal: true` after a panic, when this worker's wasm
+// {type: "run", real, synthetic, holdout, options} and {type: "privacy", mode: "epsilon" |
+// "noise", ...arguments}. Messages out: "ready", "columns", "progress", "done", "privacy" (the
+// calculator's answer as JSON) and "error" (with `fatal: true` after a panic, when this worker's wasm
 // instance must not be used again).
-import init, { report, columnNames } from "./pkg/doppel_report.js";
+import init, { report, columnNames, privacyEpsilon, privacyNoise } from "./pkg/doppel_report.js";
 
 // The wasm panic hook calls this with the panic's message just before the module traps.
 let panicMessage = null;
@@ -54,11 +55,22 @@ async function run({ real, synthetic, holdout, options }) {
   return result;
 }
 
+// The privacy calculator: the same JSON object as `doppel privacy epsilon` / `noise`.
+function privacy({ mode, samplingRate, noiseMultiplier, epsilon, steps, delta, accountant }) {
+  const json =
+    mode === "epsilon"
+      ? privacyEpsilon(samplingRate, noiseMultiplier, steps, delta, accountant)
+      : privacyNoise(epsilon, delta, samplingRate, steps, accountant);
+  return { type: "privacy", mode, json };
+}
+
+const handlers = { columns: (m) => columns(m.file), run, privacy };
+
 self.onmessage = async (event) => {
   const message = event.data;
   try {
     if (!(await ready)) throw new Error("the report engine did not load");
-    const reply = message.type === "columns" ? await columns(message.file) : await run(message);
+    const reply = await handlers[message.type](message);
     self.postMessage({ ...reply, request: message.type });
   } catch (error) {
     // A trap (RuntimeError) means a panic or an abort such as running out of memory: the

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Reference values for doppel's privacy accountants (core/tests/accountant.rs).
+"""Reference values for doppel's privacy accountants (table/tests/accountant.rs).
 
-Writes core/tests/golden/accountant.json from three independent implementations:
+Writes table/tests/golden/accountant.json from three independent implementations:
 
 - "rdp": Opacus's RDP accountant (opacus/accountants/analysis/rdp.py: Mironov, Talwar, Zhang
   2019 + Balle et al. 2020 conversion) over Opacus's default orders, via
@@ -21,7 +21,7 @@ Usage (versions recorded in the output header):
     python -m venv /tmp/dpenv
     /tmp/dpenv/bin/pip install dp_accounting numpy scipy
     /tmp/dpenv/bin/pip install --no-deps opacus
-    /tmp/dpenv/bin/python core/tests/golden/make_golden.py
+    /tmp/dpenv/bin/python table/tests/golden/make_golden.py
 """
 
 import abc
@@ -194,7 +194,7 @@ def main():
                 }
             )
     header = {
-        "generator": "core/tests/golden/make_golden.py",
+        "generator": "table/tests/golden/make_golden.py",
         "date": datetime.date.today().isoformat(),
         "python": platform.python_version(),
         "packages": {

@@ -7,10 +7,10 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use doppel_core::accountant::{
+use doppel_table::accountant::{
     calibrate_noise, epsilon, max_steps, AccountantKind, GaussianEvent, PrivacySpent,
 };
-use doppel_core::{Error, Result};
+use doppel_table::{Error, Result};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -48,8 +48,9 @@ impl Case {
 
 fn golden() -> Result<Golden> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/accountant.json");
-    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-    let g: Golden = serde_json::from_str(&text).map_err(|e| Error::input(&path, e.to_string()))?;
+    let text = std::fs::read_to_string(&path).map_err(Error::Io)?;
+    let g: Golden = serde_json::from_str(&text)
+        .map_err(|e| Error::Argument(format!("{}: {e}", path.display())))?;
     assert!(g.header.get("packages").is_some(), "golden file lacks its provenance header");
     assert!(g.cases.len() >= 300, "golden file has only {} cases", g.cases.len());
     Ok(g)
@@ -304,7 +305,7 @@ fn answer(
             }
             Some(s)
         }
-        Err(Error::Config(m)) => {
+        Err(Error::Argument(m)) => {
             assert!(!m.is_empty(), "{at}: empty message");
             None
         }

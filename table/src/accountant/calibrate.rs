@@ -95,13 +95,44 @@ fn spent(epsilon: f64) -> String {
     }
 }
 
+/// The privacy calculator's answer for a target epsilon: the calibrated noise multiplier and
+/// the epsilon it spends (at most the target). `doppel privacy noise` prints it, the browser
+/// page shows it.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Calibration {
+    /// The smallest noise multiplier that meets the target ([`calibrate_noise`]).
+    pub noise_multiplier: f64,
+    /// The epsilon `steps` steps at that noise spend.
+    pub epsilon: f64,
+    /// The accountant that computed both.
+    pub accountant: AccountantKind,
+}
+
+/// The noise multiplier for which `steps` steps of the Poisson-subsampled Gaussian mechanism
+/// at `sampling_rate` spend at most `target` epsilon at `delta` ([`calibrate_noise`] with no
+/// other mechanism), and the epsilon they then spend.
+///
+/// Errors: as [`calibrate_noise`].
+pub fn noise_for(
+    kind: AccountantKind,
+    target: f64,
+    delta: f64,
+    sampling_rate: f64,
+    steps: u64,
+) -> Result<Calibration> {
+    let noise_multiplier = calibrate_noise(kind, target, delta, sampling_rate, steps, &[])?;
+    let event = GaussianEvent { sampling_rate, noise_multiplier, steps };
+    let spent = super::epsilon(kind, &[event], delta)?;
+    Ok(Calibration { noise_multiplier, epsilon: spent.epsilon, accountant: kind })
+}
+
 /// Smallest noise multiplier σ (to a relative [`CALIBRATION_TOLERANCE`]) such that `fixed`
 /// composed with `steps` steps of the Gaussian mechanism at `sampling_rate` and σ spends at
 /// most `target` (an epsilon) at `delta`. σ is searched in
 /// `[MIN_NOISE_MULTIPLIER, MAX_NOISE_MULTIPLIER]`; if σ = `MIN_NOISE_MULTIPLIER` already meets
 /// the target it is returned.
 ///
-/// Errors: [`Error::Config`] for arguments out of range (named as the C ABI's and the CLI's
+/// Errors: [`Error::Argument`] for arguments out of range (named as the C ABI's and the CLI's
 /// arguments are: `epsilon` for the target, `delta`, `sampling_rate`, `steps`), or when even
 /// σ = `MAX_NOISE_MULTIPLIER` cannot reach the target (e.g. `fixed` alone spends more).
 pub fn calibrate_noise(
@@ -116,7 +147,7 @@ pub fn calibrate_noise(
     check_delta(delta)?;
     check_sampling_rate(sampling_rate)?;
     if steps == 0 {
-        return Err(Error::Config("steps must be >= 1, got 0".into()));
+        return Err(Error::Argument("steps must be >= 1, got 0".into()));
     }
     check_events(fixed)?;
     let eps_at = |kind: AccountantKind, sigma: f64| -> Result<f64> {
@@ -126,7 +157,7 @@ pub fn calibrate_noise(
     };
     let at_max = eps_at(kind, MAX_NOISE_MULTIPLIER)?;
     if !within(at_max, target) {
-        return Err(Error::Config(format!(
+        return Err(Error::Argument(format!(
             "epsilon {target} cannot be reached: even noise_multiplier = \
              {MAX_NOISE_MULTIPLIER} spends {} at delta {delta}",
             spent(at_max)
@@ -195,7 +226,7 @@ pub fn calibrate_noise(
 /// `noise_multiplier`) such that, composed with `fixed`, ε at `delta` is at most
 /// `max_epsilon`. Saturates at [`MAX_REPORTED_STEPS`].
 ///
-/// Errors: [`Error::Config`] for arguments out of range, or when `fixed` alone already spends
+/// Errors: [`Error::Argument`] for arguments out of range, or when `fixed` alone already spends
 /// more than `max_epsilon`.
 pub fn max_steps(
     kind: AccountantKind,
@@ -212,7 +243,7 @@ pub fn max_steps(
     check_events(fixed)?;
     let spent_fixed = epsilon(kind, fixed, delta)?.epsilon;
     if !within(spent_fixed, max_epsilon) {
-        return Err(Error::Config(format!(
+        return Err(Error::Argument(format!(
             "max_epsilon {max_epsilon} is already exceeded by the fixed events, which spend \
              {} at delta {delta}",
             spent(spent_fixed)
@@ -319,7 +350,7 @@ mod tests {
 
     fn config_message(r: Result<impl std::fmt::Debug>) -> String {
         match r {
-            Err(Error::Config(m)) => m,
+            Err(Error::Argument(m)) => m,
             other => panic!("expected Error::Config, got {other:?}"),
         }
     }
@@ -392,12 +423,12 @@ mod tests {
                             }];
                             let at = format!("{kind} ε={target} q={q} T={steps}: σ {sigma}");
                             let e = epsilon(kind, &ev, 1e-5)
-                                .map_err(|e| Error::Data(format!("{at}: {e}")))?
+                                .map_err(|e| Error::Argument(format!("{at}: {e}")))?
                                 .epsilon;
                             assert!(e <= target, "{kind} {target} {q} {steps}: σ {sigma} ε {e}");
                         }
                         // PRV may also refuse a composition it cannot resolve (saying so).
-                        Err(Error::Config(m)) => assert!(
+                        Err(Error::Argument(m)) => assert!(
                             m.contains("cannot be reached")
                                 || (kind == AccountantKind::Prv && m.contains("PRV accountant")),
                             "{kind} ε={target} q={q} T={steps}: {m}"

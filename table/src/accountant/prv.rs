@@ -57,7 +57,7 @@
 //! With `δ_e = τ_trunc + δ_H + τ_alias + δ_fft`: `ε̃(δ + δ_e) - t ≤ ε(δ) ≤ ε̃(δ - δ_e) + t`.
 //! We report the upper end as epsilon and the width of the interval as its error bound.
 //! A `δ` so small that `δ_e` reaches `δ/2` (round-off dominates), or more than `10^9` steps,
-//! is refused with [`Error::Config`]: use the RDP accountant there.
+//! is refused with [`Error::Argument`]: use the RDP accountant there.
 
 use rustfft::num_complex::Complex64;
 use rustfft::FftPlanner;
@@ -391,17 +391,19 @@ fn discretise(prv: &Prv, d: Dir, h: f64, l: f64, u: f64, split: f64) -> Lattice 
     // above, so that every tail mass is a difference of small numbers (no cancellation
     // against 1).
     let edge = |i: usize| (g_lo as f64 - 0.5 + i as f64) * h;
+    let tail_at = |i: usize| {
+        let t = edge(i);
+        prv.tail(d, t, t >= split)
+    };
+    // In parallel where threads exist (the browser has none); each value is computed alone,
+    // so the result is the same either way.
+    #[cfg(not(target_arch = "wasm32"))]
     let g: Vec<f64> = {
         use rayon::prelude::*;
-        (0..n + 1)
-            .into_par_iter()
-            .with_min_len(4096)
-            .map(|i| {
-                let t = edge(i);
-                prv.tail(d, t, t >= split)
-            })
-            .collect()
+        (0..n + 1).into_par_iter().with_min_len(4096).map(tail_at).collect()
     };
+    #[cfg(target_arch = "wasm32")]
+    let g: Vec<f64> = (0..n + 1).map(tail_at).collect();
     let below = |i: usize| edge(i) < split;
     let tail_lo = if below(0) { g[0] } else { 1.0 - g[0] };
     let tail_hi = if below(n) { 1.0 - g[n] } else { g[n] };
@@ -704,7 +706,7 @@ fn components(events: &[GaussianEvent]) -> Vec<(Prv, f64)> {
 /// The PRV accountant's epsilon bounds for composing all `events` at `delta`, with the
 /// discretisation details ([`super::epsilon_prv`] reports `upper` and `upper - lower`).
 ///
-/// Errors: [`Error::Config`] for invalid events, `delta` or options, or a composition the
+/// Errors: [`Error::Argument`] for invalid events, `delta` or options, or a composition the
 /// method cannot resolve (see the module documentation).
 pub fn epsilon_bounds(
     events: &[GaussianEvent],
@@ -755,27 +757,27 @@ fn releases_outright(prv: &Prv, count: f64, delta: f64) -> bool {
 /// documentation for the error analysis.
 fn compose_numeric(parts: &[(Prv, f64)], delta: f64, options: &PrvOptions) -> Result<PrvBounds> {
     if !(options.eps_error > 0.0 && options.eps_error.is_finite()) {
-        return Err(Error::Config(format!(
+        return Err(Error::Argument(format!(
             "eps_error must be positive and finite, got {}",
             options.eps_error
         )));
     }
     let delta_error = options.delta_error.unwrap_or(delta / 1000.0);
     if !(delta_error > 0.0 && delta_error < delta / 2.0) {
-        return Err(Error::Config(format!(
+        return Err(Error::Argument(format!(
             "delta_error must be in (0, delta/2) = (0, {}), got {delta_error}",
             delta / 2.0
         )));
     }
     if !(MIN_GRID_LOG2..=26).contains(&options.max_grid_log2) {
-        return Err(Error::Config(format!(
+        return Err(Error::Argument(format!(
             "max_grid_log2 must be in [{MIN_GRID_LOG2}, 26], got {}",
             options.max_grid_log2
         )));
     }
     let k_total: f64 = parts.iter().map(|(_, c)| c).sum();
     if k_total > MAX_COMPOSED_STEPS {
-        return Err(Error::Config(format!(
+        return Err(Error::Argument(format!(
             "the PRV accountant composes at most {MAX_COMPOSED_STEPS:e} steps, got {k_total:e}; use the \
              RDP accountant"
         )));
@@ -801,7 +803,7 @@ fn compose_numeric(parts: &[(Prv, f64)], delta: f64, options: &PrvOptions) -> Re
                 if releases_outright(prv, *count, delta) {
                     return Ok(no_guarantee(f64::INFINITY));
                 }
-                return Err(Error::Config(format!(
+                return Err(Error::Argument(format!(
                     "the PRV accountant cannot truncate {prv:?}; use the RDP accountant"
                 )));
             }
@@ -997,7 +999,7 @@ fn compose_numeric(parts: &[(Prv, f64)], delta: f64, options: &PrvOptions) -> Re
                 max_neg.max(4.0 * f64::EPSILON * k_total * (n as f64).log2() * l2 * max_w);
             let slack = delta_used + positive as f64 * per_entry;
             if slack.is_nan() || slack >= delta / 2.0 {
-                return Err(Error::Config(format!(
+                return Err(Error::Argument(format!(
                     "delta {delta:e} is too small for the PRV accountant on this composition \
                      (its numerical error is about {slack:.1e}); use a larger delta or the RDP \
                      accountant"
@@ -1009,7 +1011,7 @@ fn compose_numeric(parts: &[(Prv, f64)], delta: f64, options: &PrvOptions) -> Re
         }
         return Ok(PrvBounds { upper, lower: lower.max(0.0), estimate, mesh: h, grid: n });
     }
-    Err(Error::Config(
+    Err(Error::Argument(
         "the PRV accountant could not bound the wrap-around error of this composition; use the \
          RDP accountant"
             .into(),
@@ -1160,12 +1162,12 @@ mod tests {
     fn tiny_delta_and_huge_step_counts_are_refused() {
         let err = epsilon_bounds(&[ev(0.01, 1.0, 100)], 1e-300, &PrvOptions::default());
         match err {
-            Err(Error::Config(m)) => assert!(m.contains("too small"), "{m}"),
+            Err(Error::Argument(m)) => assert!(m.contains("too small"), "{m}"),
             other => panic!("{other:?}"),
         }
         let err = epsilon_bounds(&[ev(0.01, 1.0, 2_000_000_000)], 1e-5, &PrvOptions::default());
         match err {
-            Err(Error::Config(m)) => assert!(m.contains("at most"), "{m}"),
+            Err(Error::Argument(m)) => assert!(m.contains("at most"), "{m}"),
             other => panic!("{other:?}"),
         }
     }

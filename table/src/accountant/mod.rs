@@ -25,12 +25,12 @@
 //! ([`epsilon_serde`]).
 //!
 //! ```
-//! use doppel_core::accountant::{epsilon, AccountantKind, GaussianEvent};
+//! use doppel_table::accountant::{epsilon, AccountantKind, GaussianEvent};
 //! let events = [GaussianEvent { sampling_rate: 0.01, noise_multiplier: 1.0, steps: 1000 }];
 //! let rdp = epsilon(AccountantKind::Rdp, &events, 1e-5)?;
 //! let prv = epsilon(AccountantKind::Prv, &events, 1e-5)?;
 //! assert!(prv.epsilon <= rdp.epsilon);
-//! # Ok::<(), doppel_core::Error>(())
+//! # Ok::<(), doppel_table::Error>(())
 //! ```
 
 pub mod calibrate;
@@ -43,7 +43,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-pub use calibrate::{calibrate_noise, max_steps};
+pub use calibrate::{calibrate_noise, max_steps, noise_for, Calibration};
 pub use prv::PrvOptions;
 
 use crate::error::{Error, Result};
@@ -86,7 +86,7 @@ impl FromStr for AccountantKind {
         match s.to_ascii_lowercase().as_str() {
             "prv" => Ok(AccountantKind::Prv),
             "rdp" => Ok(AccountantKind::Rdp),
-            _ => Err(Error::Config(format!("accountant must be \"prv\" or \"rdp\", got {s:?}"))),
+            _ => Err(Error::Argument(format!("accountant must be \"prv\" or \"rdp\", got {s:?}"))),
         }
     }
 }
@@ -118,7 +118,7 @@ impl GaussianEvent {
         check_sampling_rate(self.sampling_rate)?;
         check_noise_multiplier(self.noise_multiplier)?;
         if self.steps == 0 {
-            return Err(Error::Config("steps must be >= 1, got 0".into()));
+            return Err(Error::Argument("steps must be >= 1, got 0".into()));
         }
         Ok(())
     }
@@ -154,7 +154,7 @@ pub(crate) fn check_sampling_rate(q: f64) -> Result<()> {
     if q > 0.0 && q <= 1.0 {
         Ok(())
     } else {
-        Err(Error::Config(format!("sampling_rate must be in (0, 1], got {q}")))
+        Err(Error::Argument(format!("sampling_rate must be in (0, 1], got {q}")))
     }
 }
 
@@ -162,7 +162,7 @@ pub(crate) fn check_noise_multiplier(sigma: f64) -> Result<()> {
     if sigma > 0.0 && sigma.is_finite() {
         Ok(())
     } else {
-        Err(Error::Config(format!("noise_multiplier must be positive and finite, got {sigma}")))
+        Err(Error::Argument(format!("noise_multiplier must be positive and finite, got {sigma}")))
     }
 }
 
@@ -170,7 +170,7 @@ pub(crate) fn check_delta(delta: f64) -> Result<()> {
     if delta > 0.0 && delta < 1.0 {
         Ok(())
     } else {
-        Err(Error::Config(format!("delta must be in (0, 1), got {delta}")))
+        Err(Error::Argument(format!("delta must be in (0, 1), got {delta}")))
     }
 }
 
@@ -178,7 +178,7 @@ pub(crate) fn check_epsilon(name: &str, eps: f64) -> Result<()> {
     if eps > 0.0 && eps.is_finite() {
         Ok(())
     } else {
-        Err(Error::Config(format!("{name} must be positive and finite, got {eps}")))
+        Err(Error::Argument(format!("{name} must be positive and finite, got {eps}")))
     }
 }
 
@@ -186,7 +186,7 @@ pub(crate) fn check_epsilon(name: &str, eps: f64) -> Result<()> {
 pub(crate) fn check_events(events: &[GaussianEvent]) -> Result<()> {
     for (i, e) in events.iter().enumerate() {
         e.validate().map_err(|err| match err {
-            Error::Config(m) if events.len() > 1 => Error::Config(format!("{m} (event {i})")),
+            Error::Argument(m) if events.len() > 1 => Error::Argument(format!("{m} (event {i})")),
             other => other,
         })?;
     }
@@ -196,7 +196,7 @@ pub(crate) fn check_events(events: &[GaussianEvent]) -> Result<()> {
 /// ε spent by composing all `events`, at `delta`, with the given accountant (PRV with
 /// [`PrvOptions::default`]). An empty list spends nothing (ε = 0).
 ///
-/// Errors: [`Error::Config`] naming the argument when an event or `delta` is out of range
+/// Errors: [`Error::Argument`] naming the argument when an event or `delta` is out of range
 /// (`sampling_rate` in `(0, 1]`, `noise_multiplier > 0` and finite, `steps >= 1`, `delta` in
 /// `(0, 1)`), or when the PRV accountant cannot bound a composition numerically.
 pub fn epsilon(kind: AccountantKind, events: &[GaussianEvent], delta: f64) -> Result<PrivacySpent> {
@@ -307,7 +307,7 @@ impl Accountant for Ledger {
                     && last.noise_multiplier == event.noise_multiplier =>
             {
                 last.steps = last.steps.checked_add(event.steps).ok_or_else(|| {
-                    Error::Config(format!("steps overflow: {} + {}", last.steps, event.steps))
+                    Error::Argument(format!("steps overflow: {} + {}", last.steps, event.steps))
                 })?;
             }
             _ => self.events.push(event),
@@ -330,7 +330,7 @@ mod tests {
 
     fn config_message(r: Result<impl fmt::Debug>) -> String {
         match r {
-            Err(Error::Config(m)) => m,
+            Err(Error::Argument(m)) => m,
             other => panic!("expected Error::Config, got {other:?}"),
         }
     }
@@ -412,11 +412,11 @@ mod tests {
     #[test]
     fn infinite_epsilon_is_written_as_inf_and_read_back() -> Result<()> {
         // JSON has no infinity: serde_json would write `null`, which reads back as an error.
-        let json =
-            serde_json::to_string(&spent(f64::INFINITY)).map_err(|e| Error::Data(e.to_string()))?;
+        let json = serde_json::to_string(&spent(f64::INFINITY))
+            .map_err(|e| Error::Argument(e.to_string()))?;
         assert!(json.contains(r#""epsilon":"inf""#), "{json}");
         let back: PrivacySpent =
-            serde_json::from_str(&json).map_err(|e| Error::Data(e.to_string()))?;
+            serde_json::from_str(&json).map_err(|e| Error::Argument(e.to_string()))?;
         assert_eq!(back.epsilon, f64::INFINITY);
         Ok(())
     }
@@ -425,9 +425,10 @@ mod tests {
     fn finite_epsilons_round_trip_bit_for_bit_and_nan_is_refused() -> Result<()> {
         let values = [0.0, 5e-324, 1e-300, 0.1, 1.0 / 3.0, 2.5, 1e308, f64::MAX];
         for v in values {
-            let json = serde_json::to_string(&spent(v)).map_err(|e| Error::Data(e.to_string()))?;
+            let json =
+                serde_json::to_string(&spent(v)).map_err(|e| Error::Argument(e.to_string()))?;
             let back: PrivacySpent =
-                serde_json::from_str(&json).map_err(|e| Error::Data(e.to_string()))?;
+                serde_json::from_str(&json).map_err(|e| Error::Argument(e.to_string()))?;
             assert_eq!(back.epsilon.to_bits(), v.to_bits(), "{v:e}: {json}");
         }
         let nan = serde_json::to_string(&spent(f64::NAN));
@@ -473,8 +474,9 @@ mod tests {
         assert_eq!(ledger.steps(), 4);
         let direct = epsilon(AccountantKind::Rdp, ledger.events(), 1e-5)?;
         assert_eq!(ledger.epsilon(1e-5)?, direct);
-        let json = serde_json::to_string(&ledger).map_err(|e| Error::Data(e.to_string()))?;
-        let back: Ledger = serde_json::from_str(&json).map_err(|e| Error::Data(e.to_string()))?;
+        let json = serde_json::to_string(&ledger).map_err(|e| Error::Argument(e.to_string()))?;
+        let back: Ledger =
+            serde_json::from_str(&json).map_err(|e| Error::Argument(e.to_string()))?;
         assert_eq!(back, ledger);
         Ok(())
     }
