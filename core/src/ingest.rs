@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::TrainConfig;
 use crate::error::{Error, Result};
 use crate::limits::Limits;
-use crate::table::Table;
+use crate::table::{SourceType, Table};
 
 /// A source (or output) file format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -517,7 +517,7 @@ pub fn table_from_batches(
 }
 
 /// Renders every column of Arrow record `batches` as text (nulls stay nulls) and builds a
-/// [`Table`]; errors name `path` (a file, or a label such as `<arrow stream>`), the row and
+/// [`Table`] that keeps each column's [`SourceType`]; errors name `path` (a file, or a label such as `<arrow stream>`), the row and
 /// the column. Columns, rows, the rendered text of each cell and of the whole table are
 /// checked against `limits`.
 pub fn table_from_batches_within(
@@ -606,7 +606,8 @@ pub fn table_from_batches_within(
         }
         arrays.push(Arc::new(builder.finish()) as ArrayRef);
     }
-    Table::from_arrays(names, arrays).map_err(|e| in_file(path, e))
+    let source = schema.fields().iter().map(|f| SourceType::of(f.data_type())).collect();
+    Ok(Table::from_arrays(names, arrays).map_err(|e| in_file(path, e))?.with_source_types(source))
 }
 
 #[cfg(test)]

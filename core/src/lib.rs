@@ -43,5 +43,5 @@ pub use generate::{
 };
 pub use limits::Limits;
 pub use schema::{ColumnKind, ColumnSchema, Schema};
-pub use table::Table;
+pub use table::{SourceType, Table};
 pub use train::{train, Progress, MIN_ROWS};

@@ -8,7 +8,7 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime};
 
 use crate::config::{ColumnConfig, MissingPolicy};
 use crate::error::{Error, Result};
-use crate::table::Table;
+use crate::table::{SourceType, Table};
 
 /// The inferred kind of a column, with what is needed to write values back in the source's format.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -140,7 +140,7 @@ pub fn infer_schema(table: &Table, config: &TrainConfig) -> Result<Schema> {
         let declared = config.columns.get(*name);
         let kind = match declared.and_then(|c| c.kind) {
             Some(wanted) => kind_as(wanted, name, &cells, declared)?,
-            None => infer_kind(name, &cells),
+            None => infer_kind(name, &cells, table.source_type(index)),
         };
         columns.push(ColumnSchema {
             name: name.to_string(),
@@ -263,6 +263,35 @@ fn marker_of(cells: &ColumnCells, declared: Option<&ColumnConfig>) -> Option<Str
     }
 }
 
+/// The kind a typed source's column type fixes, where its values (as Arrow renders them) fit
+/// it: an integer column is integers (or a row-number identifier) even when it holds only 0
+/// and 1, a float column floats, a boolean column booleans, a date or timestamp column dates.
+/// `None` for text, and for values the type's kind cannot write back as read (such as a float
+/// rendered `inf`), which are then inferred from their text.
+fn declared_by_source(
+    name: &str,
+    cells: &ColumnCells,
+    values: &[&str],
+    source: SourceType,
+) -> Option<ColumnKind> {
+    match source {
+        SourceType::Text => None,
+        SourceType::Integer => {
+            let numbers: Option<Vec<i64>> = values.iter().map(|v| parse_integer(v)).collect();
+            let start = numbers?.into_iter().min().unwrap_or(1);
+            if cells.may_be_identifier() && is_id_name(name) {
+                return Some(ColumnKind::Identifier { shape: IdShape::Sequence { start } });
+            }
+            Some(ColumnKind::Integer)
+        }
+        SourceType::Float => float_decimals(values).map(|decimals| ColumnKind::Float { decimals }),
+        SourceType::Boolean => is_boolean(values).then_some(ColumnKind::Boolean),
+        SourceType::Temporal => {
+            datetime_format(values).map(|f| ColumnKind::Datetime { format: f.to_string() })
+        }
+    }
+}
+
 /// The most frequent item; ties go to the smallest.
 fn mode_of<'a>(items: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     let mut counts = std::collections::BTreeMap::new();
@@ -272,9 +301,13 @@ fn mode_of<'a>(items: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     counts.into_iter().max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(a.0))).map(|(v, _)| v)
 }
 
-/// The kind a column's values suggest, most specific first.
-fn infer_kind(name: &str, cells: &ColumnCells) -> ColumnKind {
+/// The kind of a column: what a typed source declared it to be, else what its values
+/// suggest, most specific first.
+fn infer_kind(name: &str, cells: &ColumnCells, source: SourceType) -> ColumnKind {
     let values: Vec<&str> = cells.values().collect();
+    if let Some(kind) = declared_by_source(name, cells, &values, source) {
+        return kind;
+    }
     if is_boolean(&values) {
         return ColumnKind::Boolean;
     }
@@ -798,6 +831,58 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    /// A typed source's column keeps its type: an int64 column of 0s and 1s is integers (the
+    /// same text in CSV reads as booleans), an int64 `id` of row numbers is an identifier, a
+    /// float column floats, a boolean column booleans, a date column dates; a string column
+    /// of numbers is inferred from its text as in CSV.
+    #[test]
+    fn typed_columns_keep_their_types() -> Result<()> {
+        use arrow_array::{BooleanArray, Date32Array, Float64Array, Int64Array, StringArray};
+        use arrow_schema::{DataType, Field, Schema as ArrowSchema};
+        let n = 30i64;
+        let fields = vec![
+            Field::new("flag", DataType::Int64, true),
+            Field::new("id", DataType::Int64, false),
+            Field::new("price", DataType::Float64, true),
+            Field::new("ok", DataType::Boolean, true),
+            Field::new("day", DataType::Date32, true),
+            Field::new("code", DataType::Utf8, true),
+        ];
+        let schema = std::sync::Arc::new(ArrowSchema::new(fields));
+        let columns: Vec<arrow_array::ArrayRef> = vec![
+            std::sync::Arc::new(Int64Array::from_iter_values((0..n).map(|i| i % 2))),
+            std::sync::Arc::new(Int64Array::from_iter_values(1..=n)),
+            std::sync::Arc::new(Float64Array::from_iter_values((0..n).map(|i| i as f64 * 0.25))),
+            std::sync::Arc::new(BooleanArray::from_iter((0..n).map(|i| Some(i % 3 == 0)))),
+            std::sync::Arc::new(Date32Array::from_iter_values((0..n).map(|i| 19_000 + i as i32))),
+            std::sync::Arc::new(StringArray::from_iter_values((0..n).map(|i| (i % 4).to_string()))),
+        ];
+        let batch = arrow_array::RecordBatch::try_new(schema.clone(), columns)
+            .map_err(|e| Error::Data(e.to_string()))?;
+        let typed = crate::ingest::table_from_batches(Path::new("t.parquet"), &schema, &[batch])?;
+        assert_eq!(typed.source_type(0), SourceType::Integer);
+        let typed_kinds: Vec<ColumnKind> = infer_schema(&typed, &TrainConfig::default())?
+            .columns
+            .into_iter()
+            .map(|c| c.kind)
+            .collect();
+        assert_eq!(typed_kinds[0], ColumnKind::Integer);
+        assert_eq!(
+            typed_kinds[1],
+            ColumnKind::Identifier { shape: IdShape::Sequence { start: 1 } }
+        );
+        assert!(matches!(typed_kinds[2], ColumnKind::Float { .. }), "{:?}", typed_kinds[2]);
+        assert_eq!(typed_kinds[3], ColumnKind::Boolean);
+        assert_eq!(typed_kinds[4], ColumnKind::Datetime { format: "%Y-%m-%d".into() });
+        assert_eq!(typed_kinds[5], ColumnKind::Integer);
+        // The same text from CSV: the 0/1 column is read as booleans.
+        let csv: String = std::iter::once("flag\n".to_string())
+            .chain((0..n).map(|i| format!("{}\n", i % 2)))
+            .collect();
+        assert_eq!(kinds(&csv)[0], ColumnKind::Boolean);
+        Ok(())
     }
 
     #[test]

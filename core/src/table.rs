@@ -2,7 +2,9 @@
 //!
 //! Every source format is read into this one shape: a CSV cell keeps its exact text (so output can
 //! reproduce the source's formats), a null cell of a typed source (Parquet, Arrow IPC) becomes an
-//! Arrow null. Interpreting text as numbers, dates and missing values is the schema's job.
+//! Arrow null. Interpreting text as numbers, dates and missing values is the schema's job; a
+//! typed source's column keeps what its file declared it to be ([`SourceType`]), so that schema
+//! inference takes an int64 column for integers without reading its text.
 
 use std::sync::Arc;
 
@@ -15,6 +17,45 @@ use crate::error::{Error, Result};
 #[derive(Clone, Debug)]
 pub struct Table {
     batch: RecordBatch,
+    source: Vec<SourceType>,
+}
+
+/// What a typed source (Parquet, Arrow IPC) declared a column to be; every CSV column, and
+/// every typed column of another type (strings, decimals, binary, lists), is [`SourceType::Text`]
+/// and is inferred from its text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SourceType {
+    /// Text: the schema infers the column's kind from its values.
+    Text,
+    /// Signed or unsigned integers of any width.
+    Integer,
+    /// Floating-point numbers of any width.
+    Float,
+    /// Booleans.
+    Boolean,
+    /// Dates and timestamps.
+    Temporal,
+}
+
+impl SourceType {
+    /// The source type of an Arrow column type (a dictionary by its values' type).
+    pub fn of(data_type: &DataType) -> SourceType {
+        match data_type {
+            DataType::Int8
+            | DataType::Int16
+            | DataType::Int32
+            | DataType::Int64
+            | DataType::UInt8
+            | DataType::UInt16
+            | DataType::UInt32
+            | DataType::UInt64 => SourceType::Integer,
+            DataType::Float16 | DataType::Float32 | DataType::Float64 => SourceType::Float,
+            DataType::Boolean => SourceType::Boolean,
+            DataType::Date32 | DataType::Date64 | DataType::Timestamp(..) => SourceType::Temporal,
+            DataType::Dictionary(_, values) => SourceType::of(values),
+            _ => SourceType::Text,
+        }
+    }
 }
 
 impl Table {
@@ -46,7 +87,23 @@ impl Table {
             names.iter().map(|n| Field::new(n.clone(), DataType::Utf8, true)).collect();
         let batch = RecordBatch::try_new(Arc::new(ArrowSchema::new(fields)), arrays)
             .map_err(|e| Error::Data(format!("cannot build table: {e}")))?;
-        Ok(Table { batch })
+        let source = vec![SourceType::Text; batch.num_columns()];
+        Ok(Table { batch, source })
+    }
+
+    /// The table with each column's [`SourceType`] (one per column, in order), as its typed
+    /// source declared them.
+    pub(crate) fn with_source_types(mut self, source: Vec<SourceType>) -> Table {
+        debug_assert_eq!(source.len(), self.num_columns());
+        if source.len() == self.num_columns() {
+            self.source = source;
+        }
+        self
+    }
+
+    /// What column `index`'s source declared it to be ([`SourceType::Text`] for CSV).
+    pub fn source_type(&self, index: usize) -> SourceType {
+        self.source.get(index).copied().unwrap_or(SourceType::Text)
     }
 
     /// The number of rows.
@@ -109,7 +166,8 @@ impl Table {
             .map(|c| rows.iter().map(|&r| self.cell(r, c).map(str::to_owned)).collect())
             .collect();
         let names = self.column_names().into_iter().map(str::to_owned).collect();
-        Table::from_columns(names, columns).expect("same names and equal lengths")
+        let table = Table::from_columns(names, columns).expect("same names and equal lengths");
+        table.with_source_types(self.source.clone())
     }
 }
 
