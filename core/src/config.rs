@@ -462,7 +462,44 @@ impl Default for TrainConfig {
     }
 }
 
+/// What schema inference reads of a configuration: the per-column settings and the missing
+/// tokens (see [`TrainConfig::schema_settings`]), so that the stage can be called and tested
+/// without a whole training configuration.
+#[derive(Clone, Copy, Debug)]
+pub struct SchemaSettings<'a> {
+    /// Per-column settings (kinds, formats, missing policies), by column name.
+    pub columns: &'a BTreeMap<String, ColumnConfig>,
+    /// Cell texts read as missing values.
+    pub missing_tokens: &'a [String],
+}
+
+/// What the tokenizer reads of a configuration: its section, the vocabulary limits and the
+/// missing tokens (see [`TrainConfig::tokenizer_settings`]).
+#[derive(Clone, Copy, Debug)]
+pub struct TokenizerSettings<'a> {
+    /// The `[tokenizer]` section.
+    pub tokenizer: &'a TokenizerConfig,
+    /// The limits on categories and vocabulary.
+    pub limits: &'a Limits,
+    /// Cell texts read as missing values.
+    pub missing_tokens: &'a [String],
+}
+
 impl TrainConfig {
+    /// The sections schema inference reads.
+    pub fn schema_settings(&self) -> SchemaSettings<'_> {
+        SchemaSettings { columns: &self.columns, missing_tokens: &self.missing_tokens }
+    }
+
+    /// The sections the tokenizer reads.
+    pub fn tokenizer_settings(&self) -> TokenizerSettings<'_> {
+        TokenizerSettings {
+            tokenizer: &self.tokenizer,
+            limits: &self.limits,
+            missing_tokens: &self.missing_tokens,
+        }
+    }
+
     /// Reads a configuration from a `.toml` or `.json` file.
     pub fn from_file(path: &Path) -> Result<TrainConfig> {
         // Capped: `--config /dev/zero` must not read forever (a device is refused outright).

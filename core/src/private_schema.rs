@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 use arrow_array::{ArrayRef, StringArray};
 
-use crate::config::{ColumnConfig, KindName, TrainConfig, MAX_DECIMALS};
+use crate::config::{ColumnConfig, KindName, SchemaSettings, MAX_DECIMALS};
 use crate::dp::Randomness;
 use crate::error::Result;
 use crate::private_stats::upper_normal_quantile;
@@ -85,7 +85,7 @@ pub struct PrivateSchema {
 /// multiplier `sigma`, honouring what `config.columns` declares.
 pub fn release(
     table: &Table,
-    config: &TrainConfig,
+    config: &SchemaSettings,
     first_rows: &[usize],
     sigma: f64,
     rng: &mut Randomness,
@@ -124,9 +124,9 @@ pub fn release(
 }
 
 /// The configured missing tokens, trimmed and without repeats, with `""` (a null) first.
-fn missing_tokens(config: &TrainConfig) -> Vec<String> {
+fn missing_tokens(config: &SchemaSettings) -> Vec<String> {
     let mut tokens = vec![String::new()];
-    for t in &config.missing_tokens {
+    for t in config.missing_tokens {
         let t = t.trim().to_string();
         if !tokens.contains(&t) {
             tokens.push(t);
@@ -140,7 +140,7 @@ fn count_votes(
     table: &Table,
     c: usize,
     rows: &[usize],
-    config: &TrainConfig,
+    config: &SchemaSettings,
     tokens: &[String],
 ) -> Votes {
     let mut votes = Votes {
@@ -152,7 +152,7 @@ fn count_votes(
     let mut seen = HashSet::new();
     for &r in rows {
         let cell = table.cell(r, c);
-        if is_missing(&config.missing_tokens, cell) {
+        if is_missing(config.missing_tokens, cell) {
             let text = cell.unwrap_or("").trim();
             let slot = tokens.iter().position(|t| t == text).unwrap_or(0);
             votes.missing[slot] += 1.0;
@@ -282,11 +282,11 @@ fn decimals_of(votes: &Votes, std: f64, present: f64) -> u32 {
 /// `table` with every value that does not fit its column's kind made missing (a null), so that
 /// encoding never fails on one row's value under DP. A column whose values all fit is shared
 /// with `table`, not copied (a copy of Adult's cells as strings was 30 MB of peak memory).
-pub fn conform(table: &Table, schema: &Schema, config: &TrainConfig) -> Result<Table> {
+pub fn conform(table: &Table, schema: &Schema, config: &SchemaSettings) -> Result<Table> {
     let names: Vec<String> = table.column_names().iter().map(|n| n.to_string()).collect();
     let fits_at = |r: usize, c: usize, kind: &ColumnKind| {
         let cell = table.cell(r, c);
-        is_missing(&config.missing_tokens, cell) || cell.is_some_and(|v| fits(v, kind))
+        is_missing(config.missing_tokens, cell) || cell.is_some_and(|v| fits(v, kind))
     };
     let columns = schema
         .columns
@@ -318,6 +318,7 @@ fn fits(value: &str, kind: &ColumnKind) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::TrainConfig;
     use crate::ingest::{read_csv, ReadOptions};
     use std::path::Path;
 
@@ -352,7 +353,8 @@ mod tests {
     fn released(csv: &str, seed: u64, config: &TrainConfig) -> PrivateSchema {
         let t = table(csv);
         let rows: Vec<usize> = (0..t.num_rows()).collect();
-        release(&t, config, &rows, 10.0, &mut Randomness::new(true, seed)).unwrap()
+        release(&t, &config.schema_settings(), &rows, 10.0, &mut Randomness::new(true, seed))
+            .unwrap()
     }
 
     #[test]
@@ -387,7 +389,8 @@ mod tests {
         let config = TrainConfig::default();
         let (a, b) = (released(&csv(None), 7, &config), released(&csv(Some(extra)), 7, &config));
         assert_eq!(a.schema, b.schema);
-        let exact = schema::infer_schema(&table(&csv(Some(extra))), &config).unwrap();
+        let exact =
+            schema::infer_schema(&table(&csv(Some(extra))), &config.schema_settings()).unwrap();
         assert_ne!(exact.columns[0].kind, a.schema.columns[0].kind, "inference flips");
     }
 
@@ -425,7 +428,7 @@ mod tests {
                 },
             ],
         };
-        let conformed = conform(&t, &schema, &TrainConfig::default()).unwrap();
+        let conformed = conform(&t, &schema, &TrainConfig::default().schema_settings()).unwrap();
         assert_eq!(conformed.cell(1, 0), None);
         assert_eq!(conformed.cell(1, 1), Some("b"));
         assert_eq!(conformed.cell(2, 0), Some("3"));

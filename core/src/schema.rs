@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{KindName, TrainConfig};
+use crate::config::{KindName, SchemaSettings};
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
 
 use crate::config::{ColumnConfig, MissingPolicy};
@@ -122,7 +122,7 @@ const BOOLEAN_PAIRS: &[(&str, &str)] =
 /// Fails when the table has no rows, when an override names a column that does not exist, when an
 /// override cannot hold the column's values (e.g. `integer` over text, naming the row and value),
 /// or when a column has no values at all.
-pub fn infer_schema(table: &Table, config: &TrainConfig) -> Result<Schema> {
+pub fn infer_schema(table: &Table, config: &SchemaSettings) -> Result<Schema> {
     if table.num_rows() == 0 {
         return Err(Error::Data("the table has a header but no data rows".into()));
     }
@@ -153,7 +153,7 @@ pub fn infer_schema(table: &Table, config: &TrainConfig) -> Result<Schema> {
 }
 
 /// Refuses a `[columns]` entry for a column the table does not have, listing the columns.
-pub fn check_declared_columns(table: &Table, config: &TrainConfig) -> Result<()> {
+pub fn check_declared_columns(table: &Table, config: &SchemaSettings) -> Result<()> {
     let names = table.column_names();
     match config.columns.keys().find(|k| !names.contains(&k.as_str())) {
         Some(unknown) => Err(Error::Config(format!(
@@ -167,7 +167,7 @@ pub fn check_declared_columns(table: &Table, config: &TrainConfig) -> Result<()>
 /// Infers the schema, then applies each column's missing-value policy: `drop` removes rows,
 /// `mean` and `mode` fill cells. Returns the table to learn from and its schema (whose missing
 /// counts describe that table).
-pub fn prepare(table: &Table, config: &TrainConfig) -> Result<(Table, Schema)> {
+pub fn prepare(table: &Table, config: &SchemaSettings) -> Result<(Table, Schema)> {
     let mut schema = infer_schema(table, config)?;
     let policy = |name: &str| config.columns.get(name).map(|c| c.missing).unwrap_or_default();
     let mut table = drop_missing(table, &schema, config)?;
@@ -197,7 +197,7 @@ pub fn prepare(table: &Table, config: &TrainConfig) -> Result<(Table, Schema)> {
 }
 
 /// `table` without the rows that miss a value in a column whose policy is `drop`.
-pub fn drop_missing(table: &Table, schema: &Schema, config: &TrainConfig) -> Result<Table> {
+pub fn drop_missing(table: &Table, schema: &Schema, config: &SchemaSettings) -> Result<Table> {
     let policy = |name: &str| config.columns.get(name).map(|c| c.missing).unwrap_or_default();
     let drop: Vec<usize> = (0..schema.columns.len())
         .filter(|&c| policy(&schema.columns[c].name) == MissingPolicy::Drop)
@@ -206,7 +206,7 @@ pub fn drop_missing(table: &Table, schema: &Schema, config: &TrainConfig) -> Res
         return Ok(table.clone());
     }
     let keep: Vec<usize> = (0..table.num_rows())
-        .filter(|&r| drop.iter().all(|&c| !is_missing(&config.missing_tokens, table.cell(r, c))))
+        .filter(|&r| drop.iter().all(|&c| !is_missing(config.missing_tokens, table.cell(r, c))))
         .collect();
     if keep.is_empty() {
         return Err(Error::Data(
@@ -223,11 +223,11 @@ struct ColumnCells<'a> {
 }
 
 impl<'a> ColumnCells<'a> {
-    fn collect(table: &'a Table, column: usize, config: &TrainConfig) -> ColumnCells<'a> {
+    fn collect(table: &'a Table, column: usize, config: &SchemaSettings) -> ColumnCells<'a> {
         let mut cells = ColumnCells { present: Vec::new(), missing: Vec::new() };
         for row in 0..table.num_rows() {
             let cell = table.cell(row, column);
-            if is_missing(&config.missing_tokens, cell) {
+            if is_missing(config.missing_tokens, cell) {
                 cells.missing.push(cell.unwrap_or(""));
             } else {
                 cells.present.push((row, cell.unwrap_or("")));
@@ -734,7 +734,11 @@ fn mode_text(present: &[(usize, &str)]) -> Option<String> {
 }
 
 /// A copy of `table` with the missing cells of each `(column, fill)` replaced by `fill`.
-fn fill_missing(table: &Table, fills: &[(usize, String)], config: &TrainConfig) -> Result<Table> {
+fn fill_missing(
+    table: &Table,
+    fills: &[(usize, String)],
+    config: &SchemaSettings,
+) -> Result<Table> {
     let names: Vec<String> = table.column_names().iter().map(|n| n.to_string()).collect();
     let columns = (0..table.num_columns())
         .map(|c| {
@@ -743,7 +747,7 @@ fn fill_missing(table: &Table, fills: &[(usize, String)], config: &TrainConfig) 
                 .map(|r| {
                     let cell = table.cell(r, c);
                     match fill {
-                        Some(f) if is_missing(&config.missing_tokens, cell) => Some(f.to_string()),
+                        Some(f) if is_missing(config.missing_tokens, cell) => Some(f.to_string()),
                         _ => cell.map(str::to_string),
                     }
                 })
@@ -757,6 +761,7 @@ fn fill_missing(table: &Table, fills: &[(usize, String)], config: &TrainConfig) 
 mod tests {
     use super::*;
     use crate::config::ColumnConfig;
+    use crate::config::TrainConfig;
     use crate::ingest::{read_csv, ReadOptions};
     use std::path::Path;
 
@@ -765,7 +770,7 @@ mod tests {
     }
 
     fn kinds(csv: &str) -> Vec<ColumnKind> {
-        let schema = infer_schema(&table(csv), &TrainConfig::default()).unwrap();
+        let schema = infer_schema(&table(csv), &TrainConfig::default().schema_settings()).unwrap();
         schema.columns.into_iter().map(|c| c.kind).collect()
     }
 
@@ -786,7 +791,8 @@ mod tests {
     fn declared_formats_pin_what_inference_would_learn() {
         // Inference alone learns 5 decimals, the marker "NA", a date format and a template.
         let csv = "x,d,id\n1.5,2024-01-31,C-01\n2.12345,2024-02-01,C-02\nNA,2024-02-02,C-03\n";
-        let inferred = infer_schema(&table(csv), &TrainConfig::default()).unwrap();
+        let inferred =
+            infer_schema(&table(csv), &TrainConfig::default().schema_settings()).unwrap();
         assert_eq!(inferred.columns[0].kind, ColumnKind::Float { decimals: 5 });
         assert_eq!(inferred.columns[0].missing_marker.as_deref(), Some("NA"));
         let config = declared(
@@ -795,13 +801,13 @@ mod tests {
                 "d": {"kind": "datetime", "format": "%Y-%m-%d"},
                 "id": {"kind": "identifier", "template": "ID-999"}}}"#,
         );
-        let schema = infer_schema(&table(csv), &config).unwrap();
+        let schema = infer_schema(&table(csv), &config.schema_settings()).unwrap();
         assert_eq!(schema.columns[0].kind, ColumnKind::Float { decimals: 1 });
         assert_eq!(schema.columns[0].missing_marker.as_deref(), Some("."));
         assert_eq!(schema.columns[1].kind, ColumnKind::Datetime { format: "%Y-%m-%d".into() });
         let template = IdShape::Template { template: "ID-999".into() };
         assert_eq!(schema.columns[2].kind, ColumnKind::Identifier { shape: template });
-        let (_, prepared) = prepare(&table(csv), &config).unwrap();
+        let (_, prepared) = prepare(&table(csv), &config.schema_settings()).unwrap();
         assert_eq!(prepared.columns[0].missing_marker.as_deref(), Some("."));
     }
 
@@ -820,7 +826,7 @@ mod tests {
         }
         let csv = "d\n2024-01-31\n31/01/2024\n";
         let config = declared(r#"{"columns": {"d": {"kind": "datetime", "format": "%Y-%m-%d"}}}"#);
-        let err = infer_schema(&table(csv), &config).unwrap_err();
+        let err = infer_schema(&table(csv), &config.schema_settings()).unwrap_err();
         assert!(err.to_string().contains("row 2, column 'd': '31/01/2024' is not a date"), "{err}");
         // The row, column and value are fields of the error too.
         match err {
@@ -863,11 +869,12 @@ mod tests {
             .map_err(|e| Error::Data(e.to_string()))?;
         let typed = crate::ingest::table_from_batches(Path::new("t.parquet"), &schema, &[batch])?;
         assert_eq!(typed.source_type(0), SourceType::Integer);
-        let typed_kinds: Vec<ColumnKind> = infer_schema(&typed, &TrainConfig::default())?
-            .columns
-            .into_iter()
-            .map(|c| c.kind)
-            .collect();
+        let typed_kinds: Vec<ColumnKind> =
+            infer_schema(&typed, &TrainConfig::default().schema_settings())?
+                .columns
+                .into_iter()
+                .map(|c| c.kind)
+                .collect();
         assert_eq!(typed_kinds[0], ColumnKind::Integer);
         assert_eq!(
             typed_kinds[1],
@@ -882,6 +889,24 @@ mod tests {
             .chain((0..n).map(|i| format!("{}\n", i % 2)))
             .collect();
         assert_eq!(kinds(&csv)[0], ColumnKind::Boolean);
+        Ok(())
+    }
+
+    /// Schema inference reads only its own settings: built here without a training
+    /// configuration, with `-` as the one missing token.
+    #[test]
+    fn inference_takes_only_its_settings() -> Result<()> {
+        let columns = std::collections::BTreeMap::new();
+        let missing_tokens = vec!["-".to_string()];
+        let settings = SchemaSettings { columns: &columns, missing_tokens: &missing_tokens };
+        let schema = infer_schema(&table("n,c\n1,a\n-,NA\n3,b\n"), &settings)?;
+        assert_eq!(schema.columns[0].kind, ColumnKind::Integer);
+        assert_eq!(schema.columns[0].missing_marker.as_deref(), Some("-"));
+        // "NA" is no missing token here: a category like the others.
+        assert_eq!(
+            (schema.columns[1].kind.clone(), schema.columns[1].missing_count),
+            (ColumnKind::Categorical, 0)
+        );
         Ok(())
     }
 
@@ -950,7 +975,7 @@ mod tests {
     #[test]
     fn records_the_most_frequent_missing_marker() {
         let t = table("a,b\n1,x\n?,y\n?,\nNA,x\n5,x\n");
-        let schema = infer_schema(&t, &TrainConfig::default()).unwrap();
+        let schema = infer_schema(&t, &TrainConfig::default().schema_settings()).unwrap();
         assert_eq!(schema.columns[0].missing_marker.as_deref(), Some("?"));
         assert_eq!(schema.columns[0].missing_count, 3);
         assert_eq!(schema.columns[0].kind, ColumnKind::Integer);
@@ -959,7 +984,9 @@ mod tests {
 
     #[test]
     fn an_entirely_missing_column_is_an_error_naming_it() {
-        let err = infer_schema(&table("a,empty\n1,\n2,NA\n"), &TrainConfig::default()).unwrap_err();
+        let err =
+            infer_schema(&table("a,empty\n1,\n2,NA\n"), &TrainConfig::default().schema_settings())
+                .unwrap_err();
         let message = err.to_string();
         assert!(message.contains("'empty'") && message.contains("no values"), "{message}");
     }
@@ -971,18 +998,21 @@ mod tests {
             "a".into(),
             ColumnConfig { kind: Some(KindName::Categorical), ..Default::default() },
         );
-        let schema = infer_schema(&table("a,b\n1,x\n2,y\n"), &config).unwrap();
+        let schema = infer_schema(&table("a,b\n1,x\n2,y\n"), &config.schema_settings()).unwrap();
         assert_eq!(schema.columns[0].kind, ColumnKind::Categorical);
 
         config.columns.insert(
             "b".into(),
             ColumnConfig { kind: Some(KindName::Integer), ..Default::default() },
         );
-        let message = infer_schema(&table("a,b\n1,3\n2,y\n"), &config).unwrap_err().to_string();
+        let message = infer_schema(&table("a,b\n1,3\n2,y\n"), &config.schema_settings())
+            .unwrap_err()
+            .to_string();
         assert!(message.contains("'b'") && message.contains("row 2") && message.contains("'y'"));
 
         config.columns.insert("nope".into(), ColumnConfig::default());
-        let message = infer_schema(&table("a,b\n1,3\n"), &config).unwrap_err().to_string();
+        let message =
+            infer_schema(&table("a,b\n1,3\n"), &config.schema_settings()).unwrap_err().to_string();
         assert!(message.contains("'nope'"), "{message}");
     }
 
@@ -1002,7 +1032,7 @@ mod tests {
             "c".into(),
             ColumnConfig { missing: MissingPolicy::Mode, ..Default::default() },
         );
-        let (t, schema) = prepare(&table(csv), &config).unwrap();
+        let (t, schema) = prepare(&table(csv), &config.schema_settings()).unwrap();
         assert_eq!(t.num_rows(), 3);
         // Mean of 1.0 and the kept rows' floats (1.0 only: 2.5 was in a dropped row) is 1.0.
         let f: Vec<_> = (0..3).map(|r| t.cell(r, 1).unwrap().to_string()).collect();

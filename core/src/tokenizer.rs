@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{TokenizerConfig, TrainConfig};
+use crate::config::{TokenizerConfig, TokenizerSettings};
 use crate::error::{Error, Result};
 use crate::limits::Limits;
 use crate::private_stats::Release;
@@ -135,15 +135,15 @@ pub struct Encoded {
 
 impl Tokenizer {
     /// Learns every column's vocabulary from `table` (already prepared: see [`schema::prepare`]).
-    pub fn fit(table: &Table, schema: &Schema, config: &TrainConfig) -> Result<Tokenizer> {
-        let tc = &config.tokenizer;
+    pub fn fit(table: &Table, schema: &Schema, config: &TokenizerSettings) -> Result<Tokenizer> {
+        let tc = config.tokenizer;
         let mut codecs = Vec::with_capacity(schema.columns.len());
         for (c, column) in schema.columns.iter().enumerate() {
             let cells = present_cells(table, c, config);
             let codec = match &column.kind {
                 ColumnKind::Categorical | ColumnKind::Boolean => {
                     let codec = fit_categories(&cells, tc);
-                    check_categories(&codec, &column.name, &config.limits)?;
+                    check_categories(&codec, &column.name, config.limits)?;
                     codec
                 }
                 ColumnKind::Text => fit_text(&cells, tc),
@@ -167,7 +167,11 @@ impl Tokenizer {
 
     /// Lays the columns' fields out over one vocabulary, refusing one above
     /// `limits.max_vocabulary`.
-    fn from_codecs(schema: Schema, config: &TrainConfig, codecs: Vec<Codec>) -> Result<Tokenizer> {
+    fn from_codecs(
+        schema: Schema,
+        config: &TokenizerSettings,
+        codecs: Vec<Codec>,
+    ) -> Result<Tokenizer> {
         let limit = config.limits.max_vocabulary;
         let mut fields = Vec::new();
         let mut total = 0usize;
@@ -223,11 +227,11 @@ impl Tokenizer {
     pub fn fit_private(
         table: &Table,
         schema: &Schema,
-        config: &TrainConfig,
+        config: &TokenizerSettings,
         rows: &[usize],
         release: &mut Release,
     ) -> Result<Tokenizer> {
-        let tc = &config.tokenizer;
+        let tc = config.tokenizer;
         let mut schema = schema.clone();
         let mut codecs = Vec::with_capacity(schema.columns.len());
         for (c, column) in schema.columns.iter_mut().enumerate() {
@@ -235,7 +239,7 @@ impl Tokenizer {
                 .iter()
                 .filter_map(|&r| {
                     let cell = table.cell(r, c);
-                    (!is_missing(&config.missing_tokens, cell)).then(|| cell.unwrap_or_default())
+                    (!is_missing(config.missing_tokens, cell)).then(|| cell.unwrap_or_default())
                 })
                 .collect();
             let missing = rows.len() - cells.len();
@@ -267,7 +271,7 @@ impl Tokenizer {
                     // private release does not tell, so the bucket stays available.
                     let codec =
                         Codec::Categorical { values: release.categories(counts), rare: true };
-                    check_categories(&codec, &column.name, &config.limits)?;
+                    check_categories(&codec, &column.name, config.limits)?;
                     codec
                 }
                 kind => {
@@ -390,7 +394,7 @@ impl Tokenizer {
     }
 
     /// Encodes every row of `table` (which must have the schema's columns in order).
-    pub fn encode(&self, table: &Table, config: &TrainConfig) -> Result<Encoded> {
+    pub fn encode(&self, table: &Table, config: &TokenizerSettings) -> Result<Encoded> {
         let rows = table.num_rows();
         let len = self.fields.len();
         let mut tokens = Vec::with_capacity(rows * len);
@@ -401,7 +405,7 @@ impl Tokenizer {
             for (c, codec) in self.codecs.iter().enumerate() {
                 let cell = table.cell(row, c);
                 let cell =
-                    (!is_missing(&config.missing_tokens, cell)).then(|| cell.unwrap_or_default());
+                    (!is_missing(config.missing_tokens, cell)).then(|| cell.unwrap_or_default());
                 codec.encode(cell, &mut row_tokens).map_err(|message| {
                     Error::cell(row + 1, &self.schema.columns[c].name, cell, message)
                 })?;
@@ -485,11 +489,15 @@ impl Tokenizer {
 }
 
 /// The non-missing cells of column `c` with their row index.
-fn present_cells<'a>(table: &'a Table, c: usize, config: &TrainConfig) -> Vec<(usize, &'a str)> {
+fn present_cells<'a>(
+    table: &'a Table,
+    c: usize,
+    config: &TokenizerSettings,
+) -> Vec<(usize, &'a str)> {
     (0..table.num_rows())
         .filter_map(|r| {
             let cell = table.cell(r, c);
-            (!is_missing(&config.missing_tokens, cell)).then(|| (r, cell.unwrap_or_default()))
+            (!is_missing(config.missing_tokens, cell)).then(|| (r, cell.unwrap_or_default()))
         })
         .collect()
 }
@@ -1034,6 +1042,7 @@ fn locate(value: f64, edges: &[f64], positions: u32) -> (u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::TrainConfig;
     use crate::schema::{ColumnSchema, IdShape};
 
     fn column(name: &str, kind: ColumnKind, missing: Option<&str>) -> ColumnSchema {
@@ -1090,7 +1099,7 @@ mod tests {
     #[test]
     fn fields_cover_a_contiguous_vocabulary() -> Result<()> {
         let (table, schema, config) = fixture();
-        let tok = Tokenizer::fit(&table, &schema, &config)?;
+        let tok = Tokenizer::fit(&table, &schema, &config.tokenizer_settings())?;
         let mut next = 0;
         for f in tok.fields() {
             assert_eq!(f.offset, next);
@@ -1107,8 +1116,8 @@ mod tests {
     #[test]
     fn records_round_trip_through_tokens() -> Result<()> {
         let (table, schema, config) = fixture();
-        let tok = Tokenizer::fit(&table, &schema, &config)?;
-        let enc = tok.encode(&table, &config)?;
+        let tok = Tokenizer::fit(&table, &schema, &config.tokenizer_settings())?;
+        let enc = tok.encode(&table, &config.tokenizer_settings())?;
         let mut rng = Rng::new(1, 0);
         for r in 0..table.num_rows() {
             let tokens = &enc.tokens[r * enc.len..(r + 1) * enc.len];
@@ -1124,7 +1133,7 @@ mod tests {
                 schema.columns.iter().map(|c| c.name.clone()).collect(),
                 cells.iter().map(|c| vec![c.clone()]).collect(),
             )?;
-            let again = tok.encode(&decoded, &config)?;
+            let again = tok.encode(&decoded, &config.tokenizer_settings())?;
             assert_eq!(&again.tokens[..5], &tokens[..5], "row {r}: {cells:?}");
             if r % 3 == 0 {
                 assert_eq!(cells[1].as_deref(), Some("7"));
@@ -1147,11 +1156,11 @@ mod tests {
         let table = Table::from_columns(vec!["gain".into()], vec![column])?;
         let schema = Schema { columns: vec![column_schema_of("gain", ColumnKind::Integer)] };
         let config = TrainConfig::default();
-        let tok = Tokenizer::fit(&table, &schema, &config)?;
+        let tok = Tokenizer::fit(&table, &schema, &config.tokenizer_settings())?;
         let Codec::Number { edges, .. } = &tok.codecs[0] else { panic!("{:?}", tok.codecs[0]) };
         // Ten rows reach 991 (991..=999 and the outlier), and ten reach 9 from below.
         assert_eq!((edges[0], edges[edges.len() - 1]), (9.0, 991.0), "{edges:?}");
-        let enc = tok.encode(&table, &config)?;
+        let enc = tok.encode(&table, &config.tokenizer_settings())?;
         let mut rng = Rng::new(3, 0);
         for r in 0..enc.rows {
             let cells = tok.decode(&enc.tokens[r * enc.len..(r + 1) * enc.len], r as u64, &mut rng);
@@ -1162,7 +1171,7 @@ mod tests {
         // outlier_rows = 1 keeps the exact range (the old behaviour).
         let mut exact = config.clone();
         exact.tokenizer.outlier_rows = 1;
-        let tok = Tokenizer::fit(&table, &schema, &exact)?;
+        let tok = Tokenizer::fit(&table, &schema, &exact.tokenizer_settings())?;
         let Codec::Number { edges, .. } = &tok.codecs[0] else { panic!() };
         assert_eq!(edges.last(), Some(&987_654_321.0));
         Ok(())
@@ -1175,8 +1184,8 @@ mod tests {
     #[test]
     fn forced_positions_get_no_weight() -> Result<()> {
         let (table, schema, config) = fixture();
-        let tok = Tokenizer::fit(&table, &schema, &config)?;
-        let enc = tok.encode(&table, &config)?;
+        let tok = Tokenizer::fit(&table, &schema, &config.tokenizer_settings())?;
+        let enc = tok.encode(&table, &config.tokenizer_settings())?;
         // Row 0 has num = 7, an exact value: its position token is forced.
         assert_eq!(tok.forced(2, &enc.tokens[..2]), Some(NOT_APPLICABLE));
         assert_eq!(enc.weights[2], 0.0);
@@ -1194,7 +1203,7 @@ mod tests {
     fn missing_tokens_are_barred_only_where_the_source_has_none() -> Result<()> {
         let (table, mut schema, config) = fixture();
         schema.columns[0].missing_count = 1;
-        let tok = Tokenizer::fit(&table, &schema, &config)?;
+        let tok = Tokenizer::fit(&table, &schema, &config.tokenizer_settings())?;
         assert_eq!(tok.never(0), [] as [u32; 0]); // cat has a missing value and a rare one
         assert_eq!(tok.never(1), [MISSING]); // num has no missing value
         assert_eq!(tok.never(2), [] as [u32; 0]); // num's position field
@@ -1206,7 +1215,7 @@ mod tests {
         let (table, schema, mut config) = fixture();
         // Every category of `cat` reaches a threshold of 1: nothing is rare.
         config.tokenizer.rare_category_threshold = 1;
-        let tok = Tokenizer::fit(&table, &schema, &config)?;
+        let tok = Tokenizer::fit(&table, &schema, &config.tokenizer_settings())?;
         assert!(tok.never(0).contains(&RARE), "{:?}", tok.never(0));
         // A model saved before `rare` was recorded keeps the bucket.
         let old: Codec = serde_json::from_str(r#"{"codec": "categorical", "values": ["a"]}"#)

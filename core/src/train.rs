@@ -198,9 +198,9 @@ struct Private {
 impl Setup {
     /// Plain training: schema inference, the tokenizer and a seeded validation split.
     fn plain(table: &Table, config: &TrainConfig) -> Result<Setup> {
-        let (table, schema) = prepare(table, config)?;
-        let tokenizer = Tokenizer::fit(&table, &schema, config)?;
-        let data = tokenizer.encode(&table, config)?;
+        let (table, schema) = prepare(table, &config.schema_settings())?;
+        let tokenizer = Tokenizer::fit(&table, &schema, &config.tokenizer_settings())?;
+        let data = tokenizer.encode(&table, &config.tokenizer_settings())?;
         let tc = &config.training;
         let mut order: Vec<usize> = (0..data.rows).collect();
         Rng::new(tc.seed, 1).shuffle(&mut order);
@@ -229,16 +229,21 @@ impl Setup {
             )));
         }
         let first_rows: Vec<usize> = members.iter().map(|m| m[0]).collect();
-        let released =
-            private_schema::release(table, &config, &first_rows, pc.schema_noise, &mut random)?;
+        let released = private_schema::release(
+            table,
+            &config.schema_settings(),
+            &first_rows,
+            pc.schema_noise,
+            &mut random,
+        )?;
         let schema = released.schema;
         config.refuse_unaccounted(Some(&schema))?;
         // Every later choice sees the noisy count only (it fixes q, the steps, delta, noise).
         let units = (released.units.round() as usize).max(2);
         let table = schema::drop_missing(
-            &private_schema::conform(table, &schema, &config)?,
+            &private_schema::conform(table, &schema, &config.schema_settings())?,
             &schema,
-            &config,
+            &config.schema_settings(),
         )?;
         let (members, _) = privacy_units(&table, pc.privacy_unit.as_deref())?;
         // The tokenizer's statistics: one noisy release, one row per unit, composed in below.
@@ -250,9 +255,14 @@ impl Setup {
         let selection_delta = pc.delta.resolve(units) * SELECTION_DELTA_SHARE;
         let first_rows: Vec<usize> = members.iter().map(|m| m[0]).collect();
         let mut release = Release::new(&mut random, pc.statistics_noise, columns, selection_delta);
-        let tokenizer =
-            Tokenizer::fit_private(&table, &schema, &config, &first_rows, &mut release)?;
-        let data = tokenizer.encode(&table, &config)?;
+        let tokenizer = Tokenizer::fit_private(
+            &table,
+            &schema,
+            &config.tokenizer_settings(),
+            &first_rows,
+            &mut release,
+        )?;
+        let data = tokenizer.encode(&table, &config.tokenizer_settings())?;
         let prior = vec![
             GaussianEvent { sampling_rate: 1.0, noise_multiplier: pc.schema_noise, steps: 1 },
             GaussianEvent { sampling_rate: 1.0, noise_multiplier: pc.statistics_noise, steps: 1 },

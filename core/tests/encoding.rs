@@ -52,9 +52,9 @@ fn exponent_notation_keeps_its_values() -> doppel_core::Result<()> {
         .collect();
     let source = table(vec![("v", values)]);
     let config = TrainConfig::default();
-    let (prepared, schema) = prepare(&source, &config)?;
-    let tokenizer = Tokenizer::fit(&prepared, &schema, &config)?;
-    let encoded = tokenizer.encode(&prepared, &config)?;
+    let (prepared, schema) = prepare(&source, &config.schema_settings())?;
+    let tokenizer = Tokenizer::fit(&prepared, &schema, &config.tokenizer_settings())?;
+    let encoded = tokenizer.encode(&prepared, &config.tokenizer_settings())?;
     let mut rng = Rng::new(3, 0);
     for r in 0..n {
         let tokens = &encoded.tokens[r * encoded.len..(r + 1) * encoded.len];

@@ -67,7 +67,7 @@ fn trains_generates_and_parses_with_the_source_schema() -> Result<()> {
             doppel_core::config::ColumnConfig { kind: Some(kind), ..Default::default() },
         );
     }
-    let schema = infer_schema(&synthetic, &forced)?;
+    let schema = infer_schema(&synthetic, &forced.schema_settings())?;
     for (got, want) in schema.columns.iter().zip(&model.schema().columns) {
         assert_eq!(got.kind, want.kind, "column {}", want.name);
     }
