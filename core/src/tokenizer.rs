@@ -1113,6 +1113,31 @@ mod tests {
         Ok(())
     }
 
+    /// A cell the tokenizer cannot encode is an error with its row, column and value as
+    /// fields.
+    #[test]
+    fn an_encoding_error_names_row_column_and_value() -> Result<()> {
+        let (table, schema, config) = fixture();
+        let settings = config.tokenizer_settings();
+        let tok = Tokenizer::fit(&table, &schema, &settings)?;
+        let names = table.column_names().into_iter().map(str::to_owned).collect();
+        let mut columns: Vec<Vec<Option<String>>> = (0..table.num_columns())
+            .map(|c| (0..table.num_rows()).map(|r| table.cell(r, c).map(str::to_owned)).collect())
+            .collect();
+        columns[1][2] = Some("abc".into());
+        let bad = Table::from_columns(names, columns)?;
+        match tok.encode(&bad, &settings) {
+            Err(Error::Table {
+                source: doppel_table::Error::Cell { row, column, value, .. },
+                ..
+            }) => {
+                assert_eq!((row, column.as_str(), value.as_deref()), (3, "num", Some("abc")));
+            }
+            other => panic!("expected a cell error, got {other:?}"),
+        }
+        Ok(())
+    }
+
     #[test]
     fn records_round_trip_through_tokens() -> Result<()> {
         let (table, schema, config) = fixture();
