@@ -32,6 +32,6 @@ fuzz_target!(init: std::panic::set_hook(Box::new(|info| eprintln!("caught? {info
     let path = dir().join(if parquet { "input.parquet" } else { "input.arrow" });
     std::fs::write(&path, data).expect("write the input file");
     if let Ok(table) = read_table(&path, &ReadOptions::default()) {
-        let _ = infer_schema(&table, &TrainConfig::default());
+        let _ = infer_schema(&table, &TrainConfig::default().schema_settings());
     }
 });

@@ -13,5 +13,5 @@ fuzz_target!(|data: &[u8]| {
     let Ok(table) = read_csv(data, Path::new("fuzz.csv"), &ReadOptions::default()) else {
         return;
     };
-    let _ = infer_schema(&table, &TrainConfig::default());
+    let _ = infer_schema(&table, &TrainConfig::default().schema_settings());
 });
