@@ -538,7 +538,8 @@ fn split_holdout(table: doppel_core::Table, share: f64, seed: u64) -> CliResult<
         return Ok(Split { training: table, holdout: None });
     }
     let mut order: Vec<usize> = (0..n).collect();
-    doppel_table::Rng::new(seed, 0).shuffle(&mut order);
+    // The same rows for a seed in every version (see `stable_shuffle`).
+    doppel_table::rng::stable_shuffle(&mut order, seed);
     let (mut holdout, mut training) = (order[..held].to_vec(), order[held..].to_vec());
     holdout.sort_unstable();
     training.sort_unstable();
