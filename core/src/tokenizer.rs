@@ -446,8 +446,10 @@ impl Tokenizer {
 
     /// The local tokens of `field` that generation must never draw: the "missing" token of a
     /// column's first field when the source has no missing values in that column, and the
-    /// rare bucket of a categorical column that had no rare values. (The model gives them a
-    /// small probability, and drawing one would write a value the source never has.)
+    /// rare bucket of a categorical column that had no rare values, or whose values are all
+    /// numbers or booleans (its placeholder would not parse as the column's values do). (The
+    /// model gives them a small probability, and drawing one would write a value the source
+    /// never has.)
     pub fn never(&self, field: usize) -> Vec<u32> {
         let f = self.fields[field];
         let first = field == 0 || self.fields[field - 1].column != f.column;
@@ -462,8 +464,15 @@ impl Tokenizer {
                 FieldRole::NumberPosition => {}
             }
         }
-        if let Some(Codec::Categorical { rare: false, .. }) = self.codecs.get(f.column) {
-            never.push(RARE);
+        if let Some(Codec::Categorical { rare, values }) = self.codecs.get(f.column) {
+            // The bucket's placeholder is no value of a column whose values are numbers (codes,
+            // or a numeric column the private schema release made categorical) or booleans:
+            // there, generation draws among the kept values only.
+            let typed = values.iter().all(|v| doppel_table::value::parse_number(v).is_some())
+                || self.schema.columns.get(f.column).is_some_and(|c| c.kind == ColumnKind::Boolean);
+            if !rare || (typed && !values.is_empty()) {
+                never.push(RARE);
+            }
         }
         never
     }
@@ -1135,6 +1144,50 @@ mod tests {
             }
             other => panic!("expected a cell error, got {other:?}"),
         }
+        Ok(())
+    }
+
+    /// The rare bucket's placeholder is never generated where the kept values are numbers: a
+    /// code column with a rare code bars it, a text column with a rare value keeps it.
+    #[test]
+    fn numeric_categories_never_generate_the_placeholder() -> Result<()> {
+        let n = 40;
+        let codes = (0..n).map(|i| {
+            Some(if i == 0 {
+                "9999"
+            } else if i % 2 == 0 {
+                "10"
+            } else {
+                "20"
+            })
+        });
+        let words = (0..n).map(|i| {
+            Some(if i == 0 {
+                "rare"
+            } else if i % 2 == 0 {
+                "a"
+            } else {
+                "b"
+            })
+        });
+        let table = Table::from_columns(
+            vec!["code".into(), "word".into()],
+            vec![
+                codes.map(|c| c.map(String::from)).collect(),
+                words.map(|c| c.map(String::from)).collect(),
+            ],
+        )?;
+        let schema = Schema {
+            columns: vec![
+                column_schema_of("code", ColumnKind::Categorical),
+                column_schema_of("word", ColumnKind::Categorical),
+            ],
+        };
+        let mut config = TrainConfig::default();
+        config.tokenizer.rare_category_threshold = 3;
+        let tok = Tokenizer::fit(&table, &schema, &config.tokenizer_settings())?;
+        assert!(tok.never(0).contains(&RARE), "{:?}", tok.never(0));
+        assert!(!tok.never(1).contains(&RARE), "{:?}", tok.never(1));
         Ok(())
     }
 
