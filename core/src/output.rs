@@ -771,15 +771,20 @@ mod tests {
         sink.finish()
     }
 
-    #[test]
-    fn generated_rows_become_typed_batches_with_nulls() -> Result<()> {
-        use arrow_array::{Array, Float64Array, Int64Array, StringArray};
+    /// The Arrow schema of `header()` typed by `TYPES`.
+    fn typed_schema() -> SchemaRef {
         let fields: Vec<Field> = header()
             .iter()
             .zip(TYPES)
             .map(|(name, t)| Field::new(name.clone(), t.data_type(), true))
             .collect();
-        let schema: SchemaRef = Arc::new(Schema::new(fields));
+        Arc::new(Schema::new(fields))
+    }
+
+    #[test]
+    fn generated_rows_become_typed_batches_with_nulls() -> Result<()> {
+        use arrow_array::{Array, Float64Array, Int64Array, StringArray};
+        let schema = typed_schema();
         let rows: Vec<Vec<Option<&str>>> = ROWS.iter().map(|r| r.to_vec()).collect();
         let batch = rows_to_batch(&schema, &TYPES, &rows)?;
         let id = batch.column(0).as_any().downcast_ref::<Int64Array>().expect("int64");
@@ -857,12 +862,7 @@ mod tests {
             } => (row, column, value),
             other => panic!("expected a cell error, got {other:?}"),
         };
-        let fields: Vec<Field> = header()
-            .iter()
-            .zip(TYPES)
-            .map(|(name, t)| Field::new(name.clone(), t.data_type(), true))
-            .collect();
-        let schema: SchemaRef = Arc::new(Schema::new(fields));
+        let schema = typed_schema();
         let rows = vec![ROWS[0].to_vec(), vec![Some("3"), Some("_RARE_"), None]];
         let err = rows_to_batch(&schema, &TYPES, &rows).unwrap_err();
         assert_eq!(cell_error(err), (2, "price".into(), Some("_RARE_".into())));

@@ -1152,30 +1152,22 @@ mod tests {
     #[test]
     fn numeric_categories_never_generate_the_placeholder() -> Result<()> {
         let n = 40;
-        let codes = (0..n).map(|i| {
-            Some(if i == 0 {
-                "9999"
-            } else if i % 2 == 0 {
-                "10"
-            } else {
-                "20"
-            })
-        });
-        let words = (0..n).map(|i| {
-            Some(if i == 0 {
-                "rare"
-            } else if i % 2 == 0 {
-                "a"
-            } else {
-                "b"
-            })
-        });
+        // Row 0 holds the rare value; the others alternate between two frequent ones.
+        let column = |rare: &str, even: &str, odd: &str| -> Vec<Option<String>> {
+            let pick = |i: usize| {
+                if i == 0 {
+                    rare
+                } else if i % 2 == 0 {
+                    even
+                } else {
+                    odd
+                }
+            };
+            (0..n).map(|i| Some(pick(i).to_string())).collect()
+        };
         let table = Table::from_columns(
             vec!["code".into(), "word".into()],
-            vec![
-                codes.map(|c| c.map(String::from)).collect(),
-                words.map(|c| c.map(String::from)).collect(),
-            ],
+            vec![column("9999", "10", "20"), column("rare", "a", "b")],
         )?;
         let schema = Schema {
             columns: vec![

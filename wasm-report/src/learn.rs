@@ -919,13 +919,7 @@ mod tests {
     /// reference figures stay valid whatever generator the report now samples with.
     fn reference_split(n: usize, k: usize) -> Vec<usize> {
         let mut state = 42u64;
-        let mut next = || {
-            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = state;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^ (z >> 31)
-        };
+        let mut next = || doppel_table::rng::splitmix64(&mut state);
         let mut all: Vec<usize> = (0..n).collect();
         for i in 0..k {
             let j = i + (((next() >> 32) * (n - i) as u64) >> 32) as usize;
