@@ -110,7 +110,7 @@ pub fn release(
             distinct: noisy(votes.distinct as usize),
         };
         let declared = config.columns.get(*name).cloned().unwrap_or_default();
-        let kind = decide_kind(name, &declared, &votes, std);
+        let kind = decide_kind(name, &declared, &votes, (std, units));
         let missing_marker =
             declared.missing_marker.clone().or_else(|| marker_of(&votes.missing, &tokens, std));
         columns.push(ColumnSchema {
@@ -215,13 +215,24 @@ fn argmax(counts: &[f64]) -> usize {
     best
 }
 
-/// The kind of one column from its noisy votes (`std`: the noise of one count).
-fn decide_kind(name: &str, declared: &ColumnConfig, votes: &Votes, std: f64) -> ColumnKind {
+/// The kind of one column from its noisy votes (`std`: the noise of one count; `units`: the
+/// noisy number of privacy units).
+fn decide_kind(
+    name: &str,
+    declared: &ColumnConfig,
+    votes: &Votes,
+    (std, units): (f64, f64),
+) -> ColumnKind {
     let present: f64 = votes.classes.iter().sum::<f64>().max(0.0);
     // A class holds "every" value when the others together are within the tolerance and the
     // noise of the counts compared.
     let slack = (TOLERANCE * present).max(SIGMAS * std * (votes.classes.len() as f64).sqrt());
-    let holds = |count: f64| present > slack && count >= present - slack;
+    // (And is clearly more than noise: when `present` is barely above `slack`, noise alone
+    // reaches `present - slack`.)
+    let holds = |count: f64| present > slack && count >= present - slack && count > SIGMAS * std;
+    // Whether the test above cannot tell "every value" from "three quarters of them" (few
+    // units, many columns): then numbers that clearly lead the votes stay numbers.
+    let weak = slack > 0.25 * units;
     let decimals = || declared.decimals.unwrap_or_else(|| decimals_of(votes, std, present));
     let date = || {
         (0..schema::DATETIME_FORMATS.len())
@@ -254,6 +265,16 @@ fn decide_kind(name: &str, declared: &ColumnConfig, votes: &Votes, std: f64) -> 
         }
         None if holds(integer) => ColumnKind::Integer,
         None if holds(numeric) => ColumnKind::Float { decimals: decimals() },
+        // Too few units to tell "every value" from noise: numbers stay numbers when they are
+        // clearly the most votes, instead of a category none of whose values clears the noise
+        // (every generated cell the rare bucket's placeholder).
+        None if weak && clear_plurality(votes, numeric, std) => {
+            if integer >= votes.classes[FLOAT] {
+                ColumnKind::Integer
+            } else {
+                ColumnKind::Float { decimals: decimals() }
+            }
+        }
         None => {
             let best_date = (0..schema::DATETIME_FORMATS.len())
                 .find(|&f| holds(votes.classes[FIRST_DATE + f]))
@@ -269,6 +290,13 @@ fn decide_kind(name: &str, declared: &ColumnConfig, votes: &Votes, std: f64) -> 
             }
         }
     }
+}
+
+/// Whether `numeric` (the integer and float votes together) is both more than every other
+/// class's votes and clearly more than noise ([`SIGMAS`] deviations).
+fn clear_plurality(votes: &Votes, numeric: f64, std: f64) -> bool {
+    let others = votes.classes[FIRST_DATE..].iter().copied().fold(f64::MIN, f64::max);
+    numeric > others && numeric > SIGMAS * std
 }
 
 /// The decimals of a float column: the most any noisy decimals count shows clearly above the
@@ -407,6 +435,32 @@ mod tests {
         let shape = IdShape::Template { template: "C-99999".into() };
         assert_eq!(s.schema.columns[4].kind, ColumnKind::Identifier { shape });
         assert_eq!(s.schema.columns[6].missing_marker.as_deref(), Some("?"));
+    }
+
+    #[test]
+    fn a_small_table_keeps_its_numbers_numeric() {
+        // 600 units and 15 columns: noise std 10 * sqrt(46) = 68 per count, too much to tell
+        // that every value is an integer, but 600 integer votes clearly beat the rest.
+        let mut s = (0..15).map(|c| format!("n{c}")).collect::<Vec<_>>().join(",") + "\n";
+        for i in 0..600 {
+            let row: Vec<String> = (0..15).map(|c| ((i * (c + 3)) % 90).to_string()).collect();
+            s.push_str(&(row.join(",") + "\n"));
+        }
+        for seed in 0..5 {
+            let released = released(&s, seed, &TrainConfig::default());
+            for column in &released.schema.columns {
+                assert_eq!(column.kind, ColumnKind::Integer, "seed {seed}, {}", column.name);
+            }
+        }
+        // Words are no numbers (nor dates).
+        let words: String = std::iter::once("w\n".to_string())
+            .chain((0..400).map(|i| format!("word number {}\n", i % 7)))
+            .collect();
+        for seed in 0..5 {
+            let kind =
+                released(&words, seed, &TrainConfig::default()).schema.columns[0].kind.clone();
+            assert!(matches!(kind, ColumnKind::Text | ColumnKind::Categorical), "{kind:?}");
+        }
     }
 
     #[test]
