@@ -20,6 +20,7 @@ pub mod ingest;
 pub mod limits;
 pub(crate) mod lstm_cell;
 pub mod model;
+pub(crate) mod numbers;
 pub(crate) mod optim;
 pub mod output;
 pub(crate) mod private_schema;

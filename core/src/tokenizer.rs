@@ -23,32 +23,13 @@ use serde::{Deserialize, Serialize};
 use crate::config::{TokenizerConfig, TokenizerSettings};
 use crate::error::{Error, Result};
 use crate::limits::Limits;
+use crate::numbers::{number_format, parse_number, source_number_format, NumberFormat, Written};
 use crate::private_stats::Release;
 use crate::rng::Rng;
 use crate::schema::is_missing;
 use crate::schema::{self, ColumnKind, Schema};
 use crate::subword::SubwordModel;
 use crate::table::Table;
-
-/// How a number is read from and written to text.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum NumberFormat {
-    Integer,
-    Float {
-        decimals: u32,
-    },
-    /// Exponent notation (`1.5e-3`) with `digits` after the mantissa's point: for columns whose
-    /// source writes exponents, where a fixed number of decimals cannot hold `1e308` or
-    /// `5e-324`.
-    Scientific {
-        digits: u32,
-    },
-    Datetime {
-        format: String,
-        step_seconds: i64,
-    },
-}
 
 /// One column's mapping between cell text and local token ids.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -63,7 +44,17 @@ enum Codec {
     },
     /// Value field: `0` missing, then `exact`, then one token per bin of `edges`.
     /// Position field: `0` not applicable, then `positions` steps.
-    Number { format: NumberFormat, exact: Vec<f64>, edges: Vec<f64>, positions: u32 },
+    Number {
+        format: NumberFormat,
+        exact: Vec<f64>,
+        edges: Vec<f64>,
+        positions: u32,
+        /// For a float column: how the source writes the values of each value token (exact
+        /// values, then bins), with counts; decoding draws a form from its token's. Empty
+        /// when every value is written as `format` writes it (and under DP).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        written: Vec<Vec<(Written, u32)>>,
+    },
     /// Each slot: `0` end, `1` missing, then the subword ids.
     Text { model: SubwordModel, slots: usize },
     /// Not learned.
@@ -157,7 +148,9 @@ impl Tokenizer {
                             Error::cell(row + 1, &column.name, Some(text), problem)
                         })?);
                     }
-                    fit_numbers(values, format, tc)?
+                    let mut codec = fit_numbers(values.clone(), format, tc)?;
+                    fit_written(&mut codec, &values, &cells, tc.rare_category_threshold.max(1));
+                    codec
                 }
             };
             codecs.push(codec);
@@ -297,7 +290,7 @@ impl Tokenizer {
                         edges = vec![0.0, r];
                     }
                     let positions = bin_positions(tc)?;
-                    Codec::Number { format, exact, edges, positions }
+                    Codec::Number { format, exact, edges, positions, written: Vec::new() }
                 }
             };
             column.missing_count = release.noisy_missing(missing);
@@ -556,177 +549,110 @@ fn check_categories(codec: &Codec, name: &str, limits: &Limits) -> Result<()> {
     )))
 }
 
-/// The number format of a column: [`number_format`], except that a float column whose source
-/// writes exponents keeps exponent notation (with the most mantissa digits seen).
-fn source_number_format(kind: &ColumnKind, cells: &[(usize, &str)]) -> NumberFormat {
-    let format = number_format(kind);
-    if !matches!(format, NumberFormat::Float { .. }) {
-        return format;
-    }
-    let mut exponent = false;
-    let mut digits = 0;
-    for (_, text) in cells {
-        if let Some((mantissa, _)) = text.trim().split_once(['e', 'E']) {
-            exponent = true;
-            let shown = mantissa.split_once('.').map_or(0, |(_, d)| d.len());
-            digits = digits.max(shown.min(MAX_SCIENTIFIC_DIGITS as usize) as u32);
-        }
-    }
-    if exponent {
-        NumberFormat::Scientific { digits }
-    } else {
-        format
-    }
-}
-
-/// Most mantissa digits written in exponent notation (an f64 holds 17 significant digits).
-const MAX_SCIENTIFIC_DIGITS: u32 = 16;
-
-fn number_format(kind: &ColumnKind) -> NumberFormat {
-    match kind {
-        ColumnKind::Float { decimals } => NumberFormat::Float { decimals: *decimals },
-        ColumnKind::Datetime { format } => {
-            let step_seconds = if format.contains("%S") {
-                1
-            } else if format.contains("%M") {
-                60
-            } else {
-                86_400
-            };
-            NumberFormat::Datetime { format: format.clone(), step_seconds }
-        }
-        _ => NumberFormat::Integer,
-    }
-}
-
-/// Reads a cell as a number. `-0.0` reads as `0.0`: fitting groups equal values with `==` and
-/// encoding looks them up with `total_cmp`, which tells the two zeros apart.
-fn parse_number(text: &str, format: &NumberFormat) -> Option<f64> {
-    let text = text.trim();
-    let value = match format {
-        NumberFormat::Integer => schema::parse_integer(text).map(|v| v as f64),
-        NumberFormat::Float { .. } | NumberFormat::Scientific { .. } => schema::parse_float(text),
-        NumberFormat::Datetime { format, .. } => {
-            schema::datetime_to_seconds(text, format).map(|v| v as f64)
-        }
-    };
-    value.map(|v| v + 0.0)
-}
-
-impl NumberFormat {
-    fn describe(&self) -> String {
-        match self {
-            NumberFormat::Integer => "an integer".into(),
-            NumberFormat::Float { .. } | NumberFormat::Scientific { .. } => "a number".into(),
-            NumberFormat::Datetime { format, .. } => format!("a date in the form {format}"),
-        }
-    }
-
-    /// The smallest difference between two values the source can write.
-    fn resolution(&self) -> f64 {
-        match self {
-            NumberFormat::Integer => 1.0,
-            NumberFormat::Float { decimals } => 10f64.powi(-(*decimals as i32)),
-            // Exponent notation has a relative resolution; DP training never uses it.
-            NumberFormat::Scientific { .. } => f64::MIN_POSITIVE,
-            NumberFormat::Datetime { step_seconds, .. } => *step_seconds as f64,
-        }
-    }
-
-    /// Checks a format read from a model file.
-    fn check(&self) -> std::result::Result<(), String> {
-        match self {
-            NumberFormat::Integer => Ok(()),
-            NumberFormat::Float { decimals } if *decimals > schema::MAX_DECIMALS => {
-                Err(format!("decimals {decimals} (at most {})", schema::MAX_DECIMALS))
-            }
-            NumberFormat::Float { .. } => Ok(()),
-            NumberFormat::Scientific { digits } if *digits > MAX_SCIENTIFIC_DIGITS => {
-                Err(format!("{digits} mantissa digits (at most {MAX_SCIENTIFIC_DIGITS})"))
-            }
-            NumberFormat::Scientific { .. } => Ok(()),
-            NumberFormat::Datetime { format, step_seconds } => {
-                if !(1..=86_400).contains(step_seconds) {
-                    return Err(format!("date step of {step_seconds} s (1 to 86400)"));
-                }
-                schema::check_datetime_format(format)
-            }
-        }
-    }
-
-    /// Whether this codec format can write a column of `kind`.
-    fn fits(&self, kind: &ColumnKind) -> bool {
-        match (self, kind) {
-            (NumberFormat::Integer, ColumnKind::Integer) => true,
-            (NumberFormat::Float { decimals: a }, ColumnKind::Float { decimals: b }) => a == b,
-            (NumberFormat::Scientific { .. }, ColumnKind::Float { .. }) => true,
-            (NumberFormat::Datetime { format: a, .. }, ColumnKind::Datetime { format: b }) => {
-                a == b
-            }
-            _ => false,
-        }
-    }
-
-    /// Rounds `value` to what the source can write, with `round` = `f64::round`, `ceil` or `floor`.
-    fn snap(&self, value: f64, round: fn(f64) -> f64) -> f64 {
-        if let NumberFormat::Scientific { digits } = self {
-            // Rounds to the written digits (up or down alike: callers check the result's bin).
-            let text = format!("{value:.prec$e}", prec = *digits as usize);
-            return text.parse().unwrap_or(value);
-        }
-        let r = self.resolution();
-        // Dividing by a power of ten's reciprocal loses less than multiplying by it.
-        let scaled = if r < 1.0 { value * (1.0 / r).round() } else { value / r };
-        let snapped = round(scaled);
-        if r < 1.0 {
-            snapped / (1.0 / r).round()
-        } else {
-            snapped * r
-        }
-    }
-
-    fn write(&self, value: f64) -> String {
-        match self {
-            NumberFormat::Integer => format!("{}", value.round() as i64),
-            NumberFormat::Float { decimals } => schema::format_float(value, *decimals),
-            NumberFormat::Scientific { digits } => {
-                // The shortest form that reads back as `value` (`5e-324`, not `4.9e-324`),
-                // unless it shows more digits than the source.
-                let value = value + 0.0;
-                let shortest = format!("{value:e}");
-                let (mantissa, _) = shortest.split_once('e').unwrap_or((&shortest, ""));
-                let shown = mantissa.split_once('.').map_or(0, |(_, d)| d.len());
-                if shown <= *digits as usize {
-                    shortest
-                } else {
-                    format!("{value:.prec$e}", prec = *digits as usize)
-                }
-            }
-            NumberFormat::Datetime { format, .. } => {
-                schema::seconds_to_datetime(value.round() as i64, format)
-            }
-        }
-    }
-}
-
 /// Splits `values` into exact tokens for frequent values and quantile bins for the rest.
+///
+/// A *discrete* column (see [`is_discrete`]: whole numbers, few of them covering nearly every
+/// row, such as small counts, ages or codes) gets an exact token for every value seen at
+/// least `rare_category_threshold` times, so that a count that is 1 in 2% of rows stays 1
+/// rather than a bin's draw. When its frequent values are also *sparse* (codes: fewer than
+/// half the integers of their range), the rarer values are not binned at all: they are
+/// encoded as the nearest frequent value, so that generation writes only codes that exist.
 fn fit_numbers(mut values: Vec<f64>, format: NumberFormat, tc: &TokenizerConfig) -> Result<Codec> {
     values.sort_by(f64::total_cmp);
     let threshold = tc.rare_category_threshold.max(1);
-    let exact_min = threshold.max((tc.exact_value_share * values.len() as f64).ceil() as usize);
+    let runs: Vec<&[f64]> = values.chunk_by(|a, b| a == b).collect();
+    let discrete = is_discrete(&format, &runs, threshold);
+    let exact_min = if discrete {
+        threshold
+    } else {
+        threshold.max((tc.exact_value_share * values.len() as f64).ceil() as usize)
+    };
     let mut exact = Vec::new();
     let mut rest = Vec::with_capacity(values.len());
-    for run in values.chunk_by(|a, b| a == b) {
+    for run in &runs {
         if run.len() >= exact_min {
             exact.push(run[0]);
         } else {
             rest.extend_from_slice(run);
         }
     }
+    if discrete && is_sparse(&exact) {
+        rest.clear();
+    }
     clip_extremes(&mut rest, tc.outlier_rows);
     let edges = quantile_edges(&rest, tc.numeric_bins.min((rest.len() / threshold).max(1)));
     let positions = if edges.is_empty() { 0 } else { bin_positions(tc)? };
-    Ok(Codec::Number { format, exact, edges, positions })
+    Ok(Codec::Number { format, exact, edges, positions, written: Vec::new() })
+}
+
+/// Most frequent values a discrete column may have (each is a token of its value field).
+const MAX_DISCRETE_VALUES: usize = 256;
+/// Share of rows a discrete column's frequent values must cover.
+const DISCRETE_SHARE: f64 = 0.9;
+
+/// Whether a column, as sorted runs of equal values, is discrete: an integer or float format,
+/// every value whole, and at most [`MAX_DISCRETE_VALUES`] values seen `threshold` times or
+/// more that together cover [`DISCRETE_SHARE`] of the rows.
+fn is_discrete(format: &NumberFormat, runs: &[&[f64]], threshold: usize) -> bool {
+    if !matches!(format, NumberFormat::Integer | NumberFormat::Float { .. }) {
+        return false;
+    }
+    if !runs.iter().all(|run| run[0].fract() == 0.0) {
+        return false;
+    }
+    let rows: usize = runs.iter().map(|run| run.len()).sum();
+    let frequent = runs.iter().filter(|run| run.len() >= threshold);
+    let (values, covered) = frequent.fold((0, 0), |(v, c), run| (v + 1, c + run.len()));
+    rows > 0 && values <= MAX_DISCRETE_VALUES && covered as f64 >= DISCRETE_SHARE * rows as f64
+}
+
+/// Whether sorted whole `values` are fewer than half the integers from the first to the last.
+fn is_sparse(values: &[f64]) -> bool {
+    match (values.first(), values.last()) {
+        (Some(&lo), Some(&hi)) if values.len() >= 2 => 2.0 * values.len() as f64 <= hi - lo,
+        _ => false,
+    }
+}
+
+/// Records how a float column's source writes each value token's values (see
+/// [`Written`]), keeping the forms seen at least `threshold` times in the column; leaves the
+/// codec as it is when no form clears it, or when the one kept form is the column's format.
+fn fit_written(codec: &mut Codec, values: &[f64], cells: &[(usize, &str)], threshold: usize) {
+    let Codec::Number { format: NumberFormat::Float { decimals }, written, .. } = &*codec else {
+        return;
+    };
+    let decimals = *decimals;
+    let forms: Vec<Option<Written>> = cells.iter().map(|(_, text)| Written::of(text)).collect();
+    let mut totals: BTreeMap<Written, usize> = BTreeMap::new();
+    for form in forms.iter().flatten() {
+        *totals.entry(*form).or_default() += 1;
+    }
+    totals.retain(|_, n| *n >= threshold);
+    let plain = Written { precision: decimals, decimals };
+    if totals.is_empty() || (totals.len() == 1 && totals.contains_key(&plain)) {
+        return;
+    }
+    let tokens = codec.value_tokens();
+    let mut per_token: Vec<BTreeMap<Written, u32>> = vec![BTreeMap::new(); tokens];
+    for (&value, form) in values.iter().zip(&forms) {
+        let (Some(form), Some(token)) = (form, codec.value_token(value)) else { continue };
+        if totals.contains_key(form) {
+            let count = per_token[token].entry(*form).or_default();
+            *count = count.saturating_add(1);
+        }
+    }
+    // A token whose values were all written in rare forms takes the column's kept forms.
+    let column: BTreeMap<Written, u32> =
+        totals.iter().map(|(&w, &n)| (w, u32::try_from(n).unwrap_or(u32::MAX))).collect();
+    let table = per_token
+        .into_iter()
+        .map(|forms| if forms.is_empty() { column.clone() } else { forms })
+        .map(|forms| forms.into_iter().collect())
+        .collect();
+    debug_assert!(written.is_empty());
+    if let Codec::Number { written, .. } = codec {
+        *written = table;
+    }
 }
 
 /// Clamps sorted `values` into `[values[k - 1], values[n - k]]`: the range's ends become values
@@ -758,6 +684,43 @@ fn quantile_edges(values: &[f64], bins: usize) -> Vec<f64> {
 }
 
 impl Codec {
+    /// The number of value tokens of a number codec (exact values and bins; not counting
+    /// the missing token), 0 for other codecs.
+    fn value_tokens(&self) -> usize {
+        match self {
+            Codec::Number { exact, edges, .. } => exact.len() + edges.len().saturating_sub(1),
+            _ => 0,
+        }
+    }
+
+    /// The value token (0-based, without the missing token) and position step of `value` in
+    /// a number codec: its exact token, else its bin; with no bins, the nearest exact value
+    /// (the lower of two as near). `None` for other codecs or a codec with no token.
+    fn locate_value(&self, value: f64) -> Option<(usize, Option<u32>)> {
+        let Codec::Number { exact, edges, positions, .. } = self else { return None };
+        match exact.binary_search_by(|e| e.total_cmp(&value)) {
+            Ok(i) => Some((i, None)),
+            Err(_) if edges.len() > 1 => {
+                let (bin, step) = locate(value, edges, *positions);
+                Some((exact.len() + bin as usize, Some(step)))
+            }
+            Err(i) => {
+                let below = i.checked_sub(1).map(|j| (j, value - exact[j]));
+                let above = exact.get(i).map(|&e| (i, e - value));
+                let nearest = match (below, above) {
+                    (Some(b), Some(a)) => Some(if a.1 < b.1 { a } else { b }),
+                    (b, a) => b.or(a),
+                };
+                nearest.map(|(j, _)| (j, None))
+            }
+        }
+    }
+
+    /// The value token of `value`: see [`Codec::locate_value`].
+    fn value_token(&self, value: f64) -> Option<usize> {
+        self.locate_value(value).map(|(token, _)| token)
+    }
+
     /// The number of fields of this column.
     fn field_count(&self) -> usize {
         match self {
@@ -806,7 +769,7 @@ impl Codec {
                     values.iter().position(|v| v == text).map_or(RARE, |i| CATEGORY_BASE + i as u32)
                 }
             }),
-            Codec::Number { format, exact, edges, positions } => {
+            Codec::Number { format, edges, .. } => {
                 let has_position = edges.len() > 1;
                 let Some(text) = cell else {
                     out.push(MISSING);
@@ -817,17 +780,12 @@ impl Codec {
                 };
                 let value = parse_number(text, format)
                     .ok_or_else(|| format!("cannot read '{text}' as {}", format.describe()))?;
-                if let Ok(i) = exact.binary_search_by(|e| e.total_cmp(&value)) {
-                    out.push(1 + i as u32);
-                    if has_position {
-                        out.push(NOT_APPLICABLE);
-                    }
-                } else if has_position {
-                    let (bin, position) = locate(value, edges, *positions);
-                    out.push(1 + exact.len() as u32 + bin);
-                    out.push(1 + position);
-                } else {
-                    return Err(format!("value '{text}' was not seen in training"));
+                let (token, step) = self
+                    .locate_value(value)
+                    .ok_or_else(|| format!("value '{text}' was not seen in training"))?;
+                out.push(1 + token as u32);
+                if has_position {
+                    out.push(step.map_or(NOT_APPLICABLE, |step| 1 + step));
                 }
             }
             Codec::Text { model, slots } => {
@@ -867,13 +825,17 @@ impl Codec {
                 RARE => Some(rare.to_string()),
                 t => values.get((t - CATEGORY_BASE) as usize).cloned(),
             },
-            Codec::Number { format, exact, edges, positions } => {
+            Codec::Number { format, exact, edges, positions, written } => {
                 if first == MISSING {
                     return None;
                 }
                 let i = (first - 1) as usize;
+                let form = written.get(i).and_then(|forms| draw_form(forms, rng));
                 if let Some(&value) = exact.get(i) {
-                    return Some(format.write(value));
+                    return Some(match form {
+                        Some(form) => schema::format_float(value, form.decimals),
+                        None => format.write(value),
+                    });
                 }
                 let bin = i - exact.len();
                 let (&lo, &hi) = (edges.get(bin)?, edges.get(bin + 1)?);
@@ -886,14 +848,13 @@ impl Codec {
                     _ => rng.below(positions as usize) as f64,
                 };
                 let u = (step + rng.uniform()) / f64::from(positions);
-                Some(format.write(value_in_step(
-                    format,
-                    lo + u * (hi - lo),
-                    (exact, edges),
-                    bin,
-                    step,
-                    positions,
-                )))
+                let x = lo + u * (hi - lo);
+                if let Some(text) = form
+                    .and_then(|form| write_in_form(form, x, (exact, edges), bin, step, positions))
+                {
+                    return Some(text);
+                }
+                Some(format.write(value_in_step(format, x, (exact, edges), bin, step, positions)))
             }
             Codec::Text { model, .. } => {
                 if first == TEXT_MISSING {
@@ -965,8 +926,23 @@ impl Codec {
                     return Err("no category, rare bucket or missing value to generate".into());
                 }
             }
-            Codec::Number { format, exact, edges, positions } => {
+            Codec::Number { format, exact, edges, positions, written } => {
                 format.check()?;
+                if !written.is_empty() {
+                    if !matches!(format, NumberFormat::Float { .. }) {
+                        return Err("written forms on a column that is not a float".into());
+                    }
+                    if written.len() != self.value_tokens() {
+                        return Err(format!(
+                            "written forms for {} value tokens, but the column has {}",
+                            written.len(),
+                            self.value_tokens()
+                        ));
+                    }
+                    for (form, _) in written.iter().flatten() {
+                        form.check()?;
+                    }
+                }
                 if let Some(v) = exact.iter().chain(edges).find(|v| !v.is_finite()) {
                     return Err(format!("value {v} is not finite"));
                 }
@@ -1011,11 +987,25 @@ impl Codec {
 fn value_in_step(
     format: &NumberFormat,
     x: f64,
-    (exact, edges): (&[f64], &[f64]),
+    bins: (&[f64], &[f64]),
     bin: usize,
     step: f64,
     positions: u32,
 ) -> f64 {
+    let (lo, hi) = (bins.1[bin], bins.1[bin + 1]);
+    exact_step(format, x, bins, bin, step, positions)
+        .unwrap_or_else(|| format.snap(x, f64::round).clamp(lo, hi))
+}
+
+/// [`value_in_step`]'s value, `None` when no candidate encodes back to `bin` and `step`.
+fn exact_step(
+    format: &NumberFormat,
+    x: f64,
+    (exact, edges): (&[f64], &[f64]),
+    bin: usize,
+    step: f64,
+    positions: u32,
+) -> Option<f64> {
     let (lo, hi) = (edges[bin], edges[bin + 1]);
     let width = (hi - lo) / f64::from(positions);
     let candidates = [
@@ -1024,14 +1014,45 @@ fn value_in_step(
         format.snap(lo + (step + 1.0) * width, f64::floor),
     ];
     let target = (bin as u32, step as u32);
-    candidates
-        .into_iter()
-        .map(|v| v.clamp(lo, hi))
-        .find(|&v| {
-            locate(v, edges, positions) == target
-                && exact.binary_search_by(|e| e.total_cmp(&v)).is_err()
-        })
-        .unwrap_or_else(|| candidates[0].clamp(lo, hi))
+    candidates.into_iter().map(|v| v.clamp(lo, hi)).find(|&v| {
+        locate(v, edges, positions) == target
+            && exact.binary_search_by(|e| e.total_cmp(&v)).is_err()
+    })
+}
+
+/// A value near `x` in `bin` written in `form`: on the form's precision, in the drawn step
+/// when the precision allows, else anywhere in the bin (a whole-number column's bin narrower
+/// than its steps); `None` when the bin holds no value of that precision.
+fn write_in_form(
+    form: Written,
+    x: f64,
+    bins: (&[f64], &[f64]),
+    bin: usize,
+    step: f64,
+    positions: u32,
+) -> Option<String> {
+    let grid = NumberFormat::Float { decimals: form.precision };
+    let value = exact_step(&grid, x, bins, bin, step, positions).or_else(|| {
+        let (lo, hi) = (grid.snap(bins.1[bin], f64::ceil), grid.snap(bins.1[bin + 1], f64::floor));
+        (lo <= hi).then(|| grid.snap(x, f64::round).clamp(lo, hi))
+    })?;
+    Some(schema::format_float(value, form.decimals))
+}
+
+/// A form drawn from `forms` in proportion to their counts; `None` when they count nothing.
+fn draw_form(forms: &[(Written, u32)], rng: &mut Rng) -> Option<Written> {
+    let total: u64 = forms.iter().map(|&(_, n)| u64::from(n)).sum();
+    if total == 0 {
+        return None;
+    }
+    let mut k = rng.below(usize::try_from(total).unwrap_or(usize::MAX)) as u64;
+    for &(form, n) in forms {
+        if k < u64::from(n) {
+            return Some(form);
+        }
+        k -= u64::from(n);
+    }
+    None
 }
 
 /// The bin of `edges` holding `value` (clamped into range) and its position step within the bin.
@@ -1291,6 +1312,139 @@ mod tests {
         let old: Codec = serde_json::from_str(r#"{"codec": "categorical", "values": ["a"]}"#)
             .map_err(|e| Error::Data(e.to_string()))?;
         assert_eq!(old, Codec::Categorical { values: vec!["a".into()], rare: true });
+        Ok(())
+    }
+
+    /// A one-column tokenizer fitted on `texts` as `kind`.
+    fn one_column(texts: &[String], kind: ColumnKind) -> Result<Tokenizer> {
+        let table = Table::from_columns(
+            vec!["x".into()],
+            vec![texts.iter().map(|t| Some(t.clone())).collect()],
+        )?;
+        let schema = Schema { columns: vec![column_schema_of("x", kind)] };
+        Tokenizer::fit(&table, &schema, &TrainConfig::default().tokenizer_settings())
+    }
+
+    /// Every cell a one-column tokenizer can decode, whatever the model draws: each value token
+    /// with each position, several times (a bin draws within its step).
+    fn every_decode(tok: &Tokenizer) -> Vec<String> {
+        let fields = tok.fields();
+        let positions = fields.get(1).map_or(1, |f| f.size);
+        let mut rng = Rng::new(5, 0);
+        let mut cells = Vec::new();
+        for value in 1..fields[0].size {
+            for position in 0..positions {
+                for _ in 0..4 {
+                    let tokens = if fields.len() > 1 { vec![value, position] } else { vec![value] };
+                    cells.extend(tok.decode(&tokens, 0, &mut rng).into_iter().flatten());
+                }
+            }
+        }
+        cells
+    }
+
+    /// Share of `texts` by digits after the point.
+    fn decimals_shares(texts: &[String]) -> BTreeMap<usize, f64> {
+        let mut shares = BTreeMap::new();
+        for t in texts {
+            let d = t.split_once('.').map_or(0, |(_, d)| d.len());
+            *shares.entry(d).or_default() += 1.0 / texts.len() as f64;
+        }
+        shares
+    }
+
+    #[test]
+    fn floats_are_written_as_the_source_writes_each_value() -> Result<()> {
+        // Half the values with one decimal, half with two, 1% with float noise (10 decimals).
+        let texts: Vec<String> = (0..2000)
+            .map(|i| match i % 100 {
+                0 => format!("{}.{:010}", 50 + i % 70, 1_097_615_708u64 + i),
+                k if k % 2 == 0 => format!("{}.{}", 20 + i % 90, 1 + i % 9),
+                _ => format!("{}.{:02}", 20 + i % 90, 11 + i % 88),
+            })
+            .collect();
+        let tok = one_column(&texts, ColumnKind::Float { decimals: 10 })?;
+        let config = TrainConfig::default();
+        let settings = config.tokenizer_settings();
+        let table = Table::from_columns(
+            vec!["x".into()],
+            vec![texts.iter().map(|t| Some(t.clone())).collect()],
+        )?;
+        let enc = tok.encode(&table, &settings)?;
+        let mut rng = Rng::new(9, 0);
+        let decoded: Vec<String> = (0..enc.rows)
+            .filter_map(|r| {
+                tok.decode(&enc.tokens[r * enc.len..(r + 1) * enc.len], 0, &mut rng)[0].clone()
+            })
+            .collect();
+        let (real, synthetic) = (decimals_shares(&texts), decimals_shares(&decoded));
+        let keys: std::collections::BTreeSet<usize> =
+            real.keys().chain(synthetic.keys()).copied().collect();
+        let tv: f64 = keys
+            .iter()
+            .map(|k| (real.get(k).unwrap_or(&0.0) - synthetic.get(k).unwrap_or(&0.0)).abs())
+            .sum::<f64>()
+            / 2.0;
+        assert!(tv < 0.05, "total variation {tv}: real {real:?}, synthetic {synthetic:?}");
+        Ok(())
+    }
+
+    #[test]
+    fn whole_floats_codes_and_clock_times_generate_only_their_forms() -> Result<()> {
+        // Whole numbers written `41.0`, spread over a range: only whole numbers, as `N.0`.
+        let whole: Vec<String> = (0..3000).map(|i| format!("{}.0", (i * 37) % 5000)).collect();
+        let tok = one_column(&whole, ColumnKind::Float { decimals: 1 })?;
+        for cell in every_decode(&tok) {
+            assert!(cell.ends_with(".0") && cell.parse::<f64>().is_ok(), "{cell}");
+        }
+        // 20 occupation codes written `5620.0`, plus 15 rows of rare codes: only the 20.
+        let codes: Vec<f64> = (0..20).map(|k| f64::from(1000 + 437 * k)).collect();
+        let mut texts: Vec<String> =
+            (0..2000).map(|i| format!("{:.1}", codes[(i * i + 3 * i) % 20])).collect();
+        texts.extend((0..15).map(|i| format!("{}.0", 1001 + 613 * i)));
+        let tok = one_column(&texts, ColumnKind::Float { decimals: 1 })?;
+        for cell in every_decode(&tok) {
+            let v: f64 = cell.parse().map_err(|_| Error::Data(cell.clone()))?;
+            assert!(codes.contains(&v) && cell.ends_with(".0"), "{cell}");
+        }
+        // Clock times HHMM, every minute of the day about twice: never minutes above 59.
+        let minutes = (0..3000).map(|i| (i * 997) % 1440);
+        let times: Vec<String> = minutes.map(|m| format!("{}", m / 60 * 100 + m % 60)).collect();
+        let tok = one_column(&times, ColumnKind::Integer)?;
+        for cell in every_decode(&tok) {
+            let v: i64 = cell.parse().map_err(|_| Error::Data(cell.clone()))?;
+            assert!(v % 100 < 60 && (0..=2400).contains(&v), "{cell}");
+        }
+        // Timestamps on the hour: never minutes or seconds.
+        let format = "%Y-%m-%d %H:%M:%S";
+        let stamps: Vec<String> = (0..3000)
+            .map(|i| format!("2024-{:02}-{:02} {:02}:00:00", 1 + i % 12, 1 + i % 28, (i * 5) % 24))
+            .collect();
+        let tok = one_column(&stamps, ColumnKind::Datetime { format: format.into() })?;
+        for cell in every_decode(&tok) {
+            assert!(cell.ends_with(":00:00"), "{cell}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn small_counts_keep_exact_values_and_their_tail() -> Result<()> {
+        // A delinquency count: 0 in 95% of rows, 1 in 3%, 2 in 1.5%, a tail up to 30.
+        let texts: Vec<String> = (0..4000)
+            .map(|i| match i % 200 {
+                0..=189 => "0".to_string(),
+                190..=195 => "1".to_string(),
+                196..=198 => "2".to_string(),
+                _ => (3 + (i / 200) % 28).to_string(),
+            })
+            .collect();
+        let tok = one_column(&texts, ColumnKind::Integer)?;
+        let Codec::Number { exact, edges, .. } = &tok.codecs[0] else {
+            panic!("{:?}", tok.codecs[0])
+        };
+        assert_eq!(&exact[..3], &[0.0, 1.0, 2.0], "{exact:?}");
+        // The tail beyond the frequent values is still generated (its bins, not clipped away).
+        assert!(edges.last().is_some_and(|&hi| hi > 10.0), "{edges:?} {exact:?}");
         Ok(())
     }
 
