@@ -26,12 +26,18 @@ pub fn summary(path: &Path, model: &TrainedModel) -> String {
     );
     let _ = writeln!(out, "columns   {}", columns.len());
     let width = columns.iter().map(|c| c.name.chars().count()).max().unwrap_or(0);
-    for column in columns {
+    let derived = model.tokenizer().derived();
+    for (c, column) in columns.iter().enumerate() {
         let missing = match &column.missing_marker {
             Some(marker) => format!(", missing values written {marker:?}"),
             None => String::new(),
         };
-        let _ = writeln!(out, "  {:<width$}  {}{missing}", column.name, kind(&column.kind));
+        let computed = match derived.iter().find(|(d, _)| *d == c) {
+            Some((_, relation)) => format!(", derived: = {relation}"),
+            None => String::new(),
+        };
+        let _ =
+            writeln!(out, "  {:<width$}  {}{missing}{computed}", column.name, kind(&column.kind));
     }
     // Under DP the model holds no exact row count, only the noisy count of privacy units.
     let data = match &s.privacy {

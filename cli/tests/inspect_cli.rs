@@ -66,3 +66,23 @@ fn a_closed_pipe_ends_inspect_quietly() {
     // Killed by SIGPIPE (13) when it wrote after the close; or done before it noticed.
     assert!(out.status.signal() == Some(13) || out.status.success(), "{:?}", out.status);
 }
+
+/// A column computed from others is listed with its relation.
+#[test]
+fn inspect_lists_derived_columns() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut csv = String::from("price,quantity,total,note\n");
+    for i in 0..200u32 {
+        let (price, quantity) = (f64::from(i * 37 % 1009) / 100.0, i % 9 + 1);
+        let total = price * f64::from(quantity);
+        csv.push_str(&format!("{price:.2},{quantity},{total:.2},n{}\n", i % 4));
+    }
+    std::fs::write(dir.path().join("orders.csv"), csv).expect("write the table");
+    let args = ["train", "--input", "orders.csv", "--model", "m.doppel", "--epochs", "1"];
+    let out = doppel(&args, dir.path());
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let out = doppel(&["inspect", "--model", "m.doppel"], dir.path());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = "  total     float, 2 decimals, derived: = price x quantity (rounded to 2 decimals)";
+    assert!(text.contains(line), "lacks {line:?}:\n{text}");
+}

@@ -25,6 +25,7 @@ pub(crate) mod optim;
 pub mod output;
 pub(crate) mod private_schema;
 pub(crate) mod private_stats;
+pub mod relations;
 pub use doppel_table::rng;
 pub mod schema;
 pub(crate) mod subword;

@@ -14,7 +14,9 @@
 //!   there are bins, a *position* field (where in the bin, in `bin_positions` steps). The tokens of a
 //!   binned number stand for an interval; decoding draws a value in it at the source's precision;
 //! - text: `slots` fields of learned subword tokens, ended by an end token (later slots repeat it);
-//! - identifiers: no fields; regenerated from the row index.
+//! - identifiers: no fields; regenerated from the row index;
+//! - derived number columns (an exact relation to other columns in every training row, see
+//!   `relations`): no fields; computed from the decoded cells of the columns they depend on.
 
 use std::collections::BTreeMap;
 
@@ -25,6 +27,7 @@ use crate::error::{Error, Result};
 use crate::limits::Limits;
 use crate::numbers::{number_format, parse_number, source_number_format, NumberFormat, Written};
 use crate::private_stats::Release;
+use crate::relations::{self, DerivedFormat, Relation};
 use crate::rng::Rng;
 use crate::schema::is_missing;
 use crate::schema::{self, ColumnKind, Schema};
@@ -59,6 +62,8 @@ enum Codec {
     Text { model: SubwordModel, slots: usize },
     /// Not learned.
     Identifier,
+    /// Not learned: computed from other columns after they are decoded (see `relations`).
+    Derived { relation: Relation, format: DerivedFormat },
 }
 
 /// Whether a categorical column had rare values, where that was not recorded: assume it did.
@@ -128,8 +133,14 @@ impl Tokenizer {
     /// Learns every column's vocabulary from `table` (already prepared: see [`schema::prepare`]).
     pub fn fit(table: &Table, schema: &Schema, config: &TokenizerSettings) -> Result<Tokenizer> {
         let tc = config.tokenizer;
+        let mut derived = derived_columns(table, schema, config);
         let mut codecs = Vec::with_capacity(schema.columns.len());
         for (c, column) in schema.columns.iter().enumerate() {
+            if let Some(i) = derived.iter().position(|(d, ..)| *d == c) {
+                let (_, relation, format) = derived.swap_remove(i);
+                codecs.push(Codec::Derived { relation, format });
+                continue;
+            }
             let cells = present_cells(table, c, config);
             let codec = match &column.kind {
                 ColumnKind::Categorical | ColumnKind::Boolean => {
@@ -334,6 +345,19 @@ impl Tokenizer {
             codec
                 .check(column, limits)
                 .map_err(|m| format!("column {c} ('{}'): {m}", column.name))?;
+            if let Codec::Derived { relation, .. } = codec {
+                let derived_input = relation
+                    .inputs()
+                    .into_iter()
+                    .any(|i| matches!(self.codecs.get(i), Some(Codec::Derived { .. })));
+                relation
+                    .check(c, &self.schema)
+                    .and_then(|()| match derived_input {
+                        true => Err("a derived column's input is derived itself".into()),
+                        false => Ok(()),
+                    })
+                    .map_err(|m| format!("column {c} ('{}'): {m}", column.name))?;
+            }
             expected_fields = expected_fields.saturating_add(codec.field_count());
         }
         if expected_fields != self.fields.len() {
@@ -486,8 +510,51 @@ impl Tokenizer {
             cells.push(cell);
             t = t.saturating_add(n);
         }
+        for (c, codec) in self.codecs.iter().enumerate() {
+            if let Codec::Derived { relation, format } = codec {
+                // Inputs are never derived (checked), so they are decoded by now.
+                let inputs: Option<Vec<f64>> = relation
+                    .inputs()
+                    .iter()
+                    .map(|&i| cells.get(i)?.as_deref().and_then(doppel_table::value::parse_number))
+                    .collect();
+                cells[c] = inputs.and_then(|v| relation.compute(&v)).map(|v| format.write(v));
+            }
+        }
         cells
     }
+
+    /// The derived columns: each column's index and how it is computed, in words.
+    pub fn derived(&self) -> Vec<(usize, String)> {
+        let names: Vec<&str> = self.schema.columns.iter().map(|c| c.name.as_str()).collect();
+        let described = |(c, codec): (usize, &Codec)| match codec {
+            Codec::Derived { relation, format } => {
+                Some((c, format!("{} ({format})", relation.describe(&names))))
+            }
+            _ => None,
+        };
+        self.codecs.iter().enumerate().filter_map(described).collect()
+    }
+}
+
+/// The derived columns of `table` (see `relations`), each with how it is computed.
+fn derived_columns(
+    table: &Table,
+    schema: &Schema,
+    config: &TokenizerSettings,
+) -> Vec<(usize, Relation, DerivedFormat)> {
+    let cells: Vec<Vec<Option<&str>>> = (0..schema.columns.len())
+        .map(|c| {
+            (0..table.num_rows())
+                .map(|r| {
+                    table
+                        .cell(r, c)
+                        .filter(|_| !is_missing(config.missing_tokens, table.cell(r, c)))
+                })
+                .collect()
+        })
+        .collect();
+    relations::detect(schema, &cells)
 }
 
 /// The non-missing cells of column `c` with their row index.
@@ -727,7 +794,7 @@ impl Codec {
             Codec::Categorical { .. } => 1,
             Codec::Number { edges, .. } => 1 + usize::from(edges.len() > 1),
             Codec::Text { slots, .. } => *slots,
-            Codec::Identifier => 0,
+            Codec::Identifier | Codec::Derived { .. } => 0,
         }
     }
 
@@ -756,7 +823,7 @@ impl Codec {
             Codec::Text { model, slots } => {
                 vec![(FieldRole::TextSlot, size(TEXT_BASE, model.vocab_len())?); *slots]
             }
-            Codec::Identifier => Vec::new(),
+            Codec::Identifier | Codec::Derived { .. } => Vec::new(),
         })
     }
 
@@ -802,7 +869,7 @@ impl Codec {
                 }
                 out.resize(start + slots, TEXT_END);
             }
-            Codec::Identifier => {}
+            Codec::Identifier | Codec::Derived { .. } => {}
         }
         Ok(())
     }
@@ -873,6 +940,8 @@ impl Codec {
                 }
                 _ => None,
             },
+            // Computed by `Tokenizer::decode` once its inputs are decoded.
+            Codec::Derived { .. } => None,
         }
     }
 
@@ -883,6 +952,7 @@ impl Codec {
             Codec::Number { .. } => "number",
             Codec::Text { .. } => "text",
             Codec::Identifier => "identifier",
+            Codec::Derived { .. } => "derived",
         }
     }
 
@@ -895,6 +965,7 @@ impl Codec {
             Codec::Number { format, .. } => format.fits(kind),
             Codec::Text { .. } => matches!(kind, ColumnKind::Text),
             Codec::Identifier => matches!(kind, ColumnKind::Identifier { .. }),
+            Codec::Derived { .. } => matches!(kind, ColumnKind::Integer | ColumnKind::Float { .. }),
         }
     }
 
@@ -975,6 +1046,7 @@ impl Codec {
                 }
             }
             Codec::Text { slots, .. } if *slots == 0 => return Err("text with 0 slots".into()),
+            Codec::Derived { format, .. } => format.check()?,
             Codec::Text { .. } | Codec::Identifier => {}
         }
         Ok(())

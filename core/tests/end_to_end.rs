@@ -161,3 +161,28 @@ fn an_unknown_output_extension_is_refused_unless_a_format_is_given() -> Result<(
     assert_eq!(back.num_rows(), 20);
     Ok(())
 }
+
+/// Columns computed from others (`c = a + b`, `d = round(a x b, 2)`, `e = round(0.17 x a, 2)`)
+/// are detected, listed, and hold in every generated row.
+#[test]
+fn derived_columns_keep_their_relations_in_generated_rows() -> Result<()> {
+    let mut csv = String::from("a,b,c,d,e,kind\n");
+    for i in 0..600u32 {
+        let a = f64::from(i * 37 % 2003) / 10.0;
+        let b = f64::from(i * 13 % 97 + 3) / 100.0;
+        let kind = ["x", "y", "z"][(i % 3) as usize];
+        csv.push_str(&format!("{a:.1},{b:.2},{:.2},{:.2},{:.2},{kind}\n", a + b, a * b, 0.17 * a));
+    }
+    let table = read_csv(csv.as_bytes(), Path::new("derived.csv"), &ReadOptions::default())?;
+    let model = fit(&table, &small_config())?;
+    let derived: Vec<usize> = model.tokenizer().derived().iter().map(|(c, _)| *c).collect();
+    assert_eq!(derived, vec![2, 3, 4], "{:?}", model.tokenizer().derived());
+    let rows = rows_of(&model, &GenerateOptions { rows: 500, ..GenerateOptions::default() })?;
+    let number = |text: &str| text.parse::<f64>().unwrap_or(f64::NAN);
+    let near = |x: f64, y: f64| (x - y).abs() <= 0.005 + 1e-9;
+    for row in &rows {
+        let [a, b, c, d, e] = [0, 1, 2, 3, 4].map(|i| number(&row[i]));
+        assert!(near(c, a + b) && near(d, a * b) && near(e, 0.17 * a), "{row:?}");
+    }
+    Ok(())
+}
