@@ -296,7 +296,7 @@ impl Written {
 mod tests {
     use super::*;
 
-    fn cells<'a>(texts: &'a [String]) -> Vec<(usize, &'a str)> {
+    fn cells(texts: &[String]) -> Vec<(usize, &str)> {
         texts.iter().enumerate().map(|(i, t)| (i, t.as_str())).collect()
     }
 

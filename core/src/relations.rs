@@ -13,6 +13,9 @@
 //! and the derived column gets no tokens: its cells are computed after the others are decoded.
 //! Only columns without missing values take part, a derived column is never an input of
 //! another, and under DP nothing is detected (the relations are learned from the data).
+//!
+//! A date-time column that is never before another ([`ordered`]: an end after its start) is
+//! modelled as the time from that column, so generated rows keep the order.
 
 use std::fmt;
 
@@ -110,7 +113,7 @@ impl Relation {
     pub fn describe(&self, names: &[&str]) -> String {
         let name = |i: usize| names.get(i).copied().unwrap_or("?");
         match *self {
-            Relation::Scale { source, factor } if factor == 1.0 => name(source).to_string(),
+            Relation::Scale { source, factor: 1.0 } => name(source).to_string(),
             Relation::Scale { source, factor } => format!("{factor} x {}", name(source)),
             Relation::Sum { a, b } => format!("{} + {}", name(a), name(b)),
             Relation::Product { a, b } => format!("{} x {}", name(a), name(b)),
@@ -149,6 +152,60 @@ impl DerivedFormat {
         }
         Ok(())
     }
+}
+
+/// Pairs `(end, start)` of date-time columns where `end` is never before `start` in any row
+/// where it is present, and after it in some: `start` has no missing value, is not an end
+/// itself, and is the latest such column (the smallest gaps). Under DP nothing is detected.
+pub fn ordered(schema: &Schema, cells: &[Vec<Option<&str>>]) -> Vec<(usize, usize)> {
+    let times: Vec<Option<Vec<Option<i64>>>> = schema
+        .columns
+        .iter()
+        .zip(cells)
+        .map(|(column, cells)| match &column.kind {
+            ColumnKind::Datetime { format } => cells
+                .iter()
+                .map(|cell| match cell {
+                    None => Some(None),
+                    Some(text) => schema::datetime_to_seconds(text.trim(), format).map(Some),
+                })
+                .collect(),
+            _ => None,
+        })
+        .collect();
+    let rows = cells.first().map_or(0, Vec::len);
+    let complete = |c: usize| times[c].as_ref().is_some_and(|t| t.iter().all(Option::is_some));
+    let mut pairs: Vec<(usize, usize, i128)> = Vec::new();
+    for (end, end_times) in times.iter().enumerate() {
+        let Some(end_times) = end_times else { continue };
+        let mut best: Option<(usize, i128)> = None;
+        for start in (0..times.len()).filter(|&s| s != end && complete(s)) {
+            let Some(start_times) = &times[start] else { continue };
+            let gaps = end_times.iter().zip(start_times).filter_map(|(e, s)| Some((*e)? - (*s)?));
+            let (mut total, mut later, mut ok) = (0i128, false, true);
+            for gap in gaps {
+                ok &= gap >= 0;
+                later |= gap > 0;
+                total += i128::from(gap);
+            }
+            if ok && later && rows >= MIN_ROWS && best.is_none_or(|(_, t)| total < t) {
+                best = Some((start, total));
+            }
+        }
+        if let Some((start, total)) = best {
+            pairs.push((end, start, total));
+        }
+    }
+    // A start is never an end: keep the tightest pairs first.
+    pairs.sort_by_key(|&(.., total)| total);
+    let mut kept: Vec<(usize, usize)> = Vec::new();
+    for (end, start, _) in pairs {
+        if kept.iter().all(|&(e, s)| e != start && s != end && e != end) {
+            kept.push((end, start));
+        }
+    }
+    kept.sort();
+    kept
 }
 
 /// One number column as read for the search: its values, and how it is written.
@@ -376,6 +433,28 @@ mod tests {
         broken[4][17] = Some("1.00");
         let found = detect(&schema_of(&kinds), &broken);
         assert!(found.iter().all(|(c, ..)| *c != 4), "{found:?}");
+    }
+
+    #[test]
+    fn an_end_after_its_start_is_found() {
+        let date = ColumnKind::Datetime { format: "%Y-%m-%d".into() };
+        let kinds = [date.clone(), date.clone(), date, ColumnKind::Integer];
+        let mut texts: Vec<Vec<String>> = vec![Vec::new(); 4];
+        for i in 0..100u32 {
+            texts[0].push(format!("2024-01-{:02}", 1 + i % 20));
+            texts[1].push(format!("2024-02-{:02}", 1 + i % 28)); // after column 0, by weeks
+            texts[2].push(format!("2024-01-{:02}", 1 + (i + 3) % 20)); // before and after 0
+            texts[3].push(i.to_string());
+        }
+        let mut cells: Vec<Vec<Option<&str>>> =
+            texts.iter().map(|c| c.iter().map(|t| Some(t.as_str())).collect()).collect();
+        assert_eq!(ordered(&schema_of(&kinds), &cells), vec![(1, 0)]);
+        // An end may be missing; a start may not.
+        cells[1][5] = None;
+        assert_eq!(ordered(&schema_of(&kinds), &cells), vec![(1, 0)]);
+        cells[0][5] = None;
+        // Column 0 can no longer be a start; every February date is after column 2's too.
+        assert_eq!(ordered(&schema_of(&kinds), &cells), vec![(1, 2)]);
     }
 
     #[test]

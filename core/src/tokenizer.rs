@@ -57,6 +57,11 @@ enum Codec {
         /// when every value is written as `format` writes it (and under DP).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         written: Vec<Vec<(Written, u32)>>,
+        /// For a date-time column never before column `after` (an end after its start): the
+        /// tokens stand for the time from that column's value, so that generated rows keep
+        /// the order. `None` for a column modelled on its own.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<usize>,
     },
     /// Each slot: `0` end, `1` missing, then the subword ids.
     Text { model: SubwordModel, slots: usize },
@@ -133,7 +138,9 @@ impl Tokenizer {
     /// Learns every column's vocabulary from `table` (already prepared: see [`schema::prepare`]).
     pub fn fit(table: &Table, schema: &Schema, config: &TokenizerSettings) -> Result<Tokenizer> {
         let tc = config.tokenizer;
-        let mut derived = derived_columns(table, schema, config);
+        let all_cells = cells_by_column(table, schema, config);
+        let mut derived = relations::detect(schema, &all_cells);
+        let ordered = relations::ordered(schema, &all_cells);
         let mut codecs = Vec::with_capacity(schema.columns.len());
         for (c, column) in schema.columns.iter().enumerate() {
             if let Some(i) = derived.iter().position(|(d, ..)| *d == c) {
@@ -159,7 +166,20 @@ impl Tokenizer {
                             Error::cell(row + 1, &column.name, Some(text), problem)
                         })?);
                     }
+                    let after = ordered.iter().find(|(end, _)| *end == c).map(|&(_, s)| s);
+                    if let Some(start) = after {
+                        // Detection read every start and found it present.
+                        let start_format = number_format(&schema.columns[start].kind);
+                        for ((row, _), value) in cells.iter().zip(values.iter_mut()) {
+                            let base = all_cells[start][*row]
+                                .and_then(|text| parse_number(text, &start_format));
+                            *value -= base.unwrap_or(0.0);
+                        }
+                    }
                     let mut codec = fit_numbers(values.clone(), format, tc)?;
+                    if let Codec::Number { after: a, .. } = &mut codec {
+                        *a = after;
+                    }
                     fit_written(&mut codec, &values, &cells, tc.rare_category_threshold.max(1));
                     codec
                 }
@@ -301,7 +321,14 @@ impl Tokenizer {
                         edges = vec![0.0, r];
                     }
                     let positions = bin_positions(tc)?;
-                    Codec::Number { format, exact, edges, positions, written: Vec::new() }
+                    Codec::Number {
+                        format,
+                        exact,
+                        edges,
+                        positions,
+                        written: Vec::new(),
+                        after: None,
+                    }
                 }
             };
             column.missing_count = release.noisy_missing(missing);
@@ -345,6 +372,22 @@ impl Tokenizer {
             codec
                 .check(column, limits)
                 .map_err(|m| format!("column {c} ('{}'): {m}", column.name))?;
+            if let Codec::Number { after: Some(start), .. } = codec {
+                let from = self.codecs.get(*start);
+                let datetime = columns
+                    .get(*start)
+                    .is_some_and(|s| matches!(s.kind, ColumnKind::Datetime { .. }));
+                if *start == c
+                    || !datetime
+                    || !matches!(from, Some(Codec::Number { after: None, .. }))
+                {
+                    return Err(format!(
+                        "column {c} ('{}'): measured from column {start}, which is not another \
+                         date column modelled on its own",
+                        column.name
+                    ));
+                }
+            }
             if let Codec::Derived { relation, .. } = codec {
                 let derived_input = relation
                     .inputs()
@@ -423,7 +466,8 @@ impl Tokenizer {
                 let cell = table.cell(row, c);
                 let cell =
                     (!is_missing(config.missing_tokens, cell)).then(|| cell.unwrap_or_default());
-                codec.encode(cell, &mut row_tokens).map_err(|message| {
+                let base = self.base_of(codec, |s| table.cell(row, s), config);
+                codec.encode(cell, base, &mut row_tokens).map_err(|message| {
                     Error::cell(row + 1, &self.schema.columns[c].name, cell, message)
                 })?;
             }
@@ -494,21 +538,53 @@ impl Tokenizer {
         never
     }
 
+    /// The value of the column a codec's values are measured from (see `Codec::Number`'s
+    /// `after`), read from `cell_of(column)`: `Some(None)` when that cell is missing or
+    /// unreadable, `None` for a codec modelled on its own.
+    fn base_of<'a>(
+        &self,
+        codec: &Codec,
+        cell_of: impl Fn(usize) -> Option<&'a str>,
+        config: &TokenizerSettings,
+    ) -> Option<Option<f64>> {
+        let Codec::Number { after: Some(start), .. } = codec else { return None };
+        let Some(Codec::Number { format, .. }) = self.codecs.get(*start) else { return Some(None) };
+        let cell = cell_of(*start);
+        let present = (!is_missing(config.missing_tokens, cell)).then_some(cell).flatten();
+        Some(present.and_then(|text| parse_number(text, format)))
+    }
+
     /// Decodes one record's local tokens into cells in schema column order: a value's text in
     /// the source's format, or `None` for a missing value (the output writes it as a null, or
     /// as the column's missing marker in CSV). `row_index` numbers generated identifiers;
     /// `rng` draws values within numeric bins.
     pub fn decode(&self, tokens: &[u32], row_index: u64, rng: &mut Rng) -> Vec<Option<String>> {
         let mut cells = Vec::with_capacity(self.codecs.len());
+        let mut spans = Vec::with_capacity(self.codecs.len());
         let mut t = 0usize;
         for (codec, column) in self.codecs.iter().zip(&self.schema.columns) {
             let n = codec.field_count();
             // A validated tokenizer has a token for every field; anything else decodes as missing.
-            let cell = tokens
-                .get(t..t.saturating_add(n))
+            let span = tokens.get(t..t.saturating_add(n));
+            let ordered = matches!(codec, Codec::Number { after: Some(_), .. });
+            let cell = span
+                .filter(|_| !ordered)
                 .and_then(|tokens| codec.decode(tokens, &self.rare_token, column, row_index, rng));
             cells.push(cell);
+            spans.push(span);
             t = t.saturating_add(n);
+        }
+        // Ends after their starts (never chained: checked), then derived columns.
+        for (c, codec) in self.codecs.iter().enumerate() {
+            let Codec::Number { after: Some(start), .. } = codec else { continue };
+            let start_cell = cells.get(*start).cloned().flatten();
+            let Some(Codec::Number { format, .. }) = self.codecs.get(*start) else { continue };
+            let base = start_cell.as_deref().and_then(|text| parse_number(text, format));
+            let column = &self.schema.columns[c];
+            cells[c] = match (spans[c], base) {
+                (Some(tokens), Some(base)) => codec.decode_from(tokens, base, column, rng),
+                _ => None,
+            };
         }
         for (c, codec) in self.codecs.iter().enumerate() {
             if let Codec::Derived { relation, format } = codec {
@@ -524,12 +600,17 @@ impl Tokenizer {
         cells
     }
 
-    /// The derived columns: each column's index and how it is computed, in words.
+    /// The derived columns: each column's index and how it is computed, in words (an end date
+    /// is its start plus a learned time).
     pub fn derived(&self) -> Vec<(usize, String)> {
         let names: Vec<&str> = self.schema.columns.iter().map(|c| c.name.as_str()).collect();
         let described = |(c, codec): (usize, &Codec)| match codec {
             Codec::Derived { relation, format } => {
                 Some((c, format!("{} ({format})", relation.describe(&names))))
+            }
+            Codec::Number { after: Some(start), .. } => {
+                let start = names.get(*start).copied().unwrap_or("?");
+                Some((c, format!("{start} + a learned time (never before {start})")))
             }
             _ => None,
         };
@@ -537,13 +618,13 @@ impl Tokenizer {
     }
 }
 
-/// The derived columns of `table` (see `relations`), each with how it is computed.
-fn derived_columns(
-    table: &Table,
+/// Every cell of `table` by column, `None` where missing.
+fn cells_by_column<'a>(
+    table: &'a Table,
     schema: &Schema,
     config: &TokenizerSettings,
-) -> Vec<(usize, Relation, DerivedFormat)> {
-    let cells: Vec<Vec<Option<&str>>> = (0..schema.columns.len())
+) -> Vec<Vec<Option<&'a str>>> {
+    (0..schema.columns.len())
         .map(|c| {
             (0..table.num_rows())
                 .map(|r| {
@@ -553,8 +634,7 @@ fn derived_columns(
                 })
                 .collect()
         })
-        .collect();
-    relations::detect(schema, &cells)
+        .collect()
 }
 
 /// The non-missing cells of column `c` with their row index.
@@ -649,7 +729,7 @@ fn fit_numbers(mut values: Vec<f64>, format: NumberFormat, tc: &TokenizerConfig)
     clip_extremes(&mut rest, tc.outlier_rows);
     let edges = quantile_edges(&rest, tc.numeric_bins.min((rest.len() / threshold).max(1)));
     let positions = if edges.is_empty() { 0 } else { bin_positions(tc)? };
-    Ok(Codec::Number { format, exact, edges, positions, written: Vec::new() })
+    Ok(Codec::Number { format, exact, edges, positions, written: Vec::new(), after: None })
 }
 
 /// Most frequent values a discrete column may have (each is a token of its value field).
@@ -828,7 +908,14 @@ impl Codec {
     }
 
     /// Appends the local tokens of one cell (`None` = missing).
-    fn encode(&self, cell: Option<&str>, out: &mut Vec<u32>) -> std::result::Result<(), String> {
+    /// `base`: for a codec whose values are measured from another column's, that column's
+    /// value in the row (`None` inside when it is missing); `None` for every other codec.
+    fn encode(
+        &self,
+        cell: Option<&str>,
+        base: Option<Option<f64>>,
+        out: &mut Vec<u32>,
+    ) -> std::result::Result<(), String> {
         match self {
             Codec::Categorical { values, .. } => out.push(match cell {
                 None => MISSING,
@@ -845,8 +932,13 @@ impl Codec {
                     }
                     return Ok(());
                 };
-                let value = parse_number(text, format)
+                let mut value = parse_number(text, format)
                     .ok_or_else(|| format!("cannot read '{text}' as {}", format.describe()))?;
+                if let Some(base) = base {
+                    let base =
+                        base.ok_or("the column it is measured from is missing in this row")?;
+                    value -= base;
+                }
                 let (token, step) = self
                     .locate_value(value)
                     .ok_or_else(|| format!("value '{text}' was not seen in training"))?;
@@ -892,37 +984,7 @@ impl Codec {
                 RARE => Some(rare.to_string()),
                 t => values.get((t - CATEGORY_BASE) as usize).cloned(),
             },
-            Codec::Number { format, exact, edges, positions, written } => {
-                if first == MISSING {
-                    return None;
-                }
-                let i = (first - 1) as usize;
-                let form = written.get(i).and_then(|forms| draw_form(forms, rng));
-                if let Some(&value) = exact.get(i) {
-                    return Some(match form {
-                        Some(form) => schema::format_float(value, form.decimals),
-                        None => format.write(value),
-                    });
-                }
-                let bin = i - exact.len();
-                let (&lo, &hi) = (edges.get(bin)?, edges.get(bin + 1)?);
-                if lo.partial_cmp(&hi).is_none_or(|o| o.is_gt()) {
-                    return None;
-                }
-                let positions = (*positions).max(1);
-                let step = match tokens.get(1) {
-                    Some(&p) if p != NOT_APPLICABLE => f64::from((p - 1).min(positions - 1)),
-                    _ => rng.below(positions as usize) as f64,
-                };
-                let u = (step + rng.uniform()) / f64::from(positions);
-                let x = lo + u * (hi - lo);
-                if let Some(text) = form
-                    .and_then(|form| write_in_form(form, x, (exact, edges), bin, step, positions))
-                {
-                    return Some(text);
-                }
-                Some(format.write(value_in_step(format, x, (exact, edges), bin, step, positions)))
-            }
+            Codec::Number { .. } => self.decode_from(tokens, 0.0, column, rng),
             Codec::Text { model, .. } => {
                 if first == TEXT_MISSING {
                     return None;
@@ -943,6 +1005,56 @@ impl Codec {
             // Computed by `Tokenizer::decode` once its inputs are decoded.
             Codec::Derived { .. } => None,
         }
+    }
+
+    /// Decodes a number codec's tokens to the text of `base` plus the value they stand for
+    /// (`base` is 0 for a column modelled on its own); `None` when missing, or for another
+    /// codec. The column's written forms apply to values modelled on their own only.
+    fn decode_from(
+        &self,
+        tokens: &[u32],
+        base: f64,
+        column: &schema::ColumnSchema,
+        rng: &mut Rng,
+    ) -> Option<String> {
+        let Codec::Number { format, exact, edges, positions, written, after } = self else {
+            return None;
+        };
+        debug_assert!(matches!(
+            column.kind,
+            ColumnKind::Integer | ColumnKind::Float { .. } | ColumnKind::Datetime { .. }
+        ));
+        let first = tokens.first().copied().unwrap_or(MISSING);
+        if first == MISSING {
+            return None;
+        }
+        let i = (first - 1) as usize;
+        let form =
+            written.get(i).filter(|_| after.is_none()).and_then(|forms| draw_form(forms, rng));
+        if let Some(&value) = exact.get(i) {
+            return Some(match form {
+                Some(form) => schema::format_float(value, form.decimals),
+                None => format.write(base + value),
+            });
+        }
+        let bin = i - exact.len();
+        let (&lo, &hi) = (edges.get(bin)?, edges.get(bin + 1)?);
+        if lo.partial_cmp(&hi).is_none_or(|o| o.is_gt()) {
+            return None;
+        }
+        let positions = (*positions).max(1);
+        let step = match tokens.get(1) {
+            Some(&p) if p != NOT_APPLICABLE => f64::from((p - 1).min(positions - 1)),
+            _ => rng.below(positions as usize) as f64,
+        };
+        let u = (step + rng.uniform()) / f64::from(positions);
+        let x = lo + u * (hi - lo);
+        if let Some(text) =
+            form.and_then(|form| write_in_form(form, x, (exact, edges), bin, step, positions))
+        {
+            return Some(text);
+        }
+        Some(format.write(base + value_in_step(format, x, (exact, edges), bin, step, positions)))
     }
 
     /// The name of the codec, for errors.
@@ -997,8 +1109,11 @@ impl Codec {
                     return Err("no category, rare bucket or missing value to generate".into());
                 }
             }
-            Codec::Number { format, exact, edges, positions, written } => {
+            Codec::Number { format, exact, edges, positions, written, after } => {
                 format.check()?;
+                if after.is_some() && !matches!(format, NumberFormat::Datetime { .. }) {
+                    return Err("a number measured from another column is not a date".into());
+                }
                 if !written.is_empty() {
                     if !matches!(format, NumberFormat::Float { .. }) {
                         return Err("written forms on a column that is not a float".into());

@@ -163,26 +163,39 @@ fn an_unknown_output_extension_is_refused_unless_a_format_is_given() -> Result<(
 }
 
 /// Columns computed from others (`c = a + b`, `d = round(a x b, 2)`, `e = round(0.17 x a, 2)`)
-/// are detected, listed, and hold in every generated row.
+/// are detected, listed, and hold in every generated row, as does an end date never before
+/// its start.
 #[test]
 fn derived_columns_keep_their_relations_in_generated_rows() -> Result<()> {
-    let mut csv = String::from("a,b,c,d,e,kind\n");
+    let mut csv = String::from("a,b,c,d,e,kind,start,end\n");
+    let day = |d: i64| doppel_core::schema::seconds_to_datetime(d * 86_400, "%Y-%m-%d");
     for i in 0..600u32 {
         let a = f64::from(i * 37 % 2003) / 10.0;
         let b = f64::from(i * 13 % 97 + 3) / 100.0;
         let kind = ["x", "y", "z"][(i % 3) as usize];
-        csv.push_str(&format!("{a:.1},{b:.2},{:.2},{:.2},{:.2},{kind}\n", a + b, a * b, 0.17 * a));
+        let start = 19_000 + i64::from(i * 11 % 365);
+        let end = start + i64::from(i * 7 % 40);
+        csv.push_str(&format!(
+            "{a:.1},{b:.2},{:.2},{:.2},{:.2},{kind},{},{}\n",
+            a + b,
+            a * b,
+            0.17 * a,
+            day(start),
+            day(end)
+        ));
     }
     let table = read_csv(csv.as_bytes(), Path::new("derived.csv"), &ReadOptions::default())?;
     let model = fit(&table, &small_config())?;
     let derived: Vec<usize> = model.tokenizer().derived().iter().map(|(c, _)| *c).collect();
-    assert_eq!(derived, vec![2, 3, 4], "{:?}", model.tokenizer().derived());
+    assert_eq!(derived, vec![2, 3, 4, 7], "{:?}", model.tokenizer().derived());
     let rows = rows_of(&model, &GenerateOptions { rows: 500, ..GenerateOptions::default() })?;
     let number = |text: &str| text.parse::<f64>().unwrap_or(f64::NAN);
     let near = |x: f64, y: f64| (x - y).abs() <= 0.005 + 1e-9;
     for row in &rows {
         let [a, b, c, d, e] = [0, 1, 2, 3, 4].map(|i| number(&row[i]));
         assert!(near(c, a + b) && near(d, a * b) && near(e, 0.17 * a), "{row:?}");
+        // ISO dates compare as text.
+        assert!(row[7] >= row[6] && row[7].len() == 10, "{row:?}");
     }
     Ok(())
 }
