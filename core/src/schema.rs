@@ -329,10 +329,33 @@ fn infer_kind(name: &str, cells: &ColumnCells, source: SourceType) -> ColumnKind
             return ColumnKind::Identifier { shape: IdShape::Template { template } };
         }
     }
-    if looks_like_text(&values) {
+    if looks_like_text(&values) || has_long_tail(&values) {
         return ColumnKind::Text;
     }
     ColumnKind::Categorical
+}
+
+/// Rows a string must be seen in to count as a category rather than part of a long tail (the
+/// tokenizer's default `rare_category_threshold`, which buckets rarer strings).
+const TAIL_COUNT: usize = 10;
+/// Share of rows in the long tail from which a string column is short text.
+const LONG_TAIL_SHARE: f64 = 0.25;
+/// Fewest distinct strings of a long-tail column (a small table's few categories stay
+/// categories, even when each is rare).
+const LONG_TAIL_DISTINCT: usize = 100;
+
+/// Whether strings have a long tail: at least [`LONG_TAIL_DISTINCT`] of them, and at least
+/// [`LONG_TAIL_SHARE`] of the rows holding one seen fewer than [`TAIL_COUNT`] times (job
+/// titles, names, licence numbers of mixed shapes). As categories, nearly all of them would
+/// be the rare bucket's placeholder; as short text, the subword model writes values that look
+/// like them.
+fn has_long_tail(values: &[&str]) -> bool {
+    let mut counts: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for v in values {
+        *counts.entry(v).or_default() += 1;
+    }
+    let tail: usize = counts.values().filter(|&&n| n < TAIL_COUNT).sum();
+    counts.len() >= LONG_TAIL_DISTINCT && tail as f64 >= LONG_TAIL_SHARE * values.len() as f64
 }
 
 /// The kind `wanted` for a column, with the formats `declared` pins, or an error naming the
@@ -964,6 +987,24 @@ mod tests {
             ColumnKind::Identifier { shape: IdShape::Template { template: "C-9999".into() } }
         );
         assert_eq!(kinds[2], ColumnKind::Text);
+    }
+
+    #[test]
+    fn a_long_tail_of_strings_is_short_text_and_a_few_categories_stay_categories() {
+        // Job titles: 80% of rows unique, the rest a handful of frequent titles.
+        let titles = (0..1000).map(|i| match i % 5 {
+            0 => "Teacher".to_string(),
+            _ => format!("Clerk{i}"),
+        });
+        let few = (0..1000).map(|i| format!("grade-{}", i % 40));
+        let rows = titles.zip(few).map(|(t, g)| format!("{t},{g}"));
+        assert_eq!(
+            kinds(&with_rows("title,grade", rows)),
+            vec![ColumnKind::Text, ColumnKind::Categorical]
+        );
+        // 150 rows of 30 categories seen 5 times each: rare, but few.
+        let small = with_rows("c", (0..150).map(|i| format!("k{}", i % 30)));
+        assert_eq!(kinds(&small), vec![ColumnKind::Categorical]);
     }
 
     #[test]
