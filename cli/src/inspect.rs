@@ -124,5 +124,9 @@ fn kind(kind: &ColumnKind) -> String {
         ColumnKind::Identifier { shape: IdShape::Template { template } } => {
             format!("identifier, template {template}")
         }
+        ColumnKind::Identifier { shape: IdShape::Shapes { shapes } } => {
+            let templates: Vec<&str> = shapes.iter().map(|s| s.template.as_str()).collect();
+            format!("identifier, shapes {}", templates.join(" "))
+        }
     }
 }

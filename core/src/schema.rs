@@ -54,6 +54,27 @@ pub enum IdShape {
         /// The template.
         template: String,
     },
+    /// The source's shapes with their counts: each row draws one in proportion (a licence
+    /// column writing `8002756`, `S124529` and `a999999`), and a shape with `fresh` prefixes
+    /// starts every identifier with one of them, prefixes no source identifier of that shape
+    /// starts with, so that no synthetic identifier equals a real one.
+    Shapes {
+        /// The shapes, most frequent first.
+        shapes: Vec<IdTemplate>,
+    },
+}
+
+/// One shape of [`IdShape::Shapes`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IdTemplate {
+    /// The template, as in [`IdShape::Template`].
+    pub template: String,
+    /// How many source identifiers have this shape.
+    pub count: u64,
+    /// Values for the first varying positions that no source identifier of this shape has
+    /// there; empty when every such prefix is taken.
+    #[serde(default)]
+    pub fresh: Vec<String>,
 }
 
 /// One column's inferred description.
@@ -313,8 +334,9 @@ fn infer_kind(name: &str, cells: &ColumnCells, source: SourceType) -> ColumnKind
     }
     if values.iter().all(|v| parse_integer(v).is_some()) {
         if cells.may_be_identifier() && is_id_name(name) {
-            let start = values.iter().filter_map(|v| parse_integer(v)).min().unwrap_or(1);
-            return ColumnKind::Identifier { shape: IdShape::Sequence { start } };
+            return ColumnKind::Identifier {
+                shape: IdShape::Sequence { start: after_largest(&values) },
+            };
         }
         return ColumnKind::Integer;
     }
@@ -325,8 +347,8 @@ fn infer_kind(name: &str, cells: &ColumnCells, source: SourceType) -> ColumnKind
         return ColumnKind::Datetime { format: format.to_string() };
     }
     if cells.may_be_identifier() && values.iter().all(|v| !v.contains(char::is_whitespace)) {
-        if let Some(template) = id_template(&values) {
-            return ColumnKind::Identifier { shape: IdShape::Template { template } };
+        if let Some(shape) = id_shapes(&values) {
+            return ColumnKind::Identifier { shape };
         }
     }
     if looks_like_text(&values) || has_long_tail(&values) {
@@ -424,11 +446,9 @@ fn kind_as(
             let shape = if let Some(template) = pinned.template {
                 IdShape::Template { template }
             } else if values.iter().all(|v| parse_integer(v).is_some()) {
-                let start = values.iter().filter_map(|v| parse_integer(v)).min().unwrap_or(1);
-                IdShape::Sequence { start }
+                IdShape::Sequence { start: after_largest(&values) }
             } else {
-                let template = id_template(&values).unwrap_or_else(|| "*".repeat(12));
-                IdShape::Template { template }
+                id_shapes(&values).unwrap_or_else(|| IdShape::Template { template: "*".repeat(12) })
             };
             ColumnKind::Identifier { shape }
         }
@@ -591,6 +611,31 @@ impl ColumnKind {
             ColumnKind::Identifier { shape: IdShape::Template { template } } => {
                 check_template(template)
             }
+            ColumnKind::Identifier { shape: IdShape::Shapes { shapes } } => {
+                if shapes.is_empty() || shapes.len() > MAX_ID_SHAPES {
+                    return Err(format!(
+                        "{} identifier shapes (1 to {MAX_ID_SHAPES})",
+                        shapes.len()
+                    ));
+                }
+                for shape in shapes {
+                    check_template(&shape.template)?;
+                    let slots = template_slots(&shape.template);
+                    let fits = |p: &String| {
+                        p.chars().count() <= slots.len()
+                            && p.chars()
+                                .zip(&slots)
+                                .all(|(c, (_, a))| c.is_ascii() && a.contains(&(c as u8)))
+                    };
+                    if shape.fresh.len() > MAX_FRESH || !shape.fresh.iter().all(fits) {
+                        return Err(format!(
+                            "identifier template '{}' has unusable fresh prefixes",
+                            shape.template
+                        ));
+                    }
+                }
+                Ok(())
+            }
             _ => Ok(()),
         }
     }
@@ -634,6 +679,127 @@ fn template_alphabet(symbol: char) -> Option<&'static str> {
         '*' => Some("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"),
         _ => None,
     }
+}
+
+/// The first identifier of a sequence: one past the largest source identifier, so that no
+/// synthetic identifier equals a real one.
+fn after_largest(values: &[&str]) -> i64 {
+    values.iter().filter_map(|v| parse_integer(v)).max().map_or(1, |m| m.saturating_add(1))
+}
+
+/// Most shapes an identifier column keeps (the most frequent).
+const MAX_ID_SHAPES: usize = 32;
+/// Fresh prefixes kept per shape.
+const MAX_FRESH: usize = 16;
+
+/// The shapes of identifiers (see [`IdShape::Shapes`]): values grouped by the class of each
+/// character (digit, upper-case, lower-case letter, or the character itself), each group's
+/// template from [`id_template`], with fresh prefixes. `None` for no value.
+fn id_shapes(values: &[&str]) -> Option<IdShape> {
+    let mut groups = std::collections::HashMap::<String, Vec<&str>>::new();
+    for v in values {
+        let pattern: String = v
+            .chars()
+            .map(|c| match c {
+                '0'..='9' => '9',
+                'A'..='Z' => 'A',
+                'a'..='z' => 'a',
+                c => c,
+            })
+            .collect();
+        groups.entry(pattern).or_default().push(v);
+    }
+    let mut groups: Vec<(String, Vec<&str>)> = groups.into_iter().collect();
+    groups.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(&b.0)));
+    groups.truncate(MAX_ID_SHAPES);
+    let shapes: Vec<IdTemplate> = groups
+        .into_iter()
+        .filter_map(|(_, members)| {
+            let template = id_template(&members)?;
+            let fresh = fresh_prefixes(&template, &members);
+            Some(IdTemplate { template, count: members.len() as u64, fresh })
+        })
+        .collect();
+    (!shapes.is_empty()).then_some(IdShape::Shapes { shapes })
+}
+
+/// Up to [`MAX_FRESH`] prefixes for the first varying positions of `template` (one, two or
+/// three of them, the fewest that leave one free) that no value of `members` has there.
+fn fresh_prefixes(template: &str, members: &[&str]) -> Vec<String> {
+    let slots = template_slots(template);
+    for length in 1..=slots.len().min(3) {
+        let used: std::collections::HashSet<String> = members
+            .iter()
+            .map(|v| {
+                let chars: Vec<char> = v.chars().collect();
+                slots[..length].iter().filter_map(|&(i, _)| chars.get(i)).collect()
+            })
+            .collect();
+        let alphabets: Vec<&[u8]> = slots[..length].iter().map(|&(_, a)| a).collect();
+        let total: usize = alphabets.iter().map(|a| a.len()).product();
+        let fresh: Vec<String> = (0..total)
+            .map(|mut k| {
+                alphabets
+                    .iter()
+                    .rev()
+                    .map(|a| {
+                        let c = a[k % a.len()] as char;
+                        k /= a.len();
+                        c
+                    })
+                    .collect::<Vec<char>>()
+                    .into_iter()
+                    .rev()
+                    .collect::<String>()
+            })
+            .filter(|p| !used.contains(p))
+            .take(MAX_FRESH)
+            .collect();
+        if !fresh.is_empty() {
+            return fresh;
+        }
+    }
+    Vec::new()
+}
+
+/// The varying positions of a template, as character positions of the identifiers it makes,
+/// with their alphabets.
+fn template_slots(template: &str) -> Vec<(usize, &'static [u8])> {
+    let mut slots = Vec::new();
+    let (mut chars, mut position) = (template.chars(), 0);
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            chars.next();
+        } else if let Some(alphabet) = template_alphabet(c) {
+            slots.push((position, alphabet.as_bytes()));
+        }
+        position += 1;
+    }
+    slots
+}
+
+/// `template` with its first varying positions fixed to `prefix`'s characters.
+fn with_prefix(template: &str, prefix: &str) -> String {
+    let mut out = String::with_capacity(template.len() + 2 * prefix.len());
+    let mut prefix = prefix.chars();
+    let mut chars = template.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            out.push(c);
+            out.extend(chars.next());
+        } else if template_alphabet(c).is_some() {
+            match prefix.next() {
+                Some(p) => {
+                    out.push('\\');
+                    out.push(p);
+                }
+                None => out.push(c),
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The template shared by the most common length of identifier: a position where every value has
@@ -684,6 +850,7 @@ pub fn generate_identifier(shape: &IdShape, index: u64) -> String {
         // In i128 the sum never overflows, so identifiers past i64::MAX stay distinct.
         IdShape::Sequence { start } => return (i128::from(*start) + i128::from(index)).to_string(),
         IdShape::Template { template } => template,
+        IdShape::Shapes { shapes } => return generate_in_shapes(shapes, index),
     };
     enum Item {
         Literal(char),
@@ -731,6 +898,41 @@ pub fn generate_identifier(shape: &IdShape, index: u64) -> String {
     }
     out.iter().rev().collect()
 }
+
+/// The identifier of row `index` in one of `shapes`, in proportion to their counts: row
+/// `index` falls in slot `index % W` of a cycle of `W` slots shared out by count, which gives
+/// its shape and a rank among the rows of that shape (`index / W` cycles before it), so that
+/// the ranks of one shape are dense. Distinct ranks get distinct identifiers (a fresh prefix
+/// by the rank modulo their number, the rest from the quotient), and rows of two shapes differ
+/// in some character's class.
+fn generate_in_shapes(shapes: &[IdTemplate], index: u64) -> String {
+    let total: u64 = shapes.iter().map(|s| s.count).fold(0, u64::saturating_add).max(1);
+    let slots: Vec<u64> = shapes
+        .iter()
+        .map(|s| ((s.count as f64 / total as f64) * SHAPE_SLOTS as f64).round().max(1.0) as u64)
+        .collect();
+    let cycle: u64 = slots.iter().sum::<u64>().max(1);
+    let mut slot = index % cycle;
+    let Some((shape, width)) = shapes.iter().zip(&slots).find(|&(_, &w)| {
+        let here = slot < w;
+        if !here {
+            slot -= w;
+        }
+        here
+    }) else {
+        return index.to_string();
+    };
+    let rank = (index / cycle) * width + slot;
+    if shape.fresh.is_empty() {
+        return generate_identifier(&IdShape::Template { template: shape.template.clone() }, rank);
+    }
+    let m = shape.fresh.len() as u64;
+    let template = with_prefix(&shape.template, &shape.fresh[(rank % m) as usize]);
+    generate_identifier(&IdShape::Template { template }, rank / m)
+}
+
+/// Slots of the cycle [`generate_in_shapes`] shares out among shapes.
+const SHAPE_SLOTS: u64 = 1000;
 
 /// A replacement for missing values: the mean of a numeric or date column, written in its format;
 /// the mode of any other column.
@@ -981,12 +1183,66 @@ mod tests {
             }),
         );
         let kinds = kinds(&csv);
-        assert_eq!(kinds[0], ColumnKind::Identifier { shape: IdShape::Sequence { start: 100 } });
-        assert_eq!(
-            kinds[1],
-            ColumnKind::Identifier { shape: IdShape::Template { template: "C-9999".into() } }
-        );
+        // A sequence continues after the largest source identifier.
+        assert_eq!(kinds[0], ColumnKind::Identifier { shape: IdShape::Sequence { start: 130 } });
+        let ColumnKind::Identifier { shape: IdShape::Shapes { shapes } } = &kinds[1] else {
+            panic!("{:?}", kinds[1]);
+        };
+        assert_eq!((shapes.len(), shapes[0].template.as_str(), shapes[0].count), (1, "C-9999", 30));
+        // 30 codes C-0005, C-0342, ... use every first digit: fresh prefixes are two digits
+        // no code starts with.
+        let codes: Vec<String> = (0..30).map(|i| format!("C-{:04}", 337 * i + 5)).collect();
+        assert!(!shapes[0].fresh.is_empty());
+        for prefix in &shapes[0].fresh {
+            assert_eq!(prefix.len(), 2);
+            assert!(codes.iter().all(|c| !c[2..].starts_with(prefix.as_str())), "{prefix}");
+        }
         assert_eq!(kinds[2], ColumnKind::Text);
+    }
+
+    #[test]
+    fn identifiers_keep_every_shape_and_never_equal_a_source_value() {
+        // Licence numbers of three shapes: 8002756, S124529, a999999 (60%, 30%, 10%).
+        let licences: Vec<String> = (0..2000)
+            .map(|i: u64| {
+                let digits = (i * 7919 + 13) % 1_000_000;
+                match i % 10 {
+                    0..=5 => format!("{}", 8_000_000 + digits),
+                    6..=8 => format!("S{digits:06}"),
+                    _ => format!("a{digits:06}"),
+                }
+            })
+            .collect();
+        let csv = with_rows("licence", licences.iter().cloned());
+        let kind = kinds(&csv).remove(0);
+        let ColumnKind::Identifier { shape } = &kind else { panic!("{kind:?}") };
+        kind.check().unwrap();
+        let real: std::collections::HashSet<&str> = licences.iter().map(String::as_str).collect();
+        let generated: Vec<String> = (0..2000).map(|i| generate_identifier(shape, i)).collect();
+        let shape_of = |v: &str| -> char {
+            match v.chars().next() {
+                Some('S') => 'S',
+                Some('a') => 'a',
+                _ => '8',
+            }
+        };
+        let mut counts = std::collections::BTreeMap::<char, usize>::new();
+        for v in &generated {
+            assert!(!real.contains(v.as_str()), "{v} is a source value");
+            assert_eq!(v.len(), 7, "{v}");
+            assert!(v[1..].chars().all(|c| c.is_ascii_digit()), "{v}");
+            *counts.entry(shape_of(v)).or_default() += 1;
+        }
+        let mut seen = std::collections::HashMap::new();
+        for (i, v) in generated.iter().enumerate() {
+            if let Some(j) = seen.insert(v.clone(), i) {
+                panic!("rows {j} and {i} both get {v}: {shape:?}");
+            }
+        }
+        // Shares near 60/30/10%.
+        assert!((1050..=1350).contains(&counts[&'8']), "{counts:?}");
+        assert!((450..=750).contains(&counts[&'S']), "{counts:?}");
+        assert!((100..=300).contains(&counts[&'a']), "{counts:?}");
     }
 
     #[test]
