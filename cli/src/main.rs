@@ -616,12 +616,29 @@ fn train_command(
     if let Some(p) = &s.privacy {
         print_guarantee(p);
     }
+    if let Some(warning) = still_falling_warning(s) {
+        eprintln!("warning: {warning}");
+    }
     eprintln!(
         "model written to {}; next: doppel generate --model {} --rows N --output synthetic.csv",
         model_path.display(),
         model_path.display()
     );
     Ok(split)
+}
+
+/// What to do when training stopped at `max_epochs` (its epoch count then) while the
+/// validation loss still fell.
+fn still_falling_warning(s: &doppel_core::TrainingSummary) -> Option<String> {
+    let (epochs, first, last) = s.recent_validation_change().filter(|_| s.still_improving)?;
+    let over =
+        if epochs == 1 { "the last epoch".to_owned() } else { format!("the last {epochs} epochs") };
+    Some(format!(
+        "training stopped at max_epochs = {} while the validation loss was still falling \
+         ({first:.4} -> {last:.4} over {over}); raise training.max_epochs (--epochs) for a \
+         better model",
+        s.epochs
+    ))
 }
 
 /// The DP guarantee in the CLI's last lines of `train`.
