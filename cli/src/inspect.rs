@@ -44,9 +44,11 @@ pub fn summary(path: &Path, model: &TrainedModel) -> String {
         Some(p) => format!("about {} privacy units (a noisy count)", p.units),
         None => format!("{} rows", s.training_rows),
     };
+    let falling = if s.still_improving { ", validation loss still falling" } else { "" };
     let _ = writeln!(
         out,
-        "training  {} epochs ({}; best epoch {}) on {data}, {} tokens per row, {} parameters",
+        "training  {} epochs ({}{falling}; best epoch {}) on {data}, {} tokens per row, {} \
+         parameters",
         s.epochs, s.stop_reason, s.best_epoch, s.tokens_per_row, s.parameters
     );
     match &s.privacy {

@@ -3,6 +3,7 @@
 mod exit;
 mod inspect;
 mod privacy;
+mod progress;
 mod report;
 
 use std::path::{Path, PathBuf};
@@ -19,7 +20,7 @@ use doppel_core::ingest::{
 use doppel_core::output::refuse_output_over_inputs;
 use doppel_core::{train, AccountantKind, DeviceChoice, TrainConfig, TrainedModel};
 use exit::CliError;
-use indicatif::{ProgressBar, ProgressStyle};
+use progress::{GenerationProgress, TrainingProgress};
 
 #[derive(Parser)]
 #[command(
@@ -590,35 +591,12 @@ fn train_command(
         );
     }
     let table = &split.training;
-    let bar = ProgressBar::new(0);
-    bar.set_style(
-        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed})")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
     let cancel = AtomicBool::new(false);
-    let private = config.privacy.dp;
-    let mut on_progress = |p: &doppel_core::Progress| {
-        bar.set_length(p.steps_per_epoch as u64);
-        bar.set_position(p.step as u64);
-        bar.set_prefix(format!("epoch {}/{}", p.epoch, p.max_epochs));
-        let validation =
-            p.validation_loss.map(|v| format!(", validation {v:.4}")).unwrap_or_default();
-        // Under DP the loss of a private batch is a fact about the data that logs would carry
-        // outside the ledger: the CLI shows the epsilon spent instead.
-        let loss = if private { String::new() } else { format!("loss {:.4}{validation}", p.loss) };
-        bar.set_message(loss.clone());
-        let epsilon = p.epsilon.map(|e| format!("epsilon {e:.3}")).unwrap_or_default();
-        if p.validation_loss.is_some() || p.epsilon.is_some() || p.step == p.steps_per_epoch {
-            let parts: Vec<&str> =
-                [loss.as_str(), epsilon.as_str()].into_iter().filter(|s| !s.is_empty()).collect();
-            bar.println(format!("epoch {}: {}", p.epoch, parts.join(", ")));
-        }
-    };
+    let mut progress = TrainingProgress::new(&config.training, config.privacy.dp);
     // Training knows the table, not its file: its data errors are named after the file here.
-    let model = train(table, config, &mut on_progress, &cancel)
+    let model = train(table, config, &mut |p| progress.update(p), &cancel)
         .map_err(|e| CliError::from(in_file(input, e)))?;
-    bar.finish_and_clear();
+    progress.finish();
     model.save(model_path).map_err(CliError::from)?;
     let s = &model.metadata().summary;
     let seconds = started.elapsed().as_secs_f64();
@@ -638,12 +616,29 @@ fn train_command(
     if let Some(p) = &s.privacy {
         print_guarantee(p);
     }
+    if let Some(warning) = still_falling_warning(s) {
+        eprintln!("warning: {warning}");
+    }
     eprintln!(
         "model written to {}; next: doppel generate --model {} --rows N --output synthetic.csv",
         model_path.display(),
         model_path.display()
     );
     Ok(split)
+}
+
+/// What to do when training stopped at `max_epochs` (its epoch count then) while the
+/// validation loss still fell.
+fn still_falling_warning(s: &doppel_core::TrainingSummary) -> Option<String> {
+    let (epochs, first, last) = s.recent_validation_change().filter(|_| s.still_improving)?;
+    let over =
+        if epochs == 1 { "the last epoch".to_owned() } else { format!("the last {epochs} epochs") };
+    Some(format!(
+        "training stopped at max_epochs = {} while the validation loss was still falling \
+         ({first:.4} -> {last:.4} over {over}); raise training.max_epochs (--epochs) for a \
+         better model",
+        s.epochs
+    ))
 }
 
 /// The DP guarantee in the CLI's last lines of `train`.
@@ -683,16 +678,11 @@ fn generate_command(
     let started = Instant::now();
     let device = doppel_core::device::select(device)?;
     let model = TrainedModel::load_on(model_path, &device)?;
-    let bar = ProgressBar::new(options.rows as u64);
-    bar.set_style(
-        ProgressStyle::with_template("generating [{bar:30}] {pos}/{len} rows ({elapsed})")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
-    let on_progress = &mut |done| bar.set_position(done as u64);
+    let mut progress = GenerationProgress::new(options.rows);
+    let on_progress = &mut |done| progress.update(done);
     let rows = generate_to_file_as(&model, options, output, Some(format), on_progress)
         .map_err(CliError::from)?;
-    bar.finish_and_clear();
+    progress.finish();
     eprintln!(
         "wrote {rows} rows to {} in {:.1} s",
         output.display(),

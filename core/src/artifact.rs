@@ -50,9 +50,30 @@ pub struct TrainingSummary {
     pub validation_loss: Vec<f64>,
     /// Why training ended: `early_stopping`, `max_epochs`, `max_epsilon` or `time_limit`.
     pub stop_reason: String,
+    /// Whether training stopped at `max_epochs` while the validation loss was still falling
+    /// (the last epoch was the best, and [`TrainingSummary::recent_validation_change`] fell by
+    /// more than 0.1 %): more epochs would likely give a better model. False without a
+    /// validation split, under DP, and in files written before this field existed.
+    #[serde(default)]
+    pub still_improving: bool,
     /// The differential-privacy guarantee, when trained with DP.
     #[serde(default)]
     pub privacy: Option<PrivacyReport>,
+}
+
+/// Epochs back from the last one over which the trend of the validation loss is judged.
+const TREND_EPOCHS: usize = 2;
+
+impl TrainingSummary {
+    /// How the validation loss moved over the last epochs: `(epochs, first, last)`, the loss
+    /// `epochs` epochs before the last one (2, or 1 when only two epochs were measured) and the
+    /// last one's. None with fewer than two validation losses.
+    pub fn recent_validation_change(&self) -> Option<(usize, f64, f64)> {
+        let losses = &self.validation_loss;
+        let epochs = TREND_EPOCHS.min(losses.len().checked_sub(1)?);
+        let last = losses.len() - 1;
+        (epochs > 0).then(|| (epochs, losses[last - epochs], losses[last]))
+    }
 }
 
 /// The JSON stored in the model file's header.

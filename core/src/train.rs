@@ -46,6 +46,13 @@ pub struct Progress {
     pub step: usize,
     /// Steps per epoch.
     pub steps_per_epoch: usize,
+    /// Steps planned in all (early stopping, the time budget or a cancel can end training
+    /// sooner); with the epoch, step and steps per epoch it gives the share of the run done.
+    pub total_steps: usize,
+    /// Tokens trained on so far: the records of every step's batch times tokens per record.
+    /// Under DP the batches are Poisson samples whose sizes are facts about the private rows:
+    /// as with `loss`, for the caller's own process only (the CLI shows steps per second).
+    pub tokens: usize,
     /// Loss of the last step (nats per token). Under DP it is computed from private rows
     /// outside the ledger: it goes to the caller's own process only and is stored nowhere
     /// (the CLI does not print it under DP); do not log it where the model's users can see it.
@@ -92,6 +99,7 @@ pub fn train(
     let (total, per_epoch) = stage.steps(tc);
     let max_epochs = total.div_ceil(per_epoch);
     let started = Instant::now();
+    let mut tokens = 0;
     let out_of_time =
         || tc.max_training_seconds > 0 && started.elapsed().as_secs() >= tc.max_training_seconds;
     'epochs: for epoch in 1..=max_epochs {
@@ -111,6 +119,7 @@ pub fn train(
             check_loss(loss, epoch, s + 1, tc.learning_rate)?;
             optimizer.step(params(), &grads)?;
             epoch_loss += loss * records as f64;
+            tokens += records * data.len;
             summary.steps += 1;
             let last = s + 1 == steps;
             // Under DP the ledger must hold exactly the steps that ran: check after each one.
@@ -125,6 +134,8 @@ pub fn train(
                 max_epochs,
                 step: s + 1,
                 steps_per_epoch: per_epoch,
+                total_steps: total,
+                tokens,
                 loss,
                 validation_loss,
                 epsilon,
@@ -149,6 +160,7 @@ pub fn train(
         }
     }
     stage.finish(&model, &mut summary)?;
+    summary.still_improving = still_improving(&summary);
     check_weights(&model, tc.learning_rate)?;
     Ok(TrainedModel::new(config, tokenizer, summary, model))
 }
@@ -461,6 +473,24 @@ impl Stage {
         Ok(())
     }
 }
+
+/// Least relative fall of the validation loss over its recent epochs for it to count as still
+/// falling: a converged model's loss moves by less than this from epoch to epoch.
+const STILL_FALLING: f64 = 1e-3;
+
+/// Whether training stopped at `max_epochs` while the validation loss was still falling: the
+/// last epoch was the best, and the loss fell by more than [`STILL_FALLING`] of itself over the
+/// recent epochs ([`TrainingSummary::recent_validation_change`]). Early stopping, the time
+/// budget and `max_epsilon` are stops the user asked for; without validation losses (no split,
+/// or DP) there is no trend to judge.
+fn still_improving(summary: &TrainingSummary) -> bool {
+    summary.stop_reason == "max_epochs"
+        && summary.best_epoch == summary.epochs
+        && summary
+            .recent_validation_change()
+            .is_some_and(|(_, first, last)| first - last > STILL_FALLING * first.abs())
+}
+
 /// Stops training on a loss that is not finite: the weights have diverged, and a model trained
 /// on would be written with losses and weights that cannot be read back.
 fn check_loss(loss: f64, epoch: usize, step: usize, learning_rate: f64) -> Result<()> {
@@ -736,6 +766,106 @@ mod tests {
         assert!(matches!(err, Err(Error::Cancelled)));
     }
 
+    /// A summary of as many epochs as `validation_loss` holds.
+    fn summary(stop_reason: &str, best_epoch: usize, validation_loss: &[f64]) -> TrainingSummary {
+        TrainingSummary {
+            epochs: validation_loss.len(),
+            best_epoch,
+            stop_reason: stop_reason.into(),
+            validation_loss: validation_loss.to_vec(),
+            ..TrainingSummary::default()
+        }
+    }
+
+    #[test]
+    fn still_improving_needs_max_epochs_a_best_last_epoch_and_a_real_fall() {
+        let falling = [2.0, 1.5, 1.3, 1.2];
+        assert_eq!(
+            summary("max_epochs", 4, &falling).recent_validation_change(),
+            Some((2, 1.5, 1.2))
+        );
+        assert!(still_improving(&summary("max_epochs", 4, &falling)));
+        // Two epochs measured: the trend is over the last one.
+        assert!(still_improving(&summary("max_epochs", 2, &[2.0, 1.9])));
+        // Stops the user asked for, or a loss that no longer falls.
+        assert!(!still_improving(&summary("early_stopping", 4, &falling)));
+        assert!(!still_improving(&summary("time_limit", 4, &falling)));
+        assert!(!still_improving(&summary("max_epochs", 3, &[2.0, 1.5, 1.2, 1.3])));
+        assert!(!still_improving(&summary("max_epochs", 3, &[1.2, 1.2, 1.1999, 1.1998])));
+        // One epoch, or no validation split: no trend.
+        assert!(!still_improving(&summary("max_epochs", 1, &[2.0])));
+        assert!(!still_improving(&TrainingSummary {
+            epochs: 3,
+            best_epoch: 3,
+            ..summary("max_epochs", 3, &[])
+        }));
+    }
+
+    /// 400 rows of two columns, the second a function of the first: quick to learn.
+    fn patterned_table() -> Result<Table> {
+        let names = vec!["a".to_string(), "b".to_string()];
+        let a = (0..400).map(|i| Some((i % 7).to_string())).collect();
+        let b = (0..400).map(|i| Some(format!("v{}", i % 7 % 3))).collect();
+        Table::from_columns(names, vec![a, b])
+    }
+
+    #[test]
+    fn stopping_at_max_epochs_while_the_validation_loss_falls_is_recorded() -> Result<()> {
+        let mut config = TrainConfig::default();
+        config.model.hidden_size = 16;
+        config.training.batch_size = 32;
+        config.training.max_epochs = 2;
+        let model = train(&patterned_table()?, &config, &mut |_| {}, &AtomicBool::new(false))?;
+        let s = &model.metadata().summary;
+        assert_eq!((s.epochs, s.best_epoch, s.stop_reason.as_str()), (2, 2, "max_epochs"));
+        assert!(s.validation_loss[1] < s.validation_loss[0], "{:?}", s.validation_loss);
+        assert!(s.still_improving, "{s:?}");
+        Ok(())
+    }
+
+    #[test]
+    fn early_stopping_is_not_stopping_while_the_loss_falls() -> Result<()> {
+        // Values without a pattern: the validation loss soon rises as the model memorises.
+        let names = vec!["a".to_string(), "b".to_string()];
+        let mut rng = Rng::new(7, 0);
+        let mut column = || (0..60).map(|_| Some((rng.next_u64() % 4).to_string())).collect();
+        let table = Table::from_columns(names, vec![column(), column()])?;
+        let mut config = TrainConfig::default();
+        config.training.learning_rate = 0.03;
+        config.training.batch_size = 8;
+        config.training.validation_split = 0.3;
+        config.training.max_epochs = 60;
+        config.training.patience = 1;
+        let model = train(&table, &config, &mut |_| {}, &AtomicBool::new(false))?;
+        let s = &model.metadata().summary;
+        assert_eq!(s.stop_reason, "early_stopping", "{s:?}");
+        assert!(s.epochs < 60 && !s.still_improving, "{s:?}");
+        Ok(())
+    }
+
+    #[test]
+    fn progress_counts_steps_and_tokens_of_the_whole_run() -> Result<()> {
+        let mut config = TrainConfig::default();
+        config.model.hidden_size = 8;
+        config.training.batch_size = 32;
+        config.training.max_epochs = 2;
+        config.training.validation_split = 0.0;
+        let mut seen = Vec::new();
+        let model = train(
+            &patterned_table()?,
+            &config,
+            &mut |p| seen.push((p.total_steps, p.tokens)),
+            &AtomicBool::new(false),
+        )?;
+        let s = &model.metadata().summary;
+        // 400 rows in batches of 32: 13 steps per epoch, every row once per epoch.
+        assert!(seen.iter().all(|&(total, _)| total == 26), "{seen:?}");
+        assert_eq!(seen.len(), 26);
+        assert_eq!(seen.last().map(|&(_, t)| t), Some(2 * 400 * s.tokens_per_row));
+        assert!(seen.windows(2).all(|w| w[0].1 < w[1].1), "{seen:?}");
+        Ok(())
+    }
+
     #[test]
     fn without_a_validation_split_every_epoch_runs_and_the_last_is_kept() -> Result<()> {
         let names = vec!["a".to_string(), "b".to_string()];
@@ -750,6 +880,8 @@ mod tests {
         let model = train(&table, &config, &mut |_| {}, &AtomicBool::new(false))?;
         let s = &model.metadata().summary;
         assert_eq!((s.epochs, s.best_epoch, s.stop_reason.as_str()), (4, 4, "max_epochs"));
+        // No validation loss: no trend to judge.
+        assert!(!s.still_improving);
         Ok(())
     }
 }
