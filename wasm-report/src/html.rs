@@ -18,6 +18,7 @@ use crate::correlation::Correlations;
 use crate::discriminator::ColumnShare;
 use crate::fidelity::{BinShare, ColumnFidelity, ColumnKind, FidelityReport};
 use crate::frame::Kind;
+use crate::kinds::format_seconds;
 use crate::privacy::{AttributeInference, Dcr, DcrHistogram, Distribution, Privacy};
 use crate::report::Report;
 use crate::score::Score;
@@ -371,6 +372,8 @@ fn column_figure(index: usize, c: &ColumnFidelity, summary: Option<&ColumnSummar
     let name = escape(&c.name);
     let kind = match c.kind {
         ColumnKind::Numeric => "numeric",
+        ColumnKind::Datetime => "datetime",
+        ColumnKind::Text => "text",
         _ => "categorical",
     };
     let accuracy = c.accuracy.map_or_else(|| "none".into(), |a| format!("{a:.4}"));
@@ -525,15 +528,25 @@ fn summary_table(c: &ColumnSummary) -> String {
     row("missing", pct(r.missing_share), pct(s.missing_share));
     row("distinct", r.distinct.to_string(), s.distinct.to_string());
     match c.kind {
-        Kind::Numeric => {
-            row("mean", opt(r.mean, num), opt(s.mean, num));
-            row("std", opt(r.std, num), opt(s.std, num));
+        Kind::Numeric | Kind::Datetime => {
+            // Dates are shown as dates, their spread in days.
+            let format = c.format.as_deref().filter(|_| c.kind == Kind::Datetime);
+            let show = |x: Option<f64>| match (x, format) {
+                (Some(x), Some(f)) => format_seconds(x, f),
+                (x, _) => opt(x, num),
+            };
+            let spread = |x: Option<f64>| match (x, format) {
+                (Some(x), Some(_)) => format!("{} days", num(x / 86_400.0)),
+                (x, _) => opt(x, num),
+            };
+            row("mean", show(r.mean), show(s.mean));
+            row("std", spread(r.std), spread(s.std));
             for (i, &(p, value)) in r.quantiles.iter().enumerate() {
                 let other = s.quantiles.get(i).filter(|q| q.0 == p).map(|q| q.1);
-                row(&quantile_label(p), num(value), opt(other, num));
+                row(&quantile_label(p), show(Some(value)), show(other));
             }
         }
-        Kind::Categorical => {
+        Kind::Categorical | Kind::Text => {
             for i in 0..r.top.len().max(s.top.len()) {
                 row(&format!("top {}", i + 1), top_entry(r, i), top_entry(s, i));
             }

@@ -21,6 +21,7 @@ pub mod error;
 pub mod fidelity;
 pub mod frame;
 pub mod html;
+pub mod kinds;
 pub mod learn;
 pub mod moments;
 pub mod privacy;
@@ -49,4 +50,20 @@ pub(crate) fn literal_table(names: &[&str], rows: &[&[&str]]) -> Table {
     let names = names.iter().map(|s| s.to_string()).collect();
     let rows = rows.iter().map(|r| r.iter().map(|s| s.to_string()).collect()).collect();
     Table::new(names, rows).expect("a rectangular table")
+}
+
+/// `n` sentences of 3 to 12 words drawn from a small vocabulary, for tests of text columns.
+#[cfg(test)]
+pub(crate) fn sentences(n: usize, rng: &mut sample::Rng) -> Vec<String> {
+    const WORDS: [&str; 16] = [
+        "the", "parcel", "arrived", "late", "and", "was", "damaged", "customer", "asked", "for",
+        "a", "refund", "driver", "left", "it", "outside",
+    ];
+    (0..n)
+        .map(|_| {
+            let words = 3 + rng.below(10);
+            let picked: Vec<&str> = (0..words).map(|_| WORDS[rng.below(WORDS.len())]).collect();
+            picked.join(" ")
+        })
+        .collect()
 }

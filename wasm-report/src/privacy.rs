@@ -1185,8 +1185,10 @@ mod tests {
             .map_err(|e| Error::Table(doppel_table::Error::Argument(e.to_string())))?;
         assert_eq!(back, p);
         // No synthetic rows: copies counted (0), no share, no distances.
-        let empty =
-            Frame { columns: vec![Values::Numeric(vec![]), Values::Categorical(vec![])], rows: 0 };
+        let empty = Frame {
+            columns: vec![Values::Numeric(vec![]), Values::Categorical(vec![])],
+            ..Frame::default()
+        };
         let p = privacy(&schema, &f[0], &empty, Some(&f[2]), &options, &mut Rng::new(1, 0));
         assert_eq!((p.exact_copies.synthetic_copies, p.exact_copies.synthetic_share), (0, None));
         assert!(p.dcr.is_none() && p.membership.is_none() && p.attribute_inference.is_none());

@@ -11,7 +11,7 @@ use crate::correlation::{correlations, Correlations};
 use crate::discriminator::{discriminator, Discriminator};
 use crate::error::{Error, Result};
 use crate::fidelity::{fidelity, FidelityOptions, FidelityReport};
-use crate::frame::{Schema, SkippedColumn};
+use crate::frame::{Frame, Kind, Schema, SkippedColumn};
 use crate::privacy::{privacy, Privacy, PrivacyOptions};
 use crate::sample::Rng;
 use crate::score::{left_out, scores, ScoreInputs, Scores};
@@ -242,8 +242,14 @@ pub struct Sizes {
     pub holdout_rows: Option<usize>,
     /// Columns of the real table.
     pub columns: usize,
-    /// Columns kept for the metrics (the others are listed in [`Report::skipped`]).
+    /// Columns kept for the metrics, text columns included (the others are listed in
+    /// [`Report::skipped`]).
     pub compared_columns: usize,
+    /// Of those, text columns: compared by length, words and characters, by the validity
+    /// checks and in the privacy distances, but not by the frame metrics (correlations,
+    /// principal components, the discriminator, utility).
+    #[serde(default)]
+    pub text_columns: usize,
 }
 
 /// Every metric of a synthetic table, with its scores.
@@ -285,8 +291,10 @@ pub struct Report {
 /// and the share of the work done so far (0 to 1), and once more with `("done", 1.0)`.
 ///
 /// Errors: a table with fewer than [`MIN_ROWS`] rows, columns that differ between the tables,
-/// a non-number in a numeric column, an option naming a column that is not there, or no
-/// column left to compare.
+/// an option naming a column that is not there (or a text column where only a numeric, date
+/// or categorical one will do), or no column left to compare. Cell contents are never an
+/// error: the real table decides each column's kind from all its rows, and a synthetic cell
+/// the kind cannot read is counted as invalid (see [`crate::validity`]).
 pub fn build_report(
     real: &Table,
     synthetic: &Table,
@@ -311,7 +319,7 @@ pub fn build_report(
     let real_frame = schema.encode(real, "real")?;
     let synthetic_frame = schema.encode(synthetic, "synthetic")?;
     let holdout_frame = holdout.map(|h| schema.encode(h, "holdout")).transpose()?;
-    if schema.columns.is_empty() {
+    if schema.columns.is_empty() && schema.texts.is_empty() {
         let reasons: Vec<String> =
             schema.skipped.iter().map(|s| format!("'{}': {}", s.name, s.reason)).collect();
         return Err(Error::NothingToCompare { reasons: reasons.join("; ") });
@@ -333,6 +341,15 @@ pub fn build_report(
         .iter()
         .map(|s| format!("column '{}' is left out of the report: {}", s.name, s.reason))
         .collect();
+    warnings.extend(schema.texts.iter().map(|t| {
+        format!(
+            "column '{}' is free text: compared by length, words and characters, and in the              privacy distances; correlations, principal components, the discriminator and              utility leave it out",
+            t.name
+        )
+    }));
+    if let Some(frame) = &holdout_frame {
+        warnings.extend(unreadable_warnings(&schema, frame, "holdout"));
+    }
     let mut rng = Rng::new(options.seed, 0);
 
     progress("accuracy", 0.05);
@@ -407,7 +424,8 @@ pub fn build_report(
             synthetic_rows: synthetic.num_rows(),
             holdout_rows: holdout.map(Table::num_rows),
             columns: real.names().len(),
-            compared_columns: schema.columns.len(),
+            compared_columns: schema.columns.len() + schema.texts.len(),
+            text_columns: schema.texts.len(),
         },
         skipped: schema.skipped.clone(),
         scores,
@@ -423,12 +441,33 @@ pub fn build_report(
     })
 }
 
+/// One sentence per column of `frame` with cells its kind could not read (read as missing).
+fn unreadable_warnings(schema: &Schema, frame: &Frame, role: &str) -> Vec<String> {
+    let columns = schema.columns.iter().zip(&frame.unreadable);
+    columns
+        .filter(|(_, &count)| count > 0)
+        .map(|(spec, count)| {
+            let what = if spec.kind == Kind::Datetime { "dates" } else { "numbers" };
+            format!(
+                "column '{}' of the {role} table has {count} cell(s) that are not {what}, as \
+                 every real value is: they are read as missing",
+                spec.name
+            )
+        })
+        .collect()
+}
+
 /// The schema index of a named column, or an error naming the option and the choices.
 fn column(schema: &Schema, option: &str, name: &str) -> Result<usize> {
     schema.position(name).ok_or_else(|| {
         let skipped = schema.skipped.iter().find(|s| s.name == name);
+        let text = schema.texts.iter().any(|t| t.name == name);
         let problem = match skipped {
             Some(s) => format!("column '{name}' is left out of the report: {}", s.reason),
+            None if text => format!(
+                "column '{name}' is free text; only numeric, date and categorical columns can \
+                 be used here"
+            ),
             None => {
                 let names: Vec<&str> = schema.columns.iter().map(|c| c.name.as_str()).collect();
                 format!("no column '{name}'; the columns are {}", names.join(", "))
@@ -484,6 +523,47 @@ mod tests {
             })
             .collect();
         Table::new(vec!["age".into(), "job".into(), "paid".into()], rows).expect("table")
+    }
+
+    /// `table` with one more column, `name`, whose row `i` is `cell(i)`.
+    fn with_column(table: &Table, name: &str, cell: impl Fn(usize) -> String) -> Table {
+        let mut names = table.names().to_vec();
+        names.push(name.into());
+        let rows = table.rows().iter().enumerate().map(|(i, r)| {
+            let mut row = r.clone();
+            row.push(cell(i));
+            row
+        });
+        Table::new(names, rows.collect()).expect("table")
+    }
+
+    #[test]
+    fn cell_contents_never_abort_the_report() -> Result<()> {
+        // A ZIP column of plain numbers but for row 1,285's ZIP+4: categorical, not an error.
+        let zip = |i: usize| (98000 + i % 50).to_string();
+        let real = with_column(&rows(1500, 0), "zip", |i| {
+            if i == 1284 {
+                "98112-4729".into()
+            } else {
+                zip(i)
+            }
+        });
+        let synthetic = with_column(&rows(300, 500), "zip", zip);
+        let report = build_report(&real, &synthetic, None, &Default::default(), &mut |_, _| {})?;
+        let kind = report.columns.iter().find(|c| c.name == "zip").map(|c| c.kind);
+        assert_eq!(kind, Some(Kind::Categorical));
+        // Words in a numeric column of the synthetic or holdout table are read as missing.
+        let real = with_column(&rows(300, 0), "zip", zip);
+        let words = |i: usize| if i % 10 == 0 { "unknown".to_string() } else { zip(i) };
+        let synthetic = with_column(&rows(300, 500), "zip", words);
+        let holdout = with_column(&rows(100, 900), "zip", words);
+        let report =
+            build_report(&real, &synthetic, Some(&holdout), &Default::default(), &mut |_, _| {})?;
+        let kind = report.columns.iter().find(|c| c.name == "zip").map(|c| c.kind);
+        assert_eq!(kind, Some(Kind::Numeric));
+        let warning = "column 'zip' of the holdout table has 10 cell(s) that are not numbers";
+        assert!(report.warnings.iter().any(|w| w.starts_with(warning)), "{:?}", report.warnings);
+        Ok(())
     }
 
     #[test]
