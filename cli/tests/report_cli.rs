@@ -136,11 +136,24 @@ fn empty_files_are_named() {
 }
 
 #[test]
-fn a_non_numeric_value_names_row_and_column() {
-    let mut synthetic = rows(50, 0);
-    synthetic = synthetic.replacen("\n20,", "\ntwenty,", 1);
-    let needles = ["synthetic", "column 'age'", "'twenty' is not a number"];
-    fails_with(DATA, &rows(50, 0), &synthetic, &[], &needles);
+fn a_non_numeric_synthetic_value_is_invalid_and_named() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "real.csv", &rows(50, 0));
+    // Row 1 has age 20.
+    write(dir.path(), "synthetic.csv", &rows(50, 0).replacen("\n20,", "\ntwenty,", 1));
+    let args = ["report", "--real", "real.csv", "--synthetic", "synthetic.csv", "--json", "r.json"];
+    let out = doppel(&args, dir.path());
+    let stderr = common::stderr(&out);
+    assert!(out.status.success(), "{stderr}");
+    let warning = "column 'age': 1 synthetic cell(s) (2.00%) are invalid, the first in row 1: \
+                   'twenty' (not a number)";
+    assert!(stderr.contains(warning), "{stderr}");
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("r.json")).expect("json"))
+            .expect("valid JSON");
+    let age = &json["validity"]["columns"][0];
+    assert_eq!((age["name"].as_str(), age["out_of_domain"].as_u64()), (Some("age"), Some(1)));
+    assert_eq!(age["validity"].as_f64(), Some(0.98), "{age}");
 }
 
 #[test]

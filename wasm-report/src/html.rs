@@ -8,6 +8,7 @@
 //! names, category values, notes) goes through [`escape`].
 //!
 //! Stable hooks for tests: `section#scores[data-quality][data-privacy]`, one
+//! `tr[data-column][data-validity]` per compared column in `section#validity`, one
 //! `figure.column[data-column]` with one `svg.bars` per compared column, one `svg.heatmap` with
 //! `n^2` `rect.cell` per correlation matrix, and `svg.scatter` / `svg.histogram` for the
 //! structure and distance charts.
@@ -24,6 +25,7 @@ use crate::report::Report;
 use crate::score::Score;
 use crate::summary::{ColumnSummary, Summary};
 use crate::utility::{Scores as UtilityScores, Task};
+use crate::validity::Validity;
 
 /// Appends formatted text to a `String`; writing to a `String` cannot fail.
 macro_rules! put {
@@ -76,6 +78,7 @@ pub fn render_html(report: &Report) -> String {
     out.push_str("<body>\n");
     out.push_str(&header(report));
     out.push_str(&scores_section(report));
+    out.push_str(&validity_section(&report.validity));
     out.push_str(&fidelity_section(&report.fidelity, &report.columns));
     out.push_str(&correlations_section(&report.correlations));
     out.push_str(&structure_section(report));
@@ -217,7 +220,8 @@ fn header(r: &Report) -> String {
     }
     put!(out, "<tr><th>Seed</th><td>{}</td></tr></table>\n", r.options.seed);
     out.push_str(
-        "<nav><a href=\"#scores\">Scores</a><a href=\"#fidelity\">Fidelity</a>\
+        "<nav><a href=\"#scores\">Scores</a><a href=\"#validity\">Validity</a>\
+         <a href=\"#fidelity\">Fidelity</a>\
          <a href=\"#correlations\">Correlations</a><a href=\"#structure\">Structure</a>\
          <a href=\"#discriminator\">Discriminator</a><a href=\"#utility\">Utility</a>\
          <a href=\"#privacy\">Privacy</a></nav>\n</header>\n",
@@ -316,6 +320,63 @@ fn embedded_json(r: &Report) -> String {
         "<script type=\"application/json\" id=\"report-json\">{}</script>\n",
         json.replace('<', "\\u003c")
     )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validity
+// ---------------------------------------------------------------------------------------------
+
+/// One row per column: its validity, the invalid cells by reason, the first one, the checks.
+fn validity_section(v: &Validity) -> String {
+    let mut out =
+        format!("<section id=\"validity\" data-mean=\"{:.4}\">\n<h2>Validity</h2>\n", v.mean);
+    out.push_str(&explain(
+        "The share of synthetic cells each real column could not hold: a placeholder, a value \
+         outside the real domain (range, levels, dates), a fraction in an integer column, a \
+         format (shape, clock time) the real column never has. Each invalid cell counts once. \
+         A column constant in the synthetic table but not in the real one scores 0. Good: \
+         100% in every column.",
+    ));
+    out.push_str(
+        "<table class=\"validity\"><tr><th>column</th><th>kind</th><th>validity</th>\
+         <th>invalid</th><th>placeholder</th><th>outside domain</th><th>fractional</th>\
+         <th>broken format</th><th>constant</th><th>first invalid cell</th><th>checks</th></tr>",
+    );
+    for c in &v.columns {
+        let first = c.first_invalid.as_ref().map_or_else(String::new, |f| {
+            format!("row {}: <q>{}</q> ({})", f.row, escape(&f.value), escape(&f.reason))
+        });
+        put!(
+            out,
+            "<tr data-column=\"{}\" data-validity=\"{:.4}\"><td>{}</td><td class=\"text\">{}</td>\
+             <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+             <td class=\"text\">{first}</td><td class=\"text\">{}</td></tr>",
+            escape(&c.name),
+            c.validity,
+            escape(&c.name),
+            kind_name(c.kind),
+            pct(c.validity),
+            pct(c.invalid_share),
+            c.placeholders,
+            c.out_of_domain,
+            c.fractional,
+            c.broken_format,
+            if c.constant { "yes" } else { "no" },
+            escape(&c.checks.join("; "))
+        );
+    }
+    out.push_str("</table>\n</section>\n");
+    out
+}
+
+/// A column kind in words.
+fn kind_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Numeric => "numeric",
+        Kind::Categorical => "categorical",
+        Kind::Datetime => "datetime",
+        Kind::Text => "text",
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1336,6 +1397,20 @@ mod tests {
         assert!(html.contains(&format!("data-column=\"{HOSTILE_ESCAPED}\"")));
         assert_eq!(escape(HOSTILE), HOSTILE_ESCAPED);
         assert_eq!(escape("a\u{0}b\tc"), "a\u{FFFD}b\tc");
+    }
+
+    #[test]
+    fn one_validity_row_per_compared_column() {
+        let r = report(true);
+        let html = render_html(&r);
+        let section = between(&html, "<section id=\"validity\"", "</section>");
+        assert_eq!(section.matches("<tr data-column=").count(), r.validity.columns.len());
+        for c in &r.validity.columns {
+            let hook =
+                format!("data-column=\"{}\" data-validity=\"{:.4}\"", escape(&c.name), c.validity);
+            assert!(section.contains(&hook), "{hook}");
+        }
+        assert!(html.contains("<a href=\"#validity\">Validity</a>"));
     }
 
     #[test]

@@ -13,6 +13,8 @@
 //!   [`learn`];
 //! - privacy: exact copies, distance to closest record, membership and attribute inference
 //!   ([`privacy`]);
+//! - validity: placeholders, values outside the real domain, broken formats and constant
+//!   columns in the synthetic table ([`validity`]);
 //! - scores: the 0-100 quality and privacy scores ([`score`]).
 
 pub mod correlation;
@@ -31,6 +33,7 @@ pub mod score;
 pub mod structure;
 pub mod summary;
 pub mod utility;
+pub mod validity;
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;
 

@@ -19,6 +19,7 @@ use crate::structure::{structure, Structure};
 use crate::summary::{summaries, ColumnSummary};
 use crate::table::Table;
 use crate::utility::{utility, Utility};
+use crate::validity::{validity, Validity, DEFAULT_PLACEHOLDER};
 
 /// The report format's name, the `format` field of the JSON.
 pub const FORMAT: &str = "doppel-report";
@@ -49,6 +50,10 @@ pub struct ReportOptions {
     pub max_distance_rows: usize,
     /// The model's privacy statement, shown as stated (e.g. from `doppel inspect --json`).
     pub model: Option<ModelPrivacy>,
+    /// Cell texts that stand for no value (default `["_RARE_"]`, the engine's rare-value
+    /// token): synthetic cells equal to one are invalid (see [`crate::validity`]), unless the
+    /// real column holds that text itself.
+    pub placeholders: Vec<String>,
 }
 
 impl Default for ReportOptions {
@@ -61,6 +66,7 @@ impl Default for ReportOptions {
             seed: 0,
             max_distance_rows: 5000,
             model: None,
+            placeholders: vec![DEFAULT_PLACEHOLDER.to_string()],
         }
     }
 }
@@ -269,6 +275,8 @@ pub struct Report {
     pub scores: Scores,
     /// Univariate, bivariate and trivariate accuracy, with per-column bins.
     pub fidelity: FidelityReport,
+    /// Invalid synthetic cells and constant columns, per column.
+    pub validity: Validity,
     /// Per-column summaries of the real and synthetic tables.
     pub columns: Vec<ColumnSummary>,
     /// Correlation matrices and their difference.
@@ -354,6 +362,8 @@ pub fn build_report(
 
     progress("accuracy", 0.05);
     let fidelity = fidelity(real, synthetic, fid)?;
+    let validity = validity(&schema, real, synthetic, &options.placeholders);
+    warnings.extend(validity_warnings(&validity));
     let columns = summaries(&schema, &real_frame, &synthetic_frame);
     progress("correlations", 0.15);
     let correlations = correlations(&schema, &real_frame, &synthetic_frame);
@@ -410,6 +420,7 @@ pub fn build_report(
         structure.as_ref(),
         discriminator.as_ref(),
         utility.as_ref(),
+        &validity,
         &privacy,
     );
     warnings.extend(left_out(&inputs));
@@ -430,6 +441,7 @@ pub fn build_report(
         skipped: schema.skipped.clone(),
         scores,
         fidelity,
+        validity,
         columns,
         correlations,
         structure,
@@ -439,6 +451,34 @@ pub fn build_report(
         model: options.model.clone(),
         warnings,
     })
+}
+
+/// One sentence per column with invalid synthetic cells, naming the first, and one per
+/// constant column.
+fn validity_warnings(validity: &Validity) -> Vec<String> {
+    let mut warnings = Vec::new();
+    for c in &validity.columns {
+        if let Some(first) = &c.first_invalid {
+            warnings.push(format!(
+                "column '{}': {} synthetic cell(s) ({:.2}%) are invalid, the first in row {}: \
+                 '{}' ({})",
+                c.name,
+                c.invalid,
+                100.0 * c.invalid_share,
+                first.row,
+                first.value,
+                first.reason
+            ));
+        }
+        if c.constant {
+            warnings.push(format!(
+                "column '{}' is constant in the synthetic table but not in the real one: its \
+                 validity is 0",
+                c.name
+            ));
+        }
+    }
+    warnings
 }
 
 /// One sentence per column of `frame` with cells its kind could not read (read as missing).
@@ -488,6 +528,7 @@ fn score_inputs(
     structure: Option<&Structure>,
     discriminator: Option<&Discriminator>,
     utility: Option<&Utility>,
+    validity: &Validity,
     privacy: &Privacy,
 ) -> ScoreInputs {
     let accuracies = [Some(fidelity.univariate), fidelity.bivariate, fidelity.trivariate];
@@ -497,6 +538,7 @@ fn score_inputs(
         structure_similarity: structure.map(|s| s.similarity),
         discriminator_auc: discriminator.map(|d| d.auc),
         utility_ratio: utility.and_then(|u| u.ratio.auc.or(u.ratio.r2).or(u.ratio.accuracy)),
+        validity: (!validity.columns.is_empty()).then_some(validity.mean),
         synthetic_copies: privacy.exact_copies.synthetic_share.unwrap_or(0.0),
         holdout_copies: privacy.exact_copies.holdout_share,
         dcr_share: privacy.dcr.as_ref().and_then(|d| d.share_closer_to_training),

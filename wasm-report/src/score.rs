@@ -8,7 +8,11 @@
 //!   discriminator (SDMetrics' detection score; an AUC of 0.5 means a classifier cannot tell
 //!   the tables apart, and one below 0.5 is chance too);
 //! - *utility* (with a target and a holdout): `min(1, TSTR / TRTR)`, the synthetic-trained
-//!   model's holdout score over the real-trained model's.
+//!   model's holdout score over the real-trained model's;
+//! - *validity*: the mean over compared columns of `1 - ` the share of synthetic cells that are
+//!   invalid (a placeholder, a value outside the real domain, a fractional value in an integer
+//!   column, a format never seen in the real column), a column constant in the synthetic table
+//!   but not in the real one counting 0 (see [`crate::validity`]).
 //!
 //! **Privacy** needs a holdout table (real rows the model never saw), because every component
 //! compares how close synthetic rows come to training rows with how close they come to rows
@@ -37,6 +41,8 @@ pub struct ScoreInputs {
     pub discriminator_auc: Option<f64>,
     /// TSTR over TRTR.
     pub utility_ratio: Option<f64>,
+    /// Mean column validity (see [`crate::validity`]).
+    pub validity: Option<f64>,
     /// Share of synthetic rows identical to a training row.
     pub synthetic_copies: f64,
     /// Share of holdout rows identical to a training row.
@@ -53,7 +59,7 @@ pub struct ScoreInputs {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Component {
     /// Short name: `accuracy`, `correlations`, `structure`, `indistinguishability`,
-    /// `utility`, `copies`, `closest records`, `membership`, `attributes`.
+    /// `utility`, `validity`, `copies`, `closest records`, `membership`, `attributes`.
     pub name: String,
     /// The component in `[0, 1]`, 1 best.
     pub value: f64,
@@ -113,6 +119,7 @@ pub fn left_out(x: &ScoreInputs) -> Vec<String> {
         ("structure", x.structure_similarity),
         ("indistinguishability", x.discriminator_auc),
         ("utility", x.utility_ratio),
+        ("validity", x.validity),
         ("copies", x.holdout_copies.map(|h| x.synthetic_copies - h)),
         ("closest records", x.dcr_share),
         ("membership", x.membership_auc),
@@ -166,6 +173,17 @@ fn quality(x: &ScoreInputs) -> Score {
     if let Some(r) = x.utility_ratio {
         let why = || format!("TSTR / TRTR, capped at 1 ({r:.3})");
         push(&mut parts, "utility", r.min(1.0), why);
+    }
+    if let Some(v) = x.validity {
+        let why = || {
+            format!(
+                "mean over columns of 1 - the share of invalid synthetic cells (placeholders, \
+                 values outside the real domain, fractions in integer columns, formats the real \
+                 column never has); a column constant only in the synthetic table counts 0 \
+                 ({v:.3})"
+            )
+        };
+        push(&mut parts, "validity", v, why);
     }
     let value = mean_value(&parts);
     let (grade, meaning) = match value {
@@ -224,14 +242,19 @@ mod tests {
             structure_similarity: Some(0.9),
             discriminator_auc: Some(0.7),
             utility_ratio: Some(1.05),
+            validity: Some(0.88),
             ..Default::default()
         };
         let q = scores(&inputs).quality;
         // accuracy 0.94, correlations 0.96, structure 0.9, indistinguishability 1 - 0.4 = 0.6,
-        // utility min(1, 1.05) = 1: mean 4.4 / 5 = 0.88 -> 88, "good".
+        // utility min(1, 1.05) = 1, validity 0.88: mean 5.28 / 6 = 0.88 -> 88, "good".
         assert!((q.value - 88.0).abs() < 1e-9, "{q:?}");
         assert_eq!(q.grade, "good");
-        assert_eq!(q.components.len(), 5);
+        assert_eq!(q.components.len(), 6);
+        assert_eq!(q.components[5].name, "validity");
+        // Invalid cells lower the score: validity 0.28 takes 0.1 off the mean of six.
+        let invalid = ScoreInputs { validity: Some(0.28), ..inputs.clone() };
+        assert!((scores(&invalid).quality.value - 78.0).abs() < 1e-9);
         assert_eq!(scores(&inputs).privacy, None);
     }
 
