@@ -1115,6 +1115,28 @@ fn exact_copies(p: &Privacy) -> String {
         opt(c.synthetic_share, pct),
         opt(c.holdout_share, pct)
     );
+    if !p.text_copies.is_empty() {
+        out.push_str(&explain(
+            "Texts equal to a training text, per text column: a copied text can name a person \
+             even when the rest of its row is new. Good: the synthetic share is no higher than \
+             the holdout share.",
+        ));
+        out.push_str(
+            "<table id=\"text-copies\"><tr><th>text column</th><th>synthetic</th>\
+             <th>holdout</th></tr>",
+        );
+        for t in &p.text_copies {
+            put!(
+                out,
+                "<tr data-column=\"{}\"><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(&t.column),
+                escape(&t.column),
+                opt(t.synthetic_share, pct),
+                opt(t.holdout_share, pct)
+            );
+        }
+        out.push_str("</table>\n");
+    }
     out
 }
 

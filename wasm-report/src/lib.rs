@@ -25,6 +25,7 @@ pub mod frame;
 pub mod html;
 pub mod kinds;
 pub mod learn;
+mod minhash;
 pub mod moments;
 pub mod privacy;
 pub mod report;

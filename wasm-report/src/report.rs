@@ -541,6 +541,11 @@ fn score_inputs(
         validity: (!validity.columns.is_empty()).then_some(validity.mean),
         synthetic_copies: privacy.exact_copies.synthetic_share.unwrap_or(0.0),
         holdout_copies: privacy.exact_copies.holdout_share,
+        text_copy_excess: privacy
+            .text_copies
+            .iter()
+            .filter_map(|t| Some(t.synthetic_share? - t.holdout_share?))
+            .max_by(f64::total_cmp),
         dcr_share: privacy.dcr.as_ref().and_then(|d| d.share_closer_to_training),
         membership_auc: privacy.membership.as_ref().map(|m| m.auc),
         attribute_risk: privacy
@@ -577,6 +582,55 @@ mod tests {
             row
         });
         Table::new(names, rows.collect()).expect("table")
+    }
+
+    /// `n` texts of 6 to 12 random words of 3 to 8 letters: free text, two draws of which
+    /// share few character trigrams.
+    fn free_text(n: usize, rng: &mut Rng) -> Vec<String> {
+        let word = |rng: &mut Rng| -> String {
+            (0..3 + rng.below(6)).map(|_| char::from(b'a' + rng.below(26) as u8)).collect()
+        };
+        (0..n)
+            .map(|_| (0..6 + rng.below(7)).map(|_| word(rng)).collect::<Vec<_>>().join(" "))
+            .collect()
+    }
+
+    #[test]
+    fn copied_training_texts_cost_privacy() -> Result<()> {
+        let mut rng = Rng::new(21, 0);
+        let texts = free_text(1800, &mut rng);
+        let table =
+            |base: Table, notes: &[String]| with_column(&base, "note", |i| notes[i].clone());
+        let real = table(rows(600, 0), &texts[..600]);
+        let holdout = table(rows(600, 900), &texts[600..1200]);
+        // The other columns resampled (another stretch of the same source); the texts copied
+        // from random training rows, or fresh.
+        let copied: Vec<String> = (0..600).map(|_| texts[rng.below(600)].clone()).collect();
+        let build = |synthetic: &Table| {
+            build_report(&real, synthetic, Some(&holdout), &Default::default(), &mut |_, _| {})
+        };
+        let copy = build(&table(rows(600, 2000), &copied))?;
+        let fresh = build(&table(rows(600, 2000), &texts[1200..]))?;
+        assert_eq!(copy.tables.text_columns, 1);
+        let shares = |r: &Report| {
+            let t = &r.privacy.text_copies[0];
+            (t.column.clone(), t.synthetic_share, t.holdout_share)
+        };
+        assert_eq!(shares(&copy), ("note".into(), Some(1.0), Some(0.0)));
+        assert_eq!(shares(&fresh), ("note".into(), Some(0.0), Some(0.0)));
+        // A copied text brings its training row closer whenever the rest of the row does not
+        // push it away (same job and income class, a near age).
+        let dcr = |r: &Report| {
+            r.privacy.dcr.as_ref().and_then(|d| d.share_closer_to_training).expect("DCR share")
+        };
+        let (copy_dcr, fresh_dcr) = (dcr(&copy), dcr(&fresh));
+        assert!(copy_dcr > fresh_dcr + 0.05, "DCR share {copy_dcr} (copies) vs {fresh_dcr}");
+        let auc = |r: &Report| r.privacy.membership.as_ref().expect("membership").auc;
+        assert!(auc(&copy) > auc(&fresh) + 0.05, "AUC {} vs {}", auc(&copy), auc(&fresh));
+        let privacy = |r: &Report| r.scores.privacy.as_ref().expect("privacy score").value;
+        let (copy_score, fresh_score) = (privacy(&copy), privacy(&fresh));
+        assert!(copy_score < 10.0 && fresh_score > 70.0, "{copy_score} vs {fresh_score}");
+        Ok(())
     }
 
     #[test]

@@ -20,6 +20,10 @@
 //! - *copies*: `1 - 10 max(0, c_s - c_h)`, clamped, where `c_s` is the share of synthetic rows
 //!   identical to a training row and `c_h` the same share for holdout rows (copies beyond what
 //!   fresh real data shows; 10% excess copies scores 0);
+//! - *text copies* (with text columns): `1 - 10 max(0, t_s - t_h)`, clamped, for the largest
+//!   excess over the text columns of `t_s`, the share of synthetic texts equal to a training
+//!   text, over `t_h`, the same share for holdout texts (free text often names people: a
+//!   copied text leaks even when the rest of its row does not);
 //! - *closest records*: `1 - 2 max(0, s - 0.5)` for the DCR share `s` (the share of synthetic
 //!   rows closer to a training row than to any holdout row; 0.5 is what fresh data gives);
 //! - *membership*: `1 - 2 max(0, AUC - 0.5)` for the distance-based membership attack;
@@ -47,6 +51,9 @@ pub struct ScoreInputs {
     pub synthetic_copies: f64,
     /// Share of holdout rows identical to a training row.
     pub holdout_copies: Option<f64>,
+    /// The largest `synthetic share - holdout share` of texts equal to a training text, over
+    /// the text columns where both are known.
+    pub text_copy_excess: Option<f64>,
     /// Share of synthetic rows closer to training than to holdout rows.
     pub dcr_share: Option<f64>,
     /// Membership-inference AUC.
@@ -59,7 +66,8 @@ pub struct ScoreInputs {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Component {
     /// Short name: `accuracy`, `correlations`, `structure`, `indistinguishability`,
-    /// `utility`, `validity`, `copies`, `closest records`, `membership`, `attributes`.
+    /// `utility`, `validity`, `copies`, `text copies`, `closest records`, `membership`,
+    /// `attributes`.
     pub name: String,
     /// The component in `[0, 1]`, 1 best.
     pub value: f64,
@@ -121,6 +129,7 @@ pub fn left_out(x: &ScoreInputs) -> Vec<String> {
         ("utility", x.utility_ratio),
         ("validity", x.validity),
         ("copies", x.holdout_copies.map(|h| x.synthetic_copies - h)),
+        ("text copies", x.text_copy_excess),
         ("closest records", x.dcr_share),
         ("membership", x.membership_auc),
         ("attributes", x.attribute_risk),
@@ -206,6 +215,15 @@ fn privacy(x: &ScoreInputs) -> Option<Score> {
     );
     let mut parts = Vec::new();
     push(&mut parts, "copies", 1.0 - 10.0 * excess, || why);
+    if let Some(t) = x.text_copy_excess {
+        let why = || {
+            format!(
+                "1 - 10 x the largest excess, over text columns, of synthetic texts equal to a \
+                 training text beyond the holdout's share ({t:.4})"
+            )
+        };
+        push(&mut parts, "text copies", 1.0 - 10.0 * t.max(0.0), why);
+    }
     if let Some(s) = x.dcr_share {
         let why = || format!("1 - 2 max(0, DCR share - 0.5) (share {s:.3}; 0.5 is ideal)");
         push(&mut parts, "closest records", 1.0 - 2.0 * (s - 0.5).max(0.0), why);
@@ -276,9 +294,14 @@ mod tests {
         assert!(values.iter().zip(expected).all(|(a, b)| (a - b).abs() < 1e-9), "{values:?}");
         assert!((p.value - 90.0).abs() < 1e-9);
         assert_eq!(p.grade, "strong");
-        let leaky = ScoreInputs { dcr_share: Some(0.95), ..inputs };
+        let leaky = ScoreInputs { dcr_share: Some(0.95), ..inputs.clone() };
         let p = scores(&leaky).privacy.unwrap();
         // 1 - 2 x 0.45 = 0.1 -> 10, "poor".
         assert!((p.value - 10.0).abs() < 1e-9 && p.grade == "poor", "{p:?}");
+        // Texts copied 5 points beyond the holdout's share: 1 - 10 x 0.05 = 0.5 -> 50.
+        let texts = ScoreInputs { text_copy_excess: Some(0.05), ..inputs };
+        let p = scores(&texts).privacy.unwrap();
+        assert!((p.value - 50.0).abs() < 1e-9, "{p:?}");
+        assert_eq!(p.components[1].name, "text copies");
     }
 }
