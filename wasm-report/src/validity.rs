@@ -139,10 +139,10 @@ struct Rules<'a> {
 
 /// Computes the validity of `synthetic` against `real` for the schema's compared columns
 /// (both tables hold every one of them; [`Schema::encode`] checks that first).
-pub fn validity(
+pub fn validity<'a>(
     schema: &Schema,
-    real: &Table,
-    synthetic: &Table,
+    real: &'a Table,
+    synthetic: &'a Table,
     placeholders: &[String],
 ) -> Validity {
     let position = |table: &Table, name: &str| table.names().iter().position(|n| n == name);
@@ -156,15 +156,15 @@ pub fn validity(
     let mut columns = Vec::with_capacity(specs.len());
     for (r, spec) in specs {
         let Some(s) = position(synthetic, &spec.name) else { continue };
-        let present = |t: &'_ Table, c: usize| -> Vec<(usize, String)> {
+        let present = |t: &'a Table, c: usize| -> Vec<(usize, &'a str)> {
             t.column(c)
                 .enumerate()
                 .filter(|(_, cell)| !schema.is_missing(cell))
-                .map(|(i, cell)| (i, cell.trim().to_string()))
+                .map(|(i, cell)| (i, cell.trim()))
                 .collect()
         };
         let (real_cells, synthetic_cells) = (present(real, r), present(synthetic, s));
-        let real_values: Vec<&str> = real_cells.iter().map(|(_, c)| c.as_str()).collect();
+        let real_values: Vec<&str> = real_cells.iter().map(|&(_, c)| c).collect();
         let rules = Rules::new(spec, &real_values, placeholders);
         columns.push(rules.judge(&spec.name, &real_values, &synthetic_cells, synthetic.num_rows()));
     }
@@ -296,12 +296,12 @@ impl<'a> Rules<'a> {
         &self,
         name: &str,
         real: &[&str],
-        synthetic: &[(usize, String)],
+        synthetic: &[(usize, &str)],
         rows: usize,
     ) -> ColumnValidity {
         let mut counts: HashMap<Reason, usize> = HashMap::new();
         let mut first_invalid = None;
-        for (row, cell) in synthetic {
+        for &(row, cell) in synthetic {
             let Some((reason, why)) = self.check(cell) else { continue };
             *counts.entry(reason).or_default() += 1;
             first_invalid.get_or_insert_with(|| InvalidCell {
@@ -311,7 +311,7 @@ impl<'a> Rules<'a> {
             });
         }
         let distinct = |cells: &mut dyn Iterator<Item = &str>| cells.collect::<HashSet<_>>().len();
-        let constant = distinct(&mut synthetic.iter().map(|(_, c)| c.as_str())) <= 1
+        let constant = distinct(&mut synthetic.iter().map(|&(_, c)| c)) <= 1
             && distinct(&mut real.iter().copied()) >= 2;
         let invalid: usize = counts.values().sum();
         let invalid_share = invalid as f64 / rows.max(1) as f64;
