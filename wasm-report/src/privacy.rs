@@ -37,7 +37,7 @@
 //! - numeric: `|F(a) - F(b)|`, where `F(x)` is the training column's empirical CDF, the share of
 //!   present training values `<= x` (so each column counts in ranks, in `[0, 1]`);
 //! - categorical: 0 if the levels are equal, else 1;
-//! - text: the share of the [`SLOTS`] MinHash slots of the two texts' character-trigram sets
+//! - text: the share of the `SLOTS` = 16 MinHash slots of the two texts' character-trigram sets
 //!   that differ, an unbiased estimate of `1 -` their Jaccard similarity (exactly 0 for equal
 //!   texts; see `minhash.rs`), so that a copied text counts like a matching category and an
 //!   unrelated one like a mismatch;
@@ -103,7 +103,7 @@
 //! Cells are turned once into `f32` coordinates whose per-coordinate distance is
 //! `min(|a - b|, cap)`: ranks for numbers (missing -2), level codes for categories (missing
 //! -1), since distinct integer codes differ by at least 1, both with cap 1; a text column
-//! becomes [`SLOTS`] coordinates, its MinHash slots (23-bit integers) divided by `SLOTS`, with
+//! becomes `SLOTS` coordinates, its MinHash slots (23-bit integers) divided by `SLOTS`, with
 //! cap `1 / SLOTS` (missing -1), so that its slots together weigh as one column. A text's
 //! signature is computed once per distinct text met in the samples (one splitmix64 and
 //! `SLOTS` multiply-add-shift-minimum steps per character). A query row meets the candidate rows
