@@ -351,7 +351,9 @@ pub fn build_report(
         .collect();
     warnings.extend(schema.texts.iter().map(|t| {
         format!(
-            "column '{}' is free text: compared by length, words and characters, and in the              privacy distances; correlations, principal components, the discriminator and              utility leave it out",
+            "column '{}' is free text: compared by length, words and characters, and in the \
+             privacy distances; correlations, principal components, the discriminator and \
+             utility leave it out",
             t.name
         )
     }));
@@ -612,6 +614,10 @@ mod tests {
         let copy = build(&table(rows(600, 2000), &copied))?;
         let fresh = build(&table(rows(600, 2000), &texts[1200..]))?;
         assert_eq!(copy.tables.text_columns, 1);
+        let note = "column 'note' is free text: compared by length, words and characters, and in \
+                    the privacy distances; correlations, principal components, the discriminator \
+                    and utility leave it out";
+        assert!(copy.warnings.iter().any(|w| w == note), "{:?}", copy.warnings);
         let shares = |r: &Report| {
             let t = &r.privacy.text_copies[0];
             (t.column.clone(), t.synthetic_share, t.holdout_share)
