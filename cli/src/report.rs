@@ -43,9 +43,11 @@ pub struct ReportArgs {
     /// The model that generated the synthetic table: its privacy guarantee is shown.
     #[arg(long)]
     pub model: Option<PathBuf>,
-    /// Report options as JSON (the `ReportOptions` fields); flags override them.
-    #[arg(long)]
-    pub options: Option<PathBuf>,
+    /// Report options (the `ReportOptions` fields of docs/report.md), as inline JSON (an
+    /// argument starting with `{`, e.g. '{"placeholders": ["_RARE_", "N/A"]}') or the path of a
+    /// JSON file; flags override them.
+    #[arg(long, value_name = "JSON|FILE")]
+    pub options: Option<String>,
     /// Seed for the report's samples (rows, folds, triples).
     #[arg(long)]
     pub seed: Option<u64>,
@@ -66,21 +68,8 @@ pub struct ReportArgs {
 
 /// Runs `doppel report`.
 pub fn run(args: &ReportArgs) -> CliResult<()> {
-    let mut options = match &args.options {
-        Some(path) => {
-            let bytes = read_capped(
-                path,
-                MAX_CONFIG_FILE_BYTES,
-                "an options file",
-                "MAX_CONFIG_FILE_BYTES",
-            )
-            .map_err(CliError::from)?;
-            let text = String::from_utf8(bytes).map_err(|e| at(path, e))?;
-            // A bad options file is a usage error (exit 2), as a bad configuration is.
-            from_json_object(&text).map_err(|e| {
-                CliError::new(crate::exit::USAGE, format!("{}: {e}", path.display()))
-            })?
-        }
+    let mut options = match args.options.as_deref() {
+        Some(given) => report_options(given)?,
         None => ReportOptions::default(),
     };
     if let Some(target) = &args.target {
@@ -102,10 +91,11 @@ pub fn run(args: &ReportArgs) -> CliResult<()> {
         .map_err(CliError::from)?;
     // Every output against every input (also through links): `--json` = `--real` would
     // overwrite the real table.
+    let options_file = args.options.as_deref().filter(|o| !is_inline(o)).map(Path::new);
     let inputs: Vec<&Path> =
         [Some(args.real.as_path()), Some(&args.synthetic), args.holdout.as_deref()]
             .into_iter()
-            .chain([args.model.as_deref(), args.options.as_deref()])
+            .chain([args.model.as_deref(), options_file])
             .flatten()
             .collect();
     let written: Vec<&Path> =
@@ -128,6 +118,27 @@ pub fn run(args: &ReportArgs) -> CliResult<()> {
     };
     let outputs = Outputs { json: args.json.as_deref(), html: args.html.as_deref() };
     report(&tables, &options, &outputs)
+}
+
+/// Whether an `--options` argument is inline JSON rather than a path: it starts with `{`
+/// (after whitespace), which no options file name sensibly does.
+fn is_inline(options: &str) -> bool {
+    options.trim_start().starts_with('{')
+}
+
+/// The report options of `--options`: inline JSON, or the JSON file at that path. A bad value
+/// is a usage error (exit 2) naming the key at fault, as a bad configuration is.
+fn report_options(given: &str) -> CliResult<ReportOptions> {
+    let (text, source) = if is_inline(given) {
+        (given.to_string(), "--options".to_string())
+    } else {
+        let path = Path::new(given);
+        let bytes =
+            read_capped(path, MAX_CONFIG_FILE_BYTES, "an options file", "MAX_CONFIG_FILE_BYTES")
+                .map_err(CliError::from)?;
+        (String::from_utf8(bytes).map_err(|e| at(path, e))?, path.display().to_string())
+    };
+    from_json_object(&text).map_err(|e| CliError::new(crate::exit::USAGE, format!("{source}: {e}")))
 }
 
 /// The files the report compares.

@@ -99,6 +99,8 @@ fn reads_tables_with_another_delimiter() {
 const USAGE: i32 = 2;
 /// Exit code of bad input data.
 const DATA: i32 = 3;
+/// Exit code of a file that cannot be read.
+const IO: i32 = 4;
 
 /// Runs a report expected to fail with exit `code` and checks the message and that nothing
 /// was written.
@@ -136,11 +138,24 @@ fn empty_files_are_named() {
 }
 
 #[test]
-fn a_non_numeric_value_names_row_and_column() {
-    let mut synthetic = rows(50, 0);
-    synthetic = synthetic.replacen("\n20,", "\ntwenty,", 1);
-    let needles = ["synthetic", "column 'age'", "'twenty' is not a number"];
-    fails_with(DATA, &rows(50, 0), &synthetic, &[], &needles);
+fn a_non_numeric_synthetic_value_is_invalid_and_named() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "real.csv", &rows(50, 0));
+    // Row 1 has age 20.
+    write(dir.path(), "synthetic.csv", &rows(50, 0).replacen("\n20,", "\ntwenty,", 1));
+    let args = ["report", "--real", "real.csv", "--synthetic", "synthetic.csv", "--json", "r.json"];
+    let out = doppel(&args, dir.path());
+    let stderr = common::stderr(&out);
+    assert!(out.status.success(), "{stderr}");
+    let warning = "column 'age': 1 synthetic cell(s) (2.00%) are invalid, the first in row 1: \
+                   'twenty' (not a number)";
+    assert!(stderr.contains(warning), "{stderr}");
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("r.json")).expect("json"))
+            .expect("valid JSON");
+    let age = &json["validity"]["columns"][0];
+    assert_eq!((age["name"].as_str(), age["out_of_domain"].as_u64()), (Some("age"), Some(1)));
+    assert_eq!(age["validity"].as_f64(), Some(0.98), "{age}");
 }
 
 #[test]
@@ -191,4 +206,53 @@ fn an_options_file_takes_no_array_for_an_object() {
     write(dir.path(), "synthetic.csv", &rows(60, 100));
     let out = doppel(&[&args[..], &["--options", "lists.json"]].concat(), dir.path());
     assert!(out.status.success(), "a list takes an array: {}", common::stderr(&out));
+}
+
+#[test]
+fn options_are_read_inline_or_from_a_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "real.csv", &rows(60, 0));
+    // Every synthetic job written as the placeholder "N/A!", which the options name.
+    let synthetic: String = rows(60, 100)
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            let mut cells: Vec<&str> = l.split(',').collect();
+            if i > 0 {
+                cells[1] = "N/A!";
+            }
+            cells.join(",") + "\n"
+        })
+        .collect();
+    write(dir.path(), "synthetic.csv", &synthetic);
+    let inline = r#"  {"placeholders": ["N/A!"], "seed": 3}"#;
+    write(dir.path(), "options.json", inline);
+    for options in [inline, "options.json"] {
+        let args = [
+            "report",
+            "--real",
+            "real.csv",
+            "--synthetic",
+            "synthetic.csv",
+            "--json",
+            "r.json",
+            "--options",
+            options,
+        ];
+        let out = doppel(&args, dir.path());
+        assert!(out.status.success(), "{options}: {}", common::stderr(&out));
+        let json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join("r.json")).expect("json"))
+                .expect("valid JSON");
+        assert_eq!(json["options"]["seed"], 3, "{options}");
+        let job = &json["validity"]["columns"][1];
+        assert_eq!((job["name"].as_str(), job["placeholders"].as_u64()), (Some("job"), Some(60)));
+    }
+    // A wrong value names the key, inline as from a file.
+    let needles = ["--options: max_distance_rows: invalid type"];
+    let bad = r#"{"max_distance_rows": "many"}"#;
+    fails_with(USAGE, &rows(50, 0), &rows(50, 9), &["--options", bad], &needles);
+    // Anything else is a path: a file that is not there is an I/O error naming it.
+    let needles = ["missing.json", "No such file"];
+    fails_with(IO, &rows(50, 0), &rows(50, 9), &["--options", "missing.json"], &needles);
 }

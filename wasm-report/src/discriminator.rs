@@ -152,7 +152,7 @@ fn stack(real: &Frame, real_rows: &[usize], synthetic: &Frame, synthetic_rows: &
             _ => panic!("frames encoded with different schemas"),
         })
         .collect();
-    Frame { columns, rows: real_rows.len() + synthetic_rows.len() }
+    Frame { columns, rows: real_rows.len() + synthetic_rows.len(), ..Frame::default() }
 }
 
 /// The fold of each of `2 * per_class` stacked rows: each half is shuffled and dealt round-robin,

@@ -27,18 +27,6 @@ pub enum Error {
         /// Why each column was skipped, as `'name': reason; ...`.
         reasons: String,
     },
-    /// A cell of a numeric column is neither a number nor a missing-value token.
-    #[error("the {table} table, row {row}, column '{column}': '{value}' is not a number, but the column is numeric; fix the cell or list the text as a missing-value token")]
-    NotANumber {
-        /// `real`, `synthetic` or `holdout`.
-        table: String,
-        /// 1-based data row (the header is row 0).
-        row: usize,
-        /// The column.
-        column: String,
-        /// The cell (its first 60 characters).
-        value: String,
-    },
     /// A table has too few rows for the report.
     #[error("the {table} table has {rows} row(s); the report needs at least {needed}")]
     TooFewRows {

@@ -2,10 +2,16 @@
 //!
 //! The accuracy of mostlyai-qa, computed here from its published definition:
 //!
-//! - Every compared column maps each cell to a bin, with bins chosen from the **real** column.
-//!   A numeric column gets quantile bins of the real values (see [`FidelityOptions::bins`]), a
-//!   categorical column one bin per frequent real value plus "other"; missing values have a bin
-//!   of their own, and so do synthetic cells that are not numbers in a numeric column.
+//! - Every compared column maps each cell to a bin, with bins chosen from the **real** column,
+//!   whose kind is decided from all its rows ([`crate::kinds`]). A numeric column gets quantile
+//!   bins of the real values (see [`FidelityOptions::bins`]), a datetime column the same bins
+//!   of its seconds since 1970, a categorical column one bin per frequent real value plus
+//!   "other"; missing values have a bin of their own, and so do synthetic cells that are not
+//!   numbers (dates) in a numeric (datetime) column.
+//! - A text column's rows are binned by their length in characters, and its accuracy is the
+//!   mean of three: length in characters, words per cell, and the distribution of characters
+//!   (see `column_accuracy`), so that a placeholder or letter salad in place of text scores
+//!   low. mostlyai-qa has no such rule; the reference tables have no text column.
 //! - The total variation distance between two distributions over the same bins is
 //!   `TVD = 1/2 * sum_b |p_real(b) - p_synthetic(b)|`, and accuracy is `1 - TVD`.
 //! - Univariate accuracy is the mean accuracy over compared columns; bivariate accuracy is the
@@ -28,7 +34,8 @@ use std::collections::{HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::frame::{is_missing_token, parse_number, skip_reason};
+use crate::frame::{is_missing_token, parse_number};
+use crate::kinds::{datetime_seconds, format_seconds, infer, Inferred};
 use crate::table::Table;
 
 /// The largest [`FidelityOptions::bins`] and [`FidelityOptions::top_categories`] accepted; it
@@ -109,6 +116,11 @@ pub enum ColumnKind {
     Numeric,
     /// The most frequent real values plus "other".
     Categorical,
+    /// Quantile bins of the dates' seconds since 1970.
+    Datetime,
+    /// Free text: bins of length in characters; accuracy also compares words per cell and
+    /// characters.
+    Text,
     /// Left out of the metric; the note says why.
     Skipped,
 }
@@ -185,56 +197,93 @@ enum Binner {
     /// [`FidelityOptions::bins`]), then a missing bin, then a bin for cells that are not
     /// numbers.
     Numeric { edges: Vec<f64> },
+    /// As numeric, on the seconds of the dates read in `format`; the last bin holds cells
+    /// that are not dates in that format.
+    Datetime { edges: Vec<f64>, format: &'static str },
     /// One bin per top category, then "other", then missing.
     Categorical { top: HashMap<String, u16> },
+    /// Rows binned by their length in characters (bins as numeric, then missing); the
+    /// column's accuracy also compares words per cell and characters ([`text_accuracy`]).
+    Text { edges: Vec<f64>, words: Vec<f64>, chars: HashMap<char, usize> },
+}
+
+/// Characters in a cell (Unicode scalar values).
+fn char_count(cell: &str) -> f64 {
+    cell.chars().count() as f64
+}
+
+/// Whitespace-separated words in a cell.
+fn word_count(cell: &str) -> f64 {
+    cell.split_whitespace().count() as f64
 }
 
 impl Binner {
     fn kind(&self) -> ColumnKind {
         match self {
             Binner::Numeric { .. } => ColumnKind::Numeric,
+            Binner::Datetime { .. } => ColumnKind::Datetime,
             Binner::Categorical { .. } => ColumnKind::Categorical,
+            Binner::Text { .. } => ColumnKind::Text,
+        }
+    }
+
+    /// Bins after the value bins: missing, and for numbers and dates unreadable cells.
+    fn value_bins(&self) -> usize {
+        match self {
+            Binner::Numeric { edges } | Binner::Datetime { edges, .. } => edges.len() + 1,
+            Binner::Text { edges, .. } => edges.len() + 1,
+            Binner::Categorical { top } => top.len() + 1,
         }
     }
 
     fn bins(&self) -> usize {
         match self {
-            Binner::Numeric { edges } => edges.len() + 3,
-            Binner::Categorical { top } => top.len() + 2,
+            Binner::Numeric { .. } | Binner::Datetime { .. } => self.value_bins() + 2,
+            Binner::Text { .. } | Binner::Categorical { .. } => self.value_bins() + 1,
         }
     }
 
-    /// The cell's bin; below `bins()` <= `MAX_BINS + 2`, so it fits a `u16`.
+    /// The cell's bin; below `bins()` <= `MAX_BINS + 3`, so it fits a `u16`.
     fn bin(&self, cell: &str, options: &FidelityOptions) -> u16 {
-        let index = match self {
-            Binner::Numeric { edges } if options.is_missing(cell) => edges.len() + 1,
-            Binner::Numeric { edges } => match parse_number(cell) {
-                Some(x) => edges.partition_point(|&e| e <= x),
-                None => edges.len() + 2,
-            },
-            Binner::Categorical { top } if options.is_missing(cell) => top.len() + 1,
+        if options.is_missing(cell) {
+            return self.value_bins() as u16;
+        }
+        let value = match self {
+            Binner::Numeric { .. } => parse_number(cell),
+            Binner::Datetime { format, .. } => datetime_seconds(cell, format),
+            Binner::Text { .. } => Some(char_count(cell)),
             Binner::Categorical { top } => {
                 return top.get(cell).copied().unwrap_or(top.len() as u16)
             }
         };
+        let edges = match self {
+            Binner::Numeric { edges } | Binner::Datetime { edges, .. } => edges,
+            Binner::Text { edges, .. } => edges,
+            Binner::Categorical { .. } => unreachable!("returned above"),
+        };
+        let index = match value {
+            Some(x) => edges.partition_point(|&e| e <= x),
+            None => edges.len() + 2,
+        };
         index as u16
     }
-}
 
-impl Binner {
     /// Each bin's label, in bin order.
     fn labels(&self) -> Vec<String> {
         match self {
             Binner::Numeric { edges } => {
-                let mut labels = Vec::with_capacity(edges.len() + 3);
-                labels.push(format!("< {}", short(edges.first().copied().unwrap_or(f64::NAN))));
-                for w in edges.windows(2) {
-                    labels.push(format!("[{}, {})", short(w[0]), short(w[1])));
-                }
-                if let Some(last) = edges.last() {
-                    labels.push(format!(">= {}", short(*last)));
-                }
+                let mut labels = range_labels(edges, short, "");
                 labels.extend(["missing".to_string(), "not a number".to_string()]);
+                labels
+            }
+            Binner::Datetime { edges, format } => {
+                let mut labels = range_labels(edges, |x| format_seconds(x, format), "");
+                labels.extend(["missing".to_string(), "not a date".to_string()]);
+                labels
+            }
+            Binner::Text { edges, .. } => {
+                let mut labels = range_labels(edges, short, " chars");
+                labels.push("missing".to_string());
                 labels
             }
             Binner::Categorical { top } => {
@@ -247,6 +296,19 @@ impl Binner {
             }
         }
     }
+}
+
+/// The labels of the value bins below and between `edges`, numbers written by `show`.
+fn range_labels(edges: &[f64], show: impl Fn(f64) -> String, unit: &str) -> Vec<String> {
+    let mut labels = Vec::with_capacity(edges.len() + 3);
+    labels.push(format!("< {}{unit}", show(edges.first().copied().unwrap_or(f64::NAN))));
+    for w in edges.windows(2) {
+        labels.push(format!("[{}, {}){unit}", show(w[0]), show(w[1])));
+    }
+    if let Some(last) = edges.last() {
+        labels.push(format!(">= {}{unit}", show(*last)));
+    }
+    labels
 }
 
 /// A number in at most 4 significant digits, for labels.
@@ -266,10 +328,7 @@ fn short(x: f64) -> String {
 /// The bins of a column with their real and synthetic shares; empty missing and
 /// not-a-number bins are left out (they say nothing).
 fn bin_shares(b: &Binner, p: &[u32], q: &[u32], n: usize, m: usize) -> Vec<BinShare> {
-    let last_value_bin = match b {
-        Binner::Numeric { edges } => edges.len(),
-        Binner::Categorical { top } => top.len(),
-    };
+    let last_value_bin = b.value_bins() - 1;
     b.labels()
         .into_iter()
         .enumerate()
@@ -280,6 +339,54 @@ fn bin_shares(b: &Binner, p: &[u32], q: &[u32], n: usize, m: usize) -> Vec<BinSh
             synthetic: q[i] as f64 / m as f64,
         })
         .collect()
+}
+
+/// A column's `1 - TVD` over its bins `p`, `q`; for a text column, the mean of three `1 - TVD`s, each over present cells and
+/// missing ones: of the length in characters (the row bins `p`, `q`), of the number of
+/// words (bins fit on the real counts as for numbers), and of the characters themselves
+/// (each character of the real column a bin, all others one more; shares of all characters).
+/// A placeholder or letter salad in place of text moves all three.
+fn column_accuracy(
+    b: &Binner,
+    (p, q): (&[u32], &[u32]),
+    real: &[&str],
+    synthetic: &[&str],
+    options: &FidelityOptions,
+) -> f64 {
+    let Binner::Text { words, chars, .. } = b else {
+        return accuracy(p, q, real.len(), synthetic.len());
+    };
+    let length = accuracy(p, q, real.len(), synthetic.len());
+    let word_hist = |cells: &[&str]| {
+        let mut counts = vec![0u32; words.len() + 2];
+        for c in cells {
+            let bin = if options.is_missing(c) {
+                words.len() + 1
+            } else {
+                words.partition_point(|&e| e <= word_count(c))
+            };
+            counts[bin] += 1;
+        }
+        counts
+    };
+    let words = accuracy(&word_hist(real), &word_hist(synthetic), real.len(), synthetic.len());
+    let char_hist = |cells: &[&str]| {
+        let mut counts = vec![0u32; chars.len() + 1];
+        for c in cells.iter().filter(|c| !options.is_missing(c)) {
+            for ch in c.chars() {
+                counts[chars.get(&ch).copied().unwrap_or(chars.len())] += 1;
+            }
+        }
+        counts
+    };
+    let (r, s) = (char_hist(real), char_hist(synthetic));
+    let (nr, ns) = (r.iter().sum::<u32>() as usize, s.iter().sum::<u32>() as usize);
+    let characters = match (nr, ns) {
+        (0, 0) => 1.0,
+        (0, _) | (_, 0) => 0.0,
+        _ => accuracy(&r, &s, nr, ns),
+    };
+    (length + words + characters) / 3.0
 }
 
 /// The inner bin edges of sorted, non-empty `values` (see [`FidelityOptions::bins`]):
@@ -342,21 +449,39 @@ fn floor_breaks(breaks: &mut [f64]) {
     }
 }
 
-/// Chooses a binner for a real column, or says why the column is skipped.
+/// Chooses a binner for a real column from all of its cells, or says why the column is
+/// skipped (the rules of [`crate::kinds`], shared with the other metrics).
 fn binner(cells: &[&str], options: &FidelityOptions) -> std::result::Result<Binner, String> {
-    // The same rule as the other metrics: empty columns, identifiers, free text and row
-    // numbers say nothing.
-    if let Some(reason) = skip_reason(cells, |c| options.is_missing(c)) {
-        return Err(reason);
-    }
     let present: Vec<&str> = cells.iter().copied().filter(|c| !options.is_missing(c)).collect();
-    let numbers: Option<Vec<f64>> = present.iter().map(|c| parse_number(c)).collect();
-    if let Some(mut values) = numbers {
+    let edges = |value: &dyn Fn(&str) -> Option<f64>| {
+        let mut values: Vec<f64> = present.iter().filter_map(|c| value(c)).collect();
         values.sort_by(f64::total_cmp);
-        return Ok(Binner::Numeric { edges: numeric_edges(&values, options.bins) });
+        numeric_edges(&values, options.bins)
+    };
+    match infer(cells, |c| options.is_missing(c)) {
+        Inferred::Skipped(reason) => Err(reason),
+        Inferred::Numeric => Ok(Binner::Numeric { edges: edges(&parse_number) }),
+        Inferred::Datetime(format) => {
+            let edges = edges(&|c| datetime_seconds(c, format));
+            Ok(Binner::Datetime { edges, format })
+        }
+        Inferred::Text => {
+            let mut chars = HashMap::new();
+            for ch in present.iter().flat_map(|c| c.chars()) {
+                let next = chars.len();
+                chars.entry(ch).or_insert(next);
+            }
+            let (edges, words) = (edges(&|c| Some(char_count(c))), edges(&|c| Some(word_count(c))));
+            Ok(Binner::Text { edges, words, chars })
+        }
+        Inferred::Categorical => Ok(categorical_binner(cells, &present, options)),
     }
+}
+
+/// mostlyai-qa's `bin_categorical` (see [`FidelityOptions::top_categories`]).
+fn categorical_binner(cells: &[&str], present: &[&str], options: &FidelityOptions) -> Binner {
     let mut counts: HashMap<&str, usize> = HashMap::new();
-    for c in &present {
+    for c in present {
         *counts.entry(c).or_default() += 1;
     }
     // Missing (None) is ranked with the categories: it takes one of the top places when it
@@ -373,7 +498,7 @@ fn binner(cells: &[&str], options: &FidelityOptions) -> std::result::Result<Binn
         .enumerate()
         .map(|(i, v)| (v.to_string(), i as u16))
         .collect();
-    Ok(Binner::Categorical { top })
+    Binner::Categorical { top }
 }
 
 /// `1 - TVD` between two histograms over the same bins, with `n` and `m` samples.
@@ -500,11 +625,12 @@ pub fn fidelity(
                 continue;
             }
         };
+        let synthetic_cells: Vec<&str> = synthetic.column(order[c]).collect();
         let r: Vec<u16> = cells.iter().map(|c| b.bin(c, options)).collect();
-        let s: Vec<u16> = synthetic.column(order[c]).map(|c| b.bin(c, options)).collect();
+        let s: Vec<u16> = synthetic_cells.iter().map(|c| b.bin(c, options)).collect();
         histogram(&r, &mut p, b.bins());
         histogram(&s, &mut q, b.bins());
-        let accuracy = Some(accuracy(&p, &q, n, m));
+        let accuracy = Some(column_accuracy(&b, (&p, &q), &cells, &synthetic_cells, options));
         let bins = bin_shares(&b, &p, &q, n, m);
         let kind = b.kind();
         columns.push(ColumnFidelity { name: name.clone(), kind, accuracy, note: None, bins });
@@ -621,6 +747,50 @@ mod tests {
     /// with 5 rows).
     fn options() -> FidelityOptions {
         FidelityOptions { min_category_rows: 1, ..Default::default() }
+    }
+
+    #[test]
+    fn dates_are_binned_as_time() -> Result<()> {
+        // 100 days of 2020; the synthetic copy shifted by a year lands in the last bin.
+        let day = |i: i64| format_seconds(1_577_836_800.0 + 86_400.0 * i as f64, "%Y-%m-%d");
+        let real: Vec<String> = (0..100).map(day).collect();
+        let report = univariate_report(&real, &real)?;
+        assert_eq!(report.columns[0].kind, ColumnKind::Datetime);
+        assert!((report.univariate - 1.0).abs() < CLOSE);
+        let labels: Vec<&str> = report.columns[0].bins.iter().map(|b| b.label.as_str()).collect();
+        // 11 break points (step 9.9) at days 0, 9, 19, ..., 89, 99: the first inner edge is
+        // day 9, January 10th.
+        assert_eq!(labels[0], "< 2020-01-10", "{labels:?}");
+        let later: Vec<String> = (365..465).map(day).collect();
+        // Every synthetic date falls in the top bin, which holds the 11 real days 89..=99.
+        assert!((univariate(&real, &later)? - 0.11).abs() < CLOSE);
+        // A synthetic cell that is no date has a bin of its own, as a non-number does.
+        let mut broken = real.clone();
+        broken[0] = "someday".into();
+        assert!((univariate(&real, &broken)? - 0.99).abs() < CLOSE);
+        Ok(())
+    }
+
+    #[test]
+    fn text_is_compared_by_length_words_and_characters() -> Result<()> {
+        let mut rng = crate::sample::Rng::new(5, 0);
+        let real = crate::sentences(400, &mut rng);
+        let fresh = crate::sentences(400, &mut rng);
+        let report = univariate_report(&real, &fresh)?;
+        assert_eq!(report.columns[0].kind, ColumnKind::Text);
+        let fresh = report.univariate;
+        assert!(fresh > 0.9, "{fresh}");
+        // The rare-value placeholder everywhere: no length, word count or character in common.
+        let placeholder = univariate(&real, &vec!["_RARE_".to_string(); 400])?;
+        assert!(placeholder < 0.2, "{placeholder}");
+        // Letter salad of the same lengths: lengths agree, words and characters do not.
+        let salad: Vec<String> = real
+            .iter()
+            .map(|t| t.chars().map(|_| char::from(b'a' + rng.below(26) as u8)).collect())
+            .collect();
+        let salad = univariate(&real, &salad)?;
+        assert!(salad < 0.6, "{salad}");
+        Ok(())
     }
 
     #[test]

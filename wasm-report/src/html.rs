@@ -8,6 +8,7 @@
 //! names, category values, notes) goes through [`escape`].
 //!
 //! Stable hooks for tests: `section#scores[data-quality][data-privacy]`, one
+//! `tr[data-column][data-validity]` per compared column in `section#validity`, one
 //! `figure.column[data-column]` with one `svg.bars` per compared column, one `svg.heatmap` with
 //! `n^2` `rect.cell` per correlation matrix, and `svg.scatter` / `svg.histogram` for the
 //! structure and distance charts.
@@ -18,11 +19,13 @@ use crate::correlation::Correlations;
 use crate::discriminator::ColumnShare;
 use crate::fidelity::{BinShare, ColumnFidelity, ColumnKind, FidelityReport};
 use crate::frame::Kind;
+use crate::kinds::format_seconds;
 use crate::privacy::{AttributeInference, Dcr, DcrHistogram, Distribution, Privacy};
 use crate::report::Report;
 use crate::score::Score;
 use crate::summary::{ColumnSummary, Summary};
 use crate::utility::{Scores as UtilityScores, Task};
+use crate::validity::Validity;
 
 /// Appends formatted text to a `String`; writing to a `String` cannot fail.
 macro_rules! put {
@@ -75,6 +78,7 @@ pub fn render_html(report: &Report) -> String {
     out.push_str("<body>\n");
     out.push_str(&header(report));
     out.push_str(&scores_section(report));
+    out.push_str(&validity_section(&report.validity));
     out.push_str(&fidelity_section(&report.fidelity, &report.columns));
     out.push_str(&correlations_section(&report.correlations));
     out.push_str(&structure_section(report));
@@ -216,7 +220,8 @@ fn header(r: &Report) -> String {
     }
     put!(out, "<tr><th>Seed</th><td>{}</td></tr></table>\n", r.options.seed);
     out.push_str(
-        "<nav><a href=\"#scores\">Scores</a><a href=\"#fidelity\">Fidelity</a>\
+        "<nav><a href=\"#scores\">Scores</a><a href=\"#validity\">Validity</a>\
+         <a href=\"#fidelity\">Fidelity</a>\
          <a href=\"#correlations\">Correlations</a><a href=\"#structure\">Structure</a>\
          <a href=\"#discriminator\">Discriminator</a><a href=\"#utility\">Utility</a>\
          <a href=\"#privacy\">Privacy</a></nav>\n</header>\n",
@@ -318,6 +323,63 @@ fn embedded_json(r: &Report) -> String {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Validity
+// ---------------------------------------------------------------------------------------------
+
+/// One row per column: its validity, the invalid cells by reason, the first one, the checks.
+fn validity_section(v: &Validity) -> String {
+    let mut out =
+        format!("<section id=\"validity\" data-mean=\"{:.4}\">\n<h2>Validity</h2>\n", v.mean);
+    out.push_str(&explain(
+        "The share of synthetic cells each real column could not hold: a placeholder, a value \
+         outside the real domain (range, levels, dates), a fraction in an integer column, a \
+         format (shape, clock time) the real column never has. Each invalid cell counts once. \
+         A column constant in the synthetic table but not in the real one scores 0. Good: \
+         100% in every column.",
+    ));
+    out.push_str(
+        "<table class=\"validity\"><tr><th>column</th><th>kind</th><th>validity</th>\
+         <th>invalid</th><th>placeholder</th><th>outside domain</th><th>fractional</th>\
+         <th>broken format</th><th>constant</th><th>first invalid cell</th><th>checks</th></tr>",
+    );
+    for c in &v.columns {
+        let first = c.first_invalid.as_ref().map_or_else(String::new, |f| {
+            format!("row {}: <q>{}</q> ({})", f.row, escape(&f.value), escape(&f.reason))
+        });
+        put!(
+            out,
+            "<tr data-column=\"{}\" data-validity=\"{:.4}\"><td>{}</td><td class=\"text\">{}</td>\
+             <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+             <td class=\"text\">{first}</td><td class=\"text\">{}</td></tr>",
+            escape(&c.name),
+            c.validity,
+            escape(&c.name),
+            kind_name(c.kind),
+            pct(c.validity),
+            pct(c.invalid_share),
+            c.placeholders,
+            c.out_of_domain,
+            c.fractional,
+            c.broken_format,
+            if c.constant { "yes" } else { "no" },
+            escape(&c.checks.join("; "))
+        );
+    }
+    out.push_str("</table>\n</section>\n");
+    out
+}
+
+/// A column kind in words.
+fn kind_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Numeric => "numeric",
+        Kind::Categorical => "categorical",
+        Kind::Datetime => "datetime",
+        Kind::Text => "text",
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Fidelity
 // ---------------------------------------------------------------------------------------------
 
@@ -371,6 +433,8 @@ fn column_figure(index: usize, c: &ColumnFidelity, summary: Option<&ColumnSummar
     let name = escape(&c.name);
     let kind = match c.kind {
         ColumnKind::Numeric => "numeric",
+        ColumnKind::Datetime => "datetime",
+        ColumnKind::Text => "text",
         _ => "categorical",
     };
     let accuracy = c.accuracy.map_or_else(|| "none".into(), |a| format!("{a:.4}"));
@@ -525,15 +589,25 @@ fn summary_table(c: &ColumnSummary) -> String {
     row("missing", pct(r.missing_share), pct(s.missing_share));
     row("distinct", r.distinct.to_string(), s.distinct.to_string());
     match c.kind {
-        Kind::Numeric => {
-            row("mean", opt(r.mean, num), opt(s.mean, num));
-            row("std", opt(r.std, num), opt(s.std, num));
+        Kind::Numeric | Kind::Datetime => {
+            // Dates are shown as dates, their spread in days.
+            let format = c.format.as_deref().filter(|_| c.kind == Kind::Datetime);
+            let show = |x: Option<f64>| match (x, format) {
+                (Some(x), Some(f)) => format_seconds(x, f),
+                (x, _) => opt(x, num),
+            };
+            let spread = |x: Option<f64>| match (x, format) {
+                (Some(x), Some(_)) => format!("{} days", num(x / 86_400.0)),
+                (x, _) => opt(x, num),
+            };
+            row("mean", show(r.mean), show(s.mean));
+            row("std", spread(r.std), spread(s.std));
             for (i, &(p, value)) in r.quantiles.iter().enumerate() {
                 let other = s.quantiles.get(i).filter(|q| q.0 == p).map(|q| q.1);
-                row(&quantile_label(p), num(value), opt(other, num));
+                row(&quantile_label(p), show(Some(value)), show(other));
             }
         }
-        Kind::Categorical => {
+        Kind::Categorical | Kind::Text => {
             for i in 0..r.top.len().max(s.top.len()) {
                 row(&format!("top {}", i + 1), top_entry(r, i), top_entry(s, i));
             }
@@ -1041,6 +1115,28 @@ fn exact_copies(p: &Privacy) -> String {
         opt(c.synthetic_share, pct),
         opt(c.holdout_share, pct)
     );
+    if !p.text_copies.is_empty() {
+        out.push_str(&explain(
+            "Texts equal to a training text, per text column: a copied text can name a person \
+             even when the rest of its row is new. Good: the synthetic share is no higher than \
+             the holdout share.",
+        ));
+        out.push_str(
+            "<table id=\"text-copies\"><tr><th>text column</th><th>synthetic</th>\
+             <th>holdout</th></tr>",
+        );
+        for t in &p.text_copies {
+            put!(
+                out,
+                "<tr data-column=\"{}\"><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(&t.column),
+                escape(&t.column),
+                opt(t.synthetic_share, pct),
+                opt(t.holdout_share, pct)
+            );
+        }
+        out.push_str("</table>\n");
+    }
     out
 }
 
@@ -1323,6 +1419,20 @@ mod tests {
         assert!(html.contains(&format!("data-column=\"{HOSTILE_ESCAPED}\"")));
         assert_eq!(escape(HOSTILE), HOSTILE_ESCAPED);
         assert_eq!(escape("a\u{0}b\tc"), "a\u{FFFD}b\tc");
+    }
+
+    #[test]
+    fn one_validity_row_per_compared_column() {
+        let r = report(true);
+        let html = render_html(&r);
+        let section = between(&html, "<section id=\"validity\"", "</section>");
+        assert_eq!(section.matches("<tr data-column=").count(), r.validity.columns.len());
+        for c in &r.validity.columns {
+            let hook =
+                format!("data-column=\"{}\" data-validity=\"{:.4}\"", escape(&c.name), c.validity);
+            assert!(section.contains(&hook), "{hook}");
+        }
+        assert!(html.contains("<a href=\"#validity\">Validity</a>"));
     }
 
     #[test]

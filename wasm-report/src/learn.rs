@@ -777,7 +777,7 @@ mod tests {
             .map(|_| if rng.uniform() < 0.05 { MISSING } else { rng.below(3) as u32 })
             .collect();
         let columns = vec![Values::Numeric(x1), Values::Numeric(noise), Values::Categorical(cat)];
-        Frame { columns, rows: n }
+        Frame { columns, rows: n, ..Frame::default() }
     }
 
     fn x1(frame: &Frame) -> &[f64] {
@@ -831,7 +831,8 @@ mod tests {
         // three on one side, which needs a partition rather than "level == code".
         let codes: Vec<u32> = (0..400).map(|i| (i % 8) as u32).collect();
         let y: Vec<u32> = codes.iter().map(|c| [1, 4, 6].contains(c) as u32).collect();
-        let frame = Frame { columns: vec![Values::Categorical(codes)], rows: 400 };
+        let frame =
+            Frame { columns: vec![Values::Categorical(codes)], rows: 400, ..Frame::default() };
         let all: Vec<usize> = (0..400).collect();
         let options = BoostOptions { rounds: 1, depth: 1, min_leaf: 1, ..BoostOptions::default() };
         let model = fit(&frame, &all, &[0], Target::Classes { labels: &y, classes: 2 }, &options);

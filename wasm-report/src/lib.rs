@@ -13,6 +13,8 @@
 //!   [`learn`];
 //! - privacy: exact copies, distance to closest record, membership and attribute inference
 //!   ([`privacy`]);
+//! - validity: placeholders, values outside the real domain, broken formats and constant
+//!   columns in the synthetic table ([`validity`]);
 //! - scores: the 0-100 quality and privacy scores ([`score`]).
 
 pub mod correlation;
@@ -21,7 +23,9 @@ pub mod error;
 pub mod fidelity;
 pub mod frame;
 pub mod html;
+pub mod kinds;
 pub mod learn;
+mod minhash;
 pub mod moments;
 pub mod privacy;
 pub mod report;
@@ -30,6 +34,7 @@ pub mod score;
 pub mod structure;
 pub mod summary;
 pub mod utility;
+pub mod validity;
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;
 
@@ -49,4 +54,20 @@ pub(crate) fn literal_table(names: &[&str], rows: &[&[&str]]) -> Table {
     let names = names.iter().map(|s| s.to_string()).collect();
     let rows = rows.iter().map(|r| r.iter().map(|s| s.to_string()).collect()).collect();
     Table::new(names, rows).expect("a rectangular table")
+}
+
+/// `n` sentences of 3 to 12 words drawn from a small vocabulary, for tests of text columns.
+#[cfg(test)]
+pub(crate) fn sentences(n: usize, rng: &mut sample::Rng) -> Vec<String> {
+    const WORDS: [&str; 16] = [
+        "the", "parcel", "arrived", "late", "and", "was", "damaged", "customer", "asked", "for",
+        "a", "refund", "driver", "left", "it", "outside",
+    ];
+    (0..n)
+        .map(|_| {
+            let words = 3 + rng.below(10);
+            let picked: Vec<&str> = (0..words).map(|_| WORDS[rng.below(WORDS.len())]).collect();
+            picked.join(" ")
+        })
+        .collect()
 }

@@ -10,10 +10,18 @@
 //! # Exact copies ([`ExactCopies`])
 //!
 //! `synthetic_share`: the share of **all** synthetic rows identical to some training row, every
-//! kept column equal (numbers by bit pattern with -0.0 read as 0.0; missing equals missing).
+//! kept column equal, text columns included (numbers by bit pattern with -0.0 read as 0.0;
+//! texts character for character; missing equals missing).
 //! `holdout_share`: the same for holdout rows, the baseline of how often two independent real
 //! rows coincide (Adult has duplicate rows, so it is not 0). A row whose kept cells are all
 //! missing holds no value of anyone and is never counted as a copy.
+//!
+//! # Text copies ([`TextCopies`])
+//!
+//! Per text column, the share of the synthetic column's present texts equal to some training
+//! text, and the same share for the holdout's texts as the baseline. Free text often names
+//! people, so a copied text leaks even when the rest of its row is resampled and the row is no
+//! exact copy.
 //!
 //! # Rows with no value
 //!
@@ -29,9 +37,14 @@
 //! - numeric: `|F(a) - F(b)|`, where `F(x)` is the training column's empirical CDF, the share of
 //!   present training values `<= x` (so each column counts in ranks, in `[0, 1]`);
 //! - categorical: 0 if the levels are equal, else 1;
-//! - either kind: 0 if both cells are missing, 1 if only one is.
+//! - text: the share of the `SLOTS` = 16 MinHash slots of the two texts' character-trigram sets
+//!   that differ, an unbiased estimate of `1 -` their Jaccard similarity (exactly 0 for equal
+//!   texts; see `minhash.rs`), so that a copied text counts like a matching category and an
+//!   unrelated one like a mismatch;
+//! - any kind: 0 if both cells are missing, 1 if only one is.
 //!
 //! It is Gower's (1971) distance with ranks in place of range scaling, and lies in `[0, 1]`.
+//! Columns left out of the report (row numbers, columns the options skip) are left out here.
 //!
 //! # Samples ([`SampledRows`])
 //!
@@ -87,9 +100,13 @@
 //!
 //! # Speed
 //!
-//! Cells are turned once into `f32` coordinates whose per-column distance is
-//! `min(|a - b|, 1)`: ranks for numbers (missing -2), level codes for categories (missing -1),
-//! since distinct integer codes differ by at least 1. A query row meets the candidate rows
+//! Cells are turned once into `f32` coordinates whose per-coordinate distance is
+//! `min(|a - b|, cap)`: ranks for numbers (missing -2), level codes for categories (missing
+//! -1), since distinct integer codes differ by at least 1, both with cap 1; a text column
+//! becomes `SLOTS` coordinates, its MinHash slots (23-bit integers) divided by `SLOTS`, with
+//! cap `1 / SLOTS` (missing -1), so that its slots together weigh as one column. A text's
+//! signature is computed once per distinct text met in the samples (one splitmix64 and
+//! `SLOTS` multiply-add-shift-minimum steps per character). A query row meets the candidate rows
 //! sixteen at a time, stored column by column so that each column is a few vector operations
 //! across the sixteen, and with the columns ordered by how often two random training rows
 //! differ, the search for nearest rows abandons the sixteen after every second column once all
@@ -97,18 +114,22 @@
 //! abandoning, as in Rakthanmanon et al. 2012, the UCR suite). Level codes are exact in `f32`
 //! below 2^24 levels.
 //!
-//! Work: a pair of rows costs 4 FLOPs per column compared (subtract, absolute value, minimum,
-//! add). With `m = s = 5000` and `a = 20000` the searches meet 50M pairs for the DCR (synthetic
-//! against training and holdout), 200M for membership (real against synthetic) and 200M for
-//! attribute inference (real against synthetic, QI columns only): on Adult's 15 columns at most
-//! 27 GFLOP,
-//! but most groups are abandoned after 2 to 4 columns (about 8 instructions per pair, counted
-//! with callgrind on x86-64).
+//! Work: a pair of rows costs 4 FLOPs per coordinate compared (subtract, absolute value,
+//! minimum, add), so a text column costs as much as `SLOTS` = 16 other columns where the
+//! search does not abandon the pair first. With `m = s = 5000` and `a = 20000` the searches
+//! meet 50M pairs for the DCR (synthetic against training and holdout), 200M for membership
+//! (real against synthetic) and 200M for attribute inference (real against synthetic, QI
+//! columns only): on Adult's 15 columns at most 27 GFLOP (each text column adds at most 16
+//! GFLOP to the first two), but most groups are abandoned after 2 to 4 columns (about 8
+//! instructions per pair, counted with callgrind on x86-64). Signatures cost about
+//! `(10 + 4 SLOTS)` = 74 integer operations per character of each distinct sampled text: 30,000
+//! texts of 200 characters, 0.44 G.
 //!
 //! # JSON
 //!
 //! ```text
 //! { "exact_copies": { "synthetic_copies", "synthetic_share", "holdout_copies", "holdout_share" },
+//!   "text_copies": [{ "column", "synthetic_share", "holdout_share" }],
 //!   "sampled": { "training", "holdout", "synthetic" },
 //!   "dcr": { "training": D, "holdout": D, "share_closer_to_training",
 //!            "histogram": { "edges", "training", "holdout" } },
@@ -128,6 +149,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::frame::{Frame, Kind, Schema, Values, MISSING};
 use crate::learn::roc_auc;
+use crate::minhash::{signature, SLOTS};
 use crate::sample::{sample_indices, Rng};
 
 /// The default [`PrivacyOptions::max_rows`].
@@ -199,6 +221,9 @@ impl PrivacyOptions {
 pub struct Privacy {
     /// Rows copied from the training table.
     pub exact_copies: ExactCopies,
+    /// Per text column, texts copied from the training table.
+    #[serde(default)]
+    pub text_copies: Vec<TextCopies>,
     /// Rows sampled for the distance metrics.
     pub sampled: SampledRows,
     /// Distances to the closest record; `None` without training or synthetic rows or columns.
@@ -221,6 +246,19 @@ pub struct ExactCopies {
     /// Holdout rows identical to some training row; `None` without a holdout.
     pub holdout_copies: Option<usize>,
     /// `holdout_copies` over all holdout rows; `None` without a holdout.
+    pub holdout_share: Option<f64>,
+}
+
+/// Texts of one text column that equal a training text, over its present cells.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TextCopies {
+    /// Column name.
+    pub column: String,
+    /// Share of the synthetic column's present texts equal to some training text; `None`
+    /// when every synthetic text is missing.
+    pub synthetic_share: Option<f64>,
+    /// The same share for the holdout's texts (the baseline: real texts repeat too); `None`
+    /// without a holdout or without a present holdout text.
     pub holdout_share: Option<f64>,
 }
 
@@ -340,6 +378,7 @@ pub fn privacy(
 ) -> Privacy {
     let holdout = holdout.filter(|h| h.rows > 0);
     let exact_copies = exact_copies(training, synthetic, holdout);
+    let text_copies = text_copies(schema, synthetic, holdout);
     let max_rows = options.max_rows;
     let m = holdout.map_or(training.rows, |h| h.rows.min(training.rows)).min(max_rows);
     let train_rows = sample_indices(training.rows, m, rng);
@@ -366,27 +405,30 @@ pub fn privacy(
     };
     let mut result = Privacy {
         exact_copies,
+        text_copies,
         sampled,
         dcr: None,
         nndr: None,
         membership: None,
         attribute_inference: None,
     };
-    if training.columns.is_empty() || train_rows.is_empty() || synth_rows.is_empty() {
+    let compared = training.columns.len() + training.texts.len();
+    if compared == 0 || train_rows.is_empty() || synth_rows.is_empty() {
         return result;
     }
-    let coder = Coder::new(training);
-    let training = Sample::new(&coder, training, train_rows);
-    let queries = Sample::new(&coder, synthetic, synth_rows);
-    let attacker = Sample::new(&coder, synthetic, attacker_rows);
-    let holdout = holdout.zip(hold_rows).map(|(h, rows)| Sample::new(&coder, h, rows));
-    let order = mismatch_order(&training.coords);
-    distance_metrics(&mut result, &training, holdout.as_ref(), &queries, &attacker, &order);
+    let mut coder = Coder::new(schema, training);
+    let training = Sample::new(&mut coder, training, train_rows);
+    let queries = Sample::new(&mut coder, synthetic, synth_rows);
+    let attacker = Sample::new(&mut coder, synthetic, attacker_rows);
+    let holdout = holdout.zip(hold_rows).map(|(h, rows)| Sample::new(&mut coder, h, rows));
+    let order = mismatch_order(&training.coords, &coder.caps);
+    let space = Space { order: &order, caps: &coder.caps, compared };
+    distance_metrics(&mut result, &training, holdout.as_ref(), &queries, &attacker, &space);
     let qis: Vec<usize> =
         order.iter().copied().filter(|c| options.quasi_identifiers.contains(c)).collect();
     if !qis.is_empty() {
-        let (t, s) = (training.rows(&qis), attacker.rows(&qis));
-        let h = holdout.as_ref().map(|h| h.rows(&qis));
+        let (t, s) = (training.rows(&qis, &coder.caps), attacker.rows(&qis, &coder.caps));
+        let h = holdout.as_ref().map(|h| h.rows(&qis, &coder.caps));
         result.attribute_inference = Some(attribute_inference(schema, &t, h.as_ref(), &s, options));
     }
     result
@@ -401,31 +443,39 @@ struct Sample<'a> {
 }
 
 impl<'a> Sample<'a> {
-    fn new(coder: &Coder, frame: &'a Frame, rows: Vec<usize>) -> Sample<'a> {
+    fn new(coder: &mut Coder, frame: &'a Frame, rows: Vec<usize>) -> Sample<'a> {
         Sample { frame, coords: coder.code(frame, &rows), rows }
     }
 
-    /// The sampled rows as searchable points over the columns `order`.
-    fn rows(&self, order: &[usize]) -> Rows<'_> {
-        Rows { frame: self.frame, rows: &self.rows, points: Points::gather(&self.coords, order) }
+    /// The sampled rows as searchable points over the coordinates `order`.
+    fn rows(&self, order: &[usize], caps: &[f32]) -> Rows<'_> {
+        let points = Points::gather(&self.coords, order, caps);
+        Rows { frame: self.frame, rows: &self.rows, points }
     }
 }
 
+/// The coordinates compared, in the order they are summed, with each one's cap (see
+/// [`Coder`]), and how many columns they stand for (the distance's divisor).
+struct Space<'a> {
+    order: &'a [usize],
+    caps: &'a [f32],
+    compared: usize,
+}
+
 /// Fills in the DCR and NNDR results (for the `queries` rows) and the membership result (the
-/// attacker searching `attacker`), with columns compared in `order`.
+/// attacker searching `attacker`), with coordinates compared as `space` says.
 fn distance_metrics(
     result: &mut Privacy,
     training: &Sample,
     holdout: Option<&Sample>,
     queries: &Sample,
     attacker: &Sample,
-    order: &[usize],
+    space: &Space,
 ) {
-    let training = Points::gather(&training.coords, order);
-    let queries = Points::gather(&queries.coords, order);
-    let attacker = Points::gather(&attacker.coords, order);
-    let holdout = holdout.map(|h| Points::gather(&h.coords, order));
-    let (dcr, nndr) = closest_records(&queries, &training, holdout.as_ref(), order.len());
+    let gather = |s: &Sample| Points::gather(&s.coords, space.order, space.caps);
+    let (training, queries, attacker) = (gather(training), gather(queries), gather(attacker));
+    let holdout = holdout.map(gather);
+    let (dcr, nndr) = closest_records(&queries, &training, holdout.as_ref(), space.compared);
     result.dcr = Some(dcr);
     result.nndr = nndr;
     result.membership = holdout.as_ref().and_then(|h| membership(&attacker, &training, h));
@@ -445,8 +495,10 @@ fn cell_key(values: &Values, row: usize) -> u64 {
     }
 }
 
+/// A row as the keys of its cells, text codes included (equal codes are equal texts).
 fn row_key(frame: &Frame, row: usize) -> Vec<u64> {
-    frame.columns.iter().map(|v| cell_key(v, row)).collect()
+    let texts = frame.texts.iter().map(|t| u64::from(t[row]));
+    frame.columns.iter().map(|v| cell_key(v, row)).chain(texts).collect()
 }
 
 /// Counts every row of `frame` identical to one in `known`, but for rows with no value.
@@ -461,7 +513,7 @@ fn all_missing(frame: &Frame, row: usize) -> bool {
     frame.columns.iter().all(|values| match values {
         Values::Numeric(v) => v[row].is_nan(),
         Values::Categorical(v) => v[row] == MISSING,
-    })
+    }) && frame.texts.iter().all(|t| t[row] == MISSING)
 }
 
 fn exact_copies(training: &Frame, synthetic: &Frame, holdout: Option<&Frame>) -> ExactCopies {
@@ -477,6 +529,26 @@ fn exact_copies(training: &Frame, synthetic: &Frame, holdout: Option<&Frame>) ->
     }
 }
 
+/// Per text column, the share of present texts that occur in the training table: those whose
+/// code is one of the schema's real levels, which come first.
+fn text_copies(schema: &Schema, synthetic: &Frame, holdout: Option<&Frame>) -> Vec<TextCopies> {
+    let share = |frame: &Frame, t: usize| -> Option<f64> {
+        let codes = frame.texts.get(t)?;
+        let present = codes.iter().filter(|&&c| c != MISSING).count();
+        let real = schema.texts[t].real_levels;
+        let copied = codes.iter().filter(|&&c| c != MISSING && (c as usize) < real).count();
+        (present > 0).then(|| copied as f64 / present as f64)
+    };
+    let texts = schema.texts.iter().enumerate();
+    texts
+        .map(|(t, spec)| TextCopies {
+            column: spec.name.clone(),
+            synthetic_share: share(synthetic, t),
+            holdout_share: holdout.and_then(|h| share(h, t)),
+        })
+        .collect()
+}
+
 // ---------------------------------------------------------------------------------------------
 // Coordinates
 
@@ -486,16 +558,25 @@ enum Axis {
     Rank(Vec<f64>),
     /// Level codes as they are.
     Code,
+    /// Text column `t` of the schema: [`SLOTS`] coordinates, its MinHash slots.
+    Text(usize),
 }
 
-/// Turns cells into coordinates (see "Speed" in the module documentation).
-struct Coder {
+/// Turns cells into coordinates (see "Speed" in the module documentation): one per numeric or
+/// categorical column, then [`SLOTS`] per text column, each text coordinate with the cap
+/// `1 / SLOTS` so that a text column adds at most 1 to a distance, as any other does.
+struct Coder<'a> {
+    schema: &'a Schema,
     axes: Vec<Axis>,
+    /// The largest gap of each coordinate.
+    caps: Vec<f32>,
+    /// Per text column, the scaled slots of each text code met so far (computed once).
+    signatures: Vec<HashMap<u32, [f32; SLOTS]>>,
 }
 
-impl Coder {
-    fn new(training: &Frame) -> Coder {
-        let axes = training
+impl<'a> Coder<'a> {
+    fn new(schema: &'a Schema, training: &Frame) -> Coder<'a> {
+        let mut axes: Vec<Axis> = training
             .columns
             .iter()
             .map(|values| match values {
@@ -507,37 +588,64 @@ impl Coder {
                 Values::Categorical(_) => Axis::Code,
             })
             .collect();
-        Coder { axes }
+        let texts = training.texts.len().min(schema.texts.len());
+        let mut caps = vec![1.0; axes.len()];
+        caps.resize(axes.len() + texts * SLOTS, 1.0 / SLOTS as f32);
+        axes.extend((0..texts).map(Axis::Text));
+        Coder { schema, axes, caps, signatures: vec![HashMap::new(); texts] }
     }
 
-    /// The coordinates of `rows` of `frame`, one vector per column. A column whose kind
+    /// The coordinates of `rows` of `frame`, one vector per coordinate. A column whose kind
     /// differs from the training column's (a frame from another schema) reads as missing.
-    fn code(&self, frame: &Frame, rows: &[usize]) -> Vec<Vec<f32>> {
-        let column = |(axis, values): (&Axis, &Values)| -> Vec<f32> {
+    fn code(&mut self, frame: &Frame, rows: &[usize]) -> Vec<Vec<f32>> {
+        let mut coords = Vec::with_capacity(self.caps.len());
+        for (c, axis) in self.axes.iter().enumerate() {
+            let values = frame.columns.get(c);
             match (axis, values) {
-                (Axis::Rank(sorted), Values::Numeric(v)) => {
+                (Axis::Rank(sorted), Some(Values::Numeric(v))) => {
                     let n = sorted.len().max(1) as f64;
                     let rank = |x: f64| (sorted.partition_point(|&t| t <= x) as f64 / n) as f32;
-                    rows.iter()
-                        .map(|&r| if v[r].is_nan() { MISSING_RANK } else { rank(v[r]) })
-                        .collect()
+                    coords.push(
+                        rows.iter()
+                            .map(|&r| if v[r].is_nan() { MISSING_RANK } else { rank(v[r]) })
+                            .collect(),
+                    );
                 }
-                (Axis::Code, Values::Categorical(v)) => rows
-                    .iter()
-                    .map(|&r| if v[r] == MISSING { MISSING_CODE } else { v[r] as f32 })
-                    .collect(),
-                (Axis::Rank(_), _) => vec![MISSING_RANK; rows.len()],
-                (Axis::Code, _) => vec![MISSING_CODE; rows.len()],
+                (Axis::Code, Some(Values::Categorical(v))) => coords.push(
+                    rows.iter()
+                        .map(|&r| if v[r] == MISSING { MISSING_CODE } else { v[r] as f32 })
+                        .collect(),
+                ),
+                (Axis::Rank(_), _) => coords.push(vec![MISSING_RANK; rows.len()]),
+                (Axis::Code, _) => coords.push(vec![MISSING_CODE; rows.len()]),
+                (Axis::Text(t), _) => {
+                    let codes = frame.texts.get(*t);
+                    let levels = &self.schema.texts[*t].levels;
+                    let cache = &mut self.signatures[*t];
+                    let mut slots: Vec<Vec<f32>> =
+                        (0..SLOTS).map(|_| Vec::with_capacity(rows.len())).collect();
+                    for &r in rows {
+                        let code = codes.map_or(MISSING, |v| v[r]);
+                        let scaled = match levels.get(code as usize) {
+                            None => [MISSING_CODE; SLOTS],
+                            Some(text) => *cache.entry(code).or_insert_with(|| {
+                                signature(text).map(|h| h as f32 / SLOTS as f32)
+                            }),
+                        };
+                        slots.iter_mut().zip(scaled).for_each(|(s, x)| s.push(x));
+                    }
+                    coords.extend(slots);
+                }
             }
-        };
-        self.axes.iter().zip(&frame.columns).map(column).collect()
+        }
+        coords
     }
 }
 
-/// One column's distance between two coordinates: `min(|a - b|, 1)`.
+/// One coordinate's distance between two points: `min(|a - b|, cap)`.
 #[inline(always)]
-fn gap(a: f32, b: f32) -> f32 {
-    lesser((a - b).abs(), 1.0)
+fn gap(a: f32, b: f32, cap: f32) -> f32 {
+    lesser((a - b).abs(), cap)
 }
 
 /// The lesser of two non-negative numbers (never NaN here). On wasm32, non-negative floats
@@ -555,14 +663,15 @@ fn lesser(x: f32, y: f32) -> f32 {
     }
 }
 
-/// Column indices ordered by the mean distance between training rows `i` and `i + m/2` (mod
-/// `m`), largest first, so that early abandoning sees the columns that differ most first.
-fn mismatch_order(training: &[Vec<f32>]) -> Vec<usize> {
+/// Coordinate indices ordered by the mean distance between training rows `i` and `i + m/2`
+/// (mod `m`), largest first, so that early abandoning sees the columns that differ most first.
+fn mismatch_order(training: &[Vec<f32>], caps: &[f32]) -> Vec<usize> {
     let spread: Vec<f64> = training
         .iter()
-        .map(|x| {
+        .zip(caps)
+        .map(|(x, &cap)| {
             let m = x.len();
-            let sum: f64 = (0..m).map(|i| f64::from(gap(x[i], x[(i + m / 2) % m]))).sum();
+            let sum: f64 = (0..m).map(|i| f64::from(gap(x[i], x[(i + m / 2) % m], cap))).sum();
             sum / m.max(1) as f64
         })
         .collect();
@@ -577,6 +686,8 @@ fn mismatch_order(training: &[Vec<f32>]) -> Vec<usize> {
 struct Points {
     columns: usize,
     rows: usize,
+    /// Each column's cap (its largest gap), in column order.
+    caps: Vec<f32>,
     /// `rows x columns`, row-major.
     data: Vec<f32>,
     /// `ceil(rows / GROUP) x columns x GROUP`.
@@ -584,8 +695,9 @@ struct Points {
 }
 
 impl Points {
-    /// The rows of column-major `coords`, keeping the columns `order` in that order.
-    fn gather(coords: &[Vec<f32>], order: &[usize]) -> Points {
+    /// The rows of column-major `coords`, keeping the columns `order` in that order, with
+    /// the caps `caps[c]` of each column `c`.
+    fn gather(coords: &[Vec<f32>], order: &[usize], caps: &[f32]) -> Points {
         let rows = order.first().map_or(0, |&c| coords[c].len());
         let columns = order.len();
         let mut data = vec![0.0f32; rows * columns];
@@ -596,7 +708,8 @@ impl Points {
                 groups[(i / GROUP * columns + k) * GROUP + i % GROUP] = x;
             }
         }
-        Points { columns, rows, data, groups }
+        let caps = order.iter().map(|&c| caps[c]).collect();
+        Points { columns, rows, caps, data, groups }
     }
 
     /// The rows as queries (`columns > 0`).
@@ -616,7 +729,7 @@ impl Points {
         mut visit: impl FnMut(usize, f32) -> bool,
     ) {
         for (g, group) in self.groups.chunks_exact(self.columns * GROUP).enumerate() {
-            let Some(sums) = group_sums(query, group, bound()) else { continue };
+            let Some(sums) = group_sums(query, group, &self.caps, bound()) else { continue };
             let real = (self.rows - g * GROUP).min(GROUP);
             for (l, &d) in sums[..real].iter().enumerate() {
                 if visit(g * GROUP + l, d) {
@@ -637,14 +750,16 @@ const CHECK: usize = 2;
 const PADDING: f32 = 1e30;
 
 /// The summed distances from `query` to a group's [`GROUP`] rows, column by column in one
-/// order for every pair (so equal distances tie exactly); `None` as soon as, after a multiple
-/// of [`CHECK`] columns, every partial sum is at least `bound`. FLOPs: 4 per column and row.
+/// order for every pair (so equal distances tie exactly), each column's gap capped by its
+/// entry of `caps`; `None` as soon as, after a multiple of [`CHECK`] columns, every partial
+/// sum is at least `bound`. FLOPs: 4 per column and row.
 #[inline(always)]
-fn group_sums(query: &[f32], group: &[f32], bound: f32) -> Option<[f32; GROUP]> {
+fn group_sums(query: &[f32], group: &[f32], caps: &[f32], bound: f32) -> Option<[f32; GROUP]> {
     let mut sums = [0.0f32; GROUP];
-    for (k, (&q, column)) in query.iter().zip(group.chunks_exact(GROUP)).enumerate() {
+    let columns = query.iter().zip(group.chunks_exact(GROUP)).zip(caps);
+    for (k, ((&q, column), &cap)) in columns.enumerate() {
         for (s, &x) in sums.iter_mut().zip(column) {
-            *s += gap(q, x);
+            *s += gap(q, x, cap);
         }
         if k % CHECK == CHECK - 1 && smallest(&sums) >= bound {
             return None;
@@ -756,7 +871,7 @@ fn histogram(training: &[f64], holdout: Option<&[f64]>) -> DcrHistogram {
 }
 
 /// DCR and NNDR of every row of `synth` against `training` and `holdout`; distances are sums
-/// over `columns` columns until divided here.
+/// over `columns` columns (a text column's slots together count as one) until divided here.
 fn closest_records(
     synth: &Points,
     training: &Points,
@@ -764,7 +879,7 @@ fn closest_records(
     columns: usize,
 ) -> (Dcr, Option<Distribution>) {
     let scale = 1.0 / columns as f64;
-    let tie = tie_tolerance(columns);
+    let tie = tie_tolerance(synth.columns);
     let (mut to_training, mut to_holdout, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     let mut closer = 0.0;
     for query in synth.iter() {
@@ -991,12 +1106,13 @@ mod tests {
     }
 
     /// The distance between row `i` of `a` and row `j` of `b`, through the fast path.
-    fn distance(training: &Frame, a: (&Frame, usize), b: (&Frame, usize)) -> f64 {
-        let coder = Coder::new(training);
-        let order: Vec<usize> = (0..training.columns.len()).collect();
-        let pa = Points::gather(&coder.code(a.0, &[a.1]), &order);
-        let pb = Points::gather(&coder.code(b.0, &[b.1]), &order);
-        f64::from(nearest(&pa.data, &pb).0) / order.len() as f64
+    fn distance(schema: &Schema, training: &Frame, a: (&Frame, usize), b: (&Frame, usize)) -> f64 {
+        let mut coder = Coder::new(schema, training);
+        let order: Vec<usize> = (0..coder.caps.len()).collect();
+        let pa = Points::gather(&coder.code(a.0, &[a.1]), &order, &coder.caps);
+        let pb = Points::gather(&coder.code(b.0, &[b.1]), &order, &coder.caps);
+        let compared = training.columns.len() + training.texts.len();
+        f64::from(nearest(&pa.data, &pb).0) / compared as f64
     }
 
     #[test]
@@ -1014,7 +1130,8 @@ mod tests {
     }
     #[test]
     fn mixed_distances_by_hand() {
-        let (_, [t, s, h]) = example();
+        let (schema, [t, s, h]) = example();
+        let distance = |t, a, b| distance(&schema, t, a, b);
         // T0 (.25,a) to T3 (1,b): (.75 + 1) / 2.
         assert!((distance(&t, (&t, 0), (&t, 3)) - 0.875).abs() < CLOSE);
         // H1 (3,a) sits on T1 (2,a) in ranks: distance 0, though not a copy.
@@ -1025,14 +1142,46 @@ mod tests {
         // Missing against missing costs 0, against present 1: (?,?) vs (?,?) = 0,
         // (?,a) vs (3,a) = (1 + 0) / 2, (2,?) vs (2,b) = (0 + 1) / 2.
         let m = table(&["x", "c"], &[&["?", "?"], &["?", "a"], &["3", "a"], &["2", "?"]]);
-        let (_, [t, m, _]) = frames(
+        let (schema, [t, m, _]) = frames(
             &table(&["x", "c"], &[&["1", "a"], &["2", "a"], &["2", "b"], &["4", "b"]]),
             &m,
             &m,
         );
+        let distance = |t, a, b| super::tests::distance(&schema, t, a, b);
         assert_eq!(distance(&t, (&m, 0), (&m, 0)), 0.0);
         assert!((distance(&t, (&m, 1), (&m, 2)) - 0.5).abs() < CLOSE);
         assert!((distance(&t, (&m, 3), (&t, 2)) - 0.5).abs() < CLOSE);
+    }
+
+    #[test]
+    fn a_text_column_adds_its_share_of_differing_minhash_slots() {
+        let notes: Vec<String> = (0..30).map(|i| format!("note {i} about the order")).collect();
+        let rows: Vec<Vec<String>> =
+            (0..30).map(|i| vec![(i % 4).to_string(), notes[i].clone()]).collect();
+        let names = vec!["x".to_string(), "note".to_string()];
+        let training = Table::new(names.clone(), rows).expect("table");
+        let other = vec![vec!["0".into(), "a different text".into()], vec!["0".into(), "".into()]];
+        let other = Table::new(names, other).expect("table");
+        let (schema, [t, o, _]) = frames(&training, &other, &other);
+        assert_eq!(schema.texts.len(), 1);
+        // Row 0: x 0, note 0. The same row is at 0; another text at the same x adds the share
+        // of slots whose hashes differ, and a missing text adds 1; the mean is over 2 columns.
+        assert_eq!(distance(&schema, &t, (&t, 0), (&t, 0)), 0.0);
+        let (a, b) = (signature(&notes[0]), signature("a different text"));
+        let differing = a.iter().zip(&b).filter(|(p, q)| p != q).count() as f64 / SLOTS as f64;
+        assert!(differing > 0.5, "{differing}");
+        let d = distance(&schema, &t, (&o, 0), (&t, 0));
+        assert!((d - differing / 2.0).abs() < CLOSE, "{d} vs {differing}");
+        assert!((distance(&schema, &t, (&o, 1), (&t, 0)) - 0.5).abs() < CLOSE);
+        // Exact copies compare the text too: (0, note 0) is a copy, (0, other) is not.
+        let copy = Table::new(
+            vec!["x".into(), "note".into()],
+            vec![vec!["0".into(), notes[0].clone()], vec!["0".into(), "a different text".into()]],
+        )
+        .expect("table");
+        let (_, [t, c, _]) = frames(&training, &copy, &copy);
+        let copies = exact_copies(&t, &c, None);
+        assert_eq!(copies.synthetic_copies, 1);
     }
 
     #[test]
@@ -1185,8 +1334,10 @@ mod tests {
             .map_err(|e| Error::Table(doppel_table::Error::Argument(e.to_string())))?;
         assert_eq!(back, p);
         // No synthetic rows: copies counted (0), no share, no distances.
-        let empty =
-            Frame { columns: vec![Values::Numeric(vec![]), Values::Categorical(vec![])], rows: 0 };
+        let empty = Frame {
+            columns: vec![Values::Numeric(vec![]), Values::Categorical(vec![])],
+            ..Frame::default()
+        };
         let p = privacy(&schema, &f[0], &empty, Some(&f[2]), &options, &mut Rng::new(1, 0));
         assert_eq!((p.exact_copies.synthetic_copies, p.exact_copies.synthetic_share), (0, None));
         assert!(p.dcr.is_none() && p.membership.is_none() && p.attribute_inference.is_none());

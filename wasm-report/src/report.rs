@@ -11,7 +11,7 @@ use crate::correlation::{correlations, Correlations};
 use crate::discriminator::{discriminator, Discriminator};
 use crate::error::{Error, Result};
 use crate::fidelity::{fidelity, FidelityOptions, FidelityReport};
-use crate::frame::{Schema, SkippedColumn};
+use crate::frame::{Frame, Kind, Schema, SkippedColumn};
 use crate::privacy::{privacy, Privacy, PrivacyOptions};
 use crate::sample::Rng;
 use crate::score::{left_out, scores, ScoreInputs, Scores};
@@ -19,6 +19,7 @@ use crate::structure::{structure, Structure};
 use crate::summary::{summaries, ColumnSummary};
 use crate::table::Table;
 use crate::utility::{utility, Utility};
+use crate::validity::{validity, Validity, DEFAULT_PLACEHOLDER};
 
 /// The report format's name, the `format` field of the JSON.
 pub const FORMAT: &str = "doppel-report";
@@ -49,6 +50,10 @@ pub struct ReportOptions {
     pub max_distance_rows: usize,
     /// The model's privacy statement, shown as stated (e.g. from `doppel inspect --json`).
     pub model: Option<ModelPrivacy>,
+    /// Cell texts that stand for no value (default `["_RARE_"]`, the engine's rare-value
+    /// token): synthetic cells equal to one are invalid (see [`crate::validity`]), unless the
+    /// real column holds that text itself.
+    pub placeholders: Vec<String>,
 }
 
 impl Default for ReportOptions {
@@ -61,6 +66,7 @@ impl Default for ReportOptions {
             seed: 0,
             max_distance_rows: 5000,
             model: None,
+            placeholders: vec![DEFAULT_PLACEHOLDER.to_string()],
         }
     }
 }
@@ -242,8 +248,14 @@ pub struct Sizes {
     pub holdout_rows: Option<usize>,
     /// Columns of the real table.
     pub columns: usize,
-    /// Columns kept for the metrics (the others are listed in [`Report::skipped`]).
+    /// Columns kept for the metrics, text columns included (the others are listed in
+    /// [`Report::skipped`]).
     pub compared_columns: usize,
+    /// Of those, text columns: compared by length, words and characters, by the validity
+    /// checks and in the privacy distances, but not by the frame metrics (correlations,
+    /// principal components, the discriminator, utility).
+    #[serde(default)]
+    pub text_columns: usize,
 }
 
 /// Every metric of a synthetic table, with its scores.
@@ -263,6 +275,8 @@ pub struct Report {
     pub scores: Scores,
     /// Univariate, bivariate and trivariate accuracy, with per-column bins.
     pub fidelity: FidelityReport,
+    /// Invalid synthetic cells and constant columns, per column.
+    pub validity: Validity,
     /// Per-column summaries of the real and synthetic tables.
     pub columns: Vec<ColumnSummary>,
     /// Correlation matrices and their difference.
@@ -285,8 +299,10 @@ pub struct Report {
 /// and the share of the work done so far (0 to 1), and once more with `("done", 1.0)`.
 ///
 /// Errors: a table with fewer than [`MIN_ROWS`] rows, columns that differ between the tables,
-/// a non-number in a numeric column, an option naming a column that is not there, or no
-/// column left to compare.
+/// an option naming a column that is not there (or a text column where only a numeric, date
+/// or categorical one will do), or no column left to compare. Cell contents are never an
+/// error: the real table decides each column's kind from all its rows, and a synthetic cell
+/// the kind cannot read is counted as invalid (see [`crate::validity`]).
 pub fn build_report(
     real: &Table,
     synthetic: &Table,
@@ -311,7 +327,7 @@ pub fn build_report(
     let real_frame = schema.encode(real, "real")?;
     let synthetic_frame = schema.encode(synthetic, "synthetic")?;
     let holdout_frame = holdout.map(|h| schema.encode(h, "holdout")).transpose()?;
-    if schema.columns.is_empty() {
+    if schema.columns.is_empty() && schema.texts.is_empty() {
         let reasons: Vec<String> =
             schema.skipped.iter().map(|s| format!("'{}': {}", s.name, s.reason)).collect();
         return Err(Error::NothingToCompare { reasons: reasons.join("; ") });
@@ -333,10 +349,23 @@ pub fn build_report(
         .iter()
         .map(|s| format!("column '{}' is left out of the report: {}", s.name, s.reason))
         .collect();
+    warnings.extend(schema.texts.iter().map(|t| {
+        format!(
+            "column '{}' is free text: compared by length, words and characters, and in the \
+             privacy distances; correlations, principal components, the discriminator and \
+             utility leave it out",
+            t.name
+        )
+    }));
+    if let Some(frame) = &holdout_frame {
+        warnings.extend(unreadable_warnings(&schema, frame, "holdout"));
+    }
     let mut rng = Rng::new(options.seed, 0);
 
     progress("accuracy", 0.05);
     let fidelity = fidelity(real, synthetic, fid)?;
+    let validity = validity(&schema, real, synthetic, &options.placeholders);
+    warnings.extend(validity_warnings(&validity));
     let columns = summaries(&schema, &real_frame, &synthetic_frame);
     progress("correlations", 0.15);
     let correlations = correlations(&schema, &real_frame, &synthetic_frame);
@@ -393,6 +422,7 @@ pub fn build_report(
         structure.as_ref(),
         discriminator.as_ref(),
         utility.as_ref(),
+        &validity,
         &privacy,
     );
     warnings.extend(left_out(&inputs));
@@ -407,11 +437,13 @@ pub fn build_report(
             synthetic_rows: synthetic.num_rows(),
             holdout_rows: holdout.map(Table::num_rows),
             columns: real.names().len(),
-            compared_columns: schema.columns.len(),
+            compared_columns: schema.columns.len() + schema.texts.len(),
+            text_columns: schema.texts.len(),
         },
         skipped: schema.skipped.clone(),
         scores,
         fidelity,
+        validity,
         columns,
         correlations,
         structure,
@@ -423,12 +455,61 @@ pub fn build_report(
     })
 }
 
+/// One sentence per column with invalid synthetic cells, naming the first, and one per
+/// constant column.
+fn validity_warnings(validity: &Validity) -> Vec<String> {
+    let mut warnings = Vec::new();
+    for c in &validity.columns {
+        if let Some(first) = &c.first_invalid {
+            warnings.push(format!(
+                "column '{}': {} synthetic cell(s) ({:.2}%) are invalid, the first in row {}: \
+                 '{}' ({})",
+                c.name,
+                c.invalid,
+                100.0 * c.invalid_share,
+                first.row,
+                first.value,
+                first.reason
+            ));
+        }
+        if c.constant {
+            warnings.push(format!(
+                "column '{}' is constant in the synthetic table but not in the real one: its \
+                 validity is 0",
+                c.name
+            ));
+        }
+    }
+    warnings
+}
+
+/// One sentence per column of `frame` with cells its kind could not read (read as missing).
+fn unreadable_warnings(schema: &Schema, frame: &Frame, role: &str) -> Vec<String> {
+    let columns = schema.columns.iter().zip(&frame.unreadable);
+    columns
+        .filter(|(_, &count)| count > 0)
+        .map(|(spec, count)| {
+            let what = if spec.kind == Kind::Datetime { "dates" } else { "numbers" };
+            format!(
+                "column '{}' of the {role} table has {count} cell(s) that are not {what}, as \
+                 every real value is: they are read as missing",
+                spec.name
+            )
+        })
+        .collect()
+}
+
 /// The schema index of a named column, or an error naming the option and the choices.
 fn column(schema: &Schema, option: &str, name: &str) -> Result<usize> {
     schema.position(name).ok_or_else(|| {
         let skipped = schema.skipped.iter().find(|s| s.name == name);
+        let text = schema.texts.iter().any(|t| t.name == name);
         let problem = match skipped {
             Some(s) => format!("column '{name}' is left out of the report: {}", s.reason),
+            None if text => format!(
+                "column '{name}' is free text; only numeric, date and categorical columns can \
+                 be used here"
+            ),
             None => {
                 let names: Vec<&str> = schema.columns.iter().map(|c| c.name.as_str()).collect();
                 format!("no column '{name}'; the columns are {}", names.join(", "))
@@ -449,6 +530,7 @@ fn score_inputs(
     structure: Option<&Structure>,
     discriminator: Option<&Discriminator>,
     utility: Option<&Utility>,
+    validity: &Validity,
     privacy: &Privacy,
 ) -> ScoreInputs {
     let accuracies = [Some(fidelity.univariate), fidelity.bivariate, fidelity.trivariate];
@@ -458,8 +540,14 @@ fn score_inputs(
         structure_similarity: structure.map(|s| s.similarity),
         discriminator_auc: discriminator.map(|d| d.auc),
         utility_ratio: utility.and_then(|u| u.ratio.auc.or(u.ratio.r2).or(u.ratio.accuracy)),
+        validity: (!validity.columns.is_empty()).then_some(validity.mean),
         synthetic_copies: privacy.exact_copies.synthetic_share.unwrap_or(0.0),
         holdout_copies: privacy.exact_copies.holdout_share,
+        text_copy_excess: privacy
+            .text_copies
+            .iter()
+            .filter_map(|t| Some(t.synthetic_share? - t.holdout_share?))
+            .max_by(f64::total_cmp),
         dcr_share: privacy.dcr.as_ref().and_then(|d| d.share_closer_to_training),
         membership_auc: privacy.membership.as_ref().map(|m| m.auc),
         attribute_risk: privacy
@@ -484,6 +572,100 @@ mod tests {
             })
             .collect();
         Table::new(vec!["age".into(), "job".into(), "paid".into()], rows).expect("table")
+    }
+
+    /// `table` with one more column, `name`, whose row `i` is `cell(i)`.
+    fn with_column(table: &Table, name: &str, cell: impl Fn(usize) -> String) -> Table {
+        let mut names = table.names().to_vec();
+        names.push(name.into());
+        let rows = table.rows().iter().enumerate().map(|(i, r)| {
+            let mut row = r.clone();
+            row.push(cell(i));
+            row
+        });
+        Table::new(names, rows.collect()).expect("table")
+    }
+
+    /// `n` texts of 6 to 12 random words of 3 to 8 letters: free text, two draws of which
+    /// share few character trigrams.
+    fn free_text(n: usize, rng: &mut Rng) -> Vec<String> {
+        let word = |rng: &mut Rng| -> String {
+            (0..3 + rng.below(6)).map(|_| char::from(b'a' + rng.below(26) as u8)).collect()
+        };
+        (0..n)
+            .map(|_| (0..6 + rng.below(7)).map(|_| word(rng)).collect::<Vec<_>>().join(" "))
+            .collect()
+    }
+
+    #[test]
+    fn copied_training_texts_cost_privacy() -> Result<()> {
+        let mut rng = Rng::new(21, 0);
+        let texts = free_text(1800, &mut rng);
+        let table =
+            |base: Table, notes: &[String]| with_column(&base, "note", |i| notes[i].clone());
+        let real = table(rows(600, 0), &texts[..600]);
+        let holdout = table(rows(600, 900), &texts[600..1200]);
+        // The other columns resampled (another stretch of the same source); the texts copied
+        // from random training rows, or fresh.
+        let copied: Vec<String> = (0..600).map(|_| texts[rng.below(600)].clone()).collect();
+        let build = |synthetic: &Table| {
+            build_report(&real, synthetic, Some(&holdout), &Default::default(), &mut |_, _| {})
+        };
+        let copy = build(&table(rows(600, 2000), &copied))?;
+        let fresh = build(&table(rows(600, 2000), &texts[1200..]))?;
+        assert_eq!(copy.tables.text_columns, 1);
+        let note = "column 'note' is free text: compared by length, words and characters, and in \
+                    the privacy distances; correlations, principal components, the discriminator \
+                    and utility leave it out";
+        assert!(copy.warnings.iter().any(|w| w == note), "{:?}", copy.warnings);
+        let shares = |r: &Report| {
+            let t = &r.privacy.text_copies[0];
+            (t.column.clone(), t.synthetic_share, t.holdout_share)
+        };
+        assert_eq!(shares(&copy), ("note".into(), Some(1.0), Some(0.0)));
+        assert_eq!(shares(&fresh), ("note".into(), Some(0.0), Some(0.0)));
+        // A copied text brings its training row closer whenever the rest of the row does not
+        // push it away (same job and income class, a near age).
+        let dcr = |r: &Report| {
+            r.privacy.dcr.as_ref().and_then(|d| d.share_closer_to_training).expect("DCR share")
+        };
+        let (copy_dcr, fresh_dcr) = (dcr(&copy), dcr(&fresh));
+        assert!(copy_dcr > fresh_dcr + 0.05, "DCR share {copy_dcr} (copies) vs {fresh_dcr}");
+        let auc = |r: &Report| r.privacy.membership.as_ref().expect("membership").auc;
+        assert!(auc(&copy) > auc(&fresh) + 0.05, "AUC {} vs {}", auc(&copy), auc(&fresh));
+        let privacy = |r: &Report| r.scores.privacy.as_ref().expect("privacy score").value;
+        let (copy_score, fresh_score) = (privacy(&copy), privacy(&fresh));
+        assert!(copy_score < 10.0 && fresh_score > 70.0, "{copy_score} vs {fresh_score}");
+        Ok(())
+    }
+
+    #[test]
+    fn cell_contents_never_abort_the_report() -> Result<()> {
+        // A ZIP column of plain numbers but for row 1,285's ZIP+4: categorical, not an error.
+        let zip = |i: usize| (98000 + i % 50).to_string();
+        let real = with_column(&rows(1500, 0), "zip", |i| {
+            if i == 1284 {
+                "98112-4729".into()
+            } else {
+                zip(i)
+            }
+        });
+        let synthetic = with_column(&rows(300, 500), "zip", zip);
+        let report = build_report(&real, &synthetic, None, &Default::default(), &mut |_, _| {})?;
+        let kind = report.columns.iter().find(|c| c.name == "zip").map(|c| c.kind);
+        assert_eq!(kind, Some(Kind::Categorical));
+        // Words in a numeric column of the synthetic or holdout table are read as missing.
+        let real = with_column(&rows(300, 0), "zip", zip);
+        let words = |i: usize| if i % 10 == 0 { "unknown".to_string() } else { zip(i) };
+        let synthetic = with_column(&rows(300, 500), "zip", words);
+        let holdout = with_column(&rows(100, 900), "zip", words);
+        let report =
+            build_report(&real, &synthetic, Some(&holdout), &Default::default(), &mut |_, _| {})?;
+        let kind = report.columns.iter().find(|c| c.name == "zip").map(|c| c.kind);
+        assert_eq!(kind, Some(Kind::Numeric));
+        let warning = "column 'zip' of the holdout table has 10 cell(s) that are not numbers";
+        assert!(report.warnings.iter().any(|w| w.starts_with(warning)), "{:?}", report.warnings);
+        Ok(())
     }
 
     #[test]

@@ -8,7 +8,11 @@
 //!   discriminator (SDMetrics' detection score; an AUC of 0.5 means a classifier cannot tell
 //!   the tables apart, and one below 0.5 is chance too);
 //! - *utility* (with a target and a holdout): `min(1, TSTR / TRTR)`, the synthetic-trained
-//!   model's holdout score over the real-trained model's.
+//!   model's holdout score over the real-trained model's;
+//! - *validity*: the mean over compared columns of `1 - ` the share of synthetic cells that are
+//!   invalid (a placeholder, a value outside the real domain, a fractional value in an integer
+//!   column, a format never seen in the real column), a column constant in the synthetic table
+//!   but not in the real one counting 0 (see [`crate::validity`]).
 //!
 //! **Privacy** needs a holdout table (real rows the model never saw), because every component
 //! compares how close synthetic rows come to training rows with how close they come to rows
@@ -16,6 +20,10 @@
 //! - *copies*: `1 - 10 max(0, c_s - c_h)`, clamped, where `c_s` is the share of synthetic rows
 //!   identical to a training row and `c_h` the same share for holdout rows (copies beyond what
 //!   fresh real data shows; 10% excess copies scores 0);
+//! - *text copies* (with text columns): `1 - 10 max(0, t_s - t_h)`, clamped, for the largest
+//!   excess over the text columns of `t_s`, the share of synthetic texts equal to a training
+//!   text, over `t_h`, the same share for holdout texts (free text often names people: a
+//!   copied text leaks even when the rest of its row does not);
 //! - *closest records*: `1 - 2 max(0, s - 0.5)` for the DCR share `s` (the share of synthetic
 //!   rows closer to a training row than to any holdout row; 0.5 is what fresh data gives);
 //! - *membership*: `1 - 2 max(0, AUC - 0.5)` for the distance-based membership attack;
@@ -37,10 +45,15 @@ pub struct ScoreInputs {
     pub discriminator_auc: Option<f64>,
     /// TSTR over TRTR.
     pub utility_ratio: Option<f64>,
+    /// Mean column validity (see [`crate::validity`]).
+    pub validity: Option<f64>,
     /// Share of synthetic rows identical to a training row.
     pub synthetic_copies: f64,
     /// Share of holdout rows identical to a training row.
     pub holdout_copies: Option<f64>,
+    /// The largest `synthetic share - holdout share` of texts equal to a training text, over
+    /// the text columns where both are known.
+    pub text_copy_excess: Option<f64>,
     /// Share of synthetic rows closer to training than to holdout rows.
     pub dcr_share: Option<f64>,
     /// Membership-inference AUC.
@@ -53,7 +66,8 @@ pub struct ScoreInputs {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Component {
     /// Short name: `accuracy`, `correlations`, `structure`, `indistinguishability`,
-    /// `utility`, `copies`, `closest records`, `membership`, `attributes`.
+    /// `utility`, `validity`, `copies`, `text copies`, `closest records`, `membership`,
+    /// `attributes`.
     pub name: String,
     /// The component in `[0, 1]`, 1 best.
     pub value: f64,
@@ -113,7 +127,9 @@ pub fn left_out(x: &ScoreInputs) -> Vec<String> {
         ("structure", x.structure_similarity),
         ("indistinguishability", x.discriminator_auc),
         ("utility", x.utility_ratio),
+        ("validity", x.validity),
         ("copies", x.holdout_copies.map(|h| x.synthetic_copies - h)),
+        ("text copies", x.text_copy_excess),
         ("closest records", x.dcr_share),
         ("membership", x.membership_auc),
         ("attributes", x.attribute_risk),
@@ -167,6 +183,17 @@ fn quality(x: &ScoreInputs) -> Score {
         let why = || format!("TSTR / TRTR, capped at 1 ({r:.3})");
         push(&mut parts, "utility", r.min(1.0), why);
     }
+    if let Some(v) = x.validity {
+        let why = || {
+            format!(
+                "mean over columns of 1 - the share of invalid synthetic cells (placeholders, \
+                 values outside the real domain, fractions in integer columns, formats the real \
+                 column never has); a column constant only in the synthetic table counts 0 \
+                 ({v:.3})"
+            )
+        };
+        push(&mut parts, "validity", v, why);
+    }
     let value = mean_value(&parts);
     let (grade, meaning) = match value {
         v if v >= 90.0 => ("excellent", "hard to tell from the real data in every measure"),
@@ -188,6 +215,15 @@ fn privacy(x: &ScoreInputs) -> Option<Score> {
     );
     let mut parts = Vec::new();
     push(&mut parts, "copies", 1.0 - 10.0 * excess, || why);
+    if let Some(t) = x.text_copy_excess {
+        let why = || {
+            format!(
+                "1 - 10 x the largest excess, over text columns, of synthetic texts equal to a \
+                 training text beyond the holdout's share ({t:.4})"
+            )
+        };
+        push(&mut parts, "text copies", 1.0 - 10.0 * t.max(0.0), why);
+    }
     if let Some(s) = x.dcr_share {
         let why = || format!("1 - 2 max(0, DCR share - 0.5) (share {s:.3}; 0.5 is ideal)");
         push(&mut parts, "closest records", 1.0 - 2.0 * (s - 0.5).max(0.0), why);
@@ -224,14 +260,19 @@ mod tests {
             structure_similarity: Some(0.9),
             discriminator_auc: Some(0.7),
             utility_ratio: Some(1.05),
+            validity: Some(0.88),
             ..Default::default()
         };
         let q = scores(&inputs).quality;
         // accuracy 0.94, correlations 0.96, structure 0.9, indistinguishability 1 - 0.4 = 0.6,
-        // utility min(1, 1.05) = 1: mean 4.4 / 5 = 0.88 -> 88, "good".
+        // utility min(1, 1.05) = 1, validity 0.88: mean 5.28 / 6 = 0.88 -> 88, "good".
         assert!((q.value - 88.0).abs() < 1e-9, "{q:?}");
         assert_eq!(q.grade, "good");
-        assert_eq!(q.components.len(), 5);
+        assert_eq!(q.components.len(), 6);
+        assert_eq!(q.components[5].name, "validity");
+        // Invalid cells lower the score: validity 0.28 takes 0.1 off the mean of six.
+        let invalid = ScoreInputs { validity: Some(0.28), ..inputs.clone() };
+        assert!((scores(&invalid).quality.value - 78.0).abs() < 1e-9);
         assert_eq!(scores(&inputs).privacy, None);
     }
 
@@ -253,9 +294,14 @@ mod tests {
         assert!(values.iter().zip(expected).all(|(a, b)| (a - b).abs() < 1e-9), "{values:?}");
         assert!((p.value - 90.0).abs() < 1e-9);
         assert_eq!(p.grade, "strong");
-        let leaky = ScoreInputs { dcr_share: Some(0.95), ..inputs };
+        let leaky = ScoreInputs { dcr_share: Some(0.95), ..inputs.clone() };
         let p = scores(&leaky).privacy.unwrap();
         // 1 - 2 x 0.45 = 0.1 -> 10, "poor".
         assert!((p.value - 10.0).abs() < 1e-9 && p.grade == "poor", "{p:?}");
+        // Texts copied 5 points beyond the holdout's share: 1 - 10 x 0.05 = 0.5 -> 50.
+        let texts = ScoreInputs { text_copy_excess: Some(0.05), ..inputs };
+        let p = scores(&texts).privacy.unwrap();
+        assert!((p.value - 50.0).abs() < 1e-9, "{p:?}");
+        assert_eq!(p.components[1].name, "text copies");
     }
 }

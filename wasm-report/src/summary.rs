@@ -43,6 +43,9 @@ pub struct ColumnSummary {
     pub name: String,
     /// How the column was read.
     pub kind: Kind,
+    /// The date format of a datetime column (whose figures are seconds since 1970-01-01).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
     /// The real (training) table.
     pub real: Summary,
     /// The synthetic table.
@@ -58,6 +61,7 @@ pub fn summaries(schema: &Schema, real: &Frame, synthetic: &Frame) -> Vec<Column
         .map(|(c, spec)| ColumnSummary {
             name: spec.name.clone(),
             kind: spec.kind,
+            format: spec.format.map(String::from),
             real: summarise(&real.columns[c], &spec.levels),
             synthetic: summarise(&synthetic.columns[c], &spec.levels),
         })

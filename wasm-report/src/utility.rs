@@ -164,8 +164,8 @@ pub fn utility(
         return Err(bad(format!("'{}' is the only column: nothing to predict from", spec.name)));
     }
     let (classes, map) = match spec.kind {
-        Kind::Categorical => class_map(&training.columns[target], &spec.levels),
-        Kind::Numeric => (Vec::new(), Vec::new()),
+        Kind::Categorical | Kind::Text => class_map(&training.columns[target], &spec.levels),
+        Kind::Numeric | Kind::Datetime => (Vec::new(), Vec::new()),
     };
     if spec.kind == Kind::Categorical && classes.len() < 2 {
         let problem = format!("'{}' has a single class in the real table", spec.name);
