@@ -14,8 +14,8 @@
 //! Only columns without missing values take part, a derived column is never an input of
 //! another, and under DP nothing is detected (the relations are learned from the data).
 //!
-//! A date-time column that is never before another ([`ordered`]: an end after its start) is
-//! modelled as the time from that column, so generated rows keep the order.
+//! A date-time column never before another ([`ordered`]: an end date after its start) is
+//! modelled as its distance from that column, so generated rows keep the order.
 
 use std::fmt;
 
@@ -155,40 +155,42 @@ impl DerivedFormat {
 }
 
 /// Pairs `(end, start)` of date-time columns where `end` is never before `start` in any row
-/// where it is present, and after it in some: `start` has no missing value, is not an end
-/// itself, and is the latest such column (the smallest gaps). Under DP nothing is detected.
+/// where it is present and after it in some, while their ranges overlap (an order the ranges
+/// already imply needs no modelling): an end date never before its start.
+/// `start` has no missing value, is not an end itself, and is the closest such column (the
+/// smallest gaps). Under DP nothing is detected.
 pub fn ordered(schema: &Schema, cells: &[Vec<Option<&str>>]) -> Vec<(usize, usize)> {
-    let times: Vec<Option<Vec<Option<i64>>>> = schema
+    let values: Vec<Option<(bool, Vec<Option<f64>>)>> = schema
         .columns
         .iter()
         .zip(cells)
-        .map(|(column, cells)| match &column.kind {
-            ColumnKind::Datetime { format } => cells
-                .iter()
-                .map(|cell| match cell {
-                    None => Some(None),
-                    Some(text) => schema::datetime_to_seconds(text.trim(), format).map(Some),
-                })
-                .collect(),
-            _ => None,
-        })
+        .map(|(column, cells)| ordered_values(&column.kind, cells))
         .collect();
     let rows = cells.first().map_or(0, Vec::len);
-    let complete = |c: usize| times[c].as_ref().is_some_and(|t| t.iter().all(Option::is_some));
-    let mut pairs: Vec<(usize, usize, i128)> = Vec::new();
-    for (end, end_times) in times.iter().enumerate() {
-        let Some(end_times) = end_times else { continue };
-        let mut best: Option<(usize, i128)> = None;
-        for start in (0..times.len()).filter(|&s| s != end && complete(s)) {
-            let Some(start_times) = &times[start] else { continue };
-            let gaps = end_times.iter().zip(start_times).filter_map(|(e, s)| Some((*e)? - (*s)?));
-            let (mut total, mut later, mut ok) = (0i128, false, true);
-            for gap in gaps {
-                ok &= gap >= 0;
-                later |= gap > 0;
-                total += i128::from(gap);
+    let complete =
+        |c: usize| values[c].as_ref().is_some_and(|(_, v)| v.iter().all(Option::is_some));
+    let mut pairs: Vec<(usize, usize, f64)> = Vec::new();
+    for (end, end_values) in values.iter().enumerate() {
+        let Some((family, end_values)) = end_values else { continue };
+        let mut best: Option<(usize, f64)> = None;
+        for start in (0..values.len()).filter(|&s| s != end && complete(s)) {
+            let Some((start_family, start_values)) = &values[start] else { continue };
+            if start_family != family || rows < MIN_ROWS {
+                continue;
             }
-            if ok && later && rows >= MIN_ROWS && best.is_none_or(|(_, t)| total < t) {
+            let pairs =
+                end_values.iter().zip(start_values).filter_map(|(e, s)| Some(((*e)?, (*s)?)));
+            let (mut total, mut later, mut ok) = (0.0, false, true);
+            let (mut lowest_end, mut highest_start) = (f64::INFINITY, f64::NEG_INFINITY);
+            for (e, s) in pairs {
+                ok &= e >= s;
+                later |= e > s;
+                total += e - s;
+                lowest_end = lowest_end.min(e);
+                highest_start = highest_start.max(s);
+            }
+            let overlap = lowest_end < highest_start;
+            if ok && later && overlap && best.is_none_or(|(_, t)| total < t) {
                 best = Some((start, total));
             }
         }
@@ -197,7 +199,7 @@ pub fn ordered(schema: &Schema, cells: &[Vec<Option<&str>>]) -> Vec<(usize, usiz
         }
     }
     // A start is never an end: keep the tightest pairs first.
-    pairs.sort_by_key(|&(.., total)| total);
+    pairs.sort_by(|a, b| a.2.total_cmp(&b.2));
     let mut kept: Vec<(usize, usize)> = Vec::new();
     for (end, start, _) in pairs {
         if kept.iter().all(|&(e, s)| e != start && s != end && e != end) {
@@ -206,6 +208,32 @@ pub fn ordered(schema: &Schema, cells: &[Vec<Option<&str>>]) -> Vec<(usize, usiz
     }
     kept.sort();
     kept
+}
+
+/// A column's values for [`ordered`] (`None` inside where missing), with whether they are
+/// date-times (the family; only date-times are searched); `None` for another column, or one
+/// holding a value that does not read.
+fn ordered_values(kind: &ColumnKind, cells: &[Option<&str>]) -> Option<(bool, Vec<Option<f64>>)> {
+    let read = |parse: &dyn Fn(&str) -> Option<f64>| -> Option<Vec<Option<f64>>> {
+        cells
+            .iter()
+            .map(|cell| match cell {
+                None => Some(None),
+                Some(text) => parse(text.trim()).map(Some),
+            })
+            .collect()
+    };
+    match kind {
+        ColumnKind::Datetime { format } => {
+            read(&|t| schema::datetime_to_seconds(t, format).map(|s| s as f64)).map(|v| (true, v))
+        }
+        // Numbers are not searched: in a table of counts, one is often never below another by
+        // chance (churn's day calls and voice-mail messages), and modelling it as a distance
+        // made the churn table easier to tell from the real one (discriminator AUC 0.538 ->
+        // 0.576), while credit's loan amount never above the price gained nothing (0.860 ->
+        // 0.850). Telling a meaningful order from chance is still to do.
+        _ => None,
+    }
 }
 
 /// One number column as read for the search: its values, and how it is written.
@@ -442,7 +470,8 @@ mod tests {
         let mut texts: Vec<Vec<String>> = vec![Vec::new(); 4];
         for i in 0..100u32 {
             texts[0].push(format!("2024-01-{:02}", 1 + i % 20));
-            texts[1].push(format!("2024-02-{:02}", 1 + i % 28)); // after column 0, by weeks
+            // Never before column 0, up to a week after it (the ranges overlap).
+            texts[1].push(format!("2024-01-{:02}", 1 + i % 20 + i % 8));
             texts[2].push(format!("2024-01-{:02}", 1 + (i + 3) % 20)); // before and after 0
             texts[3].push(i.to_string());
         }
@@ -453,8 +482,25 @@ mod tests {
         cells[1][5] = None;
         assert_eq!(ordered(&schema_of(&kinds), &cells), vec![(1, 0)]);
         cells[0][5] = None;
-        // Column 0 can no longer be a start; every February date is after column 2's too.
-        assert_eq!(ordered(&schema_of(&kinds), &cells), vec![(1, 2)]);
+        // Column 0 can no longer be a start, and column 2 is no start of column 1.
+        assert_eq!(ordered(&schema_of(&kinds), &cells), vec![]);
+        // Dates a month apart in every row: the ranges say the order, nothing to model.
+        let later: Vec<String> = (0..100).map(|i| format!("2024-03-{:02}", 1 + i % 28)).collect();
+        let mut cells: Vec<Vec<Option<&str>>> =
+            texts.iter().map(|c| c.iter().map(|t| Some(t.as_str())).collect()).collect();
+        cells[1] = later.iter().map(|t| Some(t.as_str())).collect();
+        cells[2] = cells[0].clone();
+        assert_eq!(ordered(&schema_of(&kinds), &cells), vec![]);
+        // Numbers are not searched (see `ordered_values`): a price never below the amount is
+        // no relation here.
+        let kinds = [ColumnKind::Integer, ColumnKind::Integer];
+        let columns: Vec<Vec<String>> = vec![
+            (0..100).map(|i| (100 + i * 37 % 900).to_string()).collect(),
+            (0..100).map(|i| (100 + i * 37 % 900 + i % 13 * 50).to_string()).collect(),
+        ];
+        let cells: Vec<Vec<Option<&str>>> =
+            columns.iter().map(|c| c.iter().map(|t| Some(t.as_str())).collect()).collect();
+        assert_eq!(ordered(&schema_of(&kinds), &cells), vec![]);
     }
 
     #[test]

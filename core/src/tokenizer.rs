@@ -57,9 +57,10 @@ enum Codec {
         /// when every value is written as `format` writes it (and under DP).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         written: Vec<Vec<(Written, u32)>>,
-        /// For a date-time column never before column `after` (an end after its start): the
-        /// tokens stand for the time from that column's value, so that generated rows keep
-        /// the order. `None` for a column modelled on its own.
+        /// For a column never below column `after` (a price never below the loan amount, an
+        /// end never before its start): the tokens stand for the distance from that column's
+        /// value, so that generated rows keep the order. `None` for a column modelled on its
+        /// own.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         after: Option<usize>,
     },
@@ -140,7 +141,9 @@ impl Tokenizer {
         let tc = config.tokenizer;
         let all_cells = cells_by_column(table, schema, config);
         let mut derived = relations::detect(schema, &all_cells);
-        let ordered = relations::ordered(schema, &all_cells);
+        let mut ordered = relations::ordered(schema, &all_cells);
+        // A derived column is computed, neither an end nor a start.
+        ordered.retain(|&(end, start)| derived.iter().all(|&(d, ..)| d != end && d != start));
         let mut codecs = Vec::with_capacity(schema.columns.len());
         for (c, column) in schema.columns.iter().enumerate() {
             if let Some(i) = derived.iter().position(|(d, ..)| *d == c) {
@@ -374,16 +377,16 @@ impl Tokenizer {
                 .map_err(|m| format!("column {c} ('{}'): {m}", column.name))?;
             if let Codec::Number { after: Some(start), .. } = codec {
                 let from = self.codecs.get(*start);
-                let datetime = columns
-                    .get(*start)
-                    .is_some_and(|s| matches!(s.kind, ColumnKind::Datetime { .. }));
+                let date = |k: &ColumnKind| matches!(k, ColumnKind::Datetime { .. });
+                let same_family =
+                    columns.get(*start).is_some_and(|s| date(&s.kind) == date(&column.kind));
                 if *start == c
-                    || !datetime
+                    || !same_family
                     || !matches!(from, Some(Codec::Number { after: None, .. }))
                 {
                     return Err(format!(
                         "column {c} ('{}'): measured from column {start}, which is not another \
-                         date column modelled on its own",
+                         column of its family modelled on its own",
                         column.name
                     ));
                 }
@@ -610,7 +613,7 @@ impl Tokenizer {
             }
             Codec::Number { after: Some(start), .. } => {
                 let start = names.get(*start).copied().unwrap_or("?");
-                Some((c, format!("{start} + a learned time (never before {start})")))
+                Some((c, format!("{start} + a learned distance (never below {start})")))
             }
             _ => None,
         };
@@ -1112,7 +1115,9 @@ impl Codec {
             Codec::Number { format, exact, edges, positions, written, after } => {
                 format.check()?;
                 if after.is_some() && !matches!(format, NumberFormat::Datetime { .. }) {
-                    return Err("a number measured from another column is not a date".into());
+                    return Err(
+                        "a distance from another column on a column that is not a date".into()
+                    );
                 }
                 if !written.is_empty() {
                     if !matches!(format, NumberFormat::Float { .. }) {
