@@ -510,7 +510,7 @@ fn load_config(
         config.training.seed = seed;
     }
     if let Some(epochs) = epochs {
-        config.training.max_epochs = epochs;
+        config.training.max_epochs = Some(epochs);
     }
     if let Some(d) = delimiter {
         check_delimiter(d, "--delimiter").map_err(CliError::from)?;

@@ -50,7 +50,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let data = with_canary(&table, copies)?;
         for dp in [false, true] {
             let mut config = TrainConfig::default();
-            config.training.max_epochs = epochs;
+            config.training.max_epochs = Some(epochs);
             config.training.batch_size = 1024;
             config.training.learning_rate = 0.01;
             if dp {

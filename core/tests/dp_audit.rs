@@ -141,7 +141,7 @@ fn dp_config(epochs: usize) -> TrainConfig {
     c.privacy.dp = true;
     c.privacy.epsilon = Some(2.5);
     if epochs > 0 {
-        c.training.max_epochs = epochs;
+        c.training.max_epochs = Some(epochs);
     }
     c
 }
@@ -233,7 +233,7 @@ fn the_audit_catches_what_training_without_dp_learns_from_one_row() -> Result<()
     let mut config = TrainConfig::default();
     config.model.hidden_size = 8;
     config.model.embedding_dim = 8;
-    config.training.max_epochs = 1;
+    config.training.max_epochs = Some(1);
     let differences = leaks(&read(&d)?, &read(&d_prime)?, &config)?.join("\n");
     for leak in ["columns.2.kind.decimals", "columns.3.kind", "summary.rows", "summary.train_loss"]
     {

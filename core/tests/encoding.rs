@@ -23,7 +23,7 @@ fn a_float_column_with_both_zeros_trains() {
     let mut config = TrainConfig::default();
     config.model.hidden_size = 8;
     config.model.embedding_dim = 4;
-    config.training.max_epochs = 1;
+    config.training.max_epochs = Some(1);
     let trained = train(&table, &config, &mut |_| {}, &AtomicBool::new(false));
     assert!(trained.is_ok(), "{:?}", trained.err().map(|e| e.to_string()));
 }

@@ -21,7 +21,7 @@ fn small_config() -> TrainConfig {
     let mut config = TrainConfig::default();
     config.model.hidden_size = 32;
     config.model.embedding_dim = 16;
-    config.training.max_epochs = 3;
+    config.training.max_epochs = Some(3);
     config.training.batch_size = 64;
     config
 }

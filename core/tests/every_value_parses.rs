@@ -16,7 +16,7 @@ use doppel_core::{generate, train, GenerateOptions, Result, Table, TrainConfig};
 fn tiny(mut config: TrainConfig) -> TrainConfig {
     config.model.hidden_size = 16;
     config.model.embedding_dim = 8;
-    config.training.max_epochs = 1;
+    config.training.max_epochs = Some(1);
     config.training.batch_size = 64;
     config
 }

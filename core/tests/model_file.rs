@@ -35,7 +35,7 @@ fn tiny_config() -> TrainConfig {
     let mut config = TrainConfig::default();
     config.model.hidden_size = 8;
     config.model.embedding_dim = 4;
-    config.training.max_epochs = 2;
+    config.training.max_epochs = Some(2);
     config.training.batch_size = 32;
     config.tokenizer.rare_category_threshold = 3;
     config.tokenizer.numeric_bins = 4;

@@ -25,7 +25,7 @@ fn dp_config(epsilon: f64) -> TrainConfig {
     let mut c = TrainConfig::default();
     c.model.hidden_size = 16;
     c.model.embedding_dim = 8;
-    c.training.max_epochs = 2;
+    c.training.max_epochs = Some(2);
     c.training.batch_size = 100;
     c.privacy.dp = true;
     c.privacy.epsilon = Some(epsilon);
@@ -187,7 +187,7 @@ fn a_run_stopped_by_the_time_limit_accounts_for_the_steps_that_ran() -> Result<(
     config.privacy.epsilon = None;
     config.privacy.noise_multiplier = Some(1.0);
     config.privacy.accountant = AccountantKind::Rdp;
-    config.training.max_epochs = 5000;
+    config.training.max_epochs = Some(5000);
     config.training.max_training_seconds = 1;
     let model = train(&table(400)?, &config, &mut |_| {}, &AtomicBool::new(false))?;
     let s = &model.metadata().summary;

@@ -28,7 +28,7 @@ fn main() -> Result<(), Failure> {
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/adult_small.csv");
     let table = read_table(&data, &ReadOptions::default())?;
     let mut config = TrainConfig::default();
-    config.training.max_epochs = 1;
+    config.training.max_epochs = Some(1);
     let model = train(&table, &config, &mut |_| {}, &Default::default())?;
     let dir = tempfile::tempdir()?;
     let saved = dir.path().join("m.doppel");
