@@ -252,14 +252,18 @@ impl NumberFormat {
     }
 }
 
-/// How one float value is written: `decimals` digits after the point, of which the first
+/// How one number is written: `decimals` digits after the point, of which the first
 /// `precision` carry the value and the rest are zeros (`41.0`: precision 0, decimals 1;
-/// `12.50`: precision 1, decimals 2).
+/// `12.50`: precision 1, decimals 2); a negative precision counts the zeros that end a whole
+/// number (`1500`: precision -2, for amounts rounded to hundreds).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub(crate) struct Written {
-    pub(crate) precision: u32,
+    pub(crate) precision: i32,
     pub(crate) decimals: u32,
 }
+
+/// Most zeros ending a whole number that a written form records.
+const MAX_ROUNDING_ZEROS: i32 = 15;
 
 impl Written {
     /// How `text` writes its number, for plain decimals (no exponent) of at most
@@ -269,26 +273,46 @@ impl Written {
         if t.contains(['e', 'E']) {
             return None;
         }
-        let digits = t.split_once('.').map_or("", |(_, d)| d);
-        if !digits.bytes().all(|b| b.is_ascii_digit()) {
+        let unsigned = t.strip_prefix(['-', '+']).unwrap_or(t);
+        let (whole, digits) = unsigned.split_once('.').unwrap_or((unsigned, ""));
+        if !(whole.bytes().chain(digits.bytes())).all(|b| b.is_ascii_digit()) {
             return None;
         }
         let decimals = u32::try_from(digits.len()).ok()?;
-        let precision = digits.trim_end_matches('0').len() as u32;
+        let significant = digits.trim_end_matches('0').len() as i32;
+        let zeros = whole.len() - whole.trim_end_matches('0').len();
+        let precision = if significant > 0 || whole.trim_start_matches('0').is_empty() {
+            significant
+        } else {
+            -(zeros as i32).min(MAX_ROUNDING_ZEROS)
+        };
         (decimals <= schema::MAX_DECIMALS).then_some(Written { precision, decimals })
     }
 
     /// Checks a form read from a model file.
     pub(crate) fn check(&self) -> std::result::Result<(), String> {
-        if self.precision > self.decimals || self.decimals > schema::MAX_DECIMALS {
+        let decimals = self.decimals as i32;
+        if !(-MAX_ROUNDING_ZEROS..=decimals).contains(&self.precision)
+            || self.decimals > schema::MAX_DECIMALS
+        {
             return Err(format!(
-                "a written form with precision {} and decimals {} (precision <= decimals <= {})",
+                "a written form with precision {} and decimals {} (-{MAX_ROUNDING_ZEROS} <= \
+                 precision <= decimals <= {})",
                 self.precision,
                 self.decimals,
                 schema::MAX_DECIMALS
             ));
         }
         Ok(())
+    }
+
+    /// `value` on this form's precision, rounded with `round` (`f64::round`, `ceil`, `floor`).
+    pub(crate) fn snap(&self, value: f64, round: fn(f64) -> f64) -> f64 {
+        if self.precision >= 0 {
+            return NumberFormat::Float { decimals: self.precision as u32 }.snap(value, round);
+        }
+        let step = 10f64.powi(-self.precision);
+        round(value / step) * step
     }
 }
 
@@ -307,9 +331,15 @@ mod tests {
         assert_eq!(form("41"), Some((0, 0)));
         assert_eq!(form("-12.50"), Some((1, 2)));
         assert_eq!(form("1797.1097615708"), Some((10, 10)));
+        assert_eq!(form("1500"), Some((-2, 0)));
+        assert_eq!(form("-1500.0"), Some((-2, 1)));
+        assert_eq!(form("0"), Some((0, 0)));
         assert_eq!(form("1.5e-3"), None);
         assert_eq!(form("1.2.3"), None);
         assert!(Written { precision: 2, decimals: 1 }.check().is_err());
+        assert!(Written { precision: -16, decimals: 0 }.check().is_err());
+        assert_eq!(Written { precision: -2, decimals: 0 }.snap(1249.0, f64::round), 1200.0);
+        assert_eq!(Written { precision: 1, decimals: 2 }.snap(3.14159, f64::floor), 3.1);
     }
 
     #[test]

@@ -323,7 +323,7 @@ fn read_numbers(kind: &ColumnKind, cells: &[Option<&str>]) -> Option<Numbers> {
         let text = (*cell)?;
         values.push(doppel_table::value::parse_number(text)?);
         let form = Written::of(text)?;
-        decimals = decimals.max(form.precision);
+        decimals = decimals.max(form.precision.max(0) as u32);
         min_decimals = min_decimals.min(form.decimals);
     }
     let min_decimals = min_decimals.min(decimals);
