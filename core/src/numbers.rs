@@ -339,7 +339,7 @@ mod tests {
         assert!(Written { precision: 2, decimals: 1 }.check().is_err());
         assert!(Written { precision: -16, decimals: 0 }.check().is_err());
         assert_eq!(Written { precision: -2, decimals: 0 }.snap(1249.0, f64::round), 1200.0);
-        assert_eq!(Written { precision: 1, decimals: 2 }.snap(2.71828, f64::floor), 2.7);
+        assert_eq!(Written { precision: 1, decimals: 2 }.snap(4.56789, f64::floor), 4.5);
     }
 
     #[test]
