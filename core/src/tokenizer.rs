@@ -1540,6 +1540,31 @@ mod tests {
         cells
     }
 
+    /// Encodes `texts` with a one-column `tok`, decodes every row, and returns the total
+    /// variation between the real and decoded `shares` (a histogram of some form of the text).
+    fn round_trip_variation(
+        tok: &Tokenizer,
+        texts: &[String],
+        shares: fn(&[String]) -> BTreeMap<usize, f64>,
+    ) -> Result<f64> {
+        let config = TrainConfig::default();
+        let column = texts.iter().map(|t| Some(t.clone())).collect();
+        let table = Table::from_columns(vec!["x".into()], vec![column])?;
+        let enc = tok.encode(&table, &config.tokenizer_settings())?;
+        let mut rng = Rng::new(9, 0);
+        let decoded: Vec<String> = (0..enc.rows)
+            .filter_map(|r| {
+                tok.decode(&enc.tokens[r * enc.len..(r + 1) * enc.len], 0, &mut rng)[0].clone()
+            })
+            .collect();
+        let (real, synthetic) = (shares(texts), shares(&decoded));
+        let keys: std::collections::BTreeSet<usize> =
+            real.keys().chain(synthetic.keys()).copied().collect();
+        let gap =
+            |k: &usize| (real.get(k).unwrap_or(&0.0) - synthetic.get(k).unwrap_or(&0.0)).abs();
+        Ok(keys.iter().map(gap).sum::<f64>() / 2.0)
+    }
+
     /// Share of `texts` by digits after the point.
     fn decimals_shares(texts: &[String]) -> BTreeMap<usize, f64> {
         let mut shares = BTreeMap::new();
@@ -1561,28 +1586,8 @@ mod tests {
             })
             .collect();
         let tok = one_column(&texts, ColumnKind::Float { decimals: 10 })?;
-        let config = TrainConfig::default();
-        let settings = config.tokenizer_settings();
-        let table = Table::from_columns(
-            vec!["x".into()],
-            vec![texts.iter().map(|t| Some(t.clone())).collect()],
-        )?;
-        let enc = tok.encode(&table, &settings)?;
-        let mut rng = Rng::new(9, 0);
-        let decoded: Vec<String> = (0..enc.rows)
-            .filter_map(|r| {
-                tok.decode(&enc.tokens[r * enc.len..(r + 1) * enc.len], 0, &mut rng)[0].clone()
-            })
-            .collect();
-        let (real, synthetic) = (decimals_shares(&texts), decimals_shares(&decoded));
-        let keys: std::collections::BTreeSet<usize> =
-            real.keys().chain(synthetic.keys()).copied().collect();
-        let tv: f64 = keys
-            .iter()
-            .map(|k| (real.get(k).unwrap_or(&0.0) - synthetic.get(k).unwrap_or(&0.0)).abs())
-            .sum::<f64>()
-            / 2.0;
-        assert!(tv < 0.05, "total variation {tv}: real {real:?}, synthetic {synthetic:?}");
+        let tv = round_trip_variation(&tok, &texts, decimals_shares)?;
+        assert!(tv < 0.05, "total variation of the decimals' shares {tv}");
         Ok(())
     }
 
@@ -1610,27 +1615,8 @@ mod tests {
             })
             .collect();
         let tok = one_column(&texts, ColumnKind::Integer)?;
-        let config = TrainConfig::default();
-        let table = Table::from_columns(
-            vec!["x".into()],
-            vec![texts.iter().map(|t| Some(t.clone())).collect()],
-        )?;
-        let enc = tok.encode(&table, &config.tokenizer_settings())?;
-        let mut rng = Rng::new(4, 0);
-        let decoded: Vec<String> = (0..enc.rows)
-            .filter_map(|r| {
-                tok.decode(&enc.tokens[r * enc.len..(r + 1) * enc.len], 0, &mut rng)[0].clone()
-            })
-            .collect();
-        let (real, synthetic) = (zeros_shares(&texts), zeros_shares(&decoded));
-        let keys: std::collections::BTreeSet<usize> =
-            real.keys().chain(synthetic.keys()).copied().collect();
-        let tv: f64 = keys
-            .iter()
-            .map(|k| (real.get(k).unwrap_or(&0.0) - synthetic.get(k).unwrap_or(&0.0)).abs())
-            .sum::<f64>()
-            / 2.0;
-        assert!(tv < 0.05, "total variation {tv}: real {real:?}, synthetic {synthetic:?}");
+        let tv = round_trip_variation(&tok, &texts, zeros_shares)?;
+        assert!(tv < 0.05, "total variation of the zeros' shares {tv}");
         Ok(())
     }
 
