@@ -151,7 +151,12 @@ impl Tokenizer {
                 codecs.push(Codec::Derived { relation, format });
                 continue;
             }
-            let cells = present_cells(table, c, config);
+            // The column's present cells with their rows, from the cells read once above.
+            let cells: Vec<(usize, &str)> = all_cells[c]
+                .iter()
+                .enumerate()
+                .filter_map(|(row, cell)| cell.map(|text| (row, text)))
+                .collect();
             let codec = match &column.kind {
                 ColumnKind::Categorical | ColumnKind::Boolean => {
                     let codec = fit_categories(&cells, tc);
@@ -631,25 +636,10 @@ fn cells_by_column<'a>(
         .map(|c| {
             (0..table.num_rows())
                 .map(|r| {
-                    table
-                        .cell(r, c)
-                        .filter(|_| !is_missing(config.missing_tokens, table.cell(r, c)))
+                    let cell = table.cell(r, c);
+                    cell.filter(|_| !is_missing(config.missing_tokens, cell))
                 })
                 .collect()
-        })
-        .collect()
-}
-
-/// The non-missing cells of column `c` with their row index.
-fn present_cells<'a>(
-    table: &'a Table,
-    c: usize,
-    config: &TokenizerSettings,
-) -> Vec<(usize, &'a str)> {
-    (0..table.num_rows())
-        .filter_map(|r| {
-            let cell = table.cell(r, c);
-            (!is_missing(config.missing_tokens, cell)).then(|| (r, cell.unwrap_or_default()))
         })
         .collect()
 }
