@@ -1,19 +1,8 @@
 //! `doppel train --dp` through the binary: the guarantee in the last lines and in
 //! `doppel inspect --json`, and clear errors for inconsistent privacy flags.
 
-use std::path::Path;
-
 mod common;
-use common::doppel;
-
-/// 600 rows of three columns with a repeating pattern.
-fn write_input(dir: &Path) {
-    let mut csv = String::from("colour,size,count\n");
-    for i in 0..600 {
-        csv += &format!("{},{},{}\n", ["red", "green", "blue"][i % 3], ["S", "M"][i % 2], i % 40);
-    }
-    std::fs::write(dir.join("in.csv"), csv).expect("write input");
-}
+use common::{doppel, write_input};
 
 #[test]
 fn dp_training_prints_and_stores_the_guarantee() {

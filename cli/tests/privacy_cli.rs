@@ -5,6 +5,7 @@ use std::path::Path;
 use std::process::Output;
 
 mod common;
+use common::write_input;
 
 use doppel_core::accountant::{calibrate_noise, epsilon, AccountantKind, GaussianEvent};
 use serde_json::Value;
@@ -155,14 +156,6 @@ fn vanishing_noise_prints_an_infinite_epsilon_and_says_why() {
 }
 
 /// 600 rows of three columns with a repeating pattern, as `in.csv` in `dir`.
-fn write_input(dir: &Path) {
-    let mut csv = String::from("colour,size,count\n");
-    for i in 0..600 {
-        csv += &format!("{},{},{}\n", ["red", "green", "blue"][i % 3], ["S", "M"][i % 2], i % 40);
-    }
-    std::fs::write(dir.join("in.csv"), csv).expect("write input");
-}
-
 /// `doppel train` on `in.csv` in `dir` for one epoch, with `extra` flags.
 fn train(dir: &Path, model: &str, extra: &[&str]) -> Output {
     let args = ["train", "--input", "in.csv", "--model", model, "--epochs", "1", "--seed", "1"];

@@ -5,16 +5,7 @@
 use std::path::Path;
 
 mod common;
-use common::{doppel, stderr};
-
-/// 600 rows of three columns with a repeating pattern.
-fn write_input(dir: &Path) {
-    let mut csv = String::from("colour,size,count\n");
-    for i in 0..600 {
-        csv += &format!("{},{},{}\n", ["red", "green", "blue"][i % 3], ["S", "M"][i % 2], i % 40);
-    }
-    std::fs::write(dir.join("in.csv"), csv).expect("write input");
-}
+use common::{doppel, stderr, write_input};
 
 #[test]
 fn training_into_a_pipe_prints_plain_progress_lines_with_an_eta() {

@@ -29,3 +29,14 @@ pub fn assert_refused(out: &Output, needles: &[&str]) {
         assert!(err.contains(needle), "message lacks {needle:?}: {err}");
     }
 }
+
+/// Writes `dir/in.csv`: 600 rows of three columns (colour, size, count) with a repeating
+/// pattern, a small table that trains in a moment.
+#[allow(dead_code)]
+pub fn write_input(dir: &Path) {
+    let mut csv = String::from("colour,size,count\n");
+    for i in 0..600 {
+        csv += &format!("{},{},{}\n", ["red", "green", "blue"][i % 3], ["S", "M"][i % 2], i % 40);
+    }
+    std::fs::write(dir.join("in.csv"), csv).expect("write input");
+}
