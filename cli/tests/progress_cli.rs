@@ -2,8 +2,6 @@
 //! a service): plain lines with the time left, no ANSI escape codes and no carriage returns;
 //! and the warning when training stops at max_epochs while the validation loss still falls.
 
-use std::path::Path;
-
 mod common;
 use common::{doppel, stderr, write_input};
 
