@@ -24,9 +24,11 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime};
 use crate::frame::parse_number;
 
 /// Date and date-time formats (chrono syntax) tried in this order; a column takes the first
-/// that reads every one of its cells. They are the formats doppel's engine detects, plus the
-/// day-first `%d/%m/%Y`, tried after the month-first one (a column whose days are all 12 or
-/// less reads as month-first, as the engine reads it).
+/// that reads every one of its cells. They are the engine's formats (`core/src/schema.rs`,
+/// which the report cannot depend on) with one change: the day-first `%d/%m/%Y` in place of
+/// the engine's `%-m/%-d/%Y`, tried after the month-first one (a column whose
+/// days are all 12 or less reads as month-first, as the engine reads it). One shared list in
+/// `doppel-table` is due.
 pub const DATETIME_FORMATS: &[&str] = &[
     "%Y-%m-%d",
     "%Y-%m-%d %H:%M:%S",

@@ -135,6 +135,9 @@ struct Rules<'a> {
     /// The real shapes, when they are a closed set.
     shapes: Option<HashSet<String>>,
     clock: bool,
+    /// Whether the real column holds two or more distinct values (a synthetic copy with one
+    /// is then constant where the real one is not).
+    varies: bool,
 }
 
 /// Computes the validity of `synthetic` against `real` for the schema's compared columns
@@ -166,7 +169,7 @@ pub fn validity<'a>(
         let (real_cells, synthetic_cells) = (present(real, r), present(synthetic, s));
         let real_values: Vec<&str> = real_cells.iter().map(|&(_, c)| c).collect();
         let rules = Rules::new(spec, &real_values, placeholders);
-        columns.push(rules.judge(&spec.name, &real_values, &synthetic_cells, synthetic.num_rows()));
+        columns.push(rules.judge(&spec.name, &synthetic_cells, synthetic.num_rows()));
     }
     let mean = columns.iter().map(|c| c.validity).sum::<f64>() / columns.len().max(1) as f64;
     Validity { mean, columns }
@@ -187,6 +190,7 @@ impl<'a> Rules<'a> {
             levels: None,
             shapes: None,
             clock: false,
+            varies: held.len() >= 2,
         };
         let values: Vec<f64> = real.iter().filter_map(|c| rules.read(c)).collect();
         if matches!(spec.kind, Kind::Numeric | Kind::Datetime) && !values.is_empty() {
@@ -250,12 +254,12 @@ impl<'a> Rules<'a> {
         if self.clock && hhmm(cell) != Some(true) {
             return Some((Reason::BrokenFormat, "not a valid HHMM clock time".into()));
         }
-        if self.shapes.as_ref().is_some_and(|s| !s.contains(&self.shape(cell))) {
+        if let Some(shapes) = &self.shapes {
             let shape = self.shape(cell);
-            return Some((
-                Reason::BrokenFormat,
-                format!("shape {shape} never seen in the real column"),
-            ));
+            if !shapes.contains(&shape) {
+                let why = format!("shape {shape} never seen in the real column");
+                return Some((Reason::BrokenFormat, why));
+            }
         }
         None
     }
@@ -292,13 +296,7 @@ impl<'a> Rules<'a> {
     }
 
     /// Judges the present synthetic cells `(row index, trimmed text)` of a table of `rows`.
-    fn judge(
-        &self,
-        name: &str,
-        real: &[&str],
-        synthetic: &[(usize, &str)],
-        rows: usize,
-    ) -> ColumnValidity {
+    fn judge(&self, name: &str, synthetic: &[(usize, &str)], rows: usize) -> ColumnValidity {
         let mut counts: HashMap<Reason, usize> = HashMap::new();
         let mut first_invalid = None;
         for &(row, cell) in synthetic {
@@ -310,9 +308,8 @@ impl<'a> Rules<'a> {
                 reason: why,
             });
         }
-        let distinct = |cells: &mut dyn Iterator<Item = &str>| cells.collect::<HashSet<_>>().len();
-        let constant = distinct(&mut synthetic.iter().map(|&(_, c)| c)) <= 1
-            && distinct(&mut real.iter().copied()) >= 2;
+        let distinct: HashSet<&str> = synthetic.iter().map(|&(_, c)| c).collect();
+        let constant = distinct.len() <= 1 && self.varies;
         let invalid: usize = counts.values().sum();
         let invalid_share = invalid as f64 / rows.max(1) as f64;
         let count = |r| counts.get(&r).copied().unwrap_or(0);
@@ -535,6 +532,23 @@ mod tests {
     }
 
     #[test]
+    fn a_constant_copy_of_a_constant_real_column_is_no_fault() {
+        let spec = |name: &str| ColumnSpec {
+            name: name.into(),
+            kind: Kind::Categorical,
+            levels: Vec::new(),
+            real_levels: 0,
+            format: None,
+        };
+        let synthetic = [(0, "x"), (1, "x"), (2, "x")];
+        let same = Rules::new(&spec("same"), &["x", "x", "x"], &[]);
+        assert!(!same.judge("same", &synthetic, 3).constant);
+        let varied = Rules::new(&spec("varied"), &["x", "y", "x"], &[]);
+        let judged = varied.judge("varied", &synthetic, 3);
+        assert!(judged.constant && judged.validity == 0.0, "{judged:?}");
+    }
+
+    #[test]
     fn shapes_decimals_and_clock_times() {
         assert_eq!(shape("98112-4729"), "99999-9999");
         assert_eq!(shape("Dr.  John  O'Brien"), "a. a a'a");
@@ -555,5 +569,14 @@ mod tests {
             Some(2)
         );
         assert!(closed(["a", "a", "a", "b", "b", "b"].into_iter(), 1).is_none());
+        // Clock times need a value past 01:00 and enough distinct values.
+        let minutes: Vec<String> = (0..40).map(|m| m.to_string()).collect();
+        let few: Vec<String> = (0..MIN_CLOCK_VALUES - 1).map(|i| (100 + i).to_string()).collect();
+        let enough: Vec<String> = (0..MIN_CLOCK_VALUES).map(|i| (100 + i).to_string()).collect();
+        fn cells(v: &[String]) -> Vec<&str> {
+            v.iter().map(String::as_str).collect()
+        }
+        assert!(!is_clock(&cells(&minutes)) && !is_clock(&cells(&few)));
+        assert!(is_clock(&cells(&enough)));
     }
 }
