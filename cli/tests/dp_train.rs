@@ -45,10 +45,14 @@ fn dp_training_prints_and_stores_the_guarantee() {
     assert!(
         privacy["order"].as_f64().is_some() && privacy["noise_multiplier"].as_f64() > Some(0.0)
     );
-    // About 600 units (a noisy count n), batch 256: q = 256/n, 3 steps per epoch.
+    // About 600 units (a noisy count n); the batch is unset, so the DP defaults choose the
+    // largest power of two at most n / 6: 64, and its learning rate 0.01 * 64 / 1024.
     let units = privacy["units"].as_u64().expect("a unit count");
     assert!(units.abs_diff(600) < 150, "{units}");
-    assert_eq!(privacy["steps"].as_u64(), Some(2 * units.div_ceil(256)));
+    let training = &json["config"]["training"];
+    assert_eq!(training["batch_size"].as_u64(), Some(64));
+    assert_eq!(training["learning_rate"].as_f64(), Some(0.000625));
+    assert_eq!(privacy["steps"].as_u64(), Some(2 * units.div_ceil(64)));
     // Without --json: the same guarantee in a line, and no exact row count.
     let out = doppel(&["inspect", "--model", "m.doppel"], dir.path());
     let text = String::from_utf8_lossy(&out.stdout);

@@ -51,8 +51,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for dp in [false, true] {
             let mut config = TrainConfig::default();
             config.training.max_epochs = Some(epochs);
-            config.training.batch_size = 1024;
-            config.training.learning_rate = 0.01;
+            config.training.batch_size = Some(1024);
+            config.training.learning_rate = Some(0.01);
             if dp {
                 config.privacy.dp = true;
                 config.privacy.epsilon = Some(2.5);

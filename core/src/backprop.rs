@@ -492,7 +492,8 @@ mod tests {
                 f
             })
             .collect();
-        let config = ModelConfig { embedding_dim: 3, hidden_size: 5, layers: 2, dropout };
+        let config =
+            ModelConfig { embedding_dim: 3, hidden_size: 5, layers: 2, dropout: Some(dropout) };
         LstmModel::new(&config, &fields, offset, 7, &Device::Cpu)
     }
 

@@ -127,13 +127,24 @@ pub struct ModelConfig {
     pub hidden_size: usize,
     /// Number of stacked LSTM layers.
     pub layers: usize,
-    /// Dropout probability on the LSTM outputs during training.
-    pub dropout: f32,
+    /// Dropout probability on the LSTM outputs during training. Unset: [`DEFAULT_DROPOUT`], or
+    /// none under DP (its noise already regularises; see [`crate::dp_defaults`]).
+    pub dropout: Option<f32>,
+}
+
+/// The dropout probability when `model.dropout` is unset (plain training).
+pub const DEFAULT_DROPOUT: f32 = 0.1;
+
+impl ModelConfig {
+    /// The dropout probability: as set, or [`DEFAULT_DROPOUT`].
+    pub fn dropout(&self) -> f32 {
+        self.dropout.unwrap_or(DEFAULT_DROPOUT)
+    }
 }
 
 impl Default for ModelConfig {
     fn default() -> Self {
-        ModelConfig { embedding_dim: 64, hidden_size: 128, layers: 1, dropout: 0.1 }
+        ModelConfig { embedding_dim: 64, hidden_size: 128, layers: 1, dropout: None }
     }
 }
 
@@ -154,14 +165,16 @@ pub enum OptimizerName {
 pub struct TrainingConfig {
     /// The optimizer.
     pub optimizer: OptimizerName,
-    /// Learning rate.
-    pub learning_rate: f64,
-    /// Records per mini-batch.
-    pub batch_size: usize,
+    /// Learning rate (the peak of the cosine schedule). Unset: [`DEFAULT_LEARNING_RATE`], or
+    /// under DP the choice of [`crate::dp_defaults`] from the number of privacy units.
+    pub learning_rate: Option<f64>,
+    /// Records per mini-batch (under DP, the expected batch of Poisson sampling). Unset:
+    /// [`DEFAULT_BATCH_SIZE`], or under DP the choice of [`crate::dp_defaults`].
+    pub batch_size: Option<usize>,
     /// Upper bound on passes over the training records. Unset (the default), it comes from the
     /// data: [`DEFAULT_EPOCHS`], or more for a small table, enough for [`AUTO_MIN_STEPS`]
     /// optimizer steps (at most [`AUTO_MAX_EPOCHS`]; early stopping usually ends it sooner).
-    /// Under DP, unset means [`DEFAULT_EPOCHS`].
+    /// Under DP, unset means [`crate::dp_defaults::EPOCHS`].
     pub max_epochs: Option<usize>,
     /// Stop after this many epochs without a better validation loss.
     pub patience: usize,
@@ -179,6 +192,10 @@ pub struct TrainingConfig {
 
 /// Epochs when `training.max_epochs` is unset, at the least.
 pub const DEFAULT_EPOCHS: usize = 20;
+/// The learning rate when `training.learning_rate` is unset (plain training).
+pub const DEFAULT_LEARNING_RATE: f64 = 3e-3;
+/// The batch size when `training.batch_size` is unset (plain training).
+pub const DEFAULT_BATCH_SIZE: usize = 256;
 /// Fewest optimizer steps unset `training.max_epochs` plans: 20 epochs of a 3,000-row table at
 /// batch 256 are 260 steps, and such a model stopped with its validation loss still falling
 /// (credit scoring: discriminator AUC 0.86 at 20 epochs, 0.70 when early stopping ended it at
@@ -188,6 +205,16 @@ pub const AUTO_MIN_STEPS: usize = 2_000;
 pub const AUTO_MAX_EPOCHS: usize = 200;
 
 impl TrainingConfig {
+    /// The learning rate: as set, or [`DEFAULT_LEARNING_RATE`].
+    pub fn learning_rate(&self) -> f64 {
+        self.learning_rate.unwrap_or(DEFAULT_LEARNING_RATE)
+    }
+
+    /// The batch size: as set, or [`DEFAULT_BATCH_SIZE`].
+    pub fn batch_size(&self) -> usize {
+        self.batch_size.unwrap_or(DEFAULT_BATCH_SIZE)
+    }
+
     /// The epochs to plan for plain training with `steps_per_epoch` steps in an epoch.
     pub fn epochs_for(&self, steps_per_epoch: usize) -> usize {
         self.max_epochs.unwrap_or_else(|| {
@@ -200,8 +227,8 @@ impl Default for TrainingConfig {
     fn default() -> Self {
         TrainingConfig {
             optimizer: OptimizerName::Adam,
-            learning_rate: 3e-3,
-            batch_size: 256,
+            learning_rate: None,
+            batch_size: None,
             max_epochs: None,
             patience: 3,
             validation_split: 0.1,
@@ -356,13 +383,15 @@ pub struct PrivacyConfig {
     /// in the model) can replay the noise, which voids the guarantee.
     pub deterministic_noise: bool,
     /// Noise multiplier of the one Gaussian release of the tokenizer's statistics (category
-    /// counts, numeric histograms, missing counts), composed into epsilon.
-    pub statistics_noise: f64,
+    /// counts, numeric histograms, missing counts), composed into epsilon. Unset: the noise
+    /// that spends [`crate::dp_defaults::STATISTICS_SHARE`] of the budget (see [`crate::dp_defaults`]).
+    pub statistics_noise: Option<f64>,
     /// Noise multiplier of the one Gaussian release of the schema's votes (each column's kind,
     /// decimals, date format and missing marker, and the number of privacy units; see
     /// `private_schema`), composed into epsilon. Declared columns still vote (their
-    /// votes are simply not used).
-    pub schema_noise: f64,
+    /// votes are simply not used). Unset: the noise that spends [`crate::dp_defaults::SCHEMA_SHARE`]
+    /// of the budget.
+    pub schema_noise: Option<f64>,
     /// With a `privacy_unit`: the most rows of one subject a DP-SGD step uses. A subject with
     /// more takes part in each step where it is sampled with this many of its rows, drawn at
     /// random inside the mechanism; the guarantee still covers all of its rows (its clipped
@@ -382,8 +411,8 @@ impl Default for PrivacyConfig {
             max_epsilon: None,
             privacy_unit: None,
             deterministic_noise: false,
-            statistics_noise: 10.0,
-            schema_noise: 10.0,
+            statistics_noise: None,
+            schema_noise: None,
             max_rows_per_unit: 32,
         }
     }
@@ -408,15 +437,9 @@ impl PrivacyConfig {
             return Ok(());
         }
         let checks: [(bool, &str); 9] = [
-            (
-                self.statistics_noise > 0.0 && self.statistics_noise.is_finite(),
-                "privacy.statistics_noise must be > 0",
-            ),
+            (positive(self.statistics_noise), "privacy.statistics_noise must be > 0"),
             (self.max_rows_per_unit > 0, "privacy.max_rows_per_unit must be > 0"),
-            (
-                self.schema_noise > 0.0 && self.schema_noise.is_finite(),
-                "privacy.schema_noise must be > 0",
-            ),
+            (positive(self.schema_noise), "privacy.schema_noise must be > 0"),
             (
                 self.epsilon.is_some() != self.noise_multiplier.is_some(),
                 "with privacy.dp, set exactly one of privacy.epsilon (a target) or \
@@ -567,10 +590,10 @@ impl TrainConfig {
         let t = &self.training;
         let checks: [(bool, &str); 9] = [
             (
-                t.learning_rate > 0.0 && t.learning_rate.is_finite(),
+                t.learning_rate.is_none_or(|r| r > 0.0 && r.is_finite()),
                 "training.learning_rate must be > 0",
             ),
-            (t.batch_size > 0, "training.batch_size must be > 0"),
+            (t.batch_size != Some(0), "training.batch_size must be > 0"),
             (t.max_epochs != Some(0), "training.max_epochs must be > 0"),
             (
                 (0.0..0.5).contains(&t.validation_split),
@@ -579,7 +602,10 @@ impl TrainConfig {
             (self.model.hidden_size > 0, "model.hidden_size must be > 0"),
             (self.model.embedding_dim > 0, "model.embedding_dim must be > 0"),
             (self.model.layers > 0, "model.layers must be > 0"),
-            ((0.0..1.0).contains(&self.model.dropout), "model.dropout must be in [0, 1)"),
+            (
+                self.model.dropout.is_none_or(|p| (0.0..1.0).contains(&p)),
+                "model.dropout must be in [0, 1)",
+            ),
             (
                 self.tokenizer.numeric_bins > 0 && self.tokenizer.bin_positions > 0,
                 "tokenizer.numeric_bins and tokenizer.bin_positions must be > 0",

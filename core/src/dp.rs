@@ -62,9 +62,9 @@ impl Plan {
                 "DP training needs at least 2 privacy units, got {units}"
             )));
         }
-        let sampling_rate = (tc.batch_size as f64 / units as f64).min(1.0);
-        let steps_per_epoch = units.div_ceil(tc.batch_size);
-        let planned = steps_per_epoch * tc.max_epochs.unwrap_or(crate::config::DEFAULT_EPOCHS);
+        let sampling_rate = (tc.batch_size() as f64 / units as f64).min(1.0);
+        let steps_per_epoch = units.div_ceil(tc.batch_size());
+        let planned = steps_per_epoch * tc.max_epochs.unwrap_or(crate::dp_defaults::EPOCHS);
         let delta = p.delta.resolve(units);
         let warnings: Vec<String> = Delta::check(delta, units)?.into_iter().collect();
         let accountant_delta = delta - selection_delta;
@@ -353,7 +353,7 @@ mod tests {
 
     fn config(epsilon: Option<f64>, sigma: Option<f64>, max: Option<f64>) -> TrainConfig {
         let mut c = TrainConfig::default();
-        c.training.batch_size = 100;
+        c.training.batch_size = Some(100);
         c.training.max_epochs = Some(5);
         c.privacy = PrivacyConfig {
             dp: true,
@@ -545,7 +545,7 @@ mod tests {
         for kind in [AccountantKind::Rdp, AccountantKind::Prv] {
             let mut c = config(None, Some(1.55), None);
             c.privacy.accountant = kind;
-            c.training.batch_size = 256;
+            c.training.batch_size = Some(256);
             c.training.max_epochs = Some(20);
             let prior =
                 vec![GaussianEvent { sampling_rate: 1.0, noise_multiplier: 10.0, steps: 1 }];

@@ -14,6 +14,7 @@ pub(crate) mod backprop;
 pub mod config;
 pub mod device;
 pub mod dp;
+pub mod dp_defaults;
 pub(crate) mod error;
 pub mod generate;
 pub mod ingest;

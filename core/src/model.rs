@@ -495,7 +495,7 @@ impl LstmModel {
         rng: &mut Rng,
     ) -> Result<Masks> {
         let hs = self.config.hidden_size;
-        let p = f64::from(self.config.dropout);
+        let p = f64::from(self.config.dropout());
         let mut masks = vec![Vec::with_capacity(positions); self.config.layers];
         for _ in 0..positions {
             for layer_masks in masks.iter_mut() {
@@ -545,7 +545,8 @@ mod tests {
             Field { column: 1, role: FieldRole::Category, offset: 3, size: 4 },
             Field { column: 2, role: FieldRole::Category, offset: 7, size: 2 },
         ];
-        let config = ModelConfig { embedding_dim: 3, hidden_size: 4, layers: 2, dropout: 0.0 };
+        let config =
+            ModelConfig { embedding_dim: 3, hidden_size: 4, layers: 2, dropout: Some(0.0) };
         LstmModel::new(&config, &fields, 9, 11, device)
     }
 

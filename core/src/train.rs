@@ -17,6 +17,7 @@ use crate::artifact::{TrainedModel, TrainingSummary};
 use crate::backprop::{self, Batch, Clip, Gradients};
 use crate::config::{KindName, TrainConfig, TrainingConfig};
 use crate::dp::{Plan, Randomness};
+use crate::dp_defaults;
 use crate::error::{Error, Result};
 use crate::model::LstmModel;
 use crate::optim::Optimizer;
@@ -94,7 +95,7 @@ pub fn train(
     )?;
     let batcher = Batcher { data: &data, tokenizer: &tokenizer, start: model.start_token() };
     let params = || model.params().iter().map(|(_, v)| v);
-    let mut optimizer = Optimizer::new(tc.optimizer, tc.learning_rate, params())?;
+    let mut optimizer = Optimizer::new(tc.optimizer, tc.learning_rate(), params())?;
     let mut summary = stage.summary(&data, &model);
     let (total, per_epoch) = stage.steps(tc);
     let max_epochs = total.div_ceil(per_epoch);
@@ -111,12 +112,12 @@ pub fn train(
                 return Err(Error::Cancelled);
             }
             let share = summary.steps as f64 / total as f64;
-            optimizer.set_learning_rate(cosine_learning_rate(tc.learning_rate, share));
-            let shards = stage.shards(s, tc.batch_size);
+            optimizer.set_learning_rate(cosine_learning_rate(tc.learning_rate(), share));
+            let shards = stage.shards(s, tc.batch_size());
             let records: usize = shards.iter().map(|shard| shard.rows.len()).sum();
             let (loss, grads) =
                 stage.gradients(&batcher, &model, &shards, tc.seed, summary.steps)?;
-            check_loss(loss, epoch, s + 1, tc.learning_rate)?;
+            check_loss(loss, epoch, s + 1, tc.learning_rate())?;
             optimizer.step(params(), &grads)?;
             epoch_loss += loss * records as f64;
             tokens += records * data.len;
@@ -125,7 +126,7 @@ pub fn train(
             // Under DP the ledger must hold exactly the steps that ran: check after each one.
             let stop = stage.is_private() && out_of_time();
             let (validation_loss, epsilon) = if last || stop {
-                stage.measure(&batcher, &model, tc.batch_size)?
+                stage.measure(&batcher, &model, tc.batch_size())?
             } else {
                 (None, None)
             };
@@ -141,7 +142,7 @@ pub fn train(
                 epsilon,
             });
             if let Some(v) = validation_loss {
-                check_loss(v, epoch, s + 1, tc.learning_rate)?;
+                check_loss(v, epoch, s + 1, tc.learning_rate())?;
                 summary.validation_loss.push(v);
             }
             if stop {
@@ -161,7 +162,7 @@ pub fn train(
     }
     stage.finish(&model, &mut summary)?;
     summary.still_improving = still_improving(&summary);
-    check_weights(&model, tc.learning_rate)?;
+    check_weights(&model, tc.learning_rate())?;
     Ok(TrainedModel::new(config, tokenizer, summary, model))
 }
 
@@ -229,9 +230,10 @@ impl Setup {
     /// DP training: the schema and the tokenizer's statistics from noisy releases over one row
     /// per unit, both recorded in the ledger, then the plan of DP-SGD steps.
     fn private(table: &Table, config: &TrainConfig) -> Result<Setup> {
-        let config = private_config(config);
-        let (tc, pc) = (&config.training, &config.privacy);
-        let mut random = Randomness::new(pc.deterministic_noise, tc.seed);
+        let mut config = private_config(config);
+        let (schema_noise, _) = dp_defaults::release_noise(&config.privacy)?;
+        let (seed, pc) = (config.training.seed, &config.privacy);
+        let mut random = Randomness::new(pc.deterministic_noise, seed);
         // The schema and the number of units: one noisy release over each unit's first row.
         let (members, unit) = privacy_units(table, pc.privacy_unit.as_deref())?;
         if members.len() < 2 {
@@ -245,13 +247,16 @@ impl Setup {
             table,
             &config.schema_settings(),
             &first_rows,
-            pc.schema_noise,
+            schema_noise,
             &mut random,
         )?;
         let schema = released.schema;
         config.refuse_unaccounted(Some(&schema))?;
         // Every later choice sees the noisy count only (it fixes q, the steps, delta, noise).
         let units = (released.units.round() as usize).max(2);
+        dp_defaults::apply(&mut config, units)?;
+        let (tc, pc) = (&config.training, &config.privacy);
+        let statistics_noise = pc.statistics_noise.unwrap_or(dp_defaults::RELEASE_NOISE);
         let table = schema::drop_missing(
             &private_schema::conform(table, &schema, &config.schema_settings())?,
             &schema,
@@ -266,7 +271,7 @@ impl Setup {
             .count();
         let selection_delta = pc.delta.resolve(units) * SELECTION_DELTA_SHARE;
         let first_rows: Vec<usize> = members.iter().map(|m| m[0]).collect();
-        let mut release = Release::new(&mut random, pc.statistics_noise, columns, selection_delta);
+        let mut release = Release::new(&mut random, statistics_noise, columns, selection_delta);
         let tokenizer = Tokenizer::fit_private(
             &table,
             &schema,
@@ -276,8 +281,8 @@ impl Setup {
         )?;
         let data = tokenizer.encode(&table, &config.tokenizer_settings())?;
         let prior = vec![
-            GaussianEvent { sampling_rate: 1.0, noise_multiplier: pc.schema_noise, steps: 1 },
-            GaussianEvent { sampling_rate: 1.0, noise_multiplier: pc.statistics_noise, steps: 1 },
+            GaussianEvent { sampling_rate: 1.0, noise_multiplier: schema_noise, steps: 1 },
+            GaussianEvent { sampling_rate: 1.0, noise_multiplier: statistics_noise, steps: 1 },
         ];
         let plan = Plan::new(&config, units, prior, selection_delta)?;
         let ledger = plan.ledger()?;
@@ -325,7 +330,7 @@ impl Stage {
     fn steps(&self, tc: &TrainingConfig) -> (usize, usize) {
         match self {
             Stage::Plain(p) => {
-                let per_epoch = p.training.len().div_ceil(tc.batch_size);
+                let per_epoch = p.training.len().div_ceil(tc.batch_size());
                 (per_epoch * tc.epochs_for(per_epoch), per_epoch)
             }
             Stage::Private(p) => (p.plan.steps, p.plan.steps_per_epoch),
@@ -813,7 +818,7 @@ mod tests {
     fn stopping_at_max_epochs_while_the_validation_loss_falls_is_recorded() -> Result<()> {
         let mut config = TrainConfig::default();
         config.model.hidden_size = 16;
-        config.training.batch_size = 32;
+        config.training.batch_size = Some(32);
         config.training.max_epochs = Some(2);
         let model = train(&patterned_table()?, &config, &mut |_| {}, &AtomicBool::new(false))?;
         let s = &model.metadata().summary;
@@ -831,8 +836,8 @@ mod tests {
         let mut column = || (0..60).map(|_| Some((rng.next_u64() % 4).to_string())).collect();
         let table = Table::from_columns(names, vec![column(), column()])?;
         let mut config = TrainConfig::default();
-        config.training.learning_rate = 0.03;
-        config.training.batch_size = 8;
+        config.training.learning_rate = Some(0.03);
+        config.training.batch_size = Some(8);
         config.training.validation_split = 0.3;
         config.training.max_epochs = Some(60);
         config.training.patience = 1;
@@ -847,7 +852,7 @@ mod tests {
     fn progress_counts_steps_and_tokens_of_the_whole_run() -> Result<()> {
         let mut config = TrainConfig::default();
         config.model.hidden_size = 8;
-        config.training.batch_size = 32;
+        config.training.batch_size = Some(32);
         config.training.max_epochs = Some(2);
         config.training.validation_split = 0.0;
         let mut seen = Vec::new();

@@ -22,7 +22,7 @@ fn small_config() -> TrainConfig {
     config.model.hidden_size = 32;
     config.model.embedding_dim = 16;
     config.training.max_epochs = Some(3);
-    config.training.batch_size = 64;
+    config.training.batch_size = Some(64);
     config
 }
 

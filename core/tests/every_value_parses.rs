@@ -17,7 +17,7 @@ fn tiny(mut config: TrainConfig) -> TrainConfig {
     config.model.hidden_size = 16;
     config.model.embedding_dim = 8;
     config.training.max_epochs = Some(1);
-    config.training.batch_size = 64;
+    config.training.batch_size = Some(64);
     config
 }
 

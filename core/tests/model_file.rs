@@ -36,7 +36,7 @@ fn tiny_config() -> TrainConfig {
     config.model.hidden_size = 8;
     config.model.embedding_dim = 4;
     config.training.max_epochs = Some(2);
-    config.training.batch_size = 32;
+    config.training.batch_size = Some(32);
     config.tokenizer.rare_category_threshold = 3;
     config.tokenizer.numeric_bins = 4;
     config.tokenizer.bin_positions = 4;
@@ -284,7 +284,7 @@ fn a_model_that_cannot_be_read_back_is_never_written() -> Result<()> {
 #[test]
 fn a_diverging_loss_stops_training_with_a_clear_error() {
     let mut config = tiny_config();
-    config.training.learning_rate = 1e300;
+    config.training.learning_rate = Some(1e300);
     let err = train(&table(), &config, &mut |_| {}, &AtomicBool::new(false));
     let message = err.err().map(|e| e.to_string()).unwrap_or_default();
     assert!(

@@ -26,7 +26,7 @@ fn dp_config(epsilon: f64) -> TrainConfig {
     c.model.hidden_size = 16;
     c.model.embedding_dim = 8;
     c.training.max_epochs = Some(2);
-    c.training.batch_size = 100;
+    c.training.batch_size = Some(100);
     c.privacy.dp = true;
     c.privacy.epsilon = Some(epsilon);
     c.privacy.delta = Delta::Value(1e-5);
@@ -58,18 +58,26 @@ fn dp_training_reports_a_guarantee_within_the_target() -> Result<()> {
     let p = model.metadata().summary.privacy.clone().expect("a DP model has a privacy report");
     assert!(p.epsilon <= 3.0 && p.epsilon > 2.5, "epsilon {}", p.epsilon);
     assert!(p.epsilon <= p.rdp_epsilon, "PRV {} above RDP {}", p.epsilon, p.rdp_epsilon);
-    // The unit count is noisy (schema release: std 10 * sqrt(3 * 4 + 1) = 36): the plan
+    // The unit count is noisy (schema release: std 8 * sqrt(3 * 4 + 1) = 29): the plan
     // follows it, never the exact 2,000.
     assert_eq!(p.unit.as_str(), "row");
     assert!(p.units.abs_diff(2000) < 200, "{} units", p.units);
     assert!((p.sampling_rate - 100.0 / p.units as f64).abs() < 1e-12);
     assert_eq!(p.steps, 2 * p.units.div_ceil(100));
     assert_eq!(p.accountant, AccountantKind::Prv);
-    // The schema and statistics releases are composed in, before the DP-SGD steps.
+    // The schema and statistics releases are composed in, before the DP-SGD steps, at the
+    // noise that spends 3 % and 15 % of the budget: a Gaussian mechanism spending epsilon 3 at
+    // delta 1e-5 needs sigma 1.39059 (the analytic Gaussian mechanism, Balle and Wang 2018,
+    // solved in Python), so sigma 1.39059 / sqrt(0.03) = 8.0286 and / sqrt(0.15) = 3.5905.
     assert_eq!(p.events.len(), 3);
-    for prior in &p.events[..2] {
-        assert_eq!((prior.sampling_rate, prior.noise_multiplier, prior.steps), (1.0, 10.0, 1));
+    for (prior, want) in p.events[..2].iter().zip([8.0286, 3.5905]) {
+        assert_eq!((prior.sampling_rate, prior.steps), (1.0, 1));
+        assert!((prior.noise_multiplier / want - 1.0).abs() < 0.005, "{prior:?}");
     }
+    // The model's configuration records the noise it used.
+    let stored = &model.metadata().config.privacy;
+    let used = (Some(p.events[0].noise_multiplier), Some(p.events[1].noise_multiplier));
+    assert_eq!((stored.schema_noise, stored.statistics_noise), used);
     assert_eq!(p.events[2].steps, p.steps as u64);
     // No exact row count and no loss in the model file.
     let s = &model.metadata().summary;

@@ -50,7 +50,7 @@ fn tiny_config() -> TrainConfig {
     config.model.embedding_dim = 4;
     config.model.hidden_size = 8;
     config.training.max_epochs = Some(1);
-    config.training.batch_size = 8;
+    config.training.batch_size = Some(8);
     config.tokenizer.rare_category_threshold = 1;
     config
 }
