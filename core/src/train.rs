@@ -231,7 +231,10 @@ impl Setup {
     /// per unit, both recorded in the ledger, then the plan of DP-SGD steps.
     fn private(table: &Table, config: &TrainConfig) -> Result<Setup> {
         let mut config = private_config(config);
-        let (schema_noise, _) = dp_defaults::release_noise(&config.privacy)?;
+        // The releases' noise, as the model file records it.
+        let (schema_noise, statistics_noise) = dp_defaults::release_noise(&config.privacy)?;
+        config.privacy.schema_noise = Some(schema_noise);
+        config.privacy.statistics_noise = Some(statistics_noise);
         let (seed, pc) = (config.training.seed, &config.privacy);
         let mut random = Randomness::new(pc.deterministic_noise, seed);
         // The schema and the number of units: one noisy release over each unit's first row.
@@ -254,9 +257,8 @@ impl Setup {
         config.refuse_unaccounted(Some(&schema))?;
         // Every later choice sees the noisy count only (it fixes q, the steps, delta, noise).
         let units = (released.units.round() as usize).max(2);
-        dp_defaults::apply(&mut config, units)?;
+        dp_defaults::apply(&mut config, units);
         let (tc, pc) = (&config.training, &config.privacy);
-        let statistics_noise = pc.statistics_noise.unwrap_or(dp_defaults::RELEASE_NOISE);
         let table = schema::drop_missing(
             &private_schema::conform(table, &schema, &config.schema_settings())?,
             &schema,
