@@ -44,7 +44,13 @@ pub fn summary(path: &Path, model: &TrainedModel) -> String {
         Some(p) => format!("about {} privacy units (a noisy count)", p.units),
         None => format!("{} rows", s.training_rows),
     };
+    let bound = if s.time_bound {
+        format!(", {} planned epochs cut to fit the time budget", s.planned_epochs)
+    } else {
+        String::new()
+    };
     let falling = if s.still_improving { ", validation loss still falling" } else { "" };
+    let falling = format!("{bound}{falling}");
     let _ = writeln!(
         out,
         "training  {} epochs ({}{falling}; best epoch {}) on {data}, {} tokens per row, {} \

@@ -633,6 +633,14 @@ fn still_falling_warning(s: &doppel_core::TrainingSummary) -> Option<String> {
     let (epochs, first, last) = s.recent_validation_change().filter(|_| s.still_improving)?;
     let over =
         if epochs == 1 { "the last epoch".to_owned() } else { format!("the last {epochs} epochs") };
+    if s.time_bound {
+        return Some(format!(
+            "training stopped after the {} epochs that fit the time budget while the validation \
+             loss was still falling ({first:.4} -> {last:.4} over {over}); raise \
+             training.max_training_seconds (0 = no bound) for a better model",
+            s.epochs
+        ));
+    }
     Some(format!(
         "training stopped at max_epochs = {} while the validation loss was still falling \
          ({first:.4} -> {last:.4} over {over}); raise training.max_epochs (--epochs) for a \

@@ -183,8 +183,14 @@ pub struct TrainingProgress {
     private: bool,
     /// Whether early stopping may end training before its last epoch.
     early_stopping: bool,
-    /// `training.max_training_seconds`, when set.
+    /// The time budget (`training.max_training_seconds` or its default), if any, and whether
+    /// it is the default.
     budget: Option<Duration>,
+    default_budget: bool,
+    /// Epochs planned before the time budget was applied (from the first step).
+    planned_epochs: Option<usize>,
+    /// Whether the time budget's shortening of the plan was told.
+    told_bound: bool,
     started: Instant,
     /// The pace in steps and in tokens, measured from the end of the first step (so that
     /// setting up and warming up do not count).
@@ -202,8 +208,10 @@ impl TrainingProgress {
             display: Display::new("{prefix} [{bar:30}] {pos}/{len} {msg}"),
             private,
             early_stopping: !private && config.validation_split > 0.0,
-            budget: (config.max_training_seconds > 0)
-                .then(|| Duration::from_secs(config.max_training_seconds)),
+            budget: config.time_budget(private),
+            default_budget: config.max_training_seconds.is_none(),
+            planned_epochs: None,
+            told_bound: false,
             started: Instant::now(),
             steps: None,
             tokens: None,
@@ -218,6 +226,12 @@ impl TrainingProgress {
             self.epoch_loss = (0.0, 0);
         }
         self.epoch_loss = (self.epoch_loss.0 + p.loss, self.epoch_loss.1 + 1);
+        let planned = *self.planned_epochs.get_or_insert(p.max_epochs);
+        if p.time_bound && !self.told_bound {
+            self.told_bound = true;
+            let line = budget_line(self.budget, self.default_budget, p.max_epochs, planned);
+            self.display.println(&line);
+        }
         let done = ((p.epoch - 1) * p.steps_per_epoch + p.step) as f64;
         let line = ends_epoch(p) || self.display.line_due();
         let (Some(steps), Some(tokens)) = (&self.steps, &self.tokens) else {
@@ -303,6 +317,28 @@ pub fn estimate_line(
     format!(
         "estimated training time: up to {} for {max_epochs} epochs{rate}{sooner}; {bound}",
         duration_text(total)
+    )
+}
+
+/// What the time budget did to the plan: `the time budget of 1h00m (training.max_training_seconds,
+/// default 3600) fits 12 of the 154 planned epochs at this pace ...`.
+pub fn budget_line(
+    budget: Option<Duration>,
+    default: bool,
+    epochs: usize,
+    planned: usize,
+) -> String {
+    let budget = budget.unwrap_or_default();
+    let key = if default {
+        format!("training.max_training_seconds, default {}", budget.as_secs())
+    } else {
+        "training.max_training_seconds".to_string()
+    };
+    format!(
+        "the time budget of {} ({key}) fits {epochs} of the {planned} planned epochs at this \
+         pace: training plans {epochs}, its learning rate decaying to fit; set \
+         training.max_training_seconds = 0 for no bound",
+        duration_text(budget)
     )
 }
 
@@ -413,6 +449,7 @@ mod tests {
             step,
             steps_per_epoch: 400,
             total_steps: 8000,
+            time_bound: false,
             tokens: 0,
             loss: 9.0,
             validation_loss,
@@ -476,6 +513,18 @@ mod tests {
         // A budget the run does not reach is no stop.
         let line = estimate_line(Duration::from_secs(500), 5, None, false, budget);
         assert!(line.ends_with("max_training_seconds bound it"), "{line}");
+    }
+
+    #[test]
+    fn the_budget_line_names_the_key_its_default_and_the_epochs() {
+        let hour = Some(Duration::from_secs(3600));
+        assert_eq!(
+            budget_line(hour, true, 12, 154),
+            "the time budget of 1h00m (training.max_training_seconds, default 3600) fits 12 of \
+             the 154 planned epochs at this pace: training plans 12, its learning rate decaying \
+             to fit; set training.max_training_seconds = 0 for no bound"
+        );
+        assert!(budget_line(hour, false, 3, 20).contains("(training.max_training_seconds) fits 3"));
     }
 
     #[test]

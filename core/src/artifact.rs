@@ -56,6 +56,15 @@ pub struct TrainingSummary {
     /// validation split, under DP, and in files written before this field existed.
     #[serde(default)]
     pub still_improving: bool,
+    /// Epochs planned before the first step (the data's or the configuration's choice).
+    /// 0 in files written before this field existed.
+    #[serde(default)]
+    pub planned_epochs: usize,
+    /// Whether the time budget (`training.max_training_seconds`, or its default for plain
+    /// training) shortened the plan: the pace of the first epoch said the planned epochs would
+    /// not fit it. False in files written before this field existed.
+    #[serde(default)]
+    pub time_bound: bool,
     /// The differential-privacy guarantee, when trained with DP.
     #[serde(default)]
     pub privacy: Option<PrivacyReport>,

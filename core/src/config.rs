@@ -182,8 +182,11 @@ pub struct TrainingConfig {
     pub validation_split: f64,
     /// Seed for every random choice (split, initialisation, shuffling, dropout).
     pub seed: u64,
-    /// Upper bound on training wall time, in seconds (0 = no bound).
-    pub max_training_seconds: u64,
+    /// Upper bound on training wall time, in seconds; 0 = no bound. Unset: plain training is
+    /// bounded by [`DEFAULT_TIME_BUDGET`] and plans its epochs to fit it (see
+    /// [`TrainingConfig::time_budget`]); DP training, whose steps the privacy plan fixes, by
+    /// nothing.
+    pub max_training_seconds: Option<u64>,
     /// Where training computes: `auto` (a CUDA GPU when this build has CUDA and one is
     /// present, else the CPU), `cpu` or `cuda`. Not written into the model file when `auto`.
     #[serde(skip_serializing_if = "DeviceChoice::is_auto")]
@@ -203,6 +206,11 @@ pub const DEFAULT_BATCH_SIZE: usize = 256;
 pub const AUTO_MIN_STEPS: usize = 2_000;
 /// Most epochs unset `training.max_epochs` plans.
 pub const AUTO_MAX_EPOCHS: usize = 200;
+/// The wall-time bound of plain training when `training.max_training_seconds` is unset: one
+/// hour. When the pace of the first steps says the planned epochs would take longer, training
+/// plans only the epochs that fit, so its learning-rate schedule still runs to its end (a run
+/// cut off mid-schedule keeps a high learning rate).
+pub const DEFAULT_TIME_BUDGET: u64 = 3_600;
 
 impl TrainingConfig {
     /// The learning rate: as set, or [`DEFAULT_LEARNING_RATE`].
@@ -213,6 +221,17 @@ impl TrainingConfig {
     /// The batch size: as set, or [`DEFAULT_BATCH_SIZE`].
     pub fn batch_size(&self) -> usize {
         self.batch_size.unwrap_or(DEFAULT_BATCH_SIZE)
+    }
+
+    /// The wall-time bound of training: as set (`0` = none), or unset [`DEFAULT_TIME_BUDGET`]
+    /// for plain training and none under DP (`private`).
+    pub fn time_budget(&self, private: bool) -> Option<std::time::Duration> {
+        let seconds = match self.max_training_seconds {
+            Some(seconds) => seconds,
+            None if private => 0,
+            None => DEFAULT_TIME_BUDGET,
+        };
+        (seconds > 0).then(|| std::time::Duration::from_secs(seconds))
     }
 
     /// The epochs to plan for plain training with `steps_per_epoch` steps in an epoch.
@@ -233,7 +252,7 @@ impl Default for TrainingConfig {
             patience: 3,
             validation_split: 0.1,
             seed: 42,
-            max_training_seconds: 0,
+            max_training_seconds: None,
             device: DeviceChoice::Auto,
         }
     }

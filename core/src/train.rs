@@ -7,7 +7,7 @@
 //! per-unit clipping, noise, every step recorded in the ledger stored with the model).
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use candle_core::{Shape, Tensor};
 use rayon::prelude::*;
@@ -50,6 +50,9 @@ pub struct Progress {
     /// Steps planned in all (early stopping, the time budget or a cancel can end training
     /// sooner); with the epoch, step and steps per epoch it gives the share of the run done.
     pub total_steps: usize,
+    /// Whether the time budget shortened the plan (`max_epochs` and `total_steps` are then
+    /// the steps that fit it); see [`crate::config::TrainingConfig::time_budget`].
+    pub time_bound: bool,
     /// Tokens trained on so far: the records of every step's batch times tokens per record.
     /// Under DP the batches are Poisson samples whose sizes are facts about the private rows:
     /// as with `loss`, for the caller's own process only (the CLI shows steps per second).
@@ -97,17 +100,18 @@ pub fn train(
     let params = || model.params().iter().map(|(_, v)| v);
     let mut optimizer = Optimizer::new(tc.optimizer, tc.learning_rate(), params())?;
     let mut summary = stage.summary(&data, &model);
-    let (total, per_epoch) = stage.steps(tc);
-    let max_epochs = total.div_ceil(per_epoch);
-    let started = Instant::now();
+    let (mut total, per_epoch) = stage.steps(tc);
+    let mut max_epochs = total.div_ceil(per_epoch);
+    summary.planned_epochs = max_epochs;
+    let mut clock = Clock::new(tc.time_budget(stage.is_private()), stage.is_private());
     let mut tokens = 0;
-    let out_of_time =
-        || tc.max_training_seconds > 0 && started.elapsed().as_secs() >= tc.max_training_seconds;
-    'epochs: for epoch in 1..=max_epochs {
+    let mut epoch = 0;
+    'epochs: while epoch < max_epochs {
+        epoch += 1;
         stage.start_epoch(tc.seed, epoch);
-        let steps = per_epoch.min(total - summary.steps);
-        let mut epoch_loss = 0.0;
-        for s in 0..steps {
+        let (mut epoch_loss, mut epoch_records) = (0.0, 0);
+        let mut s = 0;
+        while s < per_epoch && summary.steps < total {
             if cancel.load(Ordering::Relaxed) {
                 return Err(Error::Cancelled);
             }
@@ -120,11 +124,15 @@ pub fn train(
             check_loss(loss, epoch, s + 1, tc.learning_rate())?;
             optimizer.step(params(), &grads)?;
             epoch_loss += loss * records as f64;
+            epoch_records += records;
             tokens += records * data.len;
             summary.steps += 1;
-            let last = s + 1 == steps;
+            if let Some(fit) = clock.fit(summary.steps, s + 1 == per_epoch).filter(|&f| f < total) {
+                (total, max_epochs, summary.time_bound) = (fit, fit.div_ceil(per_epoch), true);
+            }
+            let last = s + 1 == per_epoch || summary.steps == total;
             // Under DP the ledger must hold exactly the steps that ran: check after each one.
-            let stop = stage.is_private() && out_of_time();
+            let stop = stage.is_private() && clock.out_of_time();
             let (validation_loss, epsilon) = if last || stop {
                 stage.measure(&batcher, &model, tc.batch_size())?
             } else {
@@ -136,6 +144,7 @@ pub fn train(
                 step: s + 1,
                 steps_per_epoch: per_epoch,
                 total_steps: total,
+                time_bound: summary.time_bound,
                 tokens,
                 loss,
                 validation_loss,
@@ -150,12 +159,14 @@ pub fn train(
                 summary.stop_reason = "time_limit".into();
                 break 'epochs;
             }
+            s += 1;
         }
         summary.epochs = epoch;
-        if stage.end_epoch(epoch, epoch_loss, tc.patience, &model, &mut summary)? {
+        let mean_loss = epoch_loss / epoch_records.max(1) as f64;
+        if stage.end_epoch(epoch, mean_loss, tc.patience, &model, &mut summary)? {
             break;
         }
-        if !stage.is_private() && out_of_time() {
+        if !stage.is_private() && clock.out_of_time() {
             summary.stop_reason = "time_limit".into();
             break;
         }
@@ -164,6 +175,55 @@ pub fn train(
     summary.still_improving = still_improving(&summary);
     check_weights(&model, tc.learning_rate())?;
     Ok(TrainedModel::new(config, tokenizer, summary, model))
+}
+
+/// Plain training fits its plan to the time budget after its first epoch or this long,
+/// whichever comes first.
+const FIT_AFTER: Duration = Duration::from_secs(60);
+
+/// Training's wall-time budget: the hard stop, and for plain training the one re-plan that
+/// fits the steps to the budget.
+struct Clock {
+    budget: Option<Duration>,
+    started: Instant,
+    /// The end of the first step: the pace is measured from there (setting up and warming up
+    /// excluded).
+    first_step: Option<Instant>,
+    /// Whether the plan was fitted (or must not be: DP's steps are fixed by its plan).
+    fitted: bool,
+}
+
+impl Clock {
+    fn new(budget: Option<Duration>, private: bool) -> Clock {
+        Clock { budget, started: Instant::now(), first_step: None, fitted: private }
+    }
+
+    fn out_of_time(&self) -> bool {
+        self.budget.is_some_and(|b| self.started.elapsed() >= b)
+    }
+
+    /// Called after each step with the steps done: once, at the end of the first epoch or
+    /// after [`FIT_AFTER`], the number of steps that fit the budget at the pace so far.
+    fn fit(&mut self, done: usize, end_of_epoch: bool) -> Option<usize> {
+        let now = Instant::now();
+        let Some(first) = self.first_step else {
+            self.first_step = Some(now);
+            return None;
+        };
+        if self.fitted || !(end_of_epoch || now - self.started >= FIT_AFTER) {
+            return None;
+        }
+        self.fitted = true;
+        let left = self.budget?.saturating_sub(now - self.started);
+        Some(steps_that_fit(done, (now - first) / (done - 1) as u32, left))
+    }
+}
+
+/// Steps in all when `done` have run, each further one takes `pace`, and `left` remains: at
+/// least one more.
+fn steps_that_fit(done: usize, pace: Duration, left: Duration) -> usize {
+    let more = left.as_secs_f64() / pace.as_secs_f64().max(1e-9);
+    done + (more.floor() as usize).max(1)
 }
 
 /// What training needs before its first step: the configuration it runs with, the fitted
@@ -432,13 +492,13 @@ impl Stage {
     fn end_epoch(
         &mut self,
         epoch: usize,
-        epoch_loss: f64,
+        mean_loss: f64,
         patience: usize,
         model: &LstmModel,
         summary: &mut TrainingSummary,
     ) -> Result<bool> {
         let Stage::Plain(p) = self else { return Ok(false) };
-        summary.train_loss.push(epoch_loss / p.training.len() as f64);
+        summary.train_loss.push(mean_loss);
         // Keep the weights of the best epoch: by validation loss, or the last one without a
         // split (every epoch counts as the best so far then: no early stopping).
         let score = if p.validation.is_empty() {
@@ -827,6 +887,39 @@ mod tests {
         assert_eq!((s.epochs, s.best_epoch, s.stop_reason.as_str()), (2, 2, "max_epochs"));
         assert!(s.validation_loss[1] < s.validation_loss[0], "{:?}", s.validation_loss);
         assert!(s.still_improving, "{s:?}");
+        Ok(())
+    }
+
+    #[test]
+    fn the_steps_that_fit_follow_the_pace_and_add_at_least_one() {
+        let secs = Duration::from_secs;
+        assert_eq!(steps_that_fit(10, secs(2), secs(60)), 40);
+        assert_eq!(steps_that_fit(10, Duration::from_millis(1500), secs(10)), 16);
+        assert_eq!(steps_that_fit(10, secs(2), secs(0)), 11);
+    }
+
+    #[test]
+    fn a_time_budget_shortens_the_plan_and_its_schedule_ends_within_it() -> Result<()> {
+        let mut config = TrainConfig::default();
+        config.model.hidden_size = 16;
+        config.training.batch_size = Some(32);
+        config.training.max_epochs = Some(100_000);
+        config.training.validation_split = 0.0;
+        config.training.max_training_seconds = Some(1);
+        let mut last = None;
+        let started = Instant::now();
+        let table = patterned_table()?;
+        let model =
+            train(&table, &config, &mut |p| last = Some(p.clone()), &AtomicBool::new(false))?;
+        let s = &model.metadata().summary;
+        assert!(s.time_bound && s.planned_epochs == 100_000, "{s:?}");
+        assert!(s.epochs < 100_000 && started.elapsed() < Duration::from_secs(30), "{s:?}");
+        let last = last.expect("progress was reported");
+        // The plan shrank to what fits: its last step is the schedule's last.
+        assert!(last.time_bound && last.max_epochs < 100_000, "{last:?}");
+        if s.stop_reason == "max_epochs" {
+            assert_eq!(last.total_steps, s.steps, "{s:?}");
+        }
         Ok(())
     }
 

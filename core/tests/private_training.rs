@@ -196,7 +196,7 @@ fn a_run_stopped_by_the_time_limit_accounts_for_the_steps_that_ran() -> Result<(
     config.privacy.noise_multiplier = Some(1.0);
     config.privacy.accountant = AccountantKind::Rdp;
     config.training.max_epochs = Some(5000);
-    config.training.max_training_seconds = 1;
+    config.training.max_training_seconds = Some(1);
     let model = train(&table(400)?, &config, &mut |_| {}, &AtomicBool::new(false))?;
     let s = &model.metadata().summary;
     let p = s.privacy.clone().expect("a DP model has a privacy report");
