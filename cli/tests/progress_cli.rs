@@ -48,3 +48,28 @@ fn stopping_at_max_epochs_while_the_loss_falls_is_a_warning_and_in_the_model() {
     assert_eq!(json["summary"]["stop_reason"], "max_epochs");
     assert_eq!(json["summary"]["still_improving"], true);
 }
+
+#[test]
+fn a_time_budget_that_cannot_hold_the_plan_shortens_it_and_says_so() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_input(dir.path());
+    std::fs::write(
+        dir.path().join("budget.toml"),
+        "[training]\nmax_epochs = 100000\nvalidation_split = 0.0\nmax_training_seconds = 1\n",
+    )
+    .expect("config");
+    let args = ["train", "--input", "in.csv", "--model", "m.doppel", "--config", "budget.toml"];
+    let out = doppel(&args, dir.path());
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("the time budget of 1s (training.max_training_seconds) fits ")
+            && err.contains(" of the 100000 planned epochs at this pace"),
+        "{err}"
+    );
+    let out = doppel(&["inspect", "--model", "m.doppel", "--json"], dir.path());
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("inspect prints JSON");
+    assert_eq!(json["summary"]["time_bound"], true);
+    assert_eq!(json["summary"]["planned_epochs"], 100000);
+    assert!(json["summary"]["epochs"].as_u64().is_some_and(|e| e < 100000), "{json}");
+}
