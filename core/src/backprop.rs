@@ -99,16 +99,22 @@ fn check(model: &LstmModel, batch: &Batch) -> Result<()> {
     if b == 0 || t == 0 || batch.inputs.len() != b * t || t > model.fields().len() {
         return Err(Error::Data("a training batch has no records or ragged records".into()));
     }
-    // The sparse norms and the output gradient's layout rely on fields owning consecutive,
-    // disjoint vocabulary slices in position order (as the tokenizer builds them).
+    // The output gradient's layout relies on each field's vocabulary slice being the previous
+    // field's (a text column's slots) or the next one in position order (as the tokenizer
+    // builds them).
+    let mut previous: Option<&Field> = None;
     let mut next = 0;
     for f in model.fields() {
+        if previous.is_some_and(|p| (p.offset, p.size) == (f.offset, f.size)) {
+            continue;
+        }
         if f.offset != next {
             return Err(Error::Data(
                 "tokenizer fields are not consecutive vocabulary slices".into(),
             ));
         }
         next += f.size;
+        previous = Some(f);
     }
     Ok(())
 }
@@ -200,58 +206,114 @@ fn position_sums(x: &Tensor, t: usize) -> Result<Tensor> {
     Ok(ones.matmul(&x.reshape((t, b, ()))?)?.squeeze(1)?)
 }
 
+/// One position's gradient with respect to its logits, over the records that carry loss there:
+/// a forced token (weight 0, such as a text's padding after its end) costs no output product,
+/// no softmax and no gradient (most of a text column's positions are padding).
+struct LogitGrad {
+    /// The records covered, as row indices; `None`: every record of the batch.
+    rows: Option<Tensor>,
+    /// `[rows, size]`, `w·(softmax − one-hot)`; `None` when no record carries loss here.
+    grad: Option<Tensor>,
+}
+
+impl LogitGrad {
+    /// The rows of `x` (`[B, k]`) of the covered records.
+    fn select(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(match &self.rows {
+            Some(rows) => x.contiguous()?.index_select(rows, 0)?,
+            None => x.clone(),
+        })
+    }
+
+    /// `x` (one row per covered record) spread over `b` records, zeros elsewhere.
+    fn spread(&self, x: Tensor, b: usize) -> Result<Tensor> {
+        Ok(match &self.rows {
+            Some(rows) => {
+                Tensor::zeros((b, x.dim(1)?), DType::F32, x.device())?.index_add(rows, &x, 0)?
+            }
+            None => x,
+        })
+    }
+
+    /// The gradient over all `b` records, `[b, size]`.
+    fn dense(&self, b: usize, size: usize, device: &Device) -> Result<Tensor> {
+        match &self.grad {
+            Some(g) => self.spread(g.clone(), b),
+            None => Ok(Tensor::zeros((b, size), DType::F32, device)?),
+        }
+    }
+}
+
 /// The loss, the weighted token count, and (with `grad`) per position the gradient of the
-/// summed loss with respect to that position's logits (`[B, size]`, `w·(softmax − one-hot)`).
-fn output_gradients(pass: &Pass, batch: &Batch, grad: bool) -> Result<(f64, f64, Vec<Tensor>)> {
+/// summed loss with respect to that position's logits (see [`LogitGrad`]).
+fn output_gradients(pass: &Pass, batch: &Batch, grad: bool) -> Result<(f64, f64, Vec<LogitGrad>)> {
     let (b, t) = (batch.records(), batch.positions);
     let (mut loss, mut tokens) = (0.0f64, 0.0f64);
     let mut dlogits = Vec::with_capacity(t);
     for (s, y) in pass.top.iter().enumerate() {
-        let logits = pass.layers.output.logits(y, pass.fields[s])?;
-        let size = logits.dim(1)?;
-        let mut values = logits.flatten_all()?.to_vec1::<f32>()?;
-        for (r, row) in values.chunks_mut(size).enumerate() {
-            let weight = batch.weights[r * t + s];
-            let target = batch.targets[r * t + s] as usize;
-            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let mut sum = 0f32;
-            for v in row.iter_mut() {
-                *v = (*v - max).exp();
-                sum += *v;
-            }
-            // Targets are local ids within the field, which encoding guarantees; a checked
-            // lookup turns a broken guarantee into an error instead of a panic.
-            let p_target = row.get(target).ok_or_else(|| {
-                Error::Data(format!("target token {target} outside its field of {size}"))
-            })? / sum;
-            // Diverged weights make the probability NaN, which must reach the loss (and stop
-            // training there): `f32::max` would turn it into the clamp.
-            let p_target =
-                if p_target.is_nan() { p_target } else { p_target.max(f32::MIN_POSITIVE) };
-            loss -= f64::from(weight) * f64::from(p_target).ln();
-            tokens += f64::from(weight);
-            if grad {
+        let active: Vec<u32> =
+            (0..b).filter(|&r| batch.weights[r * t + s] != 0.0).map(|r| r as u32).collect();
+        let rows = match active.len() {
+            n if n == b => None,
+            n => Some(Tensor::from_vec(active.clone(), n, &pass.device)?),
+        };
+        let mut signal = LogitGrad { rows, grad: None };
+        if !active.is_empty() {
+            let logits = pass.layers.output.logits(&signal.select(y)?, pass.fields[s])?;
+            let size = logits.dim(1)?;
+            let mut values = logits.flatten_all()?.to_vec1::<f32>()?;
+            for (&r, row) in active.iter().zip(values.chunks_mut(size)) {
+                let at = r as usize * t + s;
+                let (weight, target) = (batch.weights[at], batch.targets[at] as usize);
+                let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let mut sum = 0f32;
                 for v in row.iter_mut() {
-                    *v *= weight / sum;
+                    *v = (*v - max).exp();
+                    sum += *v;
                 }
-                row[target] -= weight;
+                // Targets are local ids within the field, which encoding guarantees; a checked
+                // lookup turns a broken guarantee into an error instead of a panic.
+                let p_target = row.get(target).ok_or_else(|| {
+                    Error::Data(format!("target token {target} outside its field of {size}"))
+                })? / sum;
+                // Diverged weights make the probability NaN, which must reach the loss (and
+                // stop training there): `f32::max` would turn it into the clamp.
+                let p_target =
+                    if p_target.is_nan() { p_target } else { p_target.max(f32::MIN_POSITIVE) };
+                loss -= f64::from(weight) * f64::from(p_target).ln();
+                tokens += f64::from(weight);
+                if grad {
+                    for v in row.iter_mut() {
+                        *v *= weight / sum;
+                    }
+                    row[target] -= weight;
+                }
+            }
+            if grad {
+                signal.grad = Some(Tensor::from_vec(values, (active.len(), size), &pass.device)?);
             }
         }
         if grad {
-            dlogits.push(Tensor::from_vec(values, (b, size), &pass.device)?);
+            dlogits.push(signal);
         }
     }
     Ok((loss, tokens, dlogits))
 }
 
 /// The gradient with respect to the top layer's hidden state at every step (before dropout).
-fn top_gradients(pass: &Pass, dlogits: &[Tensor]) -> Result<Vec<Tensor>> {
+fn top_gradients(pass: &Pass, dlogits: &[LogitGrad]) -> Result<Vec<Tensor>> {
     let top = pass.layers.lstm.len() - 1;
     dlogits
         .iter()
         .enumerate()
         .map(|(s, dl)| {
-            let dy = dl.matmul(&pass.layers.output.slice(pass.fields[s])?.0)?;
+            let y = &pass.top[s];
+            let dy = match &dl.grad {
+                Some(g) => {
+                    dl.spread(g.matmul(&pass.layers.output.slice(pass.fields[s])?.0)?, y.dim(0)?)?
+                }
+                None => y.zeros_like()?,
+            };
             Ok(match pass.mask(top, s) {
                 Some(m) => (dy * m)?,
                 None => dy,
@@ -308,11 +370,20 @@ const GHOST_RECORDS: usize = 2;
 fn squared_norms(
     batch: &Batch,
     pass: &Pass,
-    dlogits: &[Tensor],
+    dlogits: &[LogitGrad],
     dgates: &[Tensor],
     units: &[usize],
 ) -> Result<Vec<f64>> {
     let (b, t) = (batch.records(), batch.positions);
+    // The sparse parameters' norms below pair only a unit's records at the same position,
+    // which needs every position to own its slice (text columns share theirs, and DP
+    // training refuses them).
+    let fields = &pass.fields[..t];
+    if fields.windows(2).any(|w| (w[0].offset, w[0].size) == (w[1].offset, w[1].size)) {
+        return Err(Error::Data(
+            "per-unit norms need one vocabulary slice per position; text columns share one".into(),
+        ));
+    }
     let count = units.iter().max().map_or(0, |m| m + 1);
     let mut members = vec![Vec::new(); count];
     for (r, &u) in units.iter().enumerate() {
@@ -388,7 +459,8 @@ fn squared_norms(
     let dot =
         |a: &[f32], c: &[f32]| -> f64 { a.iter().zip(c).map(|(x, y)| f64::from(x * y)).sum() };
     for s in 0..t {
-        let dl = dlogits[s].to_vec2::<f32>()?;
+        let size = pass.fields[s].size as usize;
+        let dl = dlogits[s].dense(b, size, &pass.device)?.to_vec2::<f32>()?;
         let y = pass.top[s].to_vec2::<f32>()?;
         for (u, rows) in members.iter().enumerate() {
             let mut sum = 0.0;
@@ -413,7 +485,7 @@ fn squared_norms(
 /// Every parameter's gradient from the signals, each record's signals scaled by its factor.
 fn weight_gradients(
     pass: &Pass,
-    dlogits: &[Tensor],
+    dlogits: &[LogitGrad],
     dgates: &[Tensor],
     factors: Option<&[f32]>,
 ) -> Result<Vec<Tensor>> {
@@ -459,15 +531,38 @@ fn weight_gradients(
     let (token, field) = embeddings.ok_or_else(|| Error::Data("model has no layers".into()))?;
     let mut grads = vec![token, field];
     grads.extend(layers);
-    let mut out_w = Vec::with_capacity(t);
-    let mut out_b = Vec::with_capacity(t);
+    // Per vocabulary slice (positions sharing one add up): the output weight and bias rows.
+    let mut out_w: Vec<Tensor> = Vec::with_capacity(t);
+    let mut out_b: Vec<Tensor> = Vec::with_capacity(t);
     for (s, dl) in dlogits.iter().enumerate() {
-        let dl = match &factors {
-            Some(f) => dl.broadcast_mul(f)?,
-            None => dl.clone(),
+        let (size, h) = (pass.fields[s].size as usize, pass.top[s].dim(1)?);
+        let (w, b) = match &dl.grad {
+            Some(g) => {
+                let g = match &factors {
+                    Some(f) => g.broadcast_mul(&dl.select(f)?)?,
+                    None => g.clone(),
+                };
+                (g.t()?.matmul(&dl.select(&pass.top[s])?)?, row_sum(&g)?)
+            }
+            None => (
+                Tensor::zeros((size, h), DType::F32, &pass.device)?,
+                Tensor::zeros(size, DType::F32, &pass.device)?,
+            ),
         };
-        out_w.push(dl.t()?.matmul(&pass.top[s])?);
-        out_b.push(row_sum(&dl)?);
+        let shared = s > 0 && {
+            let (f, p) = (pass.fields[s], pass.fields[s - 1]);
+            (f.offset, f.size) == (p.offset, p.size)
+        };
+        match (shared, out_w.last_mut(), out_b.last_mut()) {
+            (true, Some(last_w), Some(last_b)) => {
+                *last_w = (&*last_w + w)?;
+                *last_b = (&*last_b + b)?;
+            }
+            _ => {
+                out_w.push(w);
+                out_b.push(b);
+            }
+        }
     }
     grads.push(Tensor::cat(&out_w, 0)?);
     grads.push(Tensor::cat(&out_b, 0)?);
@@ -483,10 +578,25 @@ mod tests {
     const SIZES: [u32; 4] = [3, 4, 2, 5];
 
     fn model(dropout: f32) -> Result<LstmModel> {
+        model_sharing(dropout, false)
+    }
+
+    /// With `shared`, fields 1 and 2 share one vocabulary slice (as a text column's slots do).
+    fn model_sharing(dropout: f32, shared: bool) -> Result<LstmModel> {
         let mut offset = 0;
         let fields: Vec<Field> = SIZES
             .iter()
-            .map(|&size| {
+            .enumerate()
+            .map(|(s, &size)| {
+                if shared && s == 2 {
+                    let previous = offset - SIZES[1];
+                    return Field {
+                        column: 0,
+                        role: FieldRole::TextSlot,
+                        offset: previous,
+                        size: SIZES[1],
+                    };
+                }
                 let f = Field { column: 0, role: FieldRole::Category, offset, size };
                 offset += size;
                 f
@@ -497,17 +607,18 @@ mod tests {
         LstmModel::new(&config, &fields, offset, 7, &Device::Cpu)
     }
 
-    /// Random records: inputs (previous global ids), targets, weights (some zero).
+    /// Random records: inputs (previous global ids), targets, weights (some zero, and all of
+    /// field 2's, as at a text's padding).
     fn records(m: &LstmModel, n: usize, seed: u64) -> (Vec<u32>, Vec<u32>, Vec<f32>) {
         let mut rng = Rng::new(seed, 0);
         let (mut inputs, mut targets, mut weights) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..n {
             let mut previous = m.start_token();
-            for f in m.fields() {
+            for (s, f) in m.fields().iter().enumerate() {
                 let target = (rng.uniform() * f64::from(f.size)) as u32 % f.size;
                 inputs.push(previous);
                 targets.push(target);
-                weights.push(if rng.uniform() < 0.2 { 0.0 } else { 1.0 });
+                weights.push(if s == 2 || rng.uniform() < 0.2 { 0.0 } else { 1.0 });
                 previous = f.offset + target;
             }
         }
@@ -598,6 +709,24 @@ mod tests {
             }
             assert!(got.norms.is_empty());
         }
+        Ok(())
+    }
+
+    /// Fields sharing a slice (text slots) add their output gradients into the same rows.
+    #[test]
+    fn gradients_of_fields_sharing_a_slice_equal_autograd() -> Result<()> {
+        let m = model_sharing(0.2, true)?;
+        let data = records(&m, 6, 3);
+        let batch = Batch { inputs: &data.0, targets: &data.1, weights: &data.2, positions: 4 };
+        let got = gradients(&m, &batch, Some(&mut Rng::new(5, 5)), None)?;
+        let want = autograd(&m, &data, &(0..6).collect::<Vec<_>>(), Some(&mut Rng::new(5, 5)))?;
+        for (((name, _), g), w) in m.params().iter().zip(&got.grads).zip(&want) {
+            assert_eq!(g.dims(), w.dims(), "{name}");
+            assert_close(&flat(std::slice::from_ref(g))?, &flat(std::slice::from_ref(w))?, name);
+        }
+        // Per-unit norms pair positions, which a shared slice would break: refused.
+        let clip = Clip { max_norm: 1.0, units: None };
+        assert!(gradients(&m, &batch, None, Some(&clip)).is_err());
         Ok(())
     }
 

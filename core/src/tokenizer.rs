@@ -213,14 +213,17 @@ impl Tokenizer {
             let name = schema.columns.get(column).map_or("", |c| c.name.as_str());
             let sizes =
                 codec.field_sizes().map_err(|m| Error::Data(format!("column '{name}': {m}")))?;
-            let tokens: usize = sizes.iter().map(|&(_, size)| size as usize).sum();
-            largest = largest.max((tokens, name));
-            for (role, size) in sizes {
+            let start = total;
+            for (k, (role, size)) in sizes.into_iter().enumerate() {
+                let shared = k > 0 && codec.shares_slice();
                 // Saturated offsets are never used: the limit below refuses them.
-                let offset = u32::try_from(total).unwrap_or(u32::MAX);
+                let offset = u32::try_from(if shared { start } else { total }).unwrap_or(u32::MAX);
                 fields.push(Field { column, role, offset, size });
-                total = total.saturating_add(size as usize);
+                if !shared {
+                    total = total.saturating_add(size as usize);
+                }
             }
+            largest = largest.max((total - start, name));
         }
         if total > limit {
             return Err(Limits::exceeded(
@@ -421,29 +424,38 @@ impl Tokenizer {
             return Err("nothing to generate: every column is an identifier".into());
         }
         let name = |c: usize| columns.get(c).map_or("?", |c| c.name.as_str());
-        let mut fields = self.fields.iter().enumerate();
+        let mut i = 0usize;
         let mut offset = 0u64;
         for (c, codec) in self.codecs.iter().enumerate() {
             // Bounded: the count was compared with the fields stored above.
             let sizes =
                 codec.field_sizes().map_err(|m| format!("column {c} ('{}'): {m}", name(c)))?;
-            for (role, size) in sizes {
-                let Some((i, actual)) = fields.next() else { break };
+            // A text column's slots share one slice; files written before they did give each
+            // slot its own, which still reads.
+            let start = offset;
+            let shared = codec.shares_slice()
+                && self.fields.get(i + 1).is_some_and(|f| u64::from(f.offset) == start);
+            for (k, (role, size)) in sizes.into_iter().enumerate() {
+                let Some(actual) = self.fields.get(i) else { break };
                 if actual.size == 0 {
                     return Err(format!(
                         "tokenizer field {i} ('{}') has 0 tokens",
                         name(actual.column)
                     ));
                 }
-                let expected = Field { column: c, role, offset: offset as u32, size };
-                if *actual != expected || offset > u64::from(u32::MAX) {
+                let at = if shared { start } else { offset };
+                let expected = Field { column: c, role, offset: at as u32, size };
+                if *actual != expected || at > u64::from(u32::MAX) {
                     return Err(format!(
                         "tokenizer field {i} ('{}') is {actual:?}, but column {c}'s codec makes \
                          {expected:?}",
                         name(actual.column)
                     ));
                 }
-                offset += u64::from(size);
+                if k == 0 || !shared {
+                    offset += u64::from(size);
+                }
+                i += 1;
             }
         }
         if offset != u64::from(self.vocab_size) {
@@ -872,6 +884,15 @@ impl Codec {
             Codec::Text { slots, .. } => *slots,
             Codec::Identifier | Codec::Derived { .. } => 0,
         }
+    }
+
+    /// Whether this column's fields share one vocabulary slice: a text column's slots all
+    /// predict from its one subword vocabulary, so their output rows and token embeddings are
+    /// one set of parameters, learned from every slot (one set per slot made Tate's titles a
+    /// 4.9-million-parameter model that spelled letter salad), while the field embedding still
+    /// tells the slots apart.
+    fn shares_slice(&self) -> bool {
+        matches!(self, Codec::Text { .. })
     }
 
     /// The role and vocabulary size of each field of this column; an error when a size does
@@ -1314,15 +1335,35 @@ mod tests {
     }
 
     #[test]
-    fn fields_cover_a_contiguous_vocabulary() -> Result<()> {
+    fn fields_cover_a_contiguous_vocabulary_and_text_slots_share_theirs() -> Result<()> {
         let (table, schema, config) = fixture();
         let tok = Tokenizer::fit(&table, &schema, &config.tokenizer_settings())?;
         let mut next = 0;
-        for f in tok.fields() {
-            assert_eq!(f.offset, next);
-            next += f.size;
+        for (i, f) in tok.fields().iter().enumerate() {
+            let previous = i.checked_sub(1).map(|p| tok.fields()[p]);
+            match previous.filter(|p| p.column == f.column && f.role == FieldRole::TextSlot) {
+                Some(p) => assert_eq!((f.offset, f.size), (p.offset, p.size), "field {i}"),
+                None => {
+                    assert_eq!(f.offset, next, "field {i}");
+                    next += f.size;
+                }
+            }
         }
         assert_eq!(next, tok.vocab_size());
+        tok.check(&Limits::default()).map_err(Error::Data)?;
+        // Files written before text slots shared their slice still read; a mix does not.
+        let mut legacy = tok.clone();
+        let mut next = 0;
+        for f in &mut legacy.fields {
+            f.offset = next;
+            next += f.size;
+        }
+        legacy.vocab_size = next;
+        assert!(legacy.vocab_size > tok.vocab_size());
+        legacy.check(&Limits::default()).map_err(Error::Data)?;
+        let last = legacy.fields.len() - 1;
+        legacy.fields[last].offset = legacy.fields[last - 1].offset;
+        assert!(legacy.check(&Limits::default()).is_err());
         // cat: 1 field; num: value + position; date: value + position; text: slots; id: none.
         let columns: Vec<usize> = tok.fields().iter().map(|f| f.column).collect();
         assert_eq!(&columns[..5], &[0, 1, 1, 2, 2]);
