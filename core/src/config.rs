@@ -273,7 +273,9 @@ pub struct TokenizerConfig {
     pub bin_positions: usize,
     /// A numeric value gets its own exact token when it holds at least this share of the rows.
     pub exact_value_share: f64,
-    /// Size of each text column's learned subword vocabulary.
+    /// Most tokens of each text column's learned subword vocabulary. Merges stop sooner when no
+    /// pair of tokens occurs `rare_category_threshold` times: a token is a string the text
+    /// holds often, never a rare word.
     pub subword_vocab_size: usize,
     /// Upper bound on subword tokens per text cell (longer cells are cut).
     pub max_text_tokens: usize,
@@ -292,7 +294,7 @@ impl Default for TokenizerConfig {
             numeric_bins: 32,
             bin_positions: 16,
             exact_value_share: 0.005,
-            subword_vocab_size: 512,
+            subword_vocab_size: 2048,
             max_text_tokens: 48,
             outlier_rows: 10,
         }

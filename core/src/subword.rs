@@ -106,13 +106,15 @@ impl SubwordModel {
 
     /// Learns a vocabulary of at most `vocab_size` tokens (at least 1: the unknown token) from `texts`.
     ///
-    /// The alphabet is every character seen at least `min_char_count` times; if it would not fit
+    /// The alphabet is every character seen at least `min_count` times; if it would not fit
     /// in `vocab_size - 1` tokens, the most frequent characters are kept (ties: lowest code point).
     /// Merges are then learned greedily: the adjacent pair seen most often (ties: the lowest
     /// `(left id, right id)`) becomes a new token, until the vocabulary holds `vocab_size` tokens
-    /// or no pair occurs at least twice. A pair whose text is already a token is not merged, so
-    /// every token text is unique. Identical pieces are counted once with a weight.
-    pub fn learn(texts: &[&str], vocab_size: usize, min_char_count: usize) -> SubwordModel {
+    /// or no pair occurs at least `min_count` times (and twice): like a category, a token is a
+    /// string the training text holds often, never one rare word (a word seen twice made a
+    /// token let the model copy it whole). A pair whose text is already a token is not merged,
+    /// so every token text is unique. Identical pieces are counted once with a weight.
+    pub fn learn(texts: &[&str], vocab_size: usize, min_count: usize) -> SubwordModel {
         let mut piece_counts: HashMap<&str, u64> = HashMap::new();
         for text in texts {
             for piece in pieces(text) {
@@ -129,7 +131,7 @@ impl SubwordModel {
                 *char_counts.entry(c).or_insert(0) += weight;
             }
         }
-        let min_count = min_char_count.max(1) as u64;
+        let min_count = min_count.max(1) as u64;
         let mut alphabet: Vec<(char, u64)> =
             char_counts.into_iter().filter(|&(_, n)| n >= min_count).collect();
         alphabet.sort_unstable_by_key(|&(c, n)| (Reverse(n), c));
@@ -143,7 +145,7 @@ impl SubwordModel {
             .map(|(piece, _)| piece.chars().map(|c| model.char_id(c)).collect())
             .collect();
         let weights: Vec<u64> = pieces.iter().map(|&(_, w)| w).collect();
-        MergeLearner::new(words, weights).run(&mut model, vocab_size);
+        MergeLearner::new(words, weights, min_count.max(2)).run(&mut model, vocab_size);
         model
     }
 
@@ -297,11 +299,13 @@ struct MergeLearner {
     holders: HashMap<(u32, u32), Vec<usize>>,
     /// Candidate pairs; see the type's documentation.
     heap: BinaryHeap<(u64, Reverse<(u32, u32)>)>,
+    /// Fewest occurrences of a pair that is merged.
+    min_count: u64,
 }
 
 impl MergeLearner {
     /// Counts the pairs of `words`, each occurring `weights[i]` times.
-    fn new(words: Vec<Vec<u32>>, weights: Vec<u64>) -> Self {
+    fn new(words: Vec<Vec<u32>>, weights: Vec<u64>, min_count: u64) -> Self {
         let mut counts: HashMap<(u32, u32), u64> = HashMap::new();
         let mut holders: HashMap<(u32, u32), Vec<usize>> = HashMap::new();
         for (i, (word, &weight)) in words.iter().zip(&weights).enumerate() {
@@ -313,12 +317,16 @@ impl MergeLearner {
                 }
             }
         }
-        let heap =
-            counts.iter().filter(|&(_, &n)| n >= 2).map(|(&p, &n)| (n, Reverse(p))).collect();
-        MergeLearner { words, weights, counts, holders, heap }
+        let heap = counts
+            .iter()
+            .filter(|&(_, &n)| n >= min_count)
+            .map(|(&p, &n)| (n, Reverse(p)))
+            .collect();
+        MergeLearner { words, weights, counts, holders, heap, min_count }
     }
 
-    /// Learns merges into `model` until it holds `vocab_size` tokens or no pair occurs twice.
+    /// Learns merges into `model` until it holds `vocab_size` tokens or no pair occurs
+    /// `min_count` times.
     fn run(mut self, model: &mut SubwordModel, vocab_size: usize) {
         let mut merged_texts: HashSet<String> = HashSet::new();
         while model.vocab_len() < vocab_size {
@@ -327,7 +335,7 @@ impl MergeLearner {
             };
             let count = self.counts.get(&pair).copied().unwrap_or(0);
             if stored != count {
-                if count >= 2 {
+                if count >= self.min_count {
                     self.heap.push((count, Reverse(pair)));
                 }
                 continue;
@@ -385,7 +393,7 @@ impl MergeLearner {
         created.dedup();
         for p in created {
             let n = self.counts[&p];
-            if n >= 2 {
+            if n >= self.min_count {
                 self.heap.push((n, Reverse(p)));
             }
         }
@@ -463,6 +471,18 @@ mod tests {
         // Text never seen in training but made of known characters also round trips.
         let unseen = "  world café 東京 🎉 ";
         assert_eq!(model.decode(&model.encode(unseen)), unseen);
+    }
+
+    #[test]
+    fn pairs_rarer_than_the_minimum_are_not_merged() {
+        // 'x' and 'y' occur 4 times each, as the pair "xy" 3 times; " ab" 6 times.
+        let texts = ["xy ab ab", "xy ab ab", "xy ab ab", "x y"];
+        let has =
+            |m: &SubwordModel, t: &str| (0..m.vocab_len() as u32).any(|i| m.token_text(i) == t);
+        let strict = SubwordModel::learn(&texts, 100, 4);
+        assert!(has(&strict, " ab") && !has(&strict, "xy"));
+        let loose = SubwordModel::learn(&texts, 100, 3);
+        assert!(has(&loose, " ab") && has(&loose, "xy"));
     }
 
     #[test]
