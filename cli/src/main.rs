@@ -471,10 +471,8 @@ fn run(cli: Cli) -> CliResult<()> {
             generate_command(&model, &options, &output, None, config.training.device)?;
             check()?;
             let outputs = report::Outputs { json: json.as_deref(), html: Some(&html) };
-            let report_options = doppel_report::ReportOptions {
-                model: report::model_privacy(&model)?,
-                ..Default::default()
-            };
+            let mut report_options = doppel_report::ReportOptions::default();
+            report::apply_model(&model, &mut report_options)?;
             let real = split.training.to_text_table();
             let holdout = split.holdout.as_ref().map(doppel_core::Table::to_text_table);
             // The synthetic CSV was written with the training data's delimiter.

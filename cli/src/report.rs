@@ -10,7 +10,7 @@ use doppel_core::ingest::{
 };
 use doppel_core::limits::MAX_CONFIG_FILE_BYTES;
 use doppel_core::output::write_atomic;
-use doppel_core::TrainedModel;
+use doppel_core::{ColumnKind, TrainedModel};
 use doppel_report::report::{build_report, ModelPrivacy, Report, ReportOptions};
 use doppel_report::Table;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -104,7 +104,7 @@ pub fn run(args: &ReportArgs) -> CliResult<()> {
         doppel_core::output::refuse_output_over_inputs(output, &inputs).map_err(CliError::from)?;
     }
     if let Some(path) = &args.model {
-        options.model = model_privacy(path)?;
+        apply_model(path, &mut options)?;
         if options.model.is_none() {
             eprintln!("note: {} was trained without differential privacy", path.display());
         }
@@ -242,13 +242,27 @@ pub fn load(path: &Path, delimiter: Option<u8>, format: Option<Format>) -> CliRe
     Ok(table.to_text_table())
 }
 
-/// The privacy guarantee a model file states, if it was trained with DP.
-pub fn model_privacy(path: &Path) -> CliResult<Option<ModelPrivacy>> {
+/// What the report takes from the model file at `path`: the privacy guarantee it states (if
+/// it was trained with DP), and its identifier columns, left out of the metrics (with a note):
+/// the model regenerates them in the source's shapes, never learning or copying their values,
+/// so comparing them (synthetic ids start after the source's) would only show a discriminator
+/// the ids.
+pub fn apply_model(path: &Path, options: &mut ReportOptions) -> CliResult<()> {
     let model = TrainedModel::load(path).map_err(CliError::from)?;
-    let Some(privacy) = model.metadata().summary.privacy.as_ref() else {
-        return Ok(None);
-    };
-    Ok(Some(ModelPrivacy::from(privacy)))
+    options.model = model.metadata().summary.privacy.as_ref().map(ModelPrivacy::from);
+    for column in &model.tokenizer().schema().columns {
+        if matches!(column.kind, ColumnKind::Identifier { .. })
+            && !options.fidelity.skip_columns.contains(&column.name)
+        {
+            eprintln!(
+                "note: column '{}' is an identifier the model regenerates (not learned): left \
+                 out of the metrics",
+                column.name
+            );
+            options.fidelity.skip_columns.push(column.name.clone());
+        }
+    }
+    Ok(())
 }
 
 fn print_summary(report: &Report) {

@@ -256,3 +256,31 @@ fn options_are_read_inline_or_from_a_file() {
     let needles = ["missing.json", "No such file"];
     fails_with(IO, &rows(50, 0), &rows(50, 9), &["--options", "missing.json"], &needles);
 }
+
+/// A model's identifier columns are regenerated, not learned: `doppel run` (and `report
+/// --model`) leave them out of the metrics, so a run of ids past the source's cannot make the
+/// synthetic rows look unlike the real ones.
+#[test]
+fn identifier_columns_of_the_model_are_left_out_of_the_metrics() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut text = String::from("id,age,job,hours,income\n");
+    for (i, line) in rows(400, 0).lines().skip(1).enumerate() {
+        text.push_str(&format!("{},{line}\n", 1000 + i));
+    }
+    write(dir.path(), "in.csv", &text);
+    let args = [
+        "run", "--input", "in.csv", "--model", "m.doppel", "--output", "s.csv", "--json", "r.json",
+        "--html", "r.html", "--config", "c.toml",
+    ];
+    write(dir.path(), "c.toml", "[training]\nmax_epochs = 2\n");
+    let out = doppel(&args, dir.path());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("note: column 'id' is an identifier the model regenerates"), "{err}");
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("r.json")).expect("json"))
+            .expect("the report is JSON");
+    let skipped = json["skipped"].as_array().expect("skipped columns");
+    assert!(skipped.iter().any(|s| s["name"] == "id"), "{skipped:?}");
+    assert_eq!(json["tables"]["compared_columns"], 4, "{}", json["tables"]);
+}
