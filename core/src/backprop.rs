@@ -11,7 +11,9 @@
 //!   position) pairs, of an output gradient `b` and the input `a` the forward pass saw; so its
 //!   squared norm is `Σ_{i,j} (a_i·a_j)(b_i·b_j)`, two Gram matrices (dense weights);
 //! - the output layer, the token and the field embeddings are used one vocabulary slice per
-//!   position (fields own disjoint slices), so only pairs at the same position interact;
+//!   position (fields own disjoint slices; a text column's slots share one, but DP training
+//!   refuses text and the norms refuse shared slices), so only pairs at the same position
+//!   interact;
 //! - backpropagation is linear in the loss gradient, so scaling a unit's output gradients by its
 //!   clip factor scales all of its signals, and one set of weight-gradient products over the
 //!   scaled signals yields the clipped sum without a second backward pass.
