@@ -312,20 +312,32 @@ fn generate_batch(
     let mut tokens = vec![0u32; n * len];
     let mut probs = Vec::new();
     for (t, field) in fields.iter().enumerate() {
-        let mut logits = net.step(&mut state, &previous, t)?.to_vec2::<f32>()?;
+        // Forced tokens (a text's padding after its end) need no logits: only the other rows
+        // get them, in row order, and draw in that order as before.
+        let forced: Vec<Option<u32>> =
+            (0..n).map(|r| tokenizer.forced(t, &tokens[r * len..r * len + t])).collect();
+        let free: Vec<u32> = (0..n as u32).filter(|&r| forced[r as usize].is_none()).collect();
+        let logits = net.step_rows(&mut state, &previous, t, Some(&free))?;
+        let mut logits = match logits {
+            Some(l) => l.to_vec2::<f32>()?,
+            None => Vec::new(),
+        };
+        let mut drawn = logits.iter_mut();
         let never = tokenizer.never(t);
-        for (r, row_logits) in logits.iter_mut().enumerate() {
-            for &token in &never {
-                if let Some(logit) = row_logits.get_mut(token as usize) {
-                    *logit = f32::NEG_INFINITY;
+        for (r, forced) in forced.into_iter().enumerate() {
+            let token = match forced.ok_or_else(|| drawn.next()) {
+                Ok(token) => token,
+                Err(Some(row_logits)) => {
+                    for &token in &never {
+                        if let Some(logit) = row_logits.get_mut(token as usize) {
+                            *logit = f32::NEG_INFINITY;
+                        }
+                    }
+                    sample(row_logits, &options.sampling, &mut rng, &mut probs)
                 }
-            }
-            let row = &mut tokens[r * len..(r + 1) * len];
-            let token = match tokenizer.forced(t, &row[..t]) {
-                Some(forced) => forced,
-                None => sample(row_logits, &options.sampling, &mut rng, &mut probs),
+                Err(None) => return Err(Error::Data("a free row got no logits".into())),
             };
-            row[t] = token;
+            tokens[r * len + t] = token;
             previous[r] = field.offset + token;
         }
     }

@@ -522,6 +522,21 @@ impl LstmModel {
     /// `field`, advances `state`, and returns the logits over that field's vocabulary
     /// (`[batch, size]`).
     pub fn step(&self, state: &mut State, previous: &[u32], field: usize) -> Result<Tensor> {
+        self.step_rows(state, previous, field, None)?
+            .ok_or_else(|| Error::Data("a step for every record gave no logits".into()))
+    }
+
+    /// [`LstmModel::step`] with the logits of the records `rows` only (`[rows, size]`, in that
+    /// order; `None`: every record; none at all when `rows` is empty): records whose token is
+    /// forced need none, and the output product over a 2,048-token text vocabulary costs as
+    /// much as the recurrence. The state still advances for every record.
+    pub fn step_rows(
+        &self,
+        state: &mut State,
+        previous: &[u32],
+        field: usize,
+        rows: Option<&[u32]>,
+    ) -> Result<Option<Tensor>> {
         let f = *self.fields.get(field).ok_or_else(|| {
             Error::Data(format!("field {field} is beyond the model's {}", self.fields.len()))
         })?;
@@ -530,7 +545,15 @@ impl LstmModel {
         let out = forward(&layers, Layer0::Project, &ids, field, &mut state.layers, None, false)?;
         let mut top = out.top;
         let top = top.pop().ok_or_else(|| Error::Data("the model has no layers".into()))?;
-        layers.output.logits(&top, f)
+        let top = match rows {
+            None => top,
+            Some([]) => return Ok(None),
+            Some(rows) if rows.len() == previous.len() => top,
+            Some(rows) => top
+                .contiguous()?
+                .index_select(&Tensor::from_slice(rows, rows.len(), &self.device)?, 0)?,
+        };
+        Ok(Some(layers.output.logits(&top, f)?))
     }
 }
 
@@ -555,6 +578,27 @@ mod tests {
             1 => vec![t.to_vec1()?],
             _ => t.to_vec2()?,
         })
+    }
+
+    #[test]
+    fn a_step_for_some_rows_gives_their_logits_and_advances_every_state() -> Result<()> {
+        let m = tiny(&Device::Cpu)?;
+        let (mut all, mut some) = (m.initial_state(3)?, m.initial_state(3)?);
+        let start = [m.start_token(); 3];
+        m.step(&mut all, &start, 0)?;
+        assert!(m.step_rows(&mut some, &start, 0, Some(&[]))?.is_none());
+        // Different previous tokens make the three rows differ.
+        let full = values(&m.step(&mut all, &[0, 1, 2], 1)?)?;
+        let part = m.step_rows(&mut some, &[0, 1, 2], 1, Some(&[2, 0]))?;
+        let part = values(&part.expect("logits of two rows"))?;
+        assert_eq!(part, vec![full[2].clone(), full[0].clone()]);
+        assert_ne!(full[0], full[2]);
+        // Both states advanced alike: the next step agrees on every row.
+        assert_eq!(
+            values(&m.step(&mut all, &[3, 4, 5], 2)?)?,
+            values(&m.step(&mut some, &[3, 4, 5], 2)?)?
+        );
+        Ok(())
     }
 
     /// The LSTM equations computed with scalar loops (PyTorch's nn.LSTM documentation).
