@@ -107,7 +107,7 @@ fn check(model: &LstmModel, batch: &Batch) -> Result<()> {
     let mut previous: Option<&Field> = None;
     let mut next = 0;
     for f in model.fields() {
-        if previous.is_some_and(|p| (p.offset, p.size) == (f.offset, f.size)) {
+        if previous.is_some_and(|p| p.shares_slice_with(f)) {
             continue;
         }
         if f.offset != next {
@@ -257,7 +257,7 @@ fn output_gradients(pass: &Pass, batch: &Batch, grad: bool) -> Result<(f64, f64,
             (0..b).filter(|&r| batch.weights[r * t + s] != 0.0).map(|r| r as u32).collect();
         let rows = match active.len() {
             n if n == b => None,
-            n => Some(Tensor::from_vec(active.clone(), n, &pass.device)?),
+            n => Some(Tensor::from_slice(&active, n, &pass.device)?),
         };
         let mut signal = LogitGrad { rows, grad: None };
         if !active.is_empty() {
@@ -381,7 +381,7 @@ fn squared_norms(
     // which needs every position to own its slice (text columns share theirs, and DP
     // training refuses them).
     let fields = &pass.fields[..t];
-    if fields.windows(2).any(|w| (w[0].offset, w[0].size) == (w[1].offset, w[1].size)) {
+    if fields.windows(2).any(|w| w[0].shares_slice_with(&w[1])) {
         return Err(Error::Data(
             "per-unit norms need one vocabulary slice per position; text columns share one".into(),
         ));
@@ -551,10 +551,7 @@ fn weight_gradients(
                 Tensor::zeros(size, DType::F32, &pass.device)?,
             ),
         };
-        let shared = s > 0 && {
-            let (f, p) = (pass.fields[s], pass.fields[s - 1]);
-            (f.offset, f.size) == (p.offset, p.size)
-        };
+        let shared = s > 0 && pass.fields[s].shares_slice_with(&pass.fields[s - 1]);
         match (shared, out_w.last_mut(), out_b.last_mut()) {
             (true, Some(last_w), Some(last_b)) => {
                 *last_w = (&*last_w + w)?;
@@ -693,22 +690,24 @@ mod tests {
         assert!(scale > 0.0 && diff <= 1e-4 * scale, "{what}: |diff| {diff} vs |want| {scale}");
     }
 
+    /// The unclipped gradients of 6 random records (`seed`) against autograd, with the same
+    /// dropout stream; returns the computed gradients.
+    fn assert_unclipped_equal_autograd(m: &LstmModel, seed: u64) -> Result<Gradients> {
+        let data = records(m, 6, seed);
+        let batch = Batch { inputs: &data.0, targets: &data.1, weights: &data.2, positions: 4 };
+        let got = gradients(m, &batch, Some(&mut Rng::new(5, 5)), None)?;
+        let want = autograd(m, &data, &(0..6).collect::<Vec<_>>(), Some(&mut Rng::new(5, 5)))?;
+        for (((name, _), g), w) in m.params().iter().zip(&got.grads).zip(&want) {
+            assert_eq!(g.dims(), w.dims(), "{name}");
+            assert_close(&flat(std::slice::from_ref(g))?, &flat(std::slice::from_ref(w))?, name);
+        }
+        Ok(got)
+    }
+
     #[test]
     fn unclipped_gradients_equal_autograd_with_and_without_dropout() -> Result<()> {
         for dropout in [0.0, 0.3] {
-            let m = model(dropout)?;
-            let data = records(&m, 6, 1);
-            let batch = Batch { inputs: &data.0, targets: &data.1, weights: &data.2, positions: 4 };
-            let got = gradients(&m, &batch, Some(&mut Rng::new(5, 5)), None)?;
-            let want = autograd(&m, &data, &(0..6).collect::<Vec<_>>(), Some(&mut Rng::new(5, 5)))?;
-            for (((name, _), g), w) in m.params().iter().zip(&got.grads).zip(&want) {
-                assert_eq!(g.dims(), w.dims(), "{name}");
-                assert_close(
-                    &flat(std::slice::from_ref(g))?,
-                    &flat(std::slice::from_ref(w))?,
-                    name,
-                );
-            }
+            let got = assert_unclipped_equal_autograd(&model(dropout)?, 1)?;
             assert!(got.norms.is_empty());
         }
         Ok(())
@@ -718,15 +717,10 @@ mod tests {
     #[test]
     fn gradients_of_fields_sharing_a_slice_equal_autograd() -> Result<()> {
         let m = model_sharing(0.2, true)?;
+        assert_unclipped_equal_autograd(&m, 3)?;
+        // Per-unit norms pair positions, which a shared slice would break: refused.
         let data = records(&m, 6, 3);
         let batch = Batch { inputs: &data.0, targets: &data.1, weights: &data.2, positions: 4 };
-        let got = gradients(&m, &batch, Some(&mut Rng::new(5, 5)), None)?;
-        let want = autograd(&m, &data, &(0..6).collect::<Vec<_>>(), Some(&mut Rng::new(5, 5)))?;
-        for (((name, _), g), w) in m.params().iter().zip(&got.grads).zip(&want) {
-            assert_eq!(g.dims(), w.dims(), "{name}");
-            assert_close(&flat(std::slice::from_ref(g))?, &flat(std::slice::from_ref(w))?, name);
-        }
-        // Per-unit norms pair positions, which a shared slice would break: refused.
         let clip = Clip { max_norm: 1.0, units: None };
         assert!(gradients(&m, &batch, None, Some(&clip)).is_err());
         Ok(())

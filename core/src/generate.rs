@@ -317,17 +317,20 @@ fn generate_batch(
         let forced: Vec<Option<u32>> =
             (0..n).map(|r| tokenizer.forced(t, &tokens[r * len..r * len + t])).collect();
         let free: Vec<u32> = (0..n as u32).filter(|&r| forced[r as usize].is_none()).collect();
-        let logits = net.step_rows(&mut state, &previous, t, Some(&free))?;
-        let mut logits = match logits {
+        let rows = (free.len() < n).then_some(free.as_slice());
+        let mut logits = match net.step_rows(&mut state, &previous, t, rows)? {
             Some(l) => l.to_vec2::<f32>()?,
             None => Vec::new(),
         };
         let mut drawn = logits.iter_mut();
         let never = tokenizer.never(t);
         for (r, forced) in forced.into_iter().enumerate() {
-            let token = match forced.ok_or_else(|| drawn.next()) {
-                Ok(token) => token,
-                Err(Some(row_logits)) => {
+            let token = match forced {
+                Some(token) => token,
+                None => {
+                    let row_logits = drawn
+                        .next()
+                        .ok_or_else(|| Error::Data("a free row got no logits".into()))?;
                     for &token in &never {
                         if let Some(logit) = row_logits.get_mut(token as usize) {
                             *logit = f32::NEG_INFINITY;
@@ -335,7 +338,6 @@ fn generate_batch(
                     }
                     sample(row_logits, &options.sampling, &mut rng, &mut probs)
                 }
-                Err(None) => return Err(Error::Data("a free row got no logits".into())),
             };
             tokens[r * len + t] = token;
             previous[r] = field.offset + token;

@@ -548,7 +548,6 @@ impl LstmModel {
         let top = match rows {
             None => top,
             Some([]) => return Ok(None),
-            Some(rows) if rows.len() == previous.len() => top,
             Some(rows) => top
                 .contiguous()?
                 .index_select(&Tensor::from_slice(rows, rows.len(), &self.device)?, 0)?,

@@ -112,6 +112,14 @@ pub struct Field {
     pub size: u32,
 }
 
+impl Field {
+    /// Whether `self` predicts from the same vocabulary slice as `other` (the slots of one
+    /// text column do).
+    pub fn shares_slice_with(&self, other: &Field) -> bool {
+        (self.offset, self.size) == (other.offset, other.size)
+    }
+}
+
 /// Maps records to token sequences and back. Built from the training table; saved with the model.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Tokenizer {

@@ -876,12 +876,18 @@ mod tests {
         Table::from_columns(names, vec![a, b])
     }
 
+    /// A small model in batches of 32 for `epochs` epochs (the patterned table's tests).
+    fn quick_config(hidden: usize, epochs: usize) -> TrainConfig {
+        let mut config = TrainConfig::default();
+        config.model.hidden_size = hidden;
+        config.training.batch_size = Some(32);
+        config.training.max_epochs = Some(epochs);
+        config
+    }
+
     #[test]
     fn stopping_at_max_epochs_while_the_validation_loss_falls_is_recorded() -> Result<()> {
-        let mut config = TrainConfig::default();
-        config.model.hidden_size = 16;
-        config.training.batch_size = Some(32);
-        config.training.max_epochs = Some(2);
+        let config = quick_config(16, 2);
         let model = train(&patterned_table()?, &config, &mut |_| {}, &AtomicBool::new(false))?;
         let s = &model.metadata().summary;
         assert_eq!((s.epochs, s.best_epoch, s.stop_reason.as_str()), (2, 2, "max_epochs"));
@@ -900,10 +906,7 @@ mod tests {
 
     #[test]
     fn a_time_budget_shortens_the_plan_and_its_schedule_ends_within_it() -> Result<()> {
-        let mut config = TrainConfig::default();
-        config.model.hidden_size = 16;
-        config.training.batch_size = Some(32);
-        config.training.max_epochs = Some(100_000);
+        let mut config = quick_config(16, 100_000);
         config.training.validation_split = 0.0;
         config.training.max_training_seconds = Some(1);
         let mut last = None;
@@ -945,10 +948,7 @@ mod tests {
 
     #[test]
     fn progress_counts_steps_and_tokens_of_the_whole_run() -> Result<()> {
-        let mut config = TrainConfig::default();
-        config.model.hidden_size = 8;
-        config.training.batch_size = Some(32);
-        config.training.max_epochs = Some(2);
+        let mut config = quick_config(8, 2);
         config.training.validation_split = 0.0;
         let mut seen = Vec::new();
         let model = train(
