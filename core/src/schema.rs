@@ -4,7 +4,6 @@
 use serde::{Deserialize, Serialize};
 
 use crate::config::{KindName, SchemaSettings};
-use chrono::{DateTime, NaiveDate, NaiveDateTime};
 
 use crate::config::{ColumnConfig, MissingPolicy};
 use crate::error::{Error, Result};
@@ -118,21 +117,7 @@ pub use doppel_table::missing::is_missing;
 /// Fewest rows for which a column of unique values is taken for an identifier rather than chance.
 const MIN_IDENTIFIER_ROWS: usize = 20;
 
-/// Date and date-time formats tried in order; a column takes the first that reads every value and
-/// writes it back exactly as the source wrote it.
-pub(crate) const DATETIME_FORMATS: &[&str] = &[
-    "%Y-%m-%d",
-    "%Y-%m-%d %H:%M:%S",
-    "%Y-%m-%dT%H:%M:%S",
-    "%Y-%m-%dT%H:%M:%SZ",
-    "%Y-%m-%d %H:%M",
-    "%Y-%m-%dT%H:%M",
-    "%m/%d/%Y",
-    "%-m/%-d/%Y",
-    "%m/%d/%Y %H:%M:%S",
-    "%m/%d/%Y %H:%M",
-    "%Y/%m/%d",
-];
+pub(crate) use doppel_table::datetime::DATETIME_FORMATS;
 
 /// Label pairs read as booleans (compared in lower case).
 const BOOLEAN_PAIRS: &[(&str, &str)] =
@@ -516,32 +501,15 @@ pub fn format_float(value: f64, decimals: u32) -> String {
     }
 }
 
-fn has_time(format: &str) -> bool {
-    format.contains("%H")
-}
-
 /// Seconds since 1970-01-01 00:00:00 (no time zone) of `text` in chrono `format`.
 pub fn datetime_to_seconds(text: &str, format: &str) -> Option<i64> {
-    let text = text.trim();
-    if has_time(format) {
-        NaiveDateTime::parse_from_str(text, format).ok().map(|t| t.and_utc().timestamp())
-    } else {
-        let date = NaiveDate::parse_from_str(text, format).ok()?;
-        Some(date.and_hms_opt(0, 0, 0)?.and_utc().timestamp())
-    }
+    doppel_table::datetime::to_seconds(text, format)
 }
 
 /// Writes `seconds` since 1970-01-01 in chrono `format` (the inverse of [`datetime_to_seconds`]);
-/// empty when the instant is out of range or the format cannot write it (chrono reports a bad
-/// specifier only when formatting, and `to_string` would panic on it).
+/// empty when the instant is out of range or the format cannot write it.
 pub fn seconds_to_datetime(seconds: i64, format: &str) -> String {
-    use std::fmt::Write;
-    let Some(t) = DateTime::from_timestamp(seconds, 0) else { return String::new() };
-    let mut text = String::new();
-    match write!(text, "{}", t.naive_utc().format(format)) {
-        Ok(()) => text,
-        Err(_) => String::new(),
-    }
+    doppel_table::datetime::from_seconds(seconds, format).unwrap_or_default()
 }
 
 /// Longest date format accepted in a model file, in bytes.
@@ -1153,9 +1121,9 @@ mod tests {
 
     #[test]
     fn infers_each_date_form_and_keeps_its_format() {
-        let csv = "a,b,c,d,e\n\
-                   2024-01-31,01/31/2024,2024-01-31 13:45:00,2024-01-31T13:45:00,1/5/2024\n\
-                   2023-12-01,12/01/2023,2023-12-01 00:00:59,2023-12-01T00:00:59,12/25/2023\n";
+        let csv = "a,b,c,d,e,f,g\n\
+                   2024-01-31,01/31/2024,2024-01-31 13:45:00,2024-01-31T13:45:00,1/5/2024,31/01/2024,31/1/2024\n\
+                   2023-12-01,12/01/2023,2023-12-01 00:00:59,2023-12-01T00:00:59,12/25/2023,01/12/2023,1/12/2023\n";
         let formats: Vec<String> = kinds(csv)
             .into_iter()
             .map(|k| match k {
@@ -1165,7 +1133,15 @@ mod tests {
             .collect();
         assert_eq!(
             formats,
-            ["%Y-%m-%d", "%m/%d/%Y", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%-m/%-d/%Y"]
+            [
+                "%Y-%m-%d",
+                "%m/%d/%Y",
+                "%Y-%m-%d %H:%M:%S",
+                "%Y-%m-%dT%H:%M:%S",
+                "%-m/%-d/%Y",
+                "%d/%m/%Y",
+                "%-d/%-m/%Y"
+            ]
         );
     }
 

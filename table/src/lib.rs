@@ -6,6 +6,7 @@
 //! - [`Table`]: a header and rows of text cells, the form the report compares;
 //! - [`missing`]: the missing-value tokens and the missing test;
 //! - [`value`]: reading numbers from cell text;
+//! - [`datetime`]: the date formats and reading and writing dates as seconds;
 //! - [`json`]: reading configuration-like JSON with errors naming the key;
 //! - [`rng`]: the seeded random number generator every random choice takes;
 //! - [`accountant`] and [`privacy`]: the (ε, δ) accountants and the privacy statement a model
@@ -13,6 +14,7 @@
 
 pub mod accountant;
 pub mod csv;
+pub mod datetime;
 pub mod error;
 pub mod json;
 pub mod missing;

@@ -230,9 +230,18 @@ impl Binner {
     /// Bins after the value bins: missing, and for numbers and dates unreadable cells.
     fn value_bins(&self) -> usize {
         match self {
-            Binner::Numeric { edges } | Binner::Datetime { edges, .. } => edges.len() + 1,
-            Binner::Text { edges, .. } => edges.len() + 1,
             Binner::Categorical { top } => top.len() + 1,
+            _ => self.edges().len() + 1,
+        }
+    }
+
+    /// The edges of a scale's bins (numbers, dates, text lengths); none for categories.
+    fn edges(&self) -> &[f64] {
+        match self {
+            Binner::Numeric { edges }
+            | Binner::Datetime { edges, .. }
+            | Binner::Text { edges, .. } => edges,
+            Binner::Categorical { .. } => &[],
         }
     }
 
@@ -256,11 +265,7 @@ impl Binner {
                 return top.get(cell).copied().unwrap_or(top.len() as u16)
             }
         };
-        let edges = match self {
-            Binner::Numeric { edges } | Binner::Datetime { edges, .. } => edges,
-            Binner::Text { edges, .. } => edges,
-            Binner::Categorical { .. } => unreachable!("returned above"),
-        };
+        let edges = self.edges();
         let index = match value {
             Some(x) => edges.partition_point(|&e| e <= x),
             None => edges.len() + 2,

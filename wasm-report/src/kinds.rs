@@ -16,32 +16,12 @@
 //! 5. a different value in every row but too few rows to compare as text: left out;
 //! 6. otherwise **categorical**.
 
+use doppel_table::datetime;
 use std::collections::HashSet;
-use std::fmt::Write as _;
-
-use chrono::{DateTime, NaiveDate, NaiveDateTime};
 
 use crate::frame::parse_number;
 
-/// Date and date-time formats (chrono syntax) tried in this order; a column takes the first
-/// that reads every one of its cells. They are the engine's formats (`core/src/schema.rs`,
-/// which the report cannot depend on) with one change: the day-first `%d/%m/%Y` in place of
-/// the engine's `%-m/%-d/%Y`, tried after the month-first one (a column whose
-/// days are all 12 or less reads as month-first, as the engine reads it). One shared list in
-/// `doppel-table` is due.
-pub const DATETIME_FORMATS: &[&str] = &[
-    "%Y-%m-%d",
-    "%Y-%m-%d %H:%M:%S",
-    "%Y-%m-%dT%H:%M:%S",
-    "%Y-%m-%dT%H:%M:%SZ",
-    "%Y-%m-%d %H:%M",
-    "%Y-%m-%dT%H:%M",
-    "%m/%d/%Y",
-    "%d/%m/%Y",
-    "%m/%d/%Y %H:%M:%S",
-    "%m/%d/%Y %H:%M",
-    "%Y/%m/%d",
-];
+pub use doppel_table::datetime::DATETIME_FORMATS;
 
 /// More distinct values than this are needed before a column of strings is read as text.
 pub const MIN_TEXT_VALUES: usize = 20;
@@ -124,27 +104,17 @@ pub fn datetime_format(present: &[&str]) -> Option<&'static str> {
 /// Seconds since 1970-01-01 00:00:00 (no time zone) of `text` (trimmed) in chrono `format`;
 /// `None` when it does not read.
 pub fn datetime_seconds(text: &str, format: &str) -> Option<f64> {
-    let text = text.trim();
-    let seconds = if format.contains("%H") {
-        NaiveDateTime::parse_from_str(text, format).ok()?.and_utc().timestamp()
-    } else {
-        NaiveDate::parse_from_str(text, format).ok()?.and_hms_opt(0, 0, 0)?.and_utc().timestamp()
-    };
-    Some(seconds as f64)
+    datetime::to_seconds(text, format).map(|s| s as f64)
 }
 
 /// `seconds` since 1970-01-01 written in chrono `format` (the inverse of
 /// [`datetime_seconds`], rounded down to a whole second), or the number itself when it is
 /// beyond chrono's range.
 pub fn format_seconds(seconds: f64, format: &str) -> String {
-    let instant = (seconds.is_finite() && seconds.abs() < 1e15)
-        .then(|| DateTime::from_timestamp(seconds.floor() as i64, 0))
-        .flatten();
-    let mut text = String::new();
-    match instant.map(|t| write!(text, "{}", t.naive_utc().format(format))) {
-        Some(Ok(())) => text,
-        _ => format!("{seconds}"),
-    }
+    (seconds.is_finite() && seconds.abs() < 1e15)
+        .then(|| datetime::from_seconds(seconds.floor() as i64, format))
+        .flatten()
+        .unwrap_or_else(|| format!("{seconds}"))
 }
 
 #[cfg(test)]
