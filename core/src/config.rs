@@ -418,6 +418,10 @@ pub struct PrivacyConfig {
     /// random inside the mechanism; the guarantee still covers all of its rows (its clipped
     /// gradient is bounded whatever rows it uses). Bounds each step's memory and time.
     pub max_rows_per_unit: usize,
+    /// The decay of the moving average of the weights DP training writes as the model (see
+    /// [`crate::optim::WeightAverage`]; post-processing, free in privacy); 0 writes the last
+    /// step's weights. Unset: the rule of [`crate::dp_defaults::weight_average_decay`].
+    pub weight_average_decay: Option<f64>,
 }
 
 impl Default for PrivacyConfig {
@@ -435,6 +439,7 @@ impl Default for PrivacyConfig {
             statistics_noise: None,
             schema_noise: None,
             max_rows_per_unit: 32,
+            weight_average_decay: None,
         }
     }
 }
@@ -448,6 +453,7 @@ impl PrivacyConfig {
             ("privacy.noise_multiplier", self.noise_multiplier.is_some()),
             ("privacy.max_epsilon", self.max_epsilon.is_some()),
             ("privacy.privacy_unit", self.privacy_unit.is_some()),
+            ("privacy.weight_average_decay", self.weight_average_decay.is_some()),
         ];
         if !self.dp {
             if let Some((key, _)) = set.iter().find(|(_, on)| *on) {
@@ -457,8 +463,12 @@ impl PrivacyConfig {
             }
             return Ok(());
         }
-        let checks: [(bool, &str); 9] = [
+        let checks: [(bool, &str); 10] = [
             (positive(self.statistics_noise), "privacy.statistics_noise must be > 0"),
+            (
+                self.weight_average_decay.is_none_or(|d| (0.0..1.0).contains(&d)),
+                "privacy.weight_average_decay must be at least 0 and below 1",
+            ),
             (self.max_rows_per_unit > 0, "privacy.max_rows_per_unit must be > 0"),
             (positive(self.schema_noise), "privacy.schema_noise must be > 0"),
             (
@@ -847,6 +857,11 @@ mod tests {
             (r#"{"privacy": {"epsilon": 1}}"#, "privacy.epsilon is set but DP is off"),
             (r#"{"privacy": {"dp": true, "epsilon": 1, "delta": 1.5}}"#, "privacy.delta"),
             (r#"{"privacy": {"dp": true, "epsilon": -1}}"#, "privacy.epsilon must be > 0"),
+            (
+                r#"{"privacy": {"dp": true, "epsilon": 1, "weight_average_decay": 1}}"#,
+                "privacy.weight_average_decay must be at least 0 and below 1",
+            ),
+            (r#"{"privacy": {"weight_average_decay": 0.9}}"#, "DP is off"),
             (r#"{"privacy": {"dp": true, "epsilon": 1, "delta": "often"}}"#, "auto"),
         ] {
             let err = TrainConfig::from_json(json).err().map(|e| e.to_string()).unwrap_or_default();

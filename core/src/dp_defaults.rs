@@ -21,6 +21,10 @@
 //!   least [`MIN_STEPS`] steps.
 //! - **No dropout**: the gradient noise already regularises (De et al. 2022 train without
 //!   it); on Adult at epsilon 4 dropping it moved accuracy from 0.967 to 0.971.
+//! - **A moving average of the weights** is the model (De et al. 2022 average theirs): the
+//!   last step's weights carry its noise; an average over the last tenth of the steps carries
+//!   less (post-processing, free in privacy). On Adult at epsilon 4, 0.9697 to 0.9738 without
+//!   it, 0.9751 with it.
 //! - **What was tried and not taken**: a clip norm of 0.1 (normalised clipping) or 3 instead
 //!   of 1, and a smaller model (hidden 64, embedding 32: 0.940 against 0.946 at epsilon 1),
 //!   did no better; the model's size stays the plain default.
@@ -65,6 +69,21 @@ pub const MAX_EPOCHS: usize = 100;
 /// Fewest DP-SGD steps the rule plans (more epochs when large batches make epochs short): on
 /// Adult at epsilon 1, 40 epochs of 7 steps reached 0.959 where 20 reached 0.946.
 pub const MIN_STEPS: usize = 300;
+
+/// The share of the planned steps the weight average's horizon (`1 / (1 - decay)` steps)
+/// spans.
+const AVERAGE_HORIZON: f64 = 0.1;
+
+/// The decay of the moving average of the weights over `steps` DP-SGD steps: a horizon of
+/// [`AVERAGE_HORIZON`] of them (300 steps: 0.967); 0 (the last weights) for fewer than 20.
+pub fn weight_average_decay(steps: usize) -> f64 {
+    let horizon = AVERAGE_HORIZON * steps as f64;
+    if horizon < 2.0 {
+        0.0
+    } else {
+        1.0 - 1.0 / horizon
+    }
+}
 
 /// The noise multipliers `(schema, statistics)` of the two releases before DP-SGD: as
 /// configured, or the shares of the budget above.
@@ -124,6 +143,13 @@ pub fn apply(config: &mut TrainConfig, units: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_weight_average_spans_a_tenth_of_the_steps() {
+        assert_eq!(weight_average_decay(10), 0.0);
+        assert!((weight_average_decay(300) - (1.0 - 1.0 / 30.0)).abs() < 1e-12);
+        assert!((weight_average_decay(10_000) - 0.999).abs() < 1e-12);
+    }
 
     #[test]
     fn release_shares_add_up_in_gaussian_dp() -> Result<()> {

@@ -20,7 +20,7 @@ use crate::dp::{Plan, Randomness};
 use crate::dp_defaults;
 use crate::error::{Error, Result};
 use crate::model::LstmModel;
-use crate::optim::Optimizer;
+use crate::optim::{Optimizer, WeightAverage};
 use crate::private_schema;
 use crate::private_stats::Release;
 use crate::rng::Rng;
@@ -123,6 +123,9 @@ pub fn train(
                 stage.gradients(&batcher, &model, &shards, tc.seed, summary.steps)?;
             check_loss(loss, epoch, s + 1, tc.learning_rate())?;
             optimizer.step(params(), &grads)?;
+            if let Stage::Private(p) = &mut stage {
+                p.average.as_mut().map(|a| a.update(params())).transpose()?;
+            }
             epoch_loss += loss * records as f64;
             epoch_records += records;
             tokens += records * data.len;
@@ -252,8 +255,8 @@ struct Plain {
 }
 
 /// DP-SGD training (see [`crate::dp`]). No validation split and no checkpoint selection: both
-/// would look at private rows outside the accountant, so every unit trains and the last weights
-/// are kept.
+/// would look at private rows outside the accountant, so every unit trains and the model is the
+/// moving average of the weights over the last steps (a function of the DP-SGD iterates only).
 struct Private {
     plan: Plan,
     /// Each privacy unit's rows.
@@ -266,6 +269,8 @@ struct Private {
     ledger: Ledger,
     max_rows_per_unit: usize,
     deterministic: bool,
+    /// The moving average of the weights written as the model (none: the last weights).
+    average: Option<WeightAverage>,
 }
 
 impl Setup {
@@ -318,7 +323,7 @@ impl Setup {
         // Every later choice sees the noisy count only (it fixes q, the steps, delta, noise).
         let units = (released.units.round() as usize).max(2);
         dp_defaults::apply(&mut config, units);
-        let (tc, pc) = (&config.training, &config.privacy);
+        let pc = &config.privacy;
         let table = schema::drop_missing(
             &private_schema::conform(table, &schema, &config.schema_settings())?,
             &schema,
@@ -348,6 +353,12 @@ impl Setup {
         ];
         let plan = Plan::new(&config, units, prior, selection_delta)?;
         let ledger = plan.ledger()?;
+        // Recorded in the model file as chosen.
+        let decay = *config
+            .privacy
+            .weight_average_decay
+            .get_or_insert(dp_defaults::weight_average_decay(plan.steps));
+        let (tc, pc) = (&config.training, &config.privacy);
         let private = Private {
             members,
             unit,
@@ -357,6 +368,7 @@ impl Setup {
             max_rows_per_unit: pc.max_rows_per_unit,
             deterministic: pc.deterministic_noise,
             plan,
+            average: (decay > 0.0).then(|| WeightAverage::new(decay)),
         };
         Ok(Setup { stage: Stage::Private(Box::new(private)), config, tokenizer, data })
     }
@@ -521,8 +533,8 @@ impl Stage {
         Ok(false)
     }
 
-    /// After the last step: the best epoch's weights restored, or under DP the privacy
-    /// statement computed from the ledger.
+    /// After the last step: the best epoch's weights restored, or under DP the weight average
+    /// written and the privacy statement computed from the ledger.
     fn finish(&mut self, model: &LstmModel, summary: &mut TrainingSummary) -> Result<()> {
         match self {
             Stage::Plain(p) => {
@@ -533,6 +545,9 @@ impl Stage {
                 }
             }
             Stage::Private(p) => {
+                if let Some(average) = &p.average {
+                    average.apply(model.params().iter().map(|(_, v)| v))?;
+                }
                 summary.best_epoch = summary.epochs;
                 summary.privacy = Some(p.plan.report(&p.ledger, &p.unit, p.deterministic)?);
             }

@@ -89,6 +89,35 @@ fn dp_training_reports_a_guarantee_within_the_target() -> Result<()> {
     Ok(())
 }
 
+/// The model is the moving average of the DP-SGD iterates: other weights than the last step's,
+/// the same guarantee (post-processing), and the decay the rule chose recorded in the model.
+#[test]
+fn the_model_is_the_weight_average_at_no_privacy_cost() -> Result<()> {
+    let data = table(2000)?;
+    let weights = |m: &doppel_core::TrainedModel| -> Result<Vec<f32>> {
+        let mut all = Vec::new();
+        for (_, v) in m.network().params().iter() {
+            all.extend(v.as_tensor().flatten_all()?.to_vec1::<f32>()?);
+        }
+        Ok(all)
+    };
+    let averaged = train(&data, &dp_config(3.0), &mut |_| {}, &AtomicBool::new(false))?;
+    let mut last_config = dp_config(3.0);
+    last_config.privacy.weight_average_decay = Some(0.0);
+    let last = train(&data, &last_config, &mut |_| {}, &AtomicBool::new(false))?;
+    let (p, q) = (averaged.metadata(), last.metadata());
+    let (pp, qp) = (p.summary.privacy.as_ref().unwrap(), q.summary.privacy.as_ref().unwrap());
+    assert_eq!((pp.epsilon, pp.steps), (qp.epsilon, qp.steps));
+    let decay = doppel_core::dp_defaults::weight_average_decay(pp.steps);
+    assert!(decay > 0.5, "{} steps give decay {decay}", pp.steps);
+    assert_eq!(p.config.privacy.weight_average_decay, Some(decay));
+    assert_eq!(q.config.privacy.weight_average_decay, Some(0.0));
+    let (a, b) = (weights(&averaged)?, weights(&last)?);
+    let moved = a.iter().zip(&b).filter(|(x, y)| (*x - *y).abs() > 1e-6).count();
+    assert!(moved > a.len() / 2, "{moved} of {} weights differ", a.len());
+    Ok(())
+}
+
 #[test]
 fn subjects_are_the_unit_when_a_privacy_unit_is_set() -> Result<()> {
     let data = table(2000)?;
