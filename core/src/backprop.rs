@@ -29,11 +29,12 @@ use candle_core::{DType, Device, Tensor};
 
 use crate::error::{Error, Result};
 use crate::lstm_cell::cell_backward;
-use crate::model::{forward, Layer0, Layers, LstmModel, Masks, Trace};
+use crate::model::{field_rows, forward, Layer0, Layers, LstmModel, Masks, Trace};
 use crate::rng::Rng;
 use crate::tokenizer::Field;
 
-/// A batch of encoded records, row-major `[records, positions]`.
+/// A batch of encoded records, row-major `[records, positions]`, every record in one order of
+/// the fields.
 pub struct Batch<'a> {
     /// Global id of each position's previous token (the start token at position 0).
     pub inputs: &'a [u32],
@@ -41,13 +42,18 @@ pub struct Batch<'a> {
     pub targets: &'a [u32],
     /// Loss weight of each target (0 for forced tokens).
     pub weights: &'a [f32],
-    /// Positions per record.
-    pub positions: usize,
+    /// The field each position predicts: the tokenizer's order `0, 1, …`, or for any-order
+    /// training another order of the fields (a column's fields kept together).
+    pub order: &'a [u32],
 }
 
 impl Batch<'_> {
     fn records(&self) -> usize {
-        self.inputs.len() / self.positions.max(1)
+        self.inputs.len() / self.positions().max(1)
+    }
+
+    fn positions(&self) -> usize {
+        self.order.len()
     }
 }
 
@@ -76,7 +82,11 @@ pub struct Gradients {
 
 /// One forward pass over a batch and what the backward pass needs from it.
 struct Pass<'a> {
-    fields: &'a [Field],
+    /// The model's fields, in the tokenizer's (vocabulary) order.
+    all: &'a [Field],
+    /// The batch's order: the field of each position, and those fields.
+    order: Vec<u32>,
+    fields: Vec<Field>,
     /// The weights, detached from autograd.
     layers: Layers,
     /// Time-major previous-token ids `[T·B]`: row `s·B + r` is record r at position s.
@@ -97,9 +107,21 @@ impl Pass<'_> {
 
 /// Checks a batch's shape and the fields' layout the hand-written passes rely on.
 fn check(model: &LstmModel, batch: &Batch) -> Result<()> {
-    let (b, t) = (batch.records(), batch.positions);
-    if b == 0 || t == 0 || batch.inputs.len() != b * t || t > model.fields().len() {
+    let (b, t) = (batch.records(), batch.positions());
+    let cells = [batch.inputs.len(), batch.targets.len(), batch.weights.len()];
+    if b == 0 || t == 0 || cells.iter().any(|&n| n != b * t) {
         return Err(Error::Data("a training batch has no records or ragged records".into()));
+    }
+    let mut seen = vec![false; model.fields().len()];
+    for &f in batch.order {
+        match seen.get_mut(f as usize) {
+            Some(s) if !*s => *s = true,
+            _ => {
+                return Err(Error::Data(format!(
+                    "a batch's order repeats field {f} or has no such field"
+                )))
+            }
+        }
     }
     // The output gradient's layout relies on each field's vocabulary slice being the previous
     // field's (a text column's slots) or the next one in position order (as the tokenizer
@@ -123,16 +145,21 @@ fn check(model: &LstmModel, batch: &Batch) -> Result<()> {
 
 /// Runs [`forward`] over a whole batch from the zero state, keeping its trace.
 fn run<'a>(model: &'a LstmModel, batch: &Batch, dropout: Option<&mut Rng>) -> Result<Pass<'a>> {
-    let (b, t) = (batch.records(), batch.positions);
+    let (b, t) = (batch.records(), batch.positions());
     let device = model.device().clone();
     let layers = model.layers().detach();
     let ids = time_major_ids(batch, &device)?;
     let masks = dropout.map(|rng| model.dropout_masks(b, t, rng)).transpose()?;
     let mut state = model.zero_state(b)?;
     let tables = layers.input_tables()?;
-    let out = forward(&layers, Layer0::Tables(&tables), &ids, 0, &mut state, masks.as_ref(), true)?;
+    let order = batch.order;
+    let out =
+        forward(&layers, Layer0::Tables(&tables), &ids, order, &mut state, masks.as_ref(), true)?;
     let trace = out.trace.ok_or_else(|| Error::Data("the forward pass kept no trace".into()))?;
-    Ok(Pass { fields: model.fields(), layers, ids, masks, top: out.top, trace, device })
+    let all = model.fields();
+    let fields = order.iter().map(|&f| all[f as usize]).collect();
+    let order = order.to_vec();
+    Ok(Pass { all, order, fields, layers, ids, masks, top: out.top, trace, device })
 }
 
 /// Loss and gradients of `batch`, optionally clipped per unit. With a `dropout` generator,
@@ -181,16 +208,16 @@ pub fn loss(model: &LstmModel, batch: &Batch) -> Result<(f64, f64)> {
 
 /// The batch's previous-token ids, time-major.
 fn time_major_ids(batch: &Batch, device: &Device) -> Result<Tensor> {
-    let (b, t) = (batch.records(), batch.positions);
+    let (b, t) = (batch.records(), batch.positions());
     let ids: Vec<u32> = (0..t).flat_map(|s| (0..b).map(move |r| batch.inputs[r * t + s])).collect();
     Ok(Tensor::from_vec(ids, t * b, device)?)
 }
 
-/// Layer 0's input `E_tok[id] + E_field[s]`, time-major `[T·B, e]`.
+/// Layer 0's input `E_tok[id] + E_field[order[s]]`, time-major `[T·B, e]`.
 fn embedded_input(pass: &Pass, t: usize) -> Result<Tensor> {
     let b = pass.ids.dim(0)? / t;
     let tokens = pass.layers.token_embedding.weight.embedding(&pass.ids)?.reshape((t, b, ()))?;
-    let fields = pass.layers.field_embedding.weight.narrow(0, 0, t)?.unsqueeze(1)?;
+    let fields = field_rows(&pass.layers.field_embedding.weight, &pass.order)?.unsqueeze(1)?;
     Ok(tokens.broadcast_add(&fields)?.reshape((t * b, ()))?)
 }
 
@@ -249,7 +276,7 @@ impl LogitGrad {
 /// The loss, the weighted token count, and (with `grad`) per position the gradient of the
 /// summed loss with respect to that position's logits (see [`LogitGrad`]).
 fn output_gradients(pass: &Pass, batch: &Batch, grad: bool) -> Result<(f64, f64, Vec<LogitGrad>)> {
-    let (b, t) = (batch.records(), batch.positions);
+    let (b, t) = (batch.records(), batch.positions());
     let (mut loss, mut tokens) = (0.0f64, 0.0f64);
     let mut dlogits = Vec::with_capacity(t);
     for (s, y) in pass.top.iter().enumerate() {
@@ -376,7 +403,7 @@ fn squared_norms(
     dgates: &[Tensor],
     units: &[usize],
 ) -> Result<Vec<f64>> {
-    let (b, t) = (batch.records(), batch.positions);
+    let (b, t) = (batch.records(), batch.positions());
     // The sparse parameters' norms below pair only a unit's records at the same position,
     // which needs every position to own its slice (text columns share theirs, and DP
     // training refuses them).
@@ -514,16 +541,20 @@ fn weight_gradients(
         let w_hh = dg_t.matmul(&pass.trace.h_prev[l])?;
         let w_ih = if l == 0 {
             // Through the folded tables: with S = Σ dg per previous token and F = Σ dg per
-            // position, dW_ih = S^T E_tok + F^T E_field, dE_tok = S W_ih, dE_field = F W_ih.
+            // position, dW_ih = S^T E_tok + F^T E_field[order], dE_tok = S W_ih, and
+            // dE_field = F W_ih scattered to the positions' fields.
             let e_tok = pass.layers.token_embedding.weight.clone();
             let e_field = pass.layers.field_embedding.weight.clone();
             let w_ih = pass.layers.lstm[0].weight_ih.clone();
             let per_token = Tensor::zeros((e_tok.dim(0)?, dg.dim(1)?), DType::F32, &pass.device)?
                 .index_add(&pass.ids, &dg, 0)?;
             let per_position = position_sums(&dg, t)?;
-            embeddings = Some((per_token.matmul(&w_ih)?, per_position.matmul(&w_ih)?));
+            let order = Tensor::from_slice(&pass.order, t, &pass.device)?;
+            let d_field =
+                e_field.zeros_like()?.index_add(&order, &per_position.matmul(&w_ih)?, 0)?;
+            embeddings = Some((per_token.matmul(&w_ih)?, d_field));
             (per_token.t()?.matmul(&e_tok)?
-                + per_position.t()?.matmul(&e_field.narrow(0, 0, t)?)?)?
+                + per_position.t()?.matmul(&field_rows(&e_field, &pass.order)?)?)?
         } else {
             dg_t.matmul(&pass.trace.inputs[l - 1])?
         };
@@ -533,35 +564,43 @@ fn weight_gradients(
     let (token, field) = embeddings.ok_or_else(|| Error::Data("model has no layers".into()))?;
     let mut grads = vec![token, field];
     grads.extend(layers);
-    // Per vocabulary slice (positions sharing one add up): the output weight and bias rows.
-    let mut out_w: Vec<Tensor> = Vec::with_capacity(t);
-    let mut out_b: Vec<Tensor> = Vec::with_capacity(t);
+    // The output weight and bias rows per vocabulary slice, in vocabulary order (the
+    // tokenizer's field order): positions sharing a slice add up; a slice no position
+    // predicts gets zeros.
+    let mut slices: Vec<(Field, Option<(Tensor, Tensor)>)> = Vec::new();
+    for f in pass.all {
+        if !slices.last().is_some_and(|(last, _)| last.shares_slice_with(f)) {
+            slices.push((*f, None));
+        }
+    }
     for (s, dl) in dlogits.iter().enumerate() {
-        let (size, h) = (pass.fields[s].size as usize, pass.top[s].dim(1)?);
-        let (w, b) = match &dl.grad {
-            Some(g) => {
-                let g = match &factors {
-                    Some(f) => g.broadcast_mul(&dl.select(f)?)?,
-                    None => g.clone(),
-                };
-                (g.t()?.matmul(&dl.select(&pass.top[s])?)?, row_sum(&g)?)
-            }
+        let Some(g) = &dl.grad else { continue };
+        let g = match &factors {
+            Some(f) => g.broadcast_mul(&dl.select(f)?)?,
+            None => g.clone(),
+        };
+        let (w, b) = (g.t()?.matmul(&dl.select(&pass.top[s])?)?, row_sum(&g)?);
+        // `check` made the slices ascend by offset.
+        let j = slices.partition_point(|(f, _)| f.offset < pass.fields[s].offset);
+        let slot = &mut slices[j].1;
+        *slot = Some(match slot.take() {
+            Some((w0, b0)) => ((w0 + w)?, (b0 + b)?),
+            None => (w, b),
+        });
+    }
+    let h = pass.top.first().map_or(Ok(0), |y| y.dim(1))?;
+    let (mut out_w, mut out_b) =
+        (Vec::with_capacity(slices.len()), Vec::with_capacity(slices.len()));
+    for (f, grads) in slices {
+        let (w, b) = match grads {
+            Some(wb) => wb,
             None => (
-                Tensor::zeros((size, h), DType::F32, &pass.device)?,
-                Tensor::zeros(size, DType::F32, &pass.device)?,
+                Tensor::zeros((f.size as usize, h), DType::F32, &pass.device)?,
+                Tensor::zeros(f.size as usize, DType::F32, &pass.device)?,
             ),
         };
-        let shared = s > 0 && pass.fields[s].shares_slice_with(&pass.fields[s - 1]);
-        match (shared, out_w.last_mut(), out_b.last_mut()) {
-            (true, Some(last_w), Some(last_b)) => {
-                *last_w = (&*last_w + w)?;
-                *last_b = (&*last_b + b)?;
-            }
-            _ => {
-                out_w.push(w);
-                out_b.push(b);
-            }
-        }
+        out_w.push(w);
+        out_b.push(b);
     }
     grads.push(Tensor::cat(&out_w, 0)?);
     grads.push(Tensor::cat(&out_b, 0)?);
@@ -606,29 +645,41 @@ mod tests {
         LstmModel::new(&config, &fields, offset, 7, &Device::Cpu)
     }
 
-    /// Random records: inputs (previous global ids), targets, weights (some zero, and all of
-    /// field 2's, as at a text's padding).
-    fn records(m: &LstmModel, n: usize, seed: u64) -> (Vec<u32>, Vec<u32>, Vec<f32>) {
+    /// Random records in a fields' `order`: inputs (previous global ids), targets, weights
+    /// (some zero, and all of field 2's, as at a text's padding), and the order.
+    type Records = (Vec<u32>, Vec<u32>, Vec<f32>, Vec<u32>);
+
+    fn records_in(m: &LstmModel, n: usize, seed: u64, order: &[u32]) -> Records {
         let mut rng = Rng::new(seed, 0);
         let (mut inputs, mut targets, mut weights) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..n {
             let mut previous = m.start_token();
-            for (s, f) in m.fields().iter().enumerate() {
+            for &field in order {
+                let f = m.fields()[field as usize];
                 let target = (rng.uniform() * f64::from(f.size)) as u32 % f.size;
                 inputs.push(previous);
                 targets.push(target);
-                weights.push(if s == 2 || rng.uniform() < 0.2 { 0.0 } else { 1.0 });
+                weights.push(if field == 2 || rng.uniform() < 0.2 { 0.0 } else { 1.0 });
                 previous = f.offset + target;
             }
         }
-        (inputs, targets, weights)
+        (inputs, targets, weights, order.to_vec())
+    }
+
+    /// [`records_in`] the tokenizer's order.
+    fn records(m: &LstmModel, n: usize, seed: u64) -> Records {
+        records_in(m, n, seed, &[0, 1, 2, 3])
+    }
+
+    fn batch(data: &Records) -> Batch<'_> {
+        Batch { inputs: &data.0, targets: &data.1, weights: &data.2, order: &data.3 }
     }
 
     /// The summed weighted loss of `rows` records, written with candle's ops (log-softmax,
     /// gather) over the model's forward pass on its tracked variables, for autograd.
     fn reference_loss(
         m: &LstmModel,
-        data: &(Vec<u32>, Vec<u32>, Vec<f32>),
+        data: &Records,
         rows: &[usize],
         dropout: Option<&mut Rng>,
     ) -> Result<Tensor> {
@@ -640,11 +691,19 @@ mod tests {
         let masks = dropout.map(|rng| m.dropout_masks(rows.len(), t, rng)).transpose()?;
         let mut state = m.zero_state(rows.len())?;
         let tables = layers.input_tables()?;
-        let out =
-            forward(layers, Layer0::Tables(&tables), &ids, 0, &mut state, masks.as_ref(), false)?;
+        let order = &data.3;
+        let out = forward(
+            layers,
+            Layer0::Tables(&tables),
+            &ids,
+            order,
+            &mut state,
+            masks.as_ref(),
+            false,
+        )?;
         let mut total = Tensor::zeros((), DType::F32, m.device())?;
         for (s, y) in out.top.iter().enumerate() {
-            let logits = layers.output.logits(y, m.fields()[s])?;
+            let logits = layers.output.logits(y, m.fields()[order[s] as usize])?;
             let logp = candle_nn::ops::log_softmax(&logits, candle_core::D::Minus1)?;
             let target = Tensor::from_vec(at(&data.1, s), (rows.len(), 1), m.device())?;
             let w: Vec<f32> = rows.iter().map(|&r| data.2[r * t + s]).collect();
@@ -658,7 +717,7 @@ mod tests {
     /// The gradient of the summed loss of `rows` records by candle's autograd.
     fn autograd(
         m: &LstmModel,
-        data: &(Vec<u32>, Vec<u32>, Vec<f32>),
+        data: &Records,
         rows: &[usize],
         dropout: Option<&mut Rng>,
     ) -> Result<Vec<Tensor>> {
@@ -692,11 +751,10 @@ mod tests {
 
     /// The unclipped gradients of 6 random records (`seed`) against autograd, with the same
     /// dropout stream; returns the computed gradients.
-    fn assert_unclipped_equal_autograd(m: &LstmModel, seed: u64) -> Result<Gradients> {
-        let data = records(m, 6, seed);
-        let batch = Batch { inputs: &data.0, targets: &data.1, weights: &data.2, positions: 4 };
-        let got = gradients(m, &batch, Some(&mut Rng::new(5, 5)), None)?;
-        let want = autograd(m, &data, &(0..6).collect::<Vec<_>>(), Some(&mut Rng::new(5, 5)))?;
+    fn assert_unclipped_equal_autograd(m: &LstmModel, data: &Records) -> Result<Gradients> {
+        let got = gradients(m, &batch(data), Some(&mut Rng::new(5, 5)), None)?;
+        let rows: Vec<usize> = (0..data.0.len() / data.3.len()).collect();
+        let want = autograd(m, data, &rows, Some(&mut Rng::new(5, 5)))?;
         for (((name, _), g), w) in m.params().iter().zip(&got.grads).zip(&want) {
             assert_eq!(g.dims(), w.dims(), "{name}");
             assert_close(&flat(std::slice::from_ref(g))?, &flat(std::slice::from_ref(w))?, name);
@@ -707,8 +765,24 @@ mod tests {
     #[test]
     fn unclipped_gradients_equal_autograd_with_and_without_dropout() -> Result<()> {
         for dropout in [0.0, 0.3] {
-            let got = assert_unclipped_equal_autograd(&model(dropout)?, 1)?;
+            let m = model(dropout)?;
+            let got = assert_unclipped_equal_autograd(&m, &records(&m, 6, 1))?;
             assert!(got.norms.is_empty());
+        }
+        Ok(())
+    }
+
+    /// Another order of the fields: each position's field embedding and output slice follow
+    /// the order, and the gradients land on the fields' own rows.
+    #[test]
+    fn gradients_in_another_order_equal_autograd() -> Result<()> {
+        let m = model(0.3)?;
+        assert_unclipped_equal_autograd(&m, &records_in(&m, 6, 4, &[3, 1, 0, 2]))?;
+        // A repeated or unknown field is an error, not a panic.
+        for order in [[0, 0, 1, 2], [0, 1, 2, 9]] {
+            let mut data = records(&m, 2, 4);
+            data.3 = order.to_vec();
+            assert!(gradients(&m, &batch(&data), None, None).is_err(), "{order:?}");
         }
         Ok(())
     }
@@ -717,12 +791,13 @@ mod tests {
     #[test]
     fn gradients_of_fields_sharing_a_slice_equal_autograd() -> Result<()> {
         let m = model_sharing(0.2, true)?;
-        assert_unclipped_equal_autograd(&m, 3)?;
-        // Per-unit norms pair positions, which a shared slice would break: refused.
         let data = records(&m, 6, 3);
-        let batch = Batch { inputs: &data.0, targets: &data.1, weights: &data.2, positions: 4 };
+        assert_unclipped_equal_autograd(&m, &data)?;
+        // The shared slice's fields moved together to the front of another order.
+        assert_unclipped_equal_autograd(&m, &records_in(&m, 6, 3, &[1, 2, 3, 0]))?;
+        // Per-unit norms pair positions, which a shared slice would break: refused.
         let clip = Clip { max_norm: 1.0, units: None };
-        assert!(gradients(&m, &batch, None, Some(&clip)).is_err());
+        assert!(gradients(&m, &batch(&data), None, Some(&clip)).is_err());
         Ok(())
     }
 
@@ -731,8 +806,9 @@ mod tests {
     fn ghost_norms_and_clipped_sum_equal_the_naive_computation() -> Result<()> {
         let m = model(0.0)?;
         let n = 7;
-        let data = records(&m, n, 2);
-        let batch = Batch { inputs: &data.0, targets: &data.1, weights: &data.2, positions: 4 };
+        // Any order of the fields (any-order training) clips the same way.
+        let data = records_in(&m, n, 2, &[2, 0, 3, 1]);
+        let batch = batch(&data);
         // Row-level units, then subjects of 3, 1, 2 and 1 records (not contiguous), then one
         // of 5 records with two of 1: units above GHOST_RECORDS form their gradient.
         let row_units: Vec<usize> = (0..n).collect();
@@ -768,8 +844,7 @@ mod tests {
     fn the_validation_loss_equals_the_reference_loss() -> Result<()> {
         let m = model(0.3)?;
         let data = records(&m, 5, 3);
-        let batch = Batch { inputs: &data.0, targets: &data.1, weights: &data.2, positions: 4 };
-        let (got, tokens) = loss(&m, &batch)?;
+        let (got, tokens) = loss(&m, &batch(&data))?;
         let rows: Vec<usize> = (0..5).collect();
         let want = f64::from(reference_loss(&m, &data, &rows, None)?.to_scalar::<f32>()?);
         assert!((got - want).abs() < 1e-4 * want, "{got} vs {want}");

@@ -191,7 +191,19 @@ pub struct TrainingConfig {
     /// present, else the CPU), `cpu` or `cuda`. Not written into the model file when `auto`.
     #[serde(skip_serializing_if = "DeviceChoice::is_auto")]
     pub device: DeviceChoice,
+    /// Share of training steps that present the columns in a random order (the rest use the
+    /// table's order, which unconditional generation follows), so the model learns the
+    /// conditionals that generation with conditions on any columns needs (see
+    /// [`crate::order`]). Unset: [`DEFAULT_RANDOM_ORDER_SHARE`]; training records the share it
+    /// used, and a model file without one was trained in the table's order only.
+    pub random_order_share: Option<f64>,
 }
+
+/// Share of training steps on a random column order when `training.random_order_share` is
+/// unset: none yet. On Adult half the steps on random orders moved overall accuracy by -0.004
+/// to +0.001 and the discriminator AUC from 0.526 to 0.57 (BENCHMARKS.md, issue 15); the
+/// default changes when conditioned generation needs it and unconditional fidelity holds.
+pub const DEFAULT_RANDOM_ORDER_SHARE: f64 = 0.0;
 
 /// Epochs when `training.max_epochs` is unset, at the least.
 pub const DEFAULT_EPOCHS: usize = 20;
@@ -254,6 +266,7 @@ impl Default for TrainingConfig {
             seed: 42,
             max_training_seconds: None,
             device: DeviceChoice::Auto,
+            random_order_share: None,
         }
     }
 }
@@ -619,7 +632,11 @@ impl TrainConfig {
     /// Checks value ranges, naming the key at fault.
     pub fn validate(&self) -> Result<()> {
         let t = &self.training;
-        let checks: [(bool, &str); 9] = [
+        let checks: [(bool, &str); 10] = [
+            (
+                t.random_order_share.is_none_or(|s| (0.0..=1.0).contains(&s)),
+                "training.random_order_share must be in [0, 1]",
+            ),
             (
                 t.learning_rate.is_none_or(|r| r > 0.0 && r.is_finite()),
                 "training.learning_rate must be > 0",
@@ -862,6 +879,7 @@ mod tests {
                 "privacy.weight_average_decay must be at least 0 and below 1",
             ),
             (r#"{"privacy": {"weight_average_decay": 0.9}}"#, "DP is off"),
+            (r#"{"training": {"random_order_share": 1.5}}"#, "training.random_order_share"),
             (r#"{"privacy": {"dp": true, "epsilon": 1, "delta": "often"}}"#, "auto"),
         ] {
             let err = TrainConfig::from_json(json).err().map(|e| e.to_string()).unwrap_or_default();

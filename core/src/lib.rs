@@ -23,6 +23,7 @@ pub(crate) mod lstm_cell;
 pub mod model;
 pub(crate) mod numbers;
 pub(crate) mod optim;
+pub mod order;
 pub mod output;
 pub(crate) mod private_schema;
 pub(crate) mod private_stats;

@@ -246,11 +246,12 @@ pub(crate) struct Trace {
 /// Per layer and position: the inverted-dropout mask of its output (`None` without dropout).
 pub(crate) type Masks = Vec<Vec<Option<Tensor>>>;
 
-/// The one forward pass: runs `layers` over `k` consecutive positions from `first` for a batch
-/// of `B` records. `ids` holds the previous tokens' global ids, time-major (`[k·B]`, row
-/// `s·B + r` is record `r` at position `first + s`); `state` is each layer's `(h, c)` before the
-/// first position and is advanced past the last; `masks[l][s]` applies dropout to layer `l`'s
-/// output at position `first + s`. With `keep`, the result holds the backward pass's trace.
+/// The one forward pass: runs `layers` over `k` positions for a batch of `B` records, position
+/// `s` predicting field `order[s]` (`order` has `k` entries: the fields in the record's order,
+/// or one field in generation). `ids` holds the previous tokens' global ids, time-major
+/// (`[k·B]`, row `s·B + r` is record `r` at position `s`); `state` is each layer's `(h, c)`
+/// before the first position and is advanced past the last; `masks[l][s]` applies dropout to
+/// layer `l`'s output at position `s`. With `keep`, the result holds the backward pass's trace.
 ///
 /// Layers run one after another over all `k` positions (a layer's input projection is then one
 /// product over `k·B` rows); with `k = 1` this is generation's position-by-position order.
@@ -258,7 +259,7 @@ pub(crate) fn forward(
     layers: &Layers,
     layer0: Layer0,
     ids: &Tensor,
-    first: usize,
+    order: &[u32],
     state: &mut [(Tensor, Tensor)],
     masks: Option<&Masks>,
     keep: bool,
@@ -272,6 +273,9 @@ pub(crate) fn forward(
         return Err(Error::Data(format!("a batch of {n} ids does not fit {b} records")));
     }
     let k = n / b;
+    if order.len() != k {
+        return Err(Error::Data(format!("{k} positions but an order of {}", order.len())));
+    }
     let mut trace =
         Trace { inputs: Vec::new(), gates: Vec::new(), h_prev: Vec::new(), c_prev: Vec::new() };
     let mut input: Option<Tensor> = None;
@@ -289,7 +293,7 @@ pub(crate) fn forward(
                 let x = tokens
                     .embedding(ids)?
                     .reshape((k, b, ()))?
-                    .broadcast_add(&fields.narrow(0, first, k)?.unsqueeze(1)?)?
+                    .broadcast_add(&field_rows(fields, order)?.unsqueeze(1)?)?
                     .reshape((k * b, ()))?;
                 match layer0 {
                     Layer0::Tables(_) => x,
@@ -330,6 +334,15 @@ pub(crate) fn forward(
         }
     }
     Ok(Forward { top, trace: keep.then_some(trace) })
+}
+
+/// The rows of a per-field table (`[fields, ·]`) for the fields `order`, one per position.
+pub(crate) fn field_rows(table: &Tensor, order: &[u32]) -> Result<Tensor> {
+    let fields = table.dim(0)?;
+    if let Some(&f) = order.iter().find(|&&f| f as usize >= fields) {
+        return Err(Error::Data(format!("field {f} is beyond the model's {fields}")));
+    }
+    Ok(table.index_select(&Tensor::from_slice(order, order.len(), table.device())?, 0)?)
 }
 
 impl LstmModel {
@@ -542,7 +555,8 @@ impl LstmModel {
         })?;
         let layers = self.layers.detach();
         let ids = Tensor::from_slice(previous, previous.len(), &self.device)?;
-        let out = forward(&layers, Layer0::Project, &ids, field, &mut state.layers, None, false)?;
+        let order = [field as u32];
+        let out = forward(&layers, Layer0::Project, &ids, &order, &mut state.layers, None, false)?;
         let mut top = out.top;
         let top = top.pop().ok_or_else(|| Error::Data("the model has no layers".into()))?;
         let top = match rows {
@@ -645,7 +659,8 @@ mod tests {
         let ids = Tensor::from_slice(&ids, 3, m.device())?;
         let mut state = m.zero_state(1)?;
         let tables = layers.input_tables()?;
-        let got = forward(&layers, Layer0::Tables(&tables), &ids, 0, &mut state, None, true)?;
+        let got =
+            forward(&layers, Layer0::Tables(&tables), &ids, &[0, 1, 2], &mut state, None, true)?;
         for (g, w) in got.top.iter().zip(&want) {
             for (g, w) in g.squeeze(0)?.to_vec1::<f32>()?.iter().zip(w) {
                 assert!((g - w).abs() < 1e-5, "{g} vs {w}");
@@ -666,7 +681,9 @@ mod tests {
         let ids = Tensor::from_vec(ids, 6, m.device())?;
         let mut state = m.zero_state(2)?;
         let tables = layers.input_tables()?;
-        let whole = forward(&layers, Layer0::Tables(&tables), &ids, 0, &mut state, None, false)?;
+        let order = [0, 1, 2];
+        let whole =
+            forward(&layers, Layer0::Tables(&tables), &ids, &order, &mut state, None, false)?;
         let mut gen = m.initial_state(2)?;
         for (t, prev) in previous.iter().enumerate() {
             let step = m.step(&mut gen, prev, t)?;

@@ -15,12 +15,13 @@ use rayon::prelude::*;
 use crate::accountant::{Accountant, GaussianEvent, Ledger};
 use crate::artifact::{TrainedModel, TrainingSummary};
 use crate::backprop::{self, Batch, Clip, Gradients};
-use crate::config::{KindName, TrainConfig, TrainingConfig};
+use crate::config::{KindName, TrainConfig, TrainingConfig, DEFAULT_RANDOM_ORDER_SHARE};
 use crate::dp::{Plan, Randomness};
 use crate::dp_defaults;
 use crate::error::{Error, Result};
 use crate::model::LstmModel;
 use crate::optim::{Optimizer, WeightAverage};
+use crate::order::Orders;
 use crate::private_schema;
 use crate::private_stats::Release;
 use crate::rng::Rng;
@@ -83,12 +84,15 @@ pub fn train(
         )));
     }
     let device = crate::device::select(config.training.device)?;
-    let Setup { config, tokenizer, data, mut stage } = if config.privacy.dp {
+    let Setup { mut config, tokenizer, data, mut stage } = if config.privacy.dp {
         Setup::private(table, config)?
     } else {
         Setup::plain(table, config)?
     };
+    // Recorded in the model file as used (a file without it was trained in one order).
+    let share = *config.training.random_order_share.get_or_insert(DEFAULT_RANDOM_ORDER_SHARE);
     let tc = &config.training;
+    let orders = Orders::new(tokenizer.fields(), share, tc.seed);
     let model = LstmModel::new(
         &config.model,
         tokenizer.fields(),
@@ -96,7 +100,12 @@ pub fn train(
         tc.seed,
         &device,
     )?;
-    let batcher = Batcher { data: &data, tokenizer: &tokenizer, start: model.start_token() };
+    let batcher = Batcher {
+        data: &data,
+        tokenizer: &tokenizer,
+        start: model.start_token(),
+        fixed: orders.fixed(),
+    };
     let params = || model.params().iter().map(|(_, v)| v);
     let mut optimizer = Optimizer::new(tc.optimizer, tc.learning_rate(), params())?;
     let mut summary = stage.summary(&data, &model);
@@ -119,8 +128,9 @@ pub fn train(
             optimizer.set_learning_rate(cosine_learning_rate(tc.learning_rate(), share));
             let shards = stage.shards(s, tc.batch_size());
             let records: usize = shards.iter().map(|shard| shard.rows.len()).sum();
+            let order = orders.for_step(summary.steps);
             let (loss, grads) =
-                stage.gradients(&batcher, &model, &shards, tc.seed, summary.steps)?;
+                stage.gradients(&batcher, &model, &shards, tc.seed, summary.steps, &order)?;
             check_loss(loss, epoch, s + 1, tc.learning_rate())?;
             optimizer.step(params(), &grads)?;
             if let Stage::Private(p) = &mut stage {
@@ -444,11 +454,12 @@ impl Stage {
         shards: &[Shard],
         seed: u64,
         step: usize,
+        order: &[u32],
     ) -> Result<(f64, Vec<Tensor>)> {
         match self {
             Stage::Plain(_) => {
                 let (loss_sum, tokens, grads) =
-                    batcher.gradients(model, shards, seed, step, None)?;
+                    batcher.gradients(model, shards, seed, step, None, order)?;
                 let mean = 1.0 / tokens.max(1.0);
                 let grads = grads
                     .iter()
@@ -464,7 +475,7 @@ impl Stage {
                 let random = &mut p.random;
                 // The noise does not depend on the gradients: draw it alongside the shards.
                 let (clipped, noise) = rayon::join(
-                    || batcher.gradients(model, shards, seed, step, Some(c)),
+                    || batcher.gradients(model, shards, seed, step, Some(c), order),
                     || random.noise(&shapes, std, model.device()),
                 );
                 let ((loss_sum, tokens, clipped), noise) = (clipped?, noise?);
@@ -697,12 +708,15 @@ struct Batcher<'a> {
     data: &'a Encoded,
     tokenizer: &'a Tokenizer,
     start: u32,
+    /// The tokenizer's order, in which validation measures (unconditional generation's).
+    fixed: Vec<u32>,
 }
 
 impl Batcher<'_> {
-    /// `(inputs, targets, weights)` of the records `rows`, row-major: inputs are the global ids
-    /// of each position's previous token (the start token first), targets the local ids.
-    fn columns(&self, rows: &[usize]) -> (Vec<u32>, Vec<u32>, Vec<f32>) {
+    /// `(inputs, targets, weights)` of the records `rows` with their fields in `order`,
+    /// row-major: inputs are the global ids of each position's previous token (the start token
+    /// first), targets the local ids.
+    fn columns(&self, rows: &[usize], order: &[u32]) -> (Vec<u32>, Vec<u32>, Vec<f32>) {
         let len = self.data.len;
         let fields = self.tokenizer.fields();
         let mut inputs = Vec::with_capacity(rows.len() * len);
@@ -710,12 +724,14 @@ impl Batcher<'_> {
         let mut weights = Vec::with_capacity(rows.len() * len);
         for &r in rows {
             let tokens = &self.data.tokens[r * len..(r + 1) * len];
+            let row_weights = &self.data.weights[r * len..(r + 1) * len];
             inputs.push(self.start);
-            for t in 1..len {
-                inputs.push(fields[t - 1].offset + tokens[t - 1]);
+            for w in order.windows(2) {
+                let f = w[0] as usize;
+                inputs.push(fields[f].offset + tokens[f]);
             }
-            targets.extend_from_slice(tokens);
-            weights.extend_from_slice(&self.data.weights[r * len..(r + 1) * len]);
+            targets.extend(order.iter().map(|&f| tokens[f as usize]));
+            weights.extend(order.iter().map(|&f| row_weights[f as usize]));
         }
         (inputs, targets, weights)
     }
@@ -733,18 +749,14 @@ impl Batcher<'_> {
         seed: u64,
         step: usize,
         max_norm: Option<f64>,
+        order: &[u32],
     ) -> Result<(f64, f64, Vec<Tensor>)> {
         let run = |(k, shard): (usize, &Shard)| -> Result<Option<Gradients>> {
             if shard.rows.is_empty() {
                 return Ok(None);
             }
-            let (inputs, targets, weights) = self.columns(&shard.rows);
-            let batch = Batch {
-                inputs: &inputs,
-                targets: &targets,
-                weights: &weights,
-                positions: self.data.len,
-            };
+            let (inputs, targets, weights) = self.columns(&shard.rows, order);
+            let batch = Batch { inputs: &inputs, targets: &targets, weights: &weights, order };
             let mut dropout = Rng::new(seed, 3 + (step * SHARDS + k) as u64);
             let clip = max_norm.map(|max_norm| Clip { max_norm, units: shard.units.as_deref() });
             Ok(Some(backprop::gradients(model, &batch, Some(&mut dropout), clip.as_ref())?))
@@ -781,13 +793,9 @@ impl Batcher<'_> {
     fn mean_loss(&self, model: &LstmModel, rows: &[usize], batch_size: usize) -> Result<f64> {
         let (mut total, mut count) = (0.0, 0.0);
         for chunk in rows.chunks(batch_size) {
-            let (inputs, targets, weights) = self.columns(chunk);
-            let batch = Batch {
-                inputs: &inputs,
-                targets: &targets,
-                weights: &weights,
-                positions: self.data.len,
-            };
+            let (inputs, targets, weights) = self.columns(chunk, &self.fixed);
+            let order = &self.fixed;
+            let batch = Batch { inputs: &inputs, targets: &targets, weights: &weights, order };
             let (loss, tokens) = backprop::loss(model, &batch)?;
             total += loss;
             count += tokens;
@@ -978,6 +986,42 @@ mod tests {
         assert_eq!(seen.len(), 26);
         assert_eq!(seen.last().map(|&(_, t)| t), Some(2 * 400 * s.tokens_per_row));
         assert!(seen.windows(2).all(|w| w[0].1 < w[1].1), "{seen:?}");
+        Ok(())
+    }
+
+    /// Mean loss per token of `table` under `model` with its fields in `order`.
+    fn loss_in_order(model: &TrainedModel, table: &Table, order: &[u32]) -> Result<f64> {
+        let settings = model.metadata().config.tokenizer_settings();
+        let data = model.tokenizer().encode(table, &settings)?;
+        let fixed = order.to_vec();
+        let start = model.network().start_token();
+        let batcher = Batcher { data: &data, tokenizer: model.tokenizer(), start, fixed };
+        batcher.mean_loss(model.network(), &(0..data.rows).collect::<Vec<_>>(), 256)
+    }
+
+    /// `b` is a function of `a`: a model trained on random column orders also predicts `a`
+    /// from `b` (the order a generation conditioned on `b` takes), one trained in the table's
+    /// order only does not; and the share it used is recorded.
+    #[test]
+    fn random_orders_teach_the_conditionals_of_other_orders() -> Result<()> {
+        let table = patterned_table()?;
+        let mut losses = Vec::new();
+        for share in [0.0, 0.5] {
+            let mut config = quick_config(32, 40);
+            config.training.random_order_share = Some(share);
+            let model = train(&table, &config, &mut |_| {}, &AtomicBool::new(false))?;
+            let recorded = model.metadata().config.training.random_order_share;
+            assert_eq!(recorded, Some(share));
+            let fields = model.tokenizer().fields();
+            let (a, b): (Vec<u32>, Vec<u32>) =
+                (0..fields.len() as u32).partition(|&f| fields[f as usize].column == 0);
+            let fixed = loss_in_order(&model, &table, &[a.clone(), b.clone()].concat())?;
+            let reversed = loss_in_order(&model, &table, &[b, a].concat())?;
+            losses.push((fixed, reversed));
+        }
+        let ((fixed_only, fixed_reversed), (any_fixed, any_reversed)) = (losses[0], losses[1]);
+        assert!(any_reversed < 0.8 * fixed_reversed, "{losses:?}");
+        assert!(any_fixed < 1.05 * fixed_only, "{losses:?}");
         Ok(())
     }
 
