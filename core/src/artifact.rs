@@ -21,8 +21,13 @@ use safetensors::SafeTensors;
 
 /// Written into every model file; a file with another name is refused.
 pub const FORMAT_NAME: &str = "doppel-model";
-/// Bumped on any incompatible change of the model file.
-pub const FORMAT_VERSION: u32 = 1;
+/// Bumped on any incompatible change of the model file. Version 2 (settings recorded since
+/// version 1: the weight average, the random-order share) generates with layer 0's input
+/// projection folded into lookup tables, as training computes it (faster, rounded differently
+/// in the last bits); files of version 1 still load and generate the rows they always did.
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest model file format this doppel reads.
+pub const OLDEST_FORMAT_VERSION: u32 = 1;
 const METADATA_KEY: &str = "doppel";
 
 /// What training did. Holds only deterministic figures, so the same seed gives the same file.
@@ -256,10 +261,11 @@ fn parse(bytes: &[u8]) -> std::result::Result<(ModelMetadata, SafeTensors<'_>), 
         return Err("metadata does not name the doppel model format".into());
     }
     let version = probe.get("format_version").and_then(|v| v.as_u64()).unwrap_or(0);
-    if version != u64::from(FORMAT_VERSION) {
+    if !(u64::from(OLDEST_FORMAT_VERSION)..=u64::from(FORMAT_VERSION)).contains(&version) {
         return Err(format!(
-            "format version {version}, but this doppel reads version {FORMAT_VERSION}; \
-             retrain the model or use the doppel version that wrote it"
+            "format version {version}, but this doppel reads versions \
+             {OLDEST_FORMAT_VERSION} to {FORMAT_VERSION}; retrain the model or use the doppel \
+             version that wrote it"
         ));
     }
     let metadata: ModelMetadata =

@@ -37,7 +37,10 @@ pub(crate) mod train;
 mod validate;
 
 pub use accountant::{AccountantKind, GaussianEvent, PrivacySpent};
-pub use artifact::{ModelMetadata, TrainedModel, TrainingSummary, FORMAT_NAME, FORMAT_VERSION};
+pub use artifact::{
+    ModelMetadata, TrainedModel, TrainingSummary, FORMAT_NAME, FORMAT_VERSION,
+    OLDEST_FORMAT_VERSION,
+};
 pub use config::TrainConfig;
 pub use device::DeviceChoice;
 pub use error::{Error, Result};

@@ -176,9 +176,9 @@ pub(crate) enum Layer0<'a> {
     /// Row lookups in the tables of [`Layers::input_tables`] (training and validation: two
     /// small products per batch instead of one per position).
     Tables(&'a InputTables),
-    /// Embed, then project, one position at a time (generation). Model files have generated
-    /// their rows this way since format version 1, so a model generates the same rows for the
-    /// same seed in every doppel version.
+    /// Embed, then project, one position at a time: generation from model files of format
+    /// version 1, which have generated their rows this way since, so such a file generates
+    /// the same rows for the same seed in every doppel version.
     Project,
 }
 
@@ -221,6 +221,8 @@ pub struct LstmModel {
 /// The recurrent state of a generated batch between positions: `(h, c)` per layer.
 pub struct State {
     layers: Vec<(Tensor, Tensor)>,
+    /// Layer 0's input tables, when the generation folds its input projection.
+    tables: Option<InputTables>,
 }
 
 /// What one call of `forward` produced.
@@ -526,9 +528,13 @@ impl LstmModel {
         Ok(masks)
     }
 
-    /// The state before the first position of a generated batch of `batch` records.
-    pub fn initial_state(&self, batch: usize) -> Result<State> {
-        Ok(State { layers: self.zero_state(batch)? })
+    /// The state before the first position of a generated batch of `batch` records. With
+    /// `folded`, its steps look layer 0's input up in [`Layers::input_tables`] (computed here,
+    /// once per batch) instead of projecting it: a third of the multiply-adds of a step, the
+    /// same values rounded differently (see [`crate::artifact::FORMAT_VERSION`]).
+    pub fn initial_state(&self, batch: usize, folded: bool) -> Result<State> {
+        let tables = folded.then(|| self.layers.detach().input_tables()).transpose()?;
+        Ok(State { layers: self.zero_state(batch)?, tables })
     }
 
     /// One generation step: feeds the previous tokens (global ids, one per record) for field
@@ -556,7 +562,11 @@ impl LstmModel {
         let layers = self.layers.detach();
         let ids = Tensor::from_slice(previous, previous.len(), &self.device)?;
         let order = [field as u32];
-        let out = forward(&layers, Layer0::Project, &ids, &order, &mut state.layers, None, false)?;
+        let layer0 = match &state.tables {
+            Some(tables) => Layer0::Tables(tables),
+            None => Layer0::Project,
+        };
+        let out = forward(&layers, layer0, &ids, &order, &mut state.layers, None, false)?;
         let mut top = out.top;
         let top = top.pop().ok_or_else(|| Error::Data("the model has no layers".into()))?;
         let top = match rows {
@@ -596,7 +606,7 @@ mod tests {
     #[test]
     fn a_step_for_some_rows_gives_their_logits_and_advances_every_state() -> Result<()> {
         let m = tiny(&Device::Cpu)?;
-        let (mut all, mut some) = (m.initial_state(3)?, m.initial_state(3)?);
+        let (mut all, mut some) = (m.initial_state(3, true)?, m.initial_state(3, true)?);
         let start = [m.start_token(); 3];
         m.step(&mut all, &start, 0)?;
         assert!(m.step_rows(&mut some, &start, 0, Some(&[]))?.is_none());
@@ -684,14 +694,17 @@ mod tests {
         let order = [0, 1, 2];
         let whole =
             forward(&layers, Layer0::Tables(&tables), &ids, &order, &mut state, None, false)?;
-        let mut gen = m.initial_state(2)?;
-        for (t, prev) in previous.iter().enumerate() {
-            let step = m.step(&mut gen, prev, t)?;
-            let want = layers.output.logits(&whole.top[t], m.fields()[t])?;
-            let diff = (step - want)?.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>()?;
-            assert!(diff < 1e-5, "position {t}: {diff}");
+        // Projected (format version 1's generation) and folded (later versions') steps.
+        for folded in [false, true] {
+            let mut gen = m.initial_state(2, folded)?;
+            for (t, prev) in previous.iter().enumerate() {
+                let step = m.step(&mut gen, prev, t)?;
+                let want = layers.output.logits(&whole.top[t], m.fields()[t])?;
+                let diff = (step - want)?.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>()?;
+                assert!(diff < 1e-5, "position {t}, folded {folded}: {diff}");
+            }
+            assert!(m.step(&mut gen, &[0, 0], 3).is_err(), "a field past the last is refused");
         }
-        assert!(m.step(&mut gen, &[0, 0], 3).is_err(), "a field past the last is refused");
         Ok(())
     }
 

@@ -188,6 +188,20 @@ fn bad_formats_and_decimals_are_refused() {
     assert_refused("constant template", &template, &["'id'", "template"]);
 }
 
+/// Versions this doppel does not read are refused naming the version and the range read; a
+/// file of the oldest version read still loads.
+#[test]
+fn format_versions_outside_the_range_read_are_refused() {
+    use doppel_core::{FORMAT_VERSION, OLDEST_FORMAT_VERSION};
+    for version in [0, FORMAT_VERSION + 1] {
+        let bytes = with_metadata(|m| m["format_version"] = version.into());
+        assert_refused("version", &bytes, &[&format!("format version {version}"), "retrain"]);
+    }
+    let oldest = with_metadata(|m| m["format_version"] = OLDEST_FORMAT_VERSION.into());
+    let model = TrainedModel::from_bytes(&oldest, Path::new("m.doppel")).expect("loads");
+    assert_eq!(model.metadata().format_version, OLDEST_FORMAT_VERSION);
+}
+
 #[test]
 fn a_model_without_columns_is_refused() {
     let none = with_metadata(|m| {
