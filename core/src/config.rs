@@ -431,8 +431,8 @@ pub struct PrivacyConfig {
     /// random inside the mechanism; the guarantee still covers all of its rows (its clipped
     /// gradient is bounded whatever rows it uses). Bounds each step's memory and time.
     pub max_rows_per_unit: usize,
-    /// The decay of the moving average of the weights DP training writes as the model (see
-    /// [`crate::optim::WeightAverage`]; post-processing, free in privacy); 0 writes the last
+    /// The decay of the exponential moving average of the weights DP training writes as the
+    /// model (post-processing of the DP-SGD iterates, free in privacy); 0 writes the last
     /// step's weights. Unset: the rule of [`crate::dp_defaults::weight_average_decay`].
     pub weight_average_decay: Option<f64>,
 }

@@ -72,7 +72,7 @@ pub const MIN_STEPS: usize = 300;
 
 /// The share of the planned steps the weight average's horizon (`1 / (1 - decay)` steps)
 /// spans.
-const AVERAGE_HORIZON: f64 = 0.1;
+pub const AVERAGE_HORIZON: f64 = 0.1;
 
 /// The decay of the moving average of the weights over `steps` DP-SGD steps: a horizon of
 /// [`AVERAGE_HORIZON`] of them (300 steps: 0.967); 0 (the last weights) for fewer than 20.

@@ -529,8 +529,8 @@ impl LstmModel {
     }
 
     /// The state before the first position of a generated batch of `batch` records. With
-    /// `folded`, its steps look layer 0's input up in [`Layers::input_tables`] (computed here,
-    /// once per batch) instead of projecting it: a third of the multiply-adds of a step, the
+    /// `folded`, its steps look layer 0's input up in tables (the token and field embeddings
+    /// projected once per batch, as training does) instead of projecting it at every step: a third of the multiply-adds of a step, the
     /// same values rounded differently (see [`crate::artifact::FORMAT_VERSION`]).
     pub fn initial_state(&self, batch: usize, folded: bool) -> Result<State> {
         let tables = folded.then(|| self.layers.detach().input_tables()).transpose()?;
