@@ -23,8 +23,12 @@ fn inspect_prints_a_summary_and_json_only_with_the_flag() {
     assert!(out.status.success(), "{}", common::stderr(&out));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(serde_json::from_str::<serde_json::Value>(&text).is_err(), "JSON by default: {text}");
+    let header = format!(
+        "model     m.doppel: doppel-model version {}, written by doppel ",
+        doppel_core::FORMAT_VERSION
+    );
     for line in [
-        "model     m.doppel: doppel-model version 1, written by doppel ",
+        header.as_str(),
         "columns   6\n",
         "  age              integer\n",
         "  workclass        categorical, missing values written \"?\"\n",

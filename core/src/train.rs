@@ -134,7 +134,9 @@ pub fn train(
             check_loss(loss, epoch, s + 1, tc.learning_rate())?;
             optimizer.step(params(), &grads)?;
             if let Stage::Private(p) = &mut stage {
-                p.average.as_mut().map(|a| a.update(params())).transpose()?;
+                if let Some(average) = &mut p.average {
+                    average.update(params())?;
+                }
             }
             epoch_loss += loss * records as f64;
             epoch_records += records;
