@@ -187,8 +187,6 @@ pub struct TrainingProgress {
     /// it is the default.
     budget: Option<Duration>,
     default_budget: bool,
-    /// Epochs planned before the time budget was applied (from the first step).
-    planned_epochs: Option<usize>,
     /// Whether the time budget's shortening of the plan was told.
     told_bound: bool,
     started: Instant,
@@ -210,7 +208,6 @@ impl TrainingProgress {
             early_stopping: !private && config.validation_split > 0.0,
             budget: config.time_budget(private),
             default_budget: config.max_training_seconds.is_none(),
-            planned_epochs: None,
             told_bound: false,
             started: Instant::now(),
             steps: None,
@@ -226,10 +223,10 @@ impl TrainingProgress {
             self.epoch_loss = (0.0, 0);
         }
         self.epoch_loss = (self.epoch_loss.0 + p.loss, self.epoch_loss.1 + 1);
-        let planned = *self.planned_epochs.get_or_insert(p.max_epochs);
         if p.time_bound && !self.told_bound {
             self.told_bound = true;
-            let line = budget_line(self.budget, self.default_budget, p.max_epochs, planned);
+            let line =
+                budget_line(self.budget, self.default_budget, p.max_epochs, p.planned_epochs);
             self.display.println(&line);
         }
         let done = ((p.epoch - 1) * p.steps_per_epoch + p.step) as f64;
@@ -450,6 +447,7 @@ mod tests {
             steps_per_epoch: 400,
             total_steps: 8000,
             time_bound: false,
+            planned_epochs: 20,
             tokens: 0,
             loss: 9.0,
             validation_loss,

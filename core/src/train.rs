@@ -54,6 +54,8 @@ pub struct Progress {
     /// Whether the time budget shortened the plan (`max_epochs` and `total_steps` are then
     /// the steps that fit it); see [`crate::config::TrainingConfig::time_budget`].
     pub time_bound: bool,
+    /// Epochs planned before the time budget shortened the plan (`max_epochs` without one).
+    pub planned_epochs: usize,
     /// Tokens trained on so far: the records of every step's batch times tokens per record.
     /// Under DP the batches are Poisson samples whose sizes are facts about the private rows:
     /// as with `loss`, for the caller's own process only (the CLI shows steps per second).
@@ -160,6 +162,7 @@ pub fn train(
                 steps_per_epoch: per_epoch,
                 total_steps: total,
                 time_bound: summary.time_bound,
+                planned_epochs: summary.planned_epochs,
                 tokens,
                 loss,
                 validation_loss,
