@@ -26,6 +26,8 @@ pub const FORMAT_NAME: &str = "doppel-model";
 /// projection folded into lookup tables, as training computes it (faster, rounded differently
 /// in the last bits); files of version 1 still load and generate the rows they always did.
 pub const FORMAT_VERSION: u32 = 2;
+/// The first format version whose files generate with the folded input projection.
+pub(crate) const FOLDED_INPUT_VERSION: u32 = 2;
 /// The oldest model file format this doppel reads.
 pub const OLDEST_FORMAT_VERSION: u32 = 1;
 const METADATA_KEY: &str = "doppel";

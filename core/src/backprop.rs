@@ -407,8 +407,7 @@ fn squared_norms(
     // The sparse parameters' norms below pair only a unit's records at the same position,
     // which needs every position to own its slice (text columns share theirs, and DP
     // training refuses them).
-    let fields = &pass.fields[..t];
-    if fields.windows(2).any(|w| w[0].shares_slice_with(&w[1])) {
+    if pass.fields.windows(2).any(|w| w[0].shares_slice_with(&w[1])) {
         return Err(Error::Data(
             "per-unit norms need one vocabulary slice per position; text columns share one".into(),
         ));
@@ -645,10 +644,11 @@ mod tests {
         LstmModel::new(&config, &fields, offset, 7, &Device::Cpu)
     }
 
-    /// Random records in a fields' `order`: inputs (previous global ids), targets, weights
-    /// (some zero, and all of field 2's, as at a text's padding), and the order.
+    /// Records: inputs (previous global ids), targets, weights, and the fields' order.
     type Records = (Vec<u32>, Vec<u32>, Vec<f32>, Vec<u32>);
 
+    /// `n` random records in a fields' `order`, weights some zero (and all of field 2's, as
+    /// at a text's padding).
     fn records_in(m: &LstmModel, n: usize, seed: u64, order: &[u32]) -> Records {
         let mut rng = Rng::new(seed, 0);
         let (mut inputs, mut targets, mut weights) = (Vec::new(), Vec::new(), Vec::new());
@@ -749,8 +749,8 @@ mod tests {
         assert!(scale > 0.0 && diff <= 1e-4 * scale, "{what}: |diff| {diff} vs |want| {scale}");
     }
 
-    /// The unclipped gradients of 6 random records (`seed`) against autograd, with the same
-    /// dropout stream; returns the computed gradients.
+    /// The unclipped gradients of `data` against autograd, with the same dropout stream;
+    /// returns the computed gradients.
     fn assert_unclipped_equal_autograd(m: &LstmModel, data: &Records) -> Result<Gradients> {
         let got = gradients(m, &batch(data), Some(&mut Rng::new(5, 5)), None)?;
         let rows: Vec<usize> = (0..data.0.len() / data.3.len()).collect();

@@ -309,7 +309,8 @@ fn generate_batch(
     let len = fields.len();
     // Files of format version 1 project layer 0's input as they always did (same rows for the
     // same seed); later ones look it up in folded tables.
-    let mut state = net.initial_state(n, model.metadata().format_version >= 2)?;
+    let folded = model.metadata().format_version >= crate::artifact::FOLDED_INPUT_VERSION;
+    let mut state = net.initial_state(n, folded)?;
     let mut previous = vec![net.start_token(); n];
     let mut tokens = vec![0u32; n * len];
     let mut probs = Vec::new();

@@ -50,8 +50,9 @@ impl Orders {
     ///
     /// Why a subset first and not a random permutation of every column: generation needs only
     /// `p(rest | subset)`, and on Adult full permutations in half the steps cost unconditional
-    /// fidelity (overall accuracy 0.9859 -> 0.9805, discriminator AUC 0.526 -> 0.603) where
-    /// subsets first did not (0.9865; BENCHMARKS.md, issue 15).
+    /// fidelity (overall accuracy 0.9859 -> 0.9805, discriminator AUC 0.526 -> 0.603 at seed
+    /// 42) where subsets first cost less (0.9865 / 0.569 there; -0.0016 over five seeds;
+    /// BENCHMARKS.md, issue 15).
     pub fn for_step(&self, step: usize) -> Vec<u32> {
         let mut rng = Rng::new(self.seed, ORDER_STREAM + step as u64);
         let columns = self.groups.len();

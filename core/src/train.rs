@@ -92,9 +92,11 @@ pub fn train(
         Setup::plain(table, config)?
     };
     // Recorded in the model file as used (a file without it was trained in one order).
-    let share = *config.training.random_order_share.get_or_insert(DEFAULT_RANDOM_ORDER_SHARE);
+    let order_share = *config.training.random_order_share.get_or_insert(DEFAULT_RANDOM_ORDER_SHARE);
     let tc = &config.training;
-    let orders = Orders::new(tokenizer.fields(), share, tc.seed);
+    let orders = Orders::new(tokenizer.fields(), order_share, tc.seed);
+    // Validation measures in the table's order, the one unconditional generation takes.
+    let fixed = orders.fixed();
     let model = LstmModel::new(
         &config.model,
         tokenizer.fields(),
@@ -102,12 +104,7 @@ pub fn train(
         tc.seed,
         &device,
     )?;
-    let batcher = Batcher {
-        data: &data,
-        tokenizer: &tokenizer,
-        start: model.start_token(),
-        fixed: orders.fixed(),
-    };
+    let batcher = Batcher { data: &data, tokenizer: &tokenizer, start: model.start_token() };
     let params = || model.params().iter().map(|(_, v)| v);
     let mut optimizer = Optimizer::new(tc.optimizer, tc.learning_rate(), params())?;
     let mut summary = stage.summary(&data, &model);
@@ -151,7 +148,7 @@ pub fn train(
             // Under DP the ledger must hold exactly the steps that ran: check after each one.
             let stop = stage.is_private() && clock.out_of_time();
             let (validation_loss, epsilon) = if last || stop {
-                stage.measure(&batcher, &model, tc.batch_size())?
+                stage.measure(&batcher, &model, tc.batch_size(), &fixed)?
             } else {
                 (None, None)
             };
@@ -503,11 +500,12 @@ impl Stage {
         batcher: &Batcher,
         model: &LstmModel,
         batch_size: usize,
+        order: &[u32],
     ) -> Result<(Option<f64>, Option<f64>)> {
         match self {
             Stage::Plain(p) if p.validation.is_empty() => Ok((None, None)),
             Stage::Plain(p) => {
-                Ok((Some(batcher.mean_loss(model, &p.validation, batch_size)?), None))
+                Ok((Some(batcher.mean_loss(model, &p.validation, batch_size, order)?), None))
             }
             Stage::Private(p) => {
                 let report = p.plan.report(&p.ledger, &p.unit, p.deterministic)?;
@@ -713,8 +711,6 @@ struct Batcher<'a> {
     data: &'a Encoded,
     tokenizer: &'a Tokenizer,
     start: u32,
-    /// The tokenizer's order, in which validation measures (unconditional generation's).
-    fixed: Vec<u32>,
 }
 
 impl Batcher<'_> {
@@ -794,12 +790,17 @@ impl Batcher<'_> {
         Ok((loss, tokens, sum))
     }
 
-    /// Mean loss per weighted token over `rows`, without dropout.
-    fn mean_loss(&self, model: &LstmModel, rows: &[usize], batch_size: usize) -> Result<f64> {
+    /// Mean loss per weighted token over `rows` with their fields in `order`, without dropout.
+    fn mean_loss(
+        &self,
+        model: &LstmModel,
+        rows: &[usize],
+        batch_size: usize,
+        order: &[u32],
+    ) -> Result<f64> {
         let (mut total, mut count) = (0.0, 0.0);
         for chunk in rows.chunks(batch_size) {
-            let (inputs, targets, weights) = self.columns(chunk, &self.fixed);
-            let order = &self.fixed;
+            let (inputs, targets, weights) = self.columns(chunk, order);
             let batch = Batch { inputs: &inputs, targets: &targets, weights: &weights, order };
             let (loss, tokens) = backprop::loss(model, &batch)?;
             total += loss;
@@ -998,10 +999,9 @@ mod tests {
     fn loss_in_order(model: &TrainedModel, table: &Table, order: &[u32]) -> Result<f64> {
         let settings = model.metadata().config.tokenizer_settings();
         let data = model.tokenizer().encode(table, &settings)?;
-        let fixed = order.to_vec();
         let start = model.network().start_token();
-        let batcher = Batcher { data: &data, tokenizer: model.tokenizer(), start, fixed };
-        batcher.mean_loss(model.network(), &(0..data.rows).collect::<Vec<_>>(), 256)
+        let batcher = Batcher { data: &data, tokenizer: model.tokenizer(), start };
+        batcher.mean_loss(model.network(), &(0..data.rows).collect::<Vec<_>>(), 256, order)
     }
 
     /// `b` is a function of `a`: a model trained on random column orders also predicts `a`
