@@ -13,11 +13,12 @@ use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 use doppel_core::config::{Delta, PrivacyConfig};
-use doppel_core::generate::{generate_to_file_as, GenerateOptions, Sampling};
+use doppel_core::generate::{generate_seeded_to_file, GenerateOptions, Sampling};
 use doppel_core::ingest::{
     check_delimiter, delimiter_name, detect_delimiter, in_file, read_table, Format, ReadOptions,
 };
 use doppel_core::output::refuse_output_over_inputs;
+use doppel_core::steer::Seed;
 use doppel_core::{train, AccountantKind, DeviceChoice, TrainConfig, TrainedModel};
 use exit::CliError;
 use progress::{GenerationProgress, TrainingProgress};
@@ -40,6 +41,9 @@ enum Command {
     Train(TrainArgs),
     /// Generate synthetic rows from a trained model.
     Generate(GenerateArgs),
+    /// Fill the missing cells of a table with draws from the model given each row's known
+    /// cells (known cells are never changed).
+    Impute(ImputeArgs),
     /// Print a short summary of a model: its columns, training and privacy guarantee.
     Inspect {
         /// The model file.
@@ -240,9 +244,20 @@ struct GenerateArgs {
     /// The model file.
     #[arg(long)]
     model: PathBuf,
-    /// Rows to generate.
-    #[arg(long)]
-    rows: usize,
+    /// Rows to generate (with --seed-data: one per seed row unless given).
+    #[arg(long, required_unless_present = "seed_data")]
+    rows: Option<usize>,
+    /// A condition every row satisfies, such as "age >= 60", "sex = Female" or
+    /// "workclass in (Private, State-gov)"; several are joined with `and` (in one flag or
+    /// repeated). Operators: = != < <= > >= in (…) not in (…); quote names or values with
+    /// spaces. The other columns follow the model's distribution given the conditions.
+    #[arg(long = "where", value_name = "CONDITION")]
+    conditions: Vec<String>,
+    /// A table (CSV, Parquet or Arrow IPC) of seed rows: one row is generated per seed row,
+    /// with the seed's cells exactly as given and its empty (or null) cells generated given
+    /// them. Its columns are matched to the model's by name; columns it lacks are generated.
+    #[arg(long, value_name = "FILE")]
+    seed_data: Option<PathBuf>,
     /// Output file; the format follows the extension (.csv, .tsv, .txt, .parquet, .pq, .arrow,
     /// .arrows, .ipc, .feather; another one needs --format); a path without one, such as `-`
     /// (standard output), is CSV. A symbolic link's target is replaced; a character device or
@@ -263,6 +278,30 @@ struct GenerateArgs {
     top_p: f64,
     /// Where to generate: auto (a CUDA GPU in a build with CUDA, when one is present), cpu or
     /// cuda.
+    #[arg(long, value_parser = parse_device, default_value = "auto")]
+    device: DeviceChoice,
+    /// Format of --output, whatever its extension (default: from the extension).
+    #[arg(long, value_enum)]
+    format: Option<FormatArg>,
+}
+
+#[derive(clap::Args)]
+struct ImputeArgs {
+    /// The model file.
+    #[arg(long)]
+    model: PathBuf,
+    /// The table whose missing cells (empty, null, or a missing-value token such as `?`) are
+    /// filled; its columns are matched to the model's by name.
+    #[arg(long)]
+    input: PathBuf,
+    /// Output file: the input's rows with their missing cells filled (format as for
+    /// `generate --output`).
+    #[arg(long)]
+    output: PathBuf,
+    /// Seed of the draws.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Where to run: auto, cpu or cuda.
     #[arg(long, value_parser = parse_device, default_value = "auto")]
     device: DeviceChoice,
     /// Format of --output, whatever its extension (default: from the extension).
@@ -396,17 +435,25 @@ fn run(cli: Cli) -> CliResult<()> {
         }
         Command::Generate(args) => {
             let options = GenerateOptions {
-                rows: args.rows,
+                rows: args.rows.unwrap_or(0),
                 seed: args.seed,
                 sampling: Sampling {
                     temperature: args.temperature,
                     top_k: args.top_k,
                     top_p: args.top_p,
                 },
+                conditions: args.conditions.join(" and "),
                 ..GenerateOptions::default()
             };
-            let format = args.format.map(Format::from);
-            generate_command(&args.model, &options, &args.output, format, args.device)
+            let output = Output { path: &args.output, format: args.format.map(Format::from) };
+            let seed = args.seed_data.as_deref().map(|path| SeedFile { path, impute: false });
+            generate_command(&args.model, &options, seed, &output, args.device, args.rows)
+        }
+        Command::Impute(args) => {
+            let options = GenerateOptions { seed: args.seed, ..GenerateOptions::default() };
+            let output = Output { path: &args.output, format: args.format.map(Format::from) };
+            let seed = Some(SeedFile { path: &args.input, impute: true });
+            generate_command(&args.model, &options, seed, &output, args.device, None)
         }
         Command::Inspect { model: path, json } => {
             // Inspect writes nothing but standard output.
@@ -468,7 +515,8 @@ fn run(cli: Cli) -> CliResult<()> {
                 seed: config.training.seed,
                 ..GenerateOptions::default()
             };
-            generate_command(&model, &options, &output, None, config.training.device)?;
+            let out = Output { path: &output, format: None };
+            generate_command(&model, &options, None, &out, config.training.device, None)?;
             check()?;
             let outputs = report::Outputs { json: json.as_deref(), html: Some(&html) };
             let mut report_options = doppel_report::ReportOptions::default();
@@ -671,28 +719,80 @@ fn print_guarantee(p: &doppel_core::dp::PrivacyReport) {
     }
 }
 
+/// A table of seed rows for a steered generation, or a table to impute.
+struct SeedFile<'a> {
+    path: &'a Path,
+    /// Imputation: missing-value tokens are filled too, not kept.
+    impute: bool,
+}
+
+/// An output file and its format, if given.
+struct Output<'a> {
+    path: &'a Path,
+    format: Option<Format>,
+}
+
+/// Generates into `output`: `options.rows` records, or one per row of `seed` (then `rows`, if
+/// given, must be the seed's row count).
 fn generate_command(
     model_path: &Path,
     options: &GenerateOptions,
-    output: &Path,
-    format: Option<Format>,
+    seed: Option<SeedFile>,
+    output: &Output,
     device: DeviceChoice,
+    rows: Option<usize>,
 ) -> CliResult<()> {
-    refuse_overwriting(&[output], &[model_path])?;
+    let inputs: Vec<&Path> =
+        std::iter::once(model_path).chain(seed.as_ref().map(|s| s.path)).collect();
+    refuse_overwriting(&[output.path], &inputs)?;
     // Before the model loads: an output named with an unknown extension.
-    let format = Format::resolve(output, format).map_err(|e| format_error(e, "output"))?;
+    let format =
+        Format::resolve(output.path, output.format).map_err(|e| format_error(e, "output"))?;
     let started = Instant::now();
     let device = doppel_core::device::select(device)?;
     let model = TrainedModel::load_on(model_path, &device)?;
-    let mut progress = GenerationProgress::new(options.rows);
+    let seed = match seed {
+        None => None,
+        Some(seed) => Some(read_seed(&seed, &model, rows)?),
+    };
+    let steered = seed.is_some() || !options.conditions.trim().is_empty();
+    if steered && !doppel_core::steer::learned_any_order(&model) {
+        eprintln!(
+            "note: this model learned the table's column order only, so the columns before a \
+             conditioned or seeded one do not follow it; train with \
+             training.random_order_share > 0 (see docs) for conditionals in any order"
+        );
+    }
+    let planned = seed.as_ref().map_or(options.rows, |s| s.table.num_rows());
+    let mut progress = GenerationProgress::new(planned);
     let on_progress = &mut |done| progress.update(done);
-    let rows = generate_to_file_as(&model, options, output, Some(format), on_progress)
-        .map_err(CliError::from)?;
+    let rows =
+        generate_seeded_to_file(&model, options, seed, output.path, Some(format), on_progress)
+            .map_err(CliError::from)?;
     progress.finish();
     eprintln!(
         "wrote {rows} rows to {} in {:.1} s",
-        output.display(),
+        output.path.display(),
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// Reads a seed (or to-be-imputed) table with the model's delimiter and limits; with `rows`,
+/// checks that it has that many rows.
+fn read_seed(seed: &SeedFile, model: &TrainedModel, rows: Option<usize>) -> CliResult<Seed> {
+    let config = &model.metadata().config;
+    let options = ReadOptions { format: None, ..ReadOptions::from_config(config) };
+    let table = read_table(seed.path, &options).map_err(input_error)?;
+    if let Some(rows) = rows.filter(|&r| r != table.num_rows()) {
+        return Err(CliError::new(
+            exit::USAGE,
+            format!(
+                "--rows {rows} but {} has {} seed rows (one row is generated per seed row: leave --rows out)",
+                seed.path.display(),
+                table.num_rows()
+            ),
+        ));
+    }
+    Ok(Seed { table, fill_missing: seed.impute })
 }

@@ -4,7 +4,7 @@
 //! Each batch draws from its own generator seeded by `(seed, batch index)`, so the output depends
 //! on the seed only, not on how many threads share the batches.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -19,6 +19,7 @@ use crate::ingest::Format;
 use crate::output::{create_sink, rows_to_batch, OutputType};
 use crate::rng::Rng;
 use crate::schema::ColumnKind;
+use crate::steer::{parse_conditions, Plan, RowPlan, Seed};
 
 /// How tokens are drawn from the model's distribution.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -48,11 +49,21 @@ pub struct GenerateOptions {
     pub sampling: Sampling,
     /// Records per batch (also the unit of parallel work).
     pub batch_size: usize,
+    /// Conditions every record satisfies, such as `age >= 60 and sex = Female` (see
+    /// [`crate::steer::parse_conditions`]); empty for none. `where` in JSON.
+    #[serde(default, rename = "where", skip_serializing_if = "String::is_empty")]
+    pub conditions: String,
 }
 
 impl Default for GenerateOptions {
     fn default() -> Self {
-        GenerateOptions { rows: 1000, seed: 42, sampling: Sampling::default(), batch_size: 1024 }
+        GenerateOptions {
+            rows: 1000,
+            seed: 42,
+            sampling: Sampling::default(),
+            batch_size: 1024,
+            conditions: String::new(),
+        }
     }
 }
 
@@ -91,27 +102,50 @@ pub fn generate(
     let as_text = |row: Vec<Option<String>>| -> Vec<String> {
         row.into_iter().zip(&markers).map(|(cell, m)| cell.unwrap_or_else(|| m.clone())).collect()
     };
+    let plan = plan(model, options, None)?;
     generate_cells(
         model,
         options,
+        plan.as_ref(),
         &mut |rows| consume(rows.into_iter().map(as_text).collect()),
         progress,
     )
+}
+
+/// The plan of a steered generation: `None` when nothing steers it (no conditions, no seed).
+/// Errors in the conditions or the seed come from here, before anything is generated.
+fn plan(
+    model: &TrainedModel,
+    options: &GenerateOptions,
+    seed: Option<Seed>,
+) -> Result<Option<Plan>> {
+    options.validate()?;
+    let conditions = parse_conditions(&options.conditions)?;
+    if conditions.is_empty() && seed.is_none() {
+        return Ok(None);
+    }
+    Plan::new(model, &conditions, seed).map(Some)
+}
+
+/// The number of records to generate: one per seed row with a seed, else `options.rows`.
+fn rows_of(options: &GenerateOptions, plan: Option<&Plan>) -> usize {
+    plan.and_then(Plan::seed_rows).unwrap_or(options.rows)
 }
 
 /// [`generate`] with each cell as decoded: its text, or `None` for a missing value.
 fn generate_cells(
     model: &TrainedModel,
     options: &GenerateOptions,
+    plan: Option<&Plan>,
     consume: &mut dyn FnMut(Vec<Vec<Option<String>>>) -> Result<()>,
     progress: &mut dyn FnMut(usize),
 ) -> Result<()> {
     options.validate()?;
-    let batches = options.rows.div_ceil(options.batch_size);
+    let batches = rows_of(options, plan).div_ceil(options.batch_size);
     let window = rayon::current_num_threads().max(1);
     let mut done = 0;
     for first in (0..batches).step_by(window) {
-        for rows in generate_group(model, options, first..batches.min(first + window)) {
+        for rows in generate_group(model, options, plan, first..batches.min(first + window)) {
             let rows = rows?;
             done += rows.len();
             consume(rows)?;
@@ -143,7 +177,24 @@ pub fn generate_to_file_as(
     format: Option<Format>,
     progress: &mut dyn FnMut(usize),
 ) -> Result<usize> {
+    generate_seeded_to_file(model, options, None, path, format, progress)
+}
+
+/// [`generate_to_file_as`] steered by a seed table (see [`crate::steer`]): one record per
+/// seed row, its given cells exactly as the seed has them, the others generated given them
+/// (`options.rows` is not read). Without a seed, [`generate_to_file_as`]. Errors in the seed
+/// (a column the model lacks, a cell that does not read as its column's values, a value that
+/// breaks a condition) name the row and column, before anything is written.
+pub fn generate_seeded_to_file(
+    model: &TrainedModel,
+    options: &GenerateOptions,
+    seed: Option<Seed>,
+    path: &Path,
+    format: Option<Format>,
+    progress: &mut dyn FnMut(usize),
+) -> Result<usize> {
     let format = Format::resolve(path, format)?;
+    let plan = plan(model, options, seed)?;
     let header: Vec<String> = model.schema().columns.iter().map(|c| c.name.clone()).collect();
     let types = output_types(model);
     // The training data's delimiter (recorded when it was detected); ',' for a model trained
@@ -159,6 +210,7 @@ pub fn generate_to_file_as(
     generate_cells(
         model,
         options,
+        plan.as_ref(),
         &mut |rows| {
             for row in rows {
                 let cells: Vec<Option<&str>> = match format {
@@ -215,10 +267,11 @@ pub fn output_schema(model: &TrainedModel) -> SchemaRef {
 fn generate_group(
     model: &TrainedModel,
     options: &GenerateOptions,
+    plan: Option<&Plan>,
     range: std::ops::Range<usize>,
 ) -> Vec<Result<Vec<Vec<Option<String>>>>> {
     let group: Vec<usize> = range.collect();
-    group.par_iter().map(|&b| generate_batch(model, options, b)).collect()
+    group.par_iter().map(|&b| generate_batch(model, options, plan, b)).collect()
 }
 
 /// Generated records as a lazy stream of Arrow record batches (one per `batch_size` rows, with
@@ -229,6 +282,7 @@ fn generate_group(
 pub struct BatchStream {
     model: Arc<TrainedModel>,
     options: GenerateOptions,
+    plan: Option<Plan>,
     schema: SchemaRef,
     types: Vec<OutputType>,
     next_batch: usize,
@@ -241,13 +295,24 @@ pub fn generate_batches(
     model: Arc<TrainedModel>,
     options: &GenerateOptions,
 ) -> Result<BatchStream> {
-    options.validate()?;
+    generate_seeded_batches(model, options, None)
+}
+
+/// [`generate_batches`] steered by a seed table: one record per seed row (see
+/// [`generate_seeded_to_file`]).
+pub fn generate_seeded_batches(
+    model: Arc<TrainedModel>,
+    options: &GenerateOptions,
+    seed: Option<Seed>,
+) -> Result<BatchStream> {
+    let plan = plan(&model, options, seed)?;
     Ok(BatchStream {
         schema: output_schema(&model),
         types: output_types(&model),
         options: options.clone(),
         next_batch: 0,
-        batches: options.rows.div_ceil(options.batch_size),
+        batches: rows_of(options, plan.as_ref()).div_ceil(options.batch_size),
+        plan,
         ready: VecDeque::new(),
         model,
     })
@@ -258,7 +323,8 @@ impl BatchStream {
     fn refill(&mut self) {
         let window = rayon::current_num_threads().max(1);
         let end = self.batches.min(self.next_batch + window);
-        let group = generate_group(&self.model, &self.options, self.next_batch..end);
+        let group =
+            generate_group(&self.model, &self.options, self.plan.as_ref(), self.next_batch..end);
         self.next_batch = end;
         for rows in group {
             let batch = rows.and_then(|rows| {
@@ -298,15 +364,28 @@ impl RecordBatchReader for BatchStream {
 fn generate_batch(
     model: &TrainedModel,
     options: &GenerateOptions,
+    plan: Option<&Plan>,
     batch: usize,
 ) -> Result<Vec<Vec<Option<String>>>> {
     let first_row = batch * options.batch_size;
-    let n = options.batch_size.min(options.rows - first_row);
+    let n = options.batch_size.min(rows_of(options, plan) - first_row);
     let mut rng = Rng::new(options.seed, batch as u64);
     let net = model.network();
     let tokenizer = model.tokenizer();
     let fields = tokenizer.fields();
     let len = fields.len();
+    let rows = match plan {
+        Some(plan) => {
+            let mut orders = HashMap::new();
+            let plan_of = |r| {
+                plan.row(tokenizer, if plan.seed_rows().is_some() { r } else { 0 }, &mut orders)
+            };
+            (first_row..first_row + n).map(plan_of).collect::<Result<Vec<RowPlan>>>()?
+        }
+        None => Vec::new(),
+    };
+    let fixed_order: Vec<u32> = (0..len as u32).collect();
+    let order_of = |r: usize| rows.get(r).map_or(fixed_order.as_slice(), |p| p.order.as_slice());
     // Files of format version 1 project layer 0's input as they always did (same rows for the
     // same seed); later ones look it up in folded tables.
     let folded = model.metadata().format_version >= crate::artifact::FOLDED_INPUT_VERSION;
@@ -314,41 +393,75 @@ fn generate_batch(
     let mut previous = vec![net.start_token(); n];
     let mut tokens = vec![0u32; n * len];
     let mut probs = Vec::new();
-    for (t, field) in fields.iter().enumerate() {
-        // Forced tokens (a text's padding after its end) need no logits: only the other rows
-        // get them, in row order, and draw in that order as before.
-        let forced: Vec<Option<u32>> =
-            (0..n).map(|r| tokenizer.forced(t, &tokens[r * len..r * len + t])).collect();
-        let free: Vec<u32> = (0..n as u32).filter(|&r| forced[r as usize].is_none()).collect();
-        let rows = (free.len() < n).then_some(free.as_slice());
-        let mut logits = match net.step_rows(&mut state, &previous, t, rows)? {
-            Some(l) => l.to_vec2::<f32>()?,
-            None => Vec::new(),
-        };
-        let mut drawn = logits.iter_mut();
-        let never = tokenizer.never(t);
-        for (r, forced) in forced.into_iter().enumerate() {
-            let token = match forced {
-                Some(token) => token,
-                None => {
-                    let row_logits = drawn
-                        .next()
-                        .ok_or_else(|| Error::Data("a free row got no logits".into()))?;
-                    for &token in &never {
-                        if let Some(logit) = row_logits.get_mut(token as usize) {
-                            *logit = f32::NEG_INFINITY;
-                        }
-                    }
-                    sample(row_logits, &options.sampling, &mut rng, &mut probs)
-                }
+    let never: Vec<Vec<u32>> = (0..len).map(|t| tokenizer.never(t)).collect();
+    for s in 0..len {
+        let step_fields: Vec<u32> = (0..n).map(|r| order_of(r)[s]).collect();
+        // Forced tokens (a seed's cells, a text's padding after its end) need no logits: only
+        // the other rows get them, field by field, in row order.
+        let forced: Vec<Option<u32>> = (0..n)
+            .map(|r| {
+                let t = step_fields[r] as usize;
+                let seeded = rows.get(r).and_then(|p| p.fixed[t]);
+                seeded.or_else(|| tokenizer.forced(t, &tokens[r * len..r * len + t]))
+            })
+            .collect();
+        let same = step_fields.iter().all(|&f| f == step_fields[0]);
+        let top = net.advance(
+            &mut state,
+            &previous,
+            if same { &step_fields[..1] } else { &step_fields },
+        )?;
+        let mut by_field: Vec<(u32, Vec<u32>)> = Vec::new();
+        for r in (0..n).filter(|&r| forced[r].is_none()) {
+            match by_field.iter_mut().find(|(f, _)| *f == step_fields[r]) {
+                Some((_, group)) => group.push(r as u32),
+                None => by_field.push((step_fields[r], vec![r as u32])),
+            }
+        }
+        for (r, token) in forced.iter().enumerate() {
+            if let Some(token) = token {
+                tokens[r * len + step_fields[r] as usize] = *token;
+            }
+        }
+        for (t, group) in by_field {
+            let t = t as usize;
+            let all = (group.len() == n).then_some(()).is_some();
+            let logits = net.field_logits(&top, t, if all { None } else { Some(&group) })?;
+            let mut logits = match logits {
+                Some(l) => l.to_vec2::<f32>()?,
+                None => Vec::new(),
             };
-            tokens[r * len + t] = token;
-            previous[r] = field.offset + token;
+            let allowed = plan.and_then(|p| p.allowed(fields[t].column));
+            for (&r, row_logits) in group.iter().zip(logits.iter_mut()) {
+                let r = r as usize;
+                for &token in &never[t] {
+                    if let Some(logit) = row_logits.get_mut(token as usize) {
+                        *logit = f32::NEG_INFINITY;
+                    }
+                }
+                if let Some(allowed) = allowed {
+                    tokenizer.bar(t, allowed, &tokens[r * len..(r + 1) * len], row_logits);
+                }
+                let present = rows.get(r).is_some_and(|p| p.present[fields[t].column]);
+                if let Some(missing) = tokenizer.missing_token(t).filter(|_| present) {
+                    if let Some(logit) = row_logits.get_mut(missing as usize) {
+                        *logit = f32::NEG_INFINITY;
+                    }
+                }
+                tokens[r * len + t] = sample(row_logits, &options.sampling, &mut rng, &mut probs);
+            }
+        }
+        for r in 0..n {
+            let t = step_fields[r] as usize;
+            previous[r] = fields[t].offset + tokens[r * len + t];
         }
     }
+    let within = plan.map(Plan::within).unwrap_or_default();
     Ok((0..n)
         .map(|r| {
-            tokenizer.decode(&tokens[r * len..(r + 1) * len], (first_row + r) as u64, &mut rng)
+            let known = rows.get(r).map_or(&[][..], |p| p.known.as_slice());
+            let tokens = &tokens[r * len..(r + 1) * len];
+            tokenizer.decode_steered(tokens, (first_row + r) as u64, &mut rng, &within, known)
         })
         .collect())
 }

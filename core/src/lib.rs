@@ -30,6 +30,7 @@ pub(crate) mod private_stats;
 pub mod relations;
 pub use doppel_table::rng;
 pub mod schema;
+pub mod steer;
 pub(crate) mod subword;
 pub(crate) mod table;
 pub mod tokenizer;
@@ -45,8 +46,8 @@ pub use config::TrainConfig;
 pub use device::DeviceChoice;
 pub use error::{Error, Result};
 pub use generate::{
-    generate, generate_batches, generate_to_file, generate_to_file_as, BatchStream,
-    GenerateOptions, Sampling,
+    generate, generate_batches, generate_seeded_batches, generate_seeded_to_file, generate_to_file,
+    generate_to_file_as, BatchStream, GenerateOptions, Sampling,
 };
 pub use limits::Limits;
 pub use schema::{ColumnKind, ColumnSchema, Schema};

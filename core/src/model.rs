@@ -250,8 +250,9 @@ pub(crate) struct Trace {
 pub(crate) type Masks = Vec<Vec<Option<Tensor>>>;
 
 /// The one forward pass: runs `layers` over `k` positions for a batch of `B` records, position
-/// `s` predicting field `order[s]` (`order` has `k` entries: the fields in the record's order,
-/// or one field in generation). `ids` holds the previous tokens' global ids, time-major
+/// `s` predicting field `order[s]` (`order` has `k` entries: the fields in the records' order,
+/// or one field in generation), or, with `k·B` entries, record `r` predicting field
+/// `order[s·B + r]` (a generation whose records take different orders). `ids` holds the previous tokens' global ids, time-major
 /// (`[k·B]`, row `s·B + r` is record `r` at position `s`); `state` is each layer's `(h, c)`
 /// before the first position and is advanced past the last; `masks[l][s]` applies dropout to
 /// layer `l`'s output at position `s`. With `keep`, the result holds the backward pass's trace.
@@ -276,7 +277,7 @@ pub(crate) fn forward(
         return Err(Error::Data(format!("a batch of {n} ids does not fit {b} records")));
     }
     let k = n / b;
-    if order.len() != k {
+    if order.len() != k && order.len() != n {
         return Err(Error::Data(format!("{k} positions but an order of {}", order.len())));
     }
     let mut trace =
@@ -293,10 +294,16 @@ pub(crate) fn forward(
                         (&layers.token_embedding.weight, &layers.field_embedding.weight)
                     }
                 };
+                // One field per position is added to each record's row by broadcasting; one
+                // per record, row by row (the same sums).
+                let fields = match order.len() == k {
+                    true => field_rows(fields, order)?.unsqueeze(1)?,
+                    false => field_rows(fields, order)?.reshape((k, b, ()))?,
+                };
                 let x = tokens
                     .embedding(ids)?
                     .reshape((k, b, ()))?
-                    .broadcast_add(&field_rows(fields, order)?.unsqueeze(1)?)?
+                    .broadcast_add(&fields)?
                     .reshape((k * b, ()))?;
                 match layer0 {
                     Layer0::Tables(_) => x,
@@ -558,27 +565,49 @@ impl LstmModel {
         field: usize,
         rows: Option<&[u32]>,
     ) -> Result<Option<Tensor>> {
-        let f = *self.fields.get(field).ok_or_else(|| {
-            Error::Data(format!("field {field} is beyond the model's {}", self.fields.len()))
-        })?;
+        let top = self.advance(state, previous, &[field as u32])?;
+        self.field_logits(&top, field, rows)
+    }
+
+    /// Advances `state` by one position: record `r` feeds `previous[r]` (a global id) and
+    /// predicts field `fields[r]` (or every record `fields[0]`, when `fields` has one entry).
+    /// Returns the top layer's output (`[batch, h]`), which [`LstmModel::field_logits`] turns
+    /// into each record's logits.
+    pub fn advance(&self, state: &mut State, previous: &[u32], fields: &[u32]) -> Result<Tensor> {
+        let count = self.fields.len();
+        if let Some(&f) = fields.iter().find(|&&f| f as usize >= count) {
+            return Err(Error::Data(format!("field {f} is beyond the model's {count}")));
+        }
         let layers = self.layers.detach();
         let ids = Tensor::from_slice(previous, previous.len(), &self.device)?;
-        let order = [field as u32];
         let layer0 = match &state.tables {
             Some(tables) => Layer0::Tables(tables),
             None => Layer0::Project,
         };
-        let out = forward(&layers, layer0, &ids, &order, &mut state.layers, None, false)?;
-        let mut top = out.top;
-        let top = top.pop().ok_or_else(|| Error::Data("the model has no layers".into()))?;
+        let out = forward(&layers, layer0, &ids, fields, &mut state.layers, None, false)?;
+        out.top.into_iter().next_back().ok_or_else(|| Error::Data("the model has no layers".into()))
+    }
+
+    /// The logits over field `field`'s vocabulary of the records `rows` of `top` (an output of
+    /// [`LstmModel::advance`]; `[rows, size]`, in that order; `None`: every record; none at all
+    /// when `rows` is empty).
+    pub fn field_logits(
+        &self,
+        top: &Tensor,
+        field: usize,
+        rows: Option<&[u32]>,
+    ) -> Result<Option<Tensor>> {
+        let f = *self.fields.get(field).ok_or_else(|| {
+            Error::Data(format!("field {field} is beyond the model's {}", self.fields.len()))
+        })?;
         let top = match rows {
-            None => top,
+            None => top.clone(),
             Some([]) => return Ok(None),
             Some(rows) => top
                 .contiguous()?
                 .index_select(&Tensor::from_slice(rows, rows.len(), &self.device)?, 0)?,
         };
-        Ok(Some(layers.output.logits(&top, f)?))
+        Ok(Some(self.layers.detach().output.logits(&top, f)?))
     }
 }
 

@@ -34,6 +34,9 @@ use crate::schema::{self, ColumnKind, Schema};
 use crate::subword::SubwordModel;
 use crate::table::Table;
 
+mod allowed;
+pub use allowed::{Allowed, Test};
+
 /// One column's mapping between cell text and local token ids.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "codec", rename_all = "snake_case")]
@@ -587,6 +590,22 @@ impl Tokenizer {
     /// as the column's missing marker in CSV). `row_index` numbers generated identifiers;
     /// `rng` draws values within numeric bins.
     pub fn decode(&self, tokens: &[u32], row_index: u64, rng: &mut Rng) -> Vec<Option<String>> {
+        self.decode_steered(tokens, row_index, rng, &[], &[])
+    }
+
+    /// [`Tokenizer::decode`] keeping each number column `c` with `within[c]` inside those
+    /// intervals (see [`Allowed::Numbers`]), and each column `c` with `known[c]` at that cell
+    /// (a seed's: ends measured from it and derived columns computed from it read it too);
+    /// columns beyond either slice are free.
+    pub fn decode_steered(
+        &self,
+        tokens: &[u32],
+        row_index: u64,
+        rng: &mut Rng,
+        within: &[Option<&[(f64, f64)]>],
+        known: &[Option<Option<String>>],
+    ) -> Vec<Option<String>> {
+        let known = |c: usize| known.get(c).and_then(Option::as_ref);
         let mut cells = Vec::with_capacity(self.codecs.len());
         let mut spans = Vec::with_capacity(self.codecs.len());
         let mut t = 0usize;
@@ -595,9 +614,17 @@ impl Tokenizer {
             // A validated tokenizer has a token for every field; anything else decodes as missing.
             let span = tokens.get(t..t.saturating_add(n));
             let ordered = matches!(codec, Codec::Number { after: Some(_), .. });
-            let cell = span
-                .filter(|_| !ordered)
-                .and_then(|tokens| codec.decode(tokens, &self.rare_token, column, row_index, rng));
+            let allowed = within.get(cells.len()).copied().flatten();
+            if let Some(cell) = known(cells.len()) {
+                cells.push(cell.clone());
+                spans.push(None);
+                t = t.saturating_add(n);
+                continue;
+            }
+            let cell = span.filter(|_| !ordered).and_then(|tokens| match allowed {
+                Some(allowed) => codec.decode_from(tokens, 0.0, column, rng, Some(allowed)),
+                None => codec.decode(tokens, &self.rare_token, column, row_index, rng),
+            });
             cells.push(cell);
             spans.push(span);
             t = t.saturating_add(n);
@@ -605,17 +632,20 @@ impl Tokenizer {
         // Ends after their starts (never chained: checked), then derived columns.
         for (c, codec) in self.codecs.iter().enumerate() {
             let Codec::Number { after: Some(start), .. } = codec else { continue };
+            if known(c).is_some() {
+                continue;
+            }
             let start_cell = cells.get(*start).cloned().flatten();
             let Some(Codec::Number { format, .. }) = self.codecs.get(*start) else { continue };
             let base = start_cell.as_deref().and_then(|text| parse_number(text, format));
             let column = &self.schema.columns[c];
             cells[c] = match (spans[c], base) {
-                (Some(tokens), Some(base)) => codec.decode_from(tokens, base, column, rng),
+                (Some(tokens), Some(base)) => codec.decode_from(tokens, base, column, rng, None),
                 _ => None,
             };
         }
         for (c, codec) in self.codecs.iter().enumerate() {
-            if let Codec::Derived { relation, format } = codec {
+            if let (Codec::Derived { relation, format }, None) = (codec, known(c)) {
                 // Inputs are never derived (checked), so they are decoded by now.
                 let inputs: Option<Vec<f64>> = relation
                     .inputs()
@@ -1009,7 +1039,7 @@ impl Codec {
                 RARE => Some(rare.to_string()),
                 t => values.get((t - CATEGORY_BASE) as usize).cloned(),
             },
-            Codec::Number { .. } => self.decode_from(tokens, 0.0, column, rng),
+            Codec::Number { .. } => self.decode_from(tokens, 0.0, column, rng, None),
             Codec::Text { model, .. } => {
                 if first == TEXT_MISSING {
                     return None;
@@ -1034,13 +1064,16 @@ impl Codec {
 
     /// Decodes a number codec's tokens to the text of `base` plus the value they stand for
     /// (`base` is 0 for a column modelled on its own); `None` when missing, or for another
-    /// codec. The column's written forms apply to values modelled on their own only.
+    /// codec. The column's written forms apply to values modelled on their own only. With
+    /// `within` (a condition's intervals, see [`Allowed::Numbers`]), a binned value is drawn
+    /// and kept within them.
     fn decode_from(
         &self,
         tokens: &[u32],
         base: f64,
         column: &schema::ColumnSchema,
         rng: &mut Rng,
+        within: Option<&[(f64, f64)]>,
     ) -> Option<String> {
         let Codec::Number { format, exact, edges, positions, written, after } = self else {
             return None;
@@ -1072,6 +1105,16 @@ impl Codec {
             Some(&p) if p != NOT_APPLICABLE => f64::from((p - 1).min(positions - 1)),
             _ => rng.below(positions as usize) as f64,
         };
+        if let Some(allowed) = within {
+            return Some(format.write(draw_in_step(
+                format,
+                allowed,
+                (lo, hi),
+                step,
+                positions,
+                rng,
+            )?));
+        }
         let u = (step + rng.uniform()) / f64::from(positions);
         let x = lo + u * (hi - lo);
         if let Some(text) =
@@ -1211,6 +1254,25 @@ fn value_in_step(
     let (lo, hi) = (bins.1[bin], bins.1[bin + 1]);
     exact_step(&|v, round| format.snap(v, round), x, bins, bin, step, positions)
         .unwrap_or_else(|| format.snap(x, f64::round).clamp(lo, hi))
+}
+
+/// A value of step `step` of the bin `[lo, hi]` within `allowed` (a condition's intervals):
+/// drawn uniformly in their overlap with the step, rounded to what `format` writes and kept
+/// inside the interval it was drawn in (whose ends the format writes). Written forms are not
+/// drawn here: the value is written as the column's format writes it. `None` when the step
+/// misses every interval (the masks rule that out).
+fn draw_in_step(
+    format: &NumberFormat,
+    allowed: &[(f64, f64)],
+    (lo, hi): (f64, f64),
+    step: f64,
+    positions: u32,
+    rng: &mut Rng,
+) -> Option<f64> {
+    let span = allowed::step_span(lo, hi, step as u32, positions);
+    let (pick, u) = (rng.uniform(), rng.uniform());
+    let (x, (a, b)) = allowed::draw_within(allowed, span, format.resolution(), pick, u)?;
+    Some(format.snap(x, f64::round).clamp(a, b))
 }
 
 /// [`value_in_step`]'s value, `None` when no candidate encodes back to `bin` and `step`.

@@ -1,0 +1,378 @@
+//! What a steered generation may draw in a column: the tokens and values a condition allows
+//! (see [`crate::steer`]), as masks over a field's tokens and as intervals a number's decoding
+//! keeps to.
+
+use super::{Codec, FieldRole, Tokenizer, CATEGORY_BASE, MISSING, NOT_APPLICABLE};
+use crate::numbers::{parse_number, NumberFormat};
+
+/// One test of a condition on a column, as written (the values are the text of the source's
+/// cells, or numbers and dates as the column writes them).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Test {
+    /// One of `values` (`=`, `in (…)`), or with `negate`, a value that is none of them (`!=`,
+    /// `not in (…)`). Either way not a missing value.
+    Values {
+        /// The values named.
+        values: Vec<String>,
+        /// Whether the test is that the value is none of them.
+        negate: bool,
+    },
+    /// A number or date within bounds: each `(value, inclusive)`; `None` leaves a side open.
+    Range {
+        /// The lower bound and whether it is allowed itself.
+        low: Option<(String, bool)>,
+        /// The upper bound and whether it is allowed itself.
+        high: Option<(String, bool)>,
+    },
+}
+
+/// What a column may take in a steered generation.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Allowed {
+    /// The local tokens of a categorical column's field that may be drawn.
+    Tokens(Vec<bool>),
+    /// A number's values: sorted, disjoint, closed intervals whose ends the column can write.
+    Numbers(Vec<(f64, f64)>),
+}
+
+impl Tokenizer {
+    /// What the tests `tests` (all must hold) allow in `column`; an error in words when the
+    /// column cannot be steered so, when a value does not read as the column's, or when no
+    /// value the model can generate passes.
+    pub fn allowed(&self, column: usize, tests: &[Test]) -> Result<Allowed, String> {
+        let kind_error = |what: &str| Err(format!("a condition on {what} is not supported"));
+        match self.codecs.get(column) {
+            Some(Codec::Categorical { values, .. }) => {
+                let mut mask = vec![true; CATEGORY_BASE as usize + values.len()];
+                mask[..CATEGORY_BASE as usize].iter_mut().for_each(|m| *m = false);
+                for test in tests {
+                    let Test::Values { values: wanted, negate } = test else {
+                        return Err("a range needs a number or date column".into());
+                    };
+                    for v in wanted {
+                        if !*negate && !values.contains(v) {
+                            return Err(format!("'{v}' is not a value the model generates{}", {
+                                let some: Vec<&str> =
+                                    values.iter().take(8).map(String::as_str).collect();
+                                format!(" (its values include {})", some.join(", "))
+                            }));
+                        }
+                    }
+                    for (i, value) in values.iter().enumerate() {
+                        let named = wanted.contains(value);
+                        mask[CATEGORY_BASE as usize + i] &= named != *negate;
+                    }
+                }
+                if !mask.contains(&true) {
+                    return Err("no value the model generates passes".into());
+                }
+                Ok(Allowed::Tokens(mask))
+            }
+            Some(Codec::Number { after: Some(_), .. }) => {
+                kind_error("a column generated as a distance from another (an end after its start)")
+            }
+            Some(codec @ Codec::Number { format, .. }) => {
+                let mut allowed = vec![(f64::NEG_INFINITY, f64::INFINITY)];
+                for test in tests {
+                    allowed = intersect(&allowed, &number_intervals(format, test)?);
+                }
+                let (lo, hi) = number_span(codec);
+                let any = (1..=codec.value_tokens() as u32)
+                    .any(|t| number_token_allowed(codec, t, &allowed));
+                if !any {
+                    return Err(format!(
+                        "no value the model generates passes (its values span {} to {})",
+                        format.write(lo),
+                        format.write(hi)
+                    ));
+                }
+                Ok(Allowed::Numbers(allowed))
+            }
+            Some(Codec::Text { .. }) => kind_error("a text column other than '='"),
+            Some(Codec::Identifier) => kind_error("an identifier column"),
+            Some(Codec::Derived { .. }) => {
+                kind_error("a column computed from others (condition on those instead)")
+            }
+            None => Err(format!("there is no column {column}")),
+        }
+    }
+
+    /// Bars (sets to -inf) the logits of field `field`'s tokens that `allowed` rules out, given
+    /// the record's earlier tokens `previous` (in field order: a number's position field reads
+    /// its value field's token).
+    pub fn bar(&self, field: usize, allowed: &Allowed, previous: &[u32], logits: &mut [f32]) {
+        let Some(f) = self.fields.get(field) else { return };
+        let codec = self.codecs.get(f.column);
+        for (token, logit) in logits.iter_mut().enumerate() {
+            let token = token as u32;
+            let ok = match (allowed, f.role, codec) {
+                (Allowed::Tokens(mask), FieldRole::Category, _) => {
+                    mask.get(token as usize).copied().unwrap_or(false)
+                }
+                (Allowed::Numbers(iv), FieldRole::NumberValue, Some(c)) => {
+                    number_token_allowed(c, token, iv)
+                }
+                (Allowed::Numbers(iv), FieldRole::NumberPosition, Some(c)) => {
+                    let value = previous.get(field.wrapping_sub(1)).copied().unwrap_or(MISSING);
+                    position_allowed(c, value, token, iv)
+                }
+                _ => true,
+            };
+            if !ok {
+                *logit = f32::NEG_INFINITY;
+            }
+        }
+    }
+
+    /// The local tokens of one cell of `column` (`None`: missing) as training would encode
+    /// it; `base` is the value of the column it is measured from, for such a column. An
+    /// error in words when the cell does not read as the column's values.
+    pub fn encode_cell(
+        &self,
+        column: usize,
+        cell: Option<&str>,
+        base: Option<Option<f64>>,
+    ) -> Result<Vec<u32>, String> {
+        let codec =
+            self.codecs.get(column).ok_or_else(|| format!("there is no column {column}"))?;
+        let mut out = Vec::new();
+        codec.encode(cell, base, &mut out)?;
+        Ok(out)
+    }
+
+    /// The local token of field `field` that stands for a missing value, when the field is
+    /// its column's first (the one that says whether the cell is missing).
+    pub fn missing_token(&self, field: usize) -> Option<u32> {
+        let f = self.fields.get(field)?;
+        let first = field == 0 || self.fields[field - 1].column != f.column;
+        match f.role {
+            FieldRole::Category | FieldRole::NumberValue if first => Some(MISSING),
+            FieldRole::TextSlot if first => Some(super::TEXT_MISSING),
+            _ => None,
+        }
+    }
+
+    /// The column whose value `column`'s number is measured from (an end after its start).
+    pub fn measured_from(&self, column: usize) -> Option<usize> {
+        match self.codecs.get(column) {
+            Some(Codec::Number { after, .. }) => *after,
+            _ => None,
+        }
+    }
+
+    /// `column`'s value read as its number codec reads it (`None`: another codec, or
+    /// unreadable).
+    pub fn read_number(&self, column: usize, cell: &str) -> Option<f64> {
+        match self.codecs.get(column) {
+            Some(Codec::Number { format, .. }) => parse_number(cell, format),
+            _ => None,
+        }
+    }
+}
+
+/// The lowest and highest value a number codec generates.
+fn number_span(codec: &Codec) -> (f64, f64) {
+    let Codec::Number { exact, edges, .. } = codec else { return (0.0, 0.0) };
+    let values = exact.iter().chain(edges.first()).chain(edges.last()).copied();
+    values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)))
+}
+
+/// Whether value token `token` (local: 0 missing, then exact values, then bins) of a number
+/// codec can stand for a value in `allowed`.
+fn number_token_allowed(codec: &Codec, token: u32, allowed: &[(f64, f64)]) -> bool {
+    let Codec::Number { exact, edges, .. } = codec else { return true };
+    if token == MISSING {
+        return false;
+    }
+    let i = token as usize - 1;
+    if let Some(&value) = exact.get(i) {
+        return allowed.iter().any(|&(a, b)| a <= value && value <= b);
+    }
+    let bin = i - exact.len();
+    match (edges.get(bin), edges.get(bin + 1)) {
+        (Some(&lo), Some(&hi)) => overlaps(allowed, lo, hi),
+        _ => false,
+    }
+}
+
+/// Whether position token `position` of a number whose value token is `value` can stand for
+/// a value in `allowed`.
+fn position_allowed(codec: &Codec, value: u32, position: u32, allowed: &[(f64, f64)]) -> bool {
+    let Codec::Number { exact, edges, positions, .. } = codec else { return true };
+    let Some(bin) = (value as usize).checked_sub(1 + exact.len()) else {
+        // An exact or missing value: its position is forced to "not applicable".
+        return position == NOT_APPLICABLE;
+    };
+    if position == NOT_APPLICABLE {
+        return false;
+    }
+    let (Some(&lo), Some(&hi)) = (edges.get(bin), edges.get(bin + 1)) else { return false };
+    let (lo, hi) = step_span(lo, hi, position - 1, *positions);
+    overlaps(allowed, lo, hi)
+}
+
+/// The interval of step `step` (0-based) of `positions` in the bin `[lo, hi]`.
+pub(super) fn step_span(lo: f64, hi: f64, step: u32, positions: u32) -> (f64, f64) {
+    let width = (hi - lo) / f64::from(positions.max(1));
+    (lo + f64::from(step) * width, lo + f64::from(step + 1) * width)
+}
+
+/// Whether any interval of `allowed` meets `[lo, hi]`.
+fn overlaps(allowed: &[(f64, f64)], lo: f64, hi: f64) -> bool {
+    allowed.iter().any(|&(a, b)| a <= hi && lo <= b)
+}
+
+/// The intervals a test allows, their ends rounded inwards to values `format` writes (so
+/// that `> 60` on integers is `[61, inf)`).
+fn number_intervals(format: &NumberFormat, test: &Test) -> Result<Vec<(f64, f64)>, String> {
+    // A bound of an integer column may have decimals (`age > 59.5`).
+    let read = |text: &str| {
+        parse_number(text, format)
+            .or_else(|| match format {
+                NumberFormat::Integer => doppel_table::value::parse_float(text.trim()),
+                _ => None,
+            })
+            .ok_or_else(|| format!("'{text}' is not {}", format.describe()))
+    };
+    let up = |v: f64, strict: bool| {
+        let s = format.snap(v, f64::ceil);
+        if strict && s <= v {
+            format.snap(v + format.resolution().max(v.abs() * f64::EPSILON), f64::ceil)
+        } else {
+            s
+        }
+    };
+    let down = |v: f64, strict: bool| {
+        let s = format.snap(v, f64::floor);
+        if strict && s >= v {
+            format.snap(v - format.resolution().max(v.abs() * f64::EPSILON), f64::floor)
+        } else {
+            s
+        }
+    };
+    let mut out = Vec::new();
+    match test {
+        Test::Values { values, negate: false } => {
+            for v in values {
+                let x = read(v)?;
+                if format.snap(x, f64::round) == x {
+                    out.push((x, x));
+                }
+            }
+            out.sort_by(|a, b| a.0.total_cmp(&b.0));
+            out.dedup();
+        }
+        Test::Values { values, negate: true } => {
+            out.push((f64::NEG_INFINITY, f64::INFINITY));
+            for v in values {
+                let x = read(v)?;
+                let gap = [(f64::NEG_INFINITY, down(x, true)), (up(x, true), f64::INFINITY)];
+                out = intersect(&out, &gap);
+            }
+        }
+        Test::Range { low, high } => {
+            let lo = match low {
+                Some((text, inclusive)) => up(read(text)?, !inclusive),
+                None => f64::NEG_INFINITY,
+            };
+            let hi = match high {
+                Some((text, inclusive)) => down(read(text)?, !inclusive),
+                None => f64::INFINITY,
+            };
+            if lo <= hi {
+                out.push((lo, hi));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The intersection of two sorted lists of disjoint closed intervals.
+fn intersect(a: &[(f64, f64)], b: &[(f64, f64)]) -> Vec<(f64, f64)> {
+    let mut out = Vec::new();
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        let (lo, hi) = (a[i].0.max(b[j].0), a[i].1.min(b[j].1));
+        if lo <= hi {
+            out.push((lo, hi));
+        }
+        if a[i].1 < b[j].1 {
+            i += 1;
+        } else {
+            j += 1;
+        }
+    }
+    out
+}
+
+/// Keeps `x` (a value drawn in a bin's step `[lo, hi]`) within `allowed`: a value in an
+/// interval that meets the step, drawn in proportion to the overlap (a single value counts
+/// as one of the format's steps), with `u` in `[0, 1)` placing it.
+pub(super) fn draw_within(
+    allowed: &[(f64, f64)],
+    (lo, hi): (f64, f64),
+    resolution: f64,
+    pick: f64,
+    u: f64,
+) -> Option<(f64, (f64, f64))> {
+    let parts: Vec<(f64, f64)> = intersect(allowed, &[(lo, hi)]);
+    let weight = |&(a, b): &(f64, f64)| (b - a) + resolution;
+    let total: f64 = parts.iter().map(weight).sum();
+    let mut target = pick * total;
+    let part = parts
+        .iter()
+        .find(|p| {
+            target -= weight(p);
+            target < 0.0
+        })
+        .or(parts.last())?;
+    Some((part.0 + u * (part.1 - part.0), *part))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals_intersect_and_round_inwards() {
+        let a = [(0.0, 10.0), (20.0, 30.0)];
+        let b = [(5.0, 25.0)];
+        assert_eq!(intersect(&a, &b), vec![(5.0, 10.0), (20.0, 25.0)]);
+        assert_eq!(intersect(&a, &[(11.0, 19.0)]), vec![]);
+        let int = NumberFormat::Integer;
+        let range = |lo: &str, li, hi: &str, hi_in| Test::Range {
+            low: Some((lo.into(), li)),
+            high: Some((hi.into(), hi_in)),
+        };
+        assert_eq!(number_intervals(&int, &range("60", false, "70", true)), Ok(vec![(61.0, 70.0)]));
+        assert_eq!(
+            number_intervals(&int, &range("59.5", true, "70", false)),
+            Ok(vec![(60.0, 69.0)])
+        );
+        assert_eq!(number_intervals(&int, &range("60", false, "61", false)), Ok(vec![]));
+        let two = NumberFormat::Float { decimals: 2 };
+        assert_eq!(number_intervals(&two, &range("0.5", false, "1", true)), Ok(vec![(0.51, 1.0)]));
+        let not = Test::Values { values: vec!["3".into(), "5".into()], negate: true };
+        let inf = f64::INFINITY;
+        assert_eq!(number_intervals(&int, &not), Ok(vec![(-inf, 2.0), (4.0, 4.0), (6.0, inf)]));
+        let is = Test::Values { values: vec!["5".into(), "3".into(), "3.5".into()], negate: false };
+        assert_eq!(number_intervals(&int, &is), Ok(vec![(3.0, 3.0), (5.0, 5.0)]));
+        assert!(number_intervals(&int, &Test::Values { values: vec!["x".into()], negate: false })
+            .is_err());
+    }
+
+    #[test]
+    fn a_draw_within_stays_in_the_allowed_part_of_its_step() {
+        let allowed = [(2.0, 3.0), (7.0, 7.0)];
+        for k in 0..100 {
+            let (pick, u) = (f64::from(k) / 100.0, f64::from(99 - k) / 100.0);
+            let (x, part) = draw_within(&allowed, (0.0, 10.0), 1.0, pick, u).unwrap();
+            assert!(allowed.contains(&part));
+            assert!(part.0 <= x && x <= part.1, "{x} outside {part:?}");
+        }
+        // [2, 3] weighs 1 + 1, the single value 7 weighs 1: a pick below 2/3 takes [2, 3].
+        assert_eq!(draw_within(&allowed, (0.0, 10.0), 1.0, 0.6, 0.5).unwrap().1, (2.0, 3.0));
+        assert_eq!(draw_within(&allowed, (0.0, 10.0), 1.0, 0.7, 0.5).unwrap().1, (7.0, 7.0));
+        assert_eq!(draw_within(&allowed, (4.0, 6.0), 1.0, 0.5, 0.5), None);
+    }
+}
