@@ -25,7 +25,9 @@ pub const FORMAT_NAME: &str = "doppel-model";
 /// version 1: the weight average, the random-order share) generates with layer 0's input
 /// projection folded into lookup tables, as training computes it (faster, rounded differently
 /// in the last bits); files of version 1 still load and generate the rows they always did.
-pub const FORMAT_VERSION: u32 = 2;
+/// Version 3 may hold the context sum (`model.context`: the tensor
+/// `context_embedding.weight`), which a reader of version 2 would ignore.
+pub const FORMAT_VERSION: u32 = 3;
 /// The first format version whose files generate with the folded input projection.
 pub(crate) const FOLDED_INPUT_VERSION: u32 = 2;
 /// The oldest model file format this doppel reads.

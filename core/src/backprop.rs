@@ -213,12 +213,37 @@ fn time_major_ids(batch: &Batch, device: &Device) -> Result<Tensor> {
     Ok(Tensor::from_vec(ids, t * b, device)?)
 }
 
-/// Layer 0's input `E_tok[id] + E_field[order[s]]`, time-major `[T·B, e]`.
+/// Layer 0's input `E_tok[id] + E_field[order[s]]` (plus the context sum, when the model has
+/// it), time-major `[T·B, e]`.
 fn embedded_input(pass: &Pass, t: usize) -> Result<Tensor> {
     let b = pass.ids.dim(0)? / t;
     let tokens = pass.layers.token_embedding.weight.embedding(&pass.ids)?.reshape((t, b, ()))?;
     let fields = field_rows(&pass.layers.field_embedding.weight, &pass.order)?.unsqueeze(1)?;
-    Ok(tokens.broadcast_add(&fields)?.reshape((t * b, ()))?)
+    let mut x = tokens.broadcast_add(&fields)?;
+    if let Some(bag) = &pass.layers.context_embedding {
+        let rows = bag.weight.embedding(&pass.ids)?.reshape((t, b, ()))?;
+        x = (x + crate::model::running_sums(&rows, &mut None)?)?;
+    }
+    Ok(x.reshape((t * b, ()))?)
+}
+
+/// For a time-major `[T·B, k]` matrix, at each position the sum over that position and every
+/// later one, per record (`[T·B, k]`).
+fn later_sums(x: &Tensor, t: usize) -> Result<Tensor> {
+    let b = x.dim(0)? / t;
+    let mut sums = vec![None; t];
+    let mut running: Option<Tensor> = None;
+    for s in (0..t).rev() {
+        let row = x.narrow(0, s * b, b)?;
+        let sum = match running.take() {
+            Some(after) => (after + row)?,
+            None => row,
+        };
+        sums[s] = Some(sum.clone());
+        running = Some(sum);
+    }
+    let sums: Vec<Tensor> = sums.into_iter().flatten().collect();
+    Ok(Tensor::cat(&sums, 0)?)
 }
 
 /// Sums of the rows of a `[n, k]` matrix, as a matrix product (candle's reduction along the
@@ -483,7 +508,14 @@ fn squared_norms(
     // Sparse parameters: position s touches only its own rows, so only pairs of a unit's
     // records at the same position interact.
     // The gradient of layer 0's input, shared by both embeddings.
-    let dx = dgates[0].matmul(&pass.layers.lstm[0].weight_ih.clone())?.to_vec2::<f32>()?;
+    let w_ih = pass.layers.lstm[0].weight_ih.clone();
+    let dx = dgates[0].matmul(&w_ih)?.to_vec2::<f32>()?;
+    // The context embedding's row of the token fed at position s collects the input
+    // gradients of s and every later position (see `weight_gradients`).
+    let d_context = match pass.layers.context_embedding {
+        Some(_) => Some(later_sums(&dgates[0], t)?.matmul(&w_ih)?.to_vec2::<f32>()?),
+        None => None,
+    };
     let dot =
         |a: &[f32], c: &[f32]| -> f64 { a.iter().zip(c).map(|(x, y)| f64::from(x * y)).sum() };
     for s in 0..t {
@@ -501,6 +533,12 @@ fn squared_norms(
                     sum += logit_dot * dot(&y[r], &y[q]) + logit_dot + dx_dot;
                     if batch.inputs[r * t + s] == batch.inputs[q * t + s] {
                         sum += dx_dot;
+                        // context_embedding: the same rows as token_embedding's (a record's
+                        // positions feed tokens of different fields, so no two positions of
+                        // one record share a row).
+                        if let Some(dc) = &d_context {
+                            sum += dot(&dc[s * b + r], &dc[s * b + q]);
+                        }
                     }
                 }
             }
@@ -551,17 +589,37 @@ fn weight_gradients(
             let order = Tensor::from_slice(&pass.order, t, &pass.device)?;
             let d_field =
                 e_field.zeros_like()?.index_add(&order, &per_position.matmul(&w_ih)?, 0)?;
-            embeddings = Some((per_token.matmul(&w_ih)?, d_field));
-            (per_token.t()?.matmul(&e_tok)?
-                + per_position.t()?.matmul(&field_rows(&e_field, &pass.order)?)?)?
+            let mut w_ih_grad = (per_token.t()?.matmul(&e_tok)?
+                + per_position.t()?.matmul(&field_rows(&e_field, &pass.order)?)?)?;
+            // The context sum: a token's context row enters every position from its own on,
+            // so it collects the gradients of those positions (C = Σ over later positions
+            // per token): dW_ih += C^T E_ctx, dE_ctx = C W_ih.
+            let d_context = match &pass.layers.context_embedding {
+                Some(e_ctx) => {
+                    let later = later_sums(&dg, t)?;
+                    let per_token = Tensor::zeros(
+                        (e_ctx.weight.dim(0)?, dg.dim(1)?),
+                        DType::F32,
+                        &pass.device,
+                    )?
+                    .index_add(&pass.ids, &later, 0)?;
+                    w_ih_grad = (w_ih_grad + per_token.t()?.matmul(&e_ctx.weight)?)?;
+                    Some(per_token.matmul(&w_ih)?)
+                }
+                None => None,
+            };
+            embeddings = Some((per_token.matmul(&w_ih)?, d_field, d_context));
+            w_ih_grad
         } else {
             dg_t.matmul(&pass.trace.inputs[l - 1])?
         };
         let bias = row_sum(&dg)?;
         layers.extend([w_ih, w_hh, bias.clone(), bias]);
     }
-    let (token, field) = embeddings.ok_or_else(|| Error::Data("model has no layers".into()))?;
+    let (token, field, context) =
+        embeddings.ok_or_else(|| Error::Data("model has no layers".into()))?;
     let mut grads = vec![token, field];
+    grads.extend(context);
     grads.extend(layers);
     // The output weight and bias rows per vocabulary slice, in vocabulary order (the
     // tokenizer's field order): positions sharing a slice add up; a slice no position
@@ -620,6 +678,11 @@ mod tests {
 
     /// With `shared`, fields 1 and 2 share one vocabulary slice (as a text column's slots do).
     fn model_sharing(dropout: f32, shared: bool) -> Result<LstmModel> {
+        model_with(dropout, shared, false)
+    }
+
+    /// With `context`, the model has the context sum.
+    fn model_with(dropout: f32, shared: bool, context: bool) -> Result<LstmModel> {
         let mut offset = 0;
         let fields: Vec<Field> = SIZES
             .iter()
@@ -639,8 +702,13 @@ mod tests {
                 f
             })
             .collect();
-        let config =
-            ModelConfig { embedding_dim: 3, hidden_size: 5, layers: 2, dropout: Some(dropout) };
+        let config = ModelConfig {
+            embedding_dim: 3,
+            hidden_size: 5,
+            layers: 2,
+            dropout: Some(dropout),
+            context: Some(context),
+        };
         LstmModel::new(&config, &fields, offset, 7, &Device::Cpu)
     }
 
@@ -787,6 +855,19 @@ mod tests {
         Ok(())
     }
 
+    /// The context sum: each token's context row collects the gradients of its own and every
+    /// later position, in the table's order and in another.
+    #[test]
+    fn gradients_with_the_context_sum_equal_autograd() -> Result<()> {
+        let m = model_with(0.2, false, true)?;
+        assert!(m.params().iter().any(|(name, _)| name == "context_embedding.weight"));
+        let got = assert_unclipped_equal_autograd(&m, &records(&m, 6, 7))?;
+        let context = &got.grads[2];
+        assert!(context.sqr()?.sum_all()?.to_scalar::<f32>()? > 0.0, "the context learns");
+        assert_unclipped_equal_autograd(&m, &records_in(&m, 6, 8, &[2, 0, 3, 1]))?;
+        Ok(())
+    }
+
     /// Fields sharing a slice (text slots) add their output gradients into the same rows.
     #[test]
     fn gradients_of_fields_sharing_a_slice_equal_autograd() -> Result<()> {
@@ -804,10 +885,17 @@ mod tests {
     /// Per-unit norms and the clipped sum against one-unit-at-a-time autograd gradients.
     #[test]
     fn ghost_norms_and_clipped_sum_equal_the_naive_computation() -> Result<()> {
-        let m = model(0.0)?;
+        // With and without the context sum.
+        for context in [false, true] {
+            ghost_norms_of(&model_with(0.0, false, context)?)?;
+        }
+        Ok(())
+    }
+
+    fn ghost_norms_of(m: &LstmModel) -> Result<()> {
         let n = 7;
         // Any order of the fields (any-order training) clips the same way.
-        let data = records_in(&m, n, 2, &[2, 0, 3, 1]);
+        let data = records_in(m, n, 2, &[2, 0, 3, 1]);
         let batch = batch(&data);
         // Row-level units, then subjects of 3, 1, 2 and 1 records (not contiguous), then one
         // of 5 records with two of 1: units above GHOST_RECORDS form their gradient.
@@ -819,7 +907,7 @@ mod tests {
             let per_unit: Vec<Vec<f64>> = (0..count)
                 .map(|u| {
                     let rows: Vec<usize> = (0..n).filter(|&r| units[r] == u).collect();
-                    flat(&autograd(&m, &data, &rows, None)?)
+                    flat(&autograd(m, &data, &rows, None)?)
                 })
                 .collect::<Result<_>>()?;
             let naive_norms: Vec<f64> =
@@ -829,7 +917,7 @@ mod tests {
             sorted.sort_by(f64::total_cmp);
             let max_norm = sorted[count / 2];
             let clip = Clip { max_norm, units: Some(&units) };
-            let got = gradients(&m, &batch, None, Some(&clip))?;
+            let got = gradients(m, &batch, None, Some(&clip))?;
             assert_close(&got.norms, &naive_norms, "per-unit norms");
             let mut want = vec![0.0; per_unit[0].len()];
             for (g, norm) in per_unit.iter().zip(&naive_norms) {

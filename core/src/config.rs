@@ -130,7 +130,17 @@ pub struct ModelConfig {
     /// Dropout probability on the LSTM outputs during training. Unset: [`DEFAULT_DROPOUT`], or
     /// none under DP (its noise already regularises; see [`crate::dp_defaults`]).
     pub dropout: Option<f32>,
+    /// Whether each position's input also holds the sum of a second embedding of every token
+    /// of the record so far (a bag of the record), so that a column generated early is in
+    /// view however far back it is (the conditionals of steered generation need that; see
+    /// [`crate::steer`]). Unset: [`DEFAULT_CONTEXT`] for a new model (recorded in its file);
+    /// a model file without it has none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context: Option<bool>,
 }
+
+/// Whether a new model has the context sum when `model.context` is unset.
+pub const DEFAULT_CONTEXT: bool = false;
 
 /// The dropout probability when `model.dropout` is unset (plain training).
 pub const DEFAULT_DROPOUT: f32 = 0.1;
@@ -140,11 +150,17 @@ impl ModelConfig {
     pub fn dropout(&self) -> f32 {
         self.dropout.unwrap_or(DEFAULT_DROPOUT)
     }
+
+    /// Whether the model has the context sum (see [`ModelConfig::context`]): as recorded, and
+    /// none when unset (a file from before it).
+    pub fn has_context(&self) -> bool {
+        self.context.unwrap_or(false)
+    }
 }
 
 impl Default for ModelConfig {
     fn default() -> Self {
-        ModelConfig { embedding_dim: 64, hidden_size: 128, layers: 1, dropout: None }
+        ModelConfig { embedding_dim: 64, hidden_size: 128, layers: 1, dropout: None, context: None }
     }
 }
 

@@ -115,6 +115,9 @@ pub(crate) struct Layers {
     pub token_embedding: Embedding,
     /// `field_embedding`: `[fields, e]`.
     pub field_embedding: Embedding,
+    /// `context_embedding`: `[vocab + 1, e]`, summed over the record so far (see
+    /// [`ModelConfig::context`]); `None` in a model without it.
+    pub context_embedding: Option<Embedding>,
     /// `lstm`, bottom first.
     pub lstm: Vec<LstmLayer>,
     /// `output`.
@@ -130,6 +133,10 @@ impl Layers {
         Ok(Layers {
             token_embedding: Embedding::new(vb.pp("token_embedding"), vocab + 1, e)?,
             field_embedding: Embedding::new(vb.pp("field_embedding"), fields, e)?,
+            context_embedding: match config.has_context() {
+                true => Some(Embedding::new(vb.pp("context_embedding"), vocab + 1, e)?),
+                false => None,
+            },
             lstm,
             output: Output::new(vb.pp("output"), vocab, h)?,
         })
@@ -150,6 +157,10 @@ impl Layers {
         Layers {
             token_embedding: Embedding { weight: self.token_embedding.weight.detach() },
             field_embedding: Embedding { weight: self.field_embedding.weight.detach() },
+            context_embedding: self
+                .context_embedding
+                .as_ref()
+                .map(|c| Embedding { weight: c.weight.detach() }),
             lstm,
             output: Output { weight: self.output.weight.detach(), bias: self.output.bias.detach() },
         }
@@ -166,6 +177,7 @@ impl Layers {
         Ok(InputTables {
             tokens: self.token_embedding.weight.matmul(&w_t)?,
             fields: self.field_embedding.weight.matmul(&w_t)?.broadcast_add(&l0.bias()?)?,
+            context: self.context_embedding.as_ref().map(|c| c.weight.matmul(&w_t)).transpose()?,
         })
     }
 }
@@ -189,6 +201,8 @@ pub(crate) struct InputTables {
     pub tokens: Tensor,
     /// `[fields, 4h]`.
     pub fields: Tensor,
+    /// `[vocab + 1, 4h]`: the context embedding projected (no bias), when the model has it.
+    pub context: Option<Tensor>,
 }
 
 /// The trainable parameters, by PyTorch-style name, in a fixed order (the order of
@@ -221,9 +235,18 @@ pub struct LstmModel {
 
 /// The recurrent state of a generated batch between positions: `(h, c)` per layer.
 pub struct State {
-    layers: Vec<(Tensor, Tensor)>,
+    carry: Carry,
     /// Layer 0's input tables, when the generation folds its input projection.
     tables: Option<InputTables>,
+}
+
+/// What the network carries from one position to the next.
+pub(crate) struct Carry {
+    /// Each layer's `(h, c)`, `[B, h]` each.
+    pub layers: Vec<(Tensor, Tensor)>,
+    /// The sum of the context rows fed so far, for a model with the context sum (`None`: none
+    /// fed yet).
+    pub context: Option<Tensor>,
 }
 
 /// What one call of `forward` produced.
@@ -254,7 +277,8 @@ pub(crate) type Masks = Vec<Vec<Option<Tensor>>>;
 /// or one field in generation), or, with `k·B` entries, record `r` predicting field
 /// `order[s·B + r]` (a generation whose records take different orders). `ids` holds the previous tokens' global ids, time-major
 /// (`[k·B]`, row `s·B + r` is record `r` at position `s`); `state` is each layer's `(h, c)`
-/// before the first position and is advanced past the last; `masks[l][s]` applies dropout to
+/// before the first position and is advanced past the last: `carry` holds each layer's `(h, c)`
+/// and (for a model with the context sum) the sum of the context rows of the ids fed so far; `masks[l][s]` applies dropout to
 /// layer `l`'s output at position `s`. With `keep`, the result holds the backward pass's trace.
 ///
 /// Layers run one after another over all `k` positions (a layer's input projection is then one
@@ -264,16 +288,16 @@ pub(crate) fn forward(
     layer0: Layer0,
     ids: &Tensor,
     order: &[u32],
-    state: &mut [(Tensor, Tensor)],
+    carry: &mut Carry,
     masks: Option<&Masks>,
     keep: bool,
 ) -> Result<Forward> {
-    let b = match state.first() {
+    let b = match carry.layers.first() {
         Some((h, _)) => h.dim(0)?,
         None => return Err(Error::Data("the model has no layers".into())),
     };
     let n = ids.dim(0)?;
-    if b == 0 || n % b != 0 || state.len() != layers.lstm.len() {
+    if b == 0 || n % b != 0 || carry.layers.len() != layers.lstm.len() {
         return Err(Error::Data(format!("a batch of {n} ids does not fit {b} records")));
     }
     let k = n / b;
@@ -284,15 +308,17 @@ pub(crate) fn forward(
         Trace { inputs: Vec::new(), gates: Vec::new(), h_prev: Vec::new(), c_prev: Vec::new() };
     let mut input: Option<Tensor> = None;
     let mut top = Vec::new();
-    for (l, (layer, (h0, c0))) in layers.lstm.iter().zip(state.iter_mut()).enumerate() {
+    for (l, (layer, (h0, c0))) in layers.lstm.iter().zip(carry.layers.iter_mut()).enumerate() {
         let gates_in = match &input {
             Some(x) => layer.input_gates(x)?,
             None => {
-                let (tokens, fields) = match &layer0 {
-                    Layer0::Tables(t) => (&t.tokens, &t.fields),
-                    Layer0::Project => {
-                        (&layers.token_embedding.weight, &layers.field_embedding.weight)
-                    }
+                let (tokens, fields, bag) = match &layer0 {
+                    Layer0::Tables(t) => (&t.tokens, &t.fields, t.context.as_ref()),
+                    Layer0::Project => (
+                        &layers.token_embedding.weight,
+                        &layers.field_embedding.weight,
+                        layers.context_embedding.as_ref().map(|c| &c.weight),
+                    ),
                 };
                 // One field per position is added to each record's row by broadcasting; one
                 // per record, row by row (the same sums).
@@ -300,11 +326,14 @@ pub(crate) fn forward(
                     true => field_rows(fields, order)?.unsqueeze(1)?,
                     false => field_rows(fields, order)?.reshape((k, b, ()))?,
                 };
-                let x = tokens
-                    .embedding(ids)?
-                    .reshape((k, b, ()))?
-                    .broadcast_add(&fields)?
-                    .reshape((k * b, ()))?;
+                let mut x = tokens.embedding(ids)?.reshape((k, b, ()))?.broadcast_add(&fields)?;
+                if let Some(bag) = bag {
+                    x = (x + running_sums(
+                        &bag.embedding(ids)?.reshape((k, b, ()))?,
+                        &mut carry.context,
+                    )?)?;
+                }
+                let x = x.reshape((k * b, ()))?;
                 match layer0 {
                     Layer0::Tables(_) => x,
                     Layer0::Project => layer.input_gates(&x)?,
@@ -346,6 +375,25 @@ pub(crate) fn forward(
     Ok(Forward { top, trace: keep.then_some(trace) })
 }
 
+/// The running sums over positions of `rows` (`[k, B, d]`), each position's sum including its
+/// own row, started from `context` (`[B, d]`, `None`: zero), which is left at the last sum.
+/// A loop of `k` additions, not `cumsum`'s triangular product: exact running sums, and no
+/// transposed copies.
+pub(crate) fn running_sums(rows: &Tensor, context: &mut Option<Tensor>) -> Result<Tensor> {
+    let k = rows.dim(0)?;
+    let mut sums = Vec::with_capacity(k);
+    for s in 0..k {
+        let row = rows.get(s)?;
+        let sum = match context.take() {
+            Some(before) => (before + row)?,
+            None => row,
+        };
+        sums.push(sum.clone());
+        *context = Some(sum);
+    }
+    Ok(Tensor::stack(&sums, 0)?)
+}
+
 /// The rows of a per-field table (`[fields, ·]`) for the fields `order`, one per position.
 pub(crate) fn field_rows(table: &Tensor, order: &[u32]) -> Result<Tensor> {
     let fields = table.dim(0)?;
@@ -373,6 +421,9 @@ impl LstmModel {
             ("token_embedding.weight".to_string(), vec![tokens, e]),
             ("field_embedding.weight".to_string(), vec![fields, e]),
         ];
+        if config.has_context() {
+            shapes.push(("context_embedding.weight".to_string(), vec![tokens, e]));
+        }
         for l in 0..config.layers {
             let input = if l == 0 { e } else { h };
             shapes.push((format!("lstm.weight_ih_l{l}"), vec![gates, input]));
@@ -504,9 +555,9 @@ impl LstmModel {
     }
 
     /// The zero `(h, c)` of every layer for `batch` records.
-    pub(crate) fn zero_state(&self, batch: usize) -> Result<Vec<(Tensor, Tensor)>> {
+    pub(crate) fn zero_state(&self, batch: usize) -> Result<Carry> {
         let zeros = Tensor::zeros((batch, self.config.hidden_size), DType::F32, &self.device)?;
-        Ok(vec![(zeros.clone(), zeros); self.config.layers])
+        Ok(Carry { layers: vec![(zeros.clone(), zeros); self.config.layers], context: None })
     }
 
     /// Inverted-dropout masks of every layer's output for `positions` positions of `batch`
@@ -543,7 +594,7 @@ impl LstmModel {
     /// differently (see [`crate::artifact::FORMAT_VERSION`]).
     pub fn initial_state(&self, batch: usize, folded: bool) -> Result<State> {
         let tables = folded.then(|| self.layers.detach().input_tables()).transpose()?;
-        Ok(State { layers: self.zero_state(batch)?, tables })
+        Ok(State { carry: self.zero_state(batch)?, tables })
     }
 
     /// One generation step: feeds the previous tokens (global ids, one per record) for field
@@ -584,7 +635,7 @@ impl LstmModel {
             Some(tables) => Layer0::Tables(tables),
             None => Layer0::Project,
         };
-        let out = forward(&layers, layer0, &ids, fields, &mut state.layers, None, false)?;
+        let out = forward(&layers, layer0, &ids, fields, &mut state.carry, None, false)?;
         out.top.into_iter().next_back().ok_or_else(|| Error::Data("the model has no layers".into()))
     }
 
@@ -622,8 +673,13 @@ mod tests {
             Field { column: 1, role: FieldRole::Category, offset: 3, size: 4 },
             Field { column: 2, role: FieldRole::Category, offset: 7, size: 2 },
         ];
-        let config =
-            ModelConfig { embedding_dim: 3, hidden_size: 4, layers: 2, dropout: Some(0.0) };
+        let config = ModelConfig {
+            embedding_dim: 3,
+            hidden_size: 4,
+            layers: 2,
+            dropout: Some(0.0),
+            context: None,
+        };
         LstmModel::new(&config, &fields, 9, 11, device)
     }
 
@@ -715,7 +771,20 @@ mod tests {
 
     #[test]
     fn stepwise_generation_matches_the_whole_sequence_pass() -> Result<()> {
-        let m = tiny(&Device::Cpu)?;
+        stepwise_matches_whole(&tiny(&Device::Cpu)?)?;
+        // With the context sum, carried from step to step in the generation state.
+        let fields = tiny(&Device::Cpu)?.fields().to_vec();
+        let config = ModelConfig {
+            embedding_dim: 3,
+            hidden_size: 4,
+            layers: 2,
+            dropout: Some(0.0),
+            context: Some(true),
+        };
+        stepwise_matches_whole(&LstmModel::new(&config, &fields, 9, 12, &Device::Cpu)?)
+    }
+
+    fn stepwise_matches_whole(m: &LstmModel) -> Result<()> {
         let previous = [[m.start_token(), m.start_token()], [1, 0], [3 + 2, 3]];
         let layers = m.layers().detach();
         let ids: Vec<u32> = previous.concat();

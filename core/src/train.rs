@@ -93,6 +93,7 @@ pub fn train(
     };
     // Recorded in the model file as used (a file without it was trained in one order).
     let order_share = *config.training.random_order_share.get_or_insert(DEFAULT_RANDOM_ORDER_SHARE);
+    config.model.context.get_or_insert(crate::config::DEFAULT_CONTEXT);
     let tc = &config.training;
     let orders = Orders::new(tokenizer.fields(), order_share, tc.seed);
     // Validation measures in the table's order, the one unconditional generation takes.

@@ -73,7 +73,9 @@ pub(crate) fn check_tensors(
     let model = &metadata.config.model;
     let tokenizer = &metadata.tokenizer;
     // The parameter list grows with `layers`: compare its length with the file's first.
-    let expected_count = model.layers.checked_mul(4).and_then(|n| n.checked_add(4));
+    // (The context sum, when the model has it, is one more.)
+    let extra = 4 + usize::from(model.has_context());
+    let expected_count = model.layers.checked_mul(4).and_then(|n| n.checked_add(extra));
     if expected_count != Some(tensors.len()) {
         return Err(format!(
             "the file holds {} tensors, but a model of {} layer(s) has {}",

@@ -272,6 +272,40 @@ fn every_saved_model_reloads() -> Result<()> {
     Ok(())
 }
 
+/// With and without the context sum (`model.context`): the file holds its tensor exactly
+/// when the model has it, reloads, and generates the rows the model in memory does.
+#[test]
+fn models_with_and_without_the_context_sum_reload_and_generate_alike() -> Result<()> {
+    let options = GenerateOptions { rows: 40, seed: 3, ..GenerateOptions::default() };
+    let rows = |model: &TrainedModel| -> Result<Vec<Vec<String>>> {
+        let mut out = Vec::new();
+        let consume = &mut |batch: Vec<Vec<String>>| {
+            out.extend(batch);
+            Ok(())
+        };
+        generate(model, &options, consume, &mut |_| {})?;
+        Ok(out)
+    };
+    for context in [false, true] {
+        let mut config = tiny_config();
+        config.model.context = Some(context);
+        let model = train(&table(), &config, &mut |_| {}, &AtomicBool::new(false))?;
+        let bytes = model.to_bytes()?;
+        let (header, data) = split(&bytes);
+        assert_eq!(header.get("context_embedding.weight").is_some(), context);
+        let reloaded = TrainedModel::from_bytes(&bytes, Path::new("m.doppel"))?;
+        assert_eq!(reloaded.metadata().config.model.context, Some(context));
+        assert_eq!(rows(&model)?, rows(&reloaded)?);
+        if context {
+            // Its tensor is required: a file that lost it is refused.
+            let mut header = header.clone();
+            header.as_object_mut().expect("an object").remove("context_embedding.weight");
+            assert_refused("no context tensor", &join(&header, &data), &["tensors"]);
+        }
+    }
+    Ok(())
+}
+
 #[test]
 fn a_model_that_cannot_be_read_back_is_never_written() -> Result<()> {
     let model = TrainedModel::from_bytes(model_bytes(), Path::new("m.doppel"))?;
