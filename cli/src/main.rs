@@ -253,6 +253,17 @@ struct GenerateArgs {
     /// spaces. The other columns follow the model's distribution given the conditions.
     #[arg(long = "where", value_name = "CONDITION")]
     conditions: Vec<String>,
+    /// Shares of a categorical column's values in the output, such as "sex=Female:0.5" or
+    /// "race=Black:0.2,Asian-Pac-Islander:0.1" (repeat for several columns); the other values
+    /// share the rest as the model does, and every other column follows its distribution given
+    /// the rebalanced ones.
+    #[arg(long, value_name = "COLUMN=VALUE:SHARE")]
+    rebalance: Vec<String>,
+    /// Fairness, such as "target=income sensitive=sex": the target's distribution is made the
+    /// same for every value of the sensitive column (statistical parity); the other columns
+    /// follow their distribution given both.
+    #[arg(long, value_name = "target=COLUMN sensitive=COLUMN")]
+    fair: Option<String>,
     /// A table (CSV, Parquet or Arrow IPC) of seed rows: one row is generated per seed row,
     /// with the seed's cells exactly as given and its empty (or null) cells generated given
     /// them. Its columns are matched to the model's by name; columns it lacks are generated.
@@ -443,6 +454,8 @@ fn run(cli: Cli) -> CliResult<()> {
                     top_p: args.top_p,
                 },
                 conditions: args.conditions.join(" and "),
+                rebalance: args.rebalance.join(";"),
+                fair: args.fair.unwrap_or_default(),
                 ..GenerateOptions::default()
             };
             let output = Output { path: &args.output, format: args.format.map(Format::from) };
@@ -755,7 +768,10 @@ fn generate_command(
         None => None,
         Some(seed) => Some(read_seed(&seed, &model, rows)?),
     };
-    let steered = seed.is_some() || !options.conditions.trim().is_empty();
+    let steered = seed.is_some()
+        || [&options.conditions, &options.rebalance, &options.fair]
+            .iter()
+            .any(|s| !s.trim().is_empty());
     if steered && !doppel_core::steer::learned_any_order(&model) {
         eprintln!(
             "note: this model learned the table's column order only, so the columns before a \

@@ -139,8 +139,10 @@ pub struct ModelConfig {
     pub context: Option<bool>,
 }
 
-/// Whether a new model has the context sum when `model.context` is unset.
-pub const DEFAULT_CONTEXT: bool = false;
+/// Whether a new model has the context sum when `model.context` is unset: yes. On Adult at seed
+/// 1 it raised overall accuracy from 0.9851 to 0.9869 in the table's order and seeded
+/// generation's pair accuracy from 0.947 to 0.960 with random orders (BENCHMARKS.md, issue 15).
+pub const DEFAULT_CONTEXT: bool = true;
 
 /// The dropout probability when `model.dropout` is unset (plain training).
 pub const DEFAULT_DROPOUT: f32 = 0.1;
@@ -216,10 +218,10 @@ pub struct TrainingConfig {
 }
 
 /// Share of training steps on a random column order when `training.random_order_share` is
-/// unset: none yet. On Adult, half the steps on random orders moved overall accuracy by
-/// -0.0016 on average over five seeds (-0.0043 to +0.0006) and the discriminator AUC from 0.529
-/// to 0.563 (BENCHMARKS.md, issue 15); the default changes when unconditional fidelity holds.
-pub const DEFAULT_RANDOM_ORDER_SHARE: f64 = 0.0;
+/// unset: half. With the context sum (the default model), on Adult at seed 1: overall accuracy
+/// 0.9850 against the table's order's 0.9869, discriminator AUC 0.516 against 0.504, and seeded
+/// generation's (seeded, generated) pair accuracy 0.960 against 0.939 (BENCHMARKS.md, issue 15).
+pub const DEFAULT_RANDOM_ORDER_SHARE: f64 = 0.5;
 
 /// Epochs when `training.max_epochs` is unset, at the least.
 pub const DEFAULT_EPOCHS: usize = 20;

@@ -19,7 +19,7 @@ use crate::ingest::Format;
 use crate::output::{create_sink, rows_to_batch, OutputType};
 use crate::rng::Rng;
 use crate::schema::ColumnKind;
-use crate::steer::{parse_conditions, Plan, RowPlan, Seed};
+use crate::steer::{Balance, Plan, RowPlan, Seed, Steering};
 
 /// How tokens are drawn from the model's distribution.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -53,6 +53,15 @@ pub struct GenerateOptions {
     /// [`crate::steer::parse_conditions`]); empty for none. `where` in JSON.
     #[serde(default, rename = "where", skip_serializing_if = "String::is_empty")]
     pub conditions: String,
+    /// Shares of categories in the output, such as `sex=Female:0.5` (several values joined by
+    /// `,`, several columns by `;`); the other columns keep their distribution given the
+    /// rebalanced ones. Empty for none.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub rebalance: String,
+    /// Fairness, such as `target=income sensitive=sex`: the target's distribution is made the
+    /// same in every group of the sensitive column (statistical parity). Empty for none.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub fair: String,
 }
 
 impl Default for GenerateOptions {
@@ -63,6 +72,8 @@ impl Default for GenerateOptions {
             sampling: Sampling::default(),
             batch_size: 1024,
             conditions: String::new(),
+            rebalance: String::new(),
+            fair: String::new(),
         }
     }
 }
@@ -120,11 +131,15 @@ fn plan(
     seed: Option<Seed>,
 ) -> Result<Option<Plan>> {
     options.validate()?;
-    let conditions = parse_conditions(&options.conditions)?;
-    if conditions.is_empty() && seed.is_none() {
+    let steering = Steering {
+        conditions: &options.conditions,
+        rebalance: &options.rebalance,
+        fair: &options.fair,
+    };
+    if steering.is_empty() && seed.is_none() {
         return Ok(None);
     }
-    Plan::new(model, &conditions, seed).map(Some)
+    Plan::new(model, &steering, seed).map(Some)
 }
 
 /// The number of records to generate: one per seed row with a seed, else `options.rows`.
@@ -392,6 +407,8 @@ fn generate_batch(
     let mut state = net.initial_state(n, folded)?;
     let mut previous = vec![net.start_token(); n];
     let mut tokens = vec![0u32; n * len];
+    // Which fields each row has so far (a balanced field groups rows by another's token).
+    let mut done = vec![false; n * len];
     let mut probs = Vec::new();
     let never: Vec<Vec<u32>> = (0..len).map(|t| tokenizer.never(t)).collect();
     for s in 0..len {
@@ -448,12 +465,30 @@ fn generate_batch(
                         *logit = f32::NEG_INFINITY;
                     }
                 }
-                tokens[r * len + t] = sample(row_logits, &options.sampling, &mut rng, &mut probs);
+            }
+            let balance = plan.and_then(|p| p.balance_at(t));
+            let drawn = match balance {
+                Some(balance) => {
+                    let other = |r: u32| {
+                        balance.group_of(&tokens[r as usize * len..], &done[r as usize * len..])
+                    };
+                    let groups: Vec<Option<u32>> = group.iter().map(|&r| other(r)).collect();
+                    balanced_draw(&logits, &groups, balance, &options.sampling, &mut rng)
+                }
+                None => Vec::new(),
+            };
+            for (i, (&r, row_logits)) in group.iter().zip(logits.iter()).enumerate() {
+                let r = r as usize;
+                tokens[r * len + t] = match drawn.get(i).copied().flatten() {
+                    Some(token) => token,
+                    None => sample(row_logits, &options.sampling, &mut rng, &mut probs),
+                };
             }
         }
         for r in 0..n {
             let t = step_fields[r] as usize;
             previous[r] = fields[t].offset + tokens[r * len + t];
+            done[r * len + t] = true;
         }
     }
     let within = plan.map(Plan::within).unwrap_or_default();
@@ -464,6 +499,49 @@ fn generate_batch(
             tokenizer.decode_steered(tokens, (first_row + r) as u64, &mut rng, &within, known)
         })
         .collect())
+}
+
+/// The tokens of the rows whose logits are `logits` at a balanced field (see
+/// [`crate::balance`]): rows in the same group (`Some`) are held together to the target,
+/// each keeping its own distribution (at `sampling`'s temperature; top-k and top-p do not
+/// apply) up to the group's factors. A row outside every group (`None`) gets `None`: it is
+/// drawn as usual.
+fn balanced_draw(
+    logits: &[Vec<f32>],
+    groups: &[Option<u32>],
+    balance: &Balance,
+    sampling: &Sampling,
+    rng: &mut Rng,
+) -> Vec<Option<u32>> {
+    let probs: Vec<Vec<f64>> = logits.iter().map(|l| softmax(l, sampling.temperature)).collect();
+    let members: Vec<usize> = (0..probs.len()).filter(|&i| groups[i].is_some()).collect();
+    let in_groups: Vec<Vec<f64>> = members.iter().map(|&i| probs[i].clone()).collect();
+    let target = balance.target(&in_groups);
+    let mut out = vec![None; probs.len()];
+    let mut keys: Vec<u32> = members.iter().filter_map(|&i| groups[i]).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    for key in keys {
+        let rows: Vec<usize> =
+            members.iter().copied().filter(|&i| groups[i] == Some(key)).collect();
+        let q: Vec<Vec<f64>> = rows.iter().map(|&i| probs[i].clone()).collect();
+        let p = crate::balance::reweight(&q, &crate::balance::factors(&q, &target));
+        for (&i, c) in rows.iter().zip(crate::balance::draw_counts(&p, rng)) {
+            out[i] = Some(c as u32);
+        }
+    }
+    out
+}
+
+/// The probabilities of `logits` at `temperature` (a logit of -inf or NaN: 0).
+fn softmax(logits: &[f32], temperature: f64) -> Vec<f64> {
+    let max = logits.iter().copied().filter(|l| l.is_finite()).fold(f32::NEG_INFINITY, f32::max);
+    let e: Vec<f64> = logits
+        .iter()
+        .map(|&l| if l.is_finite() { (f64::from(l - max) / temperature).exp() } else { 0.0 })
+        .collect();
+    let total: f64 = e.iter().sum();
+    e.iter().map(|v| if total > 0.0 { v / total } else { 0.0 }).collect()
 }
 
 /// Draws one index from `logits` with temperature, top-k and top-p; `probs` is scratch space.

@@ -169,6 +169,76 @@ pub struct Seed {
     pub fill_missing: bool,
 }
 
+/// How a balanced field holds its rows to a target (see [`crate::balance`]).
+#[derive(Clone, Debug)]
+pub(crate) enum Balance {
+    /// Rebalancing: the share of each local token of the field; `None`: the rest of the mass,
+    /// split as the model splits it.
+    Shares(Vec<Option<f64>>),
+    /// Fairness: every group of rows by the token of field `other` (once generated) takes the
+    /// mean distribution of all of them, so that the field is independent of the other.
+    Independent {
+        /// The other column's field.
+        other: usize,
+    },
+}
+
+impl Balance {
+    /// The group of a row whose tokens so far are `tokens` (`done`: which fields are
+    /// generated), `None` when it is not balanced here.
+    pub fn group_of(&self, tokens: &[u32], done: &[bool]) -> Option<u32> {
+        match self {
+            Balance::Shares(_) => Some(0),
+            Balance::Independent { other } => {
+                done.get(*other).copied().unwrap_or(false).then(|| tokens[*other])
+            }
+        }
+    }
+
+    /// The distribution the rows `probs` (each row's own) are held to.
+    pub fn target(&self, probs: &[Vec<f64>]) -> Vec<f64> {
+        let k = probs.first().map_or(0, Vec::len);
+        let mut mean = vec![0.0; k];
+        for row in probs {
+            mean.iter_mut().zip(row).for_each(|(m, p)| *m += p / probs.len() as f64);
+        }
+        match self {
+            Balance::Independent { .. } => mean,
+            Balance::Shares(shares) => {
+                let fixed: f64 = shares.iter().flatten().sum();
+                let free: f64 =
+                    mean.iter().zip(shares).filter(|(_, s)| s.is_none()).map(|(m, _)| m).sum();
+                let rest = (1.0 - fixed).max(0.0);
+                mean.iter()
+                    .zip(shares)
+                    .map(|(m, s)| match s {
+                        Some(share) => *share,
+                        None if free > 0.0 => rest * m / free,
+                        None => 0.0,
+                    })
+                    .collect()
+            }
+        }
+    }
+}
+
+/// What a generation is steered by, as written (see [`Plan::new`]).
+pub(crate) struct Steering<'a> {
+    /// Conditions (see [`parse_conditions`]).
+    pub conditions: &'a str,
+    /// Rebalancing: `column=value:share[,value:share…]`, several columns joined by `;`.
+    pub rebalance: &'a str,
+    /// Fairness: `target=column sensitive=column`.
+    pub fair: &'a str,
+}
+
+impl Steering<'_> {
+    /// Whether nothing steers the generation.
+    pub fn is_empty(&self) -> bool {
+        [self.conditions, self.rebalance, self.fair].iter().all(|s| s.trim().is_empty())
+    }
+}
+
 /// A steered generation resolved against a model: what each column allows, and the seed.
 pub(crate) struct Plan {
     /// Per model column: what its conditions allow.
@@ -178,6 +248,10 @@ pub(crate) struct Plan {
     constant: Vec<Option<(Vec<u32>, String)>>,
     /// Per model column: its position among the columns that have fields.
     group: Vec<Option<usize>>,
+    /// Per field: how it is balanced (rebalancing, fairness).
+    balance: Vec<Option<Balance>>,
+    /// Columns generated first for balancing.
+    balanced: Vec<usize>,
     orders: Orders,
     /// Whether the model learned other orders than the table's (see [`learned_any_order`]).
     any_order: bool,
@@ -200,12 +274,13 @@ pub(crate) struct RowPlan {
 impl Plan {
     /// Resolves `conditions` and `seed` against `model`: errors name the column, value or seed
     /// row at fault, and come before anything is generated.
-    pub fn new(model: &TrainedModel, conditions: &[Condition], seed: Option<Seed>) -> Result<Plan> {
+    pub fn new(model: &TrainedModel, steering: &Steering, seed: Option<Seed>) -> Result<Plan> {
+        let conditions = parse_conditions(steering.conditions)?;
         let tokenizer = model.tokenizer();
         let schema = model.schema();
         let columns = schema.columns.len();
         let mut tests: Vec<Vec<Test>> = vec![Vec::new(); columns];
-        for condition in conditions {
+        for condition in &conditions {
             let c = find_column(model, &condition.column)?;
             tests[c].push(condition.test.clone());
         }
@@ -240,10 +315,13 @@ impl Plan {
                 Some((seed, source))
             }
         };
+        let (balance, balanced) = balances(model, steering, &allowed)?;
         let plan = Plan {
             allowed,
             constant,
             group,
+            balance,
+            balanced,
             // Only its `with_first` orders are used: the share and seed draw nothing.
             orders: Orders::new(tokenizer.fields(), 0.0, 0),
             any_order: learned_any_order(model),
@@ -268,6 +346,11 @@ impl Plan {
                 _ => None,
             })
             .collect()
+    }
+
+    /// How field `field` is balanced, if it is.
+    pub fn balance_at(&self, field: usize) -> Option<&Balance> {
+        self.balance.get(field).and_then(Option::as_ref)
     }
 
     /// What the conditions allow in `column`.
@@ -310,6 +393,11 @@ impl Plan {
         };
         for (c, a) in self.allowed.iter().enumerate() {
             if let (Some(_), Some(g)) = (a, self.group[c]) {
+                first[g] = true;
+            }
+        }
+        for &c in &self.balanced {
+            if let Some(g) = self.group[c] {
                 first[g] = true;
             }
         }
@@ -405,6 +493,106 @@ impl Plan {
             )),
         }
     }
+}
+
+/// The balanced fields of `steering`'s rebalancing and fairness, and their columns (which are
+/// generated first). Both need categorical columns; a rebalanced value must be one the model
+/// generates (and that the conditions allow), and the shares of a column at most 1 in all.
+#[allow(clippy::type_complexity)]
+fn balances(
+    model: &TrainedModel,
+    steering: &Steering,
+    allowed: &[Option<Allowed>],
+) -> Result<(Vec<Option<Balance>>, Vec<usize>)> {
+    let tokenizer = model.tokenizer();
+    let mut balance: Vec<Option<Balance>> = vec![None; tokenizer.fields().len()];
+    let mut columns = Vec::new();
+    // The field of a categorical column, and the local token of each of its values.
+    let field_of = |c: usize, what: &str| -> Result<usize> {
+        let name = &model.schema().columns[c].name;
+        tokenizer
+            .fields()
+            .iter()
+            .position(|f| f.column == c && f.role == FieldRole::Category)
+            .ok_or_else(|| {
+                Error::Config(format!("{what} needs a categorical column; '{name}' is not"))
+            })
+    };
+    for spec in steering.rebalance.split(';').filter(|s| !s.trim().is_empty()) {
+        let bad = |why: &str| {
+            Error::Config(format!("cannot read the rebalancing '{}': {why}", spec.trim()))
+        };
+        let (name, values) =
+            spec.split_once('=').ok_or_else(|| bad("it is written column=value:share"))?;
+        let c = find_column(model, name.trim())?;
+        let t = field_of(c, "rebalancing")?;
+        let size = tokenizer.fields()[t].size as usize;
+        let mut shares = vec![None; size];
+        let mut total = 0.0;
+        for item in values.split(',') {
+            let (value, share) = item
+                .rsplit_once(':')
+                .ok_or_else(|| bad("each value is given a share, as value:0.3"))?;
+            let share: f64 = share.trim().parse().map_err(|_| bad("a share is a number"))?;
+            if !(share > 0.0 && share <= 1.0) {
+                return Err(bad("a share is above 0 and at most 1"));
+            }
+            let test = [Test::Values {
+                values: vec![unquote(value.trim()).map_err(|w| bad(&w))?],
+                negate: false,
+            }];
+            let Allowed::Tokens(mask) = tokenizer.allowed(c, &test).map_err(|why| bad(&why))?
+            else {
+                return Err(bad("the column is not categorical"));
+            };
+            let token = mask.iter().position(|&m| m).ok_or_else(|| bad("no such value"))?;
+            let barred = match &allowed[c] {
+                Some(Allowed::Tokens(m)) => !m.get(token).copied().unwrap_or(false),
+                _ => false,
+            };
+            if barred {
+                return Err(bad("a condition rules that value out"));
+            }
+            shares[token] = Some(share);
+            total += share;
+        }
+        if total > 1.0 + 1e-9 {
+            return Err(bad("the shares add up to more than 1"));
+        }
+        balance[t] = Some(Balance::Shares(shares));
+        columns.push(c);
+    }
+    if !steering.fair.trim().is_empty() {
+        let bad = |why: &str| {
+            Error::Config(format!("cannot read the fairness '{}': {why}", steering.fair.trim()))
+        };
+        let (mut target, mut sensitive) = (None, None);
+        for part in steering.fair.split([' ', ',']).filter(|p| !p.is_empty()) {
+            match part.split_once('=') {
+                Some(("target", name)) => target = Some(find_column(model, name)?),
+                Some(("sensitive", name)) => sensitive = Some(find_column(model, name)?),
+                _ => return Err(bad("it is written target=column sensitive=column")),
+            }
+        }
+        let (Some(target), Some(sensitive)) = (target, sensitive) else {
+            return Err(bad("it names a target and a sensitive column"));
+        };
+        if target == sensitive {
+            return Err(bad("the target and the sensitive column are the same"));
+        }
+        let (t, s) = (field_of(target, "fairness")?, field_of(sensitive, "fairness")?);
+        if balance[t].is_some() {
+            return Err(bad("the target is also rebalanced"));
+        }
+        // Whichever of the two comes second in a row's order is held independent of the
+        // other: the target per sensitive group, or the sensitive column per target value.
+        balance[t] = Some(Balance::Independent { other: s });
+        if balance[s].is_none() {
+            balance[s] = Some(Balance::Independent { other: t });
+        }
+        columns.extend([target, sensitive]);
+    }
+    Ok((balance, columns))
 }
 
 /// Whether `model` was trained on other column orders than the table's

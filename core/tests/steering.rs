@@ -257,3 +257,57 @@ fn a_model_of_random_orders_follows_a_condition_on_a_later_column() -> Result<()
     assert!(fixed < 0.5, "the table's order: {fixed} of a is y");
     Ok(())
 }
+
+#[test]
+fn rebalancing_sets_the_shares_and_fairness_evens_the_target_across_groups() -> Result<()> {
+    let model = fit(&adult(800)?, &config(0.5, 2))?;
+    let sex = column(&model, "sex");
+    let options = GenerateOptions {
+        rows: 2000,
+        rebalance: "sex=Female:0.7".into(),
+        ..GenerateOptions::default()
+    };
+    let out = rows(&model, &options)?;
+    let women = out.iter().filter(|r| r[sex] == "Female").count() as f64 / out.len() as f64;
+    assert!((women - 0.7).abs() < 0.01, "{women} women");
+    // Fairness on a table where the target follows the group: y is 1 in 80 % of group a's
+    // rows and 20 % of b's.
+    let n = 3000;
+    let group: Vec<Option<String>> = (0..n).map(|i| Some(["a", "b"][i % 2].into())).collect();
+    let y = (0..n).map(|i| Some(if (i % 2 == 0) == (i * 7 % 10 < 8) { "1" } else { "0" }.into()));
+    let noise = (0..n).map(|i| Some(format!("{}", i * 13 % 4))).collect();
+    let names = vec!["g".to_string(), "n".to_string(), "y".to_string()];
+    let table = Table::from_columns(names, vec![group, noise, y.collect()])?;
+    let unfair = fit(&table, &config(0.5, 6))?;
+    let share_of_ones = |fair: &str| -> Result<(f64, f64)> {
+        let options = GenerateOptions { rows: 4000, fair: fair.into(), ..Default::default() };
+        let out = rows(&unfair, &options)?;
+        let ones = |g: &str| {
+            let rows: Vec<_> = out.iter().filter(|r| r[0] == g).collect();
+            rows.iter().filter(|r| r[2] == "1").count() as f64 / rows.len() as f64
+        };
+        Ok((ones("a"), ones("b")))
+    };
+    let (a, b) = share_of_ones("")?;
+    assert!(a - b > 0.3, "the model learnt the gap: {a} against {b}");
+    let (a, b) = share_of_ones("target=y sensitive=g")?;
+    assert!((a - b).abs() < 0.01 && a > 0.3 && a < 0.7, "fair: {a} against {b}");
+    for (rebalance, fair, named) in [
+        ("sex=Alien:0.5", "", "Alien"),
+        ("sex=Female:0.7,Male:0.6", "", "more than 1"),
+        ("age=30:0.5", "", "categorical"),
+        ("sex", "", "column=value:share"),
+        ("", "target=income-per-year", "sensitive"),
+        ("", "target=sex sensitive=sex", "same"),
+    ] {
+        let options = GenerateOptions {
+            rows: 10,
+            rebalance: rebalance.into(),
+            fair: fair.into(),
+            ..GenerateOptions::default()
+        };
+        let error = rows(&model, &options).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(error.contains(named), "{rebalance} {fair}: {error}");
+    }
+    Ok(())
+}
