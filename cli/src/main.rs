@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 use doppel_core::config::{Delta, PrivacyConfig};
-use doppel_core::generate::{generate_seeded_to_file, GenerateOptions, Sampling};
+use doppel_core::generate::{generate_seeded_to_file, impute_to_file, GenerateOptions, Sampling};
 use doppel_core::ingest::{
     check_delimiter, delimiter_name, detect_delimiter, in_file, read_table, Format, ReadOptions,
 };
@@ -312,6 +312,12 @@ struct ImputeArgs {
     /// Seed of the draws.
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// Draws per missing cell: 1 fills each with one draw from the model given the row's known
+    /// cells (the imputed table keeps the data's spread); more fill each with their typical
+    /// value (the median of a number's draws, the most frequent category), closer to the truth
+    /// on average.
+    #[arg(long, default_value_t = 1)]
+    draws: usize,
     /// Where to run: auto, cpu or cuda.
     #[arg(long, value_parser = parse_device, default_value = "auto")]
     device: DeviceChoice,
@@ -460,13 +466,14 @@ fn run(cli: Cli) -> CliResult<()> {
             };
             let output = Output { path: &args.output, format: args.format.map(Format::from) };
             let seed = args.seed_data.as_deref().map(|path| SeedFile { path, impute: false });
-            generate_command(&args.model, &options, seed, &output, args.device, args.rows)
+            generate_command(&args.model, &options, seed, &output, args.device, args.rows, 1)
         }
         Command::Impute(args) => {
             let options = GenerateOptions { seed: args.seed, ..GenerateOptions::default() };
             let output = Output { path: &args.output, format: args.format.map(Format::from) };
             let seed = Some(SeedFile { path: &args.input, impute: true });
-            generate_command(&args.model, &options, seed, &output, args.device, None)
+            let draws = args.draws;
+            generate_command(&args.model, &options, seed, &output, args.device, None, draws)
         }
         Command::Inspect { model: path, json } => {
             // Inspect writes nothing but standard output.
@@ -529,7 +536,7 @@ fn run(cli: Cli) -> CliResult<()> {
                 ..GenerateOptions::default()
             };
             let out = Output { path: &output, format: None };
-            generate_command(&model, &options, None, &out, config.training.device, None)?;
+            generate_command(&model, &options, None, &out, config.training.device, None, 1)?;
             check()?;
             let outputs = report::Outputs { json: json.as_deref(), html: Some(&html) };
             let mut report_options = doppel_report::ReportOptions::default();
@@ -746,7 +753,8 @@ struct Output<'a> {
 }
 
 /// Generates into `output`: `options.rows` records, or one per row of `seed` (then `rows`, if
-/// given, must be the seed's row count).
+/// given, must be the seed's row count); an imputation takes the typical value of `draws`
+/// draws per cell (see [`doppel_core::impute_to_file`]).
 fn generate_command(
     model_path: &Path,
     options: &GenerateOptions,
@@ -754,6 +762,7 @@ fn generate_command(
     output: &Output,
     device: DeviceChoice,
     rows: Option<usize>,
+    draws: usize,
 ) -> CliResult<()> {
     let inputs: Vec<&Path> =
         std::iter::once(model_path).chain(seed.as_ref().map(|s| s.path)).collect();
@@ -779,12 +788,18 @@ fn generate_command(
              training.random_order_share > 0 (see docs) for conditionals in any order"
         );
     }
-    let planned = seed.as_ref().map_or(options.rows, |s| s.table.num_rows());
+    let planned = seed.as_ref().map_or(options.rows, |s| s.table.num_rows() * draws);
     let mut progress = GenerationProgress::new(planned);
     let on_progress = &mut |done| progress.update(done);
-    let rows =
-        generate_seeded_to_file(&model, options, seed, output.path, Some(format), on_progress)
-            .map_err(CliError::from)?;
+    let rows = match seed {
+        Some(seed) if seed.fill_missing => {
+            impute_to_file(&model, options, seed, draws, output.path, Some(format), on_progress)
+        }
+        seed => {
+            generate_seeded_to_file(&model, options, seed, output.path, Some(format), on_progress)
+        }
+    }
+    .map_err(CliError::from)?;
     progress.finish();
     eprintln!(
         "wrote {rows} rows to {} in {:.1} s",

@@ -210,41 +210,122 @@ pub fn generate_seeded_to_file(
 ) -> Result<usize> {
     let format = Format::resolve(path, format)?;
     let plan = plan(model, options, seed)?;
-    let header: Vec<String> = model.schema().columns.iter().map(|c| c.name.clone()).collect();
-    let types = output_types(model);
-    // The training data's delimiter (recorded when it was detected); ',' for a model trained
-    // from memory without one.
-    let delimiter = match model.metadata().config.delimiter {
-        Some(d) => crate::ingest::check_delimiter(d, "the model's delimiter")?,
-        None => b',',
-    };
-    let mut sink = create_sink(path, format, &header, &types, delimiter)?;
-    // CSV writes a missing value as the source wrote it; the typed formats have nulls.
-    let markers = missing_markers(model);
-    let mut written = 0;
-    generate_cells(
-        model,
-        options,
-        plan.as_ref(),
-        &mut |rows| {
-            for row in rows {
-                let cells: Vec<Option<&str>> = match format {
-                    Format::Csv => row
-                        .iter()
-                        .zip(&markers)
-                        .map(|(cell, marker)| Some(cell.as_deref().unwrap_or(marker)))
-                        .collect(),
-                    _ => row.iter().map(Option::as_deref).collect(),
-                };
-                sink.write_row(&cells)?;
-                written += 1;
-            }
+    let mut out = RowWriter::create(model, path, format)?;
+    generate_cells(model, options, plan.as_ref(), &mut |rows| out.write(rows), progress)?;
+    out.finish()
+}
+
+/// Fills the missing cells of `seed.table` (see [`Seed::fill_missing`]) into a file: with
+/// `draws` 1, each missing cell is one draw from the model given its row's known cells; with
+/// more, the draws' typical value: the median of a number's (or date's) draws, the most
+/// frequent of a category's or text's, which is closer to the truth on average and keeps less
+/// of the distribution's spread. Known cells are never changed. Returns the rows written.
+pub fn impute_to_file(
+    model: &TrainedModel,
+    options: &GenerateOptions,
+    seed: Seed,
+    draws: usize,
+    path: &Path,
+    format: Option<Format>,
+    progress: &mut dyn FnMut(usize),
+) -> Result<usize> {
+    if draws == 0 {
+        return Err(Error::Config("draws must be at least 1".into()));
+    }
+    if draws == 1 {
+        return generate_seeded_to_file(model, options, Some(seed), path, format, progress);
+    }
+    let format = Format::resolve(path, format)?;
+    let plan = plan(model, options, Some(seed))?;
+    let rows = plan.as_ref().and_then(Plan::seed_rows).unwrap_or(0);
+    let mut all: Vec<Vec<Vec<Option<String>>>> = Vec::with_capacity(draws);
+    for k in 0..draws {
+        let options =
+            GenerateOptions { seed: options.seed.wrapping_add(k as u64), ..options.clone() };
+        let mut cells = Vec::with_capacity(rows);
+        let consume = &mut |batch: Vec<Vec<Option<String>>>| {
+            cells.extend(batch);
             Ok(())
-        },
-        progress,
-    )?;
-    sink.finish()?;
-    Ok(written)
+        };
+        generate_cells(model, &options, plan.as_ref(), consume, &mut |done| {
+            progress(k * rows + done)
+        })?;
+        all.push(cells);
+    }
+    let typical: Vec<Vec<Option<String>>> = (0..rows)
+        .map(|r| {
+            let columns = all[0].get(r).map_or(0, Vec::len);
+            (0..columns).map(|c| typical_cell(all.iter().map(|d| &d[r][c]))).collect()
+        })
+        .collect();
+    let mut out = RowWriter::create(model, path, format)?;
+    out.write(typical)?;
+    out.finish()
+}
+
+/// The typical one of a cell's draws: when every draw reads as a number, the draw holding the
+/// (lower) median; else the most frequent draw (the first of equals).
+fn typical_cell<'a>(draws: impl Iterator<Item = &'a Option<String>>) -> Option<String> {
+    let draws: Vec<&Option<String>> = draws.collect();
+    let numbers: Option<Vec<(f64, usize)>> = draws
+        .iter()
+        .enumerate()
+        .map(|(i, d)| d.as_deref().and_then(doppel_table::value::parse_number).map(|v| (v, i)))
+        .collect();
+    if let Some(mut numbers) = numbers.filter(|n| !n.is_empty()) {
+        numbers.sort_by(|a, b| a.0.total_cmp(&b.0));
+        return draws[numbers[(numbers.len() - 1) / 2].1].clone();
+    }
+    let count = |d: &&Option<String>| draws.iter().filter(|e| **e == *d).count();
+    let best =
+        draws.iter().max_by(|a, b| count(a).cmp(&count(b)).then(std::cmp::Ordering::Greater));
+    best.and_then(|d| (*d).clone())
+}
+
+/// Generated rows into a file: the model's header and column types, CSV with the training
+/// data's delimiter and missing markers, the typed formats with nulls.
+struct RowWriter {
+    sink: Box<dyn crate::output::RowSink + Send>,
+    format: Format,
+    markers: Vec<String>,
+    written: usize,
+}
+
+impl RowWriter {
+    fn create(model: &TrainedModel, path: &Path, format: Format) -> Result<RowWriter> {
+        let header: Vec<String> = model.schema().columns.iter().map(|c| c.name.clone()).collect();
+        let types = output_types(model);
+        // The training data's delimiter (recorded when it was detected); ',' for a model
+        // trained from memory without one.
+        let delimiter = match model.metadata().config.delimiter {
+            Some(d) => crate::ingest::check_delimiter(d, "the model's delimiter")?,
+            None => b',',
+        };
+        let sink = create_sink(path, format, &header, &types, delimiter)?;
+        Ok(RowWriter { sink, format, markers: missing_markers(model), written: 0 })
+    }
+
+    fn write(&mut self, rows: Vec<Vec<Option<String>>>) -> Result<()> {
+        for row in rows {
+            // CSV writes a missing value as the source wrote it; the typed formats have nulls.
+            let cells: Vec<Option<&str>> = match self.format {
+                Format::Csv => row
+                    .iter()
+                    .zip(&self.markers)
+                    .map(|(cell, marker)| Some(cell.as_deref().unwrap_or(marker)))
+                    .collect(),
+                _ => row.iter().map(Option::as_deref).collect(),
+            };
+            self.sink.write_row(&cells)?;
+            self.written += 1;
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<usize> {
+        self.sink.finish()?;
+        Ok(self.written)
+    }
 }
 
 /// The typed output column of each schema column: Int64 for integer columns, Float64 for

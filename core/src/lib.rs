@@ -48,7 +48,7 @@ pub use device::DeviceChoice;
 pub use error::{Error, Result};
 pub use generate::{
     generate, generate_batches, generate_seeded_batches, generate_seeded_to_file, generate_to_file,
-    generate_to_file_as, BatchStream, GenerateOptions, Sampling,
+    generate_to_file_as, impute_to_file, BatchStream, GenerateOptions, Sampling,
 };
 pub use limits::Limits;
 pub use schema::{ColumnKind, ColumnSchema, Schema};

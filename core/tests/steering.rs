@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 
-use doppel_core::generate::{generate_seeded_batches, generate_seeded_to_file};
+use doppel_core::generate::{generate_seeded_batches, generate_seeded_to_file, impute_to_file};
 use doppel_core::ingest::{read_csv, read_table, ReadOptions};
 use doppel_core::steer::Seed;
 use doppel_core::{generate, train, GenerateOptions, Result, Table, TrainConfig, TrainedModel};
@@ -309,5 +309,53 @@ fn rebalancing_sets_the_shares_and_fairness_evens_the_target_across_groups() -> 
         let error = rows(&model, &options).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(error.contains(named), "{rebalance} {fair}: {error}");
     }
+    Ok(())
+}
+
+/// Imputing with several draws per cell takes their typical value: a cell that is a function of
+/// the known ones is found more often than by one draw, and known cells stay as they are.
+#[test]
+fn typical_values_of_several_draws_are_closer_to_the_truth() -> Result<()> {
+    // b is a function of a (xx, yy, zz) except in one row of ten (noise); n is unrelated.
+    let n = 1500;
+    let a: Vec<Option<String>> = (0..n).map(|i| Some(["x", "y", "z"][i * 7 % 3].into())).collect();
+    let b: Vec<Option<String>> = a
+        .iter()
+        .enumerate()
+        .map(|(i, v)| v.as_ref().map(|v| if i % 10 == 3 { "ww".into() } else { format!("{v}{v}") }))
+        .collect();
+    let noise = (0..n).map(|i| Some(format!("{}", (i * 13) % 5))).collect();
+    let names = vec!["a".to_string(), "b".to_string(), "n".to_string()];
+    let table = Table::from_columns(names.clone(), vec![a.clone(), b, noise])?;
+    let mut config = config(0.5, 15);
+    config.training.patience = 15;
+    let model = fit(&table, &config)?;
+    // b knocked out of 300 rows.
+    let holes = Table::from_columns(
+        names,
+        vec![
+            a[..300].to_vec(),
+            vec![None; 300],
+            (0..300).map(|i| Some(format!("{}", i % 5))).collect(),
+        ],
+    )?;
+    let dir = tempfile::tempdir().map_err(|e| doppel_core::Error::io("tempdir", e))?;
+    let hits = |draws: usize| -> Result<usize> {
+        let path = dir.path().join(format!("filled{draws}.csv"));
+        let seed = Seed { table: holes.clone(), fill_missing: true };
+        let options = GenerateOptions::default();
+        assert_eq!(impute_to_file(&model, &options, seed, draws, &path, None, &mut |_| {})?, 300);
+        let out = read_table(&path, &ReadOptions::default())?;
+        let mut hits = 0;
+        for (r, known) in a[..300].iter().enumerate() {
+            let known = known.as_deref().unwrap();
+            assert_eq!(out.cell(r, 0), Some(known));
+            assert_eq!(out.cell(r, 2), Some(format!("{}", r % 5).as_str()));
+            hits += usize::from(out.cell(r, 1) == Some(format!("{known}{known}").as_str()));
+        }
+        Ok(hits)
+    };
+    let (one, many) = (hits(1)?, hits(9)?);
+    assert!(many > one && many >= 270, "one draw {one}, nine {many} of 300");
     Ok(())
 }
