@@ -117,7 +117,7 @@ pub fn generate(
     generate_cells(
         model,
         options,
-        plan.as_ref(),
+        plan.as_deref(),
         &mut |rows| consume(rows.into_iter().map(as_text).collect()),
         progress,
     )
@@ -125,11 +125,12 @@ pub fn generate(
 
 /// The plan of a steered generation: `None` when nothing steers it (no conditions, no seed).
 /// Errors in the conditions or the seed come from here, before anything is generated.
+/// (Boxed: a plan is large, and a stream keeps it.)
 fn plan(
     model: &TrainedModel,
     options: &GenerateOptions,
     seed: Option<Seed>,
-) -> Result<Option<Plan>> {
+) -> Result<Option<Box<Plan>>> {
     options.validate()?;
     let steering = Steering {
         conditions: &options.conditions,
@@ -139,7 +140,7 @@ fn plan(
     if steering.is_empty() && seed.is_none() {
         return Ok(None);
     }
-    Plan::new(model, &steering, seed).map(Some)
+    Plan::new(model, &steering, seed).map(|p| Some(Box::new(p)))
 }
 
 /// The number of records to generate: one per seed row with a seed, else `options.rows`.
@@ -211,7 +212,7 @@ pub fn generate_seeded_to_file(
     let format = Format::resolve(path, format)?;
     let plan = plan(model, options, seed)?;
     let mut out = RowWriter::create(model, path, format)?;
-    generate_cells(model, options, plan.as_ref(), &mut |rows| out.write(rows), progress)?;
+    generate_cells(model, options, plan.as_deref(), &mut |rows| out.write(rows), progress)?;
     out.finish()
 }
 
@@ -237,7 +238,7 @@ pub fn impute_to_file(
     }
     let format = Format::resolve(path, format)?;
     let plan = plan(model, options, Some(seed))?;
-    let rows = plan.as_ref().and_then(Plan::seed_rows).unwrap_or(0);
+    let rows = plan.as_deref().and_then(Plan::seed_rows).unwrap_or(0);
     let mut all: Vec<Vec<Vec<Option<String>>>> = Vec::with_capacity(draws);
     for k in 0..draws {
         let options =
@@ -247,7 +248,7 @@ pub fn impute_to_file(
             cells.extend(batch);
             Ok(())
         };
-        generate_cells(model, &options, plan.as_ref(), consume, &mut |done| {
+        generate_cells(model, &options, plan.as_deref(), consume, &mut |done| {
             progress(k * rows + done)
         })?;
         all.push(cells);
@@ -378,7 +379,7 @@ fn generate_group(
 pub struct BatchStream {
     model: Arc<TrainedModel>,
     options: GenerateOptions,
-    plan: Option<Plan>,
+    plan: Option<Box<Plan>>,
     schema: SchemaRef,
     types: Vec<OutputType>,
     next_batch: usize,
@@ -391,7 +392,8 @@ pub fn generate_batches(
     model: Arc<TrainedModel>,
     options: &GenerateOptions,
 ) -> Result<BatchStream> {
-    generate_seeded_batches(model, options, None)
+    let plan = plan(&model, options, None)?;
+    Ok(BatchStream::new(model, options, plan))
 }
 
 /// [`generate_batches`] steered by a seed table: one record per seed row (see
@@ -402,25 +404,33 @@ pub fn generate_seeded_batches(
     seed: Option<Seed>,
 ) -> Result<BatchStream> {
     let plan = plan(&model, options, seed)?;
-    Ok(BatchStream {
-        schema: output_schema(&model),
-        types: output_types(&model),
-        options: options.clone(),
-        next_batch: 0,
-        batches: rows_of(options, plan.as_ref()).div_ceil(options.batch_size),
-        plan,
-        ready: VecDeque::new(),
-        model,
-    })
+    Ok(BatchStream::new(model, options, plan))
 }
 
 impl BatchStream {
+    fn new(
+        model: Arc<TrainedModel>,
+        options: &GenerateOptions,
+        plan: Option<Box<Plan>>,
+    ) -> BatchStream {
+        BatchStream {
+            schema: output_schema(&model),
+            types: output_types(&model),
+            options: options.clone(),
+            next_batch: 0,
+            batches: rows_of(options, plan.as_deref()).div_ceil(options.batch_size),
+            plan,
+            ready: VecDeque::new(),
+            model,
+        }
+    }
+
     /// Generates the next thread-pool's worth of batches into `ready`.
     fn refill(&mut self) {
         let window = rayon::current_num_threads().max(1);
         let end = self.batches.min(self.next_batch + window);
         let group =
-            generate_group(&self.model, &self.options, self.plan.as_ref(), self.next_batch..end);
+            generate_group(&self.model, &self.options, self.plan.as_deref(), self.next_batch..end);
         self.next_batch = end;
         for rows in group {
             let batch = rows.and_then(|rows| {
