@@ -314,8 +314,8 @@ struct ImputeArgs {
     seed: u64,
     /// Draws per missing cell: 1 fills each with one draw from the model given the row's known
     /// cells (the imputed table keeps the data's spread); more fill each with their typical
-    /// value (the median of a number's draws, the most frequent category), closer to the truth
-    /// on average.
+    /// value (the median of a number's draws, else the most frequent draw: a category, a text,
+    /// a date), closer to the truth on average.
     #[arg(long, default_value_t = 1)]
     draws: usize,
     /// Where to run: auto, cpu or cuda.

@@ -218,8 +218,8 @@ pub fn generate_seeded_to_file(
 
 /// Fills the missing cells of `seed.table` (see [`Seed::fill_missing`]) into a file: with
 /// `draws` 1, each missing cell is one draw from the model given its row's known cells; with
-/// more, the draws' typical value: the median of a number's (or date's) draws, the most
-/// frequent of a category's or text's, which is closer to the truth on average and keeps less
+/// more, the draws' typical value: the median of a number's draws, the most frequent of any
+/// other cell's (a category, a text, a date as written), which is closer to the truth on average and keeps less
 /// of the distribution's spread. Known cells are never changed. Returns the rows written.
 pub fn impute_to_file(
     model: &TrainedModel,
@@ -480,18 +480,19 @@ fn generate_batch(
     let tokenizer = model.tokenizer();
     let fields = tokenizer.fields();
     let len = fields.len();
+    // One plan per seed row; without a seed, every row shares one.
+    let mut orders = HashMap::new();
+    let shared = plan.is_some_and(|p| p.seed_rows().is_none());
     let rows = match plan {
-        Some(plan) => {
-            let mut orders = HashMap::new();
-            let plan_of = |r| {
-                plan.row(tokenizer, if plan.seed_rows().is_some() { r } else { 0 }, &mut orders)
-            };
-            (first_row..first_row + n).map(plan_of).collect::<Result<Vec<RowPlan>>>()?
-        }
+        Some(plan) if shared => vec![plan.row(tokenizer, 0, &mut orders)?],
+        Some(plan) => (first_row..first_row + n)
+            .map(|r| plan.row(tokenizer, r, &mut orders))
+            .collect::<Result<Vec<RowPlan>>>()?,
         None => Vec::new(),
     };
+    let row_plan = |r: usize| rows.get(if shared { 0 } else { r });
     let fixed_order: Vec<u32> = (0..len as u32).collect();
-    let order_of = |r: usize| rows.get(r).map_or(fixed_order.as_slice(), |p| p.order.as_slice());
+    let order_of = |r: usize| row_plan(r).map_or(fixed_order.as_slice(), |p| p.order.as_slice());
     // Files of format version 1 project layer 0's input as they always did (same rows for the
     // same seed); later ones look it up in folded tables.
     let folded = model.metadata().format_version >= crate::artifact::FOLDED_INPUT_VERSION;
@@ -509,7 +510,7 @@ fn generate_batch(
         let forced: Vec<Option<u32>> = (0..n)
             .map(|r| {
                 let t = step_fields[r] as usize;
-                let seeded = rows.get(r).and_then(|p| p.fixed[t]);
+                let seeded = row_plan(r).and_then(|p| p.fixed[t]);
                 seeded.or_else(|| tokenizer.forced(t, &tokens[r * len..r * len + t]))
             })
             .collect();
@@ -533,8 +534,8 @@ fn generate_batch(
         }
         for (t, group) in by_field {
             let t = t as usize;
-            let all = (group.len() == n).then_some(()).is_some();
-            let logits = net.field_logits(&top, t, if all { None } else { Some(&group) })?;
+            let every = group.len() == n;
+            let logits = net.field_logits(&top, t, if every { None } else { Some(&group) })?;
             let mut logits = match logits {
                 Some(l) => l.to_vec2::<f32>()?,
                 None => Vec::new(),
@@ -550,7 +551,7 @@ fn generate_batch(
                 if let Some(allowed) = allowed {
                     tokenizer.bar(t, allowed, &tokens[r * len..(r + 1) * len], row_logits);
                 }
-                let present = rows.get(r).is_some_and(|p| p.present[fields[t].column]);
+                let present = row_plan(r).is_some_and(|p| p.present[fields[t].column]);
                 if let Some(missing) = tokenizer.missing_token(t).filter(|_| present) {
                     if let Some(logit) = row_logits.get_mut(missing as usize) {
                         *logit = f32::NEG_INFINITY;
@@ -585,7 +586,7 @@ fn generate_batch(
     let within = plan.map(Plan::within).unwrap_or_default();
     Ok((0..n)
         .map(|r| {
-            let known = rows.get(r).map_or(&[][..], |p| p.known.as_slice());
+            let known = row_plan(r).map_or(&[][..], |p| p.known.as_slice());
             let tokens = &tokens[r * len..(r + 1) * len];
             tokenizer.decode_steered(tokens, (first_row + r) as u64, &mut rng, &within, known)
         })
