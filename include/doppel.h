@@ -83,7 +83,8 @@ typedef enum DoppelStatus {
   // An argument is out of range or not valid UTF-8, or a path's extension names no format
   // (the message names the argument, or the path and the supported extensions).
   DOPPEL_STATUS_INVALID_ARGUMENT = 2,
-  // The training configuration is invalid (the message names the key).
+  // The training configuration or a generation's options are invalid (the message names
+  // the key, condition or share at fault).
   DOPPEL_STATUS_INVALID_CONFIG = 3,
   // A file could not be read or written.
   DOPPEL_STATUS_IO = 4,
@@ -294,6 +295,66 @@ enum DoppelStatus doppel_generate_arrow(const struct DoppelModel *model,
                                         size_t rows,
                                         uint64_t seed,
                                         struct ArrowArrayStream *out_stream);
+
+// Steered generation into a file: `doppel_generate_file` with options, and an optional seed
+// table.
+//
+// `options_json` (NULL: the defaults) is a JSON object whose keys are all optional: `rows`
+// (1000), `seed` (42), `where` (conditions every row satisfies, such as
+// `"age >= 60 and workclass in (Private, State-gov)"`), `rebalance` (category shares, such
+// as `"sex=Female:0.5"`; several values joined by `,`, several columns by `;`), `fair`
+// (`"target=income sensitive=sex"`: the target independent of the sensitive column),
+// `sampling` (`temperature`, `top_k`, `top_p`) and `batch_size`; the CLI's `generate` flags
+// of the same names say more. An unknown key, a value of the wrong type or out of range, or
+// a condition or share that does not read or that no generated row can meet is
+// INVALID_CONFIG naming it, and nothing is written.
+//
+// `seed` (NULL: none) is an Arrow C stream of seed rows: one record is generated per seed row,
+// with the seed's cells exactly as given and its null cells (and the model's columns the seed
+// lacks) generated given them; columns are matched by name (a column the model lacks is
+// INVALID_DATA, as is a cell its column cannot hold, naming the row and column), and `rows` is
+// not read. The library takes a non-NULL seed stream over and releases it whatever the status,
+// as `doppel_train_arrow` does.
+//
+// # Safety
+// `model` is NULL or live; `options_json` NULL or NUL-terminated; `seed` NULL or an
+// initialised Arrow C stream; `path` NULL or NUL-terminated.
+enum DoppelStatus doppel_generate_steered_file(const struct DoppelModel *model,
+                                               const char *options_json,
+                                               struct ArrowArrayStream *seed,
+                                               const char *path);
+
+// Steered generation into an Arrow C stream: `doppel_generate_arrow` with the options and
+// the optional seed stream of `doppel_generate_steered_file` (the same rows for the same
+// options and seed). Errors in the options or the seed come from this call, before
+// `*out_stream` is written.
+//
+// # Safety
+// `model` is NULL or live; `options_json` NULL or NUL-terminated; `seed` NULL or an
+// initialised Arrow C stream (taken over); `out_stream` NULL or writable storage for a stream.
+enum DoppelStatus doppel_generate_steered_arrow(const struct DoppelModel *model,
+                                                const char *options_json,
+                                                struct ArrowArrayStream *seed,
+                                                struct ArrowArrayStream *out_stream);
+
+// Imputation into a file: the rows of the Arrow C stream `table`, in order, with their null
+// cells (and cells holding one of the model's missing-value texts, such as `?`) filled with
+// draws from the model given the row's known cells; known cells are never changed. With
+// `draws` 1 each filled cell is one draw; with more, the typical value of that many draws (the
+// median of a number's, the most frequent of any other cell's), closer to the truth on average
+// with less of the distribution's spread; 0 is INVALID_CONFIG. `options_json` is read as in
+// `doppel_generate_steered_file` (`seed` and `sampling` matter; `rows` is not read). The
+// library takes `table` over and releases it whatever the status; NULL is NULL_PARAMETER.
+// The file is written as `doppel_model_save` describes.
+//
+// # Safety
+// `model` is NULL or live; `options_json` NULL or NUL-terminated; `table` NULL or an
+// initialised Arrow C stream; `path` NULL or NUL-terminated.
+enum DoppelStatus doppel_impute_file(const struct DoppelModel *model,
+                                     const char *options_json,
+                                     struct ArrowArrayStream *table,
+                                     size_t draws,
+                                     const char *path);
 
 // The epsilon spent by `steps` Poisson-subsampled Gaussian steps (sampling rate, noise
 // multiplier) at `delta`, into `*out_epsilon`. `accountant` is a `DoppelAccountant` value;

@@ -551,7 +551,8 @@ void arrow_stream_basics() {
   check(stats.streams_released == 1, "ArrowStream releases its stream once");
 }
 
-void arrow_training(const doppel::Config& config, const doppel::Model& csv_model) {
+void arrow_training(const doppel::Config& config, const doppel::Model& csv_model,
+                    const std::string& dir_of_test) {
   ProducerStats stats;
   int calls = 0;
   doppel::Model model = doppel::train(config, doppel::ArrowStream(make_stream(&stats, 2, 150)),
@@ -579,11 +580,44 @@ void arrow_training(const doppel::Config& config, const doppel::Model& csv_model
   Table again = read_stream(model.generate_arrow(1000, 3).get());
   check(again.columns == table.columns, "the same seed gives the same batches");
 
+  // Steered: a seed with every column given comes out as it went in, one row per seed row.
+  ProducerStats seed_stats;
+  Table seeded = read_stream(
+      model.generate_steered_arrow("{}", doppel::ArrowStream(make_stream(&seed_stats, 1, 40)))
+          .get());
+  ProducerStats again_stats;
+  doppel::ArrowStream seed_again(make_stream(&again_stats, 1, 40));
+  Table seed_table = read_stream(seed_again.get());
+  check(seeded.error.empty() && seeded.rows == 40 && seeded.columns == seed_table.columns,
+        "a seed stream's cells come out exactly: " + seeded.error);
+  check(all_released(seed_stats), "the seed stream was consumed and released once");
+  ProducerStats bad_stats;
+  expect_error("an unknown options key", doppel::Status::InvalidConfig, "wher", [&] {
+    model.generate_steered_arrow(R"({"wher": "count > 3"})",
+                                 doppel::ArrowStream(make_stream(&bad_stats, 1, 10)));
+  });
+  check(all_released(bad_stats), "a failed steered call releases its seed");
+
   doppel::ArrowStream outliving = model.generate_arrow(10, 4);
   model.close();
   check(read_stream(outliving.get()).rows == 10, "a stream outlives its model");
   expect_error("generate_arrow on a closed model", doppel::Status::NullParameter, "doppel::Model",
                [&] { model.generate_arrow(10, 1); });
+
+  Table old = read_stream(
+      csv_model.generate_steered_arrow(R"({"rows": 500, "seed": 9, "where": "age >= 60"})").get());
+  bool all_old = old.error.empty() && old.rows == 500 && !old.columns.empty();
+  for (std::size_t i = 0; all_old && i < old.columns[0].size(); i++) {
+    all_old = std::stoll(old.columns[0][i]) >= 60;
+  }
+  check(all_old, "where age >= 60: every one of 500 rows");
+  csv_model.generate_steered(R"({"rows": 50, "where": "age < 30"})", dir_of_test + "/young.csv");
+  std::vector<std::string> young = read_lines(dir_of_test + "/young.csv");
+  bool all_young = young.size() == 51;
+  for (std::size_t i = 1; all_young && i < young.size(); i++) {
+    all_young = std::stoi(young[i].substr(0, young[i].find(','))) < 30;
+  }
+  check(all_young, "generate_steered into a file: 50 rows, every age below 30");
 
   Table adult = read_stream(csv_model.generate_arrow(1000, 5).get());
   std::string names;
@@ -657,7 +691,7 @@ int main(int argc, char** argv) {
     report(dir, data);
     privacy();
     arrow_stream_basics();
-    arrow_training(config, model);
+    arrow_training(config, model, dir);
     arrow_errors(config);
     empty_handles(std::move(model), dir, data);
   } catch (const std::exception& error) {

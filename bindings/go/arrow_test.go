@@ -252,3 +252,122 @@ func TestArrowStreamsOnEightGoroutines(t *testing.T) {
 		t.Error(fmt.Sprintf("seeds 1 and 2 gave the same %d rows", len(want[0].Values)))
 	}
 }
+
+func TestGenerateSteeredKeepsConditionsAndSeeds(t *testing.T) {
+	model := sharedModel(t)
+	// Conditions: every row satisfies them.
+	out := cStream(t)
+	opts := doppel.GenerateOptions{Rows: 300, Seed: 5, Where: "age >= 60 and sex = Female"}
+	if err := model.GenerateSteeredArrow(opts, nil, out); err != nil {
+		t.Fatal(err)
+	}
+	table, err := doppel.ReadCStream(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectTrainingColumns(t, table, 300)
+	age, sex := column(t, table, "age"), column(t, table, "sex")
+	for r, row := range table.Values {
+		if a, ok := row[age].(int64); !ok || a < 60 || row[sex] != "Female" {
+			t.Fatalf("row %d breaks the conditions: %v", r, row)
+		}
+	}
+
+	// A seed with every column given comes out as it went in, one record per seed row; the
+	// library takes the seed stream over.
+	seed := cStream(t)
+	if err := model.GenerateArrow(40, 9, seed); err != nil {
+		t.Fatal(err)
+	}
+	out = cStream(t)
+	if err := model.GenerateSteeredArrow(doppel.GenerateOptions{Rows: 7}, seed, out); err != nil {
+		t.Fatal(err)
+	}
+	if !doppel.StreamReleased(seed) {
+		t.Error("the seed stream is live after GenerateSteeredArrow")
+	}
+	seeded, err := doppel.ReadCStream(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A null in the seed (a missing value in the generated rows) means "generate this cell".
+	want := generateTable(t, model, 40, 9)
+	if len(seeded.Values) != len(want.Values) {
+		t.Fatalf("%d seeded rows, want 40", len(seeded.Values))
+	}
+	for r, row := range want.Values {
+		for c, cell := range row {
+			if cell != nil && seeded.Values[r][c] != cell {
+				t.Errorf("row %d column %d: seed %v came out as %v", r, c, cell, seeded.Values[r][c])
+			}
+		}
+	}
+
+	// Into a file, and an impossible condition named, with nothing written.
+	path := filepath.Join(t.TempDir(), "old.csv")
+	if err := model.GenerateSteered(doppel.GenerateOptions{Rows: 20, Seed: 1, Where: "age >= 60"}, nil, path); err != nil {
+		t.Fatal(err)
+	}
+	_, rows := readCSV(t, path)
+	if len(rows) != 20 {
+		t.Errorf("%d rows, want 20", len(rows))
+	}
+	bad := filepath.Join(t.TempDir(), "never.csv")
+	err = model.GenerateSteered(doppel.GenerateOptions{Rows: 20, Where: "sex = Robot"}, nil, bad)
+	if !errors.Is(err, doppel.ErrInvalidConfig) || !strings.Contains(err.Error(), "Robot") {
+		t.Errorf("an impossible condition: %v, want ErrInvalidConfig naming Robot", err)
+	}
+}
+
+func TestImputeFillsOnlyMissingCells(t *testing.T) {
+	model := sharedModel(t)
+	table := cStream(t)
+	if err := model.GenerateArrow(200, 4, table); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "imputed.csv")
+	if err := model.Impute(doppel.GenerateOptions{Seed: 2}, table, 3, path); err != nil {
+		t.Fatal(err)
+	}
+	if !doppel.StreamReleased(table) {
+		t.Error("the table stream is live after Impute")
+	}
+	// The table's rows (the same seed gives the same rows): known cells kept, nulls filled.
+	source := generateTable(t, model, 200, 4)
+	_, rows := readCSV(t, path)
+	if len(rows) != 200 {
+		t.Fatalf("%d rows, want 200", len(rows))
+	}
+	filled := 0
+	for r, row := range source.Values {
+		for c, cell := range row {
+			if cell != nil && !sameCell(cell, rows[r][c]) {
+				t.Errorf("row %d column %d: %v changed to %q", r, c, cell, rows[r][c])
+			}
+			if cell == nil {
+				filled++
+				if sameCell(nil, rows[r][c]) {
+					t.Errorf("row %d column %d: a null left missing (%q)", r, c, rows[r][c])
+				}
+			}
+		}
+	}
+	if filled == 0 {
+		t.Error("the table had no null to fill: the test checks nothing")
+	}
+	if err := model.Impute(doppel.GenerateOptions{}, nil, 0, path); !errors.Is(err, doppel.ErrInvalidArgument) {
+		t.Errorf("draws 0: %v, want ErrInvalidArgument", err)
+	}
+}
+
+// column is the index of the named column in table.
+func column(t *testing.T, table *doppel.StreamTable, name string) int {
+	t.Helper()
+	for i, c := range table.Columns {
+		if c == name {
+			return i
+		}
+	}
+	t.Fatalf("no column %q in %v", name, table.Columns)
+	return -1
+}

@@ -23,6 +23,7 @@ use crate::steer::{Balance, Plan, RowPlan, Seed, Steering};
 
 /// How tokens are drawn from the model's distribution.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Sampling {
     /// Divides the logits; 1 samples the learned distribution, lower values are more conservative.
     pub temperature: f64,
@@ -38,8 +39,10 @@ impl Default for Sampling {
     }
 }
 
-/// What to generate.
+/// What to generate. In JSON (the C ABI's options) every key is optional and an unknown one
+/// is an error: see [`GenerateOptions::from_json`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct GenerateOptions {
     /// Number of records.
     pub rows: usize,
@@ -83,6 +86,18 @@ impl Default for GenerateOptions {
 pub const MAX_BATCH_SIZE: usize = 1 << 16;
 
 impl GenerateOptions {
+    /// Options from a JSON object with the keys `rows`, `seed`, `sampling` (`temperature`,
+    /// `top_k`, `top_p`), `batch_size`, `where`, `rebalance` and `fair`, each optional (the
+    /// default's value otherwise), checked: a value of the wrong type, an unknown key, a value
+    /// out of range or an array where a value belongs is [`Error::Config`] naming the key. The
+    /// conditions themselves are read when generation starts.
+    pub fn from_json(text: &str) -> Result<GenerateOptions> {
+        let options: GenerateOptions =
+            crate::config::from_json_object(text).map_err(Error::Config)?;
+        options.validate()?;
+        Ok(options)
+    }
+
     fn validate(&self) -> Result<()> {
         let s = &self.sampling;
         if !(s.temperature > 0.0 && s.temperature.is_finite()) {
@@ -700,6 +715,32 @@ mod tests {
         assert!(message.contains("batch_size"), "{message}");
         let options = GenerateOptions { batch_size: MAX_BATCH_SIZE, ..GenerateOptions::default() };
         assert!(options.validate().is_ok());
+    }
+
+    #[test]
+    fn options_read_from_json_with_defaults_and_named_errors() -> Result<()> {
+        let options = GenerateOptions::from_json(
+            r#"{"rows": 7, "where": "age >= 60", "sampling": {"top_k": 3}}"#,
+        )?;
+        let want = GenerateOptions {
+            rows: 7,
+            conditions: "age >= 60".into(),
+            sampling: Sampling { top_k: 3, ..Sampling::default() },
+            ..GenerateOptions::default()
+        };
+        assert_eq!(options, want);
+        assert_eq!(GenerateOptions::from_json("{}")?, GenerateOptions::default());
+        for (json, key) in [
+            (r#"{"rowz": 7}"#, "rowz"),
+            (r#"{"sampling": {"temp": 1}}"#, "temp"),
+            (r#"{"rows": "many"}"#, "rows"),
+            (r#"{"sampling": [1.0, 0, 1.0]}"#, "sampling"),
+            (r#"{"sampling": {"top_p": 2}}"#, "top_p"),
+        ] {
+            let message = GenerateOptions::from_json(json).err().map(|e| e.to_string());
+            assert!(message.as_deref().is_some_and(|m| m.contains(key)), "{json}: {message:?}");
+        }
+        Ok(())
     }
 
     #[test]

@@ -212,3 +212,144 @@ fn a_panic_while_generating_a_stream_becomes_its_error() {
         "{error}"
     );
 }
+
+/// A one-column seed stream of `colours` (None: a null, "generate this cell").
+fn colour_stream(colours: &[Option<&str>]) -> FFI_ArrowArrayStream {
+    let schema = Arc::new(Schema::new(vec![Field::new("colour", DataType::Utf8, true)]));
+    let column: StringArray = colours.iter().copied().collect();
+    let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(column) as ArrayRef]);
+    FFI_ArrowArrayStream::new(Box::new(RecordBatchIterator::new(vec![batch], schema)))
+}
+
+/// The text of every cell of a stream the library produced, row by row.
+fn stream_rows(stream: &mut FFI_ArrowArrayStream) -> Vec<Vec<Option<String>>> {
+    let (schema, batches) = read_stream(stream);
+    let table = table_from_batches(Path::new("s"), &schema, &batches).unwrap();
+    (0..table.num_rows())
+        .map(|r| (0..schema.fields().len()).map(|c| table.cell(r, c).map(String::from)).collect())
+        .collect()
+}
+
+#[test]
+fn steered_generation_follows_options_and_a_seed_stream() {
+    let config = small_config();
+    let (mut stream, _) = host_stream();
+    let mut model = null_mut();
+    let dir = tempfile::tempdir().expect("tempdir");
+    // SAFETY: valid arguments throughout; handles freed once at the end.
+    unsafe {
+        assert_eq!(
+            doppel_train_arrow(config, &mut stream, None, null_mut(), &mut model),
+            DoppelStatus::Ok
+        );
+        // Conditions: every row satisfies them, and `rows` and `seed` are read.
+        let options = CString::new(r#"{"rows": 300, "seed": 5, "where": "colour = red"}"#).unwrap();
+        let mut out = FFI_ArrowArrayStream::empty();
+        let status = doppel_generate_steered_arrow(model, options.as_ptr(), null_mut(), &mut out);
+        assert_eq!(status, DoppelStatus::Ok, "{}", last_error());
+        let rows = stream_rows(&mut out);
+        assert_eq!(rows.len(), 300);
+        assert!(rows.iter().all(|r| r[0].as_deref() == Some("red")), "{rows:?}");
+
+        // A seed: one row per seed row, given cells kept, nulls generated; the file and the
+        // stream hold the same rows for the same options.
+        let seed: Vec<Option<&str>> =
+            (0..40).map(|i| (i % 4 != 0).then(|| ["green", "blue"][i % 2])).collect();
+        let mut seed_stream = colour_stream(&seed);
+        let mut out = FFI_ArrowArrayStream::empty();
+        let status = doppel_generate_steered_arrow(model, null(), &mut seed_stream, &mut out);
+        assert_eq!(status, DoppelStatus::Ok, "{}", last_error());
+        assert!(seed_stream.release().is_none(), "the seed stream is taken over");
+        let rows = stream_rows(&mut out);
+        assert_eq!(rows.len(), 40);
+        for (row, given) in rows.iter().zip(&seed) {
+            if let Some(given) = given {
+                assert_eq!(row[0].as_deref(), Some(*given));
+            }
+            assert!(row[1].is_some(), "the count is generated: {row:?}");
+        }
+        let path = CString::new(dir.path().join("seeded.arrow").to_str().unwrap()).unwrap();
+        let mut seed_stream = colour_stream(&seed);
+        let status = doppel_generate_steered_file(model, null(), &mut seed_stream, path.as_ptr());
+        assert_eq!(status, DoppelStatus::Ok, "{}", last_error());
+        let from_file = read_table(&dir.path().join("seeded.arrow"), &ReadOptions::default());
+        let from_file = from_file.unwrap();
+        let file_rows: Vec<Vec<Option<String>>> = (0..from_file.num_rows())
+            .map(|r| (0..2).map(|c| from_file.cell(r, c).map(String::from)).collect())
+            .collect();
+        assert_eq!(file_rows, rows);
+
+        // Imputation fills nulls only (NULL options: the defaults).
+        let path = CString::new(dir.path().join("imputed.csv").to_str().unwrap()).unwrap();
+        let mut table = colour_stream(&seed);
+        let status = doppel_impute_file(model, null(), &mut table, 3, path.as_ptr());
+        assert_eq!(status, DoppelStatus::Ok, "{}", last_error());
+        let imputed = read_table(&dir.path().join("imputed.csv"), &ReadOptions::default()).unwrap();
+        assert_eq!(imputed.num_rows(), 40);
+        for (r, given) in seed.iter().enumerate() {
+            let colour = imputed.cell(r, 0);
+            assert!(colour.is_some_and(|c| given.is_none_or(|g| g == c)), "row {r}: {colour:?}");
+        }
+        doppel_model_free(model);
+        doppel_config_free(config);
+    }
+}
+
+#[test]
+fn steered_generation_names_bad_options_and_releases_the_seed() {
+    let config = small_config();
+    let (mut stream, _) = host_stream();
+    let mut model = null_mut();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = CString::new(dir.path().join("never.csv").to_str().unwrap()).unwrap();
+    // SAFETY: valid arguments but for the ones under test.
+    unsafe {
+        assert_eq!(
+            doppel_train_arrow(config, &mut stream, None, null_mut(), &mut model),
+            DoppelStatus::Ok
+        );
+        for (options, status, named) in [
+            (r#"{"wher": "colour = red"}"#, DoppelStatus::InvalidConfig, "wher"),
+            (r#"{"rows": -1}"#, DoppelStatus::InvalidConfig, "rows"),
+            (r#"{"where": "colour = purple"}"#, DoppelStatus::InvalidConfig, "purple"),
+            (r#"{"where": "shade = red"}"#, DoppelStatus::InvalidConfig, "shade"),
+            (r#"{"rebalance": "colour=red:1.5"}"#, DoppelStatus::InvalidConfig, "1.5"),
+        ] {
+            let json = CString::new(options).unwrap();
+            let (mut seed, released) = host_stream();
+            let got = doppel_generate_steered_file(model, json.as_ptr(), &mut seed, path.as_ptr());
+            assert_eq!(got, status, "{options}: {}", last_error());
+            assert!(last_error().contains(named), "{options}: {}", last_error());
+            assert!(seed.release().is_none(), "taken over on failure");
+            assert_eq!(released.load(Ordering::SeqCst), 1, "and released once");
+        }
+        // A seed column the model lacks is invalid data naming it; nothing is written.
+        let schema = Arc::new(Schema::new(vec![Field::new("shade", DataType::Utf8, true)]));
+        let column: StringArray = vec![Some("dark")].into_iter().collect();
+        let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(column) as ArrayRef]);
+        let reader = RecordBatchIterator::new(vec![batch], schema);
+        let mut seed = FFI_ArrowArrayStream::new(Box::new(reader));
+        let got = doppel_generate_steered_file(model, null(), &mut seed, path.as_ptr());
+        assert_eq!(got, DoppelStatus::InvalidData, "{}", last_error());
+        assert!(last_error().contains("shade"), "{}", last_error());
+        assert!(!dir.path().join("never.csv").exists());
+        // NULL arguments are named; imputation needs its table.
+        let (mut seed, released) = host_stream();
+        let got = doppel_generate_steered_arrow(model, null(), &mut seed, null_mut());
+        assert_eq!(
+            (got, last_error().as_str()),
+            (DoppelStatus::NullParameter, "out_stream is NULL")
+        );
+        assert_eq!(released.load(Ordering::SeqCst), 1);
+        let got = doppel_generate_steered_file(null(), null(), null_mut(), path.as_ptr());
+        assert_eq!((got, last_error().as_str()), (DoppelStatus::NullParameter, "model is NULL"));
+        let got = doppel_impute_file(model, null(), null_mut(), 1, path.as_ptr());
+        assert_eq!((got, last_error().as_str()), (DoppelStatus::NullParameter, "table is NULL"));
+        let (mut table, _) = host_stream();
+        let got = doppel_impute_file(model, null(), &mut table, 0, path.as_ptr());
+        assert_eq!(got, DoppelStatus::InvalidConfig, "{}", last_error());
+        assert!(last_error().contains("draws"), "{}", last_error());
+        doppel_model_free(model);
+        doppel_config_free(config);
+    }
+}

@@ -25,7 +25,10 @@ use arrow_schema::{ArrowError, SchemaRef};
 
 use doppel_core::accountant::{self, AccountantKind, GaussianEvent};
 use doppel_core::config::from_json_object;
-use doppel_core::generate::{generate_batches, generate_to_file, GenerateOptions};
+use doppel_core::generate::{
+    generate_batches, generate_seeded_batches, generate_seeded_to_file, generate_to_file,
+    impute_to_file, GenerateOptions,
+};
 use doppel_core::ingest::{
     collect_batches, detect_delimiter, in_file, read_table, table_from_batches_within, Format,
     ReadOptions,
@@ -34,6 +37,7 @@ use doppel_core::ingest::{
 #[cfg(test)]
 use doppel_core::ingest::table_from_batches;
 use doppel_core::limits::Limits;
+use doppel_core::steer::Seed;
 use doppel_core::{train, Table, TrainConfig, TrainedModel};
 
 pub use status::{doppel_last_error, DoppelStatus};
@@ -469,6 +473,152 @@ pub unsafe extern "C" fn doppel_generate_arrow(
         unsafe { out_stream.write(stream) };
         Ok(())
     })
+}
+
+/// Steered generation into a file: `doppel_generate_file` with options, and an optional seed
+/// table.
+///
+/// `options_json` (NULL: the defaults) is a JSON object whose keys are all optional: `rows`
+/// (1000), `seed` (42), `where` (conditions every row satisfies, such as
+/// `"age >= 60 and workclass in (Private, State-gov)"`), `rebalance` (category shares, such
+/// as `"sex=Female:0.5"`; several values joined by `,`, several columns by `;`), `fair`
+/// (`"target=income sensitive=sex"`: the target independent of the sensitive column),
+/// `sampling` (`temperature`, `top_k`, `top_p`) and `batch_size`; the CLI's `generate` flags
+/// of the same names say more. An unknown key, a value of the wrong type or out of range, or
+/// a condition or share that does not read or that no generated row can meet is
+/// INVALID_CONFIG naming it, and nothing is written.
+///
+/// `seed` (NULL: none) is an Arrow C stream of seed rows: one record is generated per seed row,
+/// with the seed's cells exactly as given and its null cells (and the model's columns the seed
+/// lacks) generated given them; columns are matched by name (a column the model lacks is
+/// INVALID_DATA, as is a cell its column cannot hold, naming the row and column), and `rows` is
+/// not read. The library takes a non-NULL seed stream over and releases it whatever the status,
+/// as `doppel_train_arrow` does.
+///
+/// # Safety
+/// `model` is NULL or live; `options_json` NULL or NUL-terminated; `seed` NULL or an
+/// initialised Arrow C stream; `path` NULL or NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn doppel_generate_steered_file(
+    model: *const DoppelModel,
+    options_json: *const c_char,
+    seed: *mut FFI_ArrowArrayStream,
+    path: *const c_char,
+) -> DoppelStatus {
+    guard(|| {
+        // SAFETY: the caller's contract for each pointer; the seed is taken over first, so that
+        // it is released on every path.
+        let seed = unsafe { take_stream(seed) };
+        let model = &unsafe { non_null(model, "model") }?.0;
+        let options = unsafe { generate_options(options_json) }?;
+        let path = Path::new(unsafe { text(path, "path") }?);
+        let seed = seed_table(seed, model, false)?;
+        generate_seeded_to_file(model, &options, seed, path, None, &mut |_| {})?;
+        Ok(())
+    })
+}
+
+/// Steered generation into an Arrow C stream: `doppel_generate_arrow` with the options and
+/// the optional seed stream of `doppel_generate_steered_file` (the same rows for the same
+/// options and seed). Errors in the options or the seed come from this call, before
+/// `*out_stream` is written.
+///
+/// # Safety
+/// `model` is NULL or live; `options_json` NULL or NUL-terminated; `seed` NULL or an
+/// initialised Arrow C stream (taken over); `out_stream` NULL or writable storage for a stream.
+#[no_mangle]
+pub unsafe extern "C" fn doppel_generate_steered_arrow(
+    model: *const DoppelModel,
+    options_json: *const c_char,
+    seed: *mut FFI_ArrowArrayStream,
+    out_stream: *mut FFI_ArrowArrayStream,
+) -> DoppelStatus {
+    guard(|| {
+        // SAFETY: as in `doppel_generate_steered_file`; `out_stream` is checked below.
+        let seed = unsafe { take_stream(seed) };
+        let model = &unsafe { non_null(model, "model") }?.0;
+        let options = unsafe { generate_options(options_json) }?;
+        if out_stream.is_null() {
+            return Err(Failure::new(DoppelStatus::NullParameter, "out_stream is NULL"));
+        }
+        let seed = seed_table(seed, model, false)?;
+        let batches = PanicFree::new(generate_seeded_batches(model.clone(), &options, seed)?);
+        let stream = FFI_ArrowArrayStream::new(Box::new(batches));
+        // SAFETY: checked non-NULL, writable by contract; `write`: the old content may be
+        // uninitialised and is not dropped.
+        unsafe { out_stream.write(stream) };
+        Ok(())
+    })
+}
+
+/// Imputation into a file: the rows of the Arrow C stream `table`, in order, with their null
+/// cells (and cells holding one of the model's missing-value texts, such as `?`) filled with
+/// draws from the model given the row's known cells; known cells are never changed. With
+/// `draws` 1 each filled cell is one draw; with more, the typical value of that many draws (the
+/// median of a number's, the most frequent of any other cell's), closer to the truth on average
+/// with less of the distribution's spread; 0 is INVALID_CONFIG. `options_json` is read as in
+/// `doppel_generate_steered_file` (`seed` and `sampling` matter; `rows` is not read). The
+/// library takes `table` over and releases it whatever the status; NULL is NULL_PARAMETER.
+/// The file is written as `doppel_model_save` describes.
+///
+/// # Safety
+/// `model` is NULL or live; `options_json` NULL or NUL-terminated; `table` NULL or an
+/// initialised Arrow C stream; `path` NULL or NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn doppel_impute_file(
+    model: *const DoppelModel,
+    options_json: *const c_char,
+    table: *mut FFI_ArrowArrayStream,
+    draws: usize,
+    path: *const c_char,
+) -> DoppelStatus {
+    guard(|| {
+        // SAFETY: as in `doppel_generate_steered_file`.
+        let table = unsafe { take_stream(table) };
+        let model = &unsafe { non_null(model, "model") }?.0;
+        let options = unsafe { generate_options(options_json) }?;
+        let path = Path::new(unsafe { text(path, "path") }?);
+        let Some(seed) = seed_table(table, model, true)? else {
+            return Err(Failure::new(DoppelStatus::NullParameter, "table is NULL"));
+        };
+        impute_to_file(model, &options, seed, draws, path, None, &mut |_| {})?;
+        Ok(())
+    })
+}
+
+/// Takes over the Arrow C stream at `stream`, if not NULL (leaving its `release` NULL), so that
+/// dropping the result releases it on every path.
+///
+/// # Safety
+/// `stream` is NULL or an initialised Arrow C stream.
+unsafe fn take_stream(stream: *mut FFI_ArrowArrayStream) -> Option<FFI_ArrowArrayStream> {
+    // SAFETY: the caller's contract: an initialised stream, which this moves out of.
+    (!stream.is_null()).then(|| unsafe { FFI_ArrowArrayStream::from_raw(stream) })
+}
+
+/// The generation options in `json`, or the defaults for NULL.
+///
+/// # Safety
+/// `json` is NULL or NUL-terminated.
+unsafe fn generate_options(json: *const c_char) -> Result<GenerateOptions, Failure> {
+    if json.is_null() {
+        return Ok(GenerateOptions::default());
+    }
+    // SAFETY: the caller's contract.
+    let json = unsafe { text(json, "options_json") }?;
+    GenerateOptions::from_json(json)
+        .map_err(|e| Failure::new(DoppelStatus::InvalidConfig, format!("options_json: {e}")))
+}
+
+/// A seed (or to-be-imputed) table read from a stream within the model's limits.
+fn seed_table(
+    stream: Option<FFI_ArrowArrayStream>,
+    model: &TrainedModel,
+    fill_missing: bool,
+) -> Result<Option<Seed>, Failure> {
+    let Some(stream) = stream else { return Ok(None) };
+    let table = stream_table(stream, &model.metadata().config.limits)?;
+    Ok(Some(Seed { table, fill_missing }))
 }
 
 /// A record batch reader whose batches are made inside a panic boundary. The stream's

@@ -16,7 +16,8 @@ pub enum DoppelStatus {
     /// An argument is out of range or not valid UTF-8, or a path's extension names no format
     /// (the message names the argument, or the path and the supported extensions).
     InvalidArgument = 2,
-    /// The training configuration is invalid (the message names the key).
+    /// The training configuration or a generation's options are invalid (the message names
+    /// the key, condition or share at fault).
     InvalidConfig = 3,
     /// A file could not be read or written.
     Io = 4,

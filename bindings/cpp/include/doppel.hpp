@@ -311,6 +311,54 @@ class Model {
     return ArrowStream(std::move(raw));
   }
 
+  /// Steered generation into a file (doppel_generate_steered_file). options_json is a JSON
+  /// object with any of the keys "rows", "seed", "where" (conditions such as
+  /// "age >= 60 and sex = Female"), "rebalance" ("sex=Female:0.5"), "fair"
+  /// ("target=income sensitive=sex"), "sampling" and "batch_size"; an unknown key or a
+  /// condition no row can meet throws Error with Status::InvalidConfig naming it. A seed, if it
+  /// holds a stream, gives one row per seed row with its non-null cells kept exactly; it is
+  /// consumed (released) whatever happens.
+  void generate_steered(const std::string& options_json, const std::string& path,
+                        ArrowStream&& seed = ArrowStream()) const {
+    ArrowStream owned(std::move(seed));  // released here if anything throws before the C call
+    const std::string c_options = detail::c_text(options_json, "options_json");
+    const std::string c_path = detail::c_text(path, "path");
+    const DoppelModel* model = live();
+    struct ArrowArrayStream handed = owned.release();
+    detail::check(doppel_generate_steered_file(model, c_options.c_str(),
+                                               handed.release ? &handed : nullptr,
+                                               c_path.c_str()));
+  }
+
+  /// Steered generation as an Arrow C stream (doppel_generate_steered_arrow): the options and
+  /// seed of generate_steered, the batches of generate_arrow.
+  ArrowStream generate_steered_arrow(const std::string& options_json,
+                                     ArrowStream&& seed = ArrowStream()) const {
+    ArrowStream owned(std::move(seed));
+    const std::string c_options = detail::c_text(options_json, "options_json");
+    const DoppelModel* model = live();
+    struct ArrowArrayStream handed = owned.release();
+    struct ArrowArrayStream raw = {};
+    detail::check(doppel_generate_steered_arrow(model, c_options.c_str(),
+                                                handed.release ? &handed : nullptr, &raw));
+    return ArrowStream(std::move(raw));
+  }
+
+  /// Fills the null cells of a table (consumed) with draws from the model given each row's
+  /// known cells, into a file (doppel_impute_file); known cells are never changed. With draws
+  /// above 1, each cell takes the typical value of that many draws. options_json as for
+  /// generate_steered ("seed" and "sampling" matter).
+  void impute(ArrowStream&& table, const std::string& path, std::size_t draws = 1,
+              const std::string& options_json = "{}") const {
+    ArrowStream owned(std::move(table));
+    const std::string c_options = detail::c_text(options_json, "options_json");
+    const std::string c_path = detail::c_text(path, "path");
+    const DoppelModel* model = live();
+    struct ArrowArrayStream handed = owned.release();
+    detail::check(doppel_impute_file(model, c_options.c_str(),
+                                     handed.release ? &handed : nullptr, draws, c_path.c_str()));
+  }
+
   /// Frees the model now; later use throws Error(Status::NullParameter).
   void close() noexcept { handle_.reset(); }
 

@@ -275,6 +275,59 @@ JNIEXPORT void JNICALL Java_dev_doppel_Native_generateArrow(JNIEnv *env, jclass 
                                 (uint64_t)seed, (struct ArrowArrayStream *)(intptr_t)stream));
 }
 
+/* The steered calls take their input streams over, as train_arrow does: a text that cannot
+ * be pinned releases them here, since the library never sees them then. */
+JNIEXPORT void JNICALL Java_dev_doppel_Native_generateSteeredFile(JNIEnv *env, jclass cls,
+                                                                  jlong model, jbyteArray options,
+                                                                  jlong seed, jbyteArray path) {
+  (void)cls;
+  struct ArrowArrayStream *input = (struct ArrowArrayStream *)(intptr_t)seed;
+  const char *json = pin(env, options);
+  const char *file = json == NULL ? NULL : pin(env, path);
+  if (file == NULL) {
+    if (json != NULL) unpin(env, options, json);
+    release_stream(input);
+    return;
+  }
+  ok(env, doppel_generate_steered_file((const DoppelModel *)(intptr_t)model, json, input, file));
+  unpin(env, path, file);
+  unpin(env, options, json);
+}
+
+JNIEXPORT void JNICALL Java_dev_doppel_Native_generateSteeredArrow(JNIEnv *env, jclass cls,
+                                                                   jlong model, jbyteArray options,
+                                                                   jlong seed, jlong stream) {
+  (void)cls;
+  struct ArrowArrayStream *input = (struct ArrowArrayStream *)(intptr_t)seed;
+  const char *json = pin(env, options);
+  if (json == NULL) {
+    release_stream(input);
+    return;
+  }
+  ok(env, doppel_generate_steered_arrow((const DoppelModel *)(intptr_t)model, json, input,
+                                        (struct ArrowArrayStream *)(intptr_t)stream));
+  unpin(env, options, json);
+}
+
+JNIEXPORT void JNICALL Java_dev_doppel_Native_imputeFile(JNIEnv *env, jclass cls, jlong model,
+                                                         jbyteArray options, jlong table,
+                                                         jlong draws, jbyteArray path) {
+  (void)cls;
+  struct ArrowArrayStream *input = (struct ArrowArrayStream *)(intptr_t)table;
+  const char *json = pin(env, options);
+  const char *file = json == NULL ? NULL : pin(env, path);
+  if (file == NULL) {
+    if (json != NULL) unpin(env, options, json);
+    release_stream(input);
+    return;
+  }
+  /* draws was checked positive in Java. */
+  ok(env, doppel_impute_file((const DoppelModel *)(intptr_t)model, json, input, (size_t)draws,
+                             file));
+  unpin(env, path, file);
+  unpin(env, options, json);
+}
+
 JNIEXPORT jdouble JNICALL Java_dev_doppel_Native_privacyEpsilon(JNIEnv *env, jclass cls,
                                                                 jint accountant,
                                                                 jdouble sampling_rate,

@@ -72,6 +72,89 @@ public final class Model implements AutoCloseable {
         handle.accept(model -> Native.generateArrow(model, rows, seed, streamAddress));
     }
 
+    /**
+     * Steered generation into a file (formats as in {@link #generate}). {@code optionsJson} is
+     * a JSON object with any of the keys {@code rows}, {@code seed}, {@code where} (conditions
+     * every row satisfies, such as {@code "age >= 60 and sex = Female"}), {@code rebalance}
+     * ({@code "sex=Female:0.5"}), {@code fair} ({@code "target=income sensitive=sex"}),
+     * {@code sampling} and {@code batch_size}. A seed stream, if given, yields one row per
+     * seed row, its non-null cells kept exactly and the others generated given them.
+     *
+     * <p>Ownership: a non-zero {@code seedStreamAddress} is always taken over, whatever the
+     * outcome, as {@link Doppel#trainArrow(long, Config)} takes its stream.
+     *
+     * @param optionsJson the options object, such as {@code {"rows": 500, "where": "age >= 60"}}
+     * @param seedStreamAddress the address of an initialised {@code struct ArrowArrayStream}
+     *     of seed rows, or 0 for none
+     * @param path the output file
+     * @throws DoppelException {@link Status#INVALID_CONFIG} naming an unknown key, or a
+     *     condition or share no generated row can meet (nothing is written), or
+     *     {@link Status#INVALID_DATA} for a seed the model cannot take (naming row and column)
+     */
+    public void generateSteered(String optionsJson, long seedStreamAddress, Path path) {
+        withStream(seedStreamAddress, () -> {
+            byte[] options = Native.cString(optionsJson, "optionsJson");
+            byte[] file = Native.cPath(path, "path");
+            handle.accept(model ->
+                    Native.generateSteeredFile(model, options, seedStreamAddress, file));
+        });
+    }
+
+    /**
+     * Steered generation into an Arrow C stream: the options and seed of
+     * {@link #generateSteered}, the stream of {@link #generateArrow}.
+     *
+     * @param optionsJson the options object
+     * @param seedStreamAddress a seed stream (taken over), or 0 for none
+     * @param streamAddress writable storage for the generated {@code struct ArrowArrayStream}
+     * @throws DoppelException as {@link #generateSteered} does
+     */
+    public void generateSteeredArrow(String optionsJson, long seedStreamAddress,
+            long streamAddress) {
+        withStream(seedStreamAddress, () -> {
+            byte[] options = Native.cString(optionsJson, "optionsJson");
+            handle.accept(model -> Native.generateSteeredArrow(
+                    model, options, seedStreamAddress, streamAddress));
+        });
+    }
+
+    /**
+     * Writes the rows of an Arrow C stream to a file with their null cells filled by draws
+     * from the model given each row's known cells; known cells are never changed. With more
+     * than one draw, each filled cell takes the typical value of its draws (the median of a
+     * number's, the most frequent of any other cell's).
+     *
+     * @param optionsJson the options object ({@code seed} and {@code sampling} are read)
+     * @param tableStreamAddress the table's {@code struct ArrowArrayStream}, always taken over
+     * @param draws draws per cell, at least 1
+     * @param path the output file
+     * @throws DoppelException {@link Status#NULL_PARAMETER} for address 0
+     */
+    public void impute(String optionsJson, long tableStreamAddress, long draws, Path path) {
+        withStream(tableStreamAddress, () -> {
+            if (draws < 1) {
+                throw new IllegalArgumentException("draws must be at least 1, got " + draws);
+            }
+            byte[] options = Native.cString(optionsJson, "optionsJson");
+            byte[] file = Native.cPath(path, "path");
+            handle.accept(model ->
+                    Native.imputeFile(model, options, tableStreamAddress, draws, file));
+        });
+    }
+
+    /**
+     * Runs {@code call}, which hands {@code stream} to the library; if it fails before the
+     * library took the stream (a bad argument, a closed model), releases it here, so that the
+     * stream is taken over on every path.
+     */
+    private static void withStream(long stream, Runnable call) {
+        try {
+            call.run();
+        } finally {
+            Native.releaseArrowStream(stream);
+        }
+    }
+
     /** The library takes counts unsigned: a negative one would wrap to a huge one. */
     private static void checkRows(long rows) {
         if (rows < 0) {

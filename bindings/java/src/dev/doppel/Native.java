@@ -88,6 +88,15 @@ final class Native {
 
     static native void generateArrow(long model, long rows, long seed, long stream);
 
+    /** The library takes the stream at {@code seed} over (0 means none). */
+    static native void generateSteeredFile(long model, byte[] options, long seed, byte[] path);
+
+    /** The library takes the stream at {@code seed} over (0 means none). */
+    static native void generateSteeredArrow(long model, byte[] options, long seed, long stream);
+
+    /** The library takes the stream at {@code table} over (0 means NULL). */
+    static native void imputeFile(long model, byte[] options, long table, long draws, byte[] path);
+
     static native double privacyEpsilon(int accountant, double samplingRate,
             double noiseMultiplier, long steps, double delta);
 

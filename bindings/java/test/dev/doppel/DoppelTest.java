@@ -74,6 +74,8 @@ public final class DoppelTest {
         check("same seed, same Arrow stream", this::arrowSameSeed);
         check("an Arrow stream outlives its model", this::arrowOutlivesModel);
         check("train from an Arrow stream", this::arrowRoundTrip);
+        check("conditions and a seed stream steer generation", this::steered);
+        check("imputation fills only the missing cells", this::impute);
         check("Arrow error paths take the stream over", this::arrowErrors);
         check("4 threads fill Arrow streams", this::arrowThreads);
         check("save and load a model file", this::saveAndLoad);
@@ -406,6 +408,70 @@ public final class DoppelTest {
         expect(caught == boom, "the listener's own exception: " + caught);
         expectStatus(Status.INVALID_DATA, "no data rows",
                 () -> takenOver(0, stream -> Doppel.trainArrow(stream, config)));
+    }
+
+    private void steered() throws IOException {
+        Path old = dir.resolve("old.csv");
+        model().generateSteered(
+                "{\"rows\": 300, \"seed\": 3, \"where\": \"age >= 60\"}", 0, old);
+        List<String> rows = lines(old);
+        expect(rows.size() == 301, rows.size() + " lines");
+        for (String row : rows.subList(1, rows.size())) {
+            expect(Integer.parseInt(row.split(",")[0]) >= 60, "age >= 60: " + row);
+        }
+        // A seed of 300 generated rows: its cells come out exactly, missing ones ("?" in the
+        // CSV, nulls in the stream) are generated.
+        Path seeded = dir.resolve("seeded.csv");
+        takenOver(stream -> model().generateSteered("{}", stream, seeded));
+        model().generate(300, 5, dir.resolve("seed-source.csv"));
+        List<String> source = lines(dir.resolve("seed-source.csv"));
+        List<String> out = lines(seeded);
+        expect(out.size() == source.size(), out.size() + " lines, want " + source.size());
+        for (int r = 1; r < Math.min(out.size(), source.size()); r++) {
+            String[] given = source.get(r).split(",", -1);
+            String[] got = out.get(r).split(",", -1);
+            for (int c = 0; c < given.length; c++) {
+                expect(given[c].equals("?") ? !got[c].equals("?") : given[c].equals(got[c]),
+                        "row " + r + ": " + source.get(r) + " came out as " + out.get(r));
+            }
+        }
+        expectStatus(Status.INVALID_CONFIG, "wher", () -> takenOver(stream ->
+                model().generateSteered("{\"wher\": \"age > 3\"}", stream, seeded)));
+        expectStatus(Status.INVALID_CONFIG, "Robot", () -> model().generateSteered(
+                "{\"where\": \"sex = Robot\"}", 0, dir.resolve("never.csv")));
+        expect(!Files.exists(dir.resolve("never.csv")), "nothing written on failure");
+        try (ArrowStream out2 = new ArrowStream()) {
+            model().generateSteeredArrow("{\"rows\": 200, \"where\": \"age < 30\"}", 0,
+                    out2.address);
+            StreamContent content = out2.read();
+            expect(content.rows() == 200, content.rows() + " rows");
+            expect(Long.parseLong(content.columns().get(0).max()) < 30,
+                    "the largest age is below 30: " + content.columns().get(0));
+        }
+    }
+
+    private void impute() throws IOException {
+        Path imputed = dir.resolve("imputed.csv");
+        takenOver(stream -> model().impute("{\"seed\": 2}", stream, 3, imputed));
+        model().generate(300, 5, dir.resolve("impute-source.csv"));
+        List<String> source = lines(dir.resolve("impute-source.csv"));
+        List<String> out = lines(imputed);
+        expect(out.size() == source.size(), out.size() + " lines");
+        int filled = 0;
+        for (int r = 1; r < Math.min(out.size(), source.size()); r++) {
+            String[] given = source.get(r).split(",", -1);
+            String[] got = out.get(r).split(",", -1);
+            for (int c = 0; c < given.length; c++) {
+                filled += given[c].equals("?") ? 1 : 0;
+                expect(given[c].equals("?") ? !got[c].equals("?") : given[c].equals(got[c]),
+                        "row " + r + ": " + source.get(r) + " imputed as " + out.get(r));
+            }
+        }
+        expect(filled > 0, "the table had no missing cell: the check checks nothing");
+        expectThrows(IllegalArgumentException.class,
+                () -> takenOver(stream -> model().impute("{}", stream, 0, imputed)));
+        expectStatus(Status.NULL_PARAMETER, "table is NULL",
+                () -> model().impute("{}", 0, 1, imputed));
     }
 
     /** Fills a stream with 300 rows, hands it to {@code call}, and checks it was taken over. */

@@ -1,0 +1,119 @@
+package doppel
+
+// #include "doppel.h"
+import "C"
+
+import (
+	"encoding/json"
+	"unsafe"
+)
+
+// GenerateOptions steer a generation: how many rows and with which seed (as the arguments of
+// Generate), conditions every row satisfies, category shares and fairness. Empty strings
+// steer nothing.
+type GenerateOptions struct {
+	// Rows is the number of records; not read with a seed table (one record per seed row).
+	Rows int `json:"rows"`
+	// Seed is the seed of every random draw (all 64 bits are used).
+	Seed uint64 `json:"seed"`
+	// Where holds conditions every row satisfies, such as
+	// "age >= 60 and workclass in (Private, State-gov)" (=, !=, <, <=, >, >=, in, not in).
+	Where string `json:"where,omitempty"`
+	// Rebalance sets category shares, such as "sex=Female:0.5" (several values joined by ",",
+	// several columns by ";"); the other columns keep their distribution given them.
+	Rebalance string `json:"rebalance,omitempty"`
+	// Fair makes a target independent of a sensitive column: "target=income sensitive=sex".
+	Fair string `json:"fair,omitempty"`
+}
+
+// json is the options object of the C ABI.
+func (o GenerateOptions) json() (string, error) {
+	if o.Rows < 0 {
+		return "", invalidArgument("Rows is negative: %d", o.Rows)
+	}
+	text, err := json.Marshal(o)
+	return string(text), err
+}
+
+// GenerateSteered writes records steered by opts to path (formats as in Generate). seed, if
+// not nil, points to an Arrow C stream (struct ArrowArrayStream) of seed rows: one record is
+// generated per seed row, its non-null cells kept exactly and the rest generated given them;
+// the stream is always taken over and released, whatever GenerateSteered returns. Options or
+// conditions the model cannot meet give ErrInvalidConfig with a message naming them, and
+// nothing is written.
+func (m *Model) GenerateSteered(opts GenerateOptions, seed unsafe.Pointer, path string) error {
+	defer releaseStream(seed) // for the paths that never reach the library
+	options, err := opts.json()
+	if err != nil {
+		return err
+	}
+	coptions, err := cString("options", options)
+	if err != nil {
+		return err
+	}
+	defer freeCString(coptions)
+	cpath, err := cString("path", path)
+	if err != nil {
+		return err
+	}
+	defer freeCString(cpath)
+	cseed := (*C.struct_ArrowArrayStream)(seed)
+	return m.use("Model.GenerateSteered", func(p *C.DoppelModel) error {
+		return call(func() C.enum_DoppelStatus {
+			return C.doppel_generate_steered_file(p, coptions, cseed, cpath)
+		})
+	})
+}
+
+// GenerateSteeredArrow is GenerateSteered into the Arrow C stream at out, as GenerateArrow
+// fills it.
+func (m *Model) GenerateSteeredArrow(opts GenerateOptions, seed unsafe.Pointer, out unsafe.Pointer) error {
+	defer releaseStream(seed)
+	options, err := opts.json()
+	if err != nil {
+		return err
+	}
+	coptions, err := cString("options", options)
+	if err != nil {
+		return err
+	}
+	defer freeCString(coptions)
+	cseed := (*C.struct_ArrowArrayStream)(seed)
+	stream := (*C.struct_ArrowArrayStream)(out)
+	return m.use("Model.GenerateSteeredArrow", func(p *C.DoppelModel) error {
+		return call(func() C.enum_DoppelStatus {
+			return C.doppel_generate_steered_arrow(p, coptions, cseed, stream)
+		})
+	})
+}
+
+// Impute writes the rows of the Arrow C stream table to path with their null cells filled by
+// draws from the model given each row's known cells; known cells never change. With draws
+// above 1, each filled cell takes the typical value of that many draws (the median of a
+// number's). opts.Seed is read; the stream is always taken over and released.
+func (m *Model) Impute(opts GenerateOptions, table unsafe.Pointer, draws int, path string) error {
+	defer releaseStream(table)
+	if draws < 1 {
+		return invalidArgument("draws must be at least 1, got %d", draws)
+	}
+	options, err := opts.json()
+	if err != nil {
+		return err
+	}
+	coptions, err := cString("options", options)
+	if err != nil {
+		return err
+	}
+	defer freeCString(coptions)
+	cpath, err := cString("path", path)
+	if err != nil {
+		return err
+	}
+	defer freeCString(cpath)
+	ctable := (*C.struct_ArrowArrayStream)(table)
+	return m.use("Model.Impute", func(p *C.DoppelModel) error {
+		return call(func() C.enum_DoppelStatus {
+			return C.doppel_impute_file(p, coptions, ctable, C.size_t(draws), cpath)
+		})
+	})
+}
