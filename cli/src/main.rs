@@ -13,7 +13,10 @@ use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 use doppel_core::config::{Delta, PrivacyConfig};
-use doppel_core::generate::{generate_seeded_to_file, impute_to_file, GenerateOptions, Sampling};
+use doppel_core::filter::PrivacyFilter;
+use doppel_core::generate::{
+    generate_filtered_to_file, generate_seeded_to_file, impute_to_file, GenerateOptions, Sampling,
+};
 use doppel_core::ingest::{
     check_delimiter, delimiter_name, detect_delimiter, in_file, read_table, Format, ReadOptions,
 };
@@ -294,6 +297,17 @@ struct GenerateArgs {
     /// Format of --output, whatever its extension (default: from the extension).
     #[arg(long, value_enum)]
     format: Option<FormatArg>,
+    /// Privacy filter: the training table (CSV, Parquet or Arrow IPC); generated rows
+    /// within --filter-distance of one of its rows are dropped and replaced, and the count
+    /// of dropped rows is printed. Not for DP models (the filter reads the private rows),
+    /// nor with --seed-data.
+    #[arg(long, value_name = "FILE", conflicts_with = "seed_data")]
+    filter_against: Option<PathBuf>,
+    /// The privacy filter's distance: the mean over columns of a per-cell distance in [0, 1]
+    /// (numbers and dates: the difference over the column's range; others: 0 equal, 1 not).
+    /// 0 drops exact copies only.
+    #[arg(long, default_value_t = 0.0, requires = "filter_against")]
+    filter_distance: f64,
 }
 
 #[derive(clap::Args)]
@@ -465,15 +479,19 @@ fn run(cli: Cli) -> CliResult<()> {
                 ..GenerateOptions::default()
             };
             let output = Output { path: &args.output, format: args.format.map(Format::from) };
-            let seed = args.seed_data.as_deref().map(|path| SeedFile { path, impute: false });
-            generate_command(&args.model, &options, seed, &output, args.device, args.rows, 1)
+            let sources = Sources {
+                seed: args.seed_data.as_deref().map(|path| SeedFile { path, impute: false }),
+                filter: args.filter_against.as_deref().map(|p| (p, args.filter_distance)),
+            };
+            generate_command(&args.model, &options, sources, &output, args.device, args.rows, 1)
         }
         Command::Impute(args) => {
             let options = GenerateOptions { seed: args.seed, ..GenerateOptions::default() };
             let output = Output { path: &args.output, format: args.format.map(Format::from) };
             let seed = Some(SeedFile { path: &args.input, impute: true });
+            let sources = Sources { seed, filter: None };
             let draws = args.draws;
-            generate_command(&args.model, &options, seed, &output, args.device, None, draws)
+            generate_command(&args.model, &options, sources, &output, args.device, None, draws)
         }
         Command::Inspect { model: path, json } => {
             // Inspect writes nothing but standard output.
@@ -536,7 +554,15 @@ fn run(cli: Cli) -> CliResult<()> {
                 ..GenerateOptions::default()
             };
             let out = Output { path: &output, format: None };
-            generate_command(&model, &options, None, &out, config.training.device, None, 1)?;
+            generate_command(
+                &model,
+                &options,
+                Sources { seed: None, filter: None },
+                &out,
+                config.training.device,
+                None,
+                1,
+            )?;
             check()?;
             let outputs = report::Outputs { json: json.as_deref(), html: Some(&html) };
             let mut report_options = doppel_report::ReportOptions::default();
@@ -746,6 +772,13 @@ struct SeedFile<'a> {
     impute: bool,
 }
 
+/// The tables a generation reads besides the model: seed rows, or the privacy filter's
+/// training table and distance.
+struct Sources<'a> {
+    seed: Option<SeedFile<'a>>,
+    filter: Option<(&'a Path, f64)>,
+}
+
 /// An output file and its format, if given.
 struct Output<'a> {
     path: &'a Path,
@@ -758,14 +791,17 @@ struct Output<'a> {
 fn generate_command(
     model_path: &Path,
     options: &GenerateOptions,
-    seed: Option<SeedFile>,
+    sources: Sources,
     output: &Output,
     device: DeviceChoice,
     rows: Option<usize>,
     draws: usize,
 ) -> CliResult<()> {
-    let inputs: Vec<&Path> =
-        std::iter::once(model_path).chain(seed.as_ref().map(|s| s.path)).collect();
+    let Sources { seed, filter } = sources;
+    let inputs: Vec<&Path> = std::iter::once(model_path)
+        .chain(seed.as_ref().map(|s| s.path))
+        .chain(filter.map(|(path, _)| path))
+        .collect();
     refuse_overwriting(&[output.path], &inputs)?;
     // Before the model loads: an output named with an unknown extension.
     let format =
@@ -788,9 +824,42 @@ fn generate_command(
              training.random_order_share > 0 (see docs) for conditionals in any order"
         );
     }
+    let filter = match filter {
+        None => None,
+        Some((path, distance)) => {
+            let config = &model.metadata().config;
+            let read = ReadOptions { format: None, ..ReadOptions::from_config(config) };
+            let table = read_table(path, &read).map_err(input_error)?;
+            let filter = PrivacyFilter::new(&model, &table, distance)
+                .map_err(|e| CliError::from(doppel_core::ingest::in_file(path, e)))?;
+            Some(filter)
+        }
+    };
     let planned = seed.as_ref().map_or(options.rows, |s| s.table.num_rows() * draws);
     let mut progress = GenerationProgress::new(planned);
     let on_progress = &mut |done| progress.update(done);
+    if let Some(filter) = filter {
+        let filtered = generate_filtered_to_file(
+            &model,
+            options,
+            &filter,
+            output.path,
+            Some(format),
+            on_progress,
+        )
+        .map_err(CliError::from)?;
+        progress.finish();
+        eprintln!(
+            "wrote {} rows to {} in {:.1} s; the privacy filter dropped {} generated rows \
+             within distance {} of a training row",
+            filtered.rows,
+            output.path.display(),
+            started.elapsed().as_secs_f64(),
+            filtered.dropped,
+            filter_distance_text(filter.distance()),
+        );
+        return Ok(());
+    }
     let rows = match seed {
         Some(seed) if seed.fill_missing => {
             impute_to_file(&model, options, seed, draws, output.path, Some(format), on_progress)
@@ -807,6 +876,15 @@ fn generate_command(
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// A filter distance for messages: "0 (exact copies)" or the number.
+fn filter_distance_text(distance: f64) -> String {
+    if distance == 0.0 {
+        "0 (exact copies)".into()
+    } else {
+        distance.to_string()
+    }
 }
 
 /// Reads a seed (or to-be-imputed) table with the model's delimiter and limits; with `rows`,

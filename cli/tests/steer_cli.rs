@@ -83,7 +83,9 @@ fn impossible_conditions_and_bad_seeds_are_refused_before_writing() {
         ("count > 1000", &["count", "no value"][..]),
         ("colour = purple", &["purple", "red"]),
         ("weight < 3", &["weight", "colour, size, count"]),
-        ("colour ~ red", &["cannot read the condition"]),
+        ("colour ~ '('", &["cannot read the condition", "does not compile"]),
+        ("colour ~ 'x.*'", &["colour", "no value"]),
+        ("count <= size", &["cannot order 'count' and 'size'"]),
     ] {
         let out = doppel(&[&args[..], &["--where", condition]].concat(), dir.path());
         assert_refused(&out, needles);
@@ -93,4 +95,47 @@ fn impossible_conditions_and_bad_seeds_are_refused_before_writing() {
     let args = ["generate", "--model", "m.doppel", "--seed-data", "bad.csv", "--output", "y.csv"];
     assert_refused(&doppel(&args, dir.path()), &["seed row 2", "count", "many"]);
     assert!(!dir.path().join("y.csv").exists());
+}
+
+#[test]
+fn constraints_in_the_config_hold_on_every_row() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_input(dir.path());
+    let config = "constraints = [\"count >= 20\", \"colour matches 'r.*|b.*'\"]\n";
+    std::fs::write(dir.path().join("c.toml"), config).expect("write config");
+    let args = ["train", "--input", "in.csv", "--model", "m.doppel", "--config", "c.toml"];
+    let out = doppel(&[&args[..], &["--epochs", "2"]].concat(), dir.path());
+    assert!(out.status.success(), "training failed: {}", stderr(&out));
+    let args = ["generate", "--model", "m.doppel", "--rows", "300", "--output", "out.csv"];
+    let out = doppel(&args, dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let rows = lines(&dir.path().join("out.csv"));
+    assert_eq!(rows.len(), 301);
+    for row in &rows[1..] {
+        assert!(row[0] == "red" || row[0] == "blue", "{row:?}");
+        assert!(row[2].parse::<i64>().expect("an integer") >= 20, "{row:?}");
+    }
+    // A constraint on a column the table lacks is refused before training.
+    std::fs::write(dir.path().join("bad.toml"), "constraints = [\"weight > 3\"]\n").unwrap();
+    let args = ["train", "--input", "in.csv", "--model", "n.doppel", "--config", "bad.toml"];
+    assert_refused(&doppel(&args, dir.path()), &["weight"]);
+}
+
+#[test]
+fn the_privacy_filter_drops_copies_and_tops_up() {
+    let dir = trained();
+    let args = ["generate", "--model", "m.doppel", "--rows", "200", "--output", "f.csv"];
+    let filter = ["--filter-against", "in.csv", "--filter-distance", "0"];
+    let out = doppel(&[&args[..], &filter].concat(), dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("the privacy filter dropped"), "{}", stderr(&out));
+    let written = lines(&dir.path().join("f.csv"));
+    assert_eq!(written.len(), 201);
+    let training = lines(&dir.path().join("in.csv"));
+    for row in &written[1..] {
+        assert!(!training[1..].contains(row), "{row:?} copies a training row");
+    }
+    // The filter's table is an input: never the output.
+    let over = ["generate", "--model", "m.doppel", "--rows", "5", "--output", "in.csv"];
+    assert_refused(&doppel(&[&over[..], &filter].concat(), dir.path()), &["in.csv"]);
 }

@@ -552,6 +552,14 @@ pub struct TrainConfig {
     pub privacy: PrivacyConfig,
     /// Resource limits (see [`Limits`]).
     pub limits: Limits,
+    /// Rules every generated row keeps, written as conditions (see
+    /// [`crate::steer::parse_conditions`]): ranges (`age >= 18`), allowed values
+    /// (`workclass in (Private, State-gov)`), regular expressions a category matches whole
+    /// (`code matches '[A-Z]{2}[0-9]+'`) and orders between number or date columns
+    /// (`start_date <= end_date`). Enforced while decoding, never by dropping rows; one that
+    /// no generated row can keep is an error before generation. Declared by the user, so
+    /// public: the privacy ledger does not pay for them.
+    pub constraints: Vec<String>,
 }
 
 impl Default for TrainConfig {
@@ -565,6 +573,7 @@ impl Default for TrainConfig {
             training: TrainingConfig::default(),
             privacy: PrivacyConfig::default(),
             limits: Limits::default(),
+            constraints: Vec::new(),
         }
     }
 }
@@ -685,6 +694,10 @@ impl TrainConfig {
         }
         for (name, column) in &self.columns {
             column.validate(name)?;
+        }
+        for (i, text) in self.constraints.iter().enumerate() {
+            crate::steer::parse_conditions(text)
+                .map_err(|e| Error::Config(format!("constraints[{i}]: {e}")))?;
         }
         self.limits.validate()?;
         // Model sizes: each one multiplies training and generation cost (and memory).

@@ -20,6 +20,7 @@ use crate::output::{create_sink, rows_to_batch, OutputType};
 use crate::rng::Rng;
 use crate::schema::ColumnKind;
 use crate::steer::{Balance, Plan, RowPlan, Seed, Steering};
+use crate::tokenizer::FieldRole;
 
 /// How tokens are drawn from the model's distribution.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -152,7 +153,8 @@ fn plan(
         rebalance: &options.rebalance,
         fair: &options.fair,
     };
-    if steering.is_empty() && seed.is_none() {
+    let constrained = !model.metadata().config.constraints.is_empty();
+    if steering.is_empty() && seed.is_none() && !constrained {
         return Ok(None);
     }
     Plan::new(model, &steering, seed).map(|p| Some(Box::new(p)))
@@ -229,6 +231,75 @@ pub fn generate_seeded_to_file(
     let mut out = RowWriter::create(model, path, format)?;
     generate_cells(model, options, plan.as_deref(), &mut |rows| out.write(rows), progress)?;
     out.finish()
+}
+
+/// What a filtered generation wrote and dropped (see [`generate_filtered_to_file`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Filtered {
+    /// Rows written: the rows asked for.
+    pub rows: usize,
+    /// Generated rows dropped as too near a training row.
+    pub dropped: usize,
+}
+
+/// Most rounds of generation a filtered generation takes to top its output up.
+const MAX_FILTER_ROUNDS: u64 = 8;
+
+/// [`generate_to_file_as`] through a privacy filter (see [`crate::filter`]): rows within the
+/// filter's distance of a training row are dropped and more are generated until
+/// `options.rows` are written, in rounds that ask for what is missing scaled by the share kept
+/// so far. The first round's rows are those of the unfiltered generation with the same seed,
+/// less the dropped ones. An error names the share dropped when eight rounds are not enough.
+pub fn generate_filtered_to_file(
+    model: &TrainedModel,
+    options: &GenerateOptions,
+    filter: &crate::filter::PrivacyFilter,
+    path: &Path,
+    format: Option<Format>,
+    progress: &mut dyn FnMut(usize),
+) -> Result<Filtered> {
+    let format = Format::resolve(path, format)?;
+    let plan = plan(model, options, None)?;
+    let mut out = RowWriter::create(model, path, format)?;
+    let (mut kept, mut dropped) = (0usize, 0usize);
+    let mut round = 0;
+    while kept < options.rows {
+        if round == MAX_FILTER_ROUNDS {
+            return Err(Error::Data(format!(
+                "the privacy filter dropped {dropped} of {} generated rows, too many to write \
+                 {} in {MAX_FILTER_ROUNDS} rounds: lower the filter distance",
+                kept + dropped,
+                options.rows
+            )));
+        }
+        let missing = options.rows - kept;
+        // Ask for what is missing over the share kept so far (at most 100 times as many).
+        let share = if kept + dropped == 0 { 1.0 } else { kept as f64 / (kept + dropped) as f64 };
+        let ask = ((missing as f64 / share.max(0.01)).ceil() as usize).max(missing);
+        let seed = options.seed.wrapping_add(round.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let round_options = GenerateOptions { rows: ask, seed, ..options.clone() };
+        let consume = &mut |rows: Vec<Vec<Option<String>>>| {
+            let keep = filter.keep(model, &rows);
+            let mut batch = Vec::with_capacity(rows.len());
+            for (row, keep) in rows.into_iter().zip(keep) {
+                if kept == options.rows {
+                    break;
+                }
+                if keep {
+                    batch.push(row);
+                    kept += 1;
+                } else {
+                    dropped += 1;
+                }
+            }
+            out.write(batch)
+        };
+        generate_cells(model, &round_options, plan.as_deref(), consume, &mut |_| {})?;
+        progress(kept);
+        round += 1;
+    }
+    let rows = out.finish()?;
+    Ok(Filtered { rows, dropped })
 }
 
 /// Fills the missing cells of `seed.table` (see [`Seed::fill_missing`]) into a file: with
@@ -518,6 +589,7 @@ fn generate_batch(
     let mut done = vec![false; n * len];
     let mut probs = Vec::new();
     let never: Vec<Vec<u32>> = (0..len).map(|t| tokenizer.never(t)).collect();
+    let rules = plan.map_or(&[][..], Plan::rules);
     for s in 0..len {
         let step_fields: Vec<u32> = (0..n).map(|r| order_of(r)[s]).collect();
         // Forced tokens (a seed's cells, a text's padding after its end) need no logits: only
@@ -566,6 +638,8 @@ fn generate_batch(
                 if let Some(allowed) = allowed {
                     tokenizer.bar(t, allowed, &tokens[r * len..(r + 1) * len], row_logits);
                 }
+                let row = r * len..(r + 1) * len;
+                bar_unordered(tokenizer, t, rules, &tokens[row.clone()], &done[row], row_logits);
                 let present = row_plan(r).is_some_and(|p| p.present[fields[t].column]);
                 if let Some(missing) = tokenizer.missing_token(t).filter(|_| present) {
                     if let Some(logit) = row_logits.get_mut(missing as usize) {
@@ -603,9 +677,53 @@ fn generate_batch(
         .map(|r| {
             let known = row_plan(r).map_or(&[][..], |p| p.known.as_slice());
             let tokens = &tokens[r * len..(r + 1) * len];
-            tokenizer.decode_steered(tokens, (first_row + r) as u64, &mut rng, &within, known)
+            tokenizer.decode_steered(
+                tokens,
+                (first_row + r) as u64,
+                &mut rng,
+                &within,
+                known,
+                rules,
+            )
         })
         .collect())
+}
+
+/// Bars the tokens of number field `field` that would break one of `rules` given the
+/// other column's tokens so far in the record (`tokens`, of which `done` are drawn), or the
+/// values it can take at all when it comes later. A bar
+/// that would leave no token (the data broke the order) is not applied: that record's cell
+/// then follows the model alone.
+fn bar_unordered(
+    tokenizer: &crate::tokenizer::Tokenizer,
+    field: usize,
+    rules: &[crate::tokenizer::OrderRule],
+    tokens: &[u32],
+    done: &[bool],
+    logits: &mut [f32],
+) {
+    let Some(f) = tokenizer.fields().get(field) else { return };
+    if !matches!(f.role, FieldRole::NumberValue | FieldRole::NumberPosition) {
+        return;
+    }
+    for rule in rules {
+        let Some((other, _)) = rule.other(f.column) else { continue };
+        // The other column still to come: this one keeps to what it can take at all.
+        let span = match tokenizer.span_so_far(other, tokens, done) {
+            Some(span) => span,
+            None if !tokenizer.drawn(other, done) => match tokenizer.value_range(other) {
+                Some(range) => range,
+                None => continue,
+            },
+            None => continue,
+        };
+        let bound = tokenizer.order_bound(f.column, rule, span);
+        let before = logits.to_vec();
+        tokenizer.bar_values(field, &bound, tokens, logits);
+        if logits.iter().all(|l| *l == f32::NEG_INFINITY) {
+            logits.copy_from_slice(&before);
+        }
+    }
 }
 
 /// The tokens of the rows whose logits are `logits` at a balanced field (see

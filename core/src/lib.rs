@@ -17,6 +17,7 @@ pub mod device;
 pub mod dp;
 pub mod dp_defaults;
 pub(crate) mod error;
+pub mod filter;
 pub mod generate;
 pub mod ingest;
 pub mod limits;
@@ -47,8 +48,9 @@ pub use config::TrainConfig;
 pub use device::DeviceChoice;
 pub use error::{Error, Result};
 pub use generate::{
-    generate, generate_batches, generate_seeded_batches, generate_seeded_to_file, generate_to_file,
-    generate_to_file_as, impute_to_file, BatchStream, GenerateOptions, Sampling,
+    generate, generate_batches, generate_filtered_to_file, generate_seeded_batches,
+    generate_seeded_to_file, generate_to_file, generate_to_file_as, impute_to_file, BatchStream,
+    Filtered, GenerateOptions, Sampling,
 };
 pub use limits::Limits;
 pub use schema::{ColumnKind, ColumnSchema, Schema};

@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::order::Orders;
 use crate::schema::is_missing;
 use crate::table::Table;
-use crate::tokenizer::{Allowed, FieldRole, Test, Tokenizer};
+use crate::tokenizer::{Allowed, FieldRole, OrderRule, Test, Tokenizer};
 
 /// One condition: a test of one column's value.
 #[derive(Clone, Debug, PartialEq)]
@@ -29,9 +29,12 @@ pub struct Condition {
 }
 
 /// Reads conditions written `column op value`, joined by `and`: `op` is one of `=` (or `==`),
-/// `!=` (or `<>`), `<`, `<=`, `>`, `>=`, or `in (v1, v2, …)` / `not in (…)`. A name or value
-/// with spaces or operator characters is quoted (`"native country" = 'United States'`); the
-/// words `and`, `in` and `not` are read in any case. Empty text is no condition.
+/// `!=` (or `<>`), `<`, `<=`, `>`, `>=`, `in (v1, v2, …)` / `not in (…)`, or `matches 'regex'`
+/// (or `~ 'regex'`: a category whose whole text matches). A name or value with spaces or
+/// operator characters is quoted (`"native country" = 'United States'`); the words `and`,
+/// `in`, `not` and `matches` are read in any case. A comparison's value may name another
+/// number or date column (`start <= end`): an order between the two (see [`OrderRule`]).
+/// Empty text is no condition.
 pub fn parse_conditions(text: &str) -> Result<Vec<Condition>> {
     let bad = |clause: &str, why: &str| {
         Error::Config(format!("cannot read the condition '{}': {why}", clause.trim()))
@@ -59,7 +62,15 @@ pub fn parse_conditions(text: &str) -> Result<Vec<Condition>> {
         let keyword = |word: &str| {
             lower.strip_prefix(word).filter(|r| r.starts_with([' ', '(']) || r.is_empty()).is_some()
         };
-        let test = if keyword("not") {
+        let test = if keyword("matches") || rest.starts_with('~') {
+            let after = rest.strip_prefix('~').unwrap_or_else(|| &rest[7..]);
+            let pattern = unquote(after.trim()).map_err(|why| bad(&clause, &why))?;
+            if after.trim().is_empty() {
+                return Err(bad(&clause, "no regular expression after 'matches'"));
+            }
+            crate::tokenizer::whole_match(&pattern).map_err(|why| bad(&clause, &why))?;
+            Test::Matches(pattern)
+        } else if keyword("not") {
             let after = rest[3..].trim_start();
             if !after.to_ascii_lowercase().starts_with("in") {
                 return Err(bad(&clause, "'not' is followed by 'in (…)'"));
@@ -257,6 +268,8 @@ pub(crate) struct Plan {
     any_order: bool,
     seed: Option<(Seed, Vec<Option<usize>>)>,
     missing_tokens: Vec<String>,
+    /// Orders between columns (a comparison with another column).
+    rules: Vec<OrderRule>,
 }
 
 /// One row's plan.
@@ -275,14 +288,19 @@ impl Plan {
     /// Resolves `conditions` and `seed` against `model`: errors name the column, value or seed
     /// row at fault, and come before anything is generated.
     pub fn new(model: &TrainedModel, steering: &Steering, seed: Option<Seed>) -> Result<Plan> {
-        let conditions = parse_conditions(steering.conditions)?;
+        let mut conditions = parse_conditions(steering.conditions)?;
+        conditions.extend(constraints(model)?);
         let tokenizer = model.tokenizer();
         let schema = model.schema();
         let columns = schema.columns.len();
         let mut tests: Vec<Vec<Test>> = vec![Vec::new(); columns];
+        let mut rules = Vec::new();
         for condition in &conditions {
             let c = find_column(model, &condition.column)?;
-            tests[c].push(condition.test.clone());
+            match order_rule(model, c, &condition.test)? {
+                Some(rule) => rules.push(rule),
+                None => tests[c].push(condition.test.clone()),
+            }
         }
         let mut allowed = vec![None; columns];
         let mut constant = vec![None; columns];
@@ -327,6 +345,7 @@ impl Plan {
             any_order: learned_any_order(model),
             seed,
             missing_tokens: model.metadata().config.missing_tokens.clone(),
+            rules,
         };
         plan.check_seed(tokenizer)?;
         Ok(plan)
@@ -346,6 +365,11 @@ impl Plan {
                 _ => None,
             })
             .collect()
+    }
+
+    /// The orders between columns every row keeps.
+    pub fn rules(&self) -> &[OrderRule] {
+        &self.rules
     }
 
     /// How field `field` is balanced, if it is.
@@ -436,6 +460,24 @@ impl Plan {
                     Ok(tokens) => put(c, &tokens, &mut first),
                     Err(_) if base.is_some() => {}
                     Err(why) => return Err(at(why)),
+                }
+            }
+        }
+        for rule in &self.rules {
+            let value = |c: usize| {
+                let cell = known[c].as_ref()?.as_deref();
+                tokenizer.read_number(c, cell?)
+            };
+            if let (Some(low), Some(high)) = (value(rule.low), value(rule.high)) {
+                if low > high || (rule.strict && low == high) {
+                    let name = |c: usize| &schema.columns[c].name;
+                    let op = if rule.strict { "<" } else { "<=" };
+                    return Err(Error::Data(format!(
+                        "seed row {}: '{}' {op} '{}' does not hold ({low} and {high})",
+                        r + 1,
+                        name(rule.low),
+                        name(rule.high)
+                    )));
                 }
             }
         }
@@ -626,6 +668,57 @@ fn find_column(model: &TrainedModel, name: &str) -> Result<usize> {
 
 /// For each model column, the seed table's column of that name; an error for a seed column
 /// the model does not have.
+/// The model's constraints (the training configuration's `constraints`), read as conditions.
+fn constraints(model: &TrainedModel) -> Result<Vec<Condition>> {
+    let mut out = Vec::new();
+    for text in &model.metadata().config.constraints {
+        let parsed = parse_conditions(text)
+            .map_err(|e| Error::Config(format!("constraint '{text}': {e}")))?;
+        out.extend(parsed);
+    }
+    Ok(out)
+}
+
+/// A comparison of column `c` whose value names another column, as an [`OrderRule`]; `None`
+/// for any other test. An error in words when the two cannot be ordered, or when no pair of
+/// values the model generates keeps the order.
+fn order_rule(model: &TrainedModel, c: usize, test: &Test) -> Result<Option<OrderRule>> {
+    let Test::Range { low, high } = test else { return Ok(None) };
+    let tokenizer = model.tokenizer();
+    let (bound, c_is_high) = match (low, high) {
+        (Some(bound), None) => (bound, true),
+        (None, Some(bound)) => (bound, false),
+        _ => return Ok(None),
+    };
+    let (text, inclusive) = bound;
+    if tokenizer.read_number(c, text).is_some() {
+        return Ok(None);
+    }
+    let Ok(other) = find_column(model, text) else { return Ok(None) };
+    let names = &model.schema().columns;
+    let (name, other_name) = (&names[c].name, &names[other].name);
+    let in_words =
+        |why: String| Error::Config(format!("cannot order '{name}' and '{other_name}': {why}"));
+    if other == c {
+        return Err(in_words("a column compared with itself".into()));
+    }
+    tokenizer.comparable(c, other).map_err(in_words)?;
+    let (low, high) = if c_is_high { (other, c) } else { (c, other) };
+    let rule = OrderRule { low, high, strict: !inclusive };
+    let (Some((low_min, _)), Some((_, high_max))) =
+        (tokenizer.value_range(low), tokenizer.value_range(high))
+    else {
+        return Ok(Some(rule));
+    };
+    if low_min > high_max || (rule.strict && low_min == high_max) {
+        return Err(in_words(format!(
+            "every '{}' the model generates is above every '{}'",
+            names[low].name, names[high].name
+        )));
+    }
+    Ok(Some(rule))
+}
+
 fn seed_columns(model: &TrainedModel, table: &Table) -> Result<Vec<Option<usize>>> {
     let columns = &model.schema().columns;
     for name in table.column_names() {
@@ -672,10 +765,17 @@ mod tests {
         // A word containing "and" is no separator.
         assert_eq!(parse_conditions("brand = Andes")?[0].test, values(&["Andes"], false));
         assert!(parse_conditions("")?.is_empty());
-        for bad in ["age", "age >=", "and age > 1", "x in 1, 2", "x = 'open", "x ~ 3", "= 3"] {
+        assert_eq!(
+            parse_conditions("code matches '[A-Z]+'")?[0].test,
+            Test::Matches("[A-Z]+".into())
+        );
+        assert_eq!(parse_conditions("code ~ 'a|b' and x=1")?[0].test, Test::Matches("a|b".into()));
+        for bad in ["age", "age >=", "and age > 1", "x in 1, 2", "x = 'open", "x ~ '('", "= 3"] {
             let e = parse_conditions(bad).err().map(|e| e.to_string()).unwrap_or_default();
             assert!(e.contains("condition"), "{bad}: {e}");
         }
+        let e = parse_conditions("x matches").err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains("no regular expression"), "{e}");
         Ok(())
     }
 }

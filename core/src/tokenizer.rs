@@ -35,7 +35,8 @@ use crate::subword::SubwordModel;
 use crate::table::Table;
 
 mod allowed;
-pub use allowed::{Allowed, Test};
+pub(crate) use allowed::whole_match;
+pub use allowed::{Allowed, OrderRule, Test};
 
 /// One column's mapping between cell text and local token ids.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -590,13 +591,15 @@ impl Tokenizer {
     /// as the column's missing marker in CSV). `row_index` numbers generated identifiers;
     /// `rng` draws values within numeric bins.
     pub fn decode(&self, tokens: &[u32], row_index: u64, rng: &mut Rng) -> Vec<Option<String>> {
-        self.decode_steered(tokens, row_index, rng, &[], &[])
+        self.decode_steered(tokens, row_index, rng, &[], &[], &[])
     }
 
     /// [`Tokenizer::decode`] keeping each number column `c` with `within[c]` inside those
     /// intervals (see [`Allowed::Numbers`]), and each column `c` with `known[c]` at that cell
     /// (a seed's: ends measured from it and derived columns computed from it read it too);
-    /// columns beyond either slice are free.
+    /// columns beyond either slice are free. Each of `rules` holds between its columns'
+    /// values when the tokens allow it (generation bars the tokens that do not): the first of
+    /// the two decoded keeps to the other's tokens, the second to the first's value.
     pub fn decode_steered(
         &self,
         tokens: &[u32],
@@ -604,6 +607,7 @@ impl Tokenizer {
         rng: &mut Rng,
         within: &[Option<&[(f64, f64)]>],
         known: &[Option<Option<String>>],
+        rules: &[OrderRule],
     ) -> Vec<Option<String>> {
         let known = |c: usize| known.get(c).and_then(Option::as_ref);
         let mut cells = Vec::with_capacity(self.codecs.len());
@@ -614,7 +618,11 @@ impl Tokenizer {
             // A validated tokenizer has a token for every field; anything else decodes as missing.
             let span = tokens.get(t..t.saturating_add(n));
             let ordered = matches!(codec, Codec::Number { after: Some(_), .. });
-            let allowed = within.get(cells.len()).copied().flatten();
+            let mut allowed = within.get(cells.len()).copied().flatten();
+            let related = self.ordered_bound(cells.len(), rules, &cells, tokens, allowed, &known);
+            if let Some(bound) = related.as_deref().filter(|b| !b.is_empty()) {
+                allowed = Some(bound);
+            }
             if let Some(cell) = known(cells.len()) {
                 cells.push(cell.clone());
                 spans.push(None);
@@ -624,6 +632,12 @@ impl Tokenizer {
             let cell = span.filter(|_| !ordered).and_then(|tokens| match allowed {
                 Some(allowed) => codec.decode_from(tokens, 0.0, column, rng, Some(allowed)),
                 None => codec.decode(tokens, &self.rare_token, column, row_index, rng),
+            });
+            // A step too narrow to hold a value the order allows (its values round out of
+            // it): the allowed value nearest to it.
+            let cell = cell.or_else(|| {
+                let bound = related.as_deref().filter(|b| !b.is_empty())?;
+                self.nearest_value(cells.len(), bound, tokens)
             });
             cells.push(cell);
             spans.push(span);
@@ -656,6 +670,35 @@ impl Tokenizer {
             }
         }
         cells
+    }
+
+    /// The intervals column `c` keeps to for `rules` (with `within` its own, if any), given
+    /// the cells decoded so far, the other cells a seed fixes, and the tokens of the rest;
+    /// `None` when no rule bounds it.
+    fn ordered_bound<'a>(
+        &self,
+        c: usize,
+        rules: &[OrderRule],
+        cells: &[Option<String>],
+        tokens: &[u32],
+        within: Option<&[(f64, f64)]>,
+        known: &dyn Fn(usize) -> Option<&'a Option<String>>,
+    ) -> Option<Vec<(f64, f64)>> {
+        let mut bound: Option<Vec<(f64, f64)>> = None;
+        for rule in rules {
+            let Some((other, _)) = rule.other(c) else { continue };
+            let value = |cell: Option<&str>| self.cell_value(other, cell).map(|v| (v, v));
+            let span = match (cells.get(other), known(other)) {
+                (Some(cell), _) => value(cell.as_deref()),
+                (None, Some(cell)) => value(cell.as_deref()),
+                (None, None) => self.span_so_far(other, tokens, &[]),
+            };
+            let Some(span) = span else { continue };
+            let start = bound.take().or_else(|| within.map(<[_]>::to_vec));
+            let start = start.unwrap_or_else(|| vec![(f64::NEG_INFINITY, f64::INFINITY)]);
+            bound = Some(allowed::intersect_intervals(&start, &self.order_bound(c, rule, span)));
+        }
+        bound
     }
 
     /// The derived columns: each column's index and how it is computed, in words (an end date
@@ -1100,9 +1143,14 @@ impl Codec {
         if lo.partial_cmp(&hi).is_none_or(|o| o.is_gt()) {
             return None;
         }
-        let positions = (*positions).max(1);
+        let mut positions = (*positions).max(1);
         let step = match tokens.get(1) {
             Some(&p) if p != NOT_APPLICABLE => f64::from((p - 1).min(positions - 1)),
+            // No step drawn, and a range to keep to: anywhere in the bin within it.
+            _ if within.is_some() => {
+                positions = 1;
+                0.0
+            }
             _ => rng.below(positions as usize) as f64,
         };
         if let Some(allowed) = within {

@@ -70,6 +70,24 @@ pub struct Progress {
     pub epsilon: Option<f64>,
 }
 
+/// Refuses, before training, a constraint on a column the table lacks (the rest is checked
+/// against the trained model when generating).
+fn check_constraints(table: &Table, config: &TrainConfig) -> Result<()> {
+    let names = table.column_names();
+    for text in &config.constraints {
+        for condition in crate::steer::parse_conditions(text)? {
+            // As generation finds it: the exact name, or the one name equal up to case.
+            if !names.iter().any(|n| n.eq_ignore_ascii_case(&condition.column)) {
+                return Err(Error::Config(format!(
+                    "constraint '{text}': the table has no column '{}'",
+                    condition.column
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Trains a model on `table` with `config`. `progress` is called after every step; setting
 /// `cancel` stops training with [`Error::Cancelled`].
 pub fn train(
@@ -85,6 +103,7 @@ pub fn train(
             table.num_rows()
         )));
     }
+    check_constraints(table, config)?;
     let device = crate::device::select(config.training.device)?;
     let Setup { mut config, tokenizer, data, mut stage } = if config.privacy.dp {
         Setup::private(table, config)?

@@ -17,6 +17,8 @@ pub enum Test {
         /// Whether the test is that the value is none of them.
         negate: bool,
     },
+    /// A category whose whole text matches a regular expression (not a missing value).
+    Matches(String),
     /// A number or date within bounds: each `(value, inclusive)`; `None` leaves a side open.
     Range {
         /// The lower bound and whether it is allowed itself.
@@ -46,8 +48,18 @@ impl Tokenizer {
                 let mut mask = vec![true; CATEGORY_BASE as usize + values.len()];
                 mask[..CATEGORY_BASE as usize].iter_mut().for_each(|m| *m = false);
                 for test in tests {
-                    let Test::Values { values: wanted, negate } = test else {
-                        return Err("a range needs a number or date column".into());
+                    let (wanted, negate) = match test {
+                        Test::Values { values, negate } => (values, negate),
+                        Test::Matches(pattern) => {
+                            let regex = whole_match(pattern)?;
+                            for (i, value) in values.iter().enumerate() {
+                                mask[CATEGORY_BASE as usize + i] &= regex.is_match(value);
+                            }
+                            continue;
+                        }
+                        Test::Range { .. } => {
+                            return Err("a range needs a number or date column".into())
+                        }
                     };
                     for v in wanted {
                         if !*negate && !values.contains(v) {
@@ -170,6 +182,169 @@ impl Tokenizer {
     }
 }
 
+/// An order between two number or date columns that every generated row keeps (`low <= high`,
+/// or `low < high` when strict) when both are present: a missing value breaks no order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OrderRule {
+    /// The column that is at most the other.
+    pub low: usize,
+    /// The column that is at least the other.
+    pub high: usize,
+    /// Whether equal values break it.
+    pub strict: bool,
+}
+
+impl OrderRule {
+    /// The other column of a rule on `column`, and whether `column` is its high side.
+    pub fn other(&self, column: usize) -> Option<(usize, bool)> {
+        match column {
+            c if c == self.high => Some((self.low, true)),
+            c if c == self.low => Some((self.high, false)),
+            _ => None,
+        }
+    }
+}
+
+impl Tokenizer {
+    /// Whether columns `a` and `b` can be ordered: both numbers or both dates, each decoded
+    /// on its own (not as a distance from another column); an error in words otherwise.
+    pub fn comparable(&self, a: usize, b: usize) -> Result<(), String> {
+        let family = |c: usize| match self.codecs.get(c) {
+            Some(Codec::Number { after: None, format, .. }) => Ok(match format {
+                NumberFormat::Datetime { .. } => "a date",
+                NumberFormat::Clock => "a clock time",
+                _ => "a number",
+            }),
+            Some(Codec::Number { .. }) => {
+                Err("it is generated as a distance from another column".to_string())
+            }
+            _ => Err("it is not a number or date column".to_string()),
+        };
+        let (fa, fb) = (family(a)?, family(b)?);
+        if fa != fb {
+            return Err(format!("{fa} cannot be compared with {fb}"));
+        }
+        Ok(())
+    }
+
+    /// The values a number column's tokens so far stand for, as an interval (a bin, a step in
+    /// it, or one value) with its ends rounded inwards to values the column writes (as drawn
+    /// when decoding), from a record's local tokens `tokens` of which `done` are drawn; `None`
+    /// when its value token is not drawn yet or is missing.
+    pub fn span_so_far(&self, column: usize, tokens: &[u32], done: &[bool]) -> Option<(f64, f64)> {
+        let Some(Codec::Number { exact, edges, positions, format, .. }) = self.codecs.get(column)
+        else {
+            return None;
+        };
+        let first = self.fields.iter().position(|f| f.column == column)?;
+        if !done.get(first).copied().unwrap_or(true) {
+            return None;
+        }
+        let value = *tokens.get(first)?;
+        let i = (value as usize).checked_sub(1)?;
+        if let Some(&v) = exact.get(i) {
+            return Some((v, v));
+        }
+        let bin = i - exact.len();
+        let (lo, hi) = (*edges.get(bin)?, *edges.get(bin + 1)?);
+        let position = (self.fields.get(first + 1).is_some_and(|f| f.column == column)
+            && done.get(first + 1).copied().unwrap_or(true))
+        .then(|| tokens.get(first + 1).copied())
+        .flatten();
+        let (lo, hi) = match position {
+            Some(p) if p != NOT_APPLICABLE => step_span(lo, hi, p - 1, *positions),
+            _ => (lo, hi),
+        };
+        // A step narrower than the column's resolution holds no written value: its value is
+        // rounded to a neighbour, so the raw span stands.
+        let (a, b) = (round_up(format, lo, false), round_down(format, hi, false));
+        Some(if a <= b { (a, b) } else { (lo, hi) })
+    }
+
+    /// Whether number column `column`'s value token is drawn in a record whose drawn fields
+    /// are `done`.
+    pub fn drawn(&self, column: usize, done: &[bool]) -> bool {
+        let first = self.fields.iter().position(|f| f.column == column);
+        first.is_some_and(|f| done.get(f).copied().unwrap_or(true))
+    }
+
+    /// The values `column` may take given that the other column of `rule` lies in `other`
+    /// (an interval of its values), rounded inwards to what `column` writes.
+    pub fn order_bound(
+        &self,
+        column: usize,
+        rule: &OrderRule,
+        other: (f64, f64),
+    ) -> Vec<(f64, f64)> {
+        let Some(Codec::Number { format, .. }) = self.codecs.get(column) else {
+            return vec![(f64::NEG_INFINITY, f64::INFINITY)];
+        };
+        let bound = match rule.other(column) {
+            Some((_, true)) => (round_up(format, other.0, rule.strict), f64::INFINITY),
+            Some((_, false)) => (f64::NEG_INFINITY, round_down(format, other.1, rule.strict)),
+            None => (f64::NEG_INFINITY, f64::INFINITY),
+        };
+        if bound.0 <= bound.1 {
+            vec![bound]
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// Bars the tokens of number field `field` (a value or a position) that stand for no value
+    /// in `allowed`, as [`Tokenizer::bar`] does, but leaves a missing value allowed.
+    pub fn bar_values(
+        &self,
+        field: usize,
+        allowed: &[(f64, f64)],
+        previous: &[u32],
+        logits: &mut [f32],
+    ) {
+        let keep = match self.fields.get(field).map(|f| f.role) {
+            Some(FieldRole::NumberValue) => logits.get(MISSING as usize).copied(),
+            _ => None,
+        };
+        self.bar(field, &Allowed::Numbers(allowed.to_vec()), previous, logits);
+        if let (Some(logit), Some(slot)) = (keep, logits.get_mut(MISSING as usize)) {
+            *slot = logit;
+        }
+    }
+
+    /// The lowest and highest value number column `column` generates (`None`: not a number).
+    pub fn value_range(&self, column: usize) -> Option<(f64, f64)> {
+        let codec @ Codec::Number { .. } = self.codecs.get(column)? else { return None };
+        Some(number_span(codec))
+    }
+
+    /// The text of the value in `allowed` (sorted intervals with ends the column writes)
+    /// nearest to the middle of what number column `column`'s tokens in `tokens` stand for.
+    pub(crate) fn nearest_value(
+        &self,
+        column: usize,
+        allowed: &[(f64, f64)],
+        tokens: &[u32],
+    ) -> Option<String> {
+        let Some(Codec::Number { format, .. }) = self.codecs.get(column) else { return None };
+        let (lo, hi) = self.span_so_far(column, tokens, &[])?;
+        let middle = (lo + hi) / 2.0;
+        let nearest = allowed
+            .iter()
+            .map(|&(a, b)| middle.clamp(a, b))
+            .min_by(|x, y| (x - middle).abs().total_cmp(&(y - middle).abs()))?;
+        Some(format.write(nearest))
+    }
+
+    /// A number cell's value (`None`: missing or not a number column).
+    pub(crate) fn cell_value(&self, column: usize, cell: Option<&str>) -> Option<f64> {
+        self.read_number(column, cell?)
+    }
+}
+
+/// The intersection of two sorted lists of disjoint closed intervals, for callers outside.
+pub(crate) fn intersect_intervals(a: &[(f64, f64)], b: &[(f64, f64)]) -> Vec<(f64, f64)> {
+    intersect(a, b)
+}
+
 /// The lowest and highest value a number codec generates.
 fn number_span(codec: &Codec) -> (f64, f64) {
     let Codec::Number { exact, edges, .. } = codec else { return (0.0, 0.0) };
@@ -234,22 +409,8 @@ fn number_intervals(format: &NumberFormat, test: &Test) -> Result<Vec<(f64, f64)
             })
             .ok_or_else(|| format!("'{text}' is not {}", format.describe()))
     };
-    let up = |v: f64, strict: bool| {
-        let s = format.snap(v, f64::ceil);
-        if strict && s <= v {
-            format.snap(v + format.resolution().max(v.abs() * f64::EPSILON), f64::ceil)
-        } else {
-            s
-        }
-    };
-    let down = |v: f64, strict: bool| {
-        let s = format.snap(v, f64::floor);
-        if strict && s >= v {
-            format.snap(v - format.resolution().max(v.abs() * f64::EPSILON), f64::floor)
-        } else {
-            s
-        }
-    };
+    let up = |v: f64, strict: bool| round_up(format, v, strict);
+    let down = |v: f64, strict: bool| round_down(format, v, strict);
     let mut out = Vec::new();
     match test {
         Test::Values { values, negate: false } => {
@@ -270,6 +431,7 @@ fn number_intervals(format: &NumberFormat, test: &Test) -> Result<Vec<(f64, f64)
                 out = intersect(&out, &gap);
             }
         }
+        Test::Matches(_) => return Err("a regular expression needs a categorical column".into()),
         Test::Range { low, high } => {
             let lo = match low {
                 Some((text, inclusive)) => up(read(text)?, !inclusive),
@@ -285,6 +447,38 @@ fn number_intervals(format: &NumberFormat, test: &Test) -> Result<Vec<(f64, f64)
         }
     }
     Ok(out)
+}
+
+/// The least value `format` writes at or above `v` (above it, with `strict`).
+fn round_up(format: &NumberFormat, v: f64, strict: bool) -> f64 {
+    let s = format.snap(v, f64::ceil);
+    if strict && s <= v {
+        format.snap(v + format.resolution().max(v.abs() * f64::EPSILON), f64::ceil)
+    } else {
+        s
+    }
+}
+
+/// The greatest value `format` writes at or below `v` (below it, with `strict`).
+fn round_down(format: &NumberFormat, v: f64, strict: bool) -> f64 {
+    let s = format.snap(v, f64::floor);
+    if strict && s >= v {
+        format.snap(v - format.resolution().max(v.abs() * f64::EPSILON), f64::floor)
+    } else {
+        s
+    }
+}
+
+/// The most compiled size of a constraint's regular expression: a configuration is input, and
+/// a pattern such as `(a{1000}){1000}` must be an error, not gigabytes.
+const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+/// `pattern` compiled to match a whole text (as if between `^` and `$`); an error in words.
+pub(crate) fn whole_match(pattern: &str) -> Result<regex::Regex, String> {
+    regex::RegexBuilder::new(&format!("^(?:{pattern})$"))
+        .size_limit(REGEX_SIZE_LIMIT)
+        .build()
+        .map_err(|e| format!("the regular expression '{pattern}' does not compile: {e}"))
 }
 
 /// The intersection of two sorted lists of disjoint closed intervals.
