@@ -10,7 +10,8 @@ import (
 
 // GenerateOptions steer a generation: how many rows and with which seed (as the arguments of
 // Generate), conditions every row satisfies, category shares and fairness. Empty strings
-// steer nothing.
+// steer nothing. Every field is sent as it is: the zero value asks for 0 rows with seed 0
+// (the C ABI's defaults, 1,000 rows and seed 42, apply only to keys left out), so set Rows.
 type GenerateOptions struct {
 	// Rows is the number of records; not read with a seed table (one record per seed row).
 	Rows int `json:"rows"`
@@ -38,7 +39,8 @@ func (o GenerateOptions) json() (string, error) {
 // GenerateSteered writes records steered by opts to path (formats as in Generate). seed, if
 // not nil, points to an Arrow C stream (struct ArrowArrayStream) of seed rows: one record is
 // generated per seed row, its non-null cells kept exactly and the rest generated given them;
-// the stream is always taken over and released, whatever GenerateSteered returns. Options or
+// the stream is always taken over and released, whatever GenerateSteered returns (so it is
+// never the same struct as an output stream). Options or
 // conditions the model cannot meet give ErrInvalidConfig with a message naming them, and
 // nothing is written.
 func (m *Model) GenerateSteered(opts GenerateOptions, seed unsafe.Pointer, path string) error {

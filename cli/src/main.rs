@@ -827,6 +827,8 @@ fn generate_command(
     let filter = match filter {
         None => None,
         Some((path, distance)) => {
+            // Before the private rows are read: a DP model refuses the filter.
+            PrivacyFilter::check(&model, distance).map_err(CliError::from)?;
             let config = &model.metadata().config;
             let read = ReadOptions { format: None, ..ReadOptions::from_config(config) };
             let table = read_table(path, &read).map_err(input_error)?;
@@ -835,7 +837,7 @@ fn generate_command(
             Some(filter)
         }
     };
-    let planned = seed.as_ref().map_or(options.rows, |s| s.table.num_rows() * draws);
+    let planned = seed.as_ref().map_or(options.rows, |s| s.table.num_rows().saturating_mul(draws));
     let mut progress = GenerationProgress::new(planned);
     let on_progress = &mut |done| progress.update(done);
     if let Some(filter) = filter {

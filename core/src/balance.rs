@@ -194,9 +194,160 @@ fn inclusion(weight: &[f64], count: usize) -> Vec<f64> {
     }
 }
 
+/// Rebalancing by selection: of rows generated without steering (each whole row from the
+/// model's joint distribution, so each category's rows keep exactly their conditional
+/// distribution), keeps as many of each category as its share of the output asks, in the
+/// order they come. Used when the model generates every named category often enough that a
+/// few times the rows suffice (see [`SELECTION_MOST_OVERSAMPLING`]); otherwise the category is
+/// drawn first and the rest given it ([`factors`]).
+pub(crate) struct Quota {
+    /// The rebalanced column.
+    column: usize,
+    /// Each named value and its share; the rows of other values (and missing ones) share the
+    /// rest.
+    named: Vec<(String, f64)>,
+    /// Rows kept per class: each named value, then the rest.
+    kept: Vec<usize>,
+    /// The output size whose class counts `kept` are (see [`Quota::cumulative`]), and the
+    /// rows to keep.
+    reached: usize,
+    target: usize,
+}
+
+/// Selection is used when the model's share of every named value is at least its target
+/// share over this factor (estimated on one batch).
+pub(crate) const SELECTION_MOST_OVERSAMPLING: f64 = 4.0;
+
+impl Quota {
+    /// A quota of `target` rows whose cells in `column` take the `named` shares.
+    pub fn new(column: usize, named: Vec<(String, f64)>, target: usize) -> Quota {
+        let kept = vec![0; named.len() + 1];
+        Quota { column, named, kept, reached: 0, target }
+    }
+
+    /// The class of a row: the index of its named value, or the rest's.
+    fn class(&self, row: &[Option<String>]) -> usize {
+        let cell = row.get(self.column).and_then(|c| c.as_deref());
+        let named = self.named.iter().position(|(value, _)| Some(value.as_str()) == cell);
+        named.unwrap_or(self.named.len())
+    }
+
+    /// Each class's share: the named values', then the rest's.
+    fn shares(&self) -> Vec<f64> {
+        let mut shares: Vec<f64> = self.named.iter().map(|(_, s)| *s).collect();
+        shares.push((1.0 - shares.iter().sum::<f64>()).max(0.0));
+        shares
+    }
+
+    /// Rows of each class for an output of `size` rows: each share of it rounded down, so
+    /// that every class's count grows with the size; at the target, the rows rounding left
+    /// go to the largest remainders, so that the counts add up to it.
+    fn cumulative(&self, size: usize) -> Vec<usize> {
+        let exact: Vec<f64> = self.shares().iter().map(|s| s * size as f64 + 1e-9).collect();
+        let mut counts: Vec<usize> = exact.iter().map(|x| x.floor() as usize).collect();
+        if size == self.target {
+            let remainder = |c: usize| exact[c] - exact[c].floor();
+            let mut order: Vec<usize> = (0..counts.len()).collect();
+            order.sort_by(|&a, &b| remainder(b).total_cmp(&remainder(a)));
+            let short = size.saturating_sub(counts.iter().sum());
+            order.iter().take(short).for_each(|&c| counts[c] += 1);
+        }
+        counts
+    }
+
+    /// The rows kept so far.
+    pub fn total(&self) -> usize {
+        self.kept.iter().sum()
+    }
+
+    /// The rows to keep.
+    pub fn target(&self) -> usize {
+        self.target
+    }
+
+    /// Whether every row asked for is kept.
+    pub fn done(&self) -> bool {
+        self.reached == self.target
+    }
+
+    /// Each class's share of `rows` over its target share: how many times the rows the
+    /// scarcest named value needs (`f64::INFINITY` when one never comes).
+    pub fn oversampling(&self, rows: &[Vec<Option<String>>]) -> f64 {
+        let mut seen = vec![0usize; self.kept.len()];
+        rows.iter().for_each(|row| seen[self.class(row)] += 1);
+        let n = rows.len().max(1) as f64;
+        let named = self.named.iter().zip(&seen).map(|((_, s), &c)| s / (c as f64 / n));
+        named.fold(1.0, f64::max)
+    }
+
+    /// The rows of `rows` to keep, in order: as many as keep every class at its share (up to
+    /// a row), and no more than the rows still to keep.
+    pub fn select(&mut self, rows: Vec<Vec<Option<String>>>) -> Vec<Vec<Option<String>>> {
+        let classes: Vec<usize> = rows.iter().map(|row| self.class(row)).collect();
+        let mut available = vec![0usize; self.kept.len()];
+        classes.iter().for_each(|&c| available[c] += 1);
+        // The largest output size the kept and available rows can fill at the shares (every
+        // class's count grows with the size, so the sizes that fit come first).
+        let fits = |size: usize| {
+            let want = self.cumulative(size);
+            want.iter().zip(&self.kept).zip(&available).all(|((&w, &k), &a)| w >= k && w - k <= a)
+        };
+        let most = self.target.min(self.reached + rows.len() + self.kept.len());
+        let Some(size) = (self.reached..=most).rev().find(|&s| fits(s)) else {
+            return Vec::new();
+        };
+        let want = self.cumulative(size);
+        let mut need: Vec<usize> = want.iter().zip(&self.kept).map(|(w, k)| w - k).collect();
+        let mut out = Vec::with_capacity(need.iter().sum());
+        for (row, class) in rows.into_iter().zip(classes) {
+            if need[class] > 0 {
+                need[class] -= 1;
+                out.push(row);
+            }
+        }
+        self.kept = want;
+        self.reached = size;
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Rows whose column 0 is `a` (a third), `b` (a half) or missing, numbered in column 1.
+    fn rows(from: usize, n: usize) -> Vec<Vec<Option<String>>> {
+        (from..from + n)
+            .map(|i| {
+                let class = [Some("a"), Some("b"), Some("b"), None, Some("a"), Some("b")][i % 6];
+                vec![class.map(String::from), Some(i.to_string())]
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_quota_keeps_exact_shares_in_the_order_rows_come() {
+        // a: 0.6 of 500 rows (the rows give a third: 1.8 times as many rows needed), b: 0.3,
+        // the rest (missing) 0.1.
+        let named = vec![("a".to_string(), 0.6), ("b".to_string(), 0.3)];
+        let mut quota = Quota::new(0, named, 500);
+        assert!((quota.oversampling(&rows(0, 600)) - 1.8).abs() < 1e-9);
+        let (mut kept, mut from) = (Vec::new(), 0);
+        while !quota.done() {
+            kept.extend(quota.select(rows(from, 64)));
+            from += 64;
+            assert!(from < 2000, "the quota fills");
+        }
+        assert_eq!(kept.len(), 500);
+        let count = |v: Option<&str>| kept.iter().filter(|r| r[0].as_deref() == v).count();
+        assert_eq!((count(Some("a")), count(Some("b")), count(None)), (300, 150, 50));
+        // In the order they came, each row once.
+        let numbers: Vec<usize> =
+            kept.iter().map(|r| r[1].as_deref().unwrap().parse().unwrap()).collect();
+        assert!(numbers.windows(2).all(|w| w[0] < w[1]), "{numbers:?}");
+        // Every prefix the selection handed out keeps the shares within a row per class.
+        assert!(quota.select(rows(from, 64)).is_empty(), "nothing after the target");
+    }
 
     #[test]
     fn factors_bring_the_mean_to_the_target() {

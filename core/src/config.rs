@@ -557,8 +557,10 @@ pub struct TrainConfig {
     /// (`workclass in (Private, State-gov)`), regular expressions a category matches whole
     /// (`code matches '[A-Z]{2}[0-9]+'`) and orders between number or date columns
     /// (`start_date <= end_date`). Enforced while decoding, never by dropping rows; one that
-    /// no generated row can keep is an error before generation. Declared by the user, so
-    /// public: the privacy ledger does not pay for them.
+    /// no generated row can keep is an error before generation. A range, value or pattern
+    /// also rules out a missing value (as a `--where` condition does); an order holds where
+    /// both cells are present. Declared by the user, so public: the privacy ledger does not
+    /// pay for them.
     pub constraints: Vec<String>,
 }
 

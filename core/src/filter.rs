@@ -9,9 +9,10 @@
 //!
 //! The filter reads the training rows: its output depends on them beyond what the model
 //! learned, so a model trained with DP refuses it (the DP guarantee would not cover the
-//! choice of rows).
+//! choice of rows). Nor is it a guarantee of its own: the gaps it leaves around training rows,
+//! and the count of rows it dropped, depend on those rows.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use rayon::prelude::*;
 
@@ -22,7 +23,8 @@ use crate::table::Table;
 
 /// One column of the training rows, as the distance reads it.
 enum Column {
-    /// Numbers (or dates as seconds) scaled by the training range; NaN for missing.
+    /// Numbers (or dates as seconds) scaled by the training range (a column of one value: not
+    /// scaled); NaN for missing.
     Number { values: Vec<f64>, scale: f64 },
     /// Texts as codes (`u32::MAX` for missing), with the code of each text.
     Text { codes: Vec<u32>, dictionary: HashMap<String, u32> },
@@ -37,6 +39,8 @@ pub struct PrivacyFilter {
     rows: usize,
     /// Rows within this distance of a training row are dropped.
     distance: f64,
+    /// At distance 0, the training rows' cells as keys (an exact copy is a lookup).
+    copies: Option<HashSet<Vec<u64>>>,
 }
 
 const MISSING_CODE: u32 = u32::MAX;
@@ -49,19 +53,10 @@ impl PrivacyFilter {
     /// An error when the model was trained with DP, when the distance is out of range, or
     /// when the table lacks one of the model's columns (named).
     pub fn new(model: &TrainedModel, training: &Table, distance: f64) -> Result<PrivacyFilter> {
+        PrivacyFilter::check(model, distance)?;
         let config = &model.metadata().config;
-        if config.privacy.dp {
-            return Err(Error::Config(
-                "the privacy filter reads the training rows, which the model's DP guarantee \
-                 does not cover: a DP model bounds what any row reveals already; generate \
-                 without the filter"
-                    .into(),
-            ));
-        }
-        if !(0.0..1.0).contains(&distance) {
-            return Err(Error::Config(format!(
-                "the filter distance is {distance}; it must be in [0, 1) (0: exact copies only)"
-            )));
+        if training.num_rows() == 0 {
+            return Err(Error::Data("the filter's table has no rows".into()));
         }
         let tokenizer = model.tokenizer();
         let names = training.column_names();
@@ -91,7 +86,7 @@ impl PrivacyFilter {
                     .iter()
                     .filter(|v| !v.is_nan())
                     .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
-                let scale = if hi > lo { 1.0 / (hi - lo) } else { 0.0 };
+                let scale = if hi > lo { 1.0 / (hi - lo) } else { 1.0 };
                 Column::Number { values: values.iter().map(|v| v * scale).collect(), scale }
             } else {
                 let mut dictionary = HashMap::new();
@@ -109,12 +104,47 @@ impl PrivacyFilter {
             columns.push(Some(column));
         }
         let counted = columns.iter().flatten().count();
-        Ok(PrivacyFilter { columns, counted, rows: training.num_rows(), distance })
+        let rows = training.num_rows();
+        let mut filter = PrivacyFilter { columns, counted, rows, distance, copies: None };
+        if distance == 0.0 {
+            let keys = (0..rows).map(|r| filter.training_key(r)).collect();
+            filter.copies = Some(keys);
+        }
+        Ok(filter)
+    }
+
+    /// Training row `r`'s cells as a key: numbers by bit pattern (every NaN one NaN), texts
+    /// by code.
+    fn training_key(&self, r: usize) -> Vec<u64> {
+        let cells = self.columns.iter().flatten().map(|column| match column {
+            Column::Number { values, .. } => Cell::Number(values[r]),
+            Column::Text { codes, .. } => Cell::Code(codes[r]),
+        });
+        cells.map(|cell| cell.key()).collect()
     }
 
     /// The distance within which rows are dropped.
     pub fn distance(&self) -> f64 {
         self.distance
+    }
+
+    /// Refuses, before the training rows are read, a model trained with DP (the filter would
+    /// release more than the guarantee covers) and a distance outside `[0, 1)`.
+    pub fn check(model: &TrainedModel, distance: f64) -> Result<()> {
+        if model.metadata().config.privacy.dp {
+            return Err(Error::Config(
+                "the privacy filter reads the training rows, which the model's DP guarantee \
+                 does not cover: a DP model bounds what any row reveals already; generate \
+                 without the filter"
+                    .into(),
+            ));
+        }
+        if !(0.0..1.0).contains(&distance) {
+            return Err(Error::Config(format!(
+                "the filter distance is {distance}; it must be in [0, 1) (0: exact copies only)"
+            )));
+        }
+        Ok(())
     }
 
     /// Which of `rows` (generated cells in the model's column order, `None` missing) to keep:
@@ -145,6 +175,9 @@ impl PrivacyFilter {
                 })
             })
             .collect();
+        if let Some(copies) = &self.copies {
+            return copies.contains(&coded.iter().flatten().map(Cell::key).collect::<Vec<u64>>());
+        }
         // The sum of cell distances a near row stays within (a little slack for rounding).
         let budget = self.distance * self.counted as f64 + 1e-9;
         (0..self.rows).any(|r| {
@@ -178,4 +211,15 @@ impl PrivacyFilter {
 enum Cell {
     Number(f64),
     Code(u32),
+}
+
+impl Cell {
+    /// The cell as a key: equal keys for equal cells (every NaN one NaN, -0 as 0).
+    fn key(&self) -> u64 {
+        match self {
+            Cell::Number(x) if x.is_nan() => f64::NAN.to_bits(),
+            Cell::Number(x) => (x + 0.0).to_bits(),
+            Cell::Code(c) => u64::from(*c),
+        }
+    }
 }

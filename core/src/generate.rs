@@ -4,6 +4,7 @@
 //! Each batch draws from its own generator seeded by `(seed, batch index)`, so the output depends
 //! on the seed only, not on how many threads share the batches.
 
+use std::cell::Cell;
 use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 use std::sync::Arc;
@@ -14,13 +15,14 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::artifact::TrainedModel;
+use crate::balance::{Quota, SELECTION_MOST_OVERSAMPLING};
 use crate::error::{Error, Result};
 use crate::ingest::Format;
 use crate::output::{create_sink, rows_to_batch, OutputType};
 use crate::rng::Rng;
 use crate::schema::ColumnKind;
 use crate::steer::{Balance, Plan, RowPlan, Seed, Steering};
-use crate::tokenizer::FieldRole;
+use crate::tokenizer::{Allowed, FieldRole};
 
 /// How tokens are drawn from the model's distribution.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -130,16 +132,59 @@ pub fn generate(
         row.into_iter().zip(&markers).map(|(cell, m)| cell.unwrap_or_else(|| m.clone())).collect()
     };
     let plan = plan(model, options, None)?;
+    let selection = selection(model, options, plan.as_deref())?;
     generate_cells(
         model,
         options,
         plan.as_deref(),
+        selection,
         &mut |rows| consume(rows.into_iter().map(as_text).collect()),
         progress,
+        &|| false,
     )
 }
 
-/// The plan of a steered generation: `None` when nothing steers it (no conditions, no seed).
+/// A rebalancing by selection (see [`Quota`]): the options and plan of the unsteered rows it
+/// selects from, and the quota.
+struct Selection {
+    options: GenerateOptions,
+    plan: Option<Box<Plan>>,
+    quota: Quota,
+}
+
+/// The selection that rebalances a generation, when it is one: one column rebalanced, no
+/// fairness or seed, and every named value generated often enough, on a first batch without
+/// the rebalancing, that [`SELECTION_MOST_OVERSAMPLING`] times the rows suffice. `plan` is the
+/// generation's whole plan (its errors are already checked).
+fn selection(
+    model: &TrainedModel,
+    options: &GenerateOptions,
+    plan: Option<&Plan>,
+) -> Result<Option<Selection>> {
+    let specs: Vec<&str> = options.rebalance.split(';').filter(|s| !s.trim().is_empty()).collect();
+    let ([spec], true) = (specs.as_slice(), options.fair.trim().is_empty()) else {
+        return Ok(None);
+    };
+    if plan.is_none_or(|p| p.seed_rows().is_some()) {
+        return Ok(None);
+    }
+    let (name, named) = crate::steer::read_rebalancing(spec).map_err(Error::Config)?;
+    let column = crate::steer::find_column(model, &name)?;
+    // Unsteered but for the conditions, and as many rows as the most oversampling needs.
+    let most = (options.rows as f64 * (SELECTION_MOST_OVERSAMPLING + 1.0)) as usize;
+    let rows = most.saturating_add(options.batch_size);
+    let unsteered = GenerateOptions { rows, rebalance: String::new(), ..options.clone() };
+    let base = self::plan(model, &unsteered, None)?;
+    let quota = Quota::new(column, named, options.rows);
+    let first = generate_batch(model, &unsteered, base.as_deref(), 0)?;
+    if quota.oversampling(&first) > SELECTION_MOST_OVERSAMPLING {
+        return Ok(None);
+    }
+    Ok(Some(Selection { options: unsteered, plan: base, quota }))
+}
+
+/// The plan of a steered generation: `None` when nothing steers it (no conditions, no seed,
+/// no constraints in the model).
 /// Errors in the conditions or the seed come from here, before anything is generated.
 /// (Boxed: a plan is large, and a stream keeps it.)
 fn plan(
@@ -165,27 +210,51 @@ fn rows_of(options: &GenerateOptions, plan: Option<&Plan>) -> usize {
     plan.and_then(Plan::seed_rows).unwrap_or(options.rows)
 }
 
-/// [`generate`] with each cell as decoded: its text, or `None` for a missing value.
+/// [`generate`] with each cell as decoded: its text, or `None` for a missing value. With a
+/// selection, its rows and plan are generated and its quota keeps what it needs; `stop`,
+/// asked after each thread-pool's worth of batches, ends generation early.
 fn generate_cells(
     model: &TrainedModel,
     options: &GenerateOptions,
     plan: Option<&Plan>,
+    selection: Option<Selection>,
     consume: &mut dyn FnMut(Vec<Vec<Option<String>>>) -> Result<()>,
     progress: &mut dyn FnMut(usize),
+    stop: &dyn Fn() -> bool,
 ) -> Result<()> {
     options.validate()?;
+    let (selected, selected_plan, mut quota) = match selection {
+        Some(s) => (Some(s.options), s.plan, Some(s.quota)),
+        None => (None, None, None),
+    };
+    let options = selected.as_ref().unwrap_or(options);
+    let plan = if quota.is_some() { selected_plan.as_deref() } else { plan };
     let batches = rows_of(options, plan).div_ceil(options.batch_size);
     let window = rayon::current_num_threads().max(1);
     let mut done = 0;
     for first in (0..batches).step_by(window) {
         for rows in generate_group(model, options, plan, first..batches.min(first + window)) {
-            let rows = rows?;
+            let rows = match quota.as_mut() {
+                Some(quota) => quota.select(rows?),
+                None => rows?,
+            };
             done += rows.len();
             consume(rows)?;
             progress(done);
         }
+        if quota.as_ref().is_some_and(Quota::done) || stop() {
+            return Ok(());
+        }
     }
-    Ok(())
+    match quota {
+        Some(quota) if !quota.done() => Err(Error::Data(format!(
+            "rebalancing kept {done} rows of {} from {} generated: the model generates a \
+             named value too rarely; ask for a smaller share",
+            quota.target(),
+            rows_of(options, plan)
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// Generates records into a file whose format follows its extension (CSV by default). The file
@@ -229,7 +298,9 @@ pub fn generate_seeded_to_file(
     let format = Format::resolve(path, format)?;
     let plan = plan(model, options, seed)?;
     let mut out = RowWriter::create(model, path, format)?;
-    generate_cells(model, options, plan.as_deref(), &mut |rows| out.write(rows), progress)?;
+    let selection = selection(model, options, plan.as_deref())?;
+    let consume = &mut |rows| out.write(rows);
+    generate_cells(model, options, plan.as_deref(), selection, consume, progress, &|| false)?;
     out.finish()
 }
 
@@ -242,14 +313,14 @@ pub struct Filtered {
     pub dropped: usize,
 }
 
-/// Most rounds of generation a filtered generation takes to top its output up.
-const MAX_FILTER_ROUNDS: u64 = 8;
+/// A filtered generation generates at most this many times the rows asked for.
+const FILTER_MOST_OVERSAMPLING: usize = 100;
 
 /// [`generate_to_file_as`] through a privacy filter (see [`crate::filter`]): rows within the
-/// filter's distance of a training row are dropped and more are generated until
-/// `options.rows` are written, in rounds that ask for what is missing scaled by the share kept
-/// so far. The first round's rows are those of the unfiltered generation with the same seed,
-/// less the dropped ones. An error names the share dropped when eight rounds are not enough.
+/// filter's distance of a training row are dropped and generation goes on until
+/// `options.rows` are written: the rows are those of the unfiltered generation with the same
+/// seed and more rows, less the dropped ones. An error names the share dropped when 100 times
+/// the rows asked for are not enough.
 pub fn generate_filtered_to_file(
     model: &TrainedModel,
     options: &GenerateOptions,
@@ -261,46 +332,43 @@ pub fn generate_filtered_to_file(
     let format = Format::resolve(path, format)?;
     let plan = plan(model, options, None)?;
     let mut out = RowWriter::create(model, path, format)?;
-    let (mut kept, mut dropped) = (0usize, 0usize);
-    let mut round = 0;
-    while kept < options.rows {
-        if round == MAX_FILTER_ROUNDS {
-            return Err(Error::Data(format!(
-                "the privacy filter dropped {dropped} of {} generated rows, too many to write \
-                 {} in {MAX_FILTER_ROUNDS} rounds: lower the filter distance",
-                kept + dropped,
-                options.rows
-            )));
-        }
-        let missing = options.rows - kept;
-        // Ask for what is missing over the share kept so far (at most 100 times as many).
-        let share = if kept + dropped == 0 { 1.0 } else { kept as f64 / (kept + dropped) as f64 };
-        let ask = ((missing as f64 / share.max(0.01)).ceil() as usize).max(missing);
-        let seed = options.seed.wrapping_add(round.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        let round_options = GenerateOptions { rows: ask, seed, ..options.clone() };
-        let consume = &mut |rows: Vec<Vec<Option<String>>>| {
-            let keep = filter.keep(model, &rows);
-            let mut batch = Vec::with_capacity(rows.len());
-            for (row, keep) in rows.into_iter().zip(keep) {
-                if kept == options.rows {
-                    break;
-                }
-                if keep {
-                    batch.push(row);
-                    kept += 1;
-                } else {
-                    dropped += 1;
-                }
+    let (kept, mut dropped) = (Cell::new(0usize), 0usize);
+    let most = options.rows.saturating_mul(FILTER_MOST_OVERSAMPLING);
+    let all = GenerateOptions { rows: most.saturating_add(options.batch_size), ..options.clone() };
+    let consume = &mut |rows: Vec<Vec<Option<String>>>| {
+        let keep = filter.keep(model, &rows);
+        let mut batch = Vec::with_capacity(rows.len());
+        for (row, keep) in rows.into_iter().zip(keep) {
+            if kept.get() == options.rows {
+                break;
             }
-            out.write(batch)
-        };
-        generate_cells(model, &round_options, plan.as_deref(), consume, &mut |_| {})?;
-        progress(kept);
-        round += 1;
+            if keep {
+                batch.push(row);
+                kept.set(kept.get() + 1);
+            } else {
+                dropped += 1;
+            }
+        }
+        out.write(batch)
+    };
+    let stop = || kept.get() == options.rows;
+    let on_progress = &mut |_| progress(kept.get());
+    generate_cells(model, &all, plan.as_deref(), None, consume, on_progress, &stop)?;
+    if kept.get() < options.rows {
+        return Err(Error::Data(format!(
+            "the privacy filter dropped {dropped} of {} generated rows, too many to write {}: \
+             lower the filter distance",
+            kept.get() + dropped,
+            options.rows
+        )));
     }
     let rows = out.finish()?;
     Ok(Filtered { rows, dropped })
 }
+
+/// Most draws per imputed cell: every draw of every row is held until the typical values are
+/// taken, so the count bounds memory.
+pub const MAX_DRAWS: usize = 1000;
 
 /// Fills the missing cells of `seed.table` (see [`Seed::fill_missing`]) into a file: with
 /// `draws` 1, each missing cell is one draw from the model given its row's known cells; with
@@ -316,8 +384,8 @@ pub fn impute_to_file(
     format: Option<Format>,
     progress: &mut dyn FnMut(usize),
 ) -> Result<usize> {
-    if draws == 0 {
-        return Err(Error::Config("draws must be at least 1".into()));
+    if draws == 0 || draws > MAX_DRAWS {
+        return Err(Error::Config(format!("draws is {draws}; it must be in 1..={MAX_DRAWS}")));
     }
     if draws == 1 {
         return generate_seeded_to_file(model, options, Some(seed), path, format, progress);
@@ -334,9 +402,8 @@ pub fn impute_to_file(
             cells.extend(batch);
             Ok(())
         };
-        generate_cells(model, &options, plan.as_deref(), consume, &mut |done| {
-            progress(k * rows + done)
-        })?;
+        let on_progress = &mut |done: usize| progress((k * rows).saturating_add(done));
+        generate_cells(model, &options, plan.as_deref(), None, consume, on_progress, &|| false)?;
         all.push(cells);
     }
     let typical: Vec<Vec<Option<String>>> = (0..rows)
@@ -471,6 +538,8 @@ pub struct BatchStream {
     next_batch: usize,
     batches: usize,
     ready: VecDeque<Result<RecordBatch>>,
+    /// A rebalancing by selection's quota (`options` and `plan` are then the selection's).
+    quota: Option<Quota>,
 }
 
 /// Opens a [`BatchStream`] of `options.rows` generated records.
@@ -478,8 +547,7 @@ pub fn generate_batches(
     model: Arc<TrainedModel>,
     options: &GenerateOptions,
 ) -> Result<BatchStream> {
-    let plan = plan(&model, options, None)?;
-    Ok(BatchStream::new(model, options, plan))
+    generate_seeded_batches(model, options, None)
 }
 
 /// [`generate_batches`] steered by a seed table: one record per seed row (see
@@ -490,7 +558,10 @@ pub fn generate_seeded_batches(
     seed: Option<Seed>,
 ) -> Result<BatchStream> {
     let plan = plan(&model, options, seed)?;
-    Ok(BatchStream::new(model, options, plan))
+    Ok(match selection(&model, options, plan.as_deref())? {
+        Some(s) => BatchStream::new(model, &s.options, s.plan, Some(s.quota)),
+        None => BatchStream::new(model, options, plan, None),
+    })
 }
 
 impl BatchStream {
@@ -498,8 +569,10 @@ impl BatchStream {
         model: Arc<TrainedModel>,
         options: &GenerateOptions,
         plan: Option<Box<Plan>>,
+        quota: Option<Quota>,
     ) -> BatchStream {
         BatchStream {
+            quota,
             schema: output_schema(&model),
             types: output_types(&model),
             options: options.clone(),
@@ -519,6 +592,11 @@ impl BatchStream {
             generate_group(&self.model, &self.options, self.plan.as_deref(), self.next_batch..end);
         self.next_batch = end;
         for rows in group {
+            let rows = match self.quota.as_mut() {
+                Some(quota) if quota.done() => break,
+                Some(quota) => rows.map(|rows| quota.select(rows)),
+                None => rows,
+            };
             let batch = rows.and_then(|rows| {
                 let cells: Vec<Vec<Option<&str>>> =
                     rows.iter().map(|row| row.iter().map(Option::as_deref).collect()).collect();
@@ -531,6 +609,18 @@ impl BatchStream {
                 self.next_batch = self.batches;
                 break;
             }
+        }
+        match &self.quota {
+            Some(quota) if quota.done() => self.next_batch = self.batches,
+            Some(quota) if self.next_batch == self.batches => {
+                self.ready.push_back(Err(Error::Data(format!(
+                    "rebalancing kept {} rows of {}: the model generates a named value too \
+                     rarely; ask for a smaller share",
+                    quota.total(),
+                    quota.target()
+                ))));
+            }
+            _ => {}
         }
     }
 }
@@ -639,7 +729,8 @@ fn generate_batch(
                     tokenizer.bar(t, allowed, &tokens[r * len..(r + 1) * len], row_logits);
                 }
                 let row = r * len..(r + 1) * len;
-                bar_unordered(tokenizer, t, rules, &tokens[row.clone()], &done[row], row_logits);
+                let (row_tokens, row_done) = (&tokens[row.clone()], &done[row]);
+                bar_unordered(tokenizer, plan, t, row_tokens, row_done, row_logits);
                 let present = row_plan(r).is_some_and(|p| p.present[fields[t].column]);
                 if let Some(missing) = tokenizer.missing_token(t).filter(|_| present) {
                     if let Some(logit) = row_logits.get_mut(missing as usize) {
@@ -689,40 +780,57 @@ fn generate_batch(
         .collect())
 }
 
-/// Bars the tokens of number field `field` that would break one of `rules` given the
-/// other column's tokens so far in the record (`tokens`, of which `done` are drawn), or the
-/// values it can take at all when it comes later. A bar
+/// Bars the tokens of number field `field` that would break one of the plan's order rules
+/// given the other column's tokens so far in the record (`tokens`, of which `done` are
+/// drawn), or the values it can take at all when it comes later. A bar
 /// that would leave no token (the data broke the order) is not applied: that record's cell
 /// then follows the model alone.
 fn bar_unordered(
     tokenizer: &crate::tokenizer::Tokenizer,
+    plan: Option<&Plan>,
     field: usize,
-    rules: &[crate::tokenizer::OrderRule],
     tokens: &[u32],
     done: &[bool],
     logits: &mut [f32],
 ) {
+    let Some(plan) = plan else { return };
     let Some(f) = tokenizer.fields().get(field) else { return };
-    if !matches!(f.role, FieldRole::NumberValue | FieldRole::NumberPosition) {
+    if plan.rules().is_empty()
+        || !matches!(f.role, FieldRole::NumberValue | FieldRole::NumberPosition)
+    {
         return;
     }
-    for rule in rules {
+    let mut bound = vec![(f64::NEG_INFINITY, f64::INFINITY)];
+    for rule in plan.rules() {
         let Some((other, _)) = rule.other(f.column) else { continue };
-        // The other column still to come: this one keeps to what it can take at all.
+        // The other column still to come: this one keeps to what it can take at all (what
+        // the model generates, within its conditions).
         let span = match tokenizer.span_so_far(other, tokens, done) {
             Some(span) => span,
             None if !tokenizer.drawn(other, done) => match tokenizer.value_range(other) {
-                Some(range) => range,
+                Some(range) => within_conditions(range, plan.allowed(other)),
                 None => continue,
             },
             None => continue,
         };
-        let bound = tokenizer.order_bound(f.column, rule, span);
-        let before = logits.to_vec();
-        tokenizer.bar_values(field, &bound, tokens, logits);
-        if logits.iter().all(|l| *l == f32::NEG_INFINITY) {
-            logits.copy_from_slice(&before);
+        bound = crate::tokenizer::intersect(&bound, &tokenizer.order_bound(f.column, rule, span));
+    }
+    let before = logits.to_vec();
+    tokenizer.bar_values(field, &bound, tokens, logits);
+    let missing = tokenizer.missing_token(field).map(|m| m as usize);
+    let barred = |(i, l): (usize, &f32)| Some(i) == missing || *l == f32::NEG_INFINITY;
+    if logits.iter().enumerate().all(barred) {
+        logits.copy_from_slice(&before);
+    }
+}
+
+/// `range` narrowed to the hull of a condition's intervals, if the column has one.
+fn within_conditions(range: (f64, f64), allowed: Option<&Allowed>) -> (f64, f64) {
+    match allowed {
+        Some(Allowed::Numbers(iv)) if !iv.is_empty() => {
+            (range.0.max(iv[0].0), range.1.min(iv[iv.len() - 1].1))
         }
+        _ => range,
     }
 }
 

@@ -302,6 +302,7 @@ impl Plan {
                 None => tests[c].push(condition.test.clone()),
             }
         }
+        refuse_contradictions(model, &rules)?;
         let mut allowed = vec![None; columns];
         let mut constant = vec![None; columns];
         for (c, tests) in tests.iter().enumerate().filter(|(_, t)| !t.is_empty()) {
@@ -472,11 +473,14 @@ impl Plan {
                 if low > high || (rule.strict && low == high) {
                     let name = |c: usize| &schema.columns[c].name;
                     let op = if rule.strict { "<" } else { "<=" };
+                    let text = |c: usize| known[c].clone().flatten().unwrap_or_default();
                     return Err(Error::Data(format!(
-                        "seed row {}: '{}' {op} '{}' does not hold ({low} and {high})",
+                        "seed row {}: '{}' {op} '{}' does not hold ({} and {})",
                         r + 1,
                         name(rule.low),
-                        name(rule.high)
+                        name(rule.high),
+                        text(rule.low),
+                        text(rule.high)
                     )));
                 }
             }
@@ -564,25 +568,14 @@ fn balances(
         let bad = |why: &str| {
             Error::Config(format!("cannot read the rebalancing '{}': {why}", spec.trim()))
         };
-        let (name, values) =
-            spec.split_once('=').ok_or_else(|| bad("it is written column=value:share"))?;
-        let c = find_column(model, name.trim())?;
+        let (name, values) = read_rebalancing(spec).map_err(|why| bad(&why))?;
+        let c = find_column(model, &name)?;
         let t = field_of(c, "rebalancing")?;
         let size = tokenizer.fields()[t].size as usize;
         let mut shares = vec![None; size];
         let mut total = 0.0;
-        for item in values.split(',') {
-            let (value, share) = item
-                .rsplit_once(':')
-                .ok_or_else(|| bad("each value is given a share, as value:0.3"))?;
-            let share: f64 = share.trim().parse().map_err(|_| bad("a share is a number"))?;
-            if !(share > 0.0 && share <= 1.0) {
-                return Err(bad("a share is above 0 and at most 1"));
-            }
-            let test = [Test::Values {
-                values: vec![unquote(value.trim()).map_err(|w| bad(&w))?],
-                negate: false,
-            }];
+        for (value, share) in values {
+            let test = [Test::Values { values: vec![value], negate: false }];
             let Allowed::Tokens(mask) = tokenizer.allowed(c, &test).map_err(|why| bad(&why))?
             else {
                 return Err(bad("the column is not categorical"));
@@ -637,6 +630,25 @@ fn balances(
     Ok((balance, columns))
 }
 
+/// One column's rebalancing as written, `column=value:share[,value:share…]`: the column's
+/// name and each value with its share (in `(0, 1]`); an error in words.
+pub(crate) fn read_rebalancing(
+    spec: &str,
+) -> std::result::Result<(String, Vec<(String, f64)>), String> {
+    let (name, values) = spec.split_once('=').ok_or("it is written column=value:share")?;
+    let mut out = Vec::new();
+    for item in values.split(',') {
+        let (value, share) =
+            item.rsplit_once(':').ok_or("each value is given a share, as value:0.3")?;
+        let share: f64 = share.trim().parse().map_err(|_| "a share is a number")?;
+        if !(share > 0.0 && share <= 1.0) {
+            return Err("a share is above 0 and at most 1".into());
+        }
+        out.push((unquote(value.trim())?, share));
+    }
+    Ok((name.trim().to_string(), out))
+}
+
 /// Whether `model` was trained on other column orders than the table's
 /// (`training.random_order_share` above 0), so that a steered generation can put the columns it
 /// fixes first. A model trained in the table's order only is steered in that order: its
@@ -647,7 +659,7 @@ pub fn learned_any_order(model: &TrainedModel) -> bool {
 }
 
 /// The model column named `name` (exactly, else the one name equal to it in any case).
-fn find_column(model: &TrainedModel, name: &str) -> Result<usize> {
+pub(crate) fn find_column(model: &TrainedModel, name: &str) -> Result<usize> {
     let columns = &model.schema().columns;
     if let Some(c) = columns.iter().position(|c| c.name == name) {
         return Ok(c);
@@ -666,8 +678,6 @@ fn find_column(model: &TrainedModel, name: &str) -> Result<usize> {
     }
 }
 
-/// For each model column, the seed table's column of that name; an error for a seed column
-/// the model does not have.
 /// The model's constraints (the training configuration's `constraints`), read as conditions.
 fn constraints(model: &TrainedModel) -> Result<Vec<Condition>> {
     let mut out = Vec::new();
@@ -719,6 +729,25 @@ fn order_rule(model: &TrainedModel, c: usize, test: &Test) -> Result<Option<Orde
     Ok(Some(rule))
 }
 
+/// Refuses two order rules on one pair of columns that no pair of values keeps (`a <= b` and
+/// `b < a`).
+fn refuse_contradictions(model: &TrainedModel, rules: &[OrderRule]) -> Result<()> {
+    for (i, r) in rules.iter().enumerate() {
+        for s in &rules[i + 1..] {
+            if r.low == s.high && r.high == s.low && (r.strict || s.strict) {
+                let names = &model.schema().columns;
+                return Err(Error::Config(format!(
+                    "the orders between '{}' and '{}' contradict each other",
+                    names[r.low].name, names[r.high].name
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// For each model column, the seed table's column of that name; an error for a seed column
+/// the model does not have.
 fn seed_columns(model: &TrainedModel, table: &Table) -> Result<Vec<Option<usize>>> {
     let columns = &model.schema().columns;
     for name in table.column_names() {
@@ -770,6 +799,9 @@ mod tests {
             Test::Matches("[A-Z]+".into())
         );
         assert_eq!(parse_conditions("code ~ 'a|b' and x=1")?[0].test, Test::Matches("a|b".into()));
+        // A pattern cannot close the group it is wrapped in to match anything.
+        let e = parse_conditions("code ~ '[A-Z]+)|(.*'").err().map(|e| e.to_string());
+        assert!(e.is_some_and(|e| e.contains("does not compile")));
         for bad in ["age", "age >=", "and age > 1", "x in 1, 2", "x = 'open", "x ~ '('", "= 3"] {
             let e = parse_conditions(bad).err().map(|e| e.to_string()).unwrap_or_default();
             assert!(e.contains("condition"), "{bad}: {e}");

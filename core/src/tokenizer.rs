@@ -35,7 +35,7 @@ use crate::subword::SubwordModel;
 use crate::table::Table;
 
 mod allowed;
-pub(crate) use allowed::whole_match;
+pub(crate) use allowed::{intersect, whole_match};
 pub use allowed::{Allowed, OrderRule, Test};
 
 /// One column's mapping between cell text and local token ids.
@@ -687,7 +687,7 @@ impl Tokenizer {
         let mut bound: Option<Vec<(f64, f64)>> = None;
         for rule in rules {
             let Some((other, _)) = rule.other(c) else { continue };
-            let value = |cell: Option<&str>| self.cell_value(other, cell).map(|v| (v, v));
+            let value = |cell: Option<&str>| self.read_number(other, cell?).map(|v| (v, v));
             let span = match (cells.get(other), known(other)) {
                 (Some(cell), _) => value(cell.as_deref()),
                 (None, Some(cell)) => value(cell.as_deref()),
@@ -696,8 +696,11 @@ impl Tokenizer {
             let Some(span) = span else { continue };
             let start = bound.take().or_else(|| within.map(<[_]>::to_vec));
             let start = start.unwrap_or_else(|| vec![(f64::NEG_INFINITY, f64::INFINITY)]);
-            bound = Some(allowed::intersect_intervals(&start, &self.order_bound(c, rule, span)));
+            bound = Some(intersect(&start, &self.order_bound(c, rule, span)));
         }
+        // Applied even where the column's own tokens seem to keep it: a value decoded in one
+        // of the column's written forms may round out of its step. (So a column in a rule is
+        // written in its column format, not its learned forms.)
         bound
     }
 

@@ -100,6 +100,7 @@ fn constraints_that_cannot_hold_are_errors_before_generation() -> Result<()> {
         ("code matches 'ZZZ'", "no value the model generates passes"),
         ("big <= start", "every 'big' the model generates is above every 'start'"),
         ("start <= start", "compared with itself"),
+        ("start <= end and end < start", "contradict each other"),
     ];
     for (constraint, expected) in cases {
         let model = fit(&[constraint])?;
@@ -146,6 +147,38 @@ fn a_seed_row_that_breaks_an_order_is_named_and_others_keep_it() -> Result<()> {
     for r in 0..out.num_rows() {
         let cell = |c: usize| number(out.cell(r, c).unwrap_or("nan"));
         assert!(cell(0) <= cell(1), "row {r}: start {} end {}", cell(0), cell(1));
+    }
+    Ok(())
+}
+
+#[test]
+fn a_chain_of_orders_holds_in_every_row() -> Result<()> {
+    let mut text = String::from("x,y,z\n");
+    let mut v: u64 = 7;
+    let mut next = |n: u64| {
+        v = v.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (v >> 33) % n
+    };
+    for _ in 0..600 {
+        text += &format!("{},{},{}\n", next(100), next(100), next(100));
+    }
+    let table = read_csv(text.as_bytes(), Path::new("xyz.csv"), &ReadOptions::default())?;
+    let mut config = TrainConfig::default();
+    config.model.hidden_size = 32;
+    config.model.embedding_dim = 16;
+    config.training.max_epochs = Some(3);
+    // Along the table's order, against it, and with a condition on the middle column.
+    for (chain, (a, b, c)) in [("x <= y and y <= z", (0, 1, 2)), ("z < y and y < x", (2, 1, 0))] {
+        config.constraints = vec![chain.into(), "y >= 20".into()];
+        let model = train(&table, &config, &mut |_| {}, &AtomicBool::new(false))?;
+        let out = rows(&model, 3000, 5)?;
+        let strict = chain.contains('<') && !chain.contains("<=");
+        let holds = |r: &Vec<String>| {
+            let (p, q, s) = (number(&r[a]), number(&r[b]), number(&r[c]));
+            q >= 20.0 && if strict { p < q && q < s } else { p <= q && q <= s }
+        };
+        let broken: Vec<&Vec<String>> = out.iter().filter(|r| !holds(r)).collect();
+        assert!(broken.is_empty(), "{chain}: {} of 3000: {:?}", broken.len(), broken.first());
     }
     Ok(())
 }

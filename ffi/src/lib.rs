@@ -417,7 +417,9 @@ pub unsafe extern "C" fn doppel_model_free(model: *mut DoppelModel) {
 /// extensions `doppel_train_file` reads; another one is INVALID_ARGUMENT naming them, and
 /// nothing is written). The file appears only once complete, written as `doppel_model_save`
 /// describes (a temporary file renamed into place; links, devices and FIFOs). Safe to call
-/// from many threads on one model; the same seed gives the same rows.
+/// from many threads on one model; the same seed gives the same rows. The constraints of the
+/// model's configuration (`constraints`, set when training) hold in every row; one that no
+/// row can keep is INVALID_CONFIG naming it.
 ///
 /// # Safety
 /// `model` is NULL or live; `path` NULL or NUL-terminated.
@@ -491,8 +493,8 @@ pub unsafe extern "C" fn doppel_generate_arrow(
 /// `seed` (NULL: none) is an Arrow C stream of seed rows: one record is generated per seed row,
 /// with the seed's cells exactly as given and its null cells (and the model's columns the seed
 /// lacks) generated given them; columns are matched by name (a column the model lacks is
-/// INVALID_DATA, as is a cell its column cannot hold, naming the row and column), and `rows` is
-/// not read. The library takes a non-NULL seed stream over and releases it whatever the status,
+/// INVALID_DATA, as is a cell its column cannot hold or a row that breaks a condition or one
+/// of the model's constraints, naming the row and column), and `rows` is not read. The library takes a non-NULL seed stream over and releases it whatever the status,
 /// as `doppel_train_arrow` does.
 ///
 /// # Safety

@@ -210,11 +210,15 @@ impl Tokenizer {
     /// on its own (not as a distance from another column); an error in words otherwise.
     pub fn comparable(&self, a: usize, b: usize) -> Result<(), String> {
         let family = |c: usize| match self.codecs.get(c) {
-            Some(Codec::Number { after: None, format, .. }) => Ok(match format {
-                NumberFormat::Datetime { .. } => "a date",
-                NumberFormat::Clock => "a clock time",
-                _ => "a number",
-            }),
+            Some(Codec::Number { after: None, format, .. }) => match format {
+                NumberFormat::Datetime { .. } => Ok("a date"),
+                NumberFormat::Clock => Ok("a clock time"),
+                // Its values round to digits, not to a step: bounds could land a digit off.
+                NumberFormat::Scientific { .. } => {
+                    Err("its numbers are written in exponent notation".to_string())
+                }
+                _ => Ok("a number"),
+            },
             Some(Codec::Number { .. }) => {
                 Err("it is generated as a distance from another column".to_string())
             }
@@ -333,16 +337,6 @@ impl Tokenizer {
             .min_by(|x, y| (x - middle).abs().total_cmp(&(y - middle).abs()))?;
         Some(format.write(nearest))
     }
-
-    /// A number cell's value (`None`: missing or not a number column).
-    pub(crate) fn cell_value(&self, column: usize, cell: Option<&str>) -> Option<f64> {
-        self.read_number(column, cell?)
-    }
-}
-
-/// The intersection of two sorted lists of disjoint closed intervals, for callers outside.
-pub(crate) fn intersect_intervals(a: &[(f64, f64)], b: &[(f64, f64)]) -> Vec<(f64, f64)> {
-    intersect(a, b)
 }
 
 /// The lowest and highest value a number codec generates.
@@ -475,14 +469,20 @@ const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
 /// `pattern` compiled to match a whole text (as if between `^` and `$`); an error in words.
 pub(crate) fn whole_match(pattern: &str) -> Result<regex::Regex, String> {
-    regex::RegexBuilder::new(&format!("^(?:{pattern})$"))
-        .size_limit(REGEX_SIZE_LIMIT)
-        .build()
-        .map_err(|e| format!("the regular expression '{pattern}' does not compile: {e}"))
+    let build = |text: &str| {
+        regex::RegexBuilder::new(text)
+            .size_limit(REGEX_SIZE_LIMIT)
+            .build()
+            .map_err(|e| format!("the regular expression '{pattern}' does not compile: {e}"))
+    };
+    // On its own first: a pattern such as `a)|(.*` would otherwise close the group below and
+    // match anything.
+    build(pattern)?;
+    build(&format!(r"\A(?:{pattern})\z"))
 }
 
 /// The intersection of two sorted lists of disjoint closed intervals.
-fn intersect(a: &[(f64, f64)], b: &[(f64, f64)]) -> Vec<(f64, f64)> {
+pub(crate) fn intersect(a: &[(f64, f64)], b: &[(f64, f64)]) -> Vec<(f64, f64)> {
     let mut out = Vec::new();
     let (mut i, mut j) = (0, 0);
     while i < a.len() && j < b.len() {

@@ -81,7 +81,8 @@ public final class Model implements AutoCloseable {
      * seed row, its non-null cells kept exactly and the others generated given them.
      *
      * <p>Ownership: a non-zero {@code seedStreamAddress} is always taken over, whatever the
-     * outcome, as {@link Doppel#trainArrow(long, Config)} takes its stream.
+     * outcome, as {@link Doppel#trainArrow(long, Config)} takes its stream (so it must not be
+     * the address of an output stream).
      *
      * @param optionsJson the options object, such as {@code {"rows": 500, "where": "age >= 60"}}
      * @param seedStreamAddress the address of an initialised {@code struct ArrowArrayStream}
