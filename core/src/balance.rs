@@ -194,18 +194,19 @@ fn inclusion(weight: &[f64], count: usize) -> Vec<f64> {
     }
 }
 
-/// Rebalancing by selection: of rows generated without steering (each whole row from the
-/// model's joint distribution, so each category's rows keep exactly their conditional
-/// distribution), keeps as many of each category as its share of the output asks, in the
-/// order they come. Used when the model generates every named category often enough that a
-/// few times the rows suffice (see [`SELECTION_MOST_OVERSAMPLING`]); otherwise the category is
-/// drawn first and the rest given it ([`factors`]).
+/// Rebalancing (or fairness) by selection: of rows generated without steering (each whole
+/// row from the model's joint distribution, so each category's rows keep exactly their
+/// conditional distribution), keeps as many of each category (or pair of categories) as its
+/// share of the output asks, in the order they come. Used when the model generates every
+/// named category often enough that a few times the rows suffice (see
+/// [`SELECTION_MOST_OVERSAMPLING`]); otherwise the category is drawn first and the rest given
+/// it ([`factors`]).
 pub(crate) struct Quota {
-    /// The rebalanced column.
-    column: usize,
-    /// Each named value and its share; the rows of other values (and missing ones) share the
-    /// rest.
-    named: Vec<(String, f64)>,
+    /// The columns whose cells make a row's class.
+    columns: Vec<usize>,
+    /// Each named class (the cells of `columns`) and its share; the rows of other cells (and
+    /// missing ones) share the rest.
+    named: Vec<(Vec<String>, f64)>,
     /// Rows kept per class: each named value, then the rest.
     kept: Vec<usize>,
     /// The output size whose class counts `kept` are (see [`Quota::cumulative`]), and the
@@ -219,17 +220,18 @@ pub(crate) struct Quota {
 pub(crate) const SELECTION_MOST_OVERSAMPLING: f64 = 4.0;
 
 impl Quota {
-    /// A quota of `target` rows whose cells in `column` take the `named` shares.
-    pub fn new(column: usize, named: Vec<(String, f64)>, target: usize) -> Quota {
+    /// A quota of `target` rows whose cells in `columns` take the `named` shares.
+    pub fn new(columns: Vec<usize>, named: Vec<(Vec<String>, f64)>, target: usize) -> Quota {
         let kept = vec![0; named.len() + 1];
-        Quota { column, named, kept, reached: 0, target }
+        Quota { columns, named, kept, reached: 0, target }
     }
 
-    /// The class of a row: the index of its named value, or the rest's.
+    /// The class of a row: the index of its named cells, or the rest's.
     fn class(&self, row: &[Option<String>]) -> usize {
-        let cell = row.get(self.column).and_then(|c| c.as_deref());
-        let named = self.named.iter().position(|(value, _)| Some(value.as_str()) == cell);
-        named.unwrap_or(self.named.len())
+        let cells: Vec<Option<&str>> =
+            self.columns.iter().map(|&c| row.get(c).and_then(|c| c.as_deref())).collect();
+        let same = |named: &[String]| named.iter().zip(&cells).all(|(n, c)| Some(n.as_str()) == *c);
+        self.named.iter().position(|(named, _)| same(named)).unwrap_or(self.named.len())
     }
 
     /// Each class's share: the named values', then the rest's.
@@ -329,8 +331,8 @@ mod tests {
     fn a_quota_keeps_exact_shares_in_the_order_rows_come() {
         // a: 0.6 of 500 rows (the rows give a third: 1.8 times as many rows needed), b: 0.3,
         // the rest (missing) 0.1.
-        let named = vec![("a".to_string(), 0.6), ("b".to_string(), 0.3)];
-        let mut quota = Quota::new(0, named, 500);
+        let named = vec![(vec!["a".to_string()], 0.6), (vec!["b".to_string()], 0.3)];
+        let mut quota = Quota::new(vec![0], named, 500);
         assert!((quota.oversampling(&rows(0, 600)) - 1.8).abs() < 1e-9);
         let (mut kept, mut from) = (Vec::new(), 0);
         while !quota.done() {

@@ -152,35 +152,78 @@ struct Selection {
     quota: Quota,
 }
 
-/// The selection that rebalances a generation, when it is one: one column rebalanced, no
-/// fairness or seed, and every named value generated often enough, on a first batch without
-/// the rebalancing, that [`SELECTION_MOST_OVERSAMPLING`] times the rows suffice. `plan` is the
-/// generation's whole plan (its errors are already checked).
+/// The selection that balances a generation, when it is one: one column rebalanced, or
+/// fairness alone (each pair of a sensitive and a target value at the product of their
+/// shares, as the first 4,096 rows without the fairness have them), with no seed, and every
+/// named class generated often enough in those rows that [`SELECTION_MOST_OVERSAMPLING`]
+/// times the rows suffice. `plan` is the generation's whole plan (its errors are already checked).
 fn selection(
     model: &TrainedModel,
     options: &GenerateOptions,
     plan: Option<&Plan>,
 ) -> Result<Option<Selection>> {
     let specs: Vec<&str> = options.rebalance.split(';').filter(|s| !s.trim().is_empty()).collect();
-    let ([spec], true) = (specs.as_slice(), options.fair.trim().is_empty()) else {
-        return Ok(None);
-    };
-    if plan.is_none_or(|p| p.seed_rows().is_some()) {
+    let fair = !options.fair.trim().is_empty();
+    if plan.is_none_or(|p| p.seed_rows().is_some()) || specs.len() + usize::from(fair) != 1 {
         return Ok(None);
     }
-    let (name, named) = crate::steer::read_rebalancing(spec).map_err(Error::Config)?;
-    let column = crate::steer::find_column(model, &name)?;
     // Unsteered but for the conditions, and as many rows as the most oversampling needs.
     let most = (options.rows as f64 * (SELECTION_MOST_OVERSAMPLING + 1.0)) as usize;
     let rows = most.saturating_add(options.batch_size);
-    let unsteered = GenerateOptions { rows, rebalance: String::new(), ..options.clone() };
+    let unsteered =
+        GenerateOptions { rows, rebalance: String::new(), fair: String::new(), ..options.clone() };
     let base = self::plan(model, &unsteered, None)?;
-    let quota = Quota::new(column, named, options.rows);
-    let first = generate_batch(model, &unsteered, base.as_deref(), 0)?;
+    // The first batches, generated again when selecting (a few tenths of a second).
+    let batches = PILOT_ROWS.div_ceil(options.batch_size);
+    let mut first = Vec::new();
+    for rows in generate_group(model, &unsteered, base.as_deref(), 0..batches) {
+        first.extend(rows?);
+    }
+    let quota = match specs.first() {
+        Some(spec) => {
+            let (name, named) = crate::steer::read_rebalancing(spec).map_err(Error::Config)?;
+            let column = crate::steer::find_column(model, &name)?;
+            let named = named.into_iter().map(|(value, share)| (vec![value], share)).collect();
+            Quota::new(vec![column], named, options.rows)
+        }
+        None => {
+            let (target, sensitive) = crate::steer::read_fairness(model, &options.fair)?;
+            fair_quota(&first, target, sensitive, options.rows)
+        }
+    };
     if quota.oversampling(&first) > SELECTION_MOST_OVERSAMPLING {
         return Ok(None);
     }
     Ok(Some(Selection { options: unsteered, plan: base, quota }))
+}
+
+/// Rows generated to measure the shares a selection starts from.
+const PILOT_ROWS: usize = 4096;
+
+/// The quota that makes `target` independent of `sensitive`: each pair of their values at the
+/// product of the values' shares among `rows` (rows missing either share the rest).
+fn fair_quota(rows: &[Vec<Option<String>>], target: usize, sensitive: usize, n: usize) -> Quota {
+    let mut t: HashMap<&str, usize> = HashMap::new();
+    let mut s: HashMap<&str, usize> = HashMap::new();
+    let mut both = 0;
+    for row in rows {
+        if let (Some(Some(tv)), Some(Some(sv))) = (row.get(target), row.get(sensitive)) {
+            *t.entry(tv).or_default() += 1;
+            *s.entry(sv).or_default() += 1;
+            both += 1;
+        }
+    }
+    let present = both as f64 / rows.len().max(1) as f64;
+    let mut named = Vec::new();
+    for (&sv, &sc) in &s {
+        for (&tv, &tc) in &t {
+            let share = present * (sc as f64 / both as f64) * (tc as f64 / both as f64);
+            named.push((vec![sv.to_string(), tv.to_string()], share));
+        }
+    }
+    // A fixed order: the same rows on every run.
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    Quota::new(vec![sensitive, target], named, n)
 }
 
 /// The plan of a steered generation: `None` when nothing steers it (no conditions, no seed,
@@ -941,6 +984,32 @@ mod tests {
         assert!(message.contains("batch_size"), "{message}");
         let options = GenerateOptions { batch_size: MAX_BATCH_SIZE, ..GenerateOptions::default() };
         assert!(options.validate().is_ok());
+    }
+
+    #[test]
+    fn a_fair_selection_makes_the_target_independent_of_the_group() {
+        // Group g1 has y in half its rows, g2 in a tenth; g2 is a third of the rows.
+        let row =
+            |g: &str, y: bool| vec![Some(g.to_string()), Some((if y { "y" } else { "n" }).into())];
+        let mut rows = Vec::new();
+        for i in 0..3000 {
+            rows.push(if i % 3 == 2 { row("g2", i % 30 == 2) } else { row("g1", i % 2 == 0) });
+        }
+        let mut quota = fair_quota(&rows, 1, 0, 600);
+        let mut kept = Vec::new();
+        for chunk in rows.chunks(100) {
+            kept.extend(quota.select(chunk.to_vec()));
+        }
+        assert!(quota.done());
+        let share = |g: &str| {
+            let group: Vec<_> = kept.iter().filter(|r| r[0].as_deref() == Some(g)).collect();
+            let y = group.iter().filter(|r| r[1].as_deref() == Some("y")).count();
+            (group.len(), y as f64 / group.len() as f64)
+        };
+        let ((n1, y1), (n2, y2)) = (share("g1"), share("g2"));
+        // The groups keep their sizes (2:1), y its overall share (1/3 + 1/30 = 11/30).
+        assert_eq!((n1, n2), (400, 200));
+        assert!((y1 - y2).abs() < 0.01 && (y1 - 11.0 / 30.0).abs() < 0.01, "{y1} {y2}");
     }
 
     #[test]

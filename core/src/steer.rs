@@ -601,20 +601,7 @@ fn balances(
         let bad = |why: &str| {
             Error::Config(format!("cannot read the fairness '{}': {why}", steering.fair.trim()))
         };
-        let (mut target, mut sensitive) = (None, None);
-        for part in steering.fair.split([' ', ',']).filter(|p| !p.is_empty()) {
-            match part.split_once('=') {
-                Some(("target", name)) => target = Some(find_column(model, name)?),
-                Some(("sensitive", name)) => sensitive = Some(find_column(model, name)?),
-                _ => return Err(bad("it is written target=column sensitive=column")),
-            }
-        }
-        let (Some(target), Some(sensitive)) = (target, sensitive) else {
-            return Err(bad("it names a target and a sensitive column"));
-        };
-        if target == sensitive {
-            return Err(bad("the target and the sensitive column are the same"));
-        }
+        let (target, sensitive) = read_fairness(model, steering.fair)?;
         let (t, s) = (field_of(target, "fairness")?, field_of(sensitive, "fairness")?);
         if balance[t].is_some() {
             return Err(bad("the target is also rebalanced"));
@@ -647,6 +634,27 @@ pub(crate) fn read_rebalancing(
         out.push((unquote(value.trim())?, share));
     }
     Ok((name.trim().to_string(), out))
+}
+
+/// The target and sensitive columns of a fairness written `target=column sensitive=column`.
+pub(crate) fn read_fairness(model: &TrainedModel, fair: &str) -> Result<(usize, usize)> {
+    let bad =
+        |why: &str| Error::Config(format!("cannot read the fairness '{}': {why}", fair.trim()));
+    let (mut target, mut sensitive) = (None, None);
+    for part in fair.split([' ', ',']).filter(|p| !p.is_empty()) {
+        match part.split_once('=') {
+            Some(("target", name)) => target = Some(find_column(model, name)?),
+            Some(("sensitive", name)) => sensitive = Some(find_column(model, name)?),
+            _ => return Err(bad("it is written target=column sensitive=column")),
+        }
+    }
+    let (Some(target), Some(sensitive)) = (target, sensitive) else {
+        return Err(bad("it names a target and a sensitive column"));
+    };
+    if target == sensitive {
+        return Err(bad("the target and the sensitive column are the same"));
+    }
+    Ok((target, sensitive))
 }
 
 /// Whether `model` was trained on other column orders than the table's
