@@ -40,9 +40,20 @@ pub struct ReportArgs {
     /// Columns an attacker tries to infer, comma-separated (default: all the others).
     #[arg(long, value_delimiter = ',')]
     pub sensitive: Vec<String>,
-    /// The model that generated the synthetic table: its privacy guarantee is shown.
+    /// The model that generated the synthetic table: its privacy guarantee and its
+    /// constraints are shown.
     #[arg(long)]
     pub model: Option<PathBuf>,
+    /// The conditions the synthetic rows were generated with (`generate --where`), shown on
+    /// the page next to the scores (repeat or join with `and`).
+    #[arg(long = "where", value_name = "CONDITION")]
+    pub conditions: Vec<String>,
+    /// The rebalancing the synthetic rows were generated with (`generate --rebalance`), shown.
+    #[arg(long, value_name = "COLUMN=VALUE:SHARE")]
+    pub rebalance: Vec<String>,
+    /// The fairness the synthetic rows were generated with (`generate --fair`), shown.
+    #[arg(long, value_name = "target=COLUMN sensitive=COLUMN")]
+    pub fair: Option<String>,
     /// Report options (the `ReportOptions` fields of docs/report.md), as inline JSON (an
     /// argument starting with `{`, e.g. '{"placeholders": ["_RARE_", "N/A"]}') or the path of a
     /// JSON file; flags override them.
@@ -83,6 +94,15 @@ pub fn run(args: &ReportArgs) -> CliResult<()> {
     }
     if let Some(seed) = args.seed {
         options.seed = seed;
+    }
+    if !args.conditions.is_empty() {
+        options.steering.conditions = args.conditions.join(" and ");
+    }
+    if !args.rebalance.is_empty() {
+        options.steering.rebalance = args.rebalance.join(";");
+    }
+    if let Some(fair) = &args.fair {
+        options.steering.fair = fair.clone();
     }
     let delimiter = args
         .delimiter
@@ -242,14 +262,17 @@ pub fn load(path: &Path, delimiter: Option<u8>, format: Option<Format>) -> CliRe
     Ok(table.to_text_table())
 }
 
-/// What the report takes from the model file at `path`: the privacy guarantee it states (if
-/// it was trained with DP), and its identifier columns, left out of the metrics (with a note):
+/// What the report takes from the model file at `path`: its constraints (shown), the privacy
+/// guarantee it states (if it was trained with DP), and its identifier columns, left out of
+/// the metrics (with a note):
 /// the model regenerates them in the source's shapes, never learning or copying their values,
 /// so comparing them (synthetic ids start after the source's) would only show a discriminator
 /// the ids.
 pub fn apply_model(path: &Path, options: &mut ReportOptions) -> CliResult<()> {
     let model = TrainedModel::load(path).map_err(CliError::from)?;
     options.model = model.metadata().summary.privacy.as_ref().map(ModelPrivacy::from);
+    // Declared by the user, so public: shown as written.
+    options.steering.constraints = model.metadata().config.constraints.clone();
     for column in &model.tokenizer().schema().columns {
         if matches!(column.kind, ColumnKind::Identifier { .. })
             && !options.fidelity.skip_columns.contains(&column.name)

@@ -284,3 +284,60 @@ fn identifier_columns_of_the_model_are_left_out_of_the_metrics() {
     assert!(skipped.iter().any(|s| s["name"] == "id"), "{skipped:?}");
     assert_eq!(json["tables"]["compared_columns"], 4, "{}", json["tables"]);
 }
+
+#[test]
+fn the_page_shows_how_the_rows_were_steered() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "in.csv", &rows(400, 0));
+    write(dir.path(), "c.toml", "constraints = [\"hours <= 55\"]\n[training]\nmax_epochs = 2\n");
+    let train = ["train", "--input", "in.csv", "--model", "m.doppel", "--config", "c.toml"];
+    let out = doppel(&train, dir.path());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let generate = [
+        "generate",
+        "--model",
+        "m.doppel",
+        "--rows",
+        "300",
+        "--output",
+        "s.csv",
+        "--where",
+        "age >= 40",
+    ];
+    assert!(doppel(&generate, dir.path()).status.success());
+    let report = [
+        "report",
+        "--real",
+        "in.csv",
+        "--synthetic",
+        "s.csv",
+        "--model",
+        "m.doppel",
+        "--where",
+        "age >= 40",
+        "--json",
+        "r.json",
+        "--html",
+        "r.html",
+    ];
+    let out = doppel(&report, dir.path());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let html = std::fs::read_to_string(dir.path().join("r.html")).expect("html");
+    let line = html.lines().find(|l| l.contains("id=\"model-steering\"")).unwrap_or_default();
+    assert!(
+        line.contains("age &gt;= 40")
+            && line.contains("hours &lt;= 55")
+            && line.contains("by design"),
+        "{line}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("r.json")).expect("json"))
+            .expect("the report is JSON");
+    assert_eq!(json["options"]["steering"]["where"], "age >= 40");
+    assert_eq!(json["options"]["steering"]["constraints"][0], "hours <= 55");
+    // Without steering and without constraints the page says nothing of it.
+    let plain = ["report", "--real", "in.csv", "--synthetic", "s.csv", "--html", "p.html"];
+    assert!(doppel(&plain, dir.path()).status.success());
+    let page = std::fs::read_to_string(dir.path().join("p.html")).expect("html");
+    assert!(!page.contains("id=\"model-steering\""));
+}

@@ -248,6 +248,9 @@ fn scores_section(r: &Report) -> String {
             escape(&model.statement())
         );
     }
+    if let Some(steering) = r.options.steering.summary() {
+        put!(out, "<p class=\"statement\" id=\"model-steering\">{}</p>\n", escape(&steering));
+    }
     out.push_str(&warnings(&r.warnings));
     out.push_str("</section>\n");
     out

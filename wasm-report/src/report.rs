@@ -54,6 +54,58 @@ pub struct ReportOptions {
     /// token): synthetic cells equal to one are invalid (see [`crate::validity`]), unless the
     /// real column holds that text itself.
     pub placeholders: Vec<String>,
+    /// How the synthetic rows were steered, shown on the page (no metric reads it).
+    pub steering: Steering,
+}
+
+/// How the synthetic rows were steered: the model's constraints and the generation's
+/// conditions, rebalancing and fairness, as written (`doppel generate`'s flags). A steered
+/// table differs from the real one by design: the page says so next to the scores.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Steering {
+    /// The model's constraints (its configuration's `constraints`).
+    pub constraints: Vec<String>,
+    /// The generation's conditions (`--where`).
+    #[serde(rename = "where")]
+    pub conditions: String,
+    /// The generation's rebalancing (`--rebalance`).
+    pub rebalance: String,
+    /// The generation's fairness (`--fair`).
+    pub fair: String,
+}
+
+impl Steering {
+    /// The steering in one sentence; `None` when nothing steered the rows.
+    pub fn summary(&self) -> Option<String> {
+        let mut parts = Vec::new();
+        let quoted = |s: &str| format!("\u{201c}{}\u{201d}", s.trim());
+        if !self.conditions.trim().is_empty() {
+            parts.push(format!("conditions {}", quoted(&self.conditions)));
+        }
+        if !self.rebalance.trim().is_empty() {
+            parts.push(format!("rebalancing {}", quoted(&self.rebalance)));
+        }
+        if !self.fair.trim().is_empty() {
+            parts.push(format!("fairness {}", quoted(&self.fair)));
+        }
+        let steered = !parts.is_empty();
+        if !self.constraints.is_empty() {
+            let list: Vec<String> = self.constraints.iter().map(|c| quoted(c)).collect();
+            parts.push(format!("the model's constraints {}", list.join(", ")));
+        }
+        if parts.is_empty() {
+            return None;
+        }
+        let mut text = format!("Generated with {}.", parts.join("; "));
+        if steered {
+            text.push_str(
+                " Steered rows differ from the real table by design: compare them with the real \
+                 rows that meet the same conditions, or read the scores with that in mind.",
+            );
+        }
+        Some(text)
+    }
 }
 
 impl Default for ReportOptions {
@@ -67,6 +119,7 @@ impl Default for ReportOptions {
             max_distance_rows: 5000,
             model: None,
             placeholders: vec![DEFAULT_PLACEHOLDER.to_string()],
+            steering: Steering::default(),
         }
     }
 }
