@@ -358,6 +358,28 @@ enum DoppelStatus doppel_impute_file(const struct DoppelModel *model,
                                      size_t draws,
                                      const char *path);
 
+// Generation through the privacy filter into a file: the rows of
+// `doppel_generate_steered_file` (the same options; no seed) less those within `distance` of
+// a row of `training` (the mean over the model's columns of a per-cell distance in [0, 1]:
+// numbers and dates the difference over the column's training range, other cells 0 when
+// equal and 1 when not; 0 drops exact copies only), generation going on until `rows` are
+// written. The number of generated rows dropped goes to `*out_dropped` (written on success
+// only; NULL to ignore it). The library takes `training` (an Arrow C stream of the training
+// rows, its columns named as the model's) over and releases it whatever the status; NULL is
+// NULL_PARAMETER. A model trained with DP is INVALID_CONFIG before the stream is read (the
+// filter reads the private rows, which the guarantee does not cover); so is a distance
+// outside [0, 1). The filter guards against copies; it is no privacy guarantee of its own.
+//
+// # Safety
+// `model` is NULL or live; `options_json` NULL or NUL-terminated; `training` NULL or an
+// initialised Arrow C stream; `path` NULL or NUL-terminated; `out_dropped` NULL or writable.
+enum DoppelStatus doppel_generate_filtered_file(const struct DoppelModel *model,
+                                                const char *options_json,
+                                                struct ArrowArrayStream *training,
+                                                double distance,
+                                                const char *path,
+                                                size_t *out_dropped);
+
 // The epsilon spent by `steps` Poisson-subsampled Gaussian steps (sampling rate, noise
 // multiplier) at `delta`, into `*out_epsilon`. `accountant` is a `DoppelAccountant` value;
 // another number is INVALID_ARGUMENT.

@@ -310,6 +310,18 @@ static void steered(const DoppelModel *model, const char *dir) {
   struct ArrowArrayStream output;
   check(doppel_generate_steered_arrow(model, "{\"rows\": 1000, \"where\": \"count <= 16\"}", NULL, &output) == DOPPEL_STATUS_OK, "generate_steered_arrow");
   read_generated(&output, 1000);
+
+  /* The privacy filter against the training rows (the producer's 300): this model learned
+   * those few combinations only, so every generated row copies one; the filter refuses after
+   * 100 times the rows, and writes nothing. */
+  seed = producer_stream(&producer);
+  size_t dropped = 7;
+  snprintf(path, sizeof path, "%s/filtered.csv", dir);
+  check(doppel_generate_filtered_file(model, "{\"rows\": 50}", &seed, 0.0, path, &dropped) == DOPPEL_STATUS_INVALID_DATA && last_error_contains("lower the filter distance") && dropped == 7 && seed.release == NULL && producer.stream_releases == 1, "generate_filtered_file: only copies is INVALID_DATA, the training stream released once");
+  file = fopen(path, "r");
+  check(file == NULL, "nothing written");
+  if (file != NULL) fclose(file);
+  check(doppel_generate_filtered_file(model, NULL, NULL, 0.0, path, NULL) == DOPPEL_STATUS_NULL_PARAMETER && last_error_contains("training is NULL"), "generate_filtered_file(NULL training)");
 }
 
 int main(int argc, char **argv) {

@@ -353,3 +353,74 @@ fn steered_generation_names_bad_options_and_releases_the_seed() {
         doppel_config_free(config);
     }
 }
+
+#[test]
+fn filtered_generation_drops_copies_of_the_training_stream() {
+    let config = small_config();
+    let (mut stream, _) = host_stream();
+    let mut model = null_mut();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = CString::new(dir.path().join("filtered.csv").to_str().unwrap()).unwrap();
+    // SAFETY: valid arguments but for the NULL ones under test.
+    unsafe {
+        assert_eq!(
+            doppel_train_arrow(config, &mut stream, None, null_mut(), &mut model),
+            DoppelStatus::Ok
+        );
+        let options = CString::new(r#"{"rows": 400, "seed": 2}"#).unwrap();
+        let (mut training, released) = host_stream();
+        let mut dropped = usize::MAX;
+        let status = doppel_generate_filtered_file(
+            model,
+            options.as_ptr(),
+            &mut training,
+            0.0,
+            path.as_ptr(),
+            &mut dropped,
+        );
+        assert_eq!(status, DoppelStatus::Ok, "{}", last_error());
+        assert_eq!(released.load(Ordering::SeqCst), 1, "the training stream released once");
+        // The host stream's 300 rows hold 3 x 17 (colour, count) pairs plus missing colours:
+        // a small model copies many of them, and none is written.
+        assert!(dropped > 0 && dropped != usize::MAX, "{dropped}");
+        let written = read_table(&dir.path().join("filtered.csv"), &ReadOptions::default());
+        let written = written.unwrap();
+        assert_eq!(written.num_rows(), 400);
+        let (source, _) = host_stream();
+        let reader = RecordBatchStreamReader::try_new(source).unwrap();
+        let schema = reader.schema();
+        let batches: Vec<RecordBatch> = reader.collect::<Result<_, _>>().unwrap();
+        let training = table_from_batches(Path::new("t"), &schema, &batches).unwrap();
+        let rows = |t: &Table| -> std::collections::HashSet<(Option<String>, Option<String>)> {
+            (0..t.num_rows())
+                .map(|r| (t.cell(r, 0).map(String::from), t.cell(r, 1).map(String::from)))
+                .filter(|(c, _)| c.as_deref().is_some_and(|c| !c.is_empty()))
+                .collect()
+        };
+        let copies = rows(&written).intersection(&rows(&training)).count();
+        assert_eq!(copies, 0, "no written row copies a training row");
+        // NULL training, and a distance out of range with the stream still released.
+        let got = doppel_generate_filtered_file(
+            model,
+            null(),
+            null_mut(),
+            0.0,
+            path.as_ptr(),
+            null_mut(),
+        );
+        assert_eq!((got, last_error().as_str()), (DoppelStatus::NullParameter, "training is NULL"));
+        let (mut training, released) = host_stream();
+        let got = doppel_generate_filtered_file(
+            model,
+            null(),
+            &mut training,
+            1.5,
+            path.as_ptr(),
+            null_mut(),
+        );
+        assert_eq!(got, DoppelStatus::InvalidConfig, "{}", last_error());
+        assert_eq!(released.load(Ordering::SeqCst), 1);
+        doppel_model_free(model);
+        doppel_config_free(config);
+    }
+}

@@ -25,9 +25,10 @@ use arrow_schema::{ArrowError, SchemaRef};
 
 use doppel_core::accountant::{self, AccountantKind, GaussianEvent};
 use doppel_core::config::from_json_object;
+use doppel_core::filter::PrivacyFilter;
 use doppel_core::generate::{
-    generate_batches, generate_seeded_batches, generate_seeded_to_file, generate_to_file,
-    impute_to_file, GenerateOptions,
+    generate_batches, generate_filtered_to_file, generate_seeded_batches, generate_seeded_to_file,
+    generate_to_file, impute_to_file, GenerateOptions,
 };
 use doppel_core::ingest::{
     collect_batches, detect_delimiter, in_file, read_table, table_from_batches_within, Format,
@@ -584,6 +585,52 @@ pub unsafe extern "C" fn doppel_impute_file(
             return Err(Failure::new(DoppelStatus::NullParameter, "table is NULL"));
         };
         impute_to_file(model, &options, seed, draws, path, None, &mut |_| {})?;
+        Ok(())
+    })
+}
+
+/// Generation through the privacy filter into a file: the rows of
+/// `doppel_generate_steered_file` (the same options; no seed) less those within `distance` of
+/// a row of `training` (the mean over the model's columns of a per-cell distance in [0, 1]:
+/// numbers and dates the difference over the column's training range, other cells 0 when
+/// equal and 1 when not; 0 drops exact copies only), generation going on until `rows` are
+/// written. The number of generated rows dropped goes to `*out_dropped` (written on success
+/// only; NULL to ignore it). The library takes `training` (an Arrow C stream of the training
+/// rows, its columns named as the model's) over and releases it whatever the status; NULL is
+/// NULL_PARAMETER. A model trained with DP is INVALID_CONFIG before the stream is read (the
+/// filter reads the private rows, which the guarantee does not cover); so is a distance
+/// outside [0, 1). The filter guards against copies; it is no privacy guarantee of its own.
+///
+/// # Safety
+/// `model` is NULL or live; `options_json` NULL or NUL-terminated; `training` NULL or an
+/// initialised Arrow C stream; `path` NULL or NUL-terminated; `out_dropped` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn doppel_generate_filtered_file(
+    model: *const DoppelModel,
+    options_json: *const c_char,
+    training: *mut FFI_ArrowArrayStream,
+    distance: f64,
+    path: *const c_char,
+    out_dropped: *mut usize,
+) -> DoppelStatus {
+    guard(|| {
+        // SAFETY: as in `doppel_generate_steered_file`; `out_dropped` may be NULL.
+        let training = unsafe { take_stream(training) };
+        let model = &unsafe { non_null(model, "model") }?.0;
+        let options = unsafe { generate_options(options_json) }?;
+        let path = Path::new(unsafe { text(path, "path") }?);
+        let Some(training) = training else {
+            return Err(Failure::new(DoppelStatus::NullParameter, "training is NULL"));
+        };
+        PrivacyFilter::check(model, distance)?;
+        let table = stream_table(training, &model.metadata().config.limits)?;
+        let filter = PrivacyFilter::new(model, &table, distance)?;
+        let filtered =
+            generate_filtered_to_file(model, &options, &filter, path, None, &mut |_| {})?;
+        // SAFETY: NULL or writable by contract.
+        if let Some(slot) = unsafe { out_dropped.as_mut() } {
+            *slot = filtered.dropped;
+        }
         Ok(())
     })
 }
