@@ -45,48 +45,23 @@ func (o GenerateOptions) json() (string, error) {
 // nothing is written.
 func (m *Model) GenerateSteered(opts GenerateOptions, seed unsafe.Pointer, path string) error {
 	defer releaseStream(seed) // for the paths that never reach the library
-	options, err := opts.json()
-	if err != nil {
-		return err
-	}
-	coptions, err := cString("options", options)
-	if err != nil {
-		return err
-	}
-	defer freeCString(coptions)
-	cpath, err := cString("path", path)
-	if err != nil {
-		return err
-	}
-	defer freeCString(cpath)
 	cseed := (*C.struct_ArrowArrayStream)(seed)
-	return m.use("Model.GenerateSteered", func(p *C.DoppelModel) error {
-		return call(func() C.enum_DoppelStatus {
+	return m.withOptions("Model.GenerateSteered", opts, &path,
+		func(p *C.DoppelModel, coptions, cpath *C.char) C.enum_DoppelStatus {
 			return C.doppel_generate_steered_file(p, coptions, cseed, cpath)
 		})
-	})
 }
 
 // GenerateSteeredArrow is GenerateSteered into the Arrow C stream at out, as GenerateArrow
 // fills it.
 func (m *Model) GenerateSteeredArrow(opts GenerateOptions, seed unsafe.Pointer, out unsafe.Pointer) error {
 	defer releaseStream(seed)
-	options, err := opts.json()
-	if err != nil {
-		return err
-	}
-	coptions, err := cString("options", options)
-	if err != nil {
-		return err
-	}
-	defer freeCString(coptions)
 	cseed := (*C.struct_ArrowArrayStream)(seed)
 	stream := (*C.struct_ArrowArrayStream)(out)
-	return m.use("Model.GenerateSteeredArrow", func(p *C.DoppelModel) error {
-		return call(func() C.enum_DoppelStatus {
+	return m.withOptions("Model.GenerateSteeredArrow", opts, nil,
+		func(p *C.DoppelModel, coptions, _ *C.char) C.enum_DoppelStatus {
 			return C.doppel_generate_steered_arrow(p, coptions, cseed, stream)
 		})
-	})
 }
 
 // Impute writes the rows of the Arrow C stream table to path with their null cells filled by
@@ -98,6 +73,18 @@ func (m *Model) Impute(opts GenerateOptions, table unsafe.Pointer, draws int, pa
 	if draws < 1 {
 		return invalidArgument("draws must be at least 1, got %d", draws)
 	}
+	ctable := (*C.struct_ArrowArrayStream)(table)
+	return m.withOptions("Model.Impute", opts, &path,
+		func(p *C.DoppelModel, coptions, cpath *C.char) C.enum_DoppelStatus {
+			return C.doppel_impute_file(p, coptions, ctable, C.size_t(draws), cpath)
+		})
+}
+
+// withOptions runs a steered call on the live model with opts as the options JSON and path
+// (NULL when nil) as C strings, freed afterwards.
+func (m *Model) withOptions(method string, opts GenerateOptions, path *string,
+	f func(p *C.DoppelModel, options, path *C.char) C.enum_DoppelStatus,
+) error {
 	options, err := opts.json()
 	if err != nil {
 		return err
@@ -107,15 +94,14 @@ func (m *Model) Impute(opts GenerateOptions, table unsafe.Pointer, draws int, pa
 		return err
 	}
 	defer freeCString(coptions)
-	cpath, err := cString("path", path)
-	if err != nil {
-		return err
+	var cpath *C.char
+	if path != nil {
+		if cpath, err = cString("path", *path); err != nil {
+			return err
+		}
+		defer freeCString(cpath)
 	}
-	defer freeCString(cpath)
-	ctable := (*C.struct_ArrowArrayStream)(table)
-	return m.use("Model.Impute", func(p *C.DoppelModel) error {
-		return call(func() C.enum_DoppelStatus {
-			return C.doppel_impute_file(p, coptions, ctable, C.size_t(draws), cpath)
-		})
+	return m.use(method, func(p *C.DoppelModel) error {
+		return call(func() C.enum_DoppelStatus { return f(p, coptions, cpath) })
 	})
 }

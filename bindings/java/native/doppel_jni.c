@@ -275,20 +275,26 @@ JNIEXPORT void JNICALL Java_dev_doppel_Native_generateArrow(JNIEnv *env, jclass 
                                 (uint64_t)seed, (struct ArrowArrayStream *)(intptr_t)stream));
 }
 
-/* The steered calls take their input streams over, as train_arrow does: a text that cannot
- * be pinned releases them here, since the library never sees them then. */
+/* The steered calls take their input streams over, as train_arrow does: pins the options and
+ * (if given) the path; when one cannot be pinned, releases the stream here (the library never
+ * sees it then) and returns 0. */
+static int pin_or_release(JNIEnv *env, jbyteArray options, const char **json, jbyteArray path,
+                          const char **file, struct ArrowArrayStream *stream) {
+  *json = pin(env, options);
+  *file = NULL;
+  if (*json != NULL && (path == NULL || (*file = pin(env, path)) != NULL)) return 1;
+  if (*json != NULL) unpin(env, options, *json);
+  release_stream(stream);
+  return 0;
+}
+
 JNIEXPORT void JNICALL Java_dev_doppel_Native_generateSteeredFile(JNIEnv *env, jclass cls,
                                                                   jlong model, jbyteArray options,
                                                                   jlong seed, jbyteArray path) {
   (void)cls;
   struct ArrowArrayStream *input = (struct ArrowArrayStream *)(intptr_t)seed;
-  const char *json = pin(env, options);
-  const char *file = json == NULL ? NULL : pin(env, path);
-  if (file == NULL) {
-    if (json != NULL) unpin(env, options, json);
-    release_stream(input);
-    return;
-  }
+  const char *json, *file;
+  if (!pin_or_release(env, options, &json, path, &file, input)) return;
   ok(env, doppel_generate_steered_file((const DoppelModel *)(intptr_t)model, json, input, file));
   unpin(env, path, file);
   unpin(env, options, json);
@@ -299,11 +305,8 @@ JNIEXPORT void JNICALL Java_dev_doppel_Native_generateSteeredArrow(JNIEnv *env, 
                                                                    jlong seed, jlong stream) {
   (void)cls;
   struct ArrowArrayStream *input = (struct ArrowArrayStream *)(intptr_t)seed;
-  const char *json = pin(env, options);
-  if (json == NULL) {
-    release_stream(input);
-    return;
-  }
+  const char *json, *file;
+  if (!pin_or_release(env, options, &json, NULL, &file, input)) return;
   ok(env, doppel_generate_steered_arrow((const DoppelModel *)(intptr_t)model, json, input,
                                         (struct ArrowArrayStream *)(intptr_t)stream));
   unpin(env, options, json);
@@ -314,13 +317,8 @@ JNIEXPORT void JNICALL Java_dev_doppel_Native_imputeFile(JNIEnv *env, jclass cls
                                                          jlong draws, jbyteArray path) {
   (void)cls;
   struct ArrowArrayStream *input = (struct ArrowArrayStream *)(intptr_t)table;
-  const char *json = pin(env, options);
-  const char *file = json == NULL ? NULL : pin(env, path);
-  if (file == NULL) {
-    if (json != NULL) unpin(env, options, json);
-    release_stream(input);
-    return;
-  }
+  const char *json, *file;
+  if (!pin_or_release(env, options, &json, path, &file, input)) return;
   /* draws was checked positive in Java. */
   ok(env, doppel_impute_file((const DoppelModel *)(intptr_t)model, json, input, (size_t)draws,
                              file));
