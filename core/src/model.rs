@@ -22,7 +22,7 @@ use candle_nn::{VarBuilder, VarMap};
 
 use crate::config::ModelConfig;
 use crate::error::{Error, Result};
-use crate::lstm_cell::cell;
+use crate::lstm_cell::{cell, InputRows};
 use crate::rng::Rng;
 use crate::tokenizer::Field;
 
@@ -185,9 +185,9 @@ impl Layers {
 /// How `forward` forms layer 0's gate inputs `(E_tok[id] + E_field[t]) W_ih^T + b`: the same
 /// value either way, rounded differently in the last bits.
 pub(crate) enum Layer0<'a> {
-    /// Row lookups in the tables of [`Layers::input_tables`] (training, validation, and
-    /// generation from files of format version 2 on: two small products per batch instead of
-    /// one per position).
+    /// Row lookups in the tables of [`Layers::input_tables`] (training and validation: two
+    /// small products per batch instead of one per position; generation from files of format
+    /// version 2 on makes the same lookups and sums in [`crate::lstm_cell::step`]).
     Tables(&'a InputTables),
     /// Embed, then project, one position at a time: generation from model files of format
     /// version 1, which have generated their rows this way since, so such a file generates
@@ -236,8 +236,9 @@ pub struct LstmModel {
 /// The recurrent state of a generated batch between positions: `(h, c)` per layer.
 pub struct State {
     carry: Carry,
-    /// Layer 0's input tables, when the generation folds its input projection.
-    tables: Option<InputTables>,
+    /// Layer 0's input tables stacked (token rows, field rows, then context rows) for
+    /// [`crate::lstm_cell::step`], when the generation folds its input projection.
+    stacked: Option<InputRows>,
 }
 
 /// What the network carries from one position to the next.
@@ -373,6 +374,48 @@ pub(crate) fn forward(
         }
     }
     Ok(Forward { top, trace: keep.then_some(trace) })
+}
+
+/// [`LstmModel::advance`] for a folded model: layer 0 in one [`crate::lstm_cell::step`], its
+/// inputs looked up in `stacked` (`[vocab + 1 + fields (+ vocab + 1), 4h]`: each record's token,
+/// field and context rows); a layer above adds its input projection of the layer below to its
+/// recurrent product, as [`forward`] does. The same sums in the same order as [`forward`], so
+/// the same values.
+fn advance_stacked(
+    layers: &Layers,
+    carry: &mut Carry,
+    stacked: &InputRows,
+    previous: &[u32],
+    fields: &[u32],
+) -> Result<Tensor> {
+    let token_rows = layers.token_embedding.weight.dim(0)? as u32;
+    let field_rows = layers.field_embedding.weight.dim(0)? as u32;
+    if previous.iter().any(|&id| id >= token_rows) {
+        return Err(Error::Data(format!("a token id is beyond the model's {token_rows}")));
+    }
+    let with_context = layers.context_embedding.is_some();
+    let field_of = |r: usize| fields.get(r).or(fields.first()).copied().unwrap_or(0);
+    let lookups: Vec<u32> = (0..previous.len())
+        .flat_map(|r| {
+            let (id, f) = (previous[r], token_rows + field_of(r));
+            let context = with_context.then_some(token_rows + field_rows + id);
+            [id, f].into_iter().chain(context)
+        })
+        .collect();
+    let mut below: Option<Tensor> = None;
+    for (layer, (h, c)) in layers.lstm.iter().zip(carry.layers.iter_mut()) {
+        let hw = h.matmul(&layer.weight_hh.t()?)?;
+        let (h_next, c_next) = match &below {
+            None => {
+                let context = with_context.then_some(&mut carry.context);
+                crate::lstm_cell::step(&hw, c, stacked, &lookups, context)?
+            }
+            Some(x) => cell(&(layer.input_gates(x)? + hw)?, c, layer.hidden()?)?,
+        };
+        (*h, *c) = (h_next.clone(), c_next);
+        below = Some(h_next);
+    }
+    below.ok_or_else(|| Error::Data("the model has no layers".into()))
 }
 
 /// The running sums over positions of `rows` (`[k, B, d]`), each position's sum including its
@@ -591,10 +634,19 @@ impl LstmModel {
     /// `folded`, its steps look layer 0's input up in tables (the token and field embeddings
     /// projected once per batch, as training does) instead of projecting it at every step:
     /// a third of a step's multiply-adds (9 % faster on Adult), the same values rounded
-    /// differently (see [`crate::artifact::FORMAT_VERSION`]).
+    /// differently (see [`crate::artifact::FORMAT_VERSION`]); the lookups, the sums and the
+    /// cell then run as one fused pass ([`crate::lstm_cell::step`]).
     pub fn initial_state(&self, batch: usize, folded: bool) -> Result<State> {
-        let tables = folded.then(|| self.layers.detach().input_tables()).transpose()?;
-        Ok(State { carry: self.zero_state(batch)?, tables })
+        let stacked = match folded {
+            true => {
+                let t = self.layers.detach().input_tables()?;
+                let parts: Vec<&Tensor> =
+                    [&t.tokens, &t.fields].into_iter().chain(&t.context).collect();
+                Some(InputRows::new(Tensor::cat(&parts, 0)?)?)
+            }
+            false => None,
+        };
+        Ok(State { carry: self.zero_state(batch)?, stacked })
     }
 
     /// One generation step: feeds the previous tokens (global ids, one per record) for field
@@ -630,12 +682,11 @@ impl LstmModel {
             return Err(Error::Data(format!("field {f} is beyond the model's {count}")));
         }
         let layers = self.layers.detach();
+        if let Some(stacked) = &state.stacked {
+            return advance_stacked(&layers, &mut state.carry, stacked, previous, fields);
+        }
         let ids = Tensor::from_slice(previous, previous.len(), &self.device)?;
-        let layer0 = match &state.tables {
-            Some(tables) => Layer0::Tables(tables),
-            None => Layer0::Project,
-        };
-        let out = forward(&layers, layer0, &ids, fields, &mut state.carry, None, false)?;
+        let out = forward(&layers, Layer0::Project, &ids, fields, &mut state.carry, None, false)?;
         out.top.into_iter().next_back().ok_or_else(|| Error::Data("the model has no layers".into()))
     }
 
