@@ -2,19 +2,21 @@
 // callback, cancel it (by returning false and by throwing), save and reload (file and bytes),
 // generate 1,000 rows, generate from 8 threads at once, the report, the privacy calculator, the
 // error paths and empty handles; training on a hand-built Arrow C stream and reading generated
-// batches back. Run by bindings/cpp/run under AddressSanitizer (with LeakSanitizer) and UBSan.
-// Usage: test WORK_DIR DATA_CSV. Prints "cpp: N passed, M failed" and exits non-zero on any
-// failure.
+// batches back; steered generation and the privacy filter. Run by bindings/cpp/run under
+// AddressSanitizer (with LeakSanitizer) and UBSan. Usage: test WORK_DIR DATA_CSV. Prints
+// "cpp: N passed, M failed" and exits non-zero on any failure.
 #include <cerrno>
 #include <cmath>
 #include <cstdint>
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "doppel.hpp"
@@ -597,6 +599,53 @@ void arrow_training(const doppel::Config& config, const doppel::Model& csv_model
                                  doppel::ArrowStream(make_stream(&bad_stats, 1, 10)));
   });
   check(all_released(bad_stats), "a failed steered call releases its seed");
+
+  // The privacy filter against the 300 training rows: the rows asked for, none a copy of a
+  // training row (which the unfiltered model does write), the dropped ones counted, the
+  // training stream consumed.
+  std::set<std::string> training_rows;
+  for (int row = 0; row < 300; row++) {
+    std::ostringstream line;
+    line << row % 17 << ',' << static_cast<double>(row % 10) * 0.5 + 0.25 << ','
+         << kColours[row % 3];
+    training_rows.insert(line.str());
+  }
+  const auto copies = [&](const std::string& path) {
+    std::vector<std::string> lines = read_lines(path);
+    std::size_t n = 0;
+    for (std::size_t i = 1; i < lines.size(); i++) n += training_rows.count(lines[i]);
+    return std::make_pair(lines.size() - 1, n);
+  };
+  const std::string filtered_path = dir_of_test + "/filtered.csv";
+  model.generate_steered(R"({"rows": 200, "seed": 6})", filtered_path);
+  const auto unfiltered = copies(filtered_path);
+  check(unfiltered.first == 200 && unfiltered.second > 0,
+        "unfiltered, the model copies training rows (" + std::to_string(unfiltered.second) + ")");
+  ProducerStats training_stats;
+  const std::size_t dropped =
+      model.generate_filtered(doppel::ArrowStream(make_stream(&training_stats, 2, 150)),
+                              filtered_path, 0.0, R"({"rows": 200, "seed": 6})");
+  const auto filtered = copies(filtered_path);
+  check(filtered.first == 200 && filtered.second == 0,
+        "generate_filtered: 200 rows, none a copy of a training row");
+  check(dropped > 0 && all_released(training_stats),
+        "generate_filtered counts the copies it dropped (" + std::to_string(dropped) +
+            ") and releases the training stream");
+  ProducerStats far_stats;
+  expect_error("a filter distance of 1.5", doppel::Status::InvalidConfig, "distance", [&] {
+    model.generate_filtered(doppel::ArrowStream(make_stream(&far_stats, 1, 10)), filtered_path,
+                            1.5);
+  });
+  check(all_released(far_stats), "a refused filter releases its training stream");
+  ProducerStats dp_training;
+  const doppel::Model dp_model = doppel::train(
+      doppel::Config::from_json(kDpConfig), doppel::ArrowStream(make_stream(&dp_training, 2, 150)));
+  ProducerStats dp_stats;
+  expect_error("the filter on a DP model", doppel::Status::InvalidConfig, "DP", [&] {
+    dp_model.generate_filtered(doppel::ArrowStream(make_stream(&dp_stats, 1, 10)), filtered_path);
+  });
+  check(all_released(dp_stats) && dp_stats.arrays_made == 0,
+        "the DP model refuses before reading the training stream, and releases it");
 
   doppel::ArrowStream outliving = model.generate_arrow(10, 4);
   model.close();

@@ -371,3 +371,84 @@ func column(t *testing.T, table *doppel.StreamTable, name string) int {
 	t.Fatalf("no column %q in %v", name, table.Columns)
 	return -1
 }
+
+func TestGenerateFilteredDropsCopiesOfTrainingRows(t *testing.T) {
+	model := sharedModel(t)
+	// Stand-in training rows: 300 generated ones, as a stream and (the same rows) as CSV lines.
+	training := cStream(t)
+	if err := model.GenerateArrow(300, 5, training); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := model.Generate(300, 5, filepath.Join(dir, "training.csv")); err != nil {
+		t.Fatal(err)
+	}
+	_, rows := readCSV(t, filepath.Join(dir, "training.csv"))
+	isTraining := map[string]bool{}
+	for _, row := range rows {
+		isTraining[strings.Join(row, ",")] = true
+	}
+	copies := func(path string) (rows, copies int) {
+		_, written := readCSV(t, path)
+		for _, row := range written {
+			if isTraining[strings.Join(row, ",")] {
+				copies++
+			}
+		}
+		return len(written), copies
+	}
+	// Unfiltered, the same options copy training rows: the check below can fail.
+	opts := doppel.GenerateOptions{Rows: 300, Seed: 5}
+	path := filepath.Join(dir, "filtered.csv")
+	if err := model.GenerateSteered(opts, nil, path); err != nil {
+		t.Fatal(err)
+	}
+	if n, c := copies(path); n != 300 || c == 0 {
+		t.Fatalf("unfiltered: %d rows, %d copies; want 300 rows and some copies", n, c)
+	}
+	dropped, err := model.GenerateFiltered(opts, training, 0, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !doppel.StreamReleased(training) {
+		t.Error("the training stream is live after GenerateFiltered")
+	}
+	if n, c := copies(path); n != 300 || c != 0 || dropped == 0 {
+		t.Errorf("filtered: %d rows, %d copies, %d dropped; want 300 rows, no copy, some dropped", n, c, dropped)
+	}
+
+	// A distance outside [0, 1) and a DP model are refused, the stream taken over all the same.
+	far := cStream(t)
+	if err := model.GenerateArrow(10, 1, far); err != nil {
+		t.Fatal(err)
+	}
+	_, err = model.GenerateFiltered(opts, far, 1.5, path)
+	if !errors.Is(err, doppel.ErrInvalidConfig) || !strings.Contains(err.Error(), "distance") {
+		t.Errorf("distance 1.5: %v, want ErrInvalidConfig naming the distance", err)
+	}
+	if !doppel.StreamReleased(far) {
+		t.Error("the training stream is live after a refused GenerateFiltered")
+	}
+	cfg, err := doppel.ConfigFromJSON(`{"training": {"max_epochs": 1, "batch_size": 64},
+		"privacy": {"dp": true, "noise_multiplier": 1.0}}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cfg.Close()
+	private, err := doppel.Train(cfg, trainingCSV, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer private.Close()
+	far = cStream(t)
+	if err := model.GenerateArrow(10, 1, far); err != nil {
+		t.Fatal(err)
+	}
+	_, err = private.GenerateFiltered(opts, far, 0, path)
+	if !errors.Is(err, doppel.ErrInvalidConfig) || !strings.Contains(err.Error(), "DP") {
+		t.Errorf("a DP model: %v, want ErrInvalidConfig naming DP", err)
+	}
+	if !doppel.StreamReleased(far) {
+		t.Error("the training stream is live after a DP model refused it")
+	}
+}

@@ -80,6 +80,23 @@ func (m *Model) Impute(opts GenerateOptions, table unsafe.Pointer, draws int, pa
 		})
 }
 
+// GenerateFiltered writes the records GenerateSteered writes for opts (no seed stream) to
+// path, less those within distance of a row of the Arrow C stream training (the training
+// rows; the mean per-cell distance, 0 for exact copies only), generating on until opts.Rows
+// are written, and returns how many it dropped. The stream is always taken over and
+// released. A model trained with DP, or a distance outside [0, 1), gives ErrInvalidConfig.
+// The filter guards against copies; it is no privacy guarantee of its own.
+func (m *Model) GenerateFiltered(opts GenerateOptions, training unsafe.Pointer, distance float64, path string) (dropped int, err error) {
+	defer releaseStream(training)
+	ctraining := (*C.struct_ArrowArrayStream)(training)
+	var cdropped C.size_t
+	err = m.withOptions("Model.GenerateFiltered", opts, &path,
+		func(p *C.DoppelModel, coptions, cpath *C.char) C.enum_DoppelStatus {
+			return C.doppel_generate_filtered_file(p, coptions, ctraining, C.double(distance), cpath, &cdropped)
+		})
+	return int(cdropped), err
+}
+
 // withOptions runs a steered call on the live model with opts as the options JSON and path
 // (NULL when nil) as C strings, freed afterwards.
 func (m *Model) withOptions(method string, opts GenerateOptions, path *string,

@@ -359,6 +359,27 @@ class Model {
                                      handed.release ? &handed : nullptr, draws, c_path.c_str()));
   }
 
+  /// Generation through the privacy filter into a file (doppel_generate_filtered_file): the
+  /// rows of generate_steered (options_json as there; no seed) less those within distance of
+  /// a row of training (the training rows, consumed; the mean per-cell distance, 0 for exact
+  /// copies only), generating on until "rows" are written. Returns how many rows were
+  /// dropped. A model trained with DP, or a distance outside [0, 1), throws Error with
+  /// Status::InvalidConfig. The filter guards against copies; it is no privacy guarantee.
+  std::size_t generate_filtered(ArrowStream&& training, const std::string& path,
+                                double distance = 0.0,
+                                const std::string& options_json = "{}") const {
+    ArrowStream owned(std::move(training));
+    const std::string c_options = detail::c_text(options_json, "options_json");
+    const std::string c_path = detail::c_text(path, "path");
+    const DoppelModel* model = live();
+    struct ArrowArrayStream handed = owned.release();
+    std::size_t dropped = 0;
+    detail::check(doppel_generate_filtered_file(model, c_options.c_str(),
+                                                handed.release ? &handed : nullptr, distance,
+                                                c_path.c_str(), &dropped));
+    return dropped;
+  }
+
   /// Frees the model now; later use throws Error(Status::NullParameter).
   void close() noexcept { handle_.reset(); }
 

@@ -326,6 +326,23 @@ JNIEXPORT void JNICALL Java_dev_doppel_Native_imputeFile(JNIEnv *env, jclass cls
   unpin(env, options, json);
 }
 
+JNIEXPORT jlong JNICALL Java_dev_doppel_Native_generateFilteredFile(JNIEnv *env, jclass cls,
+                                                                    jlong model, jbyteArray options,
+                                                                    jlong training,
+                                                                    jdouble distance,
+                                                                    jbyteArray path) {
+  (void)cls;
+  struct ArrowArrayStream *input = (struct ArrowArrayStream *)(intptr_t)training;
+  const char *json, *file;
+  if (!pin_or_release(env, options, &json, path, &file, input)) return 0;
+  size_t dropped = 0;
+  ok(env, doppel_generate_filtered_file((const DoppelModel *)(intptr_t)model, json, input,
+                                        distance, file, &dropped));
+  unpin(env, path, file);
+  unpin(env, options, json);
+  return (jlong)dropped;
+}
+
 JNIEXPORT jdouble JNICALL Java_dev_doppel_Native_privacyEpsilon(JNIEnv *env, jclass cls,
                                                                 jint accountant,
                                                                 jdouble sampling_rate,

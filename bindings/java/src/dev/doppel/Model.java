@@ -144,6 +144,35 @@ public final class Model implements AutoCloseable {
     }
 
     /**
+     * Generation through the privacy filter into a file: the rows of {@link #generateSteered}
+     * (the same options; no seed stream) less those within {@code distance} of a row of the
+     * training stream (the mean over the columns of a per-cell distance in [0, 1]), generating
+     * on until {@code rows} are written. The filter guards against copies of training rows; it
+     * is no privacy guarantee of its own.
+     *
+     * @param optionsJson the options object, as for {@link #generateSteered}
+     * @param trainingStreamAddress the training rows' {@code struct ArrowArrayStream}, always
+     *     taken over
+     * @param distance the distance within which rows are dropped, in [0, 1); 0 drops exact
+     *     copies only
+     * @param path the output file
+     * @return how many generated rows were dropped
+     * @throws DoppelException {@link Status#INVALID_CONFIG} for a model trained with DP or a
+     *     distance outside [0, 1), {@link Status#NULL_PARAMETER} for address 0
+     */
+    public long generateFiltered(String optionsJson, long trainingStreamAddress, double distance,
+            Path path) {
+        long[] dropped = new long[1];
+        withStream(trainingStreamAddress, () -> {
+            byte[] options = Native.cString(optionsJson, "optionsJson");
+            byte[] file = Native.cPath(path, "path");
+            dropped[0] = handle.apply(model -> Native.generateFilteredFile(
+                    model, options, trainingStreamAddress, distance, file));
+        });
+        return dropped[0];
+    }
+
+    /**
      * Runs {@code call}, which hands {@code stream} to the library; if it fails before the
      * library took the stream (a bad argument, a closed model), releases it here, so that the
      * stream is taken over on every path.

@@ -97,6 +97,13 @@ final class Native {
     /** The library takes the stream at {@code table} over (0 means NULL). */
     static native void imputeFile(long model, byte[] options, long table, long draws, byte[] path);
 
+    /**
+     * The library takes the stream at {@code training} over (0 means NULL); returns the count
+     * of rows dropped.
+     */
+    static native long generateFilteredFile(long model, byte[] options, long training,
+            double distance, byte[] path);
+
     static native double privacyEpsilon(int accountant, double samplingRate,
             double noiseMultiplier, long steps, double delta);
 

@@ -6,8 +6,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashSet;
 import java.util.List;
 import java.util.LongSummaryStatistics;
+import java.util.Set;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.CyclicBarrier;
 import java.util.concurrent.ExecutorService;
@@ -76,6 +78,7 @@ public final class DoppelTest {
         check("train from an Arrow stream", this::arrowRoundTrip);
         check("conditions and a seed stream steer generation", this::steered);
         check("imputation fills only the missing cells", this::impute);
+        check("the privacy filter drops copies of training rows", this::filtered);
         check("Arrow error paths take the stream over", this::arrowErrors);
         check("4 threads fill Arrow streams", this::arrowThreads);
         check("save and load a model file", this::saveAndLoad);
@@ -472,6 +475,33 @@ public final class DoppelTest {
                 () -> takenOver(stream -> model().impute("{}", stream, 0, imputed)));
         expectStatus(Status.NULL_PARAMETER, "table is NULL",
                 () -> model().impute("{}", 0, 1, imputed));
+    }
+
+    private void filtered() throws IOException {
+        // Stand-in training rows: the 300 rows of takenOver's stream, as CSV lines.
+        model().generate(300, 5, dir.resolve("filter-training.csv"));
+        Set<String> training = new HashSet<>(lines(dir.resolve("filter-training.csv")));
+        String options = "{\"rows\": 300, \"seed\": 5}";
+        Path filtered = dir.resolve("filtered.csv");
+        model().generateSteered(options, 0, filtered);
+        long copies = lines(filtered).stream().skip(1).filter(training::contains).count();
+        expect(copies > 0, "unfiltered, no copy of a training row: the check checks nothing");
+        long[] dropped = {0};
+        takenOver(stream -> dropped[0] = model().generateFiltered(options, stream, 0, filtered));
+        List<String> out = lines(filtered);
+        expect(out.size() == 301, out.size() + " lines");
+        for (String row : out.subList(1, out.size())) {
+            expect(!training.contains(row), "a copy of a training row: " + row);
+        }
+        expect(dropped[0] > 0, dropped[0] + " rows dropped");
+        expectStatus(Status.INVALID_CONFIG, "distance", () -> takenOver(stream ->
+                model().generateFiltered(options, stream, 1.5, filtered)));
+        String json = "{\"training\": {\"max_epochs\": 1, \"batch_size\": 64}, \"privacy\": "
+                + "{\"dp\": true, \"noise_multiplier\": 1.0}}";
+        try (Config dp = Config.fromJson(json); Model trained = Doppel.train(data, dp)) {
+            expectStatus(Status.INVALID_CONFIG, "DP", () -> takenOver(stream ->
+                    trained.generateFiltered(options, stream, 0, filtered)));
+        }
     }
 
     /** Fills a stream with 300 rows, hands it to {@code call}, and checks it was taken over. */
