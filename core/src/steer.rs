@@ -30,9 +30,9 @@ pub struct Condition {
 
 /// Reads conditions written `column op value`, joined by `and`: `op` is one of `=` (or `==`),
 /// `!=` (or `<>`), `<`, `<=`, `>`, `>=`, `in (v1, v2, …)` / `not in (…)`, or `matches 'regex'`
-/// (or `~ 'regex'`: a category whose whole text matches). A name or value with spaces or
-/// operator characters is quoted (`"native country" = 'United States'`); the words `and`,
-/// `in`, `not` and `matches` are read in any case. A comparison's value may name another
+/// (or `~ 'regex'`: a category or free text whose whole text matches). A name or value with
+/// spaces or operator characters is quoted (`"native country" = 'United States'`); the words
+/// `and`, `in`, `not` and `matches` are read in any case. A comparison's value may name another
 /// number or date column (`start <= end`): an order between the two (see [`OrderRule`]).
 /// Empty text is no condition.
 pub fn parse_conditions(text: &str) -> Result<Vec<Condition>> {
@@ -530,6 +530,7 @@ impl Plan {
             (Allowed::Numbers(iv), Some(v)) => tokenizer
                 .read_number(c, v)
                 .is_some_and(|x| iv.iter().any(|&(a, b)| a <= x && x <= b)),
+            (Allowed::Text(pattern), Some(v)) => pattern.is_match(v),
         };
         match passes {
             true => Ok(()),

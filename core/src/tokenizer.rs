@@ -35,8 +35,10 @@ use crate::subword::SubwordModel;
 use crate::table::Table;
 
 mod allowed;
+mod text_pattern;
 pub(crate) use allowed::{intersect, whole_match};
 pub use allowed::{Allowed, OrderRule, Test};
+pub use text_pattern::TextPattern;
 
 /// One column's mapping between cell text and local token ids.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -182,3 +182,67 @@ fn a_chain_of_orders_holds_in_every_row() -> Result<()> {
     }
     Ok(())
 }
+
+/// 600 rows of a free-text note (two to four words, then a number of one to three digits).
+fn notes() -> Result<Table> {
+    let words = ["red", "blue", "green", "old", "new", "box", "cart", "lamp", "door", "key"];
+    let mut text = String::from("id_group,note\n");
+    let mut v: u64 = 99;
+    let mut next = |n: u64| {
+        v = v.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (v >> 33) % n
+    };
+    for _ in 0..600 {
+        let count = 2 + next(3);
+        let note: Vec<&str> = (0..count).map(|_| words[next(10) as usize]).collect();
+        let number = [next(10), next(100), next(1000)][next(3) as usize];
+        text += &format!("g{},{} {number}\n", next(4), note.join(" "));
+    }
+    read_csv(text.as_bytes(), Path::new("notes.csv"), &ReadOptions::default())
+}
+
+#[test]
+fn a_regular_expression_on_a_text_column_holds_in_every_row() -> Result<()> {
+    let table = notes()?;
+    let mut config = TrainConfig::default();
+    config.model.hidden_size = 32;
+    config.model.embedding_dim = 16;
+    config.training.max_epochs = Some(3);
+    let text = doppel_core::config::ColumnConfig {
+        kind: Some(doppel_core::config::KindName::Text),
+        ..Default::default()
+    };
+    config.columns.insert("note".into(), text);
+    // One pattern on the text's start, one on its end: the end needs room left for it.
+    let patterns = ["(red|blue) .*", ".* [0-9]{3}"];
+    let free = train(&table, &config, &mut |_| {}, &AtomicBool::new(false))?;
+    for pattern in patterns {
+        let regex = regex::Regex::new(&format!("^(?:{pattern})$"))
+            .map_err(|e| doppel_core::Error::Config(e.to_string()))?;
+        let unconstrained = rows(&free, 1000, 3)?;
+        let passing = unconstrained.iter().filter(|r| regex.is_match(&r[1])).count();
+        assert!(passing < 700, "{pattern}: {passing} of 1000 pass without the constraint");
+        config.constraints = vec![format!("note matches '{pattern}'")];
+        let model = train(&table, &config, &mut |_| {}, &AtomicBool::new(false))?;
+        let out = rows(&model, 2000, 3)?;
+        assert_eq!(out.len(), 2000, "no row is dropped");
+        let broken: Vec<&String> =
+            out.iter().map(|r| &r[1]).filter(|n| !regex.is_match(n)).collect();
+        assert!(
+            broken.is_empty(),
+            "{pattern}: {} of 2000 break it: {:?}",
+            broken.len(),
+            broken.first()
+        );
+    }
+    // What cannot hold is an error before generation.
+    for (pattern, expected) in
+        [("z{400}", "no text of at most"), ("\\bred", "Unicode word boundaries")]
+    {
+        config.constraints = vec![format!("note matches '{pattern}'")];
+        let model = train(&table, &config, &mut |_| {}, &AtomicBool::new(false))?;
+        let error = rows(&model, 10, 1).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(error.contains(expected) && error.contains("'note'"), "{pattern}: {error}");
+    }
+    Ok(())
+}

@@ -2,7 +2,7 @@
 //! (see [`crate::steer`]), as masks over a field's tokens and as intervals a number's decoding
 //! keeps to.
 
-use super::{Codec, FieldRole, Tokenizer, CATEGORY_BASE, MISSING, NOT_APPLICABLE};
+use super::{Codec, FieldRole, TextPattern, Tokenizer, CATEGORY_BASE, MISSING, NOT_APPLICABLE};
 use crate::numbers::{parse_number, NumberFormat};
 
 /// One test of a condition on a column, as written (the values are the text of the source's
@@ -17,7 +17,8 @@ pub enum Test {
         /// Whether the test is that the value is none of them.
         negate: bool,
     },
-    /// A category whose whole text matches a regular expression (not a missing value).
+    /// A category or free text whose whole text matches a regular expression (not a missing
+    /// value); see [`TextPattern`] for free text.
     Matches(String),
     /// A number or date within bounds: each `(value, inclusive)`; `None` leaves a side open.
     Range {
@@ -35,6 +36,8 @@ pub enum Allowed {
     Tokens(Vec<bool>),
     /// A number's values: sorted, disjoint, closed intervals whose ends the column can write.
     Numbers(Vec<(f64, f64)>),
+    /// A text column's whole text matches a regular expression.
+    Text(Box<TextPattern>),
 }
 
 impl Tokenizer {
@@ -100,7 +103,14 @@ impl Tokenizer {
                 }
                 Ok(Allowed::Numbers(allowed))
             }
-            Some(Codec::Text { .. }) => kind_error("a text column other than '='"),
+            Some(Codec::Text { model, slots }) => match tests {
+                [Test::Matches(pattern)] => {
+                    let max_tokens = slots.saturating_sub(1);
+                    Ok(Allowed::Text(Box::new(TextPattern::new(pattern, model, max_tokens)?)))
+                }
+                [_] => kind_error("a text column other than '=' and 'matches'"),
+                _ => Err("a text column takes one test; join the patterns into one".into()),
+            },
             Some(Codec::Identifier) => kind_error("an identifier column"),
             Some(Codec::Derived { .. }) => {
                 kind_error("a column computed from others (condition on those instead)")
@@ -114,6 +124,9 @@ impl Tokenizer {
     /// its value field's token).
     pub fn bar(&self, field: usize, allowed: &Allowed, previous: &[u32], logits: &mut [f32]) {
         let Some(f) = self.fields.get(field) else { return };
+        if let (Allowed::Text(pattern), FieldRole::TextSlot) = (allowed, f.role) {
+            return self.bar_text(field, pattern, previous, logits);
+        }
         let codec = self.codecs.get(f.column);
         for (token, logit) in logits.iter_mut().enumerate() {
             let token = token as u32;
@@ -134,6 +147,22 @@ impl Tokenizer {
                 *logit = f32::NEG_INFINITY;
             }
         }
+    }
+
+    /// [`Tokenizer::bar`] on a text slot: the cell's earlier slots give the text so far, and
+    /// the slots after this one but the last (which always ends the text) the room left.
+    fn bar_text(&self, field: usize, pattern: &TextPattern, previous: &[u32], logits: &mut [f32]) {
+        let column = self.fields[field].column;
+        let in_cell = |i: &usize| self.fields[*i].column == column;
+        let first = (0..field).rev().take_while(in_cell).last().unwrap_or(field);
+        let slots = (first..self.fields.len()).take_while(in_cell).count();
+        let so_far: Vec<u32> = (first..field)
+            .map(|i| previous.get(i).copied().unwrap_or(super::TEXT_END))
+            .take_while(|&t| t >= super::TEXT_BASE)
+            .map(|t| t - super::TEXT_BASE)
+            .collect();
+        let room = slots.saturating_sub(2 + (field - first));
+        pattern.bar(&so_far, room, logits);
     }
 
     /// The local tokens of one cell of `column` (`None`: missing) as training would encode
