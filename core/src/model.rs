@@ -635,7 +635,7 @@ impl LstmModel {
     /// projected once per batch, as training does) instead of projecting it at every step:
     /// a third of a step's multiply-adds (9 % faster on Adult), the same values rounded
     /// differently (see [`crate::artifact::FORMAT_VERSION`]); the lookups, the sums and the
-    /// cell then run as one fused pass ([`crate::lstm_cell::step`]).
+    /// cell then run as one fused pass (`lstm_cell::step`).
     pub fn initial_state(&self, batch: usize, folded: bool) -> Result<State> {
         let stacked = match folded {
             true => {
