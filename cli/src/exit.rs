@@ -62,6 +62,7 @@ impl From<doppel_core::Error> for CliError {
         let code = match &error {
             E::Io { .. } => IO,
             E::Input { .. } | E::Table { .. } | E::Data(_) | E::Model { .. } => DATA,
+            E::BaseModel { .. } => DATA,
             E::Config(_) | E::UnknownFormat { .. } => USAGE,
             E::Cancelled => 130,
             E::Candle(_) => INTERNAL,

@@ -62,6 +62,15 @@ pub enum Error {
         /// Why it cannot be used.
         message: String,
     },
+    /// A pretrained base model's directory (its `config.json`, weights or tokenizer) cannot be
+    /// used: a missing file, a key or tensor that does not fit.
+    #[error("{path}: not a usable base model: {message}")]
+    BaseModel {
+        /// The file at fault.
+        path: PathBuf,
+        /// Why it cannot be used.
+        message: String,
+    },
     /// A tensor operation failed inside candle.
     #[error("tensor backend: {0}")]
     Candle(#[from] candle_core::Error),

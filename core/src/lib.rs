@@ -21,6 +21,7 @@ pub mod filter;
 pub mod generate;
 pub mod ingest;
 pub mod limits;
+pub mod llama;
 pub(crate) mod lstm_cell;
 pub mod model;
 pub(crate) mod numbers;

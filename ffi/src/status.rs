@@ -60,7 +60,7 @@ impl From<doppel_core::Error> for Failure {
             E::UnknownFormat { .. } => DoppelStatus::InvalidArgument,
             E::Input { .. } | E::Table { .. } | E::Data(_) => DoppelStatus::InvalidData,
             E::Config(_) => DoppelStatus::InvalidConfig,
-            E::Model { .. } => DoppelStatus::InvalidModel,
+            E::Model { .. } | E::BaseModel { .. } => DoppelStatus::InvalidModel,
             E::Cancelled => DoppelStatus::Cancelled,
             _ => DoppelStatus::Internal,
         };

@@ -1,0 +1,120 @@
+//! Pretrained Llama decoders from a local Hugging Face directory: a tiny random model written
+//! in that layout loads, and its logits equal those of PyTorch `transformers` on the same
+//! weights (golden values from `core/tests/golden/llama_logits.py`); missing and mismatched
+//! files are errors naming them.
+
+use std::path::{Path, PathBuf};
+
+use candle_core::{Device, Tensor};
+use doppel_core::llama::{write_random, Llama, LlamaConfig};
+use doppel_core::{Error, Result};
+
+/// The two tiny models of the golden file: grouped-query attention with a separate output
+/// layer, and plain multi-head attention with the output tied to the embedding.
+fn tiny(name: &str) -> LlamaConfig {
+    let tied = name == "tied";
+    LlamaConfig {
+        model_type: "llama".into(),
+        vocab_size: 96,
+        hidden_size: 64,
+        intermediate_size: 112,
+        layers: 2,
+        heads: 4,
+        kv_heads: if tied { 4 } else { 2 },
+        head_dim: 16,
+        rms_norm_eps: 1e-5,
+        rope_theta: if tied { 500.0 } else { 10_000.0 },
+        max_positions: 64,
+        tie_word_embeddings: tied,
+        sliding_window: None,
+    }
+}
+
+const MODELS: [(&str, u64); 2] = [("gqa", 7), ("tied", 8)];
+
+/// The weights' standard deviation: large enough that attention is far from uniform and the
+/// logits span several units, so that a wrong mask, rotation or head grouping shows.
+const STD: f64 = 0.15;
+
+fn tempdir() -> Result<tempfile::TempDir> {
+    tempfile::tempdir().map_err(|e| Error::io("a temporary directory", e))
+}
+
+fn golden() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/llama_logits.json")
+}
+
+#[test]
+fn logits_match_pytorch_transformers_on_the_same_weights() -> Result<()> {
+    let text = std::fs::read_to_string(golden()).map_err(|e| Error::io(golden(), e))?;
+    let golden: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| Error::Data(e.to_string()))?;
+    let dir = tempdir()?;
+    for (name, seed) in MODELS {
+        write_random(&dir.path().join(name), &tiny(name), seed, STD)?;
+        let model = Llama::load(&dir.path().join(name), &Device::Cpu)?;
+        let ids: Vec<Vec<u32>> = serde_json::from_value(golden[name]["ids"].clone())
+            .map_err(|e| Error::Data(e.to_string()))?;
+        let want: Vec<Vec<Vec<f32>>> = serde_json::from_value(golden[name]["logits"].clone())
+            .map_err(|e| Error::Data(e.to_string()))?;
+        let (b, t) = (ids.len(), ids[0].len());
+        let input = Tensor::from_vec(ids.concat(), (b, t), &Device::Cpu)?;
+        let got = model.forward(&input)?.to_vec3::<f32>()?;
+        let mut worst = 0f32;
+        for (g, w) in got.iter().flatten().flatten().zip(want.iter().flatten().flatten()) {
+            worst = worst.max((g - w).abs());
+        }
+        assert_eq!(got.len() * got[0].len() * got[0][0].len(), b * t * 96);
+        eprintln!("{name}: largest difference from transformers' logits {worst:e}");
+        assert!(worst < 1e-4, "{name}: logits differ from transformers' by {worst}");
+        // The logits are not trivially small: a wrong block would show.
+        let spread = want.iter().flatten().flatten().fold(0f32, |m, &x| m.max(x.abs()));
+        assert!(spread > 1.0, "{name}: golden logits span only {spread}");
+    }
+    Ok(())
+}
+
+#[test]
+fn missing_and_mismatched_files_are_errors_naming_them() -> Result<()> {
+    let dir = tempdir()?;
+    let message = |dir: &Path| Llama::load(dir, &Device::Cpu).err().map(|e| e.to_string());
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).map_err(|e| Error::io(&empty, e))?;
+    let error = message(&empty).unwrap_or_default();
+    assert!(error.contains("no config.json") && error.contains("downloads nothing"), "{error}");
+    // A configuration without weights.
+    let bare = dir.path().join("bare");
+    std::fs::create_dir_all(&bare).map_err(|e| Error::io(&bare, e))?;
+    std::fs::write(bare.join("config.json"), tiny("gqa").to_json())
+        .map_err(|e| Error::io(&bare, e))?;
+    assert!(message(&bare).unwrap_or_default().contains("no *.safetensors"));
+    // Weights that do not fit the configuration: the tensor and both shapes named.
+    let model = dir.path().join("model");
+    write_random(&model, &tiny("gqa"), 1, STD)?;
+    let wider = LlamaConfig { intermediate_size: 128, ..tiny("gqa") };
+    std::fs::write(model.join("config.json"), wider.to_json()).map_err(|e| Error::io(&model, e))?;
+    let error = message(&model).unwrap_or_default();
+    assert!(error.contains("model.layers.0.mlp.gate_proj.weight has shape [112, 64]"), "{error}");
+    // A shard index naming a file outside the directory.
+    std::fs::write(
+        model.join("model.safetensors.index.json"),
+        r#"{"weight_map": {"model.norm.weight": "../elsewhere.safetensors"}}"#,
+    )
+    .map_err(|e| Error::io(&model, e))?;
+    let error = message(&model).unwrap_or_default();
+    assert!(error.contains("not a file of the directory"), "{error}");
+    Ok(())
+}
+
+/// Writes the golden file's two models under `$DOPPEL_TINY_LLAMA_DIR` for
+/// `core/tests/golden/llama_logits.py` (see its docstring).
+#[test]
+#[ignore = "writes the tiny models for the golden script; run by hand"]
+fn write_the_tiny_models_for_the_golden_script() -> Result<()> {
+    let dir = std::env::var("DOPPEL_TINY_LLAMA_DIR")
+        .map_err(|_| Error::Config("set DOPPEL_TINY_LLAMA_DIR".into()))?;
+    for (name, seed) in MODELS {
+        write_random(&Path::new(&dir).join(name), &tiny(name), seed, STD)?;
+    }
+    Ok(())
+}
