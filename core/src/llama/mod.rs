@@ -5,8 +5,10 @@
 
 mod checkpoint;
 mod config;
+mod lora;
 mod model;
 
 pub use checkpoint::write_random;
 pub use config::LlamaConfig;
+pub use lora::{LoraConfig, Projection};
 pub use model::Llama;

@@ -8,23 +8,79 @@
 //! gradients, as the LSTM's ghost norms are), need those layers in view. The building blocks
 //! are candle-nn's (`Linear`, `Embedding`, `RmsNorm`, the fused `rope` and softmax kernels).
 
-use candle_core::{DType, Device, Module, Tensor};
-use candle_nn::{Embedding, Linear, RmsNorm};
+use std::path::Path;
 
+use candle_core::{DType, Device, Module, Tensor, Var, D};
+use candle_nn::{Embedding, Linear};
+
+use super::lora::{self, Adapted, LoraConfig, Projection};
 use super::LlamaConfig;
 use crate::error::Result;
+use crate::rng::Rng;
+
+/// RMSNorm's weight and epsilon.
+struct Norm {
+    weight: Tensor,
+    eps: f64,
+}
+
+impl Norm {
+    fn forward(&self, x: &Tensor, kernels: Kernels) -> Result<Tensor> {
+        let eps = self.eps as f32;
+        Ok(match kernels {
+            Kernels::Fused => candle_nn::ops::rms_norm(&x.contiguous()?, &self.weight, eps)?,
+            Kernels::Differentiable => candle_nn::ops::rms_norm_slow(x, &self.weight, eps)?,
+        })
+    }
+}
+
+/// Which kernels a pass uses: candle-nn's fused RMSNorm, rotary and softmax kernels have no
+/// backward pass (their outputs cut the graph), so a pass that training differentiates uses
+/// their composite forms (the same values to rounding; both are tested against
+/// `transformers`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kernels {
+    Fused,
+    Differentiable,
+}
 
 /// One decoder block's weights.
 struct Block {
-    input_norm: RmsNorm,
-    q: Linear,
-    k: Linear,
-    v: Linear,
-    o: Linear,
-    post_norm: RmsNorm,
-    gate: Linear,
-    up: Linear,
-    down: Linear,
+    input_norm: Norm,
+    q: Adapted,
+    k: Adapted,
+    v: Adapted,
+    o: Adapted,
+    post_norm: Norm,
+    gate: Adapted,
+    up: Adapted,
+    down: Adapted,
+}
+
+impl Block {
+    fn projection(&self, p: Projection) -> &Adapted {
+        match p {
+            Projection::Q => &self.q,
+            Projection::K => &self.k,
+            Projection::V => &self.v,
+            Projection::O => &self.o,
+            Projection::Gate => &self.gate,
+            Projection::Up => &self.up,
+            Projection::Down => &self.down,
+        }
+    }
+
+    fn projection_mut(&mut self, p: Projection) -> &mut Adapted {
+        match p {
+            Projection::Q => &mut self.q,
+            Projection::K => &mut self.k,
+            Projection::V => &mut self.v,
+            Projection::O => &mut self.o,
+            Projection::Gate => &mut self.gate,
+            Projection::Up => &mut self.up,
+            Projection::Down => &mut self.down,
+        }
+    }
 }
 
 /// A loaded decoder (weights frozen: plain tensors, not variables).
@@ -32,7 +88,7 @@ pub struct Llama {
     config: LlamaConfig,
     embed: Embedding,
     blocks: Vec<Block>,
-    norm: RmsNorm,
+    norm: Norm,
     lm_head: Linear,
     device: Device,
 }
@@ -46,19 +102,20 @@ impl Llama {
     ) -> Result<Llama> {
         let eps = config.rms_norm_eps;
         let linear = |w: Tensor| Linear::new(w, None);
+        let adapted = Adapted::plain;
         let mut blocks = Vec::with_capacity(config.layers);
         for l in 0..config.layers {
             let p = |name: &str| format!("model.layers.{l}.{name}.weight");
             blocks.push(Block {
-                input_norm: RmsNorm::new(get(&p("input_layernorm"))?, eps),
-                q: linear(get(&p("self_attn.q_proj"))?),
-                k: linear(get(&p("self_attn.k_proj"))?),
-                v: linear(get(&p("self_attn.v_proj"))?),
-                o: linear(get(&p("self_attn.o_proj"))?),
-                post_norm: RmsNorm::new(get(&p("post_attention_layernorm"))?, eps),
-                gate: linear(get(&p("mlp.gate_proj"))?),
-                up: linear(get(&p("mlp.up_proj"))?),
-                down: linear(get(&p("mlp.down_proj"))?),
+                input_norm: Norm { weight: get(&p("input_layernorm"))?, eps },
+                q: adapted(get(&p("self_attn.q_proj"))?),
+                k: adapted(get(&p("self_attn.k_proj"))?),
+                v: adapted(get(&p("self_attn.v_proj"))?),
+                o: adapted(get(&p("self_attn.o_proj"))?),
+                post_norm: Norm { weight: get(&p("post_attention_layernorm"))?, eps },
+                gate: adapted(get(&p("mlp.gate_proj"))?),
+                up: adapted(get(&p("mlp.up_proj"))?),
+                down: adapted(get(&p("mlp.down_proj"))?),
             });
         }
         let embed_weight = get("model.embed_tokens.weight")?;
@@ -66,7 +123,7 @@ impl Llama {
             true => linear(embed_weight.clone()),
             false => linear(get("lm_head.weight")?),
         };
-        let norm = RmsNorm::new(get("model.norm.weight")?, eps);
+        let norm = Norm { weight: get("model.norm.weight")?, eps };
         let device = embed_weight.device().clone();
         Ok(Llama {
             config: config.clone(),
@@ -86,6 +143,16 @@ impl Llama {
     /// The logits `[batch, positions, vocab]` after each position of `ids` (`[batch, positions]`
     /// token ids), attending causally from position 0.
     pub fn forward(&self, ids: &Tensor) -> Result<Tensor> {
+        self.forward_with(ids, None, Kernels::Fused)
+    }
+
+    /// [`Llama::forward`] with `kernels`; with `rng` (training), the adapters' dropout.
+    fn forward_with(
+        &self,
+        ids: &Tensor,
+        mut rng: Option<&mut Rng>,
+        kernels: Kernels,
+    ) -> Result<Tensor> {
         let (_, t) = ids.dims2()?;
         if let Some(window) = self.config.sliding_window.filter(|&w| t > w) {
             return Err(crate::Error::Data(format!(
@@ -100,16 +167,82 @@ impl Llama {
         let mask = causal_mask(t, &self.device)?;
         let mut x = self.embed.forward(ids)?;
         for block in &self.blocks {
+            let normed = block.input_norm.forward(&x, kernels)?;
             let attended =
-                self.attention(block, &block.input_norm.forward(&x)?, &cos, &sin, &mask)?;
+                self.attention(block, &normed, (&cos, &sin, &mask), rng.as_deref_mut(), kernels)?;
             x = (x + attended)?;
-            let h = block.post_norm.forward(&x)?;
-            let mlp = block.down.forward(
-                &(candle_nn::ops::silu(&block.gate.forward(&h)?)? * block.up.forward(&h)?)?,
-            )?;
-            x = (x + mlp)?;
+            let h = block.post_norm.forward(&x, kernels)?;
+            let gate = candle_nn::ops::silu(&block.gate.forward(&h, rng.as_deref_mut())?)?;
+            let up = block.up.forward(&h, rng.as_deref_mut())?;
+            x = (x + block.down.forward(&(gate * up)?, rng.as_deref_mut())?)?;
         }
-        Ok(self.lm_head.forward(&self.norm.forward(&x)?)?)
+        Ok(self.lm_head.forward(&self.norm.forward(&x, kernels)?)?)
+    }
+
+    /// The mean next-token loss (cross-entropy) over the positions `mask` marks: `ids`
+    /// `[batch, positions]`, `mask` `[batch, positions]` (1 where the token at that position
+    /// is a target, 0 where it is only context, such as a prompt; position 0 is never a
+    /// target). With `rng`, the adapters' dropout applies (training).
+    pub fn loss(&self, ids: &Tensor, mask: &Tensor, rng: Option<&mut Rng>) -> Result<Tensor> {
+        let (b, t) = ids.dims2()?;
+        if mask.dims() != [b, t] || t < 2 {
+            return Err(crate::Error::Data(format!(
+                "a loss over ids {:?} needs a mask of that shape and two positions (got {:?})",
+                ids.dims(),
+                mask.dims()
+            )));
+        }
+        let logits = self.forward_with(&ids.narrow(1, 0, t - 1)?, rng, Kernels::Differentiable)?;
+        let log_probs = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
+        let targets = ids.narrow(1, 1, t - 1)?.unsqueeze(2)?;
+        let picked = log_probs.gather(&targets.contiguous()?, 2)?.squeeze(2)?;
+        let weights = mask.narrow(1, 1, t - 1)?.to_dtype(DType::F32)?;
+        let count = weights.sum_all()?.to_scalar::<f32>()?;
+        if count == 0.0 {
+            return Err(crate::Error::Data("the loss mask marks no target".into()));
+        }
+        Ok(((picked * weights)?.sum_all()?.neg()? / f64::from(count))?)
+    }
+
+    /// Adds fresh adapters of `config` to its target projections in every block (`A` drawn
+    /// with `seed`, `B` zero: the model still computes its base's logits).
+    pub fn add_lora(&mut self, config: &LoraConfig, seed: u64) -> Result<()> {
+        config.validate()?;
+        let mut rng = Rng::new(seed, 0);
+        for block in &mut self.blocks {
+            for &p in &config.targets {
+                block.projection_mut(p).adapt(config, &mut rng)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The adapters' variables by PEFT's names, blocks in order, then projections in
+    /// [`Projection::ALL`]'s order, `lora_A` before `lora_B`: what training updates and the
+    /// model file saves.
+    pub fn adapters(&self) -> Vec<(String, &Var)> {
+        let mut out = Vec::new();
+        for (l, block) in self.blocks.iter().enumerate() {
+            for p in Projection::ALL {
+                if let Some(a) = &block.projection(p).adapter {
+                    let name = |m: &str| format!("model.layers.{l}.{}.{m}.weight", p.module());
+                    out.push((name("lora_A"), &a.a));
+                    out.push((name("lora_B"), &a.b));
+                }
+            }
+        }
+        out
+    }
+
+    /// Writes the adapters to a safetensors file.
+    pub fn save_adapters(&self, path: &Path) -> Result<()> {
+        lora::save(&self.adapters(), path)
+    }
+
+    /// Reads adapters written by [`Llama::save_adapters`] into this model's, which must have
+    /// the same names and shapes (add them with [`Llama::add_lora`] first).
+    pub fn load_adapters(&self, path: &Path) -> Result<()> {
+        lora::load(&self.adapters(), path)
     }
 
     /// Causal grouped-query attention of one block over `x` (`[b, t, hidden]`, normed).
@@ -117,25 +250,34 @@ impl Llama {
         &self,
         block: &Block,
         x: &Tensor,
-        cos: &Tensor,
-        sin: &Tensor,
-        mask: &Tensor,
+        (cos, sin, mask): (&Tensor, &Tensor, &Tensor),
+        mut rng: Option<&mut Rng>,
+        kernels: Kernels,
     ) -> Result<Tensor> {
         let c = &self.config;
         let (b, t, _) = x.dims3()?;
-        let heads = |proj: &Linear, n: usize| -> Result<Tensor> {
-            Ok(proj.forward(x)?.reshape((b, t, n, c.head_dim))?.transpose(1, 2)?.contiguous()?)
+        let mut heads = |proj: &Adapted, n: usize| -> Result<Tensor> {
+            let y = proj.forward(x, rng.as_deref_mut())?;
+            Ok(y.reshape((b, t, n, c.head_dim))?.transpose(1, 2)?.contiguous()?)
         };
-        let q = candle_nn::rotary_emb::rope(&heads(&block.q, c.heads)?, cos, sin)?;
-        let k = candle_nn::rotary_emb::rope(&heads(&block.k, c.kv_heads)?, cos, sin)?;
+        let rope = match kernels {
+            Kernels::Fused => candle_nn::rotary_emb::rope,
+            Kernels::Differentiable => candle_nn::rotary_emb::rope_slow,
+        };
+        let q = rope(&heads(&block.q, c.heads)?, cos, sin)?;
+        let k = rope(&heads(&block.k, c.kv_heads)?, cos, sin)?;
         let v = heads(&block.v, c.kv_heads)?;
         // Each key and value head serves `heads / kv_heads` query heads in turn.
         let (k, v) = (repeat_kv(&k, c.heads / c.kv_heads)?, repeat_kv(&v, c.heads / c.kv_heads)?);
         let scale = 1.0 / (c.head_dim as f64).sqrt();
         let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(mask)?;
-        let attended = candle_nn::ops::softmax_last_dim(&scores)?.matmul(&v)?;
+        let weights = match kernels {
+            Kernels::Fused => candle_nn::ops::softmax_last_dim(&scores)?,
+            Kernels::Differentiable => candle_nn::ops::softmax(&scores, D::Minus1)?,
+        };
+        let attended = weights.matmul(&v)?;
         let merged = attended.transpose(1, 2)?.reshape((b, t, c.heads * c.head_dim))?;
-        Ok(block.o.forward(&merged)?)
+        block.o.forward(&merged, rng)
     }
 
     /// The rotary tables `[t, head_dim / 2]`: `cos` and `sin` of position x `theta^(-2i/d)`,

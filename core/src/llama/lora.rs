@@ -1,0 +1,208 @@
+//! LoRA adapters (Hu et al. 2021, arXiv 2106.09685) on a frozen decoder's projections: a
+//! projection `y = x W^T` becomes `y = x W^T + (alpha / r) (drop(x) A^T) B^T` with `A` `[r, in]`
+//! and `B` `[out, r]` trained and `W` frozen. `B` starts at zero, so an adapted model starts
+//! as its base; `A` starts uniform in `+-1/sqrt(in)` (PEFT's default, Kaiming-uniform with
+//! `a = sqrt(5)`). Only the adapters are trained and saved.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use candle_core::{DType, Module, Tensor, Var};
+use candle_nn::Linear;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::rng::Rng;
+
+/// A projection of a decoder block that may carry an adapter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Projection {
+    /// Attention's query projection (`self_attn.q_proj`).
+    Q,
+    /// Attention's key projection (`self_attn.k_proj`).
+    K,
+    /// Attention's value projection (`self_attn.v_proj`).
+    V,
+    /// Attention's output projection (`self_attn.o_proj`).
+    O,
+    /// The MLP's gate projection (`mlp.gate_proj`).
+    Gate,
+    /// The MLP's up projection (`mlp.up_proj`).
+    Up,
+    /// The MLP's down projection (`mlp.down_proj`).
+    Down,
+}
+
+impl Projection {
+    /// Every projection, in a block's order.
+    pub const ALL: [Projection; 7] = [
+        Projection::Q,
+        Projection::K,
+        Projection::V,
+        Projection::O,
+        Projection::Gate,
+        Projection::Up,
+        Projection::Down,
+    ];
+
+    /// Its Hugging Face module name within a block.
+    pub fn module(self) -> &'static str {
+        match self {
+            Projection::Q => "self_attn.q_proj",
+            Projection::K => "self_attn.k_proj",
+            Projection::V => "self_attn.v_proj",
+            Projection::O => "self_attn.o_proj",
+            Projection::Gate => "mlp.gate_proj",
+            Projection::Up => "mlp.up_proj",
+            Projection::Down => "mlp.down_proj",
+        }
+    }
+}
+
+/// Which projections get adapters, and their shape.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoraConfig {
+    /// The adapters' rank `r`.
+    pub rank: usize,
+    /// The scale's numerator: updates are scaled by `alpha / rank`.
+    pub alpha: f64,
+    /// Dropout on an adapter's input while training.
+    pub dropout: f32,
+    /// The adapted projections.
+    pub targets: Vec<Projection>,
+}
+
+/// Rank 16, alpha 32, dropout 0.05 on every projection (adapting the MLP as well as attention
+/// is what QLoRA, arXiv 2305.14314, found to match full fine-tuning).
+impl Default for LoraConfig {
+    fn default() -> Self {
+        LoraConfig { rank: 16, alpha: 32.0, dropout: 0.05, targets: Projection::ALL.to_vec() }
+    }
+}
+
+impl LoraConfig {
+    /// Checks the values, naming the key at fault.
+    pub fn validate(&self) -> Result<()> {
+        if !(1..=1024).contains(&self.rank) {
+            return Err(Error::Config(format!(
+                "lora.rank is {}; it must be in 1..=1024",
+                self.rank
+            )));
+        }
+        if !(self.alpha.is_finite() && self.alpha > 0.0) {
+            return Err(Error::Config(format!(
+                "lora.alpha is {}; it must be positive",
+                self.alpha
+            )));
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(Error::Config(format!(
+                "lora.dropout is {}; it must be in [0, 1)",
+                self.dropout
+            )));
+        }
+        if self.targets.is_empty() {
+            return Err(Error::Config(
+                "lora.targets is empty; name at least one projection".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A trained low-rank update of one projection.
+pub(crate) struct Adapter {
+    /// `[r, in]`.
+    pub a: Var,
+    /// `[out, r]`.
+    pub b: Var,
+    scale: f64,
+    dropout: f32,
+}
+
+/// A frozen projection, with an adapter when it is one of the targets.
+pub(crate) struct Adapted {
+    pub base: Linear,
+    pub adapter: Option<Adapter>,
+}
+
+impl Adapted {
+    /// A projection without an adapter.
+    pub fn plain(weight: Tensor) -> Adapted {
+        Adapted { base: Linear::new(weight, None), adapter: None }
+    }
+
+    /// Adds a fresh adapter of `config` (`A` drawn from `rng`, `B` zero).
+    pub fn adapt(&mut self, config: &LoraConfig, rng: &mut Rng) -> Result<()> {
+        let w = self.base.weight();
+        let (out, input) = w.dims2()?;
+        let bound = 1.0 / (input as f64).sqrt();
+        let a: Vec<f32> = (0..config.rank * input)
+            .map(|_| ((rng.uniform() * 2.0 - 1.0) * bound) as f32)
+            .collect();
+        let a = Var::from_tensor(&Tensor::from_vec(a, (config.rank, input), w.device())?)?;
+        let b = Var::zeros((out, config.rank), DType::F32, w.device())?;
+        let scale = config.alpha / config.rank as f64;
+        self.adapter = Some(Adapter { a, b, scale, dropout: config.dropout });
+        Ok(())
+    }
+
+    /// `x W^T`, plus the adapter's update; `rng` (training) applies its dropout.
+    pub fn forward(&self, x: &Tensor, rng: Option<&mut Rng>) -> Result<Tensor> {
+        let y = self.base.forward(x)?;
+        let Some(adapter) = &self.adapter else { return Ok(y) };
+        let x = match rng {
+            Some(rng) if adapter.dropout > 0.0 => dropout(x, adapter.dropout, rng)?,
+            _ => x.clone(),
+        };
+        let update = x.broadcast_matmul(&adapter.a.t()?)?.broadcast_matmul(&adapter.b.t()?)?;
+        Ok((y + (update * adapter.scale)?)?)
+    }
+}
+
+/// Inverted dropout with a mask drawn from `rng` (seeded, so a training run repeats).
+fn dropout(x: &Tensor, p: f32, rng: &mut Rng) -> Result<Tensor> {
+    let keep = 1.0 / (1.0 - p);
+    let mask: Vec<f32> = (0..x.elem_count())
+        .map(|_| if rng.uniform() < f64::from(p) { 0.0 } else { keep })
+        .collect();
+    Ok((x * Tensor::from_vec(mask, x.shape(), x.device())?)?)
+}
+
+/// The adapters' tensors by PEFT's names
+/// (`model.layers.{l}.{module}.lora_A.weight`, `…lora_B.weight`), written to or read from a
+/// safetensors file.
+pub(crate) fn save(adapters: &[(String, &Var)], path: &Path) -> Result<()> {
+    let tensors: HashMap<String, Tensor> =
+        adapters.iter().map(|(n, v)| (n.clone(), v.as_tensor().clone())).collect();
+    candle_core::safetensors::save(&tensors, path)?;
+    Ok(())
+}
+
+/// Sets `adapters` from the file at `path`, which must hold exactly those names and shapes.
+pub(crate) fn load(adapters: &[(String, &Var)], path: &Path) -> Result<()> {
+    let bad = |message: String| Error::Model { path: path.to_path_buf(), message };
+    let device =
+        adapters.first().map(|(_, v)| v.device().clone()).unwrap_or(candle_core::Device::Cpu);
+    let tensors = candle_core::safetensors::load(path, &device)
+        .map_err(|e| bad(format!("the adapters do not read: {e}")))?;
+    if tensors.len() != adapters.len() {
+        let (n, m) = (tensors.len(), adapters.len());
+        return Err(bad(format!("{n} adapter tensors where the model has {m}")));
+    }
+    for (name, var) in adapters {
+        let t = tensors.get(name).ok_or_else(|| bad(format!("no tensor {name}")))?;
+        if t.dims() != var.dims() || t.dtype() != DType::F32 {
+            return Err(bad(format!(
+                "{name} is {:?} {:?}; the model's is {:?} f32",
+                t.dims(),
+                t.dtype(),
+                var.dims()
+            )));
+        }
+        var.set(t)?;
+    }
+    Ok(())
+}
