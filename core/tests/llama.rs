@@ -203,3 +203,70 @@ fn lora_starts_at_the_base_and_training_it_lowers_the_loss() -> Result<()> {
     assert!(error.contains("adapters.safetensors") && error.contains("lora_A"), "{error}");
     Ok(())
 }
+
+#[test]
+fn clipped_per_record_gradients_equal_one_record_at_a_time() -> Result<()> {
+    use doppel_core::llama::LoraConfig;
+    let dir = tempdir()?;
+    write_random(dir.path(), &tiny("gqa"), 4, STD)?;
+    let mut model = Llama::load(dir.path(), &Device::Cpu)?;
+    let lora = LoraConfig { rank: 3, alpha: 6.0, dropout: 0.0, ..LoraConfig::default() };
+    model.add_lora(&lora, 2)?;
+    // B away from zero, so that both factors' gradients are non-zero.
+    let mut x: u64 = 5;
+    for (_, var) in model.adapters() {
+        let values: Vec<f32> = (0..var.elem_count())
+            .map(|_| {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((x >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.3
+            })
+            .collect();
+        var.set(&Tensor::from_vec(values, var.shape(), &Device::Cpu)?)?;
+    }
+    let (n, len) = (6, 24);
+    let (ids, mut mask) = adult_bytes(len)?;
+    // A prompt of a different length per record: its tokens are context, not targets.
+    for r in 0..n {
+        mask[r * len..r * len + 2 + r].iter_mut().for_each(|m| *m = 0.0);
+    }
+    let ids = Tensor::from_vec(ids[..n * len].to_vec(), (n, len), &Device::Cpu)?;
+    let mask = Tensor::from_vec(mask[..n * len].to_vec(), (n, len), &Device::Cpu)?;
+    // A clip between the records' norms, so that some are clipped and some not.
+    let (_, norms) = model.clipped_gradients(&ids, &mask, 1e9)?;
+    let mut sorted = norms.clone();
+    sorted.sort_by(f32::total_cmp);
+    let clip = f64::from(sorted[n / 2]);
+    let (fast, fast_norms) = model.clipped_gradients(&ids, &mask, clip)?;
+    // One record at a time: its loss alone, one backward pass, its norm, clipped, summed.
+    let adapters = model.adapters();
+    let mut naive: Vec<Tensor> =
+        adapters.iter().map(|(_, v)| v.zeros_like()).collect::<candle_core::Result<_>>()?;
+    for (r, &fast_norm) in fast_norms.iter().enumerate() {
+        let loss = model.loss(&ids.narrow(0, r, 1)?, &mask.narrow(0, r, 1)?, None)?;
+        let grads = loss.backward()?;
+        let each: Vec<Tensor> = adapters
+            .iter()
+            .map(|(name, v)| {
+                grads.get(v).cloned().ok_or_else(|| Error::Data(format!("no gradient of {name}")))
+            })
+            .collect::<Result<_>>()?;
+        let norm: f32 = each
+            .iter()
+            .map(|g| g.sqr()?.sum_all()?.to_scalar::<f32>())
+            .sum::<candle_core::Result<f32>>()?
+            .sqrt();
+        assert!((norm - fast_norm).abs() <= 1e-4 * norm, "record {r}: {norm} vs {fast_norm}");
+        let factor = (clip / f64::from(norm)).min(1.0);
+        for (sum, g) in naive.iter_mut().zip(&each) {
+            *sum = (&*sum + (g * factor)?)?;
+        }
+    }
+    let clipped = fast_norms.iter().filter(|&&x| f64::from(x) > clip).count();
+    assert!(clipped > 0 && clipped < n, "{clipped} of {n} records clipped");
+    for ((name, _), (f, s)) in adapters.iter().zip(fast.iter().zip(&naive)) {
+        let scale = s.abs()?.max_all()?.to_scalar::<f32>()?;
+        let diff = (f - s)?.abs()?.max_all()?.to_scalar::<f32>()?;
+        assert!(scale > 0.0 && diff <= 1e-4 * scale, "{name}: {diff} against {scale}");
+    }
+    Ok(())
+}

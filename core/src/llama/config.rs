@@ -103,9 +103,8 @@ impl LlamaConfig {
         let kv_heads =
             size("num_key_value_heads", raw.num_key_value_heads.or(Some(heads)), MAX_HEADS)?;
         if heads % kv_heads != 0 {
-            return Err(bad(format!(
-                "num_attention_heads ({heads}) is not a multiple of num_key_value_heads ({kv_heads})"
-            )));
+            let what = "is not a multiple of num_key_value_heads";
+            return Err(bad(format!("num_attention_heads ({heads}) {what} ({kv_heads})")));
         }
         let head_dim = match raw.head_dim {
             Some(d) => size("head_dim", Some(d), MAX_HIDDEN)?,

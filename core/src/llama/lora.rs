@@ -149,16 +149,70 @@ impl Adapted {
         Ok(())
     }
 
-    /// `x W^T`, plus the adapter's update; `rng` (training) applies its dropout.
-    pub fn forward(&self, x: &Tensor, rng: Option<&mut Rng>) -> Result<Tensor> {
+    /// `x W^T`, plus the adapter's update; `pass` may apply its dropout and keep what the
+    /// per-example gradients need.
+    pub fn forward(&self, x: &Tensor, pass: &mut Pass) -> Result<Tensor> {
         let y = self.base.forward(x)?;
         let Some(adapter) = &self.adapter else { return Ok(y) };
-        let x = match rng {
+        let x = match pass.rng.as_deref_mut() {
             Some(rng) if adapter.dropout > 0.0 => dropout(x, adapter.dropout, rng)?,
             _ => x.clone(),
         };
-        let update = x.broadcast_matmul(&adapter.a.t()?)?.broadcast_matmul(&adapter.b.t()?)?;
-        Ok((y + (update * adapter.scale)?)?)
+        let u = x.broadcast_matmul(&adapter.a.t()?)?;
+        let mut update = (u.broadcast_matmul(&adapter.b.t()?)? * adapter.scale)?;
+        if let Some(tape) = pass.tape.as_mut() {
+            let probe = Var::zeros(update.shape(), DType::F32, update.device())?;
+            update = (update + probe.as_tensor())?;
+            tape.push(Tape {
+                x,
+                u,
+                probe,
+                a: adapter.a.clone(),
+                b: adapter.b.clone(),
+                scale: adapter.scale,
+            });
+        }
+        Ok((y + update)?)
+    }
+}
+
+/// How one forward pass runs the adapters: with `rng`, their dropout (training); with `tape`,
+/// each adapter's pieces for the per-example gradients.
+#[derive(Default)]
+pub(crate) struct Pass<'a> {
+    pub rng: Option<&'a mut Rng>,
+    pub tape: Option<Vec<Tape>>,
+}
+
+/// What the per-example gradients need of one adapter in a pass: its input after dropout `x`
+/// (`[b, t, in]`), `u = x A^T` (`[b, t, r]`), and a zero variable added to its update, whose
+/// gradient is the gradient of the adapter's output `g` (`[b, t, out]`). Then, per example,
+/// `dB = s g^T u` and `dA = s (g B)^T x`: products over the example's positions at rank `r`,
+/// never one backward pass per example.
+pub(crate) struct Tape {
+    x: Tensor,
+    u: Tensor,
+    probe: Var,
+    a: Var,
+    b: Var,
+    scale: f64,
+}
+
+impl Tape {
+    /// Each example's gradients of `A` (`[b, r, in]`) and `B` (`[b, out, r]`), from the
+    /// output gradient in `grads` (none: the adapter did not reach the loss, zero).
+    pub fn per_example(
+        &self,
+        grads: &candle_core::backprop::GradStore,
+    ) -> Result<(Var, Tensor, Var, Tensor)> {
+        let g = match grads.get(self.probe.as_tensor()) {
+            Some(g) => g.clone(),
+            None => self.probe.as_tensor().zeros_like()?,
+        };
+        let d_b = (g.transpose(1, 2)?.matmul(&self.u)? * self.scale)?;
+        let g_b = g.broadcast_matmul(self.b.as_tensor())?;
+        let d_a = (g_b.transpose(1, 2)?.matmul(&self.x)? * self.scale)?;
+        Ok((self.a.clone(), d_a, self.b.clone(), d_b))
     }
 }
 

@@ -13,7 +13,7 @@ use std::path::Path;
 use candle_core::{DType, Device, Module, Tensor, Var, D};
 use candle_nn::{Embedding, Linear};
 
-use super::lora::{self, Adapted, LoraConfig, Projection};
+use super::lora::{self, Adapted, LoraConfig, Pass, Projection};
 use super::LlamaConfig;
 use crate::error::Result;
 use crate::rng::Rng;
@@ -143,16 +143,11 @@ impl Llama {
     /// The logits `[batch, positions, vocab]` after each position of `ids` (`[batch, positions]`
     /// token ids), attending causally from position 0.
     pub fn forward(&self, ids: &Tensor) -> Result<Tensor> {
-        self.forward_with(ids, None, Kernels::Fused)
+        self.forward_with(ids, &mut Pass::default(), Kernels::Fused)
     }
 
-    /// [`Llama::forward`] with `kernels`; with `rng` (training), the adapters' dropout.
-    fn forward_with(
-        &self,
-        ids: &Tensor,
-        mut rng: Option<&mut Rng>,
-        kernels: Kernels,
-    ) -> Result<Tensor> {
+    /// [`Llama::forward`] with `kernels`, the adapters run as `pass` says.
+    fn forward_with(&self, ids: &Tensor, pass: &mut Pass, kernels: Kernels) -> Result<Tensor> {
         let (_, t) = ids.dims2()?;
         if let Some(window) = self.config.sliding_window.filter(|&w| t > w) {
             return Err(crate::Error::Data(format!(
@@ -168,13 +163,12 @@ impl Llama {
         let mut x = self.embed.forward(ids)?;
         for block in &self.blocks {
             let normed = block.input_norm.forward(&x, kernels)?;
-            let attended =
-                self.attention(block, &normed, (&cos, &sin, &mask), rng.as_deref_mut(), kernels)?;
+            let attended = self.attention(block, &normed, (&cos, &sin, &mask), pass, kernels)?;
             x = (x + attended)?;
             let h = block.post_norm.forward(&x, kernels)?;
-            let gate = candle_nn::ops::silu(&block.gate.forward(&h, rng.as_deref_mut())?)?;
-            let up = block.up.forward(&h, rng.as_deref_mut())?;
-            x = (x + block.down.forward(&(gate * up)?, rng.as_deref_mut())?)?;
+            let gate = candle_nn::ops::silu(&block.gate.forward(&h, pass)?)?;
+            let up = block.up.forward(&h, pass)?;
+            x = (x + block.down.forward(&(gate * up)?, pass)?)?;
         }
         Ok(self.lm_head.forward(&self.norm.forward(&x, kernels)?)?)
     }
@@ -184,6 +178,22 @@ impl Llama {
     /// is a target, 0 where it is only context, such as a prompt; position 0 is never a
     /// target). With `rng`, the adapters' dropout applies (training).
     pub fn loss(&self, ids: &Tensor, mask: &Tensor, rng: Option<&mut Rng>) -> Result<Tensor> {
+        let mut pass = Pass { rng, tape: None };
+        let (sums, counts) = self.target_log_probs(ids, mask, &mut pass)?;
+        let count = counts.sum_all()?.to_scalar::<f32>()?;
+        if count == 0.0 {
+            return Err(crate::Error::Data("the loss mask marks no target".into()));
+        }
+        Ok((sums.sum_all()?.neg()? / f64::from(count))?)
+    }
+
+    /// Per record: the sum of its targets' log-probabilities and their count (`[batch]` each).
+    fn target_log_probs(
+        &self,
+        ids: &Tensor,
+        mask: &Tensor,
+        pass: &mut Pass,
+    ) -> Result<(Tensor, Tensor)> {
         let (b, t) = ids.dims2()?;
         if mask.dims() != [b, t] || t < 2 {
             return Err(crate::Error::Data(format!(
@@ -192,16 +202,52 @@ impl Llama {
                 mask.dims()
             )));
         }
-        let logits = self.forward_with(&ids.narrow(1, 0, t - 1)?, rng, Kernels::Differentiable)?;
+        let logits = self.forward_with(&ids.narrow(1, 0, t - 1)?, pass, Kernels::Differentiable)?;
         let log_probs = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
         let targets = ids.narrow(1, 1, t - 1)?.unsqueeze(2)?;
         let picked = log_probs.gather(&targets.contiguous()?, 2)?.squeeze(2)?;
         let weights = mask.narrow(1, 1, t - 1)?.to_dtype(DType::F32)?;
-        let count = weights.sum_all()?.to_scalar::<f32>()?;
-        if count == 0.0 {
-            return Err(crate::Error::Data("the loss mask marks no target".into()));
+        Ok(((picked * &weights)?.sum(1)?, weights.sum(1)?))
+    }
+
+    /// DP-SGD's gradient of the adapters for one batch: each record's gradient of its own
+    /// mean next-token loss (the record is the unit of privacy), clipped to L2 norm `clip`
+    /// over all adapters, summed over the batch. The per-record gradients come from one
+    /// forward and one backward pass (see `lora::Tape`), not one pass per record. Returns the
+    /// sums in [`Llama::adapters`]' order and each record's norm before clipping. No dropout
+    /// (its masks would differ between a record alone and in a batch).
+    pub fn clipped_gradients(
+        &self,
+        ids: &Tensor,
+        mask: &Tensor,
+        clip: f64,
+    ) -> Result<(Vec<Tensor>, Vec<f32>)> {
+        let mut pass = Pass { rng: None, tape: Some(Vec::new()) };
+        let (sums, counts) = self.target_log_probs(ids, mask, &mut pass)?;
+        let per_record = (sums / counts.clamp(1f32, f32::MAX)?)?.neg()?;
+        let grads = per_record.sum_all()?.backward()?;
+        let b = ids.dim(0)?;
+        let mut pieces: Vec<(Var, Tensor)> = Vec::new();
+        for tape in pass.tape.iter().flatten() {
+            let (a, d_a, v_b, d_b) = tape.per_example(&grads)?;
+            pieces.push((a, d_a));
+            pieces.push((v_b, d_b));
         }
-        Ok(((picked * weights)?.sum_all()?.neg()? / f64::from(count))?)
+        let mut squares = Tensor::zeros(b, DType::F32, &self.device)?;
+        for (_, d) in &pieces {
+            squares = (squares + d.sqr()?.flatten_from(1)?.sum(1)?)?;
+        }
+        let norms = squares.sqrt()?;
+        let factors = (norms.clone() + 1e-12)?.recip()?.affine(clip, 0.0)?.clamp(0f32, 1f32)?;
+        let factors = factors.reshape((b, 1, 1))?;
+        let mut out = Vec::new();
+        for (name, var) in self.adapters() {
+            let (_, d) = pieces.iter().find(|(v, _)| v.id() == var.id()).ok_or_else(|| {
+                crate::Error::Data(format!("adapter {name} was not in the forward pass"))
+            })?;
+            out.push(d.broadcast_mul(&factors)?.sum(0)?);
+        }
+        Ok((out, norms.to_vec1()?))
     }
 
     /// Adds fresh adapters of `config` to its target projections in every block (`A` drawn
@@ -251,13 +297,13 @@ impl Llama {
         block: &Block,
         x: &Tensor,
         (cos, sin, mask): (&Tensor, &Tensor, &Tensor),
-        mut rng: Option<&mut Rng>,
+        pass: &mut Pass,
         kernels: Kernels,
     ) -> Result<Tensor> {
         let c = &self.config;
         let (b, t, _) = x.dims3()?;
         let mut heads = |proj: &Adapted, n: usize| -> Result<Tensor> {
-            let y = proj.forward(x, rng.as_deref_mut())?;
+            let y = proj.forward(x, pass)?;
             Ok(y.reshape((b, t, n, c.head_dim))?.transpose(1, 2)?.contiguous()?)
         };
         let rope = match kernels {
@@ -277,7 +323,7 @@ impl Llama {
         };
         let attended = weights.matmul(&v)?;
         let merged = attended.transpose(1, 2)?.reshape((b, t, c.heads * c.head_dim))?;
-        block.o.forward(&merged, rng)
+        block.o.forward(&merged, pass)
     }
 
     /// The rotary tables `[t, head_dim / 2]`: `cos` and `sin` of position x `theta^(-2i/d)`,
