@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use candle_core::{DType, Module, Tensor, Var};
+use candle_core::{CpuStorage, CustomOp2, DType, Layout, Shape, Tensor, Var};
 use candle_nn::Linear;
 use serde::{Deserialize, Serialize};
 
@@ -122,6 +122,76 @@ pub(crate) struct Adapter {
     dropout: f32,
 }
 
+/// `x W^T` for a frozen weight `W` (`[out, in]`; `x` `[.., in]`): candle's own matrix product
+/// forward, but a backward pass that computes only `x`'s gradient. candle's matmul computes
+/// both inputs' gradients whether or not they lead to a variable, which for frozen base
+/// weights doubled the backward pass's work and kept a weight-sized gradient per projection.
+pub(crate) fn frozen_linear(x: &Tensor, w: &Tensor) -> Result<Tensor> {
+    let dims = x.dims().to_vec();
+    let (inputs, outputs) = (w.dim(1)?, w.dim(0)?);
+    let rows = x.elem_count() / inputs.max(1);
+    let flat = x.contiguous()?.reshape((rows, inputs))?;
+    let y = flat.apply_op2(&w.contiguous()?, FrozenLinear)?;
+    let mut shape = dims;
+    if let Some(last) = shape.last_mut() {
+        *last = outputs;
+    }
+    Ok(y.reshape(shape)?)
+}
+
+/// [`frozen_linear`]'s operation on `x` `[m, in]` and `W` `[out, in]`, both contiguous.
+struct FrozenLinear;
+
+impl FrozenLinear {
+    fn run<S: candle_core::backend::BackendStorage>(
+        x: &S,
+        xl: &Layout,
+        w: &S,
+        wl: &Layout,
+    ) -> candle_core::Result<(S, Shape)> {
+        let (m, k) = xl.shape().dims2()?;
+        let n = wl.shape().dims2()?.0;
+        let y = x.matmul(w, (1, m, n, k), xl, &wl.transpose(0, 1)?)?;
+        Ok((y, Shape::from((m, n))))
+    }
+}
+
+impl CustomOp2 for FrozenLinear {
+    fn name(&self) -> &'static str {
+        "frozen-linear"
+    }
+
+    fn cpu_fwd(
+        &self,
+        x: &CpuStorage,
+        xl: &Layout,
+        w: &CpuStorage,
+        wl: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        FrozenLinear::run(x, xl, w, wl)
+    }
+
+    fn cuda_fwd(
+        &self,
+        x: &candle_core::cuda::CudaStorage,
+        xl: &Layout,
+        w: &candle_core::cuda::CudaStorage,
+        wl: &Layout,
+    ) -> candle_core::Result<(candle_core::cuda::CudaStorage, Shape)> {
+        FrozenLinear::run(x, xl, w, wl)
+    }
+
+    fn bwd(
+        &self,
+        _x: &Tensor,
+        w: &Tensor,
+        _y: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        Ok((Some(grad.matmul(w)?), None))
+    }
+}
+
 /// A frozen projection, with an adapter when it is one of the targets.
 pub(crate) struct Adapted {
     pub base: Linear,
@@ -152,7 +222,7 @@ impl Adapted {
     /// `x W^T`, plus the adapter's update; `pass` may apply its dropout and keep what the
     /// per-example gradients need.
     pub fn forward(&self, x: &Tensor, pass: &mut Pass) -> Result<Tensor> {
-        let y = self.base.forward(x)?;
+        let y = frozen_linear(x, self.base.weight())?;
         let Some(adapter) = &self.adapter else { return Ok(y) };
         let x = match pass.rng.as_deref_mut() {
             Some(rng) if adapter.dropout > 0.0 => dropout(x, adapter.dropout, rng)?,

@@ -170,7 +170,7 @@ impl Llama {
             let up = block.up.forward(&h, pass)?;
             x = (x + block.down.forward(&(gate * up)?, pass)?)?;
         }
-        Ok(self.lm_head.forward(&self.norm.forward(&x, kernels)?)?)
+        lora::frozen_linear(&self.norm.forward(&x, kernels)?, self.lm_head.weight())
     }
 
     /// The mean next-token loss (cross-entropy) over the positions `mask` marks: `ids`
