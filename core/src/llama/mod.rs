@@ -7,6 +7,7 @@ mod checkpoint;
 mod config;
 mod lora;
 mod model;
+pub mod text;
 
 pub use checkpoint::write_random;
 pub use config::LlamaConfig;

@@ -1,0 +1,151 @@
+//! Records as text for a pretrained model: a prompt that carries the schema, then each record
+//! as compact JSON (`{"age":39,"workclass":"State-gov",...}`), tokenized by the base model's
+//! own tokenizer (`tokenizer.json`, read with Hugging Face's `tokenizers` crate). The loss
+//! counts the record's tokens only: the prompt is context.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::schema::{ColumnKind, Schema};
+
+/// What ends a record in the text (the model learns to write it, and generation stops there).
+pub const RECORD_END: &str = "\n";
+
+/// A base model's tokenizer.
+pub struct BaseTokenizer {
+    inner: tokenizers::Tokenizer,
+    path: PathBuf,
+}
+
+impl BaseTokenizer {
+    /// Reads `dir/tokenizer.json`; an error names the file.
+    pub fn load(dir: &Path) -> Result<BaseTokenizer> {
+        let path = dir.join("tokenizer.json");
+        if !path.is_file() {
+            let message = "missing: the base model's tokenizer is read from here".into();
+            return Err(Error::BaseModel { path, message });
+        }
+        let inner = tokenizers::Tokenizer::from_file(&path).map_err(|e| Error::BaseModel {
+            path: path.clone(),
+            message: format!("not a readable tokenizer: {e}"),
+        })?;
+        Ok(BaseTokenizer { inner, path })
+    }
+
+    /// Trains a byte-level BPE tokenizer of at most `vocab_size` tokens on `texts` and writes
+    /// it to `path` (for tests, which build the models they need).
+    pub fn train_bpe(texts: &[String], vocab_size: usize, path: &Path) -> Result<()> {
+        use tokenizers::models::bpe::{BpeTrainerBuilder, BPE};
+        use tokenizers::pre_tokenizers::byte_level::ByteLevel;
+        let failed = |e: tokenizers::Error| Error::Data(format!("tokenizer training: {e}"));
+        let mut trainer =
+            BpeTrainerBuilder::new().show_progress(false).vocab_size(vocab_size).build();
+        let mut tokenizer = tokenizers::TokenizerBuilder::new()
+            .with_model(BPE::default())
+            .with_normalizer(None::<tokenizers::NormalizerWrapper>)
+            .with_pre_tokenizer(Some(ByteLevel::new(false, true, true)))
+            .with_post_processor(None::<tokenizers::PostProcessorWrapper>)
+            .with_decoder(Some(ByteLevel::new(false, true, true)))
+            .build()
+            .map_err(failed)?;
+        tokenizer.train(&mut trainer, texts.iter()).map_err(failed)?;
+        let tokenizer: tokenizers::Tokenizer = tokenizer.into();
+        tokenizer.save(path, false).map_err(|e| Error::Data(format!("{}: {e}", path.display())))
+    }
+
+    /// How many token ids it gives (its vocabulary with added tokens).
+    pub fn vocab_size(&self) -> usize {
+        self.inner.get_vocab_size(true)
+    }
+
+    /// The ids of `text`, without special tokens.
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        let encoding = self.inner.encode(text, false).map_err(|e| Error::BaseModel {
+            path: self.path.clone(),
+            message: format!("cannot encode: {e}"),
+        })?;
+        Ok(encoding.get_ids().to_vec())
+    }
+
+    /// The text of `ids`.
+    pub fn decode(&self, ids: &[u32]) -> Result<String> {
+        self.inner.decode(ids, false).map_err(|e| Error::BaseModel {
+            path: self.path.clone(),
+            message: format!("cannot decode: {e}"),
+        })
+    }
+}
+
+/// The prompt before every record: the columns, their kinds, and the record's shape.
+pub fn prompt(schema: &Schema) -> String {
+    let columns: Vec<String> =
+        schema.columns.iter().map(|c| format!("{} ({})", c.name, kind_name(&c.kind))).collect();
+    format!("A table's record as JSON. Columns: {}.{RECORD_END}", columns.join(", "))
+}
+
+fn kind_name(kind: &ColumnKind) -> &'static str {
+    match kind {
+        ColumnKind::Integer => "integer",
+        ColumnKind::Float { .. } => "number",
+        ColumnKind::Boolean => "boolean",
+        ColumnKind::Categorical => "category",
+        ColumnKind::Datetime { .. } => "date",
+        ColumnKind::Text => "text",
+        ColumnKind::Identifier { .. } => "identifier",
+    }
+}
+
+/// One record (`None`: missing) as compact JSON in the schema's column order: numbers as
+/// numbers when they read as such, a missing cell as `null`, the rest as strings.
+pub fn record_json(schema: &Schema, row: &[Option<&str>]) -> String {
+    let fields: Vec<String> = schema
+        .columns
+        .iter()
+        .zip(row)
+        .map(|(column, cell)| {
+            let value = match (cell, &column.kind) {
+                (None, _) => serde_json::Value::Null,
+                (Some(text), ColumnKind::Integer | ColumnKind::Float { .. }) => {
+                    serde_json::from_str::<serde_json::Number>(text.trim())
+                        .map(serde_json::Value::Number)
+                        .unwrap_or_else(|_| serde_json::Value::String(text.to_string()))
+                }
+                (Some(text), _) => serde_json::Value::String(text.to_string()),
+            };
+            // Written by hand, not as a map: serde_json's map would sort the keys.
+            format!("{}:{value}", serde_json::Value::String(column.name.clone()))
+        })
+        .collect();
+    format!("{{{}}}{RECORD_END}", fields.join(","))
+}
+
+/// Training sequences of `len` tokens, one record each (the unit DP protects): the prompt's
+/// ids (context), the record's (targets), then padding (id 0, not a target). Returns the ids
+/// and the target mask, row-major `[records, len]`. A record too long for `len` is an error
+/// naming it.
+pub fn sequences(
+    tokenizer: &BaseTokenizer,
+    prompt: &str,
+    records: &[String],
+    len: usize,
+) -> Result<(Vec<u32>, Vec<f32>)> {
+    let head = tokenizer.encode(prompt)?;
+    let (mut ids, mut mask) = (Vec::new(), Vec::new());
+    for (i, record) in records.iter().enumerate() {
+        let body = tokenizer.encode(record)?;
+        let used = head.len() + body.len();
+        if used > len {
+            return Err(Error::Data(format!(
+                "record {} takes {used} tokens with the prompt, over the sequence length {len}",
+                i + 1
+            )));
+        }
+        ids.extend(head.iter().chain(&body));
+        mask.extend(
+            std::iter::repeat_n(0.0, head.len()).chain(std::iter::repeat_n(1.0, body.len())),
+        );
+        ids.extend(std::iter::repeat_n(0, len - used));
+        mask.extend(std::iter::repeat_n(0.0, len - used));
+    }
+    Ok((ids, mask))
+}
