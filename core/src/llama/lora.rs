@@ -8,7 +8,6 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use candle_core::{CpuStorage, CustomOp2, DType, Layout, Shape, Tensor, Var};
-use candle_nn::Linear;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -192,21 +191,22 @@ impl CustomOp2 for FrozenLinear {
     }
 }
 
-/// A frozen projection, with an adapter when it is one of the targets.
+/// A frozen projection (its weight `[out, in]`), with an adapter when it is one of the
+/// targets.
 pub(crate) struct Adapted {
-    pub base: Linear,
+    pub weight: Tensor,
     pub adapter: Option<Adapter>,
 }
 
 impl Adapted {
     /// A projection without an adapter.
     pub fn plain(weight: Tensor) -> Adapted {
-        Adapted { base: Linear::new(weight, None), adapter: None }
+        Adapted { weight, adapter: None }
     }
 
     /// Adds a fresh adapter of `config` (`A` drawn from `rng`, `B` zero).
     pub fn adapt(&mut self, config: &LoraConfig, rng: &mut Rng) -> Result<()> {
-        let w = self.base.weight();
+        let w = &self.weight;
         let (out, input) = w.dims2()?;
         let bound = 1.0 / (input as f64).sqrt();
         let a: Vec<f32> = (0..config.rank * input)
@@ -222,7 +222,7 @@ impl Adapted {
     /// `x W^T`, plus the adapter's update; `pass` may apply its dropout and keep what the
     /// per-example gradients need.
     pub fn forward(&self, x: &Tensor, pass: &mut Pass) -> Result<Tensor> {
-        let y = frozen_linear(x, self.base.weight())?;
+        let y = frozen_linear(x, &self.weight)?;
         let Some(adapter) = &self.adapter else { return Ok(y) };
         let x = match pass.rng.as_deref_mut() {
             Some(rng) if adapter.dropout > 0.0 => dropout(x, adapter.dropout, rng)?,

@@ -11,7 +11,7 @@
 use std::path::Path;
 
 use candle_core::{DType, Device, Module, Tensor, Var, D};
-use candle_nn::{Embedding, Linear};
+use candle_nn::Embedding;
 
 use super::lora::{self, Adapted, LoraConfig, Pass, Projection};
 use super::LlamaConfig;
@@ -89,7 +89,8 @@ pub struct Llama {
     embed: Embedding,
     blocks: Vec<Block>,
     norm: Norm,
-    lm_head: Linear,
+    /// The output layer's weight `[vocab, hidden]` (the embedding's when tied).
+    lm_head: Tensor,
     device: Device,
 }
 
@@ -101,7 +102,6 @@ impl Llama {
         get: &mut dyn FnMut(&str) -> Result<Tensor>,
     ) -> Result<Llama> {
         let eps = config.rms_norm_eps;
-        let linear = |w: Tensor| Linear::new(w, None);
         let adapted = Adapted::plain;
         let mut blocks = Vec::with_capacity(config.layers);
         for l in 0..config.layers {
@@ -120,8 +120,8 @@ impl Llama {
         }
         let embed_weight = get("model.embed_tokens.weight")?;
         let lm_head = match config.tie_word_embeddings {
-            true => linear(embed_weight.clone()),
-            false => linear(get("lm_head.weight")?),
+            true => embed_weight.clone(),
+            false => get("lm_head.weight")?,
         };
         let norm = Norm { weight: get("model.norm.weight")?, eps };
         let device = embed_weight.device().clone();
@@ -170,7 +170,7 @@ impl Llama {
             let up = block.up.forward(&h, pass)?;
             x = (x + block.down.forward(&(gate * up)?, pass)?)?;
         }
-        lora::frozen_linear(&self.norm.forward(&x, kernels)?, self.lm_head.weight())
+        lora::frozen_linear(&self.norm.forward(&x, kernels)?, &self.lm_head)
     }
 
     /// The mean next-token loss (cross-entropy) over the positions `mask` marks: `ids`
