@@ -303,7 +303,19 @@ fn records_as_json_train_a_lora_with_a_bpe_of_the_table() -> Result<()> {
     let mut model = Llama::load(dir.path(), &Device::Cpu)?;
     model.add_lora(&LoraConfig { rank: 8, alpha: 16.0, ..LoraConfig::default() }, 3)?;
     let len = 224;
-    let (ids, mask) = sequences(&tokenizer, &head, &records, len)?;
+    let (ids, mask) = sequences(&tokenizer, &head, &records, len, false)?;
+    assert_eq!(ids.len(), 200 * len, "one record per sequence");
+    // Packed (training without DP): fewer sequences, the same target tokens, each sequence
+    // the prompt then whole records.
+    let long = 4 * len;
+    let (packed, packed_mask) = sequences(&tokenizer, &head, &records, long, true)?;
+    let rows = packed.len() / long;
+    assert!(rows < 100 && rows * long == packed.len(), "{rows} packed sequences");
+    assert_eq!(packed_mask.iter().sum::<f32>(), mask.iter().sum::<f32>());
+    let prompt_ids = tokenizer.encode(&head)?;
+    for r in 0..rows {
+        assert_eq!(&packed[r * long..r * long + prompt_ids.len()], prompt_ids.as_slice());
+    }
     let targets: f32 = mask.iter().sum();
     let ids = Tensor::from_vec(ids, (200, len), &Device::Cpu)?;
     let mask = Tensor::from_vec(mask, (200, len), &Device::Cpu)?;
@@ -323,7 +335,7 @@ fn records_as_json_train_a_lora_with_a_bpe_of_the_table() -> Result<()> {
     eprintln!("records as JSON, {targets} target tokens: loss {before} -> {after} in 20 steps");
     assert!(after < before - 0.3, "loss {before} -> {after}");
     // The prompt is context: a record that does not fit is named.
-    let error = sequences(&tokenizer, &head, &records[..3], 20).err().map(|e| e.to_string());
+    let error = sequences(&tokenizer, &head, &records[..3], 20, true).err().map(|e| e.to_string());
     assert!(error.unwrap_or_default().contains("record 1 takes"));
     Ok(())
 }

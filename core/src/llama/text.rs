@@ -119,33 +119,50 @@ pub fn record_json(schema: &Schema, row: &[Option<&str>]) -> String {
     format!("{{{}}}{RECORD_END}", fields.join(","))
 }
 
-/// Training sequences of `len` tokens, one record each (the unit DP protects): the prompt's
-/// ids (context), the record's (targets), then padding (id 0, not a target). Returns the ids
-/// and the target mask, row-major `[records, len]`. A record too long for `len` is an error
-/// naming it.
+/// Training sequences of `len` tokens: the prompt's ids (context), then records' ids
+/// (targets), then padding (id 0, not a target). With `pack`, as many whole records as fit
+/// follow one prompt (training without DP: fewer, fuller sequences); without, one record
+/// each (the unit DP protects is one record). Returns the ids and the target mask, row-major
+/// `[sequences, len]`. A record too long for `len` with the prompt is an error naming it.
 pub fn sequences(
     tokenizer: &BaseTokenizer,
     prompt: &str,
     records: &[String],
     len: usize,
+    pack: bool,
 ) -> Result<(Vec<u32>, Vec<f32>)> {
     let head = tokenizer.encode(prompt)?;
     let (mut ids, mut mask) = (Vec::new(), Vec::new());
-    for (i, record) in records.iter().enumerate() {
-        let body = tokenizer.encode(record)?;
-        let used = head.len() + body.len();
-        if used > len {
-            return Err(Error::Data(format!(
-                "record {} takes {used} tokens with the prompt, over the sequence length {len}",
-                i + 1
-            )));
-        }
-        ids.extend(head.iter().chain(&body));
-        mask.extend(
-            std::iter::repeat_n(0.0, head.len()).chain(std::iter::repeat_n(1.0, body.len())),
-        );
+    let mut open = 0;
+    let pad = |ids: &mut Vec<u32>, mask: &mut Vec<f32>, used: usize| {
         ids.extend(std::iter::repeat_n(0, len - used));
         mask.extend(std::iter::repeat_n(0.0, len - used));
+    };
+    for (i, record) in records.iter().enumerate() {
+        let body = tokenizer.encode(record)?;
+        if head.len() + body.len() > len {
+            return Err(Error::Data(format!(
+                "record {} takes {} tokens with the prompt, over the sequence length {len}",
+                i + 1,
+                head.len() + body.len()
+            )));
+        }
+        // Close the open sequence when this record does not join it.
+        if open > 0 && (!pack || open + body.len() > len) {
+            pad(&mut ids, &mut mask, open);
+            open = 0;
+        }
+        if open == 0 {
+            ids.extend(&head);
+            mask.extend(std::iter::repeat_n(0.0, head.len()));
+            open = head.len();
+        }
+        ids.extend(&body);
+        mask.extend(std::iter::repeat_n(1.0, body.len()));
+        open += body.len();
+    }
+    if open > 0 {
+        pad(&mut ids, &mut mask, open);
     }
     Ok((ids, mask))
 }
