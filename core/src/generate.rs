@@ -924,7 +924,12 @@ fn softmax(logits: &[f32], temperature: f64) -> Vec<f64> {
 ///
 /// Logits that are not finite (weights near the f32 range can overflow) are read as `+inf` ->
 /// the largest finite logit and NaN -> never drawn, so a token barred with `-inf` stays barred.
-fn sample(logits: &[f32], s: &Sampling, rng: &mut Rng, probs: &mut Vec<(f64, u32)>) -> u32 {
+pub(crate) fn sample(
+    logits: &[f32],
+    s: &Sampling,
+    rng: &mut Rng,
+    probs: &mut Vec<(f64, u32)>,
+) -> u32 {
     let finite = |l: f32| if l.is_nan() { f32::NEG_INFINITY } else { l.min(f32::MAX) };
     let max = logits.iter().map(|&l| finite(l)).fold(f32::NEG_INFINITY, f32::max);
     probs.clear();

@@ -339,3 +339,61 @@ fn records_as_json_train_a_lora_with_a_bpe_of_the_table() -> Result<()> {
     assert!(error.unwrap_or_default().contains("record 1 takes"));
     Ok(())
 }
+
+#[test]
+fn cached_steps_give_the_whole_sequences_logits() -> Result<()> {
+    use doppel_core::llama::KvCache;
+    let dir = tempdir()?;
+    for (name, seed) in MODELS {
+        write_random(&dir.path().join(name), &tiny(name), seed, STD)?;
+        let model = Llama::load(&dir.path().join(name), &Device::Cpu)?;
+        let ids: Vec<u32> = (0..2 * 9).map(|i| (i * 37 % 96) as u32).collect();
+        let ids = Tensor::from_vec(ids, (2, 9), &Device::Cpu)?;
+        let whole = model.forward(&ids)?;
+        // A prompt of four positions, then one position per step.
+        let mut cache = KvCache::default();
+        let mut parts = vec![model.forward_cached(&ids.narrow(1, 0, 4)?, &mut cache)?];
+        for p in 4..9 {
+            parts.push(model.forward_cached(&ids.narrow(1, p, 1)?, &mut cache)?);
+        }
+        assert_eq!(cache.len(), 9);
+        let stepped = Tensor::cat(&parts, 1)?;
+        let diff = (whole - stepped)?.abs()?.max_all()?.to_scalar::<f32>()?;
+        assert!(diff < 1e-4, "{name}: cached steps differ by {diff}");
+    }
+    Ok(())
+}
+
+#[test]
+fn records_are_generated_until_their_end_the_same_for_a_seed() -> Result<()> {
+    use doppel_core::llama::text::{generate_records, BaseTokenizer, RECORD_END};
+    let dir = tempdir()?;
+    let texts: Vec<String> =
+        (0..50).map(|i| format!("{{\"a\":{i},\"b\":\"x{}\"}}{RECORD_END}", i % 7)).collect();
+    BaseTokenizer::train_bpe(&texts, 120, &dir.path().join("tokenizer.json"))?;
+    let tokenizer = BaseTokenizer::load(dir.path())?;
+    let config =
+        LlamaConfig { vocab_size: tokenizer.vocab_size(), max_positions: 64, ..tiny("gqa") };
+    write_random(dir.path(), &config, 5, STD)?;
+    let model = Llama::load(dir.path(), &Device::Cpu)?;
+    let sampling = doppel_core::Sampling::default();
+    let first = generate_records(&model, &tokenizer, "{\"a\":", 6, &sampling, 12, 3)?;
+    let again = generate_records(&model, &tokenizer, "{\"a\":", 6, &sampling, 12, 3)?;
+    let other = generate_records(&model, &tokenizer, "{\"a\":", 6, &sampling, 12, 4)?;
+    assert_eq!(first.len(), 6);
+    assert_eq!(first, again, "the same seed, the same records");
+    assert_ne!(first, other, "another seed, other records");
+    for text in &first {
+        let tokens = tokenizer.encode(text)?.len();
+        assert!(text.contains(RECORD_END) || tokens >= 6, "{text:?} stopped early");
+        // A record ends at its first end mark: nothing is drawn after it.
+        if let Some(at) = text.find(RECORD_END) {
+            assert!(text[at + 1..].is_empty() || !text[..at].contains(RECORD_END), "{text:?}");
+        }
+    }
+    // Past the model's positions is an error, not a panic.
+    let error = generate_records(&model, &tokenizer, "{\"a\":", 2, &sampling, 200, 3).err();
+    let error = error.map(|e| e.to_string()).unwrap_or_default();
+    assert!(error.contains("exceed the model's 64"), "{error}");
+    Ok(())
+}

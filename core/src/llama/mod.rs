@@ -12,4 +12,4 @@ pub mod text;
 pub use checkpoint::write_random;
 pub use config::LlamaConfig;
 pub use lora::{LoraConfig, Projection};
-pub use model::Llama;
+pub use model::{KvCache, Llama};

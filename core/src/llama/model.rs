@@ -140,30 +140,60 @@ impl Llama {
         &self.config
     }
 
+    /// The device its weights are on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
     /// The logits `[batch, positions, vocab]` after each position of `ids` (`[batch, positions]`
     /// token ids), attending causally from position 0.
     pub fn forward(&self, ids: &Tensor) -> Result<Tensor> {
         self.forward_with(ids, &mut Pass::default(), Kernels::Fused)
     }
 
+    /// The logits `[batch, positions, vocab]` after each position of `ids`, which continue the
+    /// sequences `cache` holds (empty: they start them); their keys and values are added to
+    /// it, so that generation feeds one new token per step instead of the whole sequence.
+    pub fn forward_cached(&self, ids: &Tensor, cache: &mut KvCache) -> Result<Tensor> {
+        self.forward_cached_with(ids, &mut Pass::default(), Kernels::Fused, Some(cache))
+    }
+
     /// [`Llama::forward`] with `kernels`, the adapters run as `pass` says.
     fn forward_with(&self, ids: &Tensor, pass: &mut Pass, kernels: Kernels) -> Result<Tensor> {
+        self.forward_cached_with(ids, pass, kernels, None)
+    }
+
+    fn forward_cached_with(
+        &self,
+        ids: &Tensor,
+        pass: &mut Pass,
+        kernels: Kernels,
+        mut cache: Option<&mut KvCache>,
+    ) -> Result<Tensor> {
         let (_, t) = ids.dims2()?;
-        if let Some(window) = self.config.sliding_window.filter(|&w| t > w) {
+        let start = cache.as_ref().map_or(0, |c| c.len);
+        let end = start + t;
+        if let Some(window) = self.config.sliding_window.filter(|&w| end > w) {
             return Err(crate::Error::Data(format!(
-                "{t} positions exceed the model's sliding window of {window}"
+                "{end} positions exceed the model's sliding window of {window}"
             )));
         }
-        if t > self.config.max_positions {
+        if end > self.config.max_positions {
             let most = self.config.max_positions;
-            return Err(crate::Error::Data(format!("{t} positions exceed the model's {most}")));
+            return Err(crate::Error::Data(format!("{end} positions exceed the model's {most}")));
         }
-        let (cos, sin) = self.rotary(t)?;
-        let mask = causal_mask(t, &self.device)?;
+        let (cos, sin) = self.rotary(start, t)?;
+        let mask = causal_mask(start, t, &self.device)?;
         let mut x = self.embed.forward(ids)?;
-        for block in &self.blocks {
+        if let Some(c) = cache.as_deref_mut() {
+            c.layers.resize(self.blocks.len(), None);
+            c.len = end;
+        }
+        for (l, block) in self.blocks.iter().enumerate() {
             let normed = block.input_norm.forward(&x, kernels)?;
-            let attended = self.attention(block, &normed, (&cos, &sin, &mask), pass, kernels)?;
+            let kv = cache.as_deref_mut().map(|c| &mut c.layers[l]);
+            let attended =
+                self.attention(block, &normed, (&cos, &sin, &mask), pass, kernels, kv)?;
             x = (x + attended)?;
             let h = block.post_norm.forward(&x, kernels)?;
             let gate = candle_nn::ops::silu(&block.gate.forward(&h, pass)?)?;
@@ -299,6 +329,7 @@ impl Llama {
         (cos, sin, mask): (&Tensor, &Tensor, &Tensor),
         pass: &mut Pass,
         kernels: Kernels,
+        cached: Option<&mut Option<(Tensor, Tensor)>>,
     ) -> Result<Tensor> {
         let c = &self.config;
         let (b, t, _) = x.dims3()?;
@@ -313,6 +344,18 @@ impl Llama {
         let q = rope(&heads(&block.q, c.heads)?, cos, sin)?;
         let k = rope(&heads(&block.k, c.kv_heads)?, cos, sin)?;
         let v = heads(&block.v, c.kv_heads)?;
+        // Earlier positions' keys and values come from the cache, which keeps them all.
+        let (k, v) = match cached {
+            Some(slot) => {
+                let (k, v) = match slot.take() {
+                    Some((k0, v0)) => (Tensor::cat(&[&k0, &k], 2)?, Tensor::cat(&[&v0, &v], 2)?),
+                    None => (k, v),
+                };
+                *slot = Some((k.clone(), v.clone()));
+                (k, v)
+            }
+            None => (k, v),
+        };
         // Each key and value head serves `heads / kv_heads` query heads in turn.
         let (k, v) = (repeat_kv(&k, c.heads / c.kv_heads)?, repeat_kv(&v, c.heads / c.kv_heads)?);
         let scale = 1.0 / (c.head_dim as f64).sqrt();
@@ -328,23 +371,47 @@ impl Llama {
 
     /// The rotary tables `[t, head_dim / 2]`: `cos` and `sin` of position x `theta^(-2i/d)`,
     /// in f32 as `transformers` computes them.
-    fn rotary(&self, t: usize) -> Result<(Tensor, Tensor)> {
+    fn rotary(&self, start: usize, t: usize) -> Result<(Tensor, Tensor)> {
         let d = self.config.head_dim;
         let inv: Vec<f32> = (0..d / 2)
             .map(|i| 1.0 / (self.config.rope_theta as f32).powf((2 * i) as f32 / d as f32))
             .collect();
         let inv = Tensor::from_vec(inv, (1, d / 2), &self.device)?;
-        let positions = Tensor::arange(0u32, t as u32, &self.device)?.to_dtype(DType::F32)?;
+        let positions =
+            Tensor::arange(start as u32, (start + t) as u32, &self.device)?.to_dtype(DType::F32)?;
         let angles = positions.reshape((t, 1))?.broadcast_mul(&inv)?;
         Ok((angles.cos()?, angles.sin()?))
     }
 }
 
-/// `[1, 1, t, t]`: 0 where a position may attend, -inf after it.
-fn causal_mask(t: usize, device: &Device) -> Result<Tensor> {
-    let mask: Vec<f32> =
-        (0..t * t).map(|i| if i % t > i / t { f32::NEG_INFINITY } else { 0.0 }).collect();
-    Ok(Tensor::from_vec(mask, (1, 1, t, t), device)?)
+/// `[1, 1, t, start + t]`: query `i` (position `start + i`) may attend to keys `0..=start + i`
+/// (0), not after (-inf).
+fn causal_mask(start: usize, t: usize, device: &Device) -> Result<Tensor> {
+    let keys = start + t;
+    let mask: Vec<f32> = (0..t * keys)
+        .map(|i| if i % keys > start + i / keys { f32::NEG_INFINITY } else { 0.0 })
+        .collect();
+    Ok(Tensor::from_vec(mask, (1, 1, t, keys), device)?)
+}
+
+/// The keys and values of the positions fed so far, per block (before the grouped heads are
+/// repeated), for [`Llama::forward_cached`].
+#[derive(Default)]
+pub struct KvCache {
+    layers: Vec<Option<(Tensor, Tensor)>>,
+    len: usize,
+}
+
+impl KvCache {
+    /// Positions fed so far.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing has been fed.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
 }
 
 /// `[b, kv, t, d]` to `[b, kv * n, t, d]`, each head repeated `n` times in place.

@@ -166,3 +166,46 @@ pub fn sequences(
     }
     Ok((ids, mask))
 }
+
+/// Generates `n` records' texts: all start from `prompt`, then draw one token at a time (a KV
+/// cache keeps the earlier positions) with `sampling`, each ending when a token writes
+/// [`RECORD_END`] or after `max_tokens` (such a text is returned as it stands: the caller
+/// validates records). The same `seed`, the same texts.
+pub fn generate_records(
+    model: &super::Llama,
+    tokenizer: &BaseTokenizer,
+    prompt: &str,
+    n: usize,
+    sampling: &crate::generate::Sampling,
+    max_tokens: usize,
+    seed: u64,
+) -> Result<Vec<String>> {
+    use candle_core::Tensor;
+    let device = model.device().clone();
+    let head = tokenizer.encode(prompt)?;
+    let mut cache = super::KvCache::default();
+    let start: Vec<u32> = head.iter().copied().cycle().take(n * head.len()).collect();
+    let mut logits =
+        model.forward_cached(&Tensor::from_vec(start, (n, head.len()), &device)?, &mut cache)?;
+    let (mut rng, mut probs) = (crate::rng::Rng::new(seed, 0), Vec::new());
+    let mut texts = vec![Vec::new(); n];
+    let mut done = vec![false; n];
+    for _ in 0..max_tokens {
+        let last = logits.dim(1)? - 1;
+        let rows = logits.narrow(1, last, 1)?.squeeze(1)?.to_vec2::<f32>()?;
+        let mut next = vec![0u32; n];
+        for (r, row) in rows.iter().enumerate() {
+            if done[r] {
+                continue;
+            }
+            next[r] = crate::generate::sample(row, sampling, &mut rng, &mut probs);
+            texts[r].push(next[r]);
+            done[r] = tokenizer.decode(&[next[r]])?.contains(RECORD_END);
+        }
+        if done.iter().all(|&d| d) {
+            break;
+        }
+        logits = model.forward_cached(&Tensor::from_vec(next, (n, 1), &device)?, &mut cache)?;
+    }
+    texts.iter().map(|ids| tokenizer.decode(ids)).collect()
+}
