@@ -8,6 +8,7 @@ use std::sync::atomic::AtomicBool;
 
 use doppel_core::generate::generate_seeded_to_file;
 use doppel_core::ingest::{read_csv, ReadOptions};
+use doppel_core::rng::Rng;
 use doppel_core::steer::Seed;
 use doppel_core::{generate, train, GenerateOptions, Result, Table, TrainConfig, TrainedModel};
 
@@ -15,19 +16,16 @@ use doppel_core::{generate, train, GenerateOptions, Result, Table, TrainConfig, 
 /// independently (so each order holds in about half of them), with codes of letters or not.
 fn table() -> Result<Table> {
     let mut text = String::from("start,end,price,cap,opened,closed,code,big\n");
-    let mut x: u64 = 12345;
-    let mut next = |n: u64| {
-        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        (x >> 33) % n
-    };
+    let mut rng = Rng::new(12345, 0);
+    let mut next = |n: usize| rng.below(n);
     let codes = ["AB", "CD", "A1", "B22", "XY", "Q7"];
     for _ in 0..600 {
         let (start, end) = (next(100), next(100));
         let price = format!("{}.{:02}", next(50), next(100));
         let cap = format!("{}.{}", next(50), next(10));
-        let day = |d: u64| format!("2024-{:02}-{:02}", 1 + d / 28, 1 + d % 28);
+        let day = |d: usize| format!("2024-{:02}-{:02}", 1 + d / 28, 1 + d % 28);
         let (opened, closed) = (day(next(336)), day(next(336)));
-        let code = codes[next(6) as usize];
+        let code = codes[next(6)];
         let big = 500 + next(100);
         text += &format!("{start},{end},{price},{cap},{opened},{closed},{code},{big}\n");
     }
@@ -154,11 +152,8 @@ fn a_seed_row_that_breaks_an_order_is_named_and_others_keep_it() -> Result<()> {
 #[test]
 fn a_chain_of_orders_holds_in_every_row() -> Result<()> {
     let mut text = String::from("x,y,z\n");
-    let mut v: u64 = 7;
-    let mut next = |n: u64| {
-        v = v.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        (v >> 33) % n
-    };
+    let mut rng = Rng::new(7, 0);
+    let mut next = |n: usize| rng.below(n);
     for _ in 0..600 {
         text += &format!("{},{},{}\n", next(100), next(100), next(100));
     }
@@ -187,15 +182,12 @@ fn a_chain_of_orders_holds_in_every_row() -> Result<()> {
 fn notes() -> Result<Table> {
     let words = ["red", "blue", "green", "old", "new", "box", "cart", "lamp", "door", "key"];
     let mut text = String::from("id_group,note\n");
-    let mut v: u64 = 99;
-    let mut next = |n: u64| {
-        v = v.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        (v >> 33) % n
-    };
+    let mut rng = Rng::new(99, 0);
+    let mut next = |n: usize| rng.below(n);
     for _ in 0..600 {
         let count = 2 + next(3);
-        let note: Vec<&str> = (0..count).map(|_| words[next(10) as usize]).collect();
-        let number = [next(10), next(100), next(1000)][next(3) as usize];
+        let note: Vec<&str> = (0..count).map(|_| words[next(10)]).collect();
+        let number = [next(10), next(100), next(1000)][next(3)];
         text += &format!("g{},{} {number}\n", next(4), note.join(" "));
     }
     read_csv(text.as_bytes(), Path::new("notes.csv"), &ReadOptions::default())

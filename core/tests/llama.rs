@@ -213,14 +213,10 @@ fn clipped_per_record_gradients_equal_one_record_at_a_time() -> Result<()> {
     let lora = LoraConfig { rank: 3, alpha: 6.0, dropout: 0.0, ..LoraConfig::default() };
     model.add_lora(&lora, 2)?;
     // B away from zero, so that both factors' gradients are non-zero.
-    let mut x: u64 = 5;
+    let mut rng = doppel_core::rng::Rng::new(5, 0);
     for (_, var) in model.adapters() {
-        let values: Vec<f32> = (0..var.elem_count())
-            .map(|_| {
-                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                ((x >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.3
-            })
-            .collect();
+        let values: Vec<f32> =
+            (0..var.elem_count()).map(|_| ((rng.uniform() - 0.5) * 0.3) as f32).collect();
         var.set(&Tensor::from_vec(values, var.shape(), &Device::Cpu)?)?;
     }
     let (n, len) = (6, 24);
@@ -384,12 +380,11 @@ fn records_are_generated_until_their_end_the_same_for_a_seed() -> Result<()> {
     assert_eq!(first, again, "the same seed, the same records");
     assert_ne!(first, other, "another seed, other records");
     for text in &first {
+        // A record stops at the token that writes its end mark (a token may carry text after
+        // it, never a second mark), or runs to max_tokens.
+        let marks = text.matches(RECORD_END).count();
         let tokens = tokenizer.encode(text)?.len();
-        assert!(text.contains(RECORD_END) || tokens >= 6, "{text:?} stopped early");
-        // A record ends at its first end mark: nothing is drawn after it.
-        if let Some(at) = text.find(RECORD_END) {
-            assert!(text[at + 1..].is_empty() || !text[..at].contains(RECORD_END), "{text:?}");
-        }
+        assert!(marks == 1 || (marks == 0 && tokens >= 6), "{text:?}");
     }
     // Past the model's positions is an error, not a panic.
     let error = generate_records(&model, &tokenizer, "{\"a\":", 2, &sampling, 200, 3).err();

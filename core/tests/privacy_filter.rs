@@ -8,20 +8,18 @@ use std::sync::atomic::AtomicBool;
 use doppel_core::filter::PrivacyFilter;
 use doppel_core::generate::generate_filtered_to_file;
 use doppel_core::ingest::{read_csv, read_table, ReadOptions};
+use doppel_core::rng::Rng;
 use doppel_core::{generate, train, GenerateOptions, Result, Table, TrainConfig, TrainedModel};
 
 /// 600 rows over few combinations (5 colours x 5 sizes x 100 counts), so that many generated
 /// rows copy a training row or come near one.
 fn table() -> Result<Table> {
     let mut text = String::from("colour,size,count\n");
-    let mut x: u64 = 99;
-    let mut next = |n: u64| {
-        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        (x >> 33) % n
-    };
+    let mut rng = Rng::new(99, 0);
+    let mut next = |n: usize| rng.below(n);
     for _ in 0..600 {
-        let colour = ["red", "green", "blue", "grey", "pink"][next(5) as usize];
-        let size = ["XS", "S", "M", "L", "XL"][next(5) as usize];
+        let colour = ["red", "green", "blue", "grey", "pink"][next(5)];
+        let size = ["XS", "S", "M", "L", "XL"][next(5)];
         text += &format!("{colour},{size},{}\n", next(100));
     }
     read_csv(text.as_bytes(), Path::new("t.csv"), &ReadOptions::default())
