@@ -287,6 +287,7 @@ fn records_as_json_train_a_lora_with_a_bpe_of_the_table() -> Result<()> {
     assert!(records[0].starts_with("{\"age\":39,\"workclass\":\"State-gov\""), "{}", records[0]);
     let dir = tempdir()?;
     let head = prompt(&schema);
+    assert!(head.contains("age (integer), workclass (categorical)"), "{head}");
     let mut texts = records.clone();
     texts.push(head.clone());
     BaseTokenizer::train_bpe(&texts, 800, &dir.path().join("tokenizer.json"))?;

@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::config::KindName;
 use crate::error::{Error, Result};
 use crate::schema::{ColumnKind, Schema};
 
@@ -83,16 +84,10 @@ pub fn prompt(schema: &Schema) -> String {
     format!("A table's record as JSON. Columns: {}.{RECORD_END}", columns.join(", "))
 }
 
-fn kind_name(kind: &ColumnKind) -> &'static str {
-    match kind {
-        ColumnKind::Integer => "integer",
-        ColumnKind::Float { .. } => "number",
-        ColumnKind::Boolean => "boolean",
-        ColumnKind::Categorical => "category",
-        ColumnKind::Datetime { .. } => "date",
-        ColumnKind::Text => "text",
-        ColumnKind::Identifier { .. } => "identifier",
-    }
+/// A kind's name as configurations write it (`integer`, `categorical`, ...).
+fn kind_name(kind: &ColumnKind) -> String {
+    let name = serde_json::to_value(KindName::of(kind)).ok();
+    name.and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
 }
 
 /// One record (`None`: missing) as compact JSON in the schema's column order: numbers as
