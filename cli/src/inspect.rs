@@ -6,13 +6,12 @@ use std::path::Path;
 
 use doppel_core::schema::IdShape;
 use doppel_core::ColumnKind;
-use doppel_core::TrainedModel;
+use doppel_core::ModelMetadata;
 
 /// The summary `doppel inspect` prints without `--json`: the file, each column with its kind,
 /// what training did, and the differential-privacy guarantee (or that there is none).
-pub fn summary(path: &Path, model: &TrainedModel) -> String {
-    let metadata = model.metadata();
-    let columns = &model.schema().columns;
+pub fn summary(path: &Path, metadata: &ModelMetadata) -> String {
+    let columns = &metadata.tokenizer.schema().columns;
     let s = &metadata.summary;
     let mut out = String::new();
     // Writing to a String cannot fail.
@@ -24,9 +23,10 @@ pub fn summary(path: &Path, model: &TrainedModel) -> String {
         metadata.format_version,
         metadata.doppel_version
     );
+    let _ = writeln!(out, "network   {}", network(metadata));
     let _ = writeln!(out, "columns   {}", columns.len());
     let width = columns.iter().map(|c| c.name.chars().count()).max().unwrap_or(0);
-    let derived = model.tokenizer().derived();
+    let derived = metadata.tokenizer.derived();
     for (c, column) in columns.iter().enumerate() {
         let missing = match &column.missing_marker {
             Some(marker) => format!(", missing values written {marker:?}"),
@@ -115,6 +115,43 @@ pub fn summary(path: &Path, model: &TrainedModel) -> String {
         path.display()
     );
     out
+}
+
+/// The model's kind and size: the LSTM's sizes, or the LoRA adapters and their base (its
+/// name, the checksum loading checks, its shape).
+fn network(metadata: &ModelMetadata) -> String {
+    let m = &metadata.config.model;
+    let Some(base) = &metadata.base else {
+        return format!(
+            "LSTM, {} layer(s) of {} units, embeddings of {}{}",
+            m.layers,
+            m.hidden_size,
+            m.embedding_dim,
+            if m.has_context() { ", with the record's context sum" } else { "" }
+        );
+    };
+    let lora = m.lora.clone().unwrap_or_default();
+    let targets: Vec<String> = lora
+        .targets
+        .iter()
+        .map(|t| serde_json::to_value(t).ok().and_then(|v| v.as_str().map(String::from)))
+        .map(Option::unwrap_or_default)
+        .collect();
+    let shape = base.llama_config().map_or_else(
+        |e| format!("(unreadable: {e})"),
+        |c| format!("{} layers, hidden {}, vocabulary {}", c.layers, c.hidden_size, c.vocab_size),
+    );
+    format!(
+        "LoRA adapters of rank {} (alpha {}, dropout {}) on {}, records up to {} tokens\n          \
+         base '{}' ({shape}), weights {}",
+        lora.rank,
+        lora.alpha,
+        lora.dropout,
+        targets.join(", "),
+        lora.max_record_tokens,
+        base.name,
+        base.checksum
+    )
 }
 
 /// A column's kind with what pins it down (decimals, date format, identifier shape).

@@ -170,6 +170,11 @@ struct TrainArgs {
     /// cuda (default: the configuration's training.device, auto).
     #[arg(long, value_parser = parse_device)]
     device: Option<DeviceChoice>,
+    /// Train LoRA adapters on this pretrained Llama-family model (a local Hugging Face
+    /// directory: config.json, *.safetensors, tokenizer.json) instead of doppel's LSTM; sets
+    /// model.kind = "lora" and model.base_model. Nothing is downloaded.
+    #[arg(long, value_name = "DIR")]
+    base_model: Option<PathBuf>,
     #[command(flatten)]
     privacy: PrivacyArgs,
 }
@@ -297,6 +302,10 @@ struct GenerateArgs {
     /// Format of --output, whatever its extension (default: from the extension).
     #[arg(long, value_enum)]
     format: Option<FormatArg>,
+    /// A LoRA model's base model directory, when not where training read it (the model file
+    /// records its checksum: another base is refused).
+    #[arg(long, value_name = "DIR")]
+    base_model: Option<PathBuf>,
     /// Privacy filter: the training table (CSV, Parquet or Arrow IPC); generated rows
     /// within --filter-distance of one of its rows are dropped and replaced, and the count
     /// of dropped rows is printed. Not for DP models (the filter reads the private rows),
@@ -461,6 +470,10 @@ fn run(cli: Cli) -> CliResult<()> {
             let mut config =
                 load_config(config_path, args.seed, args.epochs, args.delimiter, &args.privacy)?;
             config.training.device = args.device.unwrap_or(config.training.device);
+            if let Some(base) = args.base_model {
+                config.model.kind = doppel_core::config::ModelKind::Lora;
+                config.model.base_model = Some(base);
+            }
             let input = Input { path: &args.input, format: args.format.map(Format::from) };
             train_command(&input, &args.model, &mut config, 0.0).map(drop)
         }
@@ -483,7 +496,8 @@ fn run(cli: Cli) -> CliResult<()> {
                 seed: args.seed_data.as_deref().map(|path| SeedFile { path, impute: false }),
                 filter: args.filter_against.as_deref().map(|p| (p, args.filter_distance)),
             };
-            generate_command(&args.model, &options, sources, &output, args.device, args.rows, 1)
+            let load = Load { device: args.device, base: args.base_model.as_deref() };
+            generate_command(&args.model, &options, sources, &output, load, args.rows, 1)
         }
         Command::Impute(args) => {
             let options = GenerateOptions { seed: args.seed, ..GenerateOptions::default() };
@@ -491,16 +505,17 @@ fn run(cli: Cli) -> CliResult<()> {
             let seed = Some(SeedFile { path: &args.input, impute: true });
             let sources = Sources { seed, filter: None };
             let draws = args.draws;
-            generate_command(&args.model, &options, sources, &output, args.device, None, draws)
+            let load = Load { device: args.device, base: None };
+            generate_command(&args.model, &options, sources, &output, load, None, draws)
         }
         Command::Inspect { model: path, json } => {
             // Inspect writes nothing but standard output.
-            let model = TrainedModel::load(&path).map_err(CliError::from)?;
+            let metadata = TrainedModel::read_metadata(&path).map_err(CliError::from)?;
             if !json {
-                print!("{}", inspect::summary(&path, &model));
+                print!("{}", inspect::summary(&path, &metadata));
                 return Ok(());
             }
-            let mut value = serde_json::to_value(model.metadata()).map_err(CliError::from)?;
+            let mut value = serde_json::to_value(&metadata).map_err(CliError::from)?;
             // The guarantee up front, as the (verified) statement serialises it: `epsilon` is
             // null for a model trained without DP, "inf" for no finite bound.
             let privacy = value.pointer("/summary/privacy").cloned().unwrap_or_default();
@@ -559,7 +574,7 @@ fn run(cli: Cli) -> CliResult<()> {
                 &options,
                 Sources { seed: None, filter: None },
                 &out,
-                config.training.device,
+                Load { device: config.training.device, base: None },
                 None,
                 1,
             )?;
@@ -703,7 +718,7 @@ fn train_command(
         s.tokens_per_row,
         s.parameters,
         (s.epochs * rows * s.tokens_per_row) as f64 / seconds,
-        doppel_core::device::name(model.network().device())
+        doppel_core::device::name(model.device())
     );
     if let Some(p) = &s.privacy {
         print_guarantee(p);
@@ -785,6 +800,13 @@ struct Output<'a> {
     format: Option<Format>,
 }
 
+/// Where a model file is loaded: its device, and a LoRA model's base directory when not the
+/// one its file records.
+struct Load<'a> {
+    device: DeviceChoice,
+    base: Option<&'a Path>,
+}
+
 /// Generates into `output`: `options.rows` records, or one per row of `seed` (then `rows`, if
 /// given, must be the seed's row count); an imputation takes the typical value of `draws`
 /// draws per cell (see [`doppel_core::impute_to_file`]).
@@ -793,7 +815,7 @@ fn generate_command(
     options: &GenerateOptions,
     sources: Sources,
     output: &Output,
-    device: DeviceChoice,
+    load: Load,
     rows: Option<usize>,
     draws: usize,
 ) -> CliResult<()> {
@@ -807,8 +829,8 @@ fn generate_command(
     let format =
         Format::resolve(output.path, output.format).map_err(|e| format_error(e, "output"))?;
     let started = Instant::now();
-    let device = doppel_core::device::select(device)?;
-    let model = TrainedModel::load_on(model_path, &device)?;
+    let device = doppel_core::device::select(load.device)?;
+    let model = TrainedModel::load_with_base(model_path, &device, load.base)?;
     let seed = match seed {
         None => None,
         Some(seed) => Some(read_seed(&seed, &model, rows)?),

@@ -269,11 +269,11 @@ pub fn load(path: &Path, delimiter: Option<u8>, format: Option<Format>) -> CliRe
 /// so comparing them (synthetic ids start after the source's) would only show a discriminator
 /// the ids.
 pub fn apply_model(path: &Path, options: &mut ReportOptions) -> CliResult<()> {
-    let model = TrainedModel::load(path).map_err(CliError::from)?;
-    options.model = model.metadata().summary.privacy.as_ref().map(ModelPrivacy::from);
+    let metadata = TrainedModel::read_metadata(path).map_err(CliError::from)?;
+    options.model = metadata.summary.privacy.as_ref().map(ModelPrivacy::from);
     // Declared by the user, so public: shown as written.
-    options.steering.constraints = model.metadata().config.constraints.clone();
-    for column in &model.tokenizer().schema().columns {
+    options.steering.constraints = metadata.config.constraints.clone();
+    for column in &metadata.tokenizer.schema().columns {
         if matches!(column.kind, ColumnKind::Identifier { .. })
             && !options.fidelity.skip_columns.contains(&column.name)
         {

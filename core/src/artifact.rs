@@ -12,6 +12,7 @@ use crate::config::TrainConfig;
 use crate::device::DeviceChoice;
 use crate::dp::PrivacyReport;
 use crate::error::{Error, Result};
+use crate::llama::{Base, BaseInfo, LoraModel};
 use crate::model::LstmModel;
 use crate::output::write_atomic;
 use crate::schema::Schema;
@@ -109,12 +110,21 @@ pub struct ModelMetadata {
     pub tokenizer: Tokenizer,
     /// What training did.
     pub summary: TrainingSummary,
+    /// A LoRA model's base: its name, weights' checksum and shape (absent for the LSTM).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<BaseInfo>,
 }
 
 /// A trained model, ready to generate.
 pub struct TrainedModel {
     metadata: ModelMetadata,
-    model: LstmModel,
+    model: Network,
+}
+
+/// The trained network: the LSTM, or a pretrained decoder with LoRA adapters.
+enum Network {
+    Lstm(Box<LstmModel>),
+    Lora(Box<LoraModel>),
 }
 
 impl TrainedModel {
@@ -125,15 +135,20 @@ impl TrainedModel {
         summary: TrainingSummary,
         model: LstmModel,
     ) -> Self {
-        let metadata = ModelMetadata {
-            format: FORMAT_NAME.into(),
-            format_version: FORMAT_VERSION,
-            doppel_version: env!("CARGO_PKG_VERSION").into(),
-            config,
-            tokenizer,
-            summary,
-        };
-        TrainedModel { metadata, model }
+        let metadata = metadata(config, tokenizer, summary, None);
+        TrainedModel { metadata, model: Network::Lstm(Box::new(model)) }
+    }
+
+    /// Bundles trained LoRA adapters on their base with the metadata.
+    pub(crate) fn lora(
+        config: TrainConfig,
+        tokenizer: Tokenizer,
+        summary: TrainingSummary,
+        base: BaseInfo,
+        model: LoraModel,
+    ) -> Self {
+        let metadata = metadata(config, tokenizer, summary, Some(base));
+        TrainedModel { metadata, model: Network::Lora(Box::new(model)) }
     }
 
     /// The metadata (configuration, tokenizer, training summary).
@@ -151,18 +166,50 @@ impl TrainedModel {
         &self.metadata.tokenizer
     }
 
-    /// The network.
-    pub fn network(&self) -> &LstmModel {
-        &self.model
+    /// The LSTM network; for a LoRA model an error saying so (the LSTM's steered generation,
+    /// imputation and filters need the LSTM).
+    pub fn network(&self) -> Result<&LstmModel> {
+        match &self.model {
+            Network::Lstm(model) => Ok(model),
+            Network::Lora(_) => Err(Error::Config(format!(
+                "this is a LoRA model on '{}': conditions, seeds, rebalancing, fairness, \
+                 imputation and constraints work with LSTM models only for now",
+                self.metadata.base.as_ref().map_or("?", |b| b.name.as_str())
+            ))),
+        }
     }
 
-    /// The same model with its network on `device` (a copy of the weights when it moves).
+    /// The LoRA model (`None` for an LSTM).
+    pub fn lora_model(&self) -> Option<&LoraModel> {
+        match &self.model {
+            Network::Lora(model) => Some(model),
+            Network::Lstm(_) => None,
+        }
+    }
+
+    /// The device the network computes on.
+    pub fn device(&self) -> &Device {
+        match &self.model {
+            Network::Lstm(model) => model.device(),
+            Network::Lora(model) => model.llama().device(),
+        }
+    }
+
+    /// The same model with its network on `device` (a copy of the weights when it moves). A
+    /// LoRA model stays where its base was loaded: load it onto the device instead.
     pub fn to_device(self, device: &Device) -> Result<TrainedModel> {
-        if self.model.device().same_device(device) {
+        if self.device().same_device(device) {
             return Ok(self);
         }
-        let model = self.model.to_device(device)?;
-        Ok(TrainedModel { metadata: self.metadata, model })
+        match self.model {
+            Network::Lstm(model) => {
+                let model = Network::Lstm(Box::new(model.to_device(device)?));
+                Ok(TrainedModel { metadata: self.metadata, model })
+            }
+            Network::Lora(_) => Err(Error::Config(
+                "a LoRA model computes where its base was loaded: load it onto that device".into(),
+            )),
+        }
     }
 
     /// The model file's bytes. They are checked the way [`TrainedModel::from_bytes`] checks a
@@ -174,12 +221,14 @@ impl TrainedModel {
         validate::check_metadata(&self.metadata).map_err(unusable)?;
         let json = serde_json::to_string(&self.metadata)
             .map_err(|e| Error::Data(format!("cannot serialise model metadata: {e}")))?;
-        let tensors: Vec<(String, candle_core::Tensor)> = self
-            .model
-            .params()
-            .iter()
-            .map(|(name, var)| (name.to_string(), var.as_tensor().clone()))
-            .collect();
+        let tensors: Vec<(String, candle_core::Tensor)> = match &self.model {
+            Network::Lstm(model) => model
+                .params()
+                .iter()
+                .map(|(name, var)| (name.to_string(), var.as_tensor().clone()))
+                .collect(),
+            Network::Lora(model) => model.tensors(),
+        };
         let info = HashMap::from([(METADATA_KEY.to_string(), json)]);
         let bytes = safetensors::tensor::serialize(tensors, Some(info))
             .map_err(|e| Error::Data(format!("cannot serialise model tensors: {e}")))?;
@@ -199,16 +248,30 @@ impl TrainedModel {
         Self::load_on(path, &crate::device::select(DeviceChoice::Auto)?)
     }
 
-    /// Reads a model file onto `device` (where its generation then runs).
+    /// Reads a model file onto `device` (where its generation then runs). A LoRA model's base
+    /// is read from the directory its file records.
     pub fn load_on(path: &Path, device: &Device) -> Result<TrainedModel> {
-        // Capped, and only a regular file: `--model /dev/zero` must not read forever.
-        let bytes = crate::ingest::read_capped(
-            path,
-            crate::limits::MAX_MODEL_FILE_BYTES,
-            "a model file",
-            "MAX_MODEL_FILE_BYTES",
-        )?;
-        TrainedModel::from_bytes_on(&bytes, path, device)
+        Self::load_with_base(path, device, None)
+    }
+
+    /// [`TrainedModel::load_on`], a LoRA model's base read from `base` (the directory its file
+    /// records when `None`); an LSTM's file ignores it.
+    pub fn load_with_base(
+        path: &Path,
+        device: &Device,
+        base: Option<&Path>,
+    ) -> Result<TrainedModel> {
+        let bytes = read_file(path)?;
+        TrainedModel::from_bytes_with_base(&bytes, path, device, base)
+    }
+
+    /// A model file's checked metadata, without building its network (nor reading a LoRA
+    /// model's base): what `doppel inspect` and the report show. The tensors are checked as
+    /// loading checks them.
+    pub fn read_metadata(path: &Path) -> Result<ModelMetadata> {
+        let bytes = read_file(path)?;
+        let (metadata, _) = checked(&bytes, path)?;
+        Ok(metadata)
     }
 
     /// Reads a model from its file bytes; `path` only names the source in errors.
@@ -223,28 +286,79 @@ impl TrainedModel {
 
     /// [`TrainedModel::from_bytes`] onto `device`.
     pub fn from_bytes_on(bytes: &[u8], path: &Path, device: &Device) -> Result<TrainedModel> {
+        Self::from_bytes_with_base(bytes, path, device, None)
+    }
+
+    /// [`TrainedModel::from_bytes_on`], a LoRA model's base read from `base` (the directory
+    /// its file records when `None`).
+    pub fn from_bytes_with_base(
+        bytes: &[u8],
+        path: &Path,
+        device: &Device,
+        base: Option<&Path>,
+    ) -> Result<TrainedModel> {
         let bad = |message: String| Error::Model { path: path.to_path_buf(), message };
-        let (metadata, tensors) = parse(bytes).map_err(bad)?;
-        crate::dp::verify_statement(metadata.summary.privacy.as_ref(), &metadata.config.privacy)
-            .map_err(|e| bad(e.to_string()))?;
-        validate::check_tensors(&tensors, &metadata).map_err(bad)?;
+        let (metadata, tensors) = checked(bytes, path)?;
         let mut loaded = HashMap::new();
         for (name, view) in tensors.tensors() {
             let tensor = candle_core::safetensors::Load::load(&view, device)
                 .map_err(|e| bad(format!("corrupt tensor '{name}' ({e})")))?;
             loaded.insert(name, tensor);
         }
+        let m = &metadata.config.model;
+        if let Some(info) = &metadata.base {
+            let dir = base.or(m.base_model.as_deref()).ok_or_else(|| {
+                bad("a LoRA model whose base directory is unknown: pass --base-model DIR".into())
+            })?;
+            let lora = m.lora.clone().unwrap_or_default();
+            let model = LoraModel::attach(Base::load_dir(dir, device)?, info, &lora, &loaded)?;
+            return Ok(TrainedModel { metadata, model: Network::Lora(Box::new(model)) });
+        }
         let t = &metadata.tokenizer;
-        let model = LstmModel::from_tensors(
-            &metadata.config.model,
-            t.fields(),
-            t.vocab_size(),
-            &loaded,
-            device,
-        )
-        .map_err(|e| bad(e.to_string()))?;
-        Ok(TrainedModel { metadata, model })
+        let model = LstmModel::from_tensors(m, t.fields(), t.vocab_size(), &loaded, device)
+            .map_err(|e| bad(e.to_string()))?;
+        Ok(TrainedModel { metadata, model: Network::Lstm(Box::new(model)) })
     }
+}
+
+/// The metadata of a model file written now.
+fn metadata(
+    config: TrainConfig,
+    tokenizer: Tokenizer,
+    summary: TrainingSummary,
+    base: Option<BaseInfo>,
+) -> ModelMetadata {
+    ModelMetadata {
+        format: FORMAT_NAME.into(),
+        format_version: FORMAT_VERSION,
+        doppel_version: env!("CARGO_PKG_VERSION").into(),
+        config,
+        tokenizer,
+        summary,
+        base,
+    }
+}
+
+/// A model file's bytes, capped, and only from a regular file: `--model /dev/zero` must not
+/// read forever.
+fn read_file(path: &Path) -> Result<Vec<u8>> {
+    crate::ingest::read_capped(
+        path,
+        crate::limits::MAX_MODEL_FILE_BYTES,
+        "a model file",
+        "MAX_MODEL_FILE_BYTES",
+    )
+}
+
+/// The file's metadata and tensor views, all checked (the privacy statement against its
+/// ledger, the tensors against the metadata).
+fn checked<'a>(bytes: &'a [u8], path: &Path) -> Result<(ModelMetadata, SafeTensors<'a>)> {
+    let bad = |message: String| Error::Model { path: path.to_path_buf(), message };
+    let (metadata, tensors) = parse(bytes).map_err(bad)?;
+    crate::dp::verify_statement(metadata.summary.privacy.as_ref(), &metadata.config.privacy)
+        .map_err(|e| bad(e.to_string()))?;
+    validate::check_tensors(&tensors, &metadata).map_err(bad)?;
+    Ok((metadata, tensors))
 }
 
 /// Parses model file bytes into checked metadata (see [`validate::check_metadata`]) and views

@@ -708,6 +708,7 @@ mod tests {
             layers: 2,
             dropout: Some(dropout),
             context: Some(context),
+            ..ModelConfig::default()
         };
         LstmModel::new(&config, &fields, offset, 7, &Device::Cpu)
     }

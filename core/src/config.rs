@@ -117,10 +117,42 @@ impl ColumnConfig {
     }
 }
 
-/// Which recurrent model and how large.
+/// Which of the engine's two models a configuration trains.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelKind {
+    /// doppel's own LSTM over field-aware tokens, trained from scratch (the default).
+    #[default]
+    Lstm,
+    /// LoRA adapters on a pretrained Llama-family decoder read from `model.base_model`, trained
+    /// on each record written as JSON (see [`crate::llama`]).
+    Lora,
+}
+
+impl ModelKind {
+    fn is_lstm(&self) -> bool {
+        *self == ModelKind::Lstm
+    }
+}
+
+/// Which model and how large. The sizes (`embedding_dim`, `hidden_size`, `layers`, `dropout`,
+/// `context`) are the LSTM's; `base_model` and `lora` are the LoRA model's.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ModelConfig {
+    /// `lstm` (the default) or `lora`. Not written into an LSTM's model file.
+    #[serde(skip_serializing_if = "ModelKind::is_lstm")]
+    pub kind: ModelKind,
+    /// With `kind = "lora"`: the local Hugging Face directory of the pretrained model
+    /// (`config.json`, `*.safetensors`, `tokenizer.json`; CLI: `--base-model DIR`). Nothing is
+    /// downloaded. The model file records it, with the base's name and a checksum of its
+    /// weights that loading checks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_model: Option<std::path::PathBuf>,
+    /// With `kind = "lora"`: the adapters (`[model.lora]`; unset, [`crate::llama::LoraConfig`]'s
+    /// defaults, recorded in the model file as used).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lora: Option<crate::llama::LoraConfig>,
     /// Size of the token and field embeddings.
     pub embedding_dim: usize,
     /// LSTM hidden size.
@@ -162,7 +194,16 @@ impl ModelConfig {
 
 impl Default for ModelConfig {
     fn default() -> Self {
-        ModelConfig { embedding_dim: 64, hidden_size: 128, layers: 1, dropout: None, context: None }
+        ModelConfig {
+            kind: ModelKind::Lstm,
+            base_model: None,
+            lora: None,
+            embedding_dim: 64,
+            hidden_size: 128,
+            layers: 1,
+            dropout: None,
+            context: None,
+        }
     }
 }
 
@@ -644,7 +685,8 @@ impl TrainConfig {
     pub fn from_toml(text: &str) -> Result<TrainConfig> {
         // A text that is no TOML at all gets toml's own message from the typed parse.
         if let Ok(value) = toml::from_str::<serde_json::Value>(text) {
-            refuse_positional_arrays::<TrainConfig>(&value).map_err(Error::Config)?;
+            refuse_positional_arrays_shaped(&value, &TrainConfig::shape())
+                .map_err(Error::Config)?;
         }
         toml::from_str(text).map_err(|e| Error::Config(e.to_string()))
     }
@@ -653,9 +695,18 @@ impl TrainConfig {
     /// wrong type as well as an unknown key, or an array where an object or a value belongs:
     /// see [`refuse_positional_arrays`]).
     pub fn from_json(text: &str) -> Result<TrainConfig> {
-        let config: TrainConfig = from_json_object(text).map_err(Error::Config)?;
+        let config: TrainConfig =
+            from_json_object_shaped(text, &TrainConfig::shape()).map_err(Error::Config)?;
         config.validate()?;
         Ok(config)
+    }
+
+    /// The configuration's shape for [`refuse_positional_arrays_shaped`]: the default with the
+    /// optional `[model.lora]` section present, so that its `targets` list reads as a list.
+    fn shape() -> serde_json::Value {
+        let mut config = TrainConfig::default();
+        config.model.lora = Some(crate::llama::LoraConfig::default());
+        serde_json::to_value(config).unwrap_or_default()
     }
 
     /// Checks value ranges, naming the key at fault.
@@ -729,9 +780,28 @@ impl TrainConfig {
         if let Some(&(what, value, key, limit)) = sizes.iter().find(|s| s.1 > s.3) {
             return Err(Limits::exceeded(what, value, key, limit as u64));
         }
+        self.check_model_kind()?;
         self.privacy.validate()?;
         if self.privacy.dp {
             self.refuse_unaccounted(None)?;
+        }
+        Ok(())
+    }
+
+    /// Refuses LoRA settings on an LSTM, and checks the adapters' settings.
+    fn check_model_kind(&self) -> Result<()> {
+        let m = &self.model;
+        if m.kind == ModelKind::Lstm {
+            let set =
+                [("model.base_model", m.base_model.is_some()), ("model.lora", m.lora.is_some())];
+            if let Some((key, _)) = set.iter().find(|(_, on)| *on) {
+                return Err(Error::Config(format!(
+                    "{key} is set but model.kind is \"lstm\": add `kind = \"lora\"` to [model]"
+                )));
+            }
+        }
+        if let Some(lora) = &m.lora {
+            lora.validate()?;
         }
         Ok(())
     }
@@ -770,7 +840,10 @@ impl TrainConfig {
     }
 }
 
-pub use doppel_table::json::{from_json_object, refuse_positional_arrays};
+pub use doppel_table::json::{
+    from_json_object, from_json_object_shaped, refuse_positional_arrays,
+    refuse_positional_arrays_shaped,
+};
 
 #[cfg(test)]
 mod tests {

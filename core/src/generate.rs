@@ -245,6 +245,8 @@ fn plan(
     if steering.is_empty() && seed.is_none() && !constrained {
         return Ok(None);
     }
+    // Steering needs the LSTM (the LoRA model's error says so).
+    model.network()?;
     Plan::new(model, &steering, seed).map(|p| Some(Box::new(p)))
 }
 
@@ -694,8 +696,15 @@ fn generate_batch(
 ) -> Result<Vec<Vec<Option<String>>>> {
     let first_row = batch * options.batch_size;
     let n = options.batch_size.min(rows_of(options, plan) - first_row);
+    if let Some(lora) = model.lora_model() {
+        let most = model.metadata().config.model.lora.as_ref().map(|l| l.max_record_tokens);
+        let most = most.unwrap_or(crate::llama::DEFAULT_MAX_RECORD_TOKENS);
+        let tokenizer = model.tokenizer();
+        let (rows, _) = crate::llama::generate_rows(lora, tokenizer, most, options, batch, n)?;
+        return Ok(rows);
+    }
     let mut rng = Rng::new(options.seed, batch as u64);
-    let net = model.network();
+    let net = model.network()?;
     let tokenizer = model.tokenizer();
     let fields = tokenizer.fields();
     let len = fields.len();

@@ -12,6 +12,7 @@ pub use doppel_table::accountant;
 pub(crate) mod artifact;
 pub(crate) mod backprop;
 pub(crate) mod balance;
+pub(crate) mod byte_dfa;
 pub mod config;
 pub mod device;
 pub mod dp;

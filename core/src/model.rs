@@ -730,6 +730,7 @@ mod tests {
             layers: 2,
             dropout: Some(0.0),
             context: None,
+            ..ModelConfig::default()
         };
         LstmModel::new(&config, &fields, 9, 11, device)
     }
@@ -831,6 +832,7 @@ mod tests {
             layers: 2,
             dropout: Some(0.0),
             context: Some(true),
+            ..ModelConfig::default()
         };
         stepwise_matches_whole(&LstmModel::new(&config, &fields, 9, 12, &Device::Cpu)?)
     }

@@ -367,6 +367,31 @@ impl Tokenizer {
         &self.schema
     }
 
+    /// A categorical column's domain: the values it keeps verbatim, and the text written for
+    /// the rest (the rare bucket); `None` for a column of another kind.
+    pub(crate) fn categories(&self, column: usize) -> Option<(&[String], &str)> {
+        match self.codecs.get(column) {
+            Some(Codec::Categorical { values, .. }) => Some((values, &self.rare_token)),
+            _ => None,
+        }
+    }
+
+    /// A number column's range as its codec holds it (the smallest and largest exact value or
+    /// bin edge: under DP, released with the statistics); `None` for another kind, and for a
+    /// column modelled as a distance from another.
+    pub(crate) fn number_range(&self, column: usize) -> Option<(f64, f64)> {
+        match self.codecs.get(column) {
+            Some(Codec::Number { exact, edges, after: None, .. }) => {
+                let values = exact.iter().chain(edges).copied().filter(|v| v.is_finite());
+                values.fold(None, |range, v| match range {
+                    None => Some((v, v)),
+                    Some((lo, hi)) => Some((f64::min(lo, v), f64::max(hi, v))),
+                })
+            }
+            _ => None,
+        }
+    }
+
     /// The fields of a record, in sequence order.
     pub fn fields(&self) -> &[Field] {
         &self.fields

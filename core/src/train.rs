@@ -9,13 +9,13 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use candle_core::{Shape, Tensor};
+use candle_core::{Device, Shape, Tensor, Var};
 use rayon::prelude::*;
 
 use crate::accountant::{Accountant, GaussianEvent, Ledger};
 use crate::artifact::{TrainedModel, TrainingSummary};
 use crate::backprop::{self, Batch, Clip, Gradients};
-use crate::config::{KindName, TrainConfig, TrainingConfig, DEFAULT_RANDOM_ORDER_SHARE};
+use crate::config::{KindName, ModelKind, TrainConfig, TrainingConfig, DEFAULT_RANDOM_ORDER_SHARE};
 use crate::dp::{Plan, Randomness};
 use crate::dp_defaults;
 use crate::error::{Error, Result};
@@ -90,6 +90,11 @@ fn check_constraints(table: &Table, config: &TrainConfig) -> Result<()> {
 
 /// Trains a model on `table` with `config`. `progress` is called after every step; setting
 /// `cancel` stops training with [`Error::Cancelled`].
+///
+/// `model.kind` picks the model: the LSTM, or LoRA adapters on a pretrained decoder (see
+/// [`crate::llama`]). Both run the same setup (schema, tokenizer statistics, the DP releases
+/// and plan) and the same loop of steps (`run`); they differ in how a step's records become
+/// a loss and gradients (a `Learner`).
 pub fn train(
     table: &Table,
     config: &TrainConfig,
@@ -105,18 +110,19 @@ pub fn train(
     }
     check_constraints(table, config)?;
     let device = crate::device::select(config.training.device)?;
-    let Setup { mut config, tokenizer, data, mut stage } = if config.privacy.dp {
-        Setup::private(table, config)?
-    } else {
-        Setup::plain(table, config)?
-    };
+    if config.model.kind == ModelKind::Lora {
+        // Read the base before the private releases: a wrong directory fails fast.
+        let base = crate::llama::Base::load(&config.model, &device)?;
+        let mut config = config.clone();
+        crate::llama::apply_defaults(&mut config);
+        let setup = Setup::new(table, &config)?;
+        return crate::llama::train_lora(setup, base, progress, cancel);
+    }
+    let Setup { mut config, tokenizer, data, mut stage, .. } = Setup::new(table, config)?;
     // Recorded in the model file as used (a file without it was trained in one order).
     let order_share = *config.training.random_order_share.get_or_insert(DEFAULT_RANDOM_ORDER_SHARE);
     config.model.context.get_or_insert(crate::config::DEFAULT_CONTEXT);
     let tc = &config.training;
-    let orders = Orders::new(tokenizer.fields(), order_share, tc.seed);
-    // Validation measures in the table's order, the one unconditional generation takes.
-    let fixed = orders.fixed();
     let model = LstmModel::new(
         &config.model,
         tokenizer.fields(),
@@ -124,10 +130,51 @@ pub fn train(
         tc.seed,
         &device,
     )?;
-    let batcher = Batcher { data: &data, tokenizer: &tokenizer, start: model.start_token() };
-    let params = || model.params().iter().map(|(_, v)| v);
+    let learner = LstmLearner {
+        batcher: Batcher { data: &data, tokenizer: &tokenizer, start: model.start_token() },
+        model: &model,
+        orders: Orders::new(tokenizer.fields(), order_share, tc.seed),
+    };
+    let summary = run(&learner, &mut stage, tc, progress, cancel)?;
+    Ok(TrainedModel::new(config, tokenizer, summary, model))
+}
+
+/// What the training loop trains: its variables, and how a step's records become a loss and
+/// gradients. The LSTM's is [`LstmLearner`]; the LoRA model's is in [`crate::llama`].
+pub(crate) trait Learner: Sync {
+    /// The trained variables, in a fixed order (the gradients' order).
+    fn variables(&self) -> Vec<&Var>;
+    /// Where they live.
+    fn device(&self) -> &Device;
+    /// Tokens of one record (for the progress count).
+    fn tokens_per_record(&self) -> usize;
+    /// Summed loss, token count and gradient sums of the records `shards` at step `step`,
+    /// each unit's gradient clipped to `clip` when set (DP; units never span shards).
+    fn gradients(
+        &self,
+        shards: &[Shard],
+        seed: u64,
+        step: usize,
+        clip: Option<f64>,
+    ) -> Result<(f64, f64, Vec<Tensor>)>;
+    /// Mean loss per token over `rows`, without dropout, `batch_size` records at a time.
+    fn mean_loss(&self, rows: &[usize], batch_size: usize) -> Result<f64>;
+}
+
+/// The loop of steps: plans them (the time budget may shorten the plan), forms each step's
+/// gradient through `stage` (plain or DP-SGD) from `learner`, applies the optimizer, measures
+/// at each epoch's end, and returns what it did. The learner's variables end as the model to
+/// write (the best epoch's, or DP's weight average).
+pub(crate) fn run(
+    learner: &dyn Learner,
+    stage: &mut Stage,
+    tc: &TrainingConfig,
+    progress: &mut dyn FnMut(&Progress),
+    cancel: &AtomicBool,
+) -> Result<TrainingSummary> {
+    let params = || learner.variables().into_iter();
     let mut optimizer = Optimizer::new(tc.optimizer, tc.learning_rate(), params())?;
-    let mut summary = stage.summary(&data, &model);
+    let mut summary = stage.summary(learner);
     let (mut total, per_epoch) = stage.steps(tc);
     let mut max_epochs = total.div_ceil(per_epoch);
     summary.planned_epochs = max_epochs;
@@ -147,19 +194,17 @@ pub fn train(
             optimizer.set_learning_rate(cosine_learning_rate(tc.learning_rate(), share));
             let shards = stage.shards(s, tc.batch_size());
             let records: usize = shards.iter().map(|shard| shard.rows.len()).sum();
-            let order = orders.for_step(summary.steps);
-            let (loss, grads) =
-                stage.gradients(&batcher, &model, &shards, tc.seed, summary.steps, &order)?;
+            let (loss, grads) = stage.gradients(learner, &shards, tc.seed, summary.steps)?;
             check_loss(loss, epoch, s + 1, tc.learning_rate())?;
             optimizer.step(params(), &grads)?;
-            if let Stage::Private(p) = &mut stage {
+            if let Stage::Private(p) = stage {
                 if let Some(average) = &mut p.average {
                     average.update(params())?;
                 }
             }
             epoch_loss += loss * records as f64;
             epoch_records += records;
-            tokens += records * data.len;
+            tokens += records * learner.tokens_per_record();
             summary.steps += 1;
             if let Some(fit) = clock.fit(summary.steps, s + 1 == per_epoch).filter(|&f| f < total) {
                 (total, max_epochs, summary.time_bound) = (fit, fit.div_ceil(per_epoch), true);
@@ -167,11 +212,8 @@ pub fn train(
             let last = s + 1 == per_epoch || summary.steps == total;
             // Under DP the ledger must hold exactly the steps that ran: check after each one.
             let stop = stage.is_private() && clock.out_of_time();
-            let (validation_loss, epsilon) = if last || stop {
-                stage.measure(&batcher, &model, tc.batch_size(), &fixed)?
-            } else {
-                (None, None)
-            };
+            let (validation_loss, epsilon) =
+                if last || stop { stage.measure(learner, tc.batch_size())? } else { (None, None) };
             progress(&Progress {
                 epoch,
                 max_epochs,
@@ -198,7 +240,7 @@ pub fn train(
         }
         summary.epochs = epoch;
         let mean_loss = epoch_loss / epoch_records.max(1) as f64;
-        if stage.end_epoch(epoch, mean_loss, tc.patience, &model, &mut summary)? {
+        if stage.end_epoch(epoch, mean_loss, tc.patience, learner, &mut summary)? {
             break;
         }
         if !stage.is_private() && clock.out_of_time() {
@@ -206,10 +248,10 @@ pub fn train(
             break;
         }
     }
-    stage.finish(&model, &mut summary)?;
+    stage.finish(learner, &mut summary)?;
     summary.still_improving = still_improving(&summary);
-    check_weights(&model, tc.learning_rate())?;
-    Ok(TrainedModel::new(config, tokenizer, summary, model))
+    check_weights(learner, tc.learning_rate())?;
+    Ok(summary)
 }
 
 /// Plain training fits its plan to the time budget after its first epoch or this long,
@@ -262,16 +304,18 @@ fn steps_that_fit(done: usize, pace: Duration, left: Duration) -> usize {
 }
 
 /// What training needs before its first step: the configuration it runs with, the fitted
-/// tokenizer, the encoded records and the gradient stage.
-struct Setup {
-    config: TrainConfig,
-    tokenizer: Tokenizer,
-    data: Encoded,
-    stage: Stage,
+/// tokenizer, the prepared table (missing-value policies applied; the stage's row indices
+/// are its rows), its encoded records and the gradient stage.
+pub(crate) struct Setup {
+    pub config: TrainConfig,
+    pub tokenizer: Tokenizer,
+    pub table: Table,
+    pub data: Encoded,
+    pub stage: Stage,
 }
 
 /// How a step's gradient is formed.
-enum Stage {
+pub(crate) enum Stage {
     /// The mean gradient of a shuffled mini-batch.
     Plain(Plain),
     /// DP-SGD's noisy, clipped sum.
@@ -279,7 +323,7 @@ enum Stage {
 }
 
 /// Plain training: the records split into training and validation rows.
-struct Plain {
+pub(crate) struct Plain {
     training: Vec<usize>,
     validation: Vec<usize>,
     /// The best epoch's validation loss and weights so far.
@@ -289,7 +333,7 @@ struct Plain {
 /// DP-SGD training (see [`crate::dp`]). No validation split and no checkpoint selection: both
 /// would look at private rows outside the accountant, so every unit trains and the model is the
 /// moving average of the weights over the last steps (a function of the DP-SGD iterates only).
-struct Private {
+pub(crate) struct Private {
     plan: Plan,
     /// Each privacy unit's rows.
     members: Vec<Vec<usize>>,
@@ -306,6 +350,15 @@ struct Private {
 }
 
 impl Setup {
+    /// The setup `config` asks for: plain or private.
+    pub fn new(table: &Table, config: &TrainConfig) -> Result<Setup> {
+        if config.privacy.dp {
+            Setup::private(table, config)
+        } else {
+            Setup::plain(table, config)
+        }
+    }
+
     /// Plain training: schema inference, the tokenizer and a seeded validation split.
     fn plain(table: &Table, config: &TrainConfig) -> Result<Setup> {
         let (table, schema) = prepare(table, &config.schema_settings())?;
@@ -321,7 +374,7 @@ impl Setup {
             validation: validation.to_vec(),
             best: None,
         });
-        Ok(Setup { config: config.clone(), tokenizer, data, stage })
+        Ok(Setup { config: config.clone(), tokenizer, table, data, stage })
     }
 
     /// DP training: the schema and the tokenizer's statistics from noisy releases over one row
@@ -402,7 +455,7 @@ impl Setup {
             plan,
             average: (decay > 0.0).then(|| WeightAverage::new(decay)),
         };
-        Ok(Setup { stage: Stage::Private(Box::new(private)), config, tokenizer, data })
+        Ok(Setup { stage: Stage::Private(Box::new(private)), config, tokenizer, table, data })
     }
 }
 
@@ -413,16 +466,16 @@ impl Stage {
 
     /// The summary before the first step. Under DP the exact row count and the losses are
     /// facts about the data: not stored (the privacy report holds the noisy unit count).
-    fn summary(&self, data: &Encoded, model: &LstmModel) -> TrainingSummary {
+    fn summary(&self, learner: &dyn Learner) -> TrainingSummary {
         let mut summary = TrainingSummary {
-            tokens_per_row: data.len,
-            parameters: model.params().count(),
+            tokens_per_row: learner.tokens_per_record(),
+            parameters: learner.variables().iter().map(|v| v.elem_count()).sum(),
             stop_reason: "max_epochs".into(),
             ..TrainingSummary::default()
         };
         match self {
             Stage::Plain(p) => {
-                summary.rows = data.rows;
+                summary.rows = p.training.len() + p.validation.len();
                 summary.training_rows = p.training.len();
                 summary.validation_rows = p.validation.len();
             }
@@ -471,17 +524,14 @@ impl Stage {
     /// expected batch size, the step recorded in the ledger.
     fn gradients(
         &mut self,
-        batcher: &Batcher,
-        model: &LstmModel,
+        learner: &dyn Learner,
         shards: &[Shard],
         seed: u64,
         step: usize,
-        order: &[u32],
     ) -> Result<(f64, Vec<Tensor>)> {
         match self {
             Stage::Plain(_) => {
-                let (loss_sum, tokens, grads) =
-                    batcher.gradients(model, shards, seed, step, None, order)?;
+                let (loss_sum, tokens, grads) = learner.gradients(shards, seed, step, None)?;
                 let mean = 1.0 / tokens.max(1.0);
                 let grads = grads
                     .iter()
@@ -493,12 +543,12 @@ impl Stage {
                 let c = p.plan.max_grad_norm;
                 let std = p.plan.noise_multiplier * c;
                 let shapes: Vec<Shape> =
-                    model.params().iter().map(|(_, v)| v.shape().clone()).collect();
+                    learner.variables().iter().map(|v| v.shape().clone()).collect();
                 let random = &mut p.random;
                 // The noise does not depend on the gradients: draw it alongside the shards.
                 let (clipped, noise) = rayon::join(
-                    || batcher.gradients(model, shards, seed, step, Some(c), order),
-                    || random.noise(&shapes, std, model.device()),
+                    || learner.gradients(shards, seed, step, Some(c)),
+                    || random.noise(&shapes, std, learner.device()),
                 );
                 let ((loss_sum, tokens, clipped), noise) = (clipped?, noise?);
                 let scale = 1.0 / p.plan.expected_batch;
@@ -517,16 +567,12 @@ impl Stage {
     /// epsilon spent so far, from the ledger.
     fn measure(
         &self,
-        batcher: &Batcher,
-        model: &LstmModel,
+        learner: &dyn Learner,
         batch_size: usize,
-        order: &[u32],
     ) -> Result<(Option<f64>, Option<f64>)> {
         match self {
             Stage::Plain(p) if p.validation.is_empty() => Ok((None, None)),
-            Stage::Plain(p) => {
-                Ok((Some(batcher.mean_loss(model, &p.validation, batch_size, order)?), None))
-            }
+            Stage::Plain(p) => Ok((Some(learner.mean_loss(&p.validation, batch_size)?), None)),
             Stage::Private(p) => {
                 let report = p.plan.report(&p.ledger, &p.unit, p.deterministic)?;
                 Ok((None, Some(report.epsilon)))
@@ -540,7 +586,7 @@ impl Stage {
         epoch: usize,
         mean_loss: f64,
         patience: usize,
-        model: &LstmModel,
+        learner: &dyn Learner,
         summary: &mut TrainingSummary,
     ) -> Result<bool> {
         let Stage::Plain(p) = self else { return Ok(false) };
@@ -553,10 +599,10 @@ impl Stage {
             summary.validation_loss.last().copied().unwrap_or(f64::INFINITY)
         };
         if p.validation.is_empty() || p.best.as_ref().is_none_or(|(b, _)| score < *b) {
-            let snapshot = model
-                .params()
+            let snapshot = learner
+                .variables()
                 .iter()
-                .map(|(_, v)| v.as_tensor().copy())
+                .map(|v| v.as_tensor().copy())
                 .collect::<candle_core::Result<Vec<_>>>()?;
             p.best = Some((score, snapshot));
             summary.best_epoch = epoch;
@@ -569,18 +615,18 @@ impl Stage {
 
     /// After the last step: the best epoch's weights restored, or under DP the weight average
     /// written and the privacy statement computed from the ledger.
-    fn finish(&mut self, model: &LstmModel, summary: &mut TrainingSummary) -> Result<()> {
+    fn finish(&mut self, learner: &dyn Learner, summary: &mut TrainingSummary) -> Result<()> {
         match self {
             Stage::Plain(p) => {
                 if let Some((_, snapshot)) = p.best.take() {
-                    for ((_, var), saved) in model.params().iter().zip(snapshot) {
+                    for (var, saved) in learner.variables().into_iter().zip(snapshot) {
                         var.set(&saved)?;
                     }
                 }
             }
             Stage::Private(p) => {
                 if let Some(average) = &p.average {
-                    average.apply(model.params().iter().map(|(_, v)| v))?;
+                    average.apply(learner.variables().into_iter())?;
                 }
                 summary.best_epoch = summary.epochs;
                 summary.privacy = Some(p.plan.report(&p.ledger, &p.unit, p.deterministic)?);
@@ -621,12 +667,12 @@ fn check_loss(loss: f64, epoch: usize, step: usize, learning_rate: f64) -> Resul
 
 /// Refuses trained weights that are not all finite (the last step can diverge after its loss
 /// was computed).
-fn check_weights(model: &LstmModel, learning_rate: f64) -> Result<()> {
-    for (name, var) in model.params().iter() {
+fn check_weights(learner: &dyn Learner, learning_rate: f64) -> Result<()> {
+    for (i, var) in learner.variables().into_iter().enumerate() {
         let values = var.as_tensor().flatten_all()?.to_vec1::<f32>()?;
         if values.iter().any(|v| !v.is_finite()) {
             return Err(Error::Data(format!(
-                "training diverged: parameter '{name}' holds values that are not finite; lower \
+                "training diverged: parameter {i} holds values that are not finite; lower \
                  training.learning_rate (now {learning_rate:e})"
             )));
         }
@@ -695,9 +741,11 @@ fn cosine_learning_rate(base: f64, share: f64) -> f64 {
 }
 
 /// The records one thread handles in a step, with their privacy units under DP.
-struct Shard {
-    rows: Vec<usize>,
-    units: Option<Vec<usize>>,
+pub(crate) struct Shard {
+    /// The records (rows of the prepared table).
+    pub rows: Vec<usize>,
+    /// Under DP, each record's unit (local to the shard, `0..`), in `rows`' order.
+    pub units: Option<Vec<usize>>,
 }
 
 impl Shard {
@@ -723,6 +771,44 @@ impl Shard {
     fn split(rows: &[usize]) -> Vec<Shard> {
         let len = rows.len().div_ceil(SHARDS).max(1);
         rows.chunks(len).map(|c| Shard { rows: c.to_vec(), units: None }).collect()
+    }
+}
+
+/// The LSTM as the loop's [`Learner`]: its records' tokens, each step in the column order
+/// [`Orders`] gives it (validation in the table's order, the one unconditional generation
+/// takes).
+struct LstmLearner<'a> {
+    batcher: Batcher<'a>,
+    model: &'a LstmModel,
+    orders: Orders,
+}
+
+impl Learner for LstmLearner<'_> {
+    fn variables(&self) -> Vec<&Var> {
+        self.model.params().iter().map(|(_, v)| v).collect()
+    }
+
+    fn device(&self) -> &Device {
+        self.model.device()
+    }
+
+    fn tokens_per_record(&self) -> usize {
+        self.batcher.data.len
+    }
+
+    fn gradients(
+        &self,
+        shards: &[Shard],
+        seed: u64,
+        step: usize,
+        clip: Option<f64>,
+    ) -> Result<(f64, f64, Vec<Tensor>)> {
+        let order = self.orders.for_step(step);
+        self.batcher.gradients(self.model, shards, seed, step, clip, &order)
+    }
+
+    fn mean_loss(&self, rows: &[usize], batch_size: usize) -> Result<f64> {
+        self.batcher.mean_loss(self.model, rows, batch_size, &self.orders.fixed())
     }
 }
 
@@ -1019,9 +1105,9 @@ mod tests {
     fn loss_in_order(model: &TrainedModel, table: &Table, order: &[u32]) -> Result<f64> {
         let settings = model.metadata().config.tokenizer_settings();
         let data = model.tokenizer().encode(table, &settings)?;
-        let start = model.network().start_token();
+        let start = model.network()?.start_token();
         let batcher = Batcher { data: &data, tokenizer: model.tokenizer(), start };
-        batcher.mean_loss(model.network(), &(0..data.rows).collect::<Vec<_>>(), 256, order)
+        batcher.mean_loss(model.network()?, &(0..data.rows).collect::<Vec<_>>(), 256, order)
     }
 
     /// `b` is a function of `a`: a model trained on random column orders also predicts `a`

@@ -52,6 +52,15 @@ pub(crate) fn check_metadata(metadata: &ModelMetadata) -> Result<(), Problem> {
         other => format!("its configuration: {other}"),
     })?;
     metadata.tokenizer.check(&config.limits)?;
+    let lora = config.model.kind == crate::config::ModelKind::Lora;
+    match &metadata.base {
+        Some(base) if lora => {
+            base.llama_config().map_err(|e| e.to_string())?;
+        }
+        None if !lora => {}
+        Some(_) => return Err("a base model recorded for an LSTM".into()),
+        None => return Err("a LoRA model without its base model's record".into()),
+    }
     let summary = &metadata.summary;
     let losses =
         [("train_loss", &summary.train_loss), ("validation_loss", &summary.validation_loss)];
@@ -70,6 +79,9 @@ pub(crate) fn check_tensors(
     tensors: &SafeTensors,
     metadata: &ModelMetadata,
 ) -> Result<(), Problem> {
+    if let Some(base) = &metadata.base {
+        return check_adapters(tensors, metadata, base);
+    }
     let model = &metadata.config.model;
     let tokenizer = &metadata.tokenizer;
     // The parameter list grows with `layers`: compare its length with the file's first.
@@ -87,7 +99,31 @@ pub(crate) fn check_tensors(
     let shapes =
         LstmModel::parameter_shapes(model, tokenizer.fields().len(), tokenizer.vocab_size())
             .map_err(|e| e.to_string())?;
-    for (name, shape) in &shapes {
+    check_shapes(tensors, &shapes)
+}
+
+/// A LoRA model's tensors: exactly the adapters its recorded base and `model.lora` give.
+fn check_adapters(
+    tensors: &SafeTensors,
+    metadata: &ModelMetadata,
+    base: &crate::llama::BaseInfo,
+) -> Result<(), Problem> {
+    let config = base.llama_config().map_err(|e| e.to_string())?;
+    let lora = metadata.config.model.lora.clone().unwrap_or_default();
+    let shapes = crate::llama::adapter_shapes(&config, &lora);
+    if shapes.len() != tensors.len() {
+        return Err(format!(
+            "the file holds {} tensors, but adapters of its base and settings are {}",
+            tensors.len(),
+            shapes.len()
+        ));
+    }
+    check_shapes(tensors, &shapes)
+}
+
+/// Every tensor of `shapes` present, f32 of that shape with finite values, and nothing else.
+fn check_shapes(tensors: &SafeTensors, shapes: &[(String, Vec<usize>)]) -> Result<(), Problem> {
+    for (name, shape) in shapes {
         let view = tensors.tensor(name).map_err(|_| format!("tensor '{name}' is missing"))?;
         if view.dtype() != Dtype::F32 {
             return Err(format!("tensor '{name}' has dtype {:?}, expected F32", view.dtype()));

@@ -85,7 +85,7 @@ fn released(m: &TrainedModel) -> Result<BTreeMap<String, Value>> {
     leaves(&json, String::new(), &mut fields);
     fields.retain(|path, _| !is_noisy(path));
     let names: Vec<Value> =
-        m.network().params().iter().map(|(n, _)| Value::String(n.to_string())).collect();
+        m.network()?.params().iter().map(|(n, _)| Value::String(n.to_string())).collect();
     fields.insert("tensors".into(), Value::Array(names));
     Ok(fields)
 }

@@ -374,9 +374,9 @@ fn records_are_generated_until_their_end_the_same_for_a_seed() -> Result<()> {
     write_random(dir.path(), &config, 5, STD)?;
     let model = Llama::load(dir.path(), &Device::Cpu)?;
     let sampling = doppel_core::Sampling::default();
-    let first = generate_records(&model, &tokenizer, "{\"a\":", 6, &sampling, 12, 3)?;
-    let again = generate_records(&model, &tokenizer, "{\"a\":", 6, &sampling, 12, 3)?;
-    let other = generate_records(&model, &tokenizer, "{\"a\":", 6, &sampling, 12, 4)?;
+    let first = generate_records(&model, &tokenizer, "{\"a\":", 6, &sampling, 12, 3, None)?;
+    let again = generate_records(&model, &tokenizer, "{\"a\":", 6, &sampling, 12, 3, None)?;
+    let other = generate_records(&model, &tokenizer, "{\"a\":", 6, &sampling, 12, 4, None)?;
     assert_eq!(first.len(), 6);
     assert_eq!(first, again, "the same seed, the same records");
     assert_ne!(first, other, "another seed, other records");
@@ -388,7 +388,7 @@ fn records_are_generated_until_their_end_the_same_for_a_seed() -> Result<()> {
         assert!(marks == 1 || (marks == 0 && tokens >= 6), "{text:?}");
     }
     // Past the model's positions is an error, not a panic.
-    let error = generate_records(&model, &tokenizer, "{\"a\":", 2, &sampling, 200, 3).err();
+    let error = generate_records(&model, &tokenizer, "{\"a\":", 2, &sampling, 200, 3, None).err();
     let error = error.map(|e| e.to_string()).unwrap_or_default();
     assert!(error.contains("exceed the model's 64"), "{error}");
     Ok(())

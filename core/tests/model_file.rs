@@ -318,7 +318,7 @@ fn a_model_that_cannot_be_read_back_is_never_written() -> Result<()> {
         tokenizer.fields(),
         tokenizer.vocab_size(),
         1,
-        model.network().device(),
+        model.network()?.device(),
     )?;
     let broken = TrainedModel::new(config, tokenizer, summary, network);
     let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;

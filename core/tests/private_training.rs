@@ -96,7 +96,7 @@ fn the_model_is_the_weight_average_at_no_privacy_cost() -> Result<()> {
     let data = table(2000)?;
     let weights = |m: &doppel_core::TrainedModel| -> Result<Vec<f32>> {
         let mut all = Vec::new();
-        for (_, v) in m.network().params().iter() {
+        for (_, v) in m.network()?.params().iter() {
             all.extend(v.as_tensor().flatten_all()?.to_vec1::<f32>()?);
         }
         Ok(all)

@@ -12,10 +12,24 @@ pub fn from_json_object<T>(text: &str) -> std::result::Result<T, String>
 where
     T: serde::de::DeserializeOwned + Serialize + Default,
 {
+    let shape = serde_json::to_value(T::default()).map_err(|e| e.to_string())?;
+    from_json_object_shaped(text, &shape)
+}
+
+/// [`from_json_object`] with the lists found where `shape` (a value of the type, serialised)
+/// has arrays: for a type whose default leaves an optional section out (`null`), a shape with
+/// that section present lets its lists be lists.
+pub fn from_json_object_shaped<T>(
+    text: &str,
+    shape: &serde_json::Value,
+) -> std::result::Result<T, String>
+where
+    T: serde::de::DeserializeOwned,
+{
     // Text that is no JSON at all gets serde_json's message, with its line and column, from
     // the typed parse below.
     if let Ok(value) = serde_json::from_str::<serde_json::Value>(text) {
-        refuse_positional_arrays::<T>(&value)?;
+        check_arrays(&value, Some(shape), &mut Vec::new())?;
     }
     let mut reader = serde_json::Deserializer::from_str(text);
     let parsed: T = serde_path_to_error::deserialize(&mut reader).map_err(|e| {
@@ -43,7 +57,16 @@ pub fn refuse_positional_arrays<T: Serialize + Default>(
     value: &serde_json::Value,
 ) -> std::result::Result<(), String> {
     let shape = serde_json::to_value(T::default()).map_err(|e| e.to_string())?;
-    check_arrays(value, Some(&shape), &mut Vec::new())
+    refuse_positional_arrays_shaped(value, &shape)
+}
+
+/// [`refuse_positional_arrays`] with the lists where `shape` has arrays (see
+/// [`from_json_object_shaped`]).
+pub fn refuse_positional_arrays_shaped(
+    value: &serde_json::Value,
+    shape: &serde_json::Value,
+) -> std::result::Result<(), String> {
+    check_arrays(value, Some(shape), &mut Vec::new())
 }
 
 /// [`refuse_positional_arrays`] below the key path `path`, with `shape` the default's value

@@ -71,13 +71,27 @@ pub struct LoraConfig {
     pub dropout: f32,
     /// The adapted projections.
     pub targets: Vec<Projection>,
+    /// The longest record, in the base's tokens as JSON, that training reads (a longer one is
+    /// an error naming it) and generation writes (a record still open after it is dropped as
+    /// invalid). With the prompt it must fit the base's positions.
+    pub max_record_tokens: usize,
 }
+
+/// [`LoraConfig::max_record_tokens`] when unset: an Adult record is about 60 tokens of a
+/// Llama tokenizer; a free-text column can need more.
+pub const DEFAULT_MAX_RECORD_TOKENS: usize = 256;
 
 /// Rank 16, alpha 32, dropout 0.05 on every projection (adapting the MLP as well as attention
 /// is what QLoRA, arXiv 2305.14314, found to match full fine-tuning).
 impl Default for LoraConfig {
     fn default() -> Self {
-        LoraConfig { rank: 16, alpha: 32.0, dropout: 0.05, targets: Projection::ALL.to_vec() }
+        LoraConfig {
+            rank: 16,
+            alpha: 32.0,
+            dropout: 0.05,
+            targets: Projection::ALL.to_vec(),
+            max_record_tokens: DEFAULT_MAX_RECORD_TOKENS,
+        }
     }
 }
 
@@ -86,25 +100,31 @@ impl LoraConfig {
     pub fn validate(&self) -> Result<()> {
         if !(1..=1024).contains(&self.rank) {
             return Err(Error::Config(format!(
-                "lora.rank is {}; it must be in 1..=1024",
+                "model.lora.rank is {}; it must be in 1..=1024",
                 self.rank
             )));
         }
         if !(self.alpha.is_finite() && self.alpha > 0.0) {
             return Err(Error::Config(format!(
-                "lora.alpha is {}; it must be positive",
+                "model.lora.alpha is {}; it must be positive",
                 self.alpha
             )));
         }
         if !(0.0..1.0).contains(&self.dropout) {
             return Err(Error::Config(format!(
-                "lora.dropout is {}; it must be in [0, 1)",
+                "model.lora.dropout is {}; it must be in [0, 1)",
                 self.dropout
+            )));
+        }
+        if !(1..=65_536).contains(&self.max_record_tokens) {
+            return Err(Error::Config(format!(
+                "model.lora.max_record_tokens is {}; it must be in 1..=65536",
+                self.max_record_tokens
             )));
         }
         if self.targets.is_empty() {
             return Err(Error::Config(
-                "lora.targets is empty; name at least one projection".into(),
+                "model.lora.targets is empty; name at least one projection".into(),
             ));
         }
         Ok(())

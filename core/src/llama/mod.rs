@@ -5,11 +5,19 @@
 
 mod checkpoint;
 mod config;
+mod grammar;
 mod lora;
 mod model;
+mod records;
 pub mod text;
+mod tuned;
 
 pub use checkpoint::write_random;
 pub use config::LlamaConfig;
-pub use lora::{LoraConfig, Projection};
+pub use grammar::RecordGrammar;
+pub use lora::{LoraConfig, Projection, DEFAULT_MAX_RECORD_TOKENS};
 pub use model::{KvCache, Llama};
+pub(crate) use records::generate_rows;
+pub use records::{INVALID_PASSES, INVALID_SHARE};
+pub(crate) use tuned::{adapter_shapes, apply_defaults, train_lora};
+pub use tuned::{Base, BaseInfo, LoraModel, LORA_BATCH_SIZE, LORA_EPOCHS, LORA_LEARNING_RATE};

@@ -83,6 +83,17 @@ impl Block {
     }
 }
 
+/// DP-SGD's gradient of one batch (see [`Llama::clipped_gradients`]).
+pub(crate) struct Clipped {
+    /// The clipped gradients' sums, in [`Llama::adapters`]' order.
+    pub sums: Vec<Tensor>,
+    /// Each unit's norm before clipping.
+    pub norms: Vec<f32>,
+    /// The summed next-token loss of the batch's targets, and their count.
+    pub loss: f64,
+    pub tokens: f64,
+}
+
 /// A loaded decoder (weights frozen: plain tensors, not variables).
 pub struct Llama {
     config: LlamaConfig,
@@ -92,6 +103,8 @@ pub struct Llama {
     /// The output layer's weight `[vocab, hidden]` (the embedding's when tied).
     lm_head: Tensor,
     device: Device,
+    /// The checksum of the weights it was loaded from (see [`Llama::fingerprint`]).
+    pub(super) fingerprint: String,
 }
 
 impl Llama {
@@ -132,6 +145,7 @@ impl Llama {
             norm,
             lm_head,
             device,
+            fingerprint: String::new(),
         })
     }
 
@@ -143,6 +157,13 @@ impl Llama {
     /// The device its weights are on.
     pub fn device(&self) -> &Device {
         &self.device
+    }
+
+    /// The checksum of the weights [`Llama::load`] read (`sha256:<hex>`, over each tensor's
+    /// name, type, shape and bytes): a LoRA model file records it, and loading the adapters onto
+    /// a base with another checksum is refused. Empty for a model not loaded from a directory.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
     }
 
     /// The logits `[batch, positions, vocab]` after each position of `ids` (`[batch, positions]`
@@ -208,13 +229,26 @@ impl Llama {
     /// is a target, 0 where it is only context, such as a prompt; position 0 is never a
     /// target). With `rng`, the adapters' dropout applies (training).
     pub fn loss(&self, ids: &Tensor, mask: &Tensor, rng: Option<&mut Rng>) -> Result<Tensor> {
-        let mut pass = Pass { rng, tape: None };
-        let (sums, counts) = self.target_log_probs(ids, mask, &mut pass)?;
-        let count = counts.sum_all()?.to_scalar::<f32>()?;
+        let (sum, count) = self.loss_sum(ids, mask, rng)?;
         if count == 0.0 {
             return Err(crate::Error::Data("the loss mask marks no target".into()));
         }
-        Ok((sums.sum_all()?.neg()? / f64::from(count))?)
+        Ok((sum / count)?)
+    }
+
+    /// The summed next-token loss over the positions `mask` marks and their count (see
+    /// [`Llama::loss`]): what a training step's gradient is taken of, with the adapters'
+    /// dropout drawn from `rng`.
+    pub(crate) fn loss_sum(
+        &self,
+        ids: &Tensor,
+        mask: &Tensor,
+        rng: Option<&mut Rng>,
+    ) -> Result<(Tensor, f64)> {
+        let mut pass = Pass { rng, tape: None };
+        let (sums, counts) = self.target_log_probs(ids, mask, &mut pass)?;
+        let count = counts.sum_all()?.to_scalar::<f32>()?;
+        Ok((sums.sum_all()?.neg()?, f64::from(count)))
     }
 
     /// Per record: the sum of its targets' log-probabilities and their count (`[batch]` each).
@@ -252,24 +286,65 @@ impl Llama {
         mask: &Tensor,
         clip: f64,
     ) -> Result<(Vec<Tensor>, Vec<f32>)> {
+        let clipped = self.clipped_unit_gradients(ids, mask, clip, None)?;
+        Ok((clipped.sums, clipped.norms))
+    }
+
+    /// [`Llama::clipped_gradients`] with records grouped into privacy units: `units[i]` is
+    /// record `i`'s unit (`0..u`); each unit's gradient (the sum of its records') is clipped.
+    /// Returns the sums and each unit's norm before clipping.
+    pub(crate) fn clipped_unit_gradients(
+        &self,
+        ids: &Tensor,
+        mask: &Tensor,
+        clip: f64,
+        units: Option<&[usize]>,
+    ) -> Result<Clipped> {
         let mut pass = Pass { rng: None, tape: Some(Vec::new()) };
         let (sums, counts) = self.target_log_probs(ids, mask, &mut pass)?;
+        let loss = f64::from(sums.sum_all()?.neg()?.to_scalar::<f32>()?);
+        let tokens = f64::from(counts.sum_all()?.to_scalar::<f32>()?);
         let per_record = (sums / counts.clamp(1f32, f32::MAX)?)?.neg()?;
         let grads = per_record.sum_all()?.backward()?;
         let b = ids.dim(0)?;
+        // Records to units: a `[u, b]` 0/1 matrix summing each unit's records.
+        let grouping = match units {
+            Some(units) if units.len() != b => {
+                return Err(crate::Error::Data(format!("{} unit ids for {b} records", units.len())))
+            }
+            Some(units) => {
+                let u = units.iter().max().map_or(0, |m| m + 1);
+                let mut onehot = vec![0f32; u * b];
+                for (r, &unit) in units.iter().enumerate() {
+                    onehot[unit * b + r] = 1.0;
+                }
+                Some(Tensor::from_vec(onehot, (u, b), &self.device)?)
+            }
+            None => None,
+        };
         let mut pieces: Vec<(Var, Tensor)> = Vec::new();
         for tape in pass.tape.iter().flatten() {
             let (a, d_a, v_b, d_b) = tape.per_example(&grads)?;
-            pieces.push((a, d_a));
-            pieces.push((v_b, d_b));
+            for (var, d) in [(a, d_a), (v_b, d_b)] {
+                let d = match &grouping {
+                    Some(m) => {
+                        let dims = d.dims().to_vec();
+                        let flat = m.matmul(&d.flatten_from(1)?)?;
+                        flat.reshape([&[m.dim(0)?][..], &dims[1..]].concat())?
+                    }
+                    None => d,
+                };
+                pieces.push((var, d));
+            }
         }
-        let mut squares = Tensor::zeros(b, DType::F32, &self.device)?;
+        let n = grouping.as_ref().map_or(Ok(b), |m| m.dim(0))?;
+        let mut squares = Tensor::zeros(n, DType::F32, &self.device)?;
         for (_, d) in &pieces {
             squares = (squares + d.sqr()?.flatten_from(1)?.sum(1)?)?;
         }
         let norms = squares.sqrt()?;
         let factors = (norms.clone() + 1e-12)?.recip()?.affine(clip, 0.0)?.clamp(0f32, 1f32)?;
-        let factors = factors.reshape((b, 1, 1))?;
+        let factors = factors.reshape((n, 1, 1))?;
         let mut out = Vec::new();
         for (name, var) in self.adapters() {
             let (_, d) = pieces.iter().find(|(v, _)| v.id() == var.id()).ok_or_else(|| {
@@ -277,7 +352,7 @@ impl Llama {
             })?;
             out.push(d.broadcast_mul(&factors)?.sum(0)?);
         }
-        Ok((out, norms.to_vec1()?))
+        Ok(Clipped { sums: out, norms: norms.to_vec1()?, loss, tokens })
     }
 
     /// Adds fresh adapters of `config` to its target projections in every block (`A` drawn

@@ -39,8 +39,13 @@ impl BaseTokenizer {
         use tokenizers::models::bpe::{BpeTrainerBuilder, BPE};
         use tokenizers::pre_tokenizers::byte_level::ByteLevel;
         let failed = |e: tokenizers::Error| Error::Data(format!("tokenizer training: {e}"));
-        let mut trainer =
-            BpeTrainerBuilder::new().show_progress(false).vocab_size(vocab_size).build();
+        // Every byte in the vocabulary (as byte-level BPE tokenizers have it), so that any text
+        // can be written, not only the training texts' characters.
+        let mut trainer = BpeTrainerBuilder::new()
+            .show_progress(false)
+            .vocab_size(vocab_size)
+            .initial_alphabet(ByteLevel::alphabet().into_iter().collect())
+            .build();
         let mut tokenizer = tokenizers::TokenizerBuilder::new()
             .with_model(BPE::default())
             .with_normalizer(None::<tokenizers::NormalizerWrapper>)
@@ -57,6 +62,31 @@ impl BaseTokenizer {
     /// How many token ids it gives (its vocabulary with added tokens).
     pub fn vocab_size(&self) -> usize {
         self.inner.get_vocab_size(true)
+    }
+
+    /// Each token's bytes, by id: what the token writes into the text (`None` for a special
+    /// token such as `<s>`, never drawn in a record). Byte-level vocabularies (GPT-2's,
+    /// Llama 3's, SmolLM's: a space is `Ġ`) are mapped back through GPT-2's byte-to-character
+    /// table; SentencePiece ones (Llama 2's, Mistral's: a space is `▁`, a byte `<0x0A>`) by
+    /// their conventions.
+    pub fn token_bytes(&self) -> Vec<Option<Box<[u8]>>> {
+        let vocab = self.inner.get_vocab(true);
+        let added = self.inner.get_added_tokens_decoder();
+        let byte_level = vocab.keys().any(|t| t.contains('\u{120}') || t.contains('\u{10a}'));
+        let table = byte_level_table();
+        let mut out = vec![None; self.vocab_size().max(vocab.len())];
+        for (text, id) in vocab {
+            let bytes: Option<Vec<u8>> = match added.get(&id) {
+                Some(token) if token.special => None,
+                Some(token) => Some(token.content.as_bytes().to_vec()),
+                None if byte_level => text.chars().map(|c| table.get(&c).copied()).collect(),
+                None => Some(sentencepiece_bytes(&text)),
+            };
+            if let Some(slot) = out.get_mut(id as usize) {
+                *slot = bytes.map(Vec::into_boxed_slice);
+            }
+        }
+        out
     }
 
     /// The ids of `text`, without special tokens.
@@ -77,10 +107,44 @@ impl BaseTokenizer {
     }
 }
 
+/// GPT-2's byte-level alphabet, reversed: each byte is written as one character, the
+/// printable ones as themselves and the rest as `U+0100` onwards in byte order (the table of
+/// `bytes_to_unicode` in OpenAI's GPT-2 encoder, which byte-level BPE tokenizers share).
+fn byte_level_table() -> std::collections::HashMap<char, u8> {
+    let mut table = std::collections::HashMap::new();
+    let mut next = 256u32;
+    for b in 0..=255u8 {
+        let printable = matches!(b, 33..=126 | 161..=172 | 174..=255);
+        let code = if printable {
+            u32::from(b)
+        } else {
+            next += 1;
+            next - 1
+        };
+        if let Some(c) = char::from_u32(code) {
+            table.insert(c, b);
+        }
+    }
+    table
+}
+
+/// A SentencePiece token's bytes: `<0xNN>` is that byte, `▁` a space.
+fn sentencepiece_bytes(text: &str) -> Vec<u8> {
+    let hex = text.strip_prefix("<0x").and_then(|t| t.strip_suffix('>'));
+    match hex.filter(|h| h.len() == 2).and_then(|h| u8::from_str_radix(h, 16).ok()) {
+        Some(byte) => vec![byte],
+        None => text.replace('\u{2581}', " ").into_bytes(),
+    }
+}
+
 /// The prompt before every record: the columns, their kinds, and the record's shape.
 pub fn prompt(schema: &Schema) -> String {
-    let columns: Vec<String> =
-        schema.columns.iter().map(|c| format!("{} ({})", c.name, kind_name(&c.kind))).collect();
+    let columns: Vec<String> = schema
+        .columns
+        .iter()
+        .filter(|c| in_record(&c.kind))
+        .map(|c| format!("{} ({})", c.name, kind_name(&c.kind)))
+        .collect();
     format!("A table's record as JSON. Columns: {}.{RECORD_END}", columns.join(", "))
 }
 
@@ -90,13 +154,21 @@ fn kind_name(kind: &ColumnKind) -> String {
     name.and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
 }
 
+/// Whether a column is written in the records: identifiers are not (their values are
+/// regenerated, never learned).
+pub(crate) fn in_record(kind: &ColumnKind) -> bool {
+    !matches!(kind, ColumnKind::Identifier { .. })
+}
+
 /// One record (`None`: missing) as compact JSON in the schema's column order: numbers as
-/// numbers when they read as such, a missing cell as `null`, the rest as strings.
+/// numbers when they read as such, a missing cell as `null`, the rest as strings; identifier
+/// columns left out.
 pub fn record_json(schema: &Schema, row: &[Option<&str>]) -> String {
     let fields: Vec<String> = schema
         .columns
         .iter()
         .zip(row)
+        .filter(|(column, _)| in_record(&column.kind))
         .map(|(column, cell)| {
             let value = match (cell, &column.kind) {
                 (None, _) => serde_json::Value::Null,
@@ -127,14 +199,8 @@ pub fn sequences(
     pack: bool,
 ) -> Result<(Vec<u32>, Vec<f32>)> {
     let head = tokenizer.encode(prompt)?;
-    let (mut ids, mut mask) = (Vec::new(), Vec::new());
-    let mut open = 0;
-    let pad = |ids: &mut Vec<u32>, mask: &mut Vec<f32>, used: usize| {
-        ids.extend(std::iter::repeat_n(0, len - used));
-        mask.extend(std::iter::repeat_n(0.0, len - used));
-    };
-    for (i, record) in records.iter().enumerate() {
-        let body = tokenizer.encode(record)?;
+    let bodies = records.iter().map(|r| tokenizer.encode(r)).collect::<Result<Vec<_>>>()?;
+    for (i, body) in bodies.iter().enumerate() {
         if head.len() + body.len() > len {
             return Err(Error::Data(format!(
                 "record {} takes {} tokens with the prompt, over the sequence length {len}",
@@ -142,30 +208,61 @@ pub fn sequences(
                 head.len() + body.len()
             )));
         }
-        // Close the open sequence when this record does not join it.
-        if open > 0 && (!pack || open + body.len() > len) {
-            pad(&mut ids, &mut mask, open);
-            open = 0;
-        }
-        if open == 0 {
-            ids.extend(&head);
-            mask.extend(std::iter::repeat_n(0.0, head.len()));
-            open = head.len();
-        }
-        ids.extend(&body);
-        mask.extend(std::iter::repeat_n(1.0, body.len()));
-        open += body.len();
     }
-    if open > 0 {
-        pad(&mut ids, &mut mask, open);
+    let bodies: Vec<&[u32]> = bodies.iter().map(Vec::as_slice).collect();
+    let (mut ids, mut mask, width) = pack_records(&head, &bodies, len, pack);
+    // Padded on to `len`.
+    let rows = ids.len() / width.max(1);
+    let (mut padded_ids, mut padded_mask) = (Vec::new(), Vec::new());
+    for r in 0..rows {
+        padded_ids.extend(&ids[r * width..(r + 1) * width]);
+        padded_ids.extend(std::iter::repeat_n(0, len - width));
+        padded_mask.extend(&mask[r * width..(r + 1) * width]);
+        padded_mask.extend(std::iter::repeat_n(0.0, len - width));
     }
+    (ids, mask) = (padded_ids, padded_mask);
     Ok((ids, mask))
+}
+
+/// The sequences of `bodies` (records' ids, each at most `len - head.len()` long) after
+/// `head` (the prompt's ids): with `pack` as many whole records per sequence as fit in `len`,
+/// else one each; padded with id 0 (not a target) to the longest sequence. Returns the ids,
+/// the target mask (row-major) and that width.
+pub(crate) fn pack_records(
+    head: &[u32],
+    bodies: &[&[u32]],
+    len: usize,
+    pack: bool,
+) -> (Vec<u32>, Vec<f32>, usize) {
+    let mut sequences: Vec<(Vec<u32>, Vec<f32>)> = Vec::new();
+    for body in bodies {
+        let joins = sequences.last().is_some_and(|(ids, _)| pack && ids.len() + body.len() <= len);
+        if !joins {
+            sequences.push((head.to_vec(), vec![0.0; head.len()]));
+        }
+        if let Some((ids, mask)) = sequences.last_mut() {
+            ids.extend_from_slice(body);
+            mask.extend(std::iter::repeat_n(1.0, body.len()));
+        }
+    }
+    let width = sequences.iter().map(|(ids, _)| ids.len()).max().unwrap_or(0);
+    let (mut ids, mut mask) = (Vec::new(), Vec::new());
+    for (i, m) in sequences {
+        let pad = width - i.len();
+        ids.extend(i);
+        ids.extend(std::iter::repeat_n(0, pad));
+        mask.extend(m);
+        mask.extend(std::iter::repeat_n(0.0, pad));
+    }
+    (ids, mask, width)
 }
 
 /// Generates `n` records' texts: all start from `prompt`, then draw one token at a time (a KV
 /// cache keeps the earlier positions) with `sampling`, each ending when a token writes
 /// [`RECORD_END`] or after `max_tokens` (such a text is returned as it stands: the caller
-/// validates records). The same `seed`, the same texts.
+/// validates records). With `grammar`, each token is drawn among those that keep the record
+/// inside its shape, and a record with none left ends there. The same `seed`, the same texts.
+#[allow(clippy::too_many_arguments)] // A sampling pass: each is one of its settings.
 pub fn generate_records(
     model: &super::Llama,
     tokenizer: &BaseTokenizer,
@@ -174,6 +271,7 @@ pub fn generate_records(
     sampling: &crate::generate::Sampling,
     max_tokens: usize,
     seed: u64,
+    grammar: Option<&super::RecordGrammar>,
 ) -> Result<Vec<String>> {
     use candle_core::Tensor;
     let device = model.device().clone();
@@ -185,17 +283,30 @@ pub fn generate_records(
     let (mut rng, mut probs) = (crate::rng::Rng::new(seed, 0), Vec::new());
     let mut texts = vec![Vec::new(); n];
     let mut done = vec![false; n];
+    let mut states: Vec<_> = grammar.map(|g| vec![g.start(); n]).unwrap_or_default();
     for _ in 0..max_tokens {
         let last = logits.dim(1)? - 1;
-        let rows = logits.narrow(1, last, 1)?.squeeze(1)?.to_vec2::<f32>()?;
+        let mut rows = logits.narrow(1, last, 1)?.squeeze(1)?.to_vec2::<f32>()?;
         let mut next = vec![0u32; n];
-        for (r, row) in rows.iter().enumerate() {
+        for (r, row) in rows.iter_mut().enumerate() {
             if done[r] {
                 continue;
             }
+            if let Some(g) = grammar {
+                if !g.bar(states[r], row) {
+                    done[r] = true;
+                    continue;
+                }
+            }
             next[r] = crate::generate::sample(row, sampling, &mut rng, &mut probs);
             texts[r].push(next[r]);
-            done[r] = tokenizer.decode(&[next[r]])?.contains(RECORD_END);
+            if let Some(g) = grammar {
+                match g.advance(states[r], next[r]) {
+                    Some(state) => states[r] = state,
+                    None => done[r] = true,
+                }
+            }
+            done[r] |= tokenizer.decode(&[next[r]])?.contains(RECORD_END);
         }
         if done.iter().all(|&d| d) {
             break;

@@ -12,9 +12,9 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
-use regex_automata::dfa::{dense, Automaton, StartKind};
-use regex_automata::util::{primitives::StateID, start};
-use regex_automata::Anchored;
+use regex_automata::util::primitives::StateID;
+
+use crate::byte_dfa::ByteDfa;
 
 use super::{TEXT_BASE, TEXT_END, TEXT_MISSING};
 
@@ -33,7 +33,7 @@ const MAX_STATES: usize = 20_000;
 #[derive(Clone, Debug)]
 pub struct TextPattern {
     pattern: String,
-    dfa: dense::DFA<Vec<u32>>,
+    dfa: ByteDfa,
     start: StateID,
     /// Each subword token's text, by id.
     tokens: Vec<Box<[u8]>>,
@@ -59,17 +59,8 @@ impl TextPattern {
     /// `max_tokens` tokens; an error in words when it does not compile, is too large, or no
     /// text of at most `max_tokens` of the model's tokens matches it.
     pub fn new(pattern: &str, model: &SubwordModel, max_tokens: usize) -> Result<Self, String> {
-        let config = dense::Config::new()
-            .start_kind(StartKind::Anchored)
-            .dfa_size_limit(Some(SIZE_LIMIT))
-            .determinize_size_limit(Some(SIZE_LIMIT));
-        let dfa = dense::Builder::new()
-            .configure(config)
-            .build(pattern)
-            .map_err(|e| format!("regular expression '{pattern}' cannot be used: {e}"))?;
-        let start = dfa
-            .start_state(&start::Config::new().anchored(Anchored::Yes))
-            .map_err(|e| format!("regular expression '{pattern}' has no start: {e}"))?;
+        let dfa = ByteDfa::new(pattern, SIZE_LIMIT)?;
+        let start = dfa.start();
         let tokens = (0..model.vocab_len() as u32)
             .map(|id| model.token_text(id).as_bytes().into())
             .collect();
@@ -96,20 +87,13 @@ impl TextPattern {
     }
 
     /// The state after `bytes` from `state`; `None` once no text can match.
-    fn walk(&self, mut state: StateID, bytes: &[u8]) -> Option<StateID> {
-        for &b in bytes {
-            state = self.dfa.next_state(state, b);
-            if self.dfa.is_dead_state(state) || self.dfa.is_quit_state(state) {
-                return None;
-            }
-        }
-        Some(state)
+    fn walk(&self, state: StateID, bytes: &[u8]) -> Option<StateID> {
+        self.dfa.walk(state, bytes)
     }
 
-    /// Whether the text read into `state` matches as a whole (a dense DFA reports a match one
-    /// step late: after the end of the input).
+    /// Whether the text read into `state` matches as a whole.
     fn matches(&self, state: StateID) -> bool {
-        self.dfa.is_match_state(self.dfa.next_eoi_state(state))
+        self.dfa.matches(state)
     }
 
     /// The fewest tokens to a match from every state the vocabulary reaches, those above

@@ -1,0 +1,258 @@
+//! Decoding a LoRA model's records inside the schema: the shape of a record (`{"age":39,...}`
+//! then the end mark, every column once in the schema's order) is written as one regular
+//! expression, compiled to a byte automaton ([`ByteDfa`]), and at each step a token is drawn
+//! only when its bytes keep the record inside it. Field names and punctuation are then forced,
+//! integers are digits, floats JSON numbers, categories one of the model file's domain (or its
+//! rare bucket), dates the column's format, text a JSON string, and any value may be `null`.
+//! The records parse by construction, unless one runs out of tokens (then it is dropped).
+//!
+//! The tokens a state allows are found by walking every token's bytes from it, once per state
+//! met (cached as a bit set), not once per record and step.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use regex_automata::util::primitives::StateID;
+
+use super::text::{in_record, RECORD_END};
+use crate::byte_dfa::ByteDfa;
+use crate::schema::ColumnKind;
+use crate::tokenizer::Tokenizer;
+
+/// Largest automaton of a record's shape. Past it (a table of many long category lists), the
+/// categories are left to the parser's check instead: see [`RecordGrammar::new`].
+const SIZE_LIMIT: usize = 1 << 25;
+/// States whose allowed tokens are kept.
+const MAX_CACHED: usize = 8192;
+
+/// The shape of one record of a schema, over a base tokenizer's tokens.
+pub struct RecordGrammar {
+    dfa: ByteDfa,
+    /// Each token's bytes (`None`: never drawn, such as a special token).
+    tokens: Vec<Option<Box<[u8]>>>,
+    /// Per state met, the tokens it allows (bit `t` of word `t / 64`).
+    allowed: Mutex<HashMap<StateID, Arc<[u64]>>>,
+}
+
+impl RecordGrammar {
+    /// The grammar of `tokenizer`'s schema (and category domains) over tokens of the given
+    /// bytes. When the category lists make the automaton too large, categories are any JSON
+    /// string (the parser still checks them).
+    pub fn new(tokenizer: &Tokenizer, tokens: Vec<Option<Box<[u8]>>>) -> Result<Self, String> {
+        let dfa = ByteDfa::new(&record_pattern(tokenizer, true), SIZE_LIMIT)
+            .or_else(|_| ByteDfa::new(&record_pattern(tokenizer, false), SIZE_LIMIT))?;
+        Ok(RecordGrammar { dfa, tokens, allowed: Mutex::default() })
+    }
+
+    /// The state of an empty record.
+    pub fn start(&self) -> StateID {
+        self.dfa.start()
+    }
+
+    /// The state after token `token` from `state`; `None` if it leaves the shape.
+    pub fn advance(&self, state: StateID, token: u32) -> Option<StateID> {
+        let bytes = self.tokens.get(token as usize)?.as_deref()?;
+        self.dfa.walk(state, bytes)
+    }
+
+    /// Sets to -inf the logits of the tokens that would leave the shape from `state`; false
+    /// when no token is left (the caller ends the record).
+    pub fn bar(&self, state: StateID, logits: &mut [f32]) -> bool {
+        let allowed = self.allowed(state);
+        let mut any = false;
+        for (t, logit) in logits.iter_mut().enumerate() {
+            let on = allowed.get(t / 64).is_some_and(|w| w >> (t % 64) & 1 == 1);
+            if on {
+                any = true;
+            } else {
+                *logit = f32::NEG_INFINITY;
+            }
+        }
+        any
+    }
+
+    /// The tokens `state` allows, as a bit set.
+    fn allowed(&self, state: StateID) -> Arc<[u64]> {
+        if let Some(set) = self.allowed.lock().ok().and_then(|c| c.get(&state).cloned()) {
+            return set;
+        }
+        let mut words = vec![0u64; self.tokens.len().div_ceil(64)];
+        for (t, bytes) in self.tokens.iter().enumerate() {
+            let Some(bytes) = bytes.as_deref().filter(|b| !b.is_empty()) else { continue };
+            if self.dfa.walk(state, bytes).is_some() {
+                words[t / 64] |= 1 << (t % 64);
+            }
+        }
+        let set: Arc<[u64]> = words.into();
+        if let Ok(mut cache) = self.allowed.lock() {
+            if cache.len() < MAX_CACHED {
+                cache.insert(state, set.clone());
+            }
+        }
+        set
+    }
+}
+
+/// The regular expression of a record: `{`, each recorded column as `"name":value` (value or
+/// `null`) joined by commas in the schema's order, `}` and the end mark. With `domains`, a
+/// category is one of its column's values or the rare bucket; without, any JSON string.
+pub(crate) fn record_pattern(tokenizer: &Tokenizer, domains: bool) -> String {
+    let schema = tokenizer.schema();
+    let fields: Vec<String> = schema
+        .columns
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| in_record(&c.kind))
+        .map(|(i, c)| {
+            let name = regex::escape(&json_string(&c.name));
+            let value = match (&c.kind, tokenizer.categories(i).filter(|_| domains)) {
+                (_, Some((values, rare))) => {
+                    let mut options: Vec<String> = values
+                        .iter()
+                        .map(String::as_str)
+                        .chain([rare])
+                        .map(|v| regex::escape(&json_string(v)))
+                        .collect();
+                    options.sort();
+                    options.dedup();
+                    format!("(?:{})", options.join("|"))
+                }
+                (ColumnKind::Integer, _) => integer(tokenizer.number_range(i)),
+                (ColumnKind::Float { decimals }, _) => format!(
+                    "{}(?:\\.[0-9]{{1,{}}})?",
+                    integer(tokenizer.number_range(i)),
+                    (*decimals).clamp(1, 17)
+                ),
+                (ColumnKind::Datetime { format }, _) => format!("\"{}\"", date_pattern(format)),
+                _ => JSON_STRING.to_string(),
+            };
+            format!("{name}:(?:{value}|null)")
+        })
+        .collect();
+    format!("\\{{{}\\}}{}", fields.join(","), regex::escape(RECORD_END))
+}
+
+/// A JSON integer with no more digits than the column's largest magnitude (`range`, as the
+/// tokenizer holds it; 18 digits without one), negative only when the range reaches below 0.
+fn integer(range: Option<(f64, f64)>) -> String {
+    let (lo, hi) = range.unwrap_or((-1e18, 1e18));
+    let largest = lo.abs().max(hi.abs()).max(1.0);
+    let digits = (largest.log10().floor() as usize + 1).clamp(1, 18);
+    let sign = if lo < 0.0 { "-?" } else { "" };
+    format!("{sign}(?:0|[1-9][0-9]{{0,{}}})", digits - 1)
+}
+/// A JSON string: no raw control character, escapes as JSON writes them.
+const JSON_STRING: &str = r#""(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*""#;
+
+/// `text` as a JSON string literal (quotes and escapes included).
+fn json_string(text: &str) -> String {
+    serde_json::Value::String(text.to_string()).to_string()
+}
+
+/// A pattern for the dates a chrono `format` writes: its common fields as digits in range,
+/// literal text escaped, any other field as characters that need no JSON escape.
+fn date_pattern(format: &str) -> String {
+    let mut out = String::new();
+    let mut chars = format.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push_str(&regex::escape(&json_string(&c.to_string()).replace('"', "")));
+            continue;
+        }
+        let field = match chars.next() {
+            Some('Y') => "[0-9]{4}",
+            Some('y') | Some('C') => "[0-9]{2}",
+            Some('m') => "(?:0[1-9]|1[0-2])",
+            Some('d') => "(?:0[1-9]|[12][0-9]|3[01])",
+            Some('e') => "(?: [1-9]|[12][0-9]|3[01])",
+            Some('H') => "(?:[01][0-9]|2[0-3])",
+            Some('M') | Some('S') => "[0-5][0-9]",
+            Some('%') => "%",
+            _ => r#"[^"\\\x00-\x1f]*"#,
+        };
+        out.push_str(field);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::TrainConfig;
+    use crate::table::Table;
+
+    fn tokenizer() -> crate::Result<Tokenizer> {
+        let names = ["n", "x", "c", "d", "t"].map(String::from).to_vec();
+        let rows = 30;
+        let columns = vec![
+            (0..rows).map(|r| Some(format!("{}", r % 7))).collect(),
+            (0..rows).map(|r| Some(format!("{}.5", r % 4))).collect(),
+            (0..rows).map(|r| Some(["a\"b", "c d"][r % 2].to_string())).collect(),
+            (0..rows).map(|r| Some(format!("2024-02-{:02}", 1 + r % 20))).collect(),
+            (0..rows).map(|r| Some(format!("free text number {r} with words"))).collect(),
+        ];
+        let table = Table::from_columns(names, columns)?;
+        let config = TrainConfig::default();
+        let (table, schema) = crate::schema::prepare(&table, &config.schema_settings())?;
+        Tokenizer::fit(&table, &schema, &config.tokenizer_settings())
+    }
+
+    #[test]
+    fn the_record_pattern_takes_records_of_the_schema_only() -> crate::Result<()> {
+        let t = tokenizer()?;
+        let kinds: Vec<String> =
+            t.schema().columns.iter().map(|c| format!("{:?}", c.kind)).collect();
+        assert!(kinds[4] == "Text", "{kinds:?}");
+        let dfa =
+            ByteDfa::new(&record_pattern(&t, true), SIZE_LIMIT).map_err(crate::Error::Data)?;
+        let whole =
+            |text: &str| dfa.walk(dfa.start(), text.as_bytes()).is_some_and(|s| dfa.matches(s));
+        let good = [
+            "{\"n\":3,\"x\":1.5,\"c\":\"a\\\"b\",\"d\":\"2024-02-09\",\"t\":\"hi \\u00e9\"}\n",
+            "{\"n\":null,\"x\":0,\"c\":\"c d\",\"d\":null,\"t\":\"é\"}\n",
+        ];
+        for record in good {
+            assert!(whole(record), "{record}");
+        }
+        let bad = [
+            "{\"n\":3,\"x\":1.5,\"c\":\"a\\\"b\",\"d\":\"2024-02-09\",\"t\":\"\"}", // no end mark
+            "{\"x\":1.5,\"n\":3,\"c\":\"c d\",\"d\":null,\"t\":\"\"}\n",            // order
+            "{\"n\":3.5,\"x\":1,\"c\":\"c d\",\"d\":null,\"t\":\"\"}\n",            // integer
+            "{\"n\":3,\"x\":1,\"c\":\"e\",\"d\":null,\"t\":\"\"}\n",                // category
+            "{\"n\":3,\"x\":1,\"c\":\"c d\",\"d\":\"2024-13-01\",\"t\":\"\"}\n",    // month
+            "{\"n\":3,\"x\":1,\"c\":\"c d\",\"d\":null,\"t\":\"a\nb\"}\n",          // raw newline
+            "{\"n\":03,\"x\":1,\"c\":\"c d\",\"d\":null,\"t\":\"\"}\n",             // leading zero
+            "{\"n\":10,\"x\":1,\"c\":\"c d\",\"d\":null,\"t\":\"\"}\n", // 2 digits of 0..6
+            "{\"n\":-1,\"x\":1,\"c\":\"c d\",\"d\":null,\"t\":\"\"}\n", // below 0
+        ];
+        for record in bad {
+            assert!(!whole(record), "{record}");
+        }
+        // Without domains, any string is a category.
+        let loose =
+            ByteDfa::new(&record_pattern(&t, false), SIZE_LIMIT).map_err(crate::Error::Data)?;
+        let record = "{\"n\":3,\"x\":1,\"c\":\"e\",\"d\":null,\"t\":\"\"}\n";
+        assert!(loose.walk(loose.start(), record.as_bytes()).is_some_and(|s| loose.matches(s)));
+        Ok(())
+    }
+
+    #[test]
+    fn tokens_are_barred_when_they_leave_the_shape() -> crate::Result<()> {
+        let t = tokenizer()?;
+        let texts = ["{\"n\":", "3", "33", ",", "}", "x", "{\"x\":", "\n", "null"];
+        let tokens = texts.iter().map(|s| Some(s.as_bytes().into())).chain([None]).collect();
+        let g = RecordGrammar::new(&t, tokens).map_err(crate::Error::Data)?;
+        let open = |logits: &[f32]| -> Vec<usize> {
+            (0..logits.len()).filter(|&i| logits[i].is_finite()).collect()
+        };
+        let mut logits = vec![0f32; texts.len() + 1];
+        assert!(g.bar(g.start(), &mut logits));
+        assert_eq!(open(&logits), [0], "only the first field's name opens a record");
+        let s = g.advance(g.start(), 0).ok_or_else(|| crate::Error::Data("barred".into()))?;
+        let mut logits = vec![0f32; texts.len() + 1];
+        g.bar(s, &mut logits);
+        assert_eq!(open(&logits), [1, 8], "one digit (of 0..6) or null; the special token never");
+        assert!(g.advance(s, 5).is_none() && g.advance(s, 9).is_none());
+        Ok(())
+    }
+}
