@@ -467,13 +467,15 @@ fn run(cli: Cli) -> CliResult<()> {
             let inputs: Vec<&Path> =
                 [Some(args.input.as_path()), config_path].into_iter().flatten().collect();
             refuse_overwriting(&[&args.model], &inputs)?;
-            let mut config =
-                load_config(config_path, args.seed, args.epochs, args.delimiter, &args.privacy)?;
+            let mut config = load_config(
+                config_path,
+                args.seed,
+                args.epochs,
+                args.delimiter,
+                &args.privacy,
+                args.base_model,
+            )?;
             config.training.device = args.device.unwrap_or(config.training.device);
-            if let Some(base) = args.base_model {
-                config.model.kind = doppel_core::config::ModelKind::Lora;
-                config.model.base_model = Some(base);
-            }
             let input = Input { path: &args.input, format: args.format.map(Format::from) };
             train_command(&input, &args.model, &mut config, 0.0).map(drop)
         }
@@ -558,7 +560,7 @@ fn run(cli: Cli) -> CliResult<()> {
             check()?;
             // Before the training, not after it: an output named with an unknown extension.
             Format::of_path(&output).map_err(CliError::from)?;
-            let mut config = load_config(config.as_deref(), seed, None, None, &privacy)?;
+            let mut config = load_config(config.as_deref(), seed, None, None, &privacy, None)?;
             config.training.device = device.unwrap_or(config.training.device);
             let source = Input { path: &input, format: format.map(Format::from) };
             let split = train_command(&source, &model, &mut config, holdout_share)?;
@@ -608,6 +610,7 @@ fn load_config(
     epochs: Option<usize>,
     delimiter: Option<char>,
     privacy: &PrivacyArgs,
+    base_model: Option<PathBuf>,
 ) -> CliResult<TrainConfig> {
     let mut config = match path {
         Some(p) => TrainConfig::from_file(p).map_err(CliError::from)?,
@@ -624,6 +627,10 @@ fn load_config(
         config.delimiter = Some(d);
     }
     privacy.apply(&mut config.privacy)?;
+    if let Some(base) = base_model {
+        config.model.kind = doppel_core::config::ModelKind::Lora;
+        config.model.base_model = Some(base);
+    }
     config.validate().map_err(CliError::from)?;
     Ok(config)
 }

@@ -368,12 +368,20 @@ impl Tokenizer {
     }
 
     /// A categorical column's domain: the values it keeps verbatim, and the text written for
-    /// the rest (the rare bucket); `None` for a column of another kind.
-    pub(crate) fn categories(&self, column: usize) -> Option<(&[String], &str)> {
+    /// the rest (the rare bucket) when the source had values in it; `None` for a column of
+    /// another kind.
+    pub(crate) fn categories(&self, column: usize) -> Option<(&[String], Option<&str>)> {
         match self.codecs.get(column) {
-            Some(Codec::Categorical { values, .. }) => Some((values, &self.rare_token)),
+            Some(Codec::Categorical { values, rare }) => {
+                Some((values, rare.then_some(self.rare_token.as_str())))
+            }
             _ => None,
         }
+    }
+
+    /// The text written for a category in the rare bucket.
+    pub(crate) fn rare_token(&self) -> &str {
+        &self.rare_token
     }
 
     /// A number column's range as its codec holds it (the smallest and largest exact value or

@@ -84,8 +84,10 @@ fn released(m: &TrainedModel) -> Result<BTreeMap<String, Value>> {
     let mut fields = BTreeMap::new();
     leaves(&json, String::new(), &mut fields);
     fields.retain(|path, _| !is_noisy(path));
-    let names: Vec<Value> =
-        m.network()?.params().iter().map(|(n, _)| Value::String(n.to_string())).collect();
+    let names: Vec<Value> = match m.lora_model() {
+        Some(lora) => lora.llama().adapters().into_iter().map(|(n, _)| Value::String(n)).collect(),
+        None => m.network()?.params().iter().map(|(n, _)| Value::String(n.to_string())).collect(),
+    };
     fields.insert("tensors".into(), Value::Array(names));
     Ok(fields)
 }
@@ -171,6 +173,26 @@ fn neighbouring_adult_slices_differ_only_in_noise() -> Result<()> {
     let mut config = dp_config(1);
     config.model.hidden_size = 32;
     config.model.embedding_dim = 16;
+    assert_passes(&d, &d_prime, &config)
+}
+
+/// The LoRA model's file under DP: the same audit on a slice of Adult, LoRA adapters on a tiny
+/// random base (its tokenizer trained on the slice: the base is public, the same for both runs).
+#[test]
+fn neighbouring_adult_slices_differ_only_in_noise_under_lora() -> Result<()> {
+    let text = adult()?;
+    let d: String = text.lines().take(301).map(|l| format!("{l}\n")).collect();
+    let d_prime = format!("{d}{ADULT_ROW}\n");
+    let dir = tempfile::tempdir().map_err(|e| Error::io("a temporary directory", e))?;
+    doppel_core::llama::write_tiny_base(dir.path(), &read(&d)?, 3)?;
+    let mut config = dp_config(1);
+    config.model.kind = doppel_core::config::ModelKind::Lora;
+    config.model.base_model = Some(dir.path().to_path_buf());
+    config.model.lora = Some(doppel_core::llama::LoraConfig {
+        rank: 4,
+        max_record_tokens: 160,
+        ..doppel_core::llama::LoraConfig::default()
+    });
     assert_passes(&d, &d_prime, &config)
 }
 

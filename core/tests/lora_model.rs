@@ -9,8 +9,8 @@ use std::sync::atomic::AtomicBool;
 use candle_core::{Device, Tensor};
 use doppel_core::config::ModelKind;
 use doppel_core::ingest::{read_table, ReadOptions};
-use doppel_core::llama::text::{prompt, record_json, BaseTokenizer};
-use doppel_core::llama::{write_random, LlamaConfig, LoraConfig};
+use doppel_core::llama::text::BaseTokenizer;
+use doppel_core::llama::{write_tiny_base, LoraConfig};
 use doppel_core::{Error, GenerateOptions, Result, Table, TrainConfig, TrainedModel};
 
 fn tempdir() -> Result<tempfile::TempDir> {
@@ -36,35 +36,7 @@ fn adult(rows: usize) -> Result<Table> {
 /// A tiny random Llama (2 layers, hidden 64) in `dir`, with a byte-level BPE tokenizer trained
 /// on `table`'s records as JSON and its prompt.
 fn tiny_base(dir: &Path, table: &Table, seed: u64) -> Result<()> {
-    let config = TrainConfig::default();
-    let schema = doppel_core::schema::infer_schema(table, &config.schema_settings())?;
-    let mut texts: Vec<String> = (0..table.num_rows())
-        .map(|r| {
-            let row: Vec<Option<&str>> =
-                (0..schema.columns.len()).map(|c| table.cell(r, c)).collect();
-            record_json(&schema, &row)
-        })
-        .collect();
-    texts.push(prompt(&schema));
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    BaseTokenizer::train_bpe(&texts, 800, &dir.join("tokenizer.json"))?;
-    let vocab_size = BaseTokenizer::load(dir)?.vocab_size();
-    let llama = LlamaConfig {
-        model_type: "llama".into(),
-        vocab_size,
-        hidden_size: 64,
-        intermediate_size: 112,
-        layers: 2,
-        heads: 4,
-        kv_heads: 2,
-        head_dim: 16,
-        rms_norm_eps: 1e-5,
-        rope_theta: 10_000.0,
-        max_positions: 512,
-        tie_word_embeddings: false,
-        sliding_window: None,
-    };
-    write_random(dir, &llama, seed, 0.02)
+    write_tiny_base(dir, table, seed)
 }
 
 /// A LoRA configuration on the base in `dir`: rank 8, a few epochs at a high learning rate.

@@ -162,3 +162,40 @@ pub fn write_random(dir: &Path, config: &LlamaConfig, seed: u64, std: f64) -> Re
     candle_core::safetensors::save(&tensors, dir.join("model.safetensors"))?;
     Ok(())
 }
+
+/// Writes a tiny random Llama (2 layers, hidden 64, 512 positions) in the Hugging Face layout
+/// into `dir`, with a byte-level BPE tokenizer of at most 800 tokens trained on `table`'s
+/// records as LoRA training writes them (JSON after the schema's prompt): a base model for
+/// tests, examples and host-language tests, which cannot download one.
+pub fn write_tiny_base(dir: &Path, table: &crate::Table, seed: u64) -> Result<()> {
+    use super::text::{prompt, record_json, BaseTokenizer};
+    let config = crate::TrainConfig::default();
+    let schema = crate::schema::infer_schema(table, &config.schema_settings())?;
+    let mut texts: Vec<String> = (0..table.num_rows())
+        .map(|r| {
+            let row: Vec<Option<&str>> =
+                (0..schema.columns.len()).map(|c| table.cell(r, c)).collect();
+            record_json(&schema, &row)
+        })
+        .collect();
+    texts.push(prompt(&schema));
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    BaseTokenizer::train_bpe(&texts, 800, &dir.join("tokenizer.json"))?;
+    let vocab_size = BaseTokenizer::load(dir)?.vocab_size();
+    let llama = LlamaConfig {
+        model_type: "llama".into(),
+        vocab_size,
+        hidden_size: 64,
+        intermediate_size: 112,
+        layers: 2,
+        heads: 4,
+        kv_heads: 2,
+        head_dim: 16,
+        rms_norm_eps: 1e-5,
+        rope_theta: 10_000.0,
+        max_positions: 512,
+        tie_word_embeddings: false,
+        sliding_window: None,
+    };
+    write_random(dir, &llama, seed, 0.02)
+}

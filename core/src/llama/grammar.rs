@@ -110,7 +110,7 @@ pub(crate) fn record_pattern(tokenizer: &Tokenizer, domains: bool) -> String {
                     let mut options: Vec<String> = values
                         .iter()
                         .map(String::as_str)
-                        .chain([rare])
+                        .chain(rare)
                         .map(|v| regex::escape(&json_string(v)))
                         .collect();
                     options.sort();

@@ -12,7 +12,7 @@ mod records;
 pub mod text;
 mod tuned;
 
-pub use checkpoint::write_random;
+pub use checkpoint::{write_random, write_tiny_base};
 pub use config::LlamaConfig;
 pub use grammar::RecordGrammar;
 pub use lora::{LoraConfig, Projection, DEFAULT_MAX_RECORD_TOKENS};

@@ -207,7 +207,9 @@ impl Llama {
         let mask = causal_mask(start, t, &self.device)?;
         let mut x = self.embed.forward(ids)?;
         if let Some(c) = cache.as_deref_mut() {
-            c.layers.resize(self.blocks.len(), None);
+            if c.layers.len() != self.blocks.len() {
+                c.layers = (0..self.blocks.len()).map(|_| new_layer_cache()).collect();
+            }
             c.len = end;
         }
         for (l, block) in self.blocks.iter().enumerate() {
@@ -350,7 +352,9 @@ impl Llama {
             let (_, d) = pieces.iter().find(|(v, _)| v.id() == var.id()).ok_or_else(|| {
                 crate::Error::Data(format!("adapter {name} was not in the forward pass"))
             })?;
-            out.push(d.broadcast_mul(&factors)?.sum(0)?);
+            // Detached: the per-record pieces are products of the pass's activations, and a
+            // sum kept across passes would otherwise keep every pass's graph alive.
+            out.push(d.broadcast_mul(&factors)?.sum(0)?.detach());
         }
         Ok(Clipped { sums: out, norms: norms.to_vec1()?, loss, tokens })
     }
@@ -363,6 +367,18 @@ impl Llama {
         for block in &mut self.blocks {
             for &p in &config.targets {
                 block.projection_mut(p).adapt(config, &mut rng)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Folds every adapter into its projection's weight for inference (see `Adapted::merge`):
+    /// generation then runs as fast as the base. The adapters stay readable (and saved), but
+    /// the model is no longer trained: the training passes would not reach them.
+    pub fn merge_adapters(&mut self) -> Result<()> {
+        for block in &mut self.blocks {
+            for p in Projection::ALL {
+                block.projection_mut(p).merge()?;
             }
         }
         Ok(())
@@ -404,7 +420,7 @@ impl Llama {
         (cos, sin, mask): (&Tensor, &Tensor, &Tensor),
         pass: &mut Pass,
         kernels: Kernels,
-        cached: Option<&mut Option<(Tensor, Tensor)>>,
+        cached: Option<&mut candle_nn::kv_cache::KvCache>,
     ) -> Result<Tensor> {
         let c = &self.config;
         let (b, t, _) = x.dims3()?;
@@ -419,27 +435,29 @@ impl Llama {
         let q = rope(&heads(&block.q, c.heads)?, cos, sin)?;
         let k = rope(&heads(&block.k, c.kv_heads)?, cos, sin)?;
         let v = heads(&block.v, c.kv_heads)?;
-        // Earlier positions' keys and values come from the cache, which keeps them all.
+        // Earlier positions' keys and values come from the cache (written in place into a
+        // buffer that grows by chunks: no copy of the earlier positions per step).
         let (k, v) = match cached {
-            Some(slot) => {
-                let (k, v) = match slot.take() {
-                    Some((k0, v0)) => (Tensor::cat(&[&k0, &k], 2)?, Tensor::cat(&[&v0, &v], 2)?),
-                    None => (k, v),
-                };
-                *slot = Some((k.clone(), v.clone()));
-                (k, v)
+            Some(cache) => {
+                let (k, v) = cache.append(&k, &v)?;
+                (k.contiguous()?, v.contiguous()?)
             }
             None => (k, v),
         };
-        // Each key and value head serves `heads / kv_heads` query heads in turn.
-        let (k, v) = (repeat_kv(&k, c.heads / c.kv_heads)?, repeat_kv(&v, c.heads / c.kv_heads)?);
+        // Each key and value head serves `group` query heads in turn (query head `h` uses
+        // key head `h / group`, as `transformers`' repeat_kv orders them): the query heads of
+        // one key head are stacked over positions, so keys and values are never copied per
+        // query head.
+        let group = c.heads / c.kv_heads;
+        let q = q.reshape((b, c.kv_heads, group * t, c.head_dim))?;
+        let mask = mask.repeat((1, 1, group, 1))?;
         let scale = 1.0 / (c.head_dim as f64).sqrt();
-        let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(mask)?;
+        let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(&mask)?;
         let weights = match kernels {
             Kernels::Fused => candle_nn::ops::softmax_last_dim(&scores)?,
             Kernels::Differentiable => candle_nn::ops::softmax(&scores, D::Minus1)?,
         };
-        let attended = weights.matmul(&v)?;
+        let attended = weights.matmul(&v)?.reshape((b, c.heads, t, c.head_dim))?;
         let merged = attended.transpose(1, 2)?.reshape((b, t, c.heads * c.head_dim))?;
         block.o.forward(&merged, pass)
     }
@@ -470,11 +488,19 @@ fn causal_mask(start: usize, t: usize, device: &Device) -> Result<Tensor> {
 }
 
 /// The keys and values of the positions fed so far, per block (before the grouped heads are
-/// repeated), for [`Llama::forward_cached`].
+/// repeated), for [`Llama::forward_cached`]: candle-nn's cache, which writes each step's keys
+/// and values in place into a buffer grown by chunks.
 #[derive(Default)]
 pub struct KvCache {
-    layers: Vec<Option<(Tensor, Tensor)>>,
+    layers: Vec<candle_nn::kv_cache::KvCache>,
     len: usize,
+}
+
+/// Positions a layer's cache buffer holds before it grows (by as many again).
+const CACHE_CHUNK: usize = 256;
+
+fn new_layer_cache() -> candle_nn::kv_cache::KvCache {
+    candle_nn::kv_cache::KvCache::new(2, CACHE_CHUNK)
 }
 
 impl KvCache {
@@ -487,13 +513,24 @@ impl KvCache {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
-}
 
-/// `[b, kv, t, d]` to `[b, kv * n, t, d]`, each head repeated `n` times in place.
-fn repeat_kv(x: &Tensor, n: usize) -> Result<Tensor> {
-    if n == 1 {
-        return Ok(x.clone());
+    /// The cache of one sequence (batch 1) copied for `n` sequences: a prompt they share is
+    /// computed once, not once per sequence.
+    pub fn repeat(&self, n: usize) -> Result<KvCache> {
+        let mut layers = Vec::with_capacity(self.layers.len());
+        for layer in &self.layers {
+            let mut copy = new_layer_cache();
+            if let (Some(k), Some(v)) = (layer.k()?, layer.v()?) {
+                if k.dim(0)? != 1 {
+                    return Err(crate::Error::Data(format!(
+                        "a cache of {} sequences cannot be repeated; one is",
+                        k.dim(0)?
+                    )));
+                }
+                copy.append(&k.repeat((n, 1, 1, 1))?, &v.repeat((n, 1, 1, 1))?)?;
+            }
+            layers.push(copy);
+        }
+        Ok(KvCache { layers, len: self.len })
     }
-    let (b, kv, t, d) = x.dims4()?;
-    Ok(x.unsqueeze(2)?.expand((b, kv, n, t, d))?.reshape((b, kv * n, t, d))?)
 }

@@ -139,7 +139,7 @@ fn cell(
         (_, other) => return Err(format!("{other} is not text")),
     };
     if let Some((values, rare)) = tokenizer.categories(c) {
-        if text != rare && !values.contains(&text) {
+        if rare != Some(text.as_str()) && !values.contains(&text) {
             return Err(format!("'{text}' is not one of its categories"));
         }
     }

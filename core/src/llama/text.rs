@@ -276,10 +276,16 @@ pub fn generate_records(
     use candle_core::Tensor;
     let device = model.device().clone();
     let head = tokenizer.encode(prompt)?;
-    let mut cache = super::KvCache::default();
-    let start: Vec<u32> = head.iter().copied().cycle().take(n * head.len()).collect();
-    let mut logits =
-        model.forward_cached(&Tensor::from_vec(start, (n, head.len()), &device)?, &mut cache)?;
+    let head_len = head.len();
+    if head_len == 0 {
+        return Err(Error::Data("an empty prompt: generation needs one token to start".into()));
+    }
+    // The prompt once, its keys and values then copied for every record.
+    let mut shared = super::KvCache::default();
+    let first =
+        model.forward_cached(&Tensor::from_vec(head, (1, head_len), &device)?, &mut shared)?;
+    let mut cache = shared.repeat(n)?;
+    let mut logits = first.narrow(1, head_len - 1, 1)?.repeat((n, 1, 1))?;
     let (mut rng, mut probs) = (crate::rng::Rng::new(seed, 0), Vec::new());
     let mut texts = vec![Vec::new(); n];
     let mut done = vec![false; n];

@@ -146,11 +146,13 @@ impl LoraModel {
                 .ok_or_else(|| Error::Data(format!("the model file has no tensor {name}")))?;
             var.set(&tensor.to_device(var.device())?)?;
         }
-        Ok(LoraModel::new(base))
+        LoraModel::new(base)
     }
 
-    fn new(base: Base) -> LoraModel {
-        LoraModel { base, grammar: std::sync::OnceLock::new() }
+    /// The trained model for generation: its adapters folded into the base's weights.
+    fn new(mut base: Base) -> Result<LoraModel> {
+        base.model.merge_adapters()?;
+        Ok(LoraModel { base, grammar: std::sync::OnceLock::new() })
     }
 
     /// The shape of `tokenizer`'s records over the base's tokens (made once, then shared by
@@ -187,9 +189,11 @@ pub const LORA_BATCH_SIZE: usize = 32;
 /// Epochs of LoRA training when `training.max_epochs` is unset (plain or DP): a pretrained
 /// model needs few passes, and each costs far more than the LSTM's.
 pub const LORA_EPOCHS: usize = 3;
-/// Sequences (plain) or records (DP) in one forward and backward pass: bounds a step's memory
-/// whatever its batch size.
-const MICRO_BATCH: usize = 8;
+/// Positions in one forward and backward pass (a step's records are cut into passes of at most
+/// this many, their gradients summed): bounds a step's memory whatever its batch size. A
+/// 135M-parameter model keeps about 10 MB per position for its backward pass on the CPU
+/// (BENCHMARKS.md, issue 16).
+const TOKENS_PER_PASS: usize = 512;
 
 /// The LoRA model's defaults for what the configuration leaves unset (before the DP plan is
 /// made from them).
@@ -254,7 +258,7 @@ pub(crate) fn train_lora(
     };
     let summary = train::run(&learner, &mut stage, &config.training, progress, cancel)?;
     let info = base.info();
-    Ok(TrainedModel::lora(config, tokenizer, summary, info, LoraModel::new(base)))
+    Ok(TrainedModel::lora(config, tokenizer, summary, info, LoraModel::new(base)?))
 }
 
 /// Record `r` of `table` as the model learns it: JSON in the schema's order, without the
@@ -266,8 +270,8 @@ pub(crate) fn training_record(tokenizer: &Tokenizer, table: &Table, r: usize) ->
         .map(|c| {
             let cell = table.cell(r, c);
             match (cell, tokenizer.categories(c)) {
-                (Some(value), Some((values, rare))) if !values.iter().any(|v| v == value) => {
-                    Some(rare)
+                (Some(value), Some((values, _))) if !values.iter().any(|v| v == value) => {
+                    Some(tokenizer.rare_token())
                 }
                 _ => cell,
             }
@@ -304,14 +308,16 @@ impl LoraLearner<'_> {
         ))
     }
 
-    /// The records cut into groups of one forward pass each (about [`MICRO_BATCH`] sequences),
-    /// each record with its unit's index within its group (under DP a unit's rows stay in one
-    /// group; without units, each record is its own).
+    /// The records cut into groups of one forward pass each, of at most [`TOKENS_PER_PASS`]
+    /// positions counted as if each record had a sequence of its own (packing only lowers
+    /// that), each record with its unit's index within its group: under DP a unit's rows stay
+    /// in one group (so that its gradient is clipped whole); without units each record is its
+    /// own.
     fn groups(&self, rows: &[usize], units: Option<&[usize]>) -> Vec<(Vec<usize>, Vec<usize>)> {
-        // Packed, several records share a sequence.
-        let per_group = if self.pack { MICRO_BATCH * 4 } else { MICRO_BATCH };
+        let head = self.head.len();
         let mut groups = Vec::new();
         let mut current: (Vec<usize>, Vec<usize>) = (Vec::new(), Vec::new());
+        let mut longest = 0;
         let mut i = 0;
         while i < rows.len() {
             let mut j = i + 1;
@@ -320,12 +326,17 @@ impl LoraLearner<'_> {
                     j += 1;
                 }
             }
+            let unit_longest = rows[i..j].iter().map(|&r| self.bodies[r].len()).max();
+            let wider = longest.max(unit_longest.unwrap_or(0));
+            let positions = (current.0.len() + j - i) * (head + wider);
+            if !current.0.is_empty() && positions > TOKENS_PER_PASS {
+                groups.push(std::mem::take(&mut current));
+                longest = 0;
+            }
             let local = current.1.last().map_or(0, |&l| l + 1);
             current.0.extend(&rows[i..j]);
             current.1.extend(std::iter::repeat_n(local, j - i));
-            if current.0.len() >= per_group {
-                groups.push(std::mem::take(&mut current));
-            }
+            longest = longest.max(unit_longest.unwrap_or(0));
             i = j;
         }
         if !current.0.is_empty() {
@@ -380,7 +391,7 @@ impl Learner for LoraLearner<'_> {
                         variables
                             .iter()
                             .map(|v| match store.get(v.as_tensor()) {
-                                Some(g) => Ok(g.clone()),
+                                Some(g) => Ok(g.detach()),
                                 None => v.zeros_like(),
                             })
                             .collect::<candle_core::Result<Vec<_>>>()?
@@ -442,6 +453,22 @@ mod tests {
             }
         }
         Ok(model)
+    }
+
+    #[test]
+    fn merged_adapters_give_the_adapted_models_logits() -> Result<()> {
+        let mut model = tiny()?;
+        let ids = Tensor::from_vec((0..20u32).collect::<Vec<_>>(), (2, 10), &Device::Cpu)?;
+        let adapted = model.forward(&ids)?;
+        model.merge_adapters()?;
+        let merged = model.forward(&ids)?;
+        let diff = (&adapted - &merged)?.abs()?.max_all()?.to_scalar::<f32>()?;
+        let scale = adapted.abs()?.max_all()?.to_scalar::<f32>()?;
+        assert!(diff < 1e-5 * scale.max(1.0), "merged logits differ by {diff} (of {scale})");
+        // Merged once: merging again changes nothing.
+        model.merge_adapters()?;
+        assert_eq!(model.forward(&ids)?.to_vec3::<f32>()?, merged.to_vec3::<f32>()?);
+        Ok(())
     }
 
     #[test]
