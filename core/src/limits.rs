@@ -103,6 +103,9 @@ pub const MAX_CONFIG_FILE_BYTES: u64 = 1 << 20;
 
 /// Largest model file read, in bytes.
 pub const MAX_MODEL_FILE_BYTES: u64 = 4 << 30;
+/// Largest `tokenizer.json` of a base model read (Llama 3's is 9 MB, Qwen's 11 MB): a file
+/// above it is refused before it is read.
+pub const MAX_TOKENIZER_FILE_BYTES: u64 = 64 << 20;
 
 #[cfg(test)]
 mod tests {

@@ -118,6 +118,20 @@ fn missing_and_mismatched_files_are_errors_naming_them() -> Result<()> {
     .map_err(|e| Error::io(&model, e))?;
     let error = message(&model).unwrap_or_default();
     assert!(error.contains("not a file of the directory"), "{error}");
+    // A config.json or tokenizer.json of hostile size is refused before it is read.
+    let padded = format!("{}{}", tiny("gqa").to_json(), " ".repeat(2 << 20));
+    std::fs::write(bare.join("config.json"), padded).map_err(|e| Error::io(&bare, e))?;
+    let error = message(&bare).unwrap_or_default();
+    assert!(error.contains("config.json") && error.contains("MAX_CONFIG_FILE_BYTES"), "{error}");
+    let huge =
+        std::fs::File::create(bare.join("tokenizer.json")).map_err(|e| Error::io(&bare, e))?;
+    huge.set_len(65 << 20).map_err(|e| Error::io(&bare, e))?;
+    let error = doppel_core::llama::text::BaseTokenizer::load(&bare).err().map(|e| e.to_string());
+    let error = error.unwrap_or_default();
+    assert!(
+        error.contains("tokenizer.json") && error.contains("MAX_TOKENIZER_FILE_BYTES"),
+        "{error}"
+    );
     Ok(())
 }
 

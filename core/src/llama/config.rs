@@ -77,7 +77,17 @@ struct Raw {
 impl LlamaConfig {
     /// Reads and checks `path` (a `config.json`); errors name the file and the key.
     pub fn from_file(path: &Path) -> Result<LlamaConfig> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        // Capped, and only a regular file: a base directory is input like any other.
+        let bytes = crate::ingest::read_capped(
+            path,
+            crate::limits::MAX_CONFIG_FILE_BYTES,
+            "a base model's config.json",
+            "MAX_CONFIG_FILE_BYTES",
+        )?;
+        let text = String::from_utf8(bytes).map_err(|e| Error::BaseModel {
+            path: path.to_path_buf(),
+            message: format!("not UTF-8 text ({e})"),
+        })?;
         LlamaConfig::from_json(&text, path)
     }
 

@@ -26,7 +26,14 @@ impl BaseTokenizer {
             let message = "missing: the base model's tokenizer is read from here".into();
             return Err(Error::BaseModel { path, message });
         }
-        let inner = tokenizers::Tokenizer::from_file(&path).map_err(|e| Error::BaseModel {
+        // Capped, and only a regular file, before the tokenizers crate parses it.
+        let bytes = crate::ingest::read_capped(
+            &path,
+            crate::limits::MAX_TOKENIZER_FILE_BYTES,
+            "a base model's tokenizer.json",
+            "MAX_TOKENIZER_FILE_BYTES",
+        )?;
+        let inner = tokenizers::Tokenizer::from_bytes(&bytes).map_err(|e| Error::BaseModel {
             path: path.clone(),
             message: format!("not a readable tokenizer: {e}"),
         })?;
