@@ -138,8 +138,9 @@ fn integer(range: Option<(f64, f64)>) -> String {
     let (lo, hi) = range.unwrap_or((-1e18, 1e18));
     let largest = lo.abs().max(hi.abs()).max(1.0);
     let digits = (largest.log10().floor() as usize + 1).clamp(1, 18);
+    // Never `-0`: JSON reads it as a float.
     let sign = if lo < 0.0 { "-?" } else { "" };
-    format!("{sign}(?:0|[1-9][0-9]{{0,{}}})", digits - 1)
+    format!("(?:0|{sign}[1-9][0-9]{{0,{}}})", digits - 1)
 }
 /// A JSON string: no raw control character, escapes as JSON writes them.
 const JSON_STRING: &str = r#""(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*""#;
@@ -149,25 +150,36 @@ fn json_string(text: &str) -> String {
     serde_json::Value::String(text.to_string()).to_string()
 }
 
-/// A pattern for the dates a chrono `format` writes: its common fields as digits in range,
-/// literal text escaped, any other field as characters that need no JSON escape.
+/// A pattern for the dates a chrono `format` writes: its common fields as digits in range
+/// (unpadded after `%-`, as schema inference's `%-m/%-d/%Y` writes them), literal text as JSON
+/// writes it, any other field as characters that need no JSON escape.
 fn date_pattern(format: &str) -> String {
     let mut out = String::new();
     let mut chars = format.chars();
     while let Some(c) = chars.next() {
         if c != '%' {
-            out.push_str(&regex::escape(&json_string(&c.to_string()).replace('"', "")));
+            let literal = json_string(&c.to_string());
+            out.push_str(&regex::escape(&literal[1..literal.len() - 1]));
             continue;
         }
-        let field = match chars.next() {
-            Some('Y') => "[0-9]{4}",
-            Some('y') | Some('C') => "[0-9]{2}",
-            Some('m') => "(?:0[1-9]|1[0-2])",
-            Some('d') => "(?:0[1-9]|[12][0-9]|3[01])",
-            Some('e') => "(?: [1-9]|[12][0-9]|3[01])",
-            Some('H') => "(?:[01][0-9]|2[0-3])",
-            Some('M') | Some('S') => "[0-5][0-9]",
-            Some('%') => "%",
+        let mut spec = chars.next();
+        let unpadded = spec == Some('-');
+        if matches!(spec, Some('-' | '_' | '0')) {
+            spec = chars.next();
+        }
+        let field = match (spec, unpadded) {
+            (Some('Y'), _) => "[0-9]{4}",
+            (Some('y' | 'C'), _) => "[0-9]{2}",
+            (Some('m'), false) => "(?:0[1-9]|1[0-2])",
+            (Some('m'), true) => "(?:[1-9]|1[0-2])",
+            (Some('d'), false) => "(?:0[1-9]|[12][0-9]|3[01])",
+            (Some('d' | 'e'), true) => "(?:[1-9]|[12][0-9]|3[01])",
+            (Some('e'), false) => "(?: [1-9]|[12][0-9]|3[01])",
+            (Some('H'), false) => "(?:[01][0-9]|2[0-3])",
+            (Some('H'), true) => "(?:[0-9]|1[0-9]|2[0-3])",
+            (Some('M' | 'S'), false) => "[0-5][0-9]",
+            (Some('M' | 'S'), true) => "(?:[0-9]|[1-5][0-9])",
+            (Some('%'), _) => "%",
             _ => r#"[^"\\\x00-\x1f]*"#,
         };
         out.push_str(field);
@@ -233,6 +245,26 @@ mod tests {
             ByteDfa::new(&record_pattern(&t, false), SIZE_LIMIT).map_err(crate::Error::Data)?;
         let record = "{\"n\":3,\"x\":1,\"c\":\"e\",\"d\":null,\"t\":\"\"}\n";
         assert!(loose.walk(loose.start(), record.as_bytes()).is_some_and(|s| loose.matches(s)));
+        Ok(())
+    }
+
+    #[test]
+    fn date_patterns_follow_the_format_and_integers_are_json_integers() -> crate::Result<()> {
+        let whole = |pattern: &str, text: &str| -> crate::Result<bool> {
+            let dfa = ByteDfa::new(pattern, SIZE_LIMIT).map_err(crate::Error::Data)?;
+            Ok(dfa.walk(dfa.start(), text.as_bytes()).is_some_and(|s| dfa.matches(s)))
+        };
+        let us = date_pattern("%-m/%-d/%Y");
+        assert!(whole(&us, "3/7/2001")? && whole(&us, "12/31/1999")?);
+        assert!(
+            !whole(&us, "03/07/2001")? && !whole(&us, "13/1/2001")? && !whole(&us, "3m/7d/2001")?
+        );
+        let iso = date_pattern("%Y-%m-%d %H:%M:%S");
+        assert!(whole(&iso, "2024-02-09 23:59:00")? && !whole(&iso, "2024-2-9 23:59:00")?);
+        assert!(whole(&date_pattern("%d\"%m"), r#"01\"02"#)?, "a quote in the format, escaped");
+        let signed = integer(Some((-50.0, 50.0)));
+        assert!(whole(&signed, "-12")? && whole(&signed, "0")? && !whole(&signed, "-0")?);
+        assert!(!whole(&integer(Some((0.0, 9.0))), "-1")?);
         Ok(())
     }
 
