@@ -150,6 +150,16 @@ fn lora_trains_through_the_engine_and_its_file_reloads_only_onto_its_base() -> R
     let error = TrainedModel::load_with_base(&path, &Device::Cpu, Some(&other)).err();
     let error = error.map(|e| e.to_string()).unwrap_or_default();
     assert!(error.contains("checksum") && error.contains("tiny-llama"), "{error}");
+    // The same weights with another tokenizer are refused too, naming tokenizer.json.
+    let retokenized = dir.path().join("retokenized");
+    tiny_base(&retokenized, &adult(120)?, 11)?;
+    for file in ["config.json", "model.safetensors"] {
+        std::fs::copy(base.join(file), retokenized.join(file))
+            .map_err(|e| Error::io(&retokenized, e))?;
+    }
+    let error = TrainedModel::load_with_base(&path, &Device::Cpu, Some(&retokenized)).err();
+    let error = error.map(|e| e.to_string()).unwrap_or_default();
+    assert!(error.contains("tokenizer.json") && error.contains("checksum"), "{error}");
     // An LSTM's operations say what a LoRA model cannot do yet.
     let error = loaded.network().err().map(|e| e.to_string()).unwrap_or_default();
     assert!(error.contains("LoRA model on 'tiny-llama'"), "{error}");

@@ -128,9 +128,20 @@ fn fingerprint(config: &LlamaConfig, weights: &MmapedSafetensors, dir: &Path) ->
         hash.update((view.data().len() as u64).to_le_bytes());
         hash.update(view.data());
     }
-    let digest = hash.finalize();
+    Ok(hex(hash.finalize().as_slice()))
+}
+
+/// `sha256:<hex>` of `parts` in order.
+pub(crate) fn sha256_hex(parts: &[&[u8]]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    parts.iter().for_each(|p| hash.update(p));
+    hex(hash.finalize().as_slice())
+}
+
+fn hex(digest: &[u8]) -> String {
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    Ok(format!("sha256:{hex}"))
+    format!("sha256:{hex}")
 }
 
 /// Writes a decoder of `config` with random weights (normal with standard deviation `std`:

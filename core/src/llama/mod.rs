@@ -3,7 +3,7 @@
 //! [`Llama::load`] maps the safetensors weights, [`Llama::forward`] gives logits. LoRA
 //! adapters, their DP training and generation build on these.
 
-mod checkpoint;
+pub(crate) mod checkpoint;
 mod config;
 mod grammar;
 mod lora;

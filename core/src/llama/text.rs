@@ -16,6 +16,8 @@ pub const RECORD_END: &str = "\n";
 pub struct BaseTokenizer {
     inner: tokenizers::Tokenizer,
     path: PathBuf,
+    /// SHA-256 of the file's bytes (`sha256:<hex>`).
+    checksum: String,
 }
 
 impl BaseTokenizer {
@@ -37,7 +39,8 @@ impl BaseTokenizer {
             path: path.clone(),
             message: format!("not a readable tokenizer: {e}"),
         })?;
-        Ok(BaseTokenizer { inner, path })
+        let checksum = crate::llama::checkpoint::sha256_hex(&[&bytes]);
+        Ok(BaseTokenizer { inner, path, checksum })
     }
 
     /// Trains a byte-level BPE tokenizer of at most `vocab_size` tokens on `texts` and writes
@@ -64,6 +67,12 @@ impl BaseTokenizer {
         tokenizer.train(&mut trainer, texts.iter()).map_err(failed)?;
         let tokenizer: tokenizers::Tokenizer = tokenizer.into();
         tokenizer.save(path, false).map_err(|e| Error::Data(format!("{}: {e}", path.display())))
+    }
+
+    /// The checksum of its `tokenizer.json` (`sha256:<hex>`): a LoRA model file records it
+    /// with the weights', and loading refuses another.
+    pub fn checksum(&self) -> &str {
+        &self.checksum
     }
 
     /// How many token ids it gives (its vocabulary with added tokens).

@@ -64,6 +64,7 @@ impl Base {
         BaseInfo {
             name: name.unwrap_or_else(|| self.dir.display().to_string()),
             checksum: self.model.fingerprint().to_string(),
+            tokenizer_checksum: self.tokenizer.checksum().to_string(),
             config,
         }
     }
@@ -79,6 +80,8 @@ pub struct BaseInfo {
     pub name: String,
     /// `sha256:<hex>` over the base's weights.
     pub checksum: String,
+    /// `sha256:<hex>` of the base's `tokenizer.json`: the token ids the adapters learned.
+    pub tokenizer_checksum: String,
     /// The base's configuration, as `config.json` keys.
     pub config: serde_json::Value,
 }
@@ -136,6 +139,18 @@ impl LoraModel {
                     base.model.fingerprint(),
                     info.name,
                     info.checksum
+                ),
+            });
+        }
+        if base.tokenizer.checksum() != info.tokenizer_checksum {
+            return Err(Error::BaseModel {
+                path: base.dir.join("tokenizer.json"),
+                message: format!(
+                    "its checksum is {}, but the model was trained with '{}''s tokenizer {}: \
+                     pass the base it was trained on (--base-model DIR)",
+                    base.tokenizer.checksum(),
+                    info.name,
+                    info.tokenizer_checksum
                 ),
             });
         }
