@@ -10,8 +10,10 @@
 use std::time::Instant;
 
 use candle_core::{Device, Tensor};
-use doppel_core::llama::{write_random, Llama, LlamaConfig, LoraConfig};
+use doppel_core::llama::{write_random, Llama, LoraConfig};
 use doppel_core::Result;
+
+mod shared;
 
 fn main() -> Result<()> {
     let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
@@ -20,21 +22,7 @@ fn main() -> Result<()> {
         args.get(1).copied().unwrap_or(128),
         args.get(2).copied().unwrap_or(3),
     );
-    let config = LlamaConfig {
-        model_type: "llama".into(),
-        vocab_size: 49_152,
-        hidden_size: 576,
-        intermediate_size: 1_536,
-        layers: 30,
-        heads: 9,
-        kv_heads: 3,
-        head_dim: 64,
-        rms_norm_eps: 1e-5,
-        rope_theta: 100_000.0,
-        max_positions: 8_192,
-        tie_word_embeddings: true,
-        sliding_window: None,
-    };
+    let config = shared::smollm2_135m_shape();
     let dir = tempfile::tempdir().map_err(|e| doppel_core::Error::io("tempdir", e))?;
     write_random(dir.path(), &config, 1, 0.02)?;
     let mut model = Llama::load(dir.path(), &Device::Cpu)?;

@@ -16,9 +16,11 @@ use std::time::Instant;
 
 use doppel_core::config::ModelKind;
 use doppel_core::ingest::{read_table, ReadOptions};
-use doppel_core::llama::text::{prompt, record_json, BaseTokenizer};
-use doppel_core::llama::{write_random, LlamaConfig, LoraConfig};
+use doppel_core::llama::text::{prompt, record_json, table_records, BaseTokenizer};
+use doppel_core::llama::{write_random, LoraConfig};
 use doppel_core::{Error, GenerateOptions, Result, TrainConfig};
+
+mod shared;
 
 fn main() -> Result<()> {
     let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
@@ -35,30 +37,10 @@ fn main() -> Result<()> {
     // configuration's 49,152: the output layer keeps the 135M shape).
     let schema =
         doppel_core::schema::infer_schema(&table, &TrainConfig::default().schema_settings())?;
-    let mut texts: Vec<String> = (0..table.num_rows())
-        .map(|r| {
-            let row: Vec<Option<&str>> =
-                (0..schema.columns.len()).map(|c| table.cell(r, c)).collect();
-            record_json(&schema, &row)
-        })
-        .collect();
+    let mut texts: Vec<String> = table_records(&table, &schema);
     texts.push(prompt(&schema));
     BaseTokenizer::train_bpe(&texts, 49_152, &base.join("tokenizer.json"))?;
-    let config = LlamaConfig {
-        model_type: "llama".into(),
-        vocab_size: 49_152,
-        hidden_size: 576,
-        intermediate_size: 1_536,
-        layers: 30,
-        heads: 9,
-        kv_heads: 3,
-        head_dim: 64,
-        rms_norm_eps: 1e-5,
-        rope_theta: 100_000.0,
-        max_positions: 8_192,
-        tie_word_embeddings: true,
-        sliding_window: None,
-    };
+    let config = shared::smollm2_135m_shape();
     write_random(&base, &config, 1, 0.02)?;
     let tokenizer = BaseTokenizer::load(&base)?;
     let tokens: usize = texts[..rows]

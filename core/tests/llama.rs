@@ -285,19 +285,14 @@ fn clipped_per_record_gradients_equal_one_record_at_a_time() -> Result<()> {
 fn records_as_json_train_a_lora_with_a_bpe_of_the_table() -> Result<()> {
     use candle_nn::{AdamW, Optimizer, ParamsAdamW};
     use doppel_core::ingest::{read_table, ReadOptions};
-    use doppel_core::llama::text::{prompt, record_json, sequences, BaseTokenizer};
+    use doppel_core::llama::text::{prompt, sequences, table_records, BaseTokenizer};
     use doppel_core::llama::LoraConfig;
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/adult.csv");
     let table = read_table(&path, &ReadOptions::default())?;
     let config = doppel_core::TrainConfig::default();
     let schema = doppel_core::schema::infer_schema(&table, &config.schema_settings())?;
-    let records: Vec<String> = (0..200)
-        .map(|r| {
-            let row: Vec<Option<&str>> =
-                (0..schema.columns.len()).map(|c| table.cell(r, c)).collect();
-            record_json(&schema, &row)
-        })
-        .collect();
+    let table = table.take_rows(&(0..200).collect::<Vec<_>>());
+    let records = table_records(&table, &schema);
     assert!(records[0].starts_with("{\"age\":39,\"workclass\":\"State-gov\""), "{}", records[0]);
     let dir = tempdir()?;
     let head = prompt(&schema);

@@ -33,12 +33,6 @@ fn adult(rows: usize) -> Result<Table> {
     Table::from_columns(keep.map(String::from).to_vec(), columns)
 }
 
-/// A tiny random Llama (2 layers, hidden 64) in `dir`, with a byte-level BPE tokenizer trained
-/// on `table`'s records as JSON and its prompt.
-fn tiny_base(dir: &Path, table: &Table, seed: u64) -> Result<()> {
-    write_tiny_base(dir, table, seed)
-}
-
 /// A LoRA configuration on the base in `dir`: rank 8, a few epochs at a high learning rate.
 fn lora_config(dir: &Path) -> TrainConfig {
     let mut config = TrainConfig::default();
@@ -83,7 +77,7 @@ fn lora_trains_through_the_engine_and_its_file_reloads_only_onto_its_base() -> R
     let table = adult(200)?;
     let dir = tempdir()?;
     let base = dir.path().join("tiny-llama");
-    tiny_base(&base, &table, 11)?;
+    write_tiny_base(&base, &table, 11)?;
     let model = train(&table, &lora_config(&base))?;
     let s = &model.metadata().summary;
     eprintln!(
@@ -146,13 +140,13 @@ fn lora_trains_through_the_engine_and_its_file_reloads_only_onto_its_base() -> R
 
     // Another base (other weights, same shape and tokenizer) is refused, naming the checksum.
     let other = dir.path().join("other");
-    tiny_base(&other, &table, 12)?;
+    write_tiny_base(&other, &table, 12)?;
     let error = TrainedModel::load_with_base(&path, &Device::Cpu, Some(&other)).err();
     let error = error.map(|e| e.to_string()).unwrap_or_default();
     assert!(error.contains("checksum") && error.contains("tiny-llama"), "{error}");
     // The same weights with another tokenizer are refused too, naming tokenizer.json.
     let retokenized = dir.path().join("retokenized");
-    tiny_base(&retokenized, &adult(120)?, 11)?;
+    write_tiny_base(&retokenized, &adult(120)?, 11)?;
     for file in ["config.json", "model.safetensors"] {
         std::fs::copy(base.join(file), retokenized.join(file))
             .map_err(|e| Error::io(&retokenized, e))?;
@@ -170,7 +164,7 @@ fn lora_trains_through_the_engine_and_its_file_reloads_only_onto_its_base() -> R
 fn a_tokenizers_token_bytes_spell_its_texts() -> Result<()> {
     let table = adult(60)?;
     let dir = tempdir()?;
-    tiny_base(dir.path(), &table, 1)?;
+    write_tiny_base(dir.path(), &table, 1)?;
     let tokenizer = BaseTokenizer::load(dir.path())?;
     let bytes = tokenizer.token_bytes();
     assert_eq!(bytes.len(), tokenizer.vocab_size());
@@ -190,7 +184,7 @@ fn dp_lora_training_keeps_a_ledger_the_file_verifies() -> Result<()> {
     let table = adult(200)?;
     let dir = tempdir()?;
     let base = dir.path().join("base");
-    tiny_base(&base, &table, 11)?;
+    write_tiny_base(&base, &table, 11)?;
     let mut config = lora_config(&base);
     config.privacy.dp = true;
     config.privacy.epsilon = Some(8.0);

@@ -179,16 +179,10 @@ pub fn write_random(dir: &Path, config: &LlamaConfig, seed: u64, std: f64) -> Re
 /// records as LoRA training writes them (JSON after the schema's prompt): a base model for
 /// tests, examples and host-language tests, which cannot download one.
 pub fn write_tiny_base(dir: &Path, table: &crate::Table, seed: u64) -> Result<()> {
-    use super::text::{prompt, record_json, BaseTokenizer};
+    use super::text::{prompt, table_records, BaseTokenizer};
     let config = crate::TrainConfig::default();
     let schema = crate::schema::infer_schema(table, &config.schema_settings())?;
-    let mut texts: Vec<String> = (0..table.num_rows())
-        .map(|r| {
-            let row: Vec<Option<&str>> =
-                (0..schema.columns.len()).map(|c| table.cell(r, c)).collect();
-            record_json(&schema, &row)
-        })
-        .collect();
+    let mut texts: Vec<String> = table_records(table, &schema);
     texts.push(prompt(&schema));
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     BaseTokenizer::train_bpe(&texts, 800, &dir.join("tokenizer.json"))?;

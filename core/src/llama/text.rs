@@ -202,6 +202,17 @@ pub fn record_json(schema: &Schema, row: &[Option<&str>]) -> String {
     format!("{{{}}}{RECORD_END}", fields.join(","))
 }
 
+/// Every row of `table` (cells in `schema`'s column order) as [`record_json`] writes it.
+pub fn table_records(table: &crate::Table, schema: &Schema) -> Vec<String> {
+    (0..table.num_rows())
+        .map(|r| {
+            let row: Vec<Option<&str>> =
+                (0..schema.columns.len()).map(|c| table.cell(r, c)).collect();
+            record_json(schema, &row)
+        })
+        .collect()
+}
+
 /// Training sequences of `len` tokens: the prompt's ids (context), then records' ids
 /// (targets), then padding (id 0, not a target). With `pack`, as many whole records as fit
 /// follow one prompt (training without DP: fewer, fuller sequences); without, one record
