@@ -363,6 +363,19 @@ static void lora(const char *dir, const char *base) {
   int lines = count_lines(generated, first, sizeof first);
   check(lines == 9, "8 LoRA records and a header");
   check(strcmp(first, "colour,size,count\n") == 0, "the LoRA records have the table's columns");
+  /* Steered through the same call as the LSTM's: every record keeps the condition. */
+  check(doppel_generate_steered_file(loaded, "{\"rows\": 6, \"seed\": 2, \"where\": \"colour = blue and size = M\"}", NULL, generated) == DOPPEL_STATUS_OK, "a LoRA model generates steered records");
+  FILE *steered_rows = fopen(generated, "r");
+  char line[256];
+  int kept = 0, seen = 0;
+  if (steered_rows != NULL && fgets(line, sizeof line, steered_rows) != NULL) {
+    while (fgets(line, sizeof line, steered_rows) != NULL) {
+      seen++;
+      kept += strncmp(line, "blue,M,", 7) == 0;
+    }
+  }
+  if (steered_rows != NULL) fclose(steered_rows);
+  check(seen == 6 && kept == 6, "every steered LoRA record keeps its condition");
   doppel_model_free(loaded);
   doppel_model_free(model);
   doppel_config_free(config);

@@ -1,7 +1,7 @@
 //! The LoRA model through the CLI: `train --base-model DIR` on a tiny random Llama (written by
 //! the test, nothing is downloaded), `inspect` naming the base and the adapters, `generate`
-//! writing records of the table's columns and domains, and the refusals (steering, another
-//! base).
+//! writing records of the table's columns and domains, steered by a condition, and the
+//! refusals (a rebalancing it cannot do, another base).
 
 use std::path::Path;
 
@@ -67,14 +67,22 @@ fn train_inspect_and_generate_with_a_lora_model() {
         assert!(cells[2].is_empty() || cells[2].parse::<u32>().is_ok_and(|n| n < 100), "{line}");
     }
 
-    // What the LoRA model cannot do yet is refused, saying so.
-    let steered = ["generate", "--model", "m.doppel", "--rows", "5", "--where", "colour = red"];
+    // Steered: every row keeps the condition.
+    let steered = ["generate", "--model", "m.doppel", "--rows", "12", "--where", "colour = red"];
     let out = doppel(&[&steered[..], &["--output", "w.csv"]].concat(), dir);
-    assert_refused(&out, &["LoRA model on 'tiny'", "LSTM models only"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let csv = std::fs::read_to_string(dir.join("w.csv")).expect("w.csv");
+    assert_eq!(csv.lines().count(), 13, "{csv}");
+    assert!(csv.lines().skip(1).all(|line| line.starts_with("red,")), "{csv}");
+    // What the LoRA model cannot do yet is refused, saying so.
+    let two = ["--rebalance", "colour=red:0.5;size=S:0.5", "--output", "r.csv"];
+    let out =
+        doppel(&[&["generate", "--model", "m.doppel", "--rows", "5"][..], &two].concat(), dir);
+    assert_refused(&out, &["LoRA model", "needs the LSTM"]);
     // Another base's weights are refused, naming the checksum.
     base(dir, "other", 8);
     let other = ["generate", "--model", "m.doppel", "--rows", "5", "--base-model", "other"];
     let out = doppel(&[&other[..], &["--output", "o.csv"]].concat(), dir);
     assert_refused(&out, &["checksum", "trained on 'tiny'"]);
-    assert!(!dir.join("o.csv").exists() && !dir.join("w.csv").exists());
+    assert!(!dir.join("o.csv").exists() && !dir.join("r.csv").exists());
 }

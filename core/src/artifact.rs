@@ -172,8 +172,7 @@ impl TrainedModel {
         match &self.model {
             Network::Lstm(model) => Ok(model),
             Network::Lora(_) => Err(Error::Config(format!(
-                "this is a LoRA model on '{}': conditions, seeds, rebalancing, fairness, \
-                 imputation and constraints work with LSTM models only for now",
+                "this is a LoRA model on '{}', where this needs an LSTM model",
                 self.metadata.base.as_ref().map_or("?", |b| b.name.as_str())
             ))),
         }
@@ -311,7 +310,8 @@ impl TrainedModel {
                 bad("a LoRA model whose base directory is unknown: pass --base-model DIR".into())
             })?;
             let lora = m.lora.clone().unwrap_or_default();
-            let model = LoraModel::attach(Base::load_dir(dir, device)?, info, &lora, &loaded)?;
+            let base = Base::load_dir(dir, device, lora.precision)?;
+            let model = LoraModel::attach(base, info, &lora, &loaded)?;
             return Ok(TrainedModel { metadata, model: Network::Lora(Box::new(model)) });
         }
         let t = &metadata.tokenizer;

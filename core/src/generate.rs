@@ -245,9 +245,11 @@ fn plan(
     if steering.is_empty() && seed.is_none() && !constrained {
         return Ok(None);
     }
-    // Steering needs the LSTM (the LoRA model's error says so).
-    model.network()?;
-    Plan::new(model, &steering, seed).map(|p| Some(Box::new(p)))
+    let plan = Plan::new(model, &steering, seed)?;
+    if model.lora_model().is_some() {
+        crate::llama::check_plan(model.tokenizer(), &plan)?;
+    }
+    Ok(Some(Box::new(plan)))
 }
 
 /// The number of records to generate: one per seed row with a seed, else `options.rows`.
@@ -700,7 +702,8 @@ fn generate_batch(
         let most = model.metadata().config.model.lora.as_ref().map(|l| l.max_record_tokens);
         let most = most.unwrap_or(crate::llama::DEFAULT_MAX_RECORD_TOKENS);
         let tokenizer = model.tokenizer();
-        let (rows, _) = crate::llama::generate_rows(lora, tokenizer, most, options, batch, n)?;
+        let (rows, _) =
+            crate::llama::generate_rows(lora, tokenizer, most, options, plan, batch, n)?;
         return Ok(rows);
     }
     let mut rng = Rng::new(options.seed, batch as u64);

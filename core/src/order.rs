@@ -54,17 +54,10 @@ impl Orders {
     /// 42) where subsets first cost less (0.9865 / 0.569 there; -0.0016 over five seeds;
     /// BENCHMARKS.md, issue 15).
     pub fn for_step(&self, step: usize) -> Vec<u32> {
-        let mut rng = Rng::new(self.seed, ORDER_STREAM + step as u64);
-        let columns = self.groups.len();
-        if columns < 2 || rng.uniform() >= self.random_share {
-            return self.fixed();
+        match draw_first(self.groups.len(), self.random_share, self.seed, step as u64) {
+            Some(first) => self.with_first(&first),
+            None => self.fixed(),
         }
-        let size = 1 + rng.below(columns - 1);
-        let mut picks: Vec<usize> = (0..columns).collect();
-        rng.shuffle(&mut picks);
-        let mut first = vec![false; columns];
-        picks[..size].iter().for_each(|&c| first[c] = true);
-        self.with_first(&first)
     }
 
     /// The columns marked in `first` (by column position among the fields' columns), then the
@@ -75,6 +68,28 @@ impl Orders {
         let tail = (0..self.groups.len()).filter(|c| !marked(c));
         head.chain(tail).flat_map(|c| self.groups[c].iter().copied()).collect()
     }
+}
+
+/// Which of `columns` columns go first in draw `draw` of `seed` (a training step's, or a
+/// LoRA record's): with probability `random_share` a subset of uniform size in
+/// `1..columns`, its members uniform; else `None` (the table's order). The same for a seed and
+/// draw on any machine.
+pub(crate) fn draw_first(
+    columns: usize,
+    random_share: f64,
+    seed: u64,
+    draw: u64,
+) -> Option<Vec<bool>> {
+    let mut rng = Rng::new(seed, ORDER_STREAM + draw);
+    if columns < 2 || rng.uniform() >= random_share {
+        return None;
+    }
+    let size = 1 + rng.below(columns - 1);
+    let mut picks: Vec<usize> = (0..columns).collect();
+    rng.shuffle(&mut picks);
+    let mut first = vec![false; columns];
+    picks[..size].iter().for_each(|&c| first[c] = true);
+    Some(first)
 }
 
 #[cfg(test)]

@@ -378,6 +378,17 @@ impl Plan {
         self.balance.get(field).and_then(Option::as_ref)
     }
 
+    /// Whether the model learned other orders than the table's, so that the columns a row
+    /// fixes go first (see [`learned_any_order`]).
+    pub fn any_order(&self) -> bool {
+        self.any_order
+    }
+
+    /// Whether a field is balanced by masking (rebalancing or fairness not done by selection).
+    pub fn is_balanced(&self) -> bool {
+        self.balance.iter().any(Option::is_some)
+    }
+
     /// What the conditions allow in `column`.
     pub fn allowed(&self, column: usize) -> Option<&Allowed> {
         self.allowed.get(column).and_then(Option::as_ref)

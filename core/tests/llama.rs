@@ -383,9 +383,9 @@ fn records_are_generated_until_their_end_the_same_for_a_seed() -> Result<()> {
     write_random(dir.path(), &config, 5, STD)?;
     let model = Llama::load(dir.path(), &Device::Cpu)?;
     let sampling = doppel_core::Sampling::default();
-    let first = generate_records(&model, &tokenizer, "{\"a\":", 6, &sampling, 12, 3, None)?;
-    let again = generate_records(&model, &tokenizer, "{\"a\":", 6, &sampling, 12, 3, None)?;
-    let other = generate_records(&model, &tokenizer, "{\"a\":", 6, &sampling, 12, 4, None)?;
+    let first = generate_records(&model, &tokenizer, "{\"a\":", 6, &sampling, 12, 3, &[])?;
+    let again = generate_records(&model, &tokenizer, "{\"a\":", 6, &sampling, 12, 3, &[])?;
+    let other = generate_records(&model, &tokenizer, "{\"a\":", 6, &sampling, 12, 4, &[])?;
     assert_eq!(first.len(), 6);
     assert_eq!(first, again, "the same seed, the same records");
     assert_ne!(first, other, "another seed, other records");
@@ -397,8 +397,67 @@ fn records_are_generated_until_their_end_the_same_for_a_seed() -> Result<()> {
         assert!(marks == 1 || (marks == 0 && tokens >= 6), "{text:?}");
     }
     // Past the model's positions is an error, not a panic.
-    let error = generate_records(&model, &tokenizer, "{\"a\":", 2, &sampling, 200, 3, None).err();
+    let error = generate_records(&model, &tokenizer, "{\"a\":", 2, &sampling, 200, 3, &[]).err();
     let error = error.map(|e| e.to_string()).unwrap_or_default();
     assert!(error.contains("exceed the model's 64"), "{error}");
+    Ok(())
+}
+
+#[test]
+fn a_base_held_in_bf16_or_f16_keeps_to_its_f32_logits_and_gradients() -> Result<()> {
+    use candle_core::DType;
+    use doppel_core::llama::LoraConfig;
+    let dir = tempdir()?;
+    write_random(dir.path(), &tiny("gqa"), 4, STD)?;
+    let (n, len) = (6, 24);
+    let (ids, mask) = adult_bytes(len)?;
+    let ids = Tensor::from_vec(ids[..n * len].to_vec(), (n, len), &Device::Cpu)?;
+    let mask = Tensor::from_vec(mask[..n * len].to_vec(), (n, len), &Device::Cpu)?;
+    let lora = LoraConfig { rank: 3, alpha: 6.0, dropout: 0.0, ..LoraConfig::default() };
+    let adapted = |dtype: DType| -> Result<Llama> {
+        let mut model = Llama::load_as(dir.path(), &Device::Cpu, dtype)?;
+        model.add_lora(&lora, 2)?;
+        let mut rng = doppel_core::rng::Rng::new(5, 0);
+        for (_, var) in model.adapters() {
+            let values: Vec<f32> =
+                (0..var.elem_count()).map(|_| ((rng.uniform() - 0.5) * 0.3) as f32).collect();
+            var.set(&Tensor::from_vec(values, var.shape(), &Device::Cpu)?)?;
+        }
+        Ok(model)
+    };
+    let exact = adapted(DType::F32)?;
+    let logits = exact.forward(&ids)?;
+    let spread = logits.abs()?.max_all()?.to_scalar::<f32>()?;
+    let (grads, norms) = exact.clipped_gradients(&ids, &mask, 1e9)?;
+    // Each format's unit roundoff: 2^-8 for bf16, 2^-11 for f16.
+    for (dtype, roundoff) in [(DType::BF16, 2f32.powi(-8)), (DType::F16, 2f32.powi(-11))] {
+        let model = adapted(dtype)?;
+        assert_eq!(model.dtype(), dtype);
+        let got = model.forward(&ids)?;
+        assert_eq!(got.dtype(), DType::F32, "logits are f32 whatever the base's format");
+        let worst = (got - &logits)?.abs()?.max_all()?.to_scalar::<f32>()?;
+        let (g, m) = model.clipped_gradients(&ids, &mask, 1e9)?;
+        let mut worst_grad = 0f32;
+        for (a, b) in g.iter().zip(&grads) {
+            let scale = b.abs()?.max_all()?.to_scalar::<f32>()?;
+            let diff = (a - b)?.abs()?.max_all()?.to_scalar::<f32>()?;
+            worst_grad = worst_grad.max(diff / scale);
+        }
+        let worst_norm = m.iter().zip(&norms).map(|(a, b)| (a - b).abs() / b).fold(0f32, f32::max);
+        eprintln!(
+            "{dtype:?}: logits within {worst:e} of f32's (spread {spread}), gradients {worst_grad:e}, \
+             norms {worst_norm:e} relative"
+        );
+        // A few hundred roundings deep, errors grow as the square root: 16 units of roundoff.
+        assert!(worst <= 16.0 * roundoff * spread, "{dtype:?}: logits off by {worst}");
+        assert!(worst_grad <= 16.0 * roundoff, "{dtype:?}: gradients off by {worst_grad}");
+        assert!(worst_norm <= 16.0 * roundoff, "{dtype:?}: norms off by {worst_norm}");
+    }
+    // Merged for generation, a bf16 model keeps its adapted logits to the same precision.
+    let mut merged = adapted(DType::BF16)?;
+    let before = merged.forward(&ids)?;
+    merged.merge_adapters()?;
+    let drift = (merged.forward(&ids)? - before)?.abs()?.max_all()?.to_scalar::<f32>()?;
+    assert!(drift <= 16.0 * 2f32.powi(-8) * spread, "merging moved the logits by {drift}");
     Ok(())
 }

@@ -60,6 +60,17 @@ impl Llama {
     /// Loads the decoder in `dir` (`config.json`, safetensors weights in f32, f16 or bf16) onto
     /// `device`, in f32.
     pub fn load(dir: &Path, device: &Device) -> Result<Llama> {
+        Llama::load_as(dir, device, DType::F32)
+    }
+
+    /// [`Llama::load`] with the weights in `dtype` (f32, bf16 or f16; see
+    /// [`super::Precision`]).
+    pub fn load_as(dir: &Path, device: &Device, dtype: DType) -> Result<Llama> {
+        if !matches!(dtype, DType::F32 | DType::BF16 | DType::F16) {
+            return Err(Error::Config(format!(
+                "a base is held in f32, bf16 or f16, not {dtype:?}"
+            )));
+        }
         let config_path = dir.join("config.json");
         if !config_path.is_file() {
             let message = "no config.json: doppel reads a local Hugging Face model directory \
@@ -102,7 +113,7 @@ impl Llama {
                     view.dtype()
                 )));
             }
-            Ok(weights.load(name, device)?.to_dtype(DType::F32)?)
+            Ok(weights.load(name, device)?.to_dtype(dtype)?)
         };
         let mut model = Llama::from_weights(&config, &mut get)?;
         model.fingerprint = fingerprint;

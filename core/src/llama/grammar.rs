@@ -14,7 +14,8 @@ use std::sync::{Arc, Mutex};
 
 use regex_automata::util::primitives::StateID;
 
-use super::text::{in_record, RECORD_END};
+use super::shape::Shape;
+use super::text::RECORD_END;
 use crate::byte_dfa::ByteDfa;
 use crate::schema::ColumnKind;
 use crate::tokenizer::Tokenizer;
@@ -25,11 +26,14 @@ const SIZE_LIMIT: usize = 1 << 25;
 /// States whose allowed tokens are kept.
 const MAX_CACHED: usize = 8192;
 
+/// Each token's bytes (`None`: never drawn), shared by the grammars of one base.
+pub type TokenBytes = Arc<[Option<Box<[u8]>>]>;
+
 /// The shape of one record of a schema, over a base tokenizer's tokens.
 pub struct RecordGrammar {
     dfa: ByteDfa,
     /// Each token's bytes (`None`: never drawn, such as a special token).
-    tokens: Vec<Option<Box<[u8]>>>,
+    tokens: TokenBytes,
     /// Per state met, the tokens it allows (bit `t` of word `t / 64`).
     allowed: Mutex<HashMap<StateID, Arc<[u64]>>>,
 }
@@ -38,9 +42,19 @@ impl RecordGrammar {
     /// The grammar of `tokenizer`'s schema (and category domains) over tokens of the given
     /// bytes. When the category lists make the automaton too large, categories are any JSON
     /// string (the parser still checks them).
-    pub fn new(tokenizer: &Tokenizer, tokens: Vec<Option<Box<[u8]>>>) -> Result<Self, String> {
-        let dfa = ByteDfa::new(&record_pattern(tokenizer, true), SIZE_LIMIT)
-            .or_else(|_| ByteDfa::new(&record_pattern(tokenizer, false), SIZE_LIMIT))?;
+    pub fn new(tokenizer: &Tokenizer, tokens: TokenBytes) -> Result<Self, String> {
+        Self::shaped(tokenizer, tokens, &Shape::plain(tokenizer.schema()))
+    }
+
+    /// The grammar of records of `shape`: its columns in its order, some narrowed (a steered
+    /// row's: see [`super::shape`]).
+    pub(crate) fn shaped(
+        tokenizer: &Tokenizer,
+        tokens: TokenBytes,
+        shape: &Shape,
+    ) -> Result<Self, String> {
+        let dfa = ByteDfa::new(&record_pattern(tokenizer, true, shape), SIZE_LIMIT)
+            .or_else(|_| ByteDfa::new(&record_pattern(tokenizer, false, shape), SIZE_LIMIT))?;
         Ok(RecordGrammar { dfa, tokens, allowed: Mutex::default() })
     }
 
@@ -53,6 +67,13 @@ impl RecordGrammar {
     pub fn advance(&self, state: StateID, token: u32) -> Option<StateID> {
         let bytes = self.tokens.get(token as usize)?.as_deref()?;
         self.dfa.walk(state, bytes)
+    }
+
+    /// Whether token `token` writes the end mark (and so ends its record).
+    pub fn ends(&self, token: u32) -> bool {
+        let end = RECORD_END.as_bytes();
+        let bytes = self.tokens.get(token as usize).and_then(|b| b.as_deref());
+        bytes.is_some_and(|b| b.windows(end.len()).any(|w| w == end))
     }
 
     /// Sets to -inf the logits of the tokens that would leave the shape from `state`; false
@@ -93,54 +114,69 @@ impl RecordGrammar {
     }
 }
 
-/// The regular expression of a record: `{`, each recorded column as `"name":value` (value or
-/// `null`) joined by commas in the schema's order, `}` and the end mark. With `domains`, a
-/// category is one of its column's values or the rare bucket; without, any JSON string.
-pub(crate) fn record_pattern(tokenizer: &Tokenizer, domains: bool) -> String {
+/// The regular expression of a record of `shape`: `{`, each of its columns as `"name":value`
+/// joined by commas in its order, `}` and the end mark. A value is the shape's pattern for the
+/// column, else its kind's ([`value_pattern`]) or `null`.
+pub(crate) fn record_pattern(tokenizer: &Tokenizer, domains: bool, shape: &Shape) -> String {
     let schema = tokenizer.schema();
-    let fields: Vec<String> = schema
-        .columns
+    let fields: Vec<String> = shape
+        .order
         .iter()
-        .enumerate()
-        .filter(|(_, c)| in_record(&c.kind))
-        .map(|(i, c)| {
-            let name = regex::escape(&json_string(&c.name));
-            let value = match (&c.kind, tokenizer.categories(i).filter(|_| domains)) {
-                (_, Some((values, rare))) => {
-                    let mut options: Vec<String> = values
-                        .iter()
-                        .map(String::as_str)
-                        .chain(rare)
-                        .map(|v| regex::escape(&json_string(v)))
-                        .collect();
-                    options.sort();
-                    options.dedup();
-                    format!("(?:{})", options.join("|"))
-                }
-                (ColumnKind::Integer, _) => integer(tokenizer.number_range(i)),
-                (ColumnKind::Float { decimals }, _) => format!(
-                    "{}(?:\\.[0-9]{{1,{}}})?",
-                    integer(tokenizer.number_range(i)),
-                    (*decimals).clamp(1, 17)
-                ),
-                (ColumnKind::Datetime { format }, _) => format!("\"{}\"", date_pattern(format)),
-                _ => JSON_STRING.to_string(),
+        .filter_map(|&c| Some((c, schema.columns.get(c)?)))
+        .map(|(c, column)| {
+            let name = regex::escape(&json_string(&column.name));
+            let value = match shape.values.get(c).and_then(Option::as_deref) {
+                Some(value) => value.to_string(),
+                None => format!("{}|null", value_pattern(tokenizer, c, domains)),
             };
-            format!("{name}:(?:{value}|null)")
+            format!("{name}:(?:{value})")
         })
         .collect();
     format!("\\{{{}\\}}{}", fields.join(","), regex::escape(RECORD_END))
 }
 
+/// The pattern of a value of column `c` (never `null`): with `domains`, a category is one of
+/// its column's values or the rare bucket, without, any JSON string; integers have no more
+/// digits than the column's range, floats as many decimals as it has, dates its format, the
+/// rest any JSON string.
+pub(crate) fn value_pattern(tokenizer: &Tokenizer, c: usize, domains: bool) -> String {
+    let Some(column) = tokenizer.schema().columns.get(c) else { return JSON_STRING.into() };
+    match (&column.kind, tokenizer.categories(c).filter(|_| domains)) {
+        (_, Some((values, rare))) => one_of(values.iter().map(String::as_str).chain(rare)),
+        (ColumnKind::Integer, _) => integer(tokenizer.number_range(c)),
+        (ColumnKind::Float { decimals }, _) => format!(
+            "{}(?:\\.[0-9]{{1,{}}})?",
+            integer(tokenizer.number_range(c)),
+            (*decimals).clamp(1, 17)
+        ),
+        (ColumnKind::Datetime { format }, _) => format!("\"{}\"", date_pattern(format)),
+        _ => JSON_STRING.to_string(),
+    }
+}
+
+/// One of `values`, each as a JSON string.
+pub(crate) fn one_of<'a>(values: impl Iterator<Item = &'a str>) -> String {
+    let mut options: Vec<String> = values.map(|v| regex::escape(&json_string(v))).collect();
+    options.sort();
+    options.dedup();
+    format!("(?:{})", options.join("|"))
+}
+
 /// A JSON integer with no more digits than the column's largest magnitude (`range`, as the
 /// tokenizer holds it; 18 digits without one), negative only when the range reaches below 0.
 fn integer(range: Option<(f64, f64)>) -> String {
+    let (digits, signed) = integer_digits(range);
+    // Never `-0`: JSON reads it as a float.
+    let sign = if signed { "-?" } else { "" };
+    format!("(?:0|{sign}[1-9][0-9]{{0,{}}})", digits - 1)
+}
+
+/// The most digits of a number's integer part in a column of `range` (18 without one), and
+/// whether it may be negative.
+pub(crate) fn integer_digits(range: Option<(f64, f64)>) -> (usize, bool) {
     let (lo, hi) = range.unwrap_or((-1e18, 1e18));
     let largest = lo.abs().max(hi.abs()).max(1.0);
-    let digits = (largest.log10().floor() as usize + 1).clamp(1, 18);
-    // Never `-0`: JSON reads it as a float.
-    let sign = if lo < 0.0 { "-?" } else { "" };
-    format!("(?:0|{sign}[1-9][0-9]{{0,{}}})", digits - 1)
+    ((largest.log10().floor() as usize + 1).clamp(1, 18), lo < 0.0)
 }
 /// A JSON string: no raw control character, escapes as JSON writes them.
 const JSON_STRING: &str = r#""(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*""#;
@@ -215,8 +251,8 @@ mod tests {
         let kinds: Vec<String> =
             t.schema().columns.iter().map(|c| format!("{:?}", c.kind)).collect();
         assert!(kinds[4] == "Text", "{kinds:?}");
-        let dfa =
-            ByteDfa::new(&record_pattern(&t, true), SIZE_LIMIT).map_err(crate::Error::Data)?;
+        let dfa = ByteDfa::new(&record_pattern(&t, true, &Shape::plain(t.schema())), SIZE_LIMIT)
+            .map_err(crate::Error::Data)?;
         let whole =
             |text: &str| dfa.walk(dfa.start(), text.as_bytes()).is_some_and(|s| dfa.matches(s));
         let good = [
@@ -241,8 +277,8 @@ mod tests {
             assert!(!whole(record), "{record}");
         }
         // Without domains, any string is a category.
-        let loose =
-            ByteDfa::new(&record_pattern(&t, false), SIZE_LIMIT).map_err(crate::Error::Data)?;
+        let loose = ByteDfa::new(&record_pattern(&t, false, &Shape::plain(t.schema())), SIZE_LIMIT)
+            .map_err(crate::Error::Data)?;
         let record = "{\"n\":3,\"x\":1,\"c\":\"e\",\"d\":null,\"t\":\"\"}\n";
         assert!(loose.walk(loose.start(), record.as_bytes()).is_some_and(|s| loose.matches(s)));
         Ok(())
@@ -272,8 +308,9 @@ mod tests {
     fn tokens_are_barred_when_they_leave_the_shape() -> crate::Result<()> {
         let t = tokenizer()?;
         let texts = ["{\"n\":", "3", "33", ",", "}", "x", "{\"x\":", "\n", "null"];
-        let tokens = texts.iter().map(|s| Some(s.as_bytes().into())).chain([None]).collect();
-        let g = RecordGrammar::new(&t, tokens).map_err(crate::Error::Data)?;
+        let tokens: Vec<_> =
+            texts.iter().map(|s| Some(s.as_bytes().into())).chain([None]).collect();
+        let g = RecordGrammar::new(&t, Arc::from(tokens)).map_err(crate::Error::Data)?;
         let open = |logits: &[f32]| -> Vec<usize> {
             (0..logits.len()).filter(|&i| logits[i].is_finite()).collect()
         };

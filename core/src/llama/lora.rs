@@ -75,6 +75,44 @@ pub struct LoraConfig {
     /// an error naming it) and generation writes (a record still open after it is dropped as
     /// invalid). With the prompt it must fit the base's positions.
     pub max_record_tokens: usize,
+    /// The number format of the frozen base's weights and activations (the adapters, their
+    /// gradients and the loss stay f32).
+    #[serde(skip_serializing_if = "Precision::is_auto")]
+    pub precision: Precision,
+}
+
+/// How the frozen base is held: `auto` is bf16 on a CUDA GPU (half the memory and traffic of
+/// f32, the range of f32) and f32 on the CPU (where bf16 products are slower, not faster).
+/// f16 is for GPUs without bf16 products (before Ampere). Attention scores, softmax, the
+/// logits and every adapter run in f32 whatever the base's format.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// bf16 on CUDA, f32 on the CPU.
+    #[default]
+    Auto,
+    /// 32-bit floats.
+    F32,
+    /// bfloat16.
+    Bf16,
+    /// IEEE half precision.
+    F16,
+}
+
+impl Precision {
+    /// The format on `device`.
+    pub fn dtype(self, device: &candle_core::Device) -> DType {
+        match self {
+            Precision::Auto if device.is_cuda() => DType::BF16,
+            Precision::Auto | Precision::F32 => DType::F32,
+            Precision::Bf16 => DType::BF16,
+            Precision::F16 => DType::F16,
+        }
+    }
+
+    fn is_auto(&self) -> bool {
+        *self == Precision::Auto
+    }
 }
 
 /// [`LoraConfig::max_record_tokens`] when unset: an Adult record is about 60 tokens of a
@@ -91,6 +129,7 @@ impl Default for LoraConfig {
             dropout: 0.05,
             targets: Projection::ALL.to_vec(),
             max_record_tokens: DEFAULT_MAX_RECORD_TOKENS,
+            precision: Precision::Auto,
         }
     }
 }
@@ -233,6 +272,7 @@ impl Adapted {
     pub fn merge(&mut self) -> Result<()> {
         if let Some(adapter) = self.adapter.as_ref().filter(|_| !self.merged) {
             let update = (adapter.b.as_tensor().matmul(adapter.a.as_tensor())? * adapter.scale)?;
+            let update = update.to_dtype(self.weight.dtype())?;
             self.weight = (&self.weight + update)?.detach();
             self.merged = true;
         }
@@ -255,13 +295,15 @@ impl Adapted {
     }
 
     /// `x W^T`, plus the adapter's update; `pass` may apply its dropout and keep what the
-    /// per-example gradients need.
+    /// per-example gradients need. The update is computed in f32 (the adapters' format) from
+    /// `x` in the base's, and added in the base's.
     pub fn forward(&self, x: &Tensor, pass: &mut Pass) -> Result<Tensor> {
         let y = frozen_linear(x, &self.weight)?;
         let Some(adapter) = self.adapter.as_ref().filter(|_| !self.merged) else { return Ok(y) };
+        let x = x.to_dtype(DType::F32)?;
         let x = match pass.rng.as_deref_mut() {
-            Some(rng) if adapter.dropout > 0.0 => dropout(x, adapter.dropout, rng)?,
-            _ => x.clone(),
+            Some(rng) if adapter.dropout > 0.0 => dropout(&x, adapter.dropout, rng)?,
+            _ => x,
         };
         let u = x.broadcast_matmul(&adapter.a.t()?)?;
         let mut update = (u.broadcast_matmul(&adapter.b.t()?)? * adapter.scale)?;
@@ -277,6 +319,7 @@ impl Adapted {
                 scale: adapter.scale,
             });
         }
+        let update = update.to_dtype(y.dtype())?;
         Ok((y + update)?)
     }
 }

@@ -159,6 +159,12 @@ impl Llama {
         &self.device
     }
 
+    /// The format of its frozen weights and activations (see [`super::Precision`]); logits
+    /// and adapters are f32 whatever it is.
+    pub fn dtype(&self) -> DType {
+        self.embed.embeddings().dtype()
+    }
+
     /// The checksum of the weights [`Llama::load`] read (`sha256:<hex>`, over each tensor's
     /// name, type, shape and bytes): a LoRA model file records it, and loading the adapters onto
     /// a base with another checksum is refused. Empty for a model not loaded from a directory.
@@ -204,6 +210,7 @@ impl Llama {
             return Err(crate::Error::Data(format!("{end} positions exceed the model's {most}")));
         }
         let (cos, sin) = self.rotary(start, t)?;
+        let (cos, sin) = (cos.to_dtype(self.dtype())?, sin.to_dtype(self.dtype())?);
         let mask = causal_mask(start, t, &self.device)?;
         let mut x = self.embed.forward(ids)?;
         if let Some(c) = cache.as_deref_mut() {
@@ -223,7 +230,8 @@ impl Llama {
             let up = block.up.forward(&h, pass)?;
             x = (x + block.down.forward(&(gate * up)?, pass)?)?;
         }
-        lora::frozen_linear(&self.norm.forward(&x, kernels)?, &self.lm_head)
+        let logits = lora::frozen_linear(&self.norm.forward(&x, kernels)?, &self.lm_head)?;
+        Ok(logits.to_dtype(DType::F32)?)
     }
 
     /// The mean next-token loss (cross-entropy) over the positions `mask` marks: `ids`
@@ -449,6 +457,11 @@ impl Llama {
         // one key head are stacked over positions, so keys and values are never copied per
         // query head.
         let group = c.heads / c.kv_heads;
+        // Scores, softmax and the weighted values in f32 whatever the base's format (as
+        // `transformers` upcasts the softmax): a bf16 softmax over long rows loses the small
+        // weights.
+        let dtype = x.dtype();
+        let (q, k, v) = (q.to_dtype(DType::F32)?, k.to_dtype(DType::F32)?, v.to_dtype(DType::F32)?);
         let q = q.reshape((b, c.kv_heads, group * t, c.head_dim))?;
         let mask = mask.repeat((1, 1, group, 1))?;
         let scale = 1.0 / (c.head_dim as f64).sqrt();
@@ -459,7 +472,7 @@ impl Llama {
         };
         let attended = weights.matmul(&v)?.reshape((b, c.heads, t, c.head_dim))?;
         let merged = attended.transpose(1, 2)?.reshape((b, t, c.heads * c.head_dim))?;
-        block.o.forward(&merged, pass)
+        block.o.forward(&merged.to_dtype(dtype)?, pass)
     }
 
     /// The rotary tables `[t, head_dim / 2]`: `cos` and `sin` of position x `theta^(-2i/d)`,

@@ -4,12 +4,15 @@
 //! record is dropped and counted, and generation stops with an error when most records stay
 //! invalid.
 
+use std::collections::HashMap;
+
 use super::text;
-use super::LoraModel;
+use super::{LoraModel, RecordGrammar};
 use crate::error::{Error, Result};
 use crate::generate::GenerateOptions;
 use crate::rng::splitmix64;
 use crate::schema::{self, ColumnKind};
+use crate::steer::{Plan, RowPlan};
 use crate::tokenizer::Tokenizer;
 
 /// Records drawn in one batched decoding pass (its KV cache is this many sequences long).
@@ -22,49 +25,69 @@ pub const INVALID_SHARE: f64 = 0.8;
 pub const INVALID_PASSES: usize = 3;
 
 /// `n` rows of a LoRA model (cells in the schema's column order, `None` for a missing value),
-/// for generation batch `batch` of `options`: records drawn [`DRAWS_PER_PASS`] at a time until
-/// `n` are valid, each row's identifiers regenerated from its index. Returns the rows and the
+/// for generation batch `batch` of `options`, steered by `plan` when there is one (each row's
+/// record in the shape [`super::shape::row_shape`] gives it; a seed row's given cells come out
+/// as the seed has them): records drawn [`DRAWS_PER_PASS`] at a time until each row has a
+/// valid one, each row's identifiers regenerated from its index. Returns the rows and the
 /// number of records dropped as invalid. The same options and batch, the same rows.
 pub(crate) fn generate_rows(
     model: &LoraModel,
     tokenizer: &Tokenizer,
     max_tokens: usize,
     options: &GenerateOptions,
+    plan: Option<&Plan>,
     batch: usize,
     n: usize,
 ) -> Result<(Vec<Vec<Option<String>>>, usize)> {
     let prompt = text::prompt(tokenizer.schema());
-    let grammar = model.grammar(tokenizer)?;
-    let first_row = (batch * options.batch_size) as u64;
-    let (mut rows, mut dropped, mut failing) = (Vec::with_capacity(n), 0, 0);
+    let first_row = batch * options.batch_size;
+    let plans = row_plans(tokenizer, plan, first_row, n)?;
+    let mut grammars = Vec::with_capacity(plans.len());
+    for row in &plans {
+        grammars.push(match (plan, row) {
+            (Some(plan), Some(row)) => {
+                model.shaped_grammar(tokenizer, &super::shape::row_shape(tokenizer, plan, row)?)?
+            }
+            _ => model.grammar(tokenizer)?,
+        });
+    }
+    // One plan for every row when none is per row (no seed).
+    let of = |r: usize| r.min(plans.len() - 1);
+    let mut rows: Vec<Option<Vec<Option<String>>>> = vec![None; n];
+    let mut pending: Vec<usize> = (0..n).collect();
+    let (mut dropped, mut failing) = (0, 0);
     let mut pass = 0u64;
-    while rows.len() < n {
-        let want = (n - rows.len()).min(DRAWS_PER_PASS);
+    while !pending.is_empty() {
+        let drawn: Vec<usize> = pending.iter().take(DRAWS_PER_PASS).copied().collect();
         let mut state = options.seed ^ (batch as u64).rotate_left(32) ^ pass;
         let seed = splitmix64(&mut state);
+        let shapes: Vec<&RecordGrammar> = drawn.iter().map(|&r| &*grammars[of(r)]).collect();
         let texts = text::generate_records(
             model.llama(),
             model.tokenizer(),
             &prompt,
-            want,
+            drawn.len(),
             &options.sampling,
             max_tokens,
             seed,
-            Some(grammar),
+            &shapes,
         )?;
         let mut invalid = 0;
         let mut last_problem = String::new();
-        for record in texts {
-            match parse_record(tokenizer, &record) {
-                Ok(cells) => rows.push(cells),
+        for (&r, record) in drawn.iter().zip(texts) {
+            let known = plans[of(r)].as_ref().map(|p| p.known.as_slice());
+            match parse_record(tokenizer, &record, known) {
+                Ok(cells) => rows[r] = Some(cells),
                 Err(problem) => {
                     invalid += 1;
                     last_problem = problem;
                 }
             }
         }
+        pending.retain(|&r| rows[r].is_none());
         dropped += invalid;
-        failing = if invalid as f64 > INVALID_SHARE * want as f64 { failing + 1 } else { 0 };
+        let many = invalid as f64 > INVALID_SHARE * drawn.len() as f64;
+        failing = if many { failing + 1 } else { 0 };
         if failing >= INVALID_PASSES {
             return Err(Error::Data(format!(
                 "the LoRA model wrote invalid records ({dropped} dropped; the last: \
@@ -76,15 +99,41 @@ pub(crate) fn generate_rows(
         }
         pass += 1;
     }
-    rows.truncate(n);
+    let mut rows: Vec<Vec<Option<String>>> = rows.into_iter().flatten().collect();
     for (i, row) in rows.iter_mut().enumerate() {
         for (cell, column) in row.iter_mut().zip(&tokenizer.schema().columns) {
             if let ColumnKind::Identifier { shape } = &column.kind {
-                *cell = Some(schema::generate_identifier(shape, first_row + i as u64));
+                *cell = Some(schema::generate_identifier(shape, (first_row + i) as u64));
             }
         }
     }
     Ok((rows, dropped))
+}
+
+/// The plans of rows `first..first + n`: one per row with a seed, one for all without, `None`
+/// (unsteered) without a plan. A balanced plan (rebalancing or fairness that selection does not
+/// do) is refused in words.
+fn row_plans(
+    tokenizer: &Tokenizer,
+    plan: Option<&Plan>,
+    first: usize,
+    n: usize,
+) -> Result<Vec<Option<RowPlan>>> {
+    let Some(plan) = plan else { return Ok(vec![None]) };
+    if plan.is_balanced() {
+        return Err(Error::Config(
+            "a LoRA model rebalances one column at a time (or keeps one fairness), without a \
+             seed, and by values it generates often enough: this rebalancing needs the LSTM"
+                .into(),
+        ));
+    }
+    let mut orders = HashMap::new();
+    match plan.seed_rows() {
+        None => Ok(vec![Some(plan.row(tokenizer, 0, &mut orders)?)]),
+        Some(_) => {
+            (first..first + n).map(|r| plan.row(tokenizer, r, &mut orders).map(Some)).collect()
+        }
+    }
 }
 
 /// One generated record's cells in the schema's column order (identifiers `None`, filled in
@@ -92,6 +141,7 @@ pub(crate) fn generate_rows(
 pub(crate) fn parse_record(
     tokenizer: &Tokenizer,
     record: &str,
+    known: Option<&[Option<Option<String>>]>,
 ) -> std::result::Result<Vec<Option<String>>, String> {
     // The end mark's token may carry text after it: the record is what comes before.
     let Some((body, _)) = record.split_once(text::RECORD_END) else {
@@ -107,6 +157,11 @@ pub(crate) fn parse_record(
             continue;
         }
         let value = object.remove(&column.name).ok_or_else(|| format!("no '{}'", column.name))?;
+        // A seeded cell comes out as the seed has it (its record wrote it as it is).
+        if let Some(Some(given)) = known.and_then(|k| k.get(c)) {
+            cells.push(given.clone());
+            continue;
+        }
         let cell = cell(tokenizer, c, &column.kind, value)
             .map_err(|problem| format!("'{}': {problem}", column.name))?;
         cells.push(cell);
@@ -181,12 +236,12 @@ mod tests {
             t.schema().columns.iter().map(|c| format!("{:?}", c.kind)).collect();
         assert!(kinds[4].starts_with("Identifier"), "{kinds:?}");
         let good = "{\"age\":31,\"score\":2.5,\"color\":\"blue\",\"day\":\"2024-01-03\"}\n";
-        let cells = parse_record(&t, good).map_err(crate::Error::Data)?;
+        let cells = parse_record(&t, good, None).map_err(crate::Error::Data)?;
         let want = [Some("31"), Some("2.50"), Some("blue"), Some("2024-01-03"), None];
         assert_eq!(cells, want.map(|c| c.map(String::from)));
         // Text after the end mark is not the record's; null is a missing cell.
         let tail = "{\"age\":null,\"score\":1,\"color\":\"red\",\"day\":null}\n{\"a";
-        assert_eq!(parse_record(&t, tail).map_err(crate::Error::Data)?[0], None);
+        assert_eq!(parse_record(&t, tail, None).map_err(crate::Error::Data)?[0], None);
         let bad = [
             ("{\"age\":31,\"score\":2.5,\"color\":\"blue\",\"day\":\"2024-01-03\"}", "did not end"),
             ("{\"age\":31,\"score\":2.5,\"color\":\"blue\"}\n", "no 'day'"),
@@ -198,7 +253,7 @@ mod tests {
             ("[1,2]\n", "not a JSON object"),
         ];
         for (record, expected) in bad {
-            let problem = parse_record(&t, record).err().unwrap_or_default();
+            let problem = parse_record(&t, record, None).err().unwrap_or_default();
             assert!(problem.contains(expected), "{record}: {problem}");
         }
         Ok(())

@@ -180,26 +180,44 @@ pub(crate) fn in_record(kind: &ColumnKind) -> bool {
 /// numbers when they read as such, a missing cell as `null`, the rest as strings; identifier
 /// columns left out.
 pub fn record_json(schema: &Schema, row: &[Option<&str>]) -> String {
-    let fields: Vec<String> = schema
-        .columns
+    record_json_in(schema, row, &record_columns(schema, None))
+}
+
+/// [`record_json`] with the columns in `order` (schema indices).
+pub(crate) fn record_json_in(schema: &Schema, row: &[Option<&str>], order: &[usize]) -> String {
+    let fields: Vec<String> = order
         .iter()
-        .zip(row)
-        .filter(|(column, _)| in_record(&column.kind))
+        .filter_map(|&c| Some((schema.columns.get(c)?, row.get(c).copied().flatten())))
         .map(|(column, cell)| {
-            let value = match (cell, &column.kind) {
-                (None, _) => serde_json::Value::Null,
-                (Some(text), ColumnKind::Integer | ColumnKind::Float { .. }) => {
-                    serde_json::from_str::<serde_json::Number>(text.trim())
-                        .map(serde_json::Value::Number)
-                        .unwrap_or_else(|_| serde_json::Value::String(text.to_string()))
-                }
-                (Some(text), _) => serde_json::Value::String(text.to_string()),
-            };
+            let value = json_value(&column.kind, cell);
             // Written by hand, not as a map: serde_json's map would sort the keys.
             format!("{}:{value}", serde_json::Value::String(column.name.clone()))
         })
         .collect();
     format!("{{{}}}{RECORD_END}", fields.join(","))
+}
+
+/// A cell (`None`: missing) as a record writes it: a number when the column's kind is one and
+/// the text reads as one, `null` when missing, else a string.
+pub(crate) fn json_value(kind: &ColumnKind, cell: Option<&str>) -> serde_json::Value {
+    match (cell, kind) {
+        (None, _) => serde_json::Value::Null,
+        (Some(text), ColumnKind::Integer | ColumnKind::Float { .. }) => {
+            serde_json::from_str::<serde_json::Number>(text.trim())
+                .map(serde_json::Value::Number)
+                .unwrap_or_else(|_| serde_json::Value::String(text.to_string()))
+        }
+        (Some(text), _) => serde_json::Value::String(text.to_string()),
+    }
+}
+
+/// The columns a record writes (schema indices), in its order: those marked in `first` (per
+/// schema column), then the others, each part in the schema's order; identifiers never.
+pub(crate) fn record_columns(schema: &Schema, first: Option<&[bool]>) -> Vec<usize> {
+    let marked = |c: &usize| first.and_then(|f| f.get(*c)).copied().unwrap_or(false);
+    let written = (0..schema.columns.len()).filter(|&c| in_record(&schema.columns[c].kind));
+    let (head, tail): (Vec<usize>, Vec<usize>) = written.partition(marked);
+    head.into_iter().chain(tail).collect()
 }
 
 /// Every row of `table` (cells in `schema`'s column order) as [`record_json`] writes it.
@@ -287,8 +305,9 @@ pub(crate) fn pack_records(
 /// Generates `n` records' texts: all start from `prompt`, then draw one token at a time (a KV
 /// cache keeps the earlier positions) with `sampling`, each ending when a token writes
 /// [`RECORD_END`] or after `max_tokens` (such a text is returned as it stands: the caller
-/// validates records). With `grammar`, each token is drawn among those that keep the record
-/// inside its shape, and a record with none left ends there. The same `seed`, the same texts.
+/// validates records). With `grammars` (none, or one per record), each token is drawn among
+/// those that keep its record inside its shape, and a record with none left ends there. The
+/// same `seed`, the same texts.
 #[allow(clippy::too_many_arguments)] // A sampling pass: each is one of its settings.
 pub fn generate_records(
     model: &super::Llama,
@@ -298,7 +317,7 @@ pub fn generate_records(
     sampling: &crate::generate::Sampling,
     max_tokens: usize,
     seed: u64,
-    grammar: Option<&super::RecordGrammar>,
+    grammars: &[&super::RecordGrammar],
 ) -> Result<Vec<String>> {
     use candle_core::Tensor;
     let device = model.device().clone();
@@ -316,7 +335,10 @@ pub fn generate_records(
     let (mut rng, mut probs) = (crate::rng::Rng::new(seed, 0), Vec::new());
     let mut texts = vec![Vec::new(); n];
     let mut done = vec![false; n];
-    let mut states: Vec<_> = grammar.map(|g| vec![g.start(); n]).unwrap_or_default();
+    if !grammars.is_empty() && grammars.len() != n {
+        return Err(Error::Data(format!("{} record grammars for {n} records", grammars.len())));
+    }
+    let mut states: Vec<_> = grammars.iter().map(|g| g.start()).collect();
     for _ in 0..max_tokens {
         let last = logits.dim(1)? - 1;
         let mut rows = logits.narrow(1, last, 1)?.squeeze(1)?.to_vec2::<f32>()?;
@@ -325,6 +347,7 @@ pub fn generate_records(
             if done[r] {
                 continue;
             }
+            let grammar = grammars.get(r);
             if let Some(g) = grammar {
                 if !g.bar(states[r], row) {
                     done[r] = true;
@@ -333,13 +356,16 @@ pub fn generate_records(
             }
             next[r] = crate::generate::sample(row, sampling, &mut rng, &mut probs);
             texts[r].push(next[r]);
-            if let Some(g) = grammar {
-                match g.advance(states[r], next[r]) {
-                    Some(state) => states[r] = state,
+            match grammar {
+                Some(g) => match g.advance(states[r], next[r]) {
+                    Some(state) => {
+                        states[r] = state;
+                        done[r] = g.ends(next[r]);
+                    }
                     None => done[r] = true,
-                }
+                },
+                None => done[r] = tokenizer.decode(&[next[r]])?.contains(RECORD_END),
             }
-            done[r] |= tokenizer.decode(&[next[r]])?.contains(RECORD_END);
         }
         if done.iter().all(|&d| d) {
             break;

@@ -3,18 +3,22 @@
 //! the engine's loop ([`train_lora`]: the same setup, DP stage, ledger and summary as the
 //! LSTM's) and the trained model ([`LoraModel`]).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use candle_core::{Device, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
+use super::shape::Shape;
 use super::text::{self, BaseTokenizer};
-use super::{Llama, LlamaConfig, LoraConfig, Projection, RecordGrammar};
+use super::{Llama, LlamaConfig, LoraConfig, Precision, Projection, RecordGrammar, TokenBytes};
 use crate::artifact::TrainedModel;
 use crate::config::{ModelConfig, TrainConfig};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
+use crate::schema::Schema;
 use crate::table::Table;
 use crate::tokenizer::Tokenizer;
 use crate::train::{self, Learner, Progress, Setup, Shard, Stage};
@@ -36,12 +40,14 @@ impl Base {
                     .into(),
             )
         })?;
-        Base::load_dir(dir, device)
+        let precision = model.lora.as_ref().map(|l| l.precision).unwrap_or_default();
+        Base::load_dir(dir, device, precision)
     }
 
-    /// Reads the decoder (`config.json`, `*.safetensors`) and `tokenizer.json` of `dir`.
-    pub fn load_dir(dir: &Path, device: &Device) -> Result<Base> {
-        let model = Llama::load(dir, device)?;
+    /// Reads the decoder (`config.json`, `*.safetensors`) of `dir` in `precision` on
+    /// `device`, and its `tokenizer.json`.
+    pub fn load_dir(dir: &Path, device: &Device, precision: Precision) -> Result<Base> {
+        let model = Llama::load_as(dir, device, precision.dtype(device))?;
         let tokenizer = BaseTokenizer::load(dir)?;
         if tokenizer.vocab_size() > model.config().vocab_size {
             return Err(Error::BaseModel {
@@ -117,9 +123,16 @@ pub(crate) fn adapter_shapes(config: &LlamaConfig, lora: &LoraConfig) -> Vec<(St
 /// A trained LoRA model: the base with its adapters set.
 pub struct LoraModel {
     pub(crate) base: Base,
-    /// The record shape generation decodes in, made on first use (see [`LoraModel::grammar`]).
-    grammar: std::sync::OnceLock<std::result::Result<RecordGrammar, String>>,
+    /// Each token's bytes, made on first use.
+    token_bytes: OnceLock<TokenBytes>,
+    /// The record shapes generation decoded in (the plain one, steered rows'), made on first
+    /// use (see [`LoraModel::grammar`]); at most [`MAX_GRAMMARS`].
+    grammars: Mutex<HashMap<Shape, Arc<RecordGrammar>>>,
 }
+
+/// Record grammars a model keeps: a seeded generation makes one per seed row whose cells
+/// differ, each holding the allowed tokens of the states its records met.
+const MAX_GRAMMARS: usize = 64;
 
 impl LoraModel {
     /// The base with adapters of `lora` set from `tensors` (by PEFT name), after checking that
@@ -167,16 +180,35 @@ impl LoraModel {
     /// The trained model for generation: its adapters folded into the base's weights.
     fn new(mut base: Base) -> Result<LoraModel> {
         base.model.merge_adapters()?;
-        Ok(LoraModel { base, grammar: std::sync::OnceLock::new() })
+        Ok(LoraModel { base, token_bytes: OnceLock::new(), grammars: Mutex::default() })
     }
 
     /// The shape of `tokenizer`'s records over the base's tokens (made once, then shared by
     /// every generation from this model).
-    pub fn grammar(&self, tokenizer: &Tokenizer) -> Result<&RecordGrammar> {
-        let made = self
-            .grammar
-            .get_or_init(|| RecordGrammar::new(tokenizer, self.base.tokenizer.token_bytes()));
-        made.as_ref().map_err(|e| Error::Data(format!("the records' shape: {e}")))
+    pub fn grammar(&self, tokenizer: &Tokenizer) -> Result<Arc<RecordGrammar>> {
+        self.shaped_grammar(tokenizer, &Shape::plain(tokenizer.schema()))
+    }
+
+    /// The grammar of records of `shape` (see [`super::shape`]), made once per shape.
+    pub(crate) fn shaped_grammar(
+        &self,
+        tokenizer: &Tokenizer,
+        shape: &Shape,
+    ) -> Result<Arc<RecordGrammar>> {
+        if let Some(made) = self.grammars.lock().ok().and_then(|g| g.get(shape).cloned()) {
+            return Ok(made);
+        }
+        let tokens = self.token_bytes.get_or_init(|| self.base.tokenizer.token_bytes().into());
+        let grammar = RecordGrammar::shaped(tokenizer, tokens.clone(), shape)
+            .map_err(|e| Error::Data(format!("the records' shape: {e}")))?;
+        let grammar = Arc::new(grammar);
+        if let Ok(mut grammars) = self.grammars.lock() {
+            if grammars.len() >= MAX_GRAMMARS {
+                grammars.clear();
+            }
+            grammars.insert(shape.clone(), grammar.clone());
+        }
+        Ok(grammar)
     }
 
     /// The decoder with its adapters.
@@ -216,6 +248,9 @@ pub(crate) fn apply_defaults(config: &mut TrainConfig) {
     let tc = &mut config.training;
     tc.learning_rate.get_or_insert(LORA_LEARNING_RATE);
     tc.max_epochs.get_or_insert(LORA_EPOCHS);
+    // As the LSTM's: records with some columns first teach the conditionals that steered
+    // generation writes first (see `training_record`).
+    tc.random_order_share.get_or_insert(crate::config::DEFAULT_RANDOM_ORDER_SHARE);
     if !config.privacy.dp {
         tc.batch_size.get_or_insert(LORA_BATCH_SIZE);
     }
@@ -237,9 +272,12 @@ pub(crate) fn train_lora(
     let prompt = text::prompt(tokenizer.schema());
     let head = base.tokenizer.encode(&prompt)?;
     let most = lora.max_record_tokens;
+    let share = config.training.random_order_share.unwrap_or(0.0);
     let bodies = (0..table.num_rows())
         .map(|r| {
-            let body = base.tokenizer.encode(&training_record(&tokenizer, &table, r))?;
+            let first = record_first(tokenizer.schema(), share, config.training.seed, r);
+            let record = training_record(&tokenizer, &table, r, first.as_deref());
+            let body = base.tokenizer.encode(&record)?;
             if body.len() > most {
                 return Err(Error::Data(format!(
                     "record {} takes {} of the base's tokens as JSON, over \
@@ -276,10 +314,27 @@ pub(crate) fn train_lora(
     Ok(TrainedModel::lora(config, tokenizer, summary, info, LoraModel::new(base)?))
 }
 
-/// Record `r` of `table` as the model learns it: JSON in the schema's order, without the
-/// identifier columns (regenerated, never learned), each category outside the tokenizer's
-/// domain written as its rare bucket (as the LSTM sees it).
-pub(crate) fn training_record(tokenizer: &Tokenizer, table: &Table, r: usize) -> String {
+/// Which columns record `r` writes first (per schema column), when it is one of the share
+/// `random_share` written in another order than the schema's (drawn as the LSTM's training
+/// orders are, once per record: the record is tokenized once).
+fn record_first(schema: &Schema, random_share: f64, seed: u64, r: usize) -> Option<Vec<bool>> {
+    let columns = text::record_columns(schema, None);
+    let picks = crate::order::draw_first(columns.len(), random_share, seed, r as u64)?;
+    let mut first = vec![false; schema.columns.len()];
+    columns.iter().zip(picks).for_each(|(&c, pick)| first[c] = pick);
+    Some(first)
+}
+
+/// Record `r` of `table` as the model learns it: JSON with the columns marked in `first`
+/// first (generation writes the columns it fixes first: see [`super::shape`]), the others in
+/// the schema's order, without the identifier columns (regenerated, never learned), each
+/// category outside the tokenizer's domain written as its rare bucket (as the LSTM sees it).
+pub(crate) fn training_record(
+    tokenizer: &Tokenizer,
+    table: &Table,
+    r: usize,
+    first: Option<&[bool]>,
+) -> String {
     let schema = tokenizer.schema();
     let cells: Vec<Option<&str>> = (0..schema.columns.len())
         .map(|c| {
@@ -292,7 +347,7 @@ pub(crate) fn training_record(tokenizer: &Tokenizer, table: &Table, r: usize) ->
             }
         })
         .collect();
-    text::record_json(schema, &cells)
+    text::record_json_in(schema, &cells, &text::record_columns(schema, first))
 }
 
 /// The LoRA model as the training loop's learner.

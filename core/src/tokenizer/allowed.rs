@@ -343,6 +343,16 @@ impl Tokenizer {
         }
     }
 
+    /// The values of categorical column `column` that `mask` (an [`Allowed::Tokens`] of it)
+    /// allows, in the domain's order.
+    pub(crate) fn allowed_categories(&self, column: usize, mask: &[bool]) -> Vec<&str> {
+        let Some(Codec::Categorical { values, .. }) = self.codecs.get(column) else {
+            return Vec::new();
+        };
+        let on = |i: usize| mask.get(CATEGORY_BASE as usize + i).copied().unwrap_or(false);
+        values.iter().enumerate().filter(|(i, _)| on(*i)).map(|(_, v)| v.as_str()).collect()
+    }
+
     /// The lowest and highest value number column `column` generates (`None`: not a number).
     pub fn value_range(&self, column: usize) -> Option<(f64, f64)> {
         let codec @ Codec::Number { .. } = self.codecs.get(column)? else { return None };
