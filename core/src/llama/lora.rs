@@ -364,13 +364,20 @@ impl Tape {
     }
 }
 
-/// Inverted dropout with a mask drawn from `rng` (seeded, so a training run repeats).
+/// Inverted dropout. Its uniform draws are made where `x` lives: on the CPU from `rng`
+/// (seeded, so a training run repeats), on a GPU by the device's own generator (seeded once
+/// per training, see [`super::tuned`]), so that no activation-sized mask is copied to the GPU
+/// per projection and pass.
 fn dropout(x: &Tensor, p: f32, rng: &mut Rng) -> Result<Tensor> {
-    let keep = 1.0 / (1.0 - p);
-    let mask: Vec<f32> = (0..x.elem_count())
-        .map(|_| if rng.uniform() < f64::from(p) { 0.0 } else { keep })
-        .collect();
-    Ok((x * Tensor::from_vec(mask, x.shape(), x.device())?)?)
+    let uniform = match x.device() {
+        candle_core::Device::Cpu => {
+            let draws: Vec<f32> = (0..x.elem_count()).map(|_| rng.uniform() as f32).collect();
+            Tensor::from_vec(draws, x.shape(), x.device())?
+        }
+        device => Tensor::rand(0f32, 1f32, x.shape(), device)?,
+    };
+    let mask = (uniform.ge(f64::from(p))?.to_dtype(x.dtype())? / (1.0 - f64::from(p)))?;
+    Ok((x * mask)?)
 }
 
 /// The adapters' tensors by PEFT's names

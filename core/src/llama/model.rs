@@ -83,15 +83,15 @@ impl Block {
     }
 }
 
-/// DP-SGD's gradient of one batch (see [`Llama::clipped_gradients`]).
+/// DP-SGD's gradient of one batch (see [`Llama::clipped_gradients`]), left where it was
+/// computed: reading it on the host is the caller's choice, once per step.
 pub(crate) struct Clipped {
     /// The clipped gradients' sums, in [`Llama::adapters`]' order.
     pub sums: Vec<Tensor>,
-    /// Each unit's norm before clipping.
-    pub norms: Vec<f32>,
-    /// The summed next-token loss of the batch's targets, and their count.
-    pub loss: f64,
-    pub tokens: f64,
+    /// Each unit's norm before clipping (`[units]`).
+    pub norms: Tensor,
+    /// The summed next-token loss of the batch's targets (a scalar).
+    pub loss: Tensor,
 }
 
 /// A loaded decoder (weights frozen: plain tensors, not variables).
@@ -240,25 +240,25 @@ impl Llama {
     /// target). With `rng`, the adapters' dropout applies (training).
     pub fn loss(&self, ids: &Tensor, mask: &Tensor, rng: Option<&mut Rng>) -> Result<Tensor> {
         let (sum, count) = self.loss_sum(ids, mask, rng)?;
+        let count = count.to_scalar::<f32>()?;
         if count == 0.0 {
             return Err(crate::Error::Data("the loss mask marks no target".into()));
         }
-        Ok((sum / count)?)
+        Ok((sum / f64::from(count))?)
     }
 
-    /// The summed next-token loss over the positions `mask` marks and their count (see
-    /// [`Llama::loss`]): what a training step's gradient is taken of, with the adapters'
-    /// dropout drawn from `rng`.
+    /// The summed next-token loss over the positions `mask` marks and their count, both
+    /// scalars on the model's device (see [`Llama::loss`]): what a training step's gradient is
+    /// taken of, with the adapters' dropout drawn from `rng`.
     pub(crate) fn loss_sum(
         &self,
         ids: &Tensor,
         mask: &Tensor,
         rng: Option<&mut Rng>,
-    ) -> Result<(Tensor, f64)> {
+    ) -> Result<(Tensor, Tensor)> {
         let mut pass = Pass { rng, tape: None };
         let (sums, counts) = self.target_log_probs(ids, mask, &mut pass)?;
-        let count = counts.sum_all()?.to_scalar::<f32>()?;
-        Ok((sums.sum_all()?.neg()?, f64::from(count)))
+        Ok((sums.sum_all()?.neg()?, counts.sum_all()?))
     }
 
     /// Per record: the sum of its targets' log-probabilities and their count (`[batch]` each).
@@ -297,7 +297,7 @@ impl Llama {
         clip: f64,
     ) -> Result<(Vec<Tensor>, Vec<f32>)> {
         let clipped = self.clipped_unit_gradients(ids, mask, clip, None)?;
-        Ok((clipped.sums, clipped.norms))
+        Ok((clipped.sums, clipped.norms.to_vec1()?))
     }
 
     /// [`Llama::clipped_gradients`] with records grouped into privacy units: `units[i]` is
@@ -312,8 +312,7 @@ impl Llama {
     ) -> Result<Clipped> {
         let mut pass = Pass { rng: None, tape: Some(Vec::new()) };
         let (sums, counts) = self.target_log_probs(ids, mask, &mut pass)?;
-        let loss = f64::from(sums.sum_all()?.neg()?.to_scalar::<f32>()?);
-        let tokens = f64::from(counts.sum_all()?.to_scalar::<f32>()?);
+        let loss = sums.sum_all()?.neg()?.detach();
         let per_record = (sums / counts.clamp(1f32, f32::MAX)?)?.neg()?;
         let grads = per_record.sum_all()?.backward()?;
         let b = ids.dim(0)?;
@@ -364,7 +363,7 @@ impl Llama {
             // sum kept across passes would otherwise keep every pass's graph alive.
             out.push(d.broadcast_mul(&factors)?.sum(0)?.detach());
         }
-        Ok(Clipped { sums: out, norms: norms.to_vec1()?, loss, tokens })
+        Ok(Clipped { sums: out, norms: norms.detach(), loss })
     }
 
     /// Adds fresh adapters of `config` to its target projections in every block (`A` drawn

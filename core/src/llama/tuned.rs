@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use candle_core::{Device, Tensor, Var};
+use candle_core::{DType, Device, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
 use super::shape::Shape;
@@ -269,6 +269,11 @@ pub(crate) fn train_lora(
     let Setup { config, tokenizer, table, mut stage, .. } = setup;
     let lora = config.model.lora.clone().unwrap_or_default();
     base.model.add_lora(&lora, config.training.seed)?;
+    // A GPU draws dropout masks with its own generator (see `lora::dropout`): seeded here, so
+    // that a run repeats on its device. The CPU draws from the engine's seeded streams.
+    if !base.model.device().is_cpu() {
+        base.model.device().set_seed(config.training.seed)?;
+    }
     let prompt = text::prompt(tokenizer.schema());
     let head = base.tokenizer.encode(&prompt)?;
     let most = lora.max_record_tokens;
@@ -366,15 +371,19 @@ struct LoraLearner<'a> {
 
 impl LoraLearner<'_> {
     /// The sequences of `rows` (packed or one each), as `(ids, mask)` of `[n, width]` where
-    /// `width` is the longest one's length.
-    fn batch(&self, rows: &[usize]) -> Result<(Tensor, Tensor)> {
+    /// `width` is the longest one's length, and the number of target tokens (counted here, so
+    /// that the device is not asked for it).
+    fn batch(&self, rows: &[usize]) -> Result<(Tensor, Tensor, f64)> {
         let bodies: Vec<&[u32]> = rows.iter().map(|&r| self.bodies[r].as_slice()).collect();
         let (ids, mask, width) = text::pack_records(&self.head, &bodies, self.len, self.pack);
         let n = ids.len() / width.max(1);
+        // Position 0 is never a target (nothing predicts it).
+        let targets: f32 = mask.chunks(width.max(1)).flat_map(|row| row.iter().skip(1)).sum();
         let device = self.model.device();
         Ok((
             Tensor::from_vec(ids, (n, width), device)?,
             Tensor::from_vec(mask, (n, width), device)?,
+            f64::from(targets),
         ))
     }
 
@@ -439,24 +448,25 @@ impl Learner for LoraLearner<'_> {
         let variables = self.variables();
         let mut sums: Vec<Tensor> =
             variables.iter().map(|v| v.zeros_like()).collect::<candle_core::Result<_>>()?;
-        let (mut loss, mut tokens) = (0.0, 0.0);
+        // The loss stays on the device until the step's end: one read per step, not per pass.
+        let mut loss = Tensor::zeros((), DType::F32, self.model.device())?;
+        let mut tokens = 0.0;
         let mut k = 0;
         for shard in shards {
             for (rows, units) in self.groups(&shard.rows, shard.units.as_deref()) {
-                let (ids, mask) = self.batch(&rows)?;
+                let (ids, mask, targets) = self.batch(&rows)?;
+                tokens += targets;
                 let grads = match clip {
                     Some(clip) => {
                         let clipped =
                             self.model.clipped_unit_gradients(&ids, &mask, clip, Some(&units))?;
-                        loss += clipped.loss;
-                        tokens += clipped.tokens;
+                        loss = (loss + clipped.loss)?;
                         clipped.sums
                     }
                     None => {
                         let mut dropout = Rng::new(seed, 3 + (step * 4096 + k) as u64);
-                        let (sum, count) = self.model.loss_sum(&ids, &mask, Some(&mut dropout))?;
-                        loss += f64::from(sum.to_scalar::<f32>()?);
-                        tokens += count;
+                        let (sum, _) = self.model.loss_sum(&ids, &mask, Some(&mut dropout))?;
+                        loss = (loss + sum.detach())?;
                         let store = sum.backward()?;
                         variables
                             .iter()
@@ -473,18 +483,18 @@ impl Learner for LoraLearner<'_> {
                 }
             }
         }
-        Ok((loss, tokens, sums))
+        Ok((f64::from(loss.to_scalar::<f32>()?), tokens, sums))
     }
 
     fn mean_loss(&self, rows: &[usize], _batch_size: usize) -> Result<f64> {
-        let (mut total, mut count) = (0.0, 0.0);
+        let mut total = Tensor::zeros((), DType::F32, self.model.device())?;
+        let mut count = 0.0;
         for (group, _) in self.groups(rows, None) {
-            let (ids, mask) = self.batch(&group)?;
-            let (sum, n) = self.model.loss_sum(&ids, &mask, None)?;
-            total += f64::from(sum.to_scalar::<f32>()?);
-            count += n;
+            let (ids, mask, targets) = self.batch(&group)?;
+            total = (total + self.model.loss_sum(&ids, &mask, None)?.0)?;
+            count += targets;
         }
-        Ok(total / count.max(1.0))
+        Ok(f64::from(total.to_scalar::<f32>()?) / count.max(1.0))
     }
 }
 
@@ -558,13 +568,14 @@ mod tests {
         let units = [0, 0, 1, 2, 2];
         // Unclipped norms first, then a clip between them, so that some units are clipped.
         let free = model.clipped_unit_gradients(&ids, &mask, 1e9, Some(&units))?;
-        assert_eq!(free.norms.len(), 3);
-        let mut norms = free.norms.clone();
+        let free_norms = free.norms.to_vec1::<f32>()?;
+        assert_eq!(free_norms.len(), 3);
+        let mut norms = free_norms.clone();
         norms.sort_by(f32::total_cmp);
         let clip = f64::from(norms[1]);
         let got = model.clipped_unit_gradients(&ids, &mask, clip, Some(&units))?;
         let mut want: Vec<Vec<f32>> = alone[0].iter().map(|g| vec![0.0; g.elem_count()]).collect();
-        for u in 0..3 {
+        for (u, &free_norm) in free_norms.iter().enumerate() {
             let members: Vec<usize> = (0..b).filter(|&r| units[r] == u).collect();
             let sum: Vec<Vec<f32>> = (0..want.len())
                 .map(|p| {
@@ -577,7 +588,7 @@ mod tests {
                 })
                 .collect::<Result<_>>()?;
             let norm = sum.iter().flatten().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
-            assert!((norm - f64::from(free.norms[u])).abs() < 1e-4 * norm, "unit {u}: {norm}");
+            assert!((norm - f64::from(free_norm)).abs() < 1e-4 * norm, "unit {u}: {norm}");
             let factor = (clip / norm).min(1.0) as f32;
             for (w, s) in want.iter_mut().zip(sum) {
                 w.iter_mut().zip(s).for_each(|(w, x)| *w += factor * x);
