@@ -642,6 +642,10 @@ pub struct TokenizerSettings<'a> {
     pub limits: &'a Limits,
     /// Cell texts read as missing values.
     pub missing_tokens: &'a [String],
+    /// Whether a text column learns a subword vocabulary from the data: the LSTM writes text
+    /// with it; a LoRA model writes text with its base's tokenizer, so its text columns learn
+    /// none (and under DP release nothing).
+    pub text_vocabulary: bool,
 }
 
 impl TrainConfig {
@@ -656,6 +660,7 @@ impl TrainConfig {
             tokenizer: &self.tokenizer,
             limits: &self.limits,
             missing_tokens: &self.missing_tokens,
+            text_vocabulary: self.model.kind != ModelKind::Lora,
         }
     }
 
@@ -807,9 +812,11 @@ impl TrainConfig {
     }
 
     /// The one place that refuses, under DP, what the privacy accountant cannot cover: a missing
-    /// policy computing a statistic outside it (`mean`, `mode`) and free-text columns (not
-    /// covered yet). Called on the configuration before training, and with the released
-    /// `schema` once inference (which may find text) has run.
+    /// policy computing a statistic outside it (`mean`, `mode`) and, for the LSTM, free-text
+    /// columns (their subword vocabulary is learned from the data and not released privately;
+    /// a LoRA model writes text with its base's public tokenizer and learns none). Called on the
+    /// configuration before training, and with the released `schema` once inference (which may
+    /// find text) has run.
     pub(crate) fn refuse_unaccounted(&self, schema: Option<&crate::schema::Schema>) -> Result<()> {
         for (name, column) in &self.columns {
             if matches!(column.missing, MissingPolicy::Mean | MissingPolicy::Mode) {
@@ -830,10 +837,12 @@ impl TrainConfig {
                 .filter(|c| matches!(c.kind, crate::schema::ColumnKind::Text))
                 .map(|c| c.name.as_str())
         });
-        if let Some(name) = configured_text.chain(inferred_text).next() {
+        let lstm = self.model.kind != ModelKind::Lora;
+        if let Some(name) = configured_text.chain(inferred_text).next().filter(|_| lstm) {
             return Err(Error::Config(format!(
-                "column '{name}' is free text, which DP training does not cover yet: set its \
-                 kind to categorical or identifier in [columns.\"{name}\"], or drop it"
+                "column '{name}' is free text, which DP training of the LSTM does not cover yet: \
+                 set its kind to categorical or identifier in [columns.\"{name}\"], drop it, or \
+                 train a LoRA model (model.kind = \"lora\"), whose base's tokenizer writes text"
             )));
         }
         Ok(())

@@ -177,6 +177,7 @@ impl Tokenizer {
                     check_categories(&codec, &column.name, config.limits)?;
                     codec
                 }
+                ColumnKind::Text if !config.text_vocabulary => public_text(tc),
                 ColumnKind::Text => fit_text(&cells, tc),
                 ColumnKind::Identifier { .. } => Codec::Identifier,
                 kind => {
@@ -303,6 +304,8 @@ impl Tokenizer {
                     codecs.push(Codec::Identifier);
                     continue;
                 }
+                // A LoRA model's text: nothing learned from the cells, nothing released.
+                ColumnKind::Text if !config.text_vocabulary => public_text(tc),
                 ColumnKind::Text => {
                     // Refused before fitting (`TrainConfig::refuse_unaccounted`).
                     return Err(Error::Data(format!(
@@ -786,6 +789,12 @@ fn fit_categories(cells: &[(usize, &str)], tc: &TokenizerConfig) -> Codec {
     frequent.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
     let rare = frequent.len() < distinct;
     Codec::Categorical { values: frequent.into_iter().map(|(v, _)| v.to_string()).collect(), rare }
+}
+
+/// The text codec of a model that writes text with another tokenizer (a LoRA model's base):
+/// an empty vocabulary (every character unknown) and one slot, learned from nothing.
+fn public_text(tc: &TokenizerConfig) -> Codec {
+    Codec::Text { model: SubwordModel::learn(&[], tc.subword_vocab_size, 1), slots: 1 }
 }
 
 fn fit_text(cells: &[(usize, &str)], tc: &TokenizerConfig) -> Codec {

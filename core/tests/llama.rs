@@ -389,6 +389,10 @@ fn records_are_generated_until_their_end_the_same_for_a_seed() -> Result<()> {
     assert_eq!(first.len(), 6);
     assert_eq!(first, again, "the same seed, the same records");
     assert_ne!(first, other, "another seed, other records");
+    // One record alone (the prompt's cache copied once: a view of its buffer, which the next
+    // step's write needs as a whole tensor).
+    let alone = generate_records(&model, &tokenizer, "{\"a\":", 1, &sampling, 12, 3, &[])?;
+    assert_eq!(alone.len(), 1);
     for text in &first {
         // A record stops at the token that writes its end mark (a token may carry text after
         // it, never a second mark), or runs to max_tokens.

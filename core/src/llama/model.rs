@@ -539,7 +539,10 @@ impl KvCache {
                         k.dim(0)?
                     )));
                 }
-                copy.append(&k.repeat((n, 1, 1, 1))?, &v.repeat((n, 1, 1, 1))?)?;
+                // Contiguous: for one sequence `repeat` returns the buffer's view itself, and
+                // the cache writes only whole tensors.
+                let (k, v) = (k.repeat((n, 1, 1, 1))?, v.repeat((n, 1, 1, 1))?);
+                copy.append(&k.contiguous()?, &v.contiguous()?)?;
             }
             layers.push(copy);
         }
