@@ -83,6 +83,18 @@ pub fn select(choice: DeviceChoice) -> Result<Device> {
     }
 }
 
+/// Whether `device` computes bf16 products natively: a CUDA GPU of compute capability 8.0
+/// (Ampere) or later. Older GPUs and the CPU emulate them, slower than f16 or f32.
+pub fn has_bf16(device: &Device) -> bool {
+    #[cfg(feature = "cuda")]
+    if let Device::Cuda(gpu) = device {
+        let capability = gpu.cuda_stream().context().compute_capability();
+        return capability.is_ok_and(|(major, _)| major >= 8);
+    }
+    let _ = device;
+    false
+}
+
 /// The name of a device for messages and reports: `cpu` or `cuda`.
 pub fn name(device: &Device) -> &'static str {
     if device.is_cuda() {

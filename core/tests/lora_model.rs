@@ -247,7 +247,15 @@ fn seeded(model: &TrainedModel, seed: Seed, dir: &Path) -> Result<Vec<Vec<Option
 
 #[test]
 fn steered_lora_records_keep_conditions_and_seeds_exactly() -> Result<()> {
-    let table = adult(200)?;
+    // Adult's columns and an identifier (regenerated, unless a seed gives it).
+    let adult = adult(200)?;
+    let mut names: Vec<String> = adult.column_names().iter().map(|s| s.to_string()).collect();
+    let mut columns: Vec<Vec<Option<String>>> = (0..names.len())
+        .map(|c| (0..200).map(|r| adult.cell(r, c).map(String::from)).collect())
+        .collect();
+    names.push("id".into());
+    columns.push((0..200).map(|r| Some(format!("P-{:05}", 7 * r + 3))).collect());
+    let table = Table::from_columns(names, columns)?;
     let dir = tempdir()?;
     let base = dir.path().join("base");
     write_tiny_base(&base, &table, 11)?;
@@ -264,9 +272,12 @@ fn steered_lora_records_keep_conditions_and_seeds_exactly() -> Result<()> {
     // Trained on records with some columns first (the order steered records take): recorded.
     assert_eq!(model.metadata().config.training.random_order_share, Some(0.5));
     let col = |name: &str| model.schema().columns.iter().position(|c| c.name == name);
-    let [age, workclass, sex] = ["age", "workclass", "sex"].map(|n| col(n).unwrap_or(usize::MAX));
+    let [age, workclass, sex, id] =
+        ["age", "workclass", "sex", "id"].map(|n| col(n).unwrap_or(usize::MAX));
+    let id_kind = format!("{:?}", model.schema().columns[id].kind);
+    assert!(id_kind.starts_with("Identifier"), "{id_kind}");
 
-    // Conditions: every row keeps them, with no record drawn and thrown away for them.
+    // Conditions: every row keeps them (by the grammar, not by drawing and rejecting).
     let conditions = "sex = Female and age >= 45 and workclass in (Private, 'Local-gov')";
     let options = GenerateOptions {
         rows: 24,
@@ -290,18 +301,19 @@ fn steered_lora_records_keep_conditions_and_seeds_exactly() -> Result<()> {
     // Seeds: given cells come out as given (a value outside the domain too), empty ones are
     // generated; imputation fills missing cells and never changes the others.
     let given = [
-        [Some("Female"), Some("39")],
-        [Some("Male"), Some("")],
-        [None, Some("57")],
-        [Some("Unknown-sex"), Some("18")],
-        [None, None],
+        [Some("Female"), Some("39"), Some("SEED-A")],
+        [Some("Male"), Some(""), None],
+        [None, Some("57"), Some("777")],
+        [Some("Unknown-sex"), Some("18"), None],
+        [None, None, None],
     ];
-    let columns = (0..2).map(|c| given.iter().map(|r| r[c].map(String::from)).collect()).collect();
-    let seed = Table::from_columns(vec!["sex".into(), "age".into()], columns)?;
+    let columns = (0..3).map(|c| given.iter().map(|r| r[c].map(String::from)).collect()).collect();
+    let seed = Table::from_columns(vec!["sex".into(), "age".into(), "id".into()], columns)?;
     let out = seeded(&model, Seed { table: seed, fill_missing: false }, dir.path())?;
     assert_eq!(out.len(), given.len());
     for (row, cells) in out.iter().zip(&given) {
-        for (c, cell) in [sex, age].into_iter().zip(cells) {
+        assert!(row[id].as_deref().is_some_and(|v| !v.is_empty()), "{row:?}");
+        for (c, cell) in [sex, age, id].into_iter().zip(cells) {
             if let Some(text) = cell.filter(|t| !t.is_empty()) {
                 assert_eq!(row[c].as_deref(), Some(text), "{row:?}");
             }
@@ -346,5 +358,36 @@ fn steered_lora_records_keep_conditions_and_seeds_exactly() -> Result<()> {
     };
     let error = generated(&model, &two).err().map(|e| e.to_string()).unwrap_or_default();
     assert!(error.contains("needs the LSTM"), "{error}");
+    Ok(())
+}
+
+#[test]
+fn constraints_a_lora_model_cannot_keep_are_refused_before_training() -> Result<()> {
+    let rows = 60;
+    let names = ["day", "a", "b", "colour"].map(String::from).to_vec();
+    let columns = vec![
+        (0..rows).map(|r| Some(format!("2024-01-{:02}", 1 + r % 28))).collect(),
+        (0..rows).map(|r| Some(format!("{}", r % 9))).collect(),
+        (0..rows).map(|r| Some(format!("{}", 10 + r % 7))).collect(),
+        (0..rows).map(|r| Some(["red", "blue"][r % 2].to_string())).collect(),
+    ];
+    let table = Table::from_columns(names, columns)?;
+    let dir = tempdir()?;
+    write_tiny_base(dir.path(), &table, 2)?;
+    for (constraint, why) in
+        [("day >= 2024-01-05", "a range on dates"), ("a <= b", "an order between columns")]
+    {
+        let mut config = lora_config(dir.path());
+        config.constraints = vec![constraint.into()];
+        let error = train(&table, &config).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(error.contains(why) && error.contains(constraint), "{error}");
+    }
+    // What it can keep trains.
+    let mut config = lora_config(dir.path());
+    config.constraints = vec!["a >= 2 and colour = red".into()];
+    config.training.max_epochs = Some(1);
+    let model = train(&table, &config)?;
+    let rows = generated(&model, &GenerateOptions { rows: 6, ..GenerateOptions::default() })?;
+    assert!(rows.iter().all(|r| r[3] == "red" && r[1].parse::<u32>().is_ok_and(|a| a >= 2)));
     Ok(())
 }

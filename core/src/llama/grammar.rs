@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use regex_automata::util::primitives::StateID;
 
-use super::shape::Shape;
+use super::shape::{Cell, Shape};
 use super::text::RECORD_END;
 use crate::byte_dfa::ByteDfa;
 use crate::schema::ColumnKind;
@@ -54,7 +54,8 @@ impl RecordGrammar {
         shape: &Shape,
     ) -> Result<Self, String> {
         let dfa = ByteDfa::new(&record_pattern(tokenizer, true, shape), SIZE_LIMIT)
-            .or_else(|_| ByteDfa::new(&record_pattern(tokenizer, false, shape), SIZE_LIMIT))?;
+            .or_else(|_| ByteDfa::new(&record_pattern(tokenizer, false, shape), SIZE_LIMIT))
+            .map_err(|e| shortened(&e))?;
         Ok(RecordGrammar { dfa, tokens, allowed: Mutex::default() })
     }
 
@@ -114,6 +115,19 @@ impl RecordGrammar {
     }
 }
 
+/// An error about a record's pattern with the pattern's middle left out (it can be megabytes
+/// of category names): its start and its end, where the automaton's reason is.
+fn shortened(error: &str) -> String {
+    const KEEP: usize = 200;
+    let chars: Vec<char> = error.chars().collect();
+    if chars.len() <= 3 * KEEP {
+        return error.to_string();
+    }
+    let head: String = chars[..KEEP].iter().collect();
+    let tail: String = chars[chars.len() - KEEP..].iter().collect();
+    format!("{head} … {tail}")
+}
+
 /// The regular expression of a record of `shape`: `{`, each of its columns as `"name":value`
 /// joined by commas in its order, `}` and the end mark. A value is the shape's pattern for the
 /// column, else its kind's ([`value_pattern`]) or `null`.
@@ -125,9 +139,10 @@ pub(crate) fn record_pattern(tokenizer: &Tokenizer, domains: bool, shape: &Shape
         .filter_map(|&c| Some((c, schema.columns.get(c)?)))
         .map(|(c, column)| {
             let name = regex::escape(&json_string(&column.name));
-            let value = match shape.values.get(c).and_then(Option::as_deref) {
-                Some(value) => value.to_string(),
-                None => format!("{}|null", value_pattern(tokenizer, c, domains)),
+            let value = match shape.cells.get(c) {
+                Some(Cell::Pattern(pattern)) => pattern.clone(),
+                Some(Cell::Present) => value_pattern(tokenizer, c, domains),
+                Some(Cell::Any) | None => format!("{}|null", value_pattern(tokenizer, c, domains)),
             };
             format!("{name}:(?:{value})")
         })

@@ -81,14 +81,15 @@ pub struct LoraConfig {
     pub precision: Precision,
 }
 
-/// How the frozen base is held: `auto` is bf16 on a CUDA GPU (half the memory and traffic of
-/// f32, the range of f32) and f32 on the CPU (where bf16 products are slower, not faster).
-/// f16 is for GPUs without bf16 products (before Ampere). Attention scores, softmax, the
-/// logits and every adapter run in f32 whatever the base's format.
+/// How the frozen base is held: `auto` is bf16 on a CUDA GPU with bf16 products (Ampere or
+/// later: half the memory and traffic of f32, with f32's range), f16 on an older GPU, and f32
+/// on the CPU (where bf16 products are slower, not faster). Whatever the base's format, the
+/// adapters, attention scores and softmax run in f32, and the logits (the output layer's
+/// product in the base's format) are upcast to f32 before sampling or the loss.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Precision {
-    /// bf16 on CUDA, f32 on the CPU.
+    /// bf16 on a GPU with bf16 products, f16 on an older one, f32 on the CPU.
     #[default]
     Auto,
     /// 32-bit floats.
@@ -103,7 +104,8 @@ impl Precision {
     /// The format on `device`.
     pub fn dtype(self, device: &candle_core::Device) -> DType {
         match self {
-            Precision::Auto if device.is_cuda() => DType::BF16,
+            Precision::Auto if crate::device::has_bf16(device) => DType::BF16,
+            Precision::Auto if device.is_cuda() => DType::F16,
             Precision::Auto | Precision::F32 => DType::F32,
             Precision::Bf16 => DType::BF16,
             Precision::F16 => DType::F16,

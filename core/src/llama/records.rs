@@ -42,15 +42,16 @@ pub(crate) fn generate_rows(
     let prompt = text::prompt(tokenizer.schema());
     let first_row = batch * options.batch_size;
     let plans = row_plans(tokenizer, plan, first_row, n)?;
-    let mut grammars = Vec::with_capacity(plans.len());
-    for row in &plans {
-        grammars.push(match (plan, row) {
-            (Some(plan), Some(row)) => {
-                model.shaped_grammar(tokenizer, &super::shape::row_shape(tokenizer, plan, row)?)?
-            }
-            _ => model.grammar(tokenizer)?,
-        });
-    }
+    // Every row's shape before anything is drawn (an error names its column); their automata
+    // a pass at a time (a seeded row's can be megabytes), shared through the model's cache.
+    let shapes = match plan {
+        Some(plan) => plans
+            .iter()
+            .flatten()
+            .map(|row| super::shape::row_shape(tokenizer, plan, row).map(Some))
+            .collect::<Result<Vec<_>>>()?,
+        None => vec![None],
+    };
     // One plan for every row when none is per row (no seed).
     let of = |r: usize| r.min(plans.len() - 1);
     let mut rows: Vec<Option<Vec<Option<String>>>> = vec![None; n];
@@ -61,7 +62,14 @@ pub(crate) fn generate_rows(
         let drawn: Vec<usize> = pending.iter().take(DRAWS_PER_PASS).copied().collect();
         let mut state = options.seed ^ (batch as u64).rotate_left(32) ^ pass;
         let seed = splitmix64(&mut state);
-        let shapes: Vec<&RecordGrammar> = drawn.iter().map(|&r| &*grammars[of(r)]).collect();
+        let grammars = drawn
+            .iter()
+            .map(|&r| match &shapes[of(r)] {
+                Some(shape) => model.shaped_grammar(tokenizer, shape),
+                None => model.grammar(tokenizer),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let grammars: Vec<&RecordGrammar> = grammars.iter().map(|g| &**g).collect();
         let texts = text::generate_records(
             model.llama(),
             model.tokenizer(),
@@ -70,7 +78,7 @@ pub(crate) fn generate_rows(
             &options.sampling,
             max_tokens,
             seed,
-            &shapes,
+            &grammars,
         )?;
         let mut invalid = 0;
         let mut last_problem = String::new();
@@ -101,9 +109,14 @@ pub(crate) fn generate_rows(
     }
     let mut rows: Vec<Vec<Option<String>>> = rows.into_iter().flatten().collect();
     for (i, row) in rows.iter_mut().enumerate() {
-        for (cell, column) in row.iter_mut().zip(&tokenizer.schema().columns) {
+        let known = plans[of(i)].as_ref().map(|p| p.known.as_slice()).unwrap_or_default();
+        for (c, (cell, column)) in row.iter_mut().zip(&tokenizer.schema().columns).enumerate() {
             if let ColumnKind::Identifier { shape } = &column.kind {
-                *cell = Some(schema::generate_identifier(shape, (first_row + i) as u64));
+                // A seeded identifier is kept (a join key through imputation).
+                *cell = match known.get(c) {
+                    Some(Some(given)) => given.clone(),
+                    _ => Some(schema::generate_identifier(shape, (first_row + i) as u64)),
+                };
             }
         }
     }

@@ -6,21 +6,31 @@
 //! wrote them. The record grammar ([`super::RecordGrammar`]) then draws only records of that
 //! shape: no record is drawn and rejected for breaking a condition.
 
-use super::grammar::{integer_digits, one_of, value_pattern};
+use super::grammar::{integer_digits, one_of};
 use super::text::{self, json_value};
 use crate::error::{Error, Result};
 use crate::schema::{ColumnKind, Schema};
 use crate::steer::{Plan, RowPlan};
-use crate::tokenizer::{Allowed, Tokenizer};
+use crate::tokenizer::{Allowed, Test, Tokenizer};
 
-/// Which columns a record writes, in which order, and the values some of them must hold.
+/// Which columns a record writes, in which order, and what each may hold.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Shape {
     /// The record's columns (schema indices), in the order it writes them.
     pub order: Vec<usize>,
-    /// Per schema column: the pattern of its value where narrower than its kind's (`null`
-    /// only where the pattern has it).
-    pub values: Vec<Option<String>>,
+    /// Per schema column, what its value may be.
+    pub cells: Vec<Cell>,
+}
+
+/// What one cell of a record may hold.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Cell {
+    /// Any value of its column's kind, or `null`.
+    Any,
+    /// Any value of its column's kind, never `null` (an imputed cell).
+    Present,
+    /// A value of this pattern (a seed's literal, a condition's values).
+    Pattern(String),
 }
 
 impl Shape {
@@ -28,7 +38,7 @@ impl Shape {
     pub fn plain(schema: &Schema) -> Shape {
         Shape {
             order: text::record_columns(schema, None),
-            values: vec![None; schema.columns.len()],
+            cells: vec![Cell::Any; schema.columns.len()],
         }
     }
 }
@@ -39,7 +49,7 @@ impl Shape {
 /// on (see [`narrowed`]).
 pub(crate) fn row_shape(tokenizer: &Tokenizer, plan: &Plan, row: &RowPlan) -> Result<Shape> {
     let schema = tokenizer.schema();
-    let mut values = vec![None; schema.columns.len()];
+    let mut cells = vec![Cell::Any; schema.columns.len()];
     let mut first = vec![false; schema.columns.len()];
     for c in text::record_columns(schema, None) {
         let column = &schema.columns[c];
@@ -55,9 +65,13 @@ pub(crate) fn row_shape(tokenizer: &Tokenizer, plan: &Plan, row: &RowPlan) -> Re
             };
         first[c] = fixed.is_some() && plan.any_order();
         let present = row.present.get(c).copied().unwrap_or(false);
-        values[c] = fixed.or_else(|| present.then(|| value_pattern(tokenizer, c, true)));
+        cells[c] = match fixed {
+            Some(pattern) => Cell::Pattern(pattern),
+            None if present => Cell::Present,
+            None => Cell::Any,
+        };
     }
-    Ok(Shape { order: text::record_columns(schema, Some(&first)), values })
+    Ok(Shape { order: text::record_columns(schema, Some(&first)), cells })
 }
 
 /// Refuses a plan a LoRA model cannot follow, before anything is generated: orders between
@@ -75,6 +89,39 @@ pub(crate) fn check_plan(tokenizer: &Tokenizer, plan: &Plan) -> Result<()> {
         if let Some(allowed) = plan.allowed(c) {
             narrowed(tokenizer, c, allowed)
                 .map_err(|why| Error::Config(format!("condition on '{}': {why}", column.name)))?;
+        }
+    }
+    Ok(())
+}
+
+/// Refuses, before training, constraints a LoRA model could not keep when generating (orders
+/// between columns, ranges on dates, patterns on free text: see [`check_plan`]), so that no
+/// model is trained that cannot generate.
+pub(crate) fn check_constraints(schema: &Schema, constraints: &[String]) -> Result<()> {
+    let column = |name: &str| {
+        let exact = schema.columns.iter().position(|c| c.name == name);
+        exact.or_else(|| schema.columns.iter().position(|c| c.name.eq_ignore_ascii_case(name)))
+    };
+    for text in constraints {
+        for condition in crate::steer::parse_conditions(text)? {
+            let Some(c) = column(&condition.column) else { continue };
+            let other_column = |bound: &Option<(String, bool)>| {
+                bound
+                    .as_ref()
+                    .is_some_and(|(b, _)| b.parse::<f64>().is_err() && column(b).is_some())
+            };
+            let why = match (&condition.test, &schema.columns[c].kind) {
+                (Test::Range { low, high }, _) if other_column(low) || other_column(high) => {
+                    "an order between columns"
+                }
+                (Test::Range { .. }, ColumnKind::Datetime { .. }) => "a range on dates",
+                (Test::Matches(_), ColumnKind::Text) => "a pattern on free text",
+                _ => continue,
+            };
+            return Err(Error::Config(format!(
+                "constraint '{text}': {why} is not supported for a LoRA model yet (the LSTM \
+                 keeps it); a LoRA model trained with it could not generate"
+            )));
         }
     }
     Ok(())
@@ -128,21 +175,25 @@ fn number_within(
     let unit = 10i128.pow(decimals);
     let largest = 10i128.pow(digits as u32) * unit - 1;
     let lowest = if signed { -largest } else { 0 };
+    // An end the column writes is a whole number of units up to rounding (absolute: a large
+    // scaled end is already whole); another is rounded inwards. Saturating at i128's bounds.
     let scaled = |x: f64, up: bool| -> i128 {
         let s = x * unit as f64;
         let near = s.round();
-        let n = if (s - near).abs() <= 1e-6 * near.abs().max(1.0) {
+        let n = if (s - near).abs() <= 1e-6 {
             near
         } else if up {
             s.ceil()
         } else {
             s.floor()
         };
-        (n.clamp(lowest as f64, largest as f64)) as i128
+        n as i128
     };
     let mut pieces = Vec::new();
     for &(a, b) in intervals {
-        let (low, high) = (scaled(a, true), scaled(b, false));
+        // Cut to what the column writes; an interval wholly outside it allows nothing (never
+        // its nearest bound).
+        let (low, high) = (scaled(a, true).max(lowest), scaled(b, false).min(largest));
         if low > high {
             continue;
         }
@@ -304,6 +355,16 @@ mod tests {
                 assert_eq!(matches(&pattern, &text), inside, "{text} in {intervals:?}: {pattern}");
             }
         }
+        // An interval outside the column's digits allows nothing (not its nearest bound).
+        let pattern = number_within(&[(30.0, 30.0), (150.0, 150.0)], 0, Some((0.0, 90.0)))?;
+        assert_eq!(pattern.as_deref(), Some("(?:3(?:0))"));
+        assert_eq!(number_within(&[(-5.0, -5.0), (150.0, 150.0)], 0, Some((0.0, 90.0)))?, None);
+        // 18 digits: the widest integer part, and no 19-digit number above it.
+        let pattern = number_within(&[(5.0, f64::INFINITY)], 0, Some((0.0, 1e17)))?;
+        let pattern = pattern.ok_or("empty")?;
+        assert!(
+            matches(&pattern, "999999999999999999") && !matches(&pattern, "1000000000000000000")
+        );
         // Nothing of the column's shape inside: none; no negatives in a column without them.
         assert_eq!(number_within(&[(0.2, 0.8)], 0, range)?, None);
         let pattern = number_within(&[(f64::NEG_INFINITY, 5.0)], 0, Some((0.0, 90.0)))?;
@@ -339,12 +400,14 @@ mod tests {
         let row = plan.row(t, 0, &mut Default::default())?;
         let shape = row_shape(t, &plan, &row)?;
         assert_eq!(shape.order, [1, 2, 0], "the conditioned columns first, in the table's order");
-        assert_eq!(shape.values[1].as_deref(), Some(r#"(?:"blue"|"red")"#));
-        let x =
-            regex::Regex::new(&format!("^(?:{})$", shape.values[2].clone().unwrap_or_default()))
-                .map_err(|e| crate::Error::Data(e.to_string()))?;
+        assert_eq!(shape.cells[1], Cell::Pattern(r#"(?:"blue"|"red")"#.into()));
+        let Cell::Pattern(x) = &shape.cells[2] else {
+            return Err(crate::Error::Data(format!("{:?}", shape.cells[2])));
+        };
+        let x = regex::Regex::new(&format!("^(?:{x})$"))
+            .map_err(|e| crate::Error::Data(e.to_string()))?;
         assert!(x.is_match("2.6") && x.is_match("6") && !x.is_match("2.5") && !x.is_match("null"));
-        assert_eq!(shape.values[0], None, "an unconditioned column: its kind's values or null");
+        assert_eq!(shape.cells[0], Cell::Any, "an unconditioned column: its kind's values or null");
         // A seed row: its cells as they are, first; an imputed cell not null.
         let seed = crate::Table::from_columns(
             vec!["x".into(), "n".into()],
@@ -355,8 +418,8 @@ mod tests {
         let row = plan.row(t, 0, &mut Default::default())?;
         let shape = row_shape(t, &plan, &row)?;
         assert_eq!(shape.order, [2, 0, 1]);
-        assert_eq!(shape.values[2].as_deref(), Some(r"1\.5"));
-        assert!(shape.values[0].as_deref().is_some_and(|v| !v.contains("null")));
+        assert_eq!(shape.cells[2], Cell::Pattern(r"1\.5".into()));
+        assert_eq!(shape.cells[0], Cell::Present, "an imputed cell");
         Ok(())
     }
 

@@ -267,6 +267,7 @@ pub(crate) fn train_lora(
     cancel: &AtomicBool,
 ) -> Result<TrainedModel> {
     let Setup { config, tokenizer, table, mut stage, .. } = setup;
+    super::shape::check_constraints(tokenizer.schema(), &config.constraints)?;
     let lora = config.model.lora.clone().unwrap_or_default();
     base.model.add_lora(&lora, config.training.seed)?;
     // A GPU draws dropout masks with its own generator (see `lora::dropout`): seeded here, so
