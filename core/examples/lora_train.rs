@@ -6,7 +6,7 @@
 //!
 //! Trains rank-16 adapters on every projection on the first `rows` rows of data/adult.csv
 //! (one epoch by default) without DP and then with DP (epsilon 8), then generates `records`
-//! records from the plain model. Prints tokens per second of each (tokens: the records' tokens
+//! records from the plain model, unsteered and under a condition. Prints tokens per second of each (tokens: the records' tokens
 //! trained on; generated tokens counted by encoding the generated records) and the peak
 //! resident memory.
 
@@ -75,14 +75,18 @@ fn main() -> Result<()> {
         let model = doppel_core::train(&table, &config, &mut |_| {}, &AtomicBool::new(false))?;
         let seconds = start.elapsed().as_secs_f64();
         let steps = model.metadata().summary.steps;
+        // Records seen: steps times the (expected) batch, which under DP's plan need not be
+        // one epoch's worth; their tokens counted as the table's order writes them.
+        let batch = config.training.batch_size.unwrap_or(32).min(rows);
+        let seen = (steps * batch) as f64 / rows as f64;
         println!(
             "{}: {steps} steps in {seconds:.1} s, {:.0} record tokens/s{}",
             if dp { "DP (epsilon 8, expected batch 64)" } else { "plain (batch 32, packed)" },
-            (tokens * epochs) as f64 / seconds,
+            tokens as f64 * seen / seconds,
             // Under DP every record has its own sequence, so the prompt is computed per record.
             if dp {
-                let positions = (tokens + rows * head) * epochs;
-                format!(" ({:.0} positions/s with the prompts)", positions as f64 / seconds)
+                let positions = (tokens + rows * head) as f64 * seen;
+                format!(" ({:.0} positions/s with the prompts)", positions / seconds)
             } else {
                 String::new()
             }
@@ -92,34 +96,44 @@ fn main() -> Result<()> {
         }
     }
     let Some(model) = plain_model else { return Ok(()) };
-    let options =
-        GenerateOptions { rows: records, batch_size: records, ..GenerateOptions::default() };
-    let start = Instant::now();
-    let mut generated = Vec::new();
-    doppel_core::generate(
-        &model,
-        &options,
-        &mut |rows| {
-            generated.extend(rows);
-            Ok(())
-        },
-        &mut |_| {},
-    )?;
-    let seconds = start.elapsed().as_secs_f64();
-    let schema = model.schema();
-    let written: usize = generated
-        .iter()
-        .map(|row| {
-            let cells: Vec<Option<&str>> = row.iter().map(|c| Some(c.as_str())).collect();
-            tokenizer.encode(&record_json(schema, &cells)).map(|ids| ids.len())
-        })
-        .sum::<Result<usize>>()?;
-    println!(
-        "generation: {} records ({written} tokens) in {seconds:.1} s, {:.0} tokens/s, {:.1} records/s",
-        generated.len(),
-        written as f64 / seconds,
-        generated.len() as f64 / seconds
-    );
+    // Unsteered, then steered by conditions (the grammar narrows the conditioned columns,
+    // written first).
+    for conditions in ["", "sex = Female and age >= 40"] {
+        let options = GenerateOptions {
+            rows: records,
+            batch_size: records,
+            conditions: conditions.into(),
+            ..GenerateOptions::default()
+        };
+        let start = Instant::now();
+        let mut generated = Vec::new();
+        doppel_core::generate(
+            &model,
+            &options,
+            &mut |rows| {
+                generated.extend(rows);
+                Ok(())
+            },
+            &mut |_| {},
+        )?;
+        let seconds = start.elapsed().as_secs_f64();
+        let schema = model.schema();
+        let written: usize = generated
+            .iter()
+            .map(|row| {
+                let cells: Vec<Option<&str>> = row.iter().map(|c| Some(c.as_str())).collect();
+                tokenizer.encode(&record_json(schema, &cells)).map(|ids| ids.len())
+            })
+            .sum::<Result<usize>>()?;
+        println!(
+            "generation{}: {} records ({written} tokens) in {seconds:.1} s, {:.0} tokens/s, \
+             {:.1} records/s",
+            if conditions.is_empty() { String::new() } else { format!(" where {conditions}") },
+            generated.len(),
+            written as f64 / seconds,
+            generated.len() as f64 / seconds
+        );
+    }
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let peak = status.lines().find(|l| l.starts_with("VmHWM")).unwrap_or("VmHWM: ?");
     println!("peak resident memory {}", peak.trim_start_matches("VmHWM:").trim());

@@ -26,14 +26,69 @@ const SIZE_LIMIT: usize = 1 << 25;
 /// States whose allowed tokens are kept.
 const MAX_CACHED: usize = 8192;
 
-/// Each token's bytes (`None`: never drawn), shared by the grammars of one base.
-pub type TokenBytes = Arc<[Option<Box<[u8]>>]>;
+/// A base's tokens as the grammars see them: each token's bytes, and a trie of them, shared
+/// by the grammars of one base. The tokens a state allows are found by walking the automaton
+/// once per shared prefix, down the trie, and only while the record's shape stays reachable:
+/// most states (inside a name, a number, a seeded value) allow a handful of tokens, which a
+/// scan of every token's bytes would find at the cost of the whole vocabulary.
+pub struct BaseTokens {
+    /// Each token's bytes (`None`: never drawn, such as a special token).
+    bytes: Vec<Option<Box<[u8]>>>,
+    /// The trie; node 0 is the root.
+    nodes: Vec<TrieNode>,
+}
+
+/// A node of [`BaseTokens`]' trie: its children by byte (sorted), and the tokens whose bytes
+/// end at it.
+#[derive(Default)]
+struct TrieNode {
+    children: Vec<(u8, u32)>,
+    ends: Vec<u32>,
+}
+
+impl BaseTokens {
+    /// The tokens of the given bytes, by id (`None`, or empty: never drawn).
+    pub fn new(bytes: Vec<Option<Box<[u8]>>>) -> BaseTokens {
+        let mut nodes = vec![TrieNode::default()];
+        for (token, text) in bytes.iter().enumerate() {
+            let Some(text) = text.as_deref().filter(|b| !b.is_empty()) else { continue };
+            let mut at = 0;
+            for &byte in text {
+                at = match nodes[at].children.binary_search_by_key(&byte, |&(b, _)| b) {
+                    Ok(i) => nodes[at].children[i].1 as usize,
+                    Err(i) => {
+                        nodes.push(TrieNode::default());
+                        let child = nodes.len() - 1;
+                        nodes[at].children.insert(i, (byte, child as u32));
+                        child
+                    }
+                };
+            }
+            nodes[at].ends.push(token as u32);
+        }
+        BaseTokens { bytes, nodes }
+    }
+
+    /// The number of token ids.
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Whether there are no tokens.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// Token `token`'s bytes (`None`: never drawn, or no such token).
+    fn bytes(&self, token: u32) -> Option<&[u8]> {
+        self.bytes.get(token as usize)?.as_deref()
+    }
+}
 
 /// The shape of one record of a schema, over a base tokenizer's tokens.
 pub struct RecordGrammar {
     dfa: ByteDfa,
-    /// Each token's bytes (`None`: never drawn, such as a special token).
-    tokens: TokenBytes,
+    tokens: Arc<BaseTokens>,
     /// Per state met, the tokens it allows (bit `t` of word `t / 64`).
     allowed: Mutex<HashMap<StateID, Arc<[u64]>>>,
 }
@@ -42,7 +97,7 @@ impl RecordGrammar {
     /// The grammar of `tokenizer`'s schema (and category domains) over tokens of the given
     /// bytes. When the category lists make the automaton too large, categories are any JSON
     /// string (the parser still checks them).
-    pub fn new(tokenizer: &Tokenizer, tokens: TokenBytes) -> Result<Self, String> {
+    pub fn new(tokenizer: &Tokenizer, tokens: Arc<BaseTokens>) -> Result<Self, String> {
         Self::shaped(tokenizer, tokens, &Shape::plain(tokenizer.schema()))
     }
 
@@ -50,7 +105,7 @@ impl RecordGrammar {
     /// row's: see [`super::shape`]).
     pub(crate) fn shaped(
         tokenizer: &Tokenizer,
-        tokens: TokenBytes,
+        tokens: Arc<BaseTokens>,
         shape: &Shape,
     ) -> Result<Self, String> {
         let dfa = ByteDfa::new(&record_pattern(tokenizer, true, shape), SIZE_LIMIT)
@@ -66,14 +121,13 @@ impl RecordGrammar {
 
     /// The state after token `token` from `state`; `None` if it leaves the shape.
     pub fn advance(&self, state: StateID, token: u32) -> Option<StateID> {
-        let bytes = self.tokens.get(token as usize)?.as_deref()?;
-        self.dfa.walk(state, bytes)
+        self.dfa.walk(state, self.tokens.bytes(token)?)
     }
 
     /// Whether token `token` writes the end mark (and so ends its record).
     pub fn ends(&self, token: u32) -> bool {
         let end = RECORD_END.as_bytes();
-        let bytes = self.tokens.get(token as usize).and_then(|b| b.as_deref());
+        let bytes = self.tokens.bytes(token);
         bytes.is_some_and(|b| b.windows(end.len()).any(|w| w == end))
     }
 
@@ -98,20 +152,33 @@ impl RecordGrammar {
         if let Some(set) = self.allowed.lock().ok().and_then(|c| c.get(&state).cloned()) {
             return set;
         }
-        let mut words = vec![0u64; self.tokens.len().div_ceil(64)];
-        for (t, bytes) in self.tokens.iter().enumerate() {
-            let Some(bytes) = bytes.as_deref().filter(|b| !b.is_empty()) else { continue };
-            if self.dfa.walk(state, bytes).is_some() {
-                words[t / 64] |= 1 << (t % 64);
-            }
-        }
-        let set: Arc<[u64]> = words.into();
+        let set: Arc<[u64]> = self.walk_trie(state).into();
         if let Ok(mut cache) = self.allowed.lock() {
             if cache.len() < MAX_CACHED {
                 cache.insert(state, set.clone());
             }
         }
         set
+    }
+}
+
+impl RecordGrammar {
+    /// The tokens whose whole bytes keep the record in its shape from `state` (bit `t` of word
+    /// `t / 64`): a depth-first walk of the tokens' trie, each edge one step of the automaton,
+    /// a subtree left as soon as the shape is out of reach.
+    fn walk_trie(&self, state: StateID) -> Vec<u64> {
+        let mut words = vec![0u64; self.tokens.len().div_ceil(64)];
+        let mut stack = vec![(0usize, state)];
+        while let Some((node, at)) = stack.pop() {
+            for &(byte, child) in &self.tokens.nodes[node].children {
+                let Some(next) = self.dfa.walk(at, &[byte]) else { continue };
+                for &t in &self.tokens.nodes[child as usize].ends {
+                    words[t as usize / 64] |= 1 << (t % 64);
+                }
+                stack.push((child as usize, next));
+            }
+        }
+        words
     }
 }
 
@@ -320,12 +387,52 @@ mod tests {
     }
 
     #[test]
+    fn the_tries_walk_allows_exactly_the_tokens_a_scan_of_every_token_does() -> crate::Result<()> {
+        let t = tokenizer()?;
+        // Every string of 1 to 3 bytes over the bytes of records, and some longer ones.
+        let alphabet: Vec<u8> = b"{}\":,0135.-nulxca d\n\\e".to_vec();
+        let mut texts: Vec<Vec<u8>> = Vec::new();
+        for &a in &alphabet {
+            texts.push(vec![a]);
+            for &b in &alphabet {
+                texts.push(vec![a, b]);
+                for &c in &alphabet {
+                    texts.push(vec![a, b, c]);
+                }
+            }
+        }
+        texts.extend(
+            [&b"{\"n\":"[..], b"\"x\":1", b"null,", b"\"c d\"", b"2024-02-"].map(<[u8]>::to_vec),
+        );
+        let tokens: Vec<Option<Box<[u8]>>> =
+            texts.into_iter().map(|b| Some(b.into_boxed_slice())).chain([None]).collect();
+        let g = RecordGrammar::new(&t, Arc::new(BaseTokens::new(tokens.clone())))
+            .map_err(crate::Error::Data)?;
+        let record =
+            "{\"n\":3,\"x\":1.5,\"c\":\"a\\\"b\",\"d\":\"2024-02-09\",\"t\":\"hi there\"}\n";
+        let mut state = g.start();
+        let mut checked = 0;
+        for byte in record.bytes() {
+            let trie = g.walk_trie(state);
+            for (i, bytes) in tokens.iter().enumerate() {
+                let scan = bytes.as_deref().is_some_and(|b| g.dfa.walk(state, b).is_some());
+                assert_eq!(trie[i / 64] >> (i % 64) & 1 == 1, scan, "token {i} at byte {checked}");
+            }
+            checked += 1;
+            state = g.dfa.walk(state, &[byte]).ok_or_else(|| crate::Error::Data("left".into()))?;
+        }
+        assert!(g.dfa.matches(state) && checked == record.len());
+        Ok(())
+    }
+
+    #[test]
     fn tokens_are_barred_when_they_leave_the_shape() -> crate::Result<()> {
         let t = tokenizer()?;
         let texts = ["{\"n\":", "3", "33", ",", "}", "x", "{\"x\":", "\n", "null"];
         let tokens: Vec<_> =
             texts.iter().map(|s| Some(s.as_bytes().into())).chain([None]).collect();
-        let g = RecordGrammar::new(&t, Arc::from(tokens)).map_err(crate::Error::Data)?;
+        let g = RecordGrammar::new(&t, Arc::new(BaseTokens::new(tokens)))
+            .map_err(crate::Error::Data)?;
         let open = |logits: &[f32]| -> Vec<usize> {
             (0..logits.len()).filter(|&i| logits[i].is_finite()).collect()
         };

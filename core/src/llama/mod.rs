@@ -15,7 +15,7 @@ mod tuned;
 
 pub use checkpoint::{write_random, write_tiny_base};
 pub use config::LlamaConfig;
-pub use grammar::{RecordGrammar, TokenBytes};
+pub use grammar::{BaseTokens, RecordGrammar};
 pub use lora::{LoraConfig, Precision, Projection, DEFAULT_MAX_RECORD_TOKENS};
 pub use model::{KvCache, Llama};
 pub(crate) use records::generate_rows;

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::shape::Shape;
 use super::text::{self, BaseTokenizer};
-use super::{Llama, LlamaConfig, LoraConfig, Precision, Projection, RecordGrammar, TokenBytes};
+use super::{BaseTokens, Llama, LlamaConfig, LoraConfig, Precision, Projection, RecordGrammar};
 use crate::artifact::TrainedModel;
 use crate::config::{ModelConfig, TrainConfig};
 use crate::error::{Error, Result};
@@ -123,8 +123,8 @@ pub(crate) fn adapter_shapes(config: &LlamaConfig, lora: &LoraConfig) -> Vec<(St
 /// A trained LoRA model: the base with its adapters set.
 pub struct LoraModel {
     pub(crate) base: Base,
-    /// Each token's bytes, made on first use.
-    token_bytes: OnceLock<TokenBytes>,
+    /// The base's tokens as the grammars see them, made on first use.
+    token_bytes: OnceLock<Arc<BaseTokens>>,
     /// The record shapes generation decoded in (the plain one, steered rows'), made on first
     /// use (see [`LoraModel::grammar`]); at most [`MAX_GRAMMARS`].
     grammars: Mutex<HashMap<Shape, Arc<RecordGrammar>>>,
@@ -198,7 +198,9 @@ impl LoraModel {
         if let Some(made) = self.grammars.lock().ok().and_then(|g| g.get(shape).cloned()) {
             return Ok(made);
         }
-        let tokens = self.token_bytes.get_or_init(|| self.base.tokenizer.token_bytes().into());
+        let tokens = self
+            .token_bytes
+            .get_or_init(|| Arc::new(BaseTokens::new(self.base.tokenizer.token_bytes())));
         let grammar = RecordGrammar::shaped(tokenizer, tokens.clone(), shape)
             .map_err(|e| Error::Data(format!("the records' shape: {e}")))?;
         let grammar = Arc::new(grammar);
