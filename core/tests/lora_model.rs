@@ -374,9 +374,11 @@ fn constraints_a_lora_model_cannot_keep_are_refused_before_training() -> Result<
     let table = Table::from_columns(names, columns)?;
     let dir = tempdir()?;
     write_tiny_base(dir.path(), &table, 2)?;
-    for (constraint, why) in
-        [("day >= 2024-01-05", "a range on dates"), ("a <= b", "an order between columns")]
-    {
+    for (constraint, why) in [
+        ("day >= 2024-01-05", "a condition on dates"),
+        ("day = 2024-01-05", "a condition on dates"),
+        ("a <= b", "an order between columns"),
+    ] {
         let mut config = lora_config(dir.path());
         config.constraints = vec![constraint.into()];
         let error = train(&table, &config).err().map(|e| e.to_string()).unwrap_or_default();

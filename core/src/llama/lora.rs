@@ -82,14 +82,16 @@ pub struct LoraConfig {
 }
 
 /// How the frozen base is held: `auto` is bf16 on a CUDA GPU with bf16 products (Ampere or
-/// later: half the memory and traffic of f32, with f32's range), f16 on an older GPU, and f32
-/// on the CPU (where bf16 products are slower, not faster). Whatever the base's format, the
+/// later: half the memory and traffic of f32, with f32's range), and f32 on an older GPU and on
+/// the CPU (where bf16 products are slower, not faster). f16 is never chosen for you: training
+/// back-propagates through the base without loss scaling, where f16's range can lose small
+/// gradients; choose it on an older GPU for generation, or where its range suffices. Whatever the base's format, the
 /// adapters, attention scores and softmax run in f32, and the logits (the output layer's
 /// product in the base's format) are upcast to f32 before sampling or the loss.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Precision {
-    /// bf16 on a GPU with bf16 products, f16 on an older one, f32 on the CPU.
+    /// bf16 on a GPU with bf16 products, else f32.
     #[default]
     Auto,
     /// 32-bit floats.
@@ -105,7 +107,6 @@ impl Precision {
     pub fn dtype(self, device: &candle_core::Device) -> DType {
         match self {
             Precision::Auto if crate::device::has_bf16(device) => DType::BF16,
-            Precision::Auto if device.is_cuda() => DType::F16,
             Precision::Auto | Precision::F32 => DType::F32,
             Precision::Bf16 => DType::BF16,
             Precision::F16 => DType::F16,

@@ -28,7 +28,7 @@ pub const INVALID_PASSES: usize = 3;
 /// for generation batch `batch` of `options`, steered by `plan` when there is one (each row's
 /// record in the shape [`super::shape::row_shape`] gives it; a seed row's given cells come out
 /// as the seed has them): records drawn [`DRAWS_PER_PASS`] at a time until each row has a
-/// valid one, each row's identifiers regenerated from its index. Returns the rows and the
+/// valid one, each row's identifiers regenerated from its index (a seeded one kept). Returns the rows and the
 /// number of records dropped as invalid. The same options and batch, the same rows.
 pub(crate) fn generate_rows(
     model: &LoraModel,
@@ -44,14 +44,13 @@ pub(crate) fn generate_rows(
     let plans = row_plans(tokenizer, plan, first_row, n)?;
     // Every row's shape before anything is drawn (an error names its column); their automata
     // a pass at a time (a seeded row's can be megabytes), shared through the model's cache.
-    let shapes = match plan {
-        Some(plan) => plans
-            .iter()
-            .flatten()
-            .map(|row| super::shape::row_shape(tokenizer, plan, row).map(Some))
-            .collect::<Result<Vec<_>>>()?,
-        None => vec![None],
-    };
+    let shapes = plans
+        .iter()
+        .map(|row| match (plan, row) {
+            (Some(plan), Some(row)) => super::shape::row_shape(tokenizer, plan, row).map(Some),
+            _ => Ok(None),
+        })
+        .collect::<Result<Vec<_>>>()?;
     // One plan for every row when none is per row (no seed).
     let of = |r: usize| r.min(plans.len() - 1);
     let mut rows: Vec<Option<Vec<Option<String>>>> = vec![None; n];

@@ -114,7 +114,7 @@ pub(crate) fn check_constraints(schema: &Schema, constraints: &[String]) -> Resu
                 (Test::Range { low, high }, _) if other_column(low) || other_column(high) => {
                     "an order between columns"
                 }
-                (Test::Range { .. }, ColumnKind::Datetime { .. }) => "a range on dates",
+                (_, ColumnKind::Datetime { .. }) => "a condition on dates",
                 (Test::Matches(_), ColumnKind::Text) => "a pattern on free text",
                 _ => continue,
             };
@@ -149,8 +149,8 @@ fn narrowed(
         (Allowed::Numbers(intervals), Some(ColumnKind::Float { decimals })) => {
             number_within(intervals, (*decimals).min(17), tokenizer.number_range(c))
         }
-        (Allowed::Numbers(_), _) => Err("a range on dates is not supported for a LoRA model yet \
-                                        (the LSTM takes it)"
+        (Allowed::Numbers(_), _) => Err("a condition on dates is not supported for a LoRA model \
+                                        yet (the LSTM takes it)"
             .into()),
         (Allowed::Text(_), _) => Err("a pattern on free text is not supported for a LoRA model \
                                       yet (the LSTM takes it)"
@@ -175,12 +175,13 @@ fn number_within(
     let unit = 10i128.pow(decimals);
     let largest = 10i128.pow(digits as u32) * unit - 1;
     let lowest = if signed { -largest } else { 0 };
-    // An end the column writes is a whole number of units up to rounding (absolute: a large
-    // scaled end is already whole); another is rounded inwards. Saturating at i128's bounds.
+    // An end the column writes is a whole number of units up to the product's rounding (a few
+    // units in the last place: 635855290.08 x 100 is 63585529008.00001); another is rounded
+    // inwards. Saturating at i128's bounds.
     let scaled = |x: f64, up: bool| -> i128 {
         let s = x * unit as f64;
         let near = s.round();
-        let n = if (s - near).abs() <= 1e-6 {
+        let n = if (s - near).abs() <= 1e-6_f64.max(4.0 * f64::EPSILON * s.abs()) {
             near
         } else if up {
             s.ceil()
@@ -364,6 +365,11 @@ mod tests {
         let pattern = pattern.ok_or("empty")?;
         assert!(
             matches(&pattern, "999999999999999999") && !matches(&pattern, "1000000000000000000")
+        );
+        // An end with many significant digits is kept (x 100 is not exactly whole in f64).
+        let pattern = number_within(&[(635855290.08, 635855290.08)], 2, Some((0.0, 1e9)))?;
+        assert!(
+            pattern.is_some_and(|p| matches(&p, "635855290.08") && !matches(&p, "635855290.09"))
         );
         // Nothing of the column's shape inside: none; no negatives in a column without them.
         assert_eq!(number_within(&[(0.2, 0.8)], 0, range)?, None);
