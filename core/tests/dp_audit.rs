@@ -176,6 +176,21 @@ fn neighbouring_adult_slices_differ_only_in_noise() -> Result<()> {
     assert_passes(&d, &d_prime, &config)
 }
 
+/// One epoch of DP training of rank-4 adapters on a tiny random base written to `dir`, its
+/// tokenizer trained on the table `d` (the base is public: the same for both tables' runs).
+fn lora_dp_config(dir: &std::path::Path, d: &str, max_record_tokens: usize) -> Result<TrainConfig> {
+    doppel_core::llama::write_tiny_base(dir, &read(d)?, 3)?;
+    let mut config = dp_config(1);
+    config.model.kind = doppel_core::config::ModelKind::Lora;
+    config.model.base_model = Some(dir.to_path_buf());
+    config.model.lora = Some(doppel_core::llama::LoraConfig {
+        rank: 4,
+        max_record_tokens,
+        ..doppel_core::llama::LoraConfig::default()
+    });
+    Ok(config)
+}
+
 /// The LoRA model's file under DP: the same audit on a slice of Adult, LoRA adapters on a tiny
 /// random base (its tokenizer trained on the slice: the base is public, the same for both runs).
 #[test]
@@ -184,15 +199,7 @@ fn neighbouring_adult_slices_differ_only_in_noise_under_lora() -> Result<()> {
     let d: String = text.lines().take(301).map(|l| format!("{l}\n")).collect();
     let d_prime = format!("{d}{ADULT_ROW}\n");
     let dir = tempfile::tempdir().map_err(|e| Error::io("a temporary directory", e))?;
-    doppel_core::llama::write_tiny_base(dir.path(), &read(&d)?, 3)?;
-    let mut config = dp_config(1);
-    config.model.kind = doppel_core::config::ModelKind::Lora;
-    config.model.base_model = Some(dir.path().to_path_buf());
-    config.model.lora = Some(doppel_core::llama::LoraConfig {
-        rank: 4,
-        max_record_tokens: 160,
-        ..doppel_core::llama::LoraConfig::default()
-    });
+    let config = lora_dp_config(dir.path(), &d, 160)?;
     assert_passes(&d, &d_prime, &config)
 }
 
@@ -203,15 +210,7 @@ fn neighbouring_adult_slices_differ_only_in_noise_under_lora() -> Result<()> {
 fn neighbouring_tables_with_free_text_differ_only_in_noise_under_lora() -> Result<()> {
     let (d, d_prime) = (mixed(300, None), mixed(300, Some(MIXED_ROW)));
     let dir = tempfile::tempdir().map_err(|e| Error::io("a temporary directory", e))?;
-    doppel_core::llama::write_tiny_base(dir.path(), &read(&d)?, 3)?;
-    let mut config = dp_config(1);
-    config.model.kind = doppel_core::config::ModelKind::Lora;
-    config.model.base_model = Some(dir.path().to_path_buf());
-    config.model.lora = Some(doppel_core::llama::LoraConfig {
-        rank: 4,
-        max_record_tokens: 200,
-        ..doppel_core::llama::LoraConfig::default()
-    });
+    let mut config = lora_dp_config(dir.path(), &d, 200)?;
     // Declared text (300 rows are too few for the noisy inference to tell text apart).
     config.columns.entry("comment".into()).or_default().kind =
         Some(doppel_core::config::KindName::Text);

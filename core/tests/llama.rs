@@ -218,21 +218,27 @@ fn lora_starts_at_the_base_and_training_it_lowers_the_loss() -> Result<()> {
     Ok(())
 }
 
-#[test]
-fn clipped_per_record_gradients_equal_one_record_at_a_time() -> Result<()> {
+/// The base in `dir` held in `dtype`, with rank-3 adapters (no dropout) whose `A` and `B` are
+/// both drawn away from zero, so that both factors' gradients are non-zero.
+fn with_random_adapters(dir: &Path, dtype: candle_core::DType) -> Result<Llama> {
     use doppel_core::llama::LoraConfig;
-    let dir = tempdir()?;
-    write_random(dir.path(), &tiny("gqa"), 4, STD)?;
-    let mut model = Llama::load(dir.path(), &Device::Cpu)?;
+    let mut model = Llama::load_as(dir, &Device::Cpu, dtype)?;
     let lora = LoraConfig { rank: 3, alpha: 6.0, dropout: 0.0, ..LoraConfig::default() };
     model.add_lora(&lora, 2)?;
-    // B away from zero, so that both factors' gradients are non-zero.
     let mut rng = doppel_core::rng::Rng::new(5, 0);
     for (_, var) in model.adapters() {
         let values: Vec<f32> =
             (0..var.elem_count()).map(|_| ((rng.uniform() - 0.5) * 0.3) as f32).collect();
         var.set(&Tensor::from_vec(values, var.shape(), &Device::Cpu)?)?;
     }
+    Ok(model)
+}
+
+#[test]
+fn clipped_per_record_gradients_equal_one_record_at_a_time() -> Result<()> {
+    let dir = tempdir()?;
+    write_random(dir.path(), &tiny("gqa"), 4, STD)?;
+    let model = with_random_adapters(dir.path(), candle_core::DType::F32)?;
     let (n, len) = (6, 24);
     let (ids, mut mask) = adult_bytes(len)?;
     // A prompt of a different length per record: its tokens are context, not targets.
@@ -410,25 +416,13 @@ fn records_are_generated_until_their_end_the_same_for_a_seed() -> Result<()> {
 #[test]
 fn a_base_held_in_bf16_or_f16_keeps_to_its_f32_logits_and_gradients() -> Result<()> {
     use candle_core::DType;
-    use doppel_core::llama::LoraConfig;
     let dir = tempdir()?;
     write_random(dir.path(), &tiny("gqa"), 4, STD)?;
     let (n, len) = (6, 24);
     let (ids, mask) = adult_bytes(len)?;
     let ids = Tensor::from_vec(ids[..n * len].to_vec(), (n, len), &Device::Cpu)?;
     let mask = Tensor::from_vec(mask[..n * len].to_vec(), (n, len), &Device::Cpu)?;
-    let lora = LoraConfig { rank: 3, alpha: 6.0, dropout: 0.0, ..LoraConfig::default() };
-    let adapted = |dtype: DType| -> Result<Llama> {
-        let mut model = Llama::load_as(dir.path(), &Device::Cpu, dtype)?;
-        model.add_lora(&lora, 2)?;
-        let mut rng = doppel_core::rng::Rng::new(5, 0);
-        for (_, var) in model.adapters() {
-            let values: Vec<f32> =
-                (0..var.elem_count()).map(|_| ((rng.uniform() - 0.5) * 0.3) as f32).collect();
-            var.set(&Tensor::from_vec(values, var.shape(), &Device::Cpu)?)?;
-        }
-        Ok(model)
-    };
+    let adapted = |dtype: DType| with_random_adapters(dir.path(), dtype);
     let exact = adapted(DType::F32)?;
     let logits = exact.forward(&ids)?;
     let spread = logits.abs()?.max_all()?.to_scalar::<f32>()?;
