@@ -229,7 +229,7 @@ pub(crate) fn value_pattern(tokenizer: &Tokenizer, c: usize, domains: bool) -> S
         (ColumnKind::Float { decimals }, _) => format!(
             "{}(?:\\.[0-9]{{1,{}}})?",
             integer(tokenizer.number_range(c)),
-            (*decimals).clamp(1, 17)
+            (*decimals).clamp(1, MAX_DECIMALS)
         ),
         (ColumnKind::Datetime { format }, _) => format!("\"{}\"", date_pattern(format)),
         _ => JSON_STRING.to_string(),
@@ -243,6 +243,9 @@ pub(crate) fn one_of<'a>(values: impl Iterator<Item = &'a str>) -> String {
     options.dedup();
     format!("(?:{})", options.join("|"))
 }
+
+/// The most fraction digits a float's pattern writes (an f64 holds 17 significant digits).
+pub(crate) const MAX_DECIMALS: u32 = 17;
 
 /// A JSON integer with no more digits than the column's largest magnitude (`range`, as the
 /// tokenizer holds it; 18 digits without one), negative only when the range reaches below 0.

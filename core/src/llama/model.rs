@@ -211,7 +211,9 @@ impl Llama {
         }
         let (cos, sin) = self.rotary(start, t)?;
         let (cos, sin) = (cos.to_dtype(self.dtype())?, sin.to_dtype(self.dtype())?);
-        let mask = causal_mask(start, t, &self.device)?;
+        // One mask for every block, stacked for the query heads that share a key head.
+        let group = self.config.heads / self.config.kv_heads;
+        let mask = causal_mask(start, t, &self.device)?.repeat((1, 1, group, 1))?;
         let mut x = self.embed.forward(ids)?;
         if let Some(c) = cache.as_deref_mut() {
             if c.layers.len() != self.blocks.len() {
@@ -424,6 +426,7 @@ impl Llama {
         &self,
         block: &Block,
         x: &Tensor,
+        // `mask` is already repeated for the query heads of one key head (see `forward`).
         (cos, sin, mask): (&Tensor, &Tensor, &Tensor),
         pass: &mut Pass,
         kernels: Kernels,
@@ -443,11 +446,15 @@ impl Llama {
         let k = rope(&heads(&block.k, c.kv_heads)?, cos, sin)?;
         let v = heads(&block.v, c.kv_heads)?;
         // Earlier positions' keys and values come from the cache (written in place into a
-        // buffer that grows by chunks: no copy of the earlier positions per step).
+        // buffer that grows by chunks; read back as one contiguous copy per step, made by the
+        // f32 conversion below when the base is not f32).
         let (k, v) = match cached {
             Some(cache) => {
                 let (k, v) = cache.append(&k, &v)?;
-                (k.contiguous()?, v.contiguous()?)
+                match k.dtype() {
+                    DType::F32 => (k.contiguous()?, v.contiguous()?),
+                    _ => (k, v),
+                }
             }
             None => (k, v),
         };
@@ -462,9 +469,8 @@ impl Llama {
         let dtype = x.dtype();
         let (q, k, v) = (q.to_dtype(DType::F32)?, k.to_dtype(DType::F32)?, v.to_dtype(DType::F32)?);
         let q = q.reshape((b, c.kv_heads, group * t, c.head_dim))?;
-        let mask = mask.repeat((1, 1, group, 1))?;
         let scale = 1.0 / (c.head_dim as f64).sqrt();
-        let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(&mask)?;
+        let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(mask)?;
         let weights = match kernels {
             Kernels::Fused => candle_nn::ops::softmax_last_dim(&scores)?,
             Kernels::Differentiable => candle_nn::ops::softmax(&scores, D::Minus1)?,

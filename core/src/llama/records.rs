@@ -53,6 +53,15 @@ pub(crate) fn generate_rows(
         .collect::<Result<Vec<_>>>()?;
     // One plan for every row when none is per row (no seed).
     let of = |r: usize| r.min(plans.len() - 1);
+    let grammar_of = |shape: &Option<super::shape::Shape>| match shape {
+        Some(shape) => model.shaped_grammar(tokenizer, shape),
+        None => model.grammar(tokenizer),
+    };
+    // Without a seed every row shares one automaton: looked up once, not per row and pass.
+    let shared = match shapes.as_slice() {
+        [one] => Some(grammar_of(one)?),
+        _ => None,
+    };
     let mut rows: Vec<Option<Vec<Option<String>>>> = vec![None; n];
     let mut pending: Vec<usize> = (0..n).collect();
     let (mut dropped, mut failing) = (0, 0);
@@ -63,9 +72,10 @@ pub(crate) fn generate_rows(
         let seed = splitmix64(&mut state);
         let grammars = drawn
             .iter()
-            .map(|&r| match &shapes[of(r)] {
-                Some(shape) => model.shaped_grammar(tokenizer, shape),
-                None => model.grammar(tokenizer),
+            .map(|&r| match &shared {
+                Some(grammar) => Ok(grammar.clone()),
+                None => grammar_of(&shapes[r])
+                    .map_err(|e| Error::Data(format!("seed row {}: {e}", first_row + r + 1))),
             })
             .collect::<Result<Vec<_>>>()?;
         let grammars: Vec<&RecordGrammar> = grammars.iter().map(|g| &**g).collect();

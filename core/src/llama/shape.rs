@@ -6,7 +6,7 @@
 //! wrote them. The record grammar ([`super::RecordGrammar`]) then draws only records of that
 //! shape: no record is drawn and rejected for breaking a condition.
 
-use super::grammar::{integer_digits, one_of};
+use super::grammar::{integer_digits, one_of, MAX_DECIMALS};
 use super::text::{self, json_value};
 use crate::error::{Error, Result};
 use crate::schema::{ColumnKind, Schema};
@@ -119,8 +119,8 @@ pub(crate) fn check_constraints(schema: &Schema, constraints: &[String]) -> Resu
                 _ => continue,
             };
             return Err(Error::Config(format!(
-                "constraint '{text}': {why} is not supported for a LoRA model yet (the LSTM \
-                 keeps it); a LoRA model trained with it could not generate"
+                "constraint '{text}': {}; a LoRA model trained with it could not generate",
+                unsupported(why)
             )));
         }
     }
@@ -135,28 +135,30 @@ fn narrowed(
     allowed: &Allowed,
 ) -> std::result::Result<String, String> {
     let kind = tokenizer.schema().columns.get(c).map(|column| &column.kind);
+    let no_number = || "no number the column writes passes".to_string();
     match (allowed, kind) {
         (Allowed::Tokens(mask), _) => {
             let values = tokenizer.allowed_categories(c, mask);
             if values.is_empty() {
                 return Err("no value the model generates passes".into());
             }
-            Ok(Some(one_of(values.into_iter())))
+            Ok(one_of(values.into_iter()))
         }
         (Allowed::Numbers(intervals), Some(ColumnKind::Integer)) => {
-            number_within(intervals, 0, tokenizer.number_range(c))
+            number_within(intervals, 0, tokenizer.number_range(c)).ok_or_else(no_number)
         }
         (Allowed::Numbers(intervals), Some(ColumnKind::Float { decimals })) => {
-            number_within(intervals, (*decimals).min(17), tokenizer.number_range(c))
+            let decimals = (*decimals).min(MAX_DECIMALS);
+            number_within(intervals, decimals, tokenizer.number_range(c)).ok_or_else(no_number)
         }
-        (Allowed::Numbers(_), _) => Err("a condition on dates is not supported for a LoRA model \
-                                        yet (the LSTM takes it)"
-            .into()),
-        (Allowed::Text(_), _) => Err("a pattern on free text is not supported for a LoRA model \
-                                      yet (the LSTM takes it)"
-            .into()),
+        (Allowed::Numbers(_), _) => Err(unsupported("a condition on dates")),
+        (Allowed::Text(_), _) => Err(unsupported("a pattern on free text")),
     }
-    .and_then(|p| p.ok_or_else(|| "no number the column writes passes".to_string()))
+}
+
+/// The refusal of `what` for a LoRA model (the same words before training and generating).
+fn unsupported(what: &str) -> String {
+    format!("{what} is not supported for a LoRA model yet (the LSTM keeps it)")
 }
 
 /// A JSON number with at most `decimals` fraction digits (an integer when 0) whose value lies
@@ -170,7 +172,7 @@ fn number_within(
     intervals: &[(f64, f64)],
     decimals: u32,
     range: Option<(f64, f64)>,
-) -> std::result::Result<Option<String>, String> {
+) -> Option<String> {
     let (digits, signed) = integer_digits(range);
     let unit = 10i128.pow(decimals);
     let largest = 10i128.pow(digits as u32) * unit - 1;
@@ -206,7 +208,7 @@ fn number_within(
             pieces.push(positive(low.max(0) as u128, high as u128, decimals));
         }
     }
-    Ok((!pieces.is_empty()).then(|| format!("(?:{})", pieces.join("|"))))
+    (!pieces.is_empty()).then(|| format!("(?:{})", pieces.join("|")))
 }
 
 /// The numbers `n / 10^decimals` for `n` in `low..=high` (both at least 0), written with an
@@ -348,7 +350,7 @@ mod tests {
             (&[(10.05, 130.0)], 2),
         ];
         for (intervals, decimals) in cases {
-            let pattern = number_within(intervals, decimals, range)?.ok_or("empty")?;
+            let pattern = number_within(intervals, decimals, range).ok_or("empty")?;
             let unit = 10f64.powi(decimals as i32);
             for (text, n) in numbers(decimals) {
                 let x = n as f64 / unit;
@@ -357,27 +359,27 @@ mod tests {
             }
         }
         // An interval outside the column's digits allows nothing (not its nearest bound).
-        let pattern = number_within(&[(30.0, 30.0), (150.0, 150.0)], 0, Some((0.0, 90.0)))?;
+        let pattern = number_within(&[(30.0, 30.0), (150.0, 150.0)], 0, Some((0.0, 90.0)));
         assert_eq!(pattern.as_deref(), Some("(?:3(?:0))"));
-        assert_eq!(number_within(&[(-5.0, -5.0), (150.0, 150.0)], 0, Some((0.0, 90.0)))?, None);
+        assert_eq!(number_within(&[(-5.0, -5.0), (150.0, 150.0)], 0, Some((0.0, 90.0))), None);
         // 18 digits: the widest integer part, and no 19-digit number above it.
-        let pattern = number_within(&[(5.0, f64::INFINITY)], 0, Some((0.0, 1e17)))?;
+        let pattern = number_within(&[(5.0, f64::INFINITY)], 0, Some((0.0, 1e17)));
         let pattern = pattern.ok_or("empty")?;
         assert!(
             matches(&pattern, "999999999999999999") && !matches(&pattern, "1000000000000000000")
         );
         // An end with many significant digits is kept (x 100 is not exactly whole in f64).
-        let pattern = number_within(&[(635855290.08, 635855290.08)], 2, Some((0.0, 1e9)))?;
+        let pattern = number_within(&[(635855290.08, 635855290.08)], 2, Some((0.0, 1e9)));
         assert!(
             pattern.is_some_and(|p| matches(&p, "635855290.08") && !matches(&p, "635855290.09"))
         );
         // Nothing of the column's shape inside: none; no negatives in a column without them.
-        assert_eq!(number_within(&[(0.2, 0.8)], 0, range)?, None);
-        let pattern = number_within(&[(f64::NEG_INFINITY, 5.0)], 0, Some((0.0, 90.0)))?;
+        assert_eq!(number_within(&[(0.2, 0.8)], 0, range), None);
+        let pattern = number_within(&[(f64::NEG_INFINITY, 5.0)], 0, Some((0.0, 90.0)));
         let pattern = pattern.ok_or("empty")?;
         assert!(matches(&pattern, "5") && matches(&pattern, "0") && !matches(&pattern, "-1"));
         // An open end stops at the column's digits: 2 for a range to 90.
-        let pattern = number_within(&[(60.0, f64::INFINITY)], 0, Some((0.0, 90.0)))?;
+        let pattern = number_within(&[(60.0, f64::INFINITY)], 0, Some((0.0, 90.0)));
         let pattern = pattern.ok_or("empty")?;
         assert!(matches(&pattern, "99") && !matches(&pattern, "100") && !matches(&pattern, "59"));
         Ok(())
